@@ -1,0 +1,252 @@
+//! The gateway's TOML configuration: parsing, defaults and validation.
+//!
+//! Every error names the file, and where the TOML parser or a value's position can tell, the line and the key, so
+//! that `wssgate check` explains a bad config without the user opening the source.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The whole configuration, with paths resolved against the config file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages.
+    pub source: PathBuf,
+    /// How many worker threads (one per core by default); each runs its own listeners and plugin instances.
+    pub workers: usize,
+    /// How long shutdown waits for clients to finish the close handshake.
+    pub shutdown_grace: Duration,
+    pub listeners: Vec<ListenerConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One address the gateway accepts connections on.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub address: SocketAddr,
+    /// `None` for plain ws (behind a TLS-terminating proxy).
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where a TLS listener's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsFiles {
+    /// A PEM certificate chain and its private key.
+    Pem { cert: PathBuf, key: PathBuf },
+    /// A self-signed localhost certificate the gateway generates once and keeps in this folder.
+    Development { dir: PathBuf },
+}
+
+/// One request path served by one plugin.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub path: String,
+    /// The plugin component (`.wasm`).
+    pub plugin: PathBuf,
+    /// Subprotocols this route speaks, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Handed to the plugin as string key/values.
+    pub settings: BTreeMap<String, String>,
+    /// The most linear memory one plugin instance may grow to.
+    pub max_memory_bytes: usize,
+    /// How long one plugin callback may run before it is interrupted.
+    pub event_deadline: Duration,
+}
+
+const DEFAULT_GRACE_MS: u64 = 5_000;
+const DEFAULT_MAX_MEMORY_MIB: usize = 64;
+const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
+/// Where the development certificate is kept, relative to the config file's folder.
+pub const DEV_CERT_DIR: &str = ".wssgate-dev-cert";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    workers: Option<usize>,
+    shutdown_grace_ms: Option<u64>,
+    #[serde(default)]
+    listener: Vec<Spanned<RawListener>>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: SocketAddr,
+    #[serde(default = "yes")]
+    tls: bool,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: Spanned<String>,
+    plugin: Spanned<String>,
+    #[serde(default)]
+    subprotocols: Vec<String>,
+    #[serde(default)]
+    settings: BTreeMap<String, Spanned<toml::Value>>,
+    max_memory_mib: Option<usize>,
+    event_deadline_ms: Option<u64>,
+}
+
+/// A config error that points into the file.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read the config file: {e}", path.display())))?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses `text` as if read from `path` (which names the file in errors and anchors relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let at = |span: std::ops::Range<usize>, what: String| {
+            ConfigError(format!("{}: line {}: {what}", path.display(), line_of(text, span.start)))
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { dir.join(p) };
+
+        let workers = match raw.workers {
+            Some(0) => return Err(ConfigError(format!("{}: `workers` must be at least 1", path.display()))),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if raw.listener.is_empty() {
+            return Err(ConfigError(format!("{}: no [[listener]] is configured", path.display())));
+        }
+        let mut listeners = Vec::new();
+        for spanned in raw.listener {
+            let span = spanned.span();
+            let l = spanned.into_inner();
+            let tls = match (l.tls, l.cert, l.key) {
+                (false, None, None) => None,
+                (false, _, _) => return Err(at(span, "`cert` and `key` need `tls = true`".into())),
+                (true, Some(cert), Some(key)) => Some(TlsFiles::Pem { cert: resolve(&cert), key: resolve(&key) }),
+                (true, None, None) => Some(TlsFiles::Development { dir: dir.join(DEV_CERT_DIR) }),
+                (true, _, _) => return Err(at(span, "a TLS listener needs both `cert` and `key`, or neither".into())),
+            };
+            listeners.push(ListenerConfig { address: l.address, tls });
+        }
+
+        let mut routes: Vec<RouteConfig> = Vec::new();
+        for r in raw.route {
+            let path_span = r.path.span();
+            let route_path = r.path.into_inner();
+            if !route_path.starts_with('/') || route_path.contains('?') {
+                return Err(at(path_span, format!("route path `{route_path}` must start with `/` and hold no query")));
+            }
+            if routes.iter().any(|other| other.path == route_path) {
+                return Err(at(path_span, format!("route path `{route_path}` is configured twice")));
+            }
+            let plugin_span = r.plugin.span();
+            let plugin = resolve(r.plugin.get_ref());
+            if !plugin.is_file() {
+                return Err(at(plugin_span, format!("plugin file {} does not exist", plugin.display())));
+            }
+            let mut settings = BTreeMap::new();
+            for (key, value) in r.settings {
+                let span = value.span();
+                let text = match value.into_inner() {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Datetime(d) => d.to_string(),
+                    _ => return Err(at(span, format!("setting `{key}` must be a string, number or boolean"))),
+                };
+                settings.insert(key, text);
+            }
+            let max_memory_mib = r.max_memory_mib.unwrap_or(DEFAULT_MAX_MEMORY_MIB);
+            let deadline_ms = r.event_deadline_ms.unwrap_or(DEFAULT_EVENT_DEADLINE_MS);
+            if max_memory_mib == 0 || deadline_ms == 0 {
+                return Err(at(path_span, "`max_memory_mib` and `event_deadline_ms` must be at least 1".into()));
+            }
+            routes.push(RouteConfig {
+                path: route_path,
+                plugin,
+                subprotocols: r.subprotocols,
+                settings,
+                max_memory_bytes: max_memory_mib << 20,
+                event_deadline: Duration::from_millis(deadline_ms),
+            });
+        }
+        Ok(Config {
+            source: path.to_path_buf(),
+            workers,
+            shutdown_grace: Duration::from_millis(raw.shutdown_grace_ms.unwrap_or(DEFAULT_GRACE_MS)),
+            listeners,
+            routes,
+        })
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/nowhere/gw.toml"), text)
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\nbogus = 1\n").unwrap_err().0;
+        assert!(err.contains("/nowhere/gw.toml"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_key() {
+        let err = parse("workers = \"two\"\n").unwrap_err().0;
+        assert!(err.contains("/nowhere/gw.toml") && err.contains("line 1") && err.contains("workers"), "{err}");
+    }
+
+    #[test]
+    fn tls_without_files_uses_the_dev_certificate_next_to_the_config() {
+        let c = parse("[[listener]]\naddress = \"[::1]:0\"\n").unwrap();
+        assert_eq!(c.listeners[0].tls, Some(TlsFiles::Development { dir: PathBuf::from("/nowhere").join(DEV_CERT_DIR) }));
+        assert!(c.listeners[0].address.is_ipv6());
+    }
+
+    #[test]
+    fn half_a_certificate_is_an_error() {
+        let err = parse("[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"a.pem\"\n").unwrap_err().0;
+        assert!(err.contains("line 1") && err.contains("`key`"), "{err}");
+    }
+
+    #[test]
+    fn missing_plugin_file_names_its_line() {
+        let err =
+            parse("[[listener]]\naddress = \"127.0.0.1:0\"\n[[route]]\npath = \"/wss\"\nplugin = \"x.wasm\"\n").unwrap_err().0;
+        assert!(err.contains("line 5") && err.contains("/nowhere/x.wasm"), "{err}");
+    }
+}

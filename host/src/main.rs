@@ -1,0 +1,110 @@
+//! The `wssgate` command: `serve` runs the gateway, `check` validates a config and everything it names.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wssgate::config::Config;
+use wssgate::gateway::{self, Gateway};
+use wssgate::plugin::PluginRuntime;
+use wssgate::tls;
+
+/// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
+/// sandboxed wasm plugin chosen by the request path.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway until SIGINT or SIGTERM, then close every connection with 1001 and exit.
+    Serve(Options),
+    /// Validate the config, the certificates and every plugin (compiled and linked), then exit: 0 when all is well,
+    /// 1 with a message naming the file, line or import at fault otherwise.
+    Check(Options),
+}
+
+#[derive(clap::Args)]
+struct Options {
+    /// The TOML config file; relative paths in it are resolved against its folder.
+    #[arg(long, short, default_value = "config/gateway.toml")]
+    config: PathBuf,
+    /// Worker threads (one single-threaded runtime each); overrides the config's `workers`.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl Options {
+    fn load(&self) -> Result<Config> {
+        let mut config = Config::load(&self.config)?;
+        if let Some(workers) = self.workers {
+            anyhow::ensure!(workers > 0, "--workers must be at least 1");
+            config.workers = workers;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve(options) => serve(options),
+        Command::Check(options) => check(options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(options: &Options) -> Result<()> {
+    let config = options.load()?;
+    let gateway = Gateway::start(&config)?;
+    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build().context("signal runtime")?;
+    signals.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    tracing::info!("shutting down: closing every connection with 1001 (grace {:?})", config.shutdown_grace);
+    gateway.stop();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn check(options: &Options) -> Result<()> {
+    let config = options.load()?;
+    for listener in &config.listeners {
+        if let Some(files) = &listener.tls {
+            tls::server_config(files, listener.address.port())?;
+        }
+    }
+    let runtime = PluginRuntime::new()?;
+    let routes = gateway::load_routes(&config, &runtime)?;
+    println!(
+        "{}: ok — {} listener(s), {} worker(s), routes: {}",
+        config.source.display(),
+        config.listeners.len(),
+        config.workers,
+        routes.iter().map(|r| format!("{} → {}", r.config.path, r.config.plugin.display())).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Plugins: WebAssembly components run by wasmtime, one set of instances per worker and route.
+//!
+//! Calls into a plugin are synchronous and inline on the worker thread (a few hundred nanoseconds), bounded by an
+//! epoch deadline so that a plugin that loops cannot stall its worker. Instances are shared by all of a route's
+//! connections on a worker: an instance costs tens of KiB, far too much to spend per connection.
+
+mod bindings;
+mod host_calls;
+mod instance;
+mod stdio;
+mod wasi;
+
+pub use bindings::wssgate::plugin::types::{CloseFrame as PluginCloseFrame, LogLevel};
+pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
+pub use host_calls::HostState;
+pub use instance::{PluginInstance, RouteContext, Trapped};
+
+use anyhow::{Context, Result, anyhow};
+use std::path::Path;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances; event deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// A compiled plugin, ready to instantiate on any worker.
+pub type PluginTemplate = bindings::PluginPre<HostState>;
+
+/// The wasmtime engine and the host functions every plugin links against.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    pub engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl PluginRuntime {
+    pub fn new() -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // A synchronous call costs about a third of one with concurrency support on; plugins never await.
+        config.concurrency_support(false);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| anyhow!("configuring wasmtime: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        wasi::add_to_linker(&mut linker).map_err(|e| anyhow!("linking WASI: {e}"))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host interface: {e}"))?;
+        Ok(PluginRuntime { engine, linker })
+    }
+
+    /// Advances the epoch every [`EPOCH_TICK`] on a background thread for as long as the process lives.
+    pub fn start_epoch_ticker(&self) {
+        let engine = self.engine.weak();
+        std::thread::Builder::new()
+            .name("wssgate-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = engine.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("spawning the epoch thread");
+    }
+
+    /// Compiles the plugin at `path` and checks that it imports only what the host provides and exports the
+    /// plugin world. Every error names the file.
+    pub fn load(&self, path: &Path) -> Result<PluginTemplate> {
+        let component = Component::from_file(&self.engine, path)
+            .map_err(|e| anyhow!("{}: not a loadable WebAssembly component: {e:#}", path.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow!("{}: imports something the gateway does not provide: {e:#}", path.display()))?;
+        bindings::PluginPre::new(pre)
+            .map_err(|e| anyhow!("{}: does not export the wssgate:plugin world: {e:#}", path.display()))
+            .context("loading the plugin")
+    }
+}

@@ -1,0 +1,57 @@
+//! The worker's table of live connections: how a host call that names a connection id finds its outbound queue.
+//!
+//! A worker owns its thread, so its table is a thread-local: plugin host calls reach it without a lock, and the
+//! plugin store's data stays `Send` as wasmtime-wasi requires.
+
+use crate::outbound::Outbox;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A connection id: the worker's index in the top 16 bits, a per-worker counter below, so ids are unique across
+/// the gateway without coordination.
+pub type ConnectionId = u64;
+
+#[derive(Default)]
+struct Registry {
+    /// Live connections of this worker.
+    connections: RefCell<HashMap<ConnectionId, Rc<Outbox>>>,
+    /// The worker's index, the high bits of its ids.
+    worker: Cell<u64>,
+    /// The last id handed out.
+    last: Cell<u64>,
+}
+
+thread_local! {
+    static REGISTRY: Registry = Registry::default();
+}
+
+/// Marks this thread as worker `index`: its connection ids carry the index.
+pub fn init_worker(index: usize) {
+    REGISTRY.with(|r| r.worker.set(index as u64));
+}
+
+/// Registers a new connection and returns its id.
+pub fn open(outbox: Rc<Outbox>) -> ConnectionId {
+    REGISTRY.with(|r| {
+        let next = r.last.get() + 1;
+        r.last.set(next);
+        let id = (r.worker.get() << 48) | next;
+        r.connections.borrow_mut().insert(id, outbox);
+        id
+    })
+}
+
+/// The outbound queue of connection `id`, if it is open on this worker.
+pub fn get(id: ConnectionId) -> Option<Rc<Outbox>> {
+    REGISTRY.with(|r| r.connections.borrow().get(&id).cloned())
+}
+
+pub fn remove(id: ConnectionId) {
+    REGISTRY.with(|r| r.connections.borrow_mut().remove(&id));
+}
+
+/// How many connections this worker has open.
+pub fn open_count() -> usize {
+    REGISTRY.with(|r| r.connections.borrow().len())
+}

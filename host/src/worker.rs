@@ -1,0 +1,102 @@
+//! A worker: one thread, one single-threaded tokio runtime, its own listening sockets and its own plugin instances.
+//! A connection lives on one worker for life, so its events reach one plugin instance in order, with no
+//! cross-thread hop and no lock on the hot path (like nginx workers or Workerman's `count`).
+
+use crate::connection;
+use crate::registry;
+use crate::route::{Route, RouteTemplate, Routes};
+use anyhow::{Context, Result};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// What a worker's connections share.
+pub struct WorkerContext {
+    /// This worker's instances of every route.
+    pub routes: Routes,
+    /// Turns true when the gateway shuts down: sessions send 1001 and end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Everything a worker thread starts from.
+pub struct WorkerSpec {
+    pub index: usize,
+    /// This worker's own socket for each listener, with the listener's TLS settings (`None` for plain ws).
+    pub listeners: Vec<(std::net::TcpListener, Option<TlsAcceptor>)>,
+    pub routes: Arc<Vec<RouteTemplate>>,
+    pub shutdown: watch::Receiver<bool>,
+    /// How long the worker waits for its connections to close after shutdown began.
+    pub grace: Duration,
+}
+
+/// Starts the worker thread; it reports on `ready` once it serves, or why it could not start.
+pub fn spawn(spec: WorkerSpec, ready: std::sync::mpsc::Sender<Result<()>>) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("wssgate-worker-{}", spec.index))
+        .spawn(move || {
+            if let Err(e) = run(spec, &ready) {
+                let _ = ready.send(Err(e));
+            }
+        })
+        .context("spawning a worker thread")
+}
+
+fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("worker runtime")?;
+    registry::init_worker(spec.index);
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let routes = spec.routes.iter().map(Route::instantiate).collect::<Result<Vec<_>>>()?;
+        let context = Rc::new(WorkerContext { routes: Routes::new(routes), shutdown: spec.shutdown.clone() });
+        // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
+        let (done, mut all_done) = mpsc::channel::<()>(1);
+        for (socket, tls) in spec.listeners {
+            let listener = TcpListener::from_std(socket).context("registering a listener")?;
+            tokio::task::spawn_local(accept_loop(listener, tls, context.clone(), done.clone()));
+        }
+        drop(done);
+        let _ = ready.send(Ok(()));
+        let mut shutdown = spec.shutdown;
+        let _ = shutdown.wait_for(|down| *down).await;
+        if tokio::time::timeout(spec.grace, all_done.recv()).await.is_err() {
+            tracing::warn!(
+                worker = spec.index,
+                "{} connections still open after the {:?} grace period; dropping them",
+                registry::open_count(),
+                spec.grace
+            );
+        }
+        Ok(())
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    context: Rc<WorkerContext>,
+    done: mpsc::Sender<()>,
+) {
+    let mut shutdown = context.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|down| *down) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let (tls, context, done) = (tls.clone(), context.clone(), done.clone());
+                    tokio::task::spawn_local(async move {
+                        connection::serve(tcp, peer, tls, context).await;
+                        drop(done);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors or a transient error: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
