@@ -1,0 +1,328 @@
+//! Helpers for the end-to-end tests: build the gateway and the plugins once, start the real `wssgate` binary on
+//! loopback port 0 with a config the test writes, and connect real clients over real TLS.
+//!
+//! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
+
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The longest any single network step of a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// The longest a gateway may take to start (it compiles its plugins first).
+pub const START: Duration = Duration::from_secs(60);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The plugins the tests load, by crate name.
+const PLUGINS: &[&str] = &["echo-ok", "echo", "probe", "needs-sockets"];
+
+/// Builds the gateway binary (debug) and every plugin (release wasm) once per test process; returns the binary.
+pub fn gateway_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let run = |args: &[&str]| {
+                let status = Command::new(&cargo)
+                    .args(args)
+                    .current_dir(workspace_root())
+                    .status()
+                    .unwrap_or_else(|e| panic!("running cargo {args:?}: {e}"));
+                assert!(status.success(), "cargo {args:?} failed");
+            };
+            run(&["build", "--quiet", "-p", "wssgate", "--bin", "wssgate"]);
+            let mut wasm = vec!["build", "--quiet", "--release", "--target", "wasm32-wasip2"];
+            for p in PLUGINS {
+                wasm.extend(["-p", p]);
+            }
+            run(&wasm);
+            target_dir().join("debug/wssgate")
+        })
+        .clone()
+}
+
+/// The built wasm file of plugin crate `name` (e.g. `echo-ok`).
+pub fn plugin(name: &str) -> PathBuf {
+    gateway_binary();
+    target_dir().join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// A fresh folder under the system temp dir for one test's files.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("wssgate-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a scratch dir");
+    dir
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, written as PEM into `dir`.
+pub struct TestCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub der: CertificateDer<'static>,
+}
+
+impl TestCert {
+    pub fn create(dir: &Path) -> TestCert {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let made = rcgen::generate_simple_self_signed(names).expect("generating a test certificate");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        TestCert { cert, key, der: made.cert.der().clone() }
+    }
+}
+
+/// The routes most tests use: `/wss` → echo-ok, `/echo` → echo, `/probe` → probe (with a subprotocol).
+pub fn standard_routes() -> String {
+    format!(
+        r#"
+[[route]]
+path = "/wss"
+plugin = "{}"
+
+[[route]]
+path = "/echo"
+plugin = "{}"
+
+[[route]]
+path = "/probe"
+plugin = "{}"
+subprotocols = ["probe.v2", "probe.v1"]
+"#,
+        plugin("echo-ok").display(),
+        plugin("echo").display(),
+        plugin("probe").display()
+    )
+}
+
+/// A running `wssgate serve` process, killed when dropped.
+pub struct TestGateway {
+    child: Child,
+    /// The TLS listener's bound address.
+    pub wss: SocketAddr,
+    /// The plain-ws listener's bound address.
+    pub ws: SocketAddr,
+    /// The certificate the TLS listener serves, for clients to trust.
+    pub cert: CertificateDer<'static>,
+    /// Everything the gateway logged so far.
+    log: Arc<Mutex<String>>,
+}
+
+impl TestGateway {
+    /// Starts a gateway with 2 workers, a TLS and a plain listener on 127.0.0.1:0, and `routes`.
+    pub fn start(routes: &str) -> TestGateway {
+        TestGateway::start_with("workers = 2\nshutdown_grace_ms = 3000\n", routes)
+    }
+
+    /// Starts a gateway with `top` (top-level keys) and `routes` around the two standard listeners.
+    pub fn start_with(top: &str, routes: &str) -> TestGateway {
+        let binary = gateway_binary();
+        let dir = scratch_dir("gw");
+        let cert = TestCert::create(&dir);
+        let config = format!(
+            "{top}\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{routes}",
+            cert.cert.display(),
+            cert.key.display()
+        );
+        let config_path = dir.join("gateway.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wssgate");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("");
+                    let _ = addr_tx.send(url.to_owned());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let (mut wss, mut ws) = (None, None);
+        let deadline = Instant::now() + START;
+        while wss.is_none() || ws.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let url = match addr_rx.recv_timeout(left) {
+                Ok(url) => url,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the gateway did not start within {START:?}; its log:\n{}", log.lock().unwrap());
+                }
+            };
+            if let Some(a) = url.strip_prefix("wss://") {
+                wss = a.parse().ok();
+            } else if let Some(a) = url.strip_prefix("ws://") {
+                ws = a.parse().ok();
+            }
+        }
+        TestGateway { child, wss: wss.unwrap(), ws: ws.unwrap(), cert: cert.der, log }
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`; false after [`WAIT`].
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the gateway") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the gateway did not exit within {WAIT:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A TLS client that trusts this gateway's certificate.
+    pub fn tls(&self) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    /// A TLS connection to the wss listener, before any HTTP.
+    pub async fn tls_stream(&self) -> TlsStream<TcpStream> {
+        let tcp = bounded(TcpStream::connect(self.wss)).await.expect("connecting");
+        bounded(self.tls().connect(ServerName::try_from("localhost").unwrap(), tcp)).await.expect("TLS handshake")
+    }
+
+    /// A WebSocket client on the wss listener, at `path` (which may carry a query).
+    pub async fn wss(&self, path: &str) -> WebSocketStream<TlsStream<TcpStream>> {
+        self.wss_with(path, &[]).await
+    }
+
+    /// Like [`TestGateway::wss`], with extra request headers.
+    pub async fn wss_with(&self, path: &str, headers: &[(&str, &str)]) -> WebSocketStream<TlsStream<TcpStream>> {
+        let url = format!("wss://localhost:{}{path}", self.wss.port());
+        handshake(self.tls_stream().await, &url, headers).await
+    }
+
+    /// A WebSocket client on the plain-ws listener.
+    pub async fn ws(&self, path: &str) -> WebSocketStream<TcpStream> {
+        let tcp = bounded(TcpStream::connect(self.ws)).await.expect("connecting");
+        handshake(tcp, &format!("ws://{}{path}", self.ws), &[]).await
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> WebSocketStream<S> {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let config = WebSocketConfig::default().max_message_size(Some(8 << 20)).max_frame_size(Some(8 << 20));
+    let (ws, _response) = bounded(tokio_tungstenite::client_async_with_config(request, stream, Some(config)))
+        .await
+        .expect("WebSocket handshake");
+    ws
+}
+
+/// Runs `future` with the [`WAIT`] timeout, panicking when it runs out.
+pub async fn bounded<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future).await.expect("a network step timed out")
+}
+
+/// The next data or close message, skipping pings and pongs.
+pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> Message {
+    loop {
+        let message = bounded(ws.next()).await.expect("the stream ended").expect("reading a message");
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            return message;
+        }
+    }
+}
+
+/// Sends `text` and returns the text that comes back.
+pub async fn ask<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, text: &str) -> String {
+    bounded(ws.send(Message::text(text))).await.expect("sending");
+    match next_message(ws).await {
+        Message::Text(reply) => reply.to_string(),
+        other => panic!("expected a text reply to {text:?}, got {other:?}"),
+    }
+}
+
+/// Waits for the close frame and returns its code and reason.
+pub async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> (u16, String) {
+    match next_message(ws).await {
+        Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// Writes raw bytes and reads the whole answer until the server closes.
+pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> String {
+    bounded(stream.write_all(request)).await.expect("writing the request");
+    let mut answer = Vec::new();
+    let _ = bounded(stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
