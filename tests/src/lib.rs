@@ -43,7 +43,22 @@ pub fn gateway_binary() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let run = |args: &[&str]| {
-                let status = Command::new(&cargo)
+                let mut command = Command::new(&cargo);
+                // Cargo sets these for the test process; passed on, they would make build scripts (ring's) see a
+                // changed environment and rebuild on every test run.
+                for (name, _) in std::env::vars_os() {
+                    let name = name.to_string_lossy();
+                    if name.starts_with("CARGO_PKG_")
+                        || name.starts_with("CARGO_MANIFEST_")
+                        || name.starts_with("CARGO_CRATE_")
+                        || name.starts_with("CARGO_BIN_")
+                        || name == "CARGO_PRIMARY_PACKAGE"
+                        || name == "OUT_DIR"
+                    {
+                        command.env_remove(&*name);
+                    }
+                }
+                let status = command
                     .args(args)
                     .current_dir(workspace_root())
                     .status()
