@@ -8,8 +8,16 @@ use wssgate_tests::*;
 fn check(config: &str, dir: &Path) -> (bool, String) {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(gateway_binary()).args(["check", "--config"]).arg(&path).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(gateway_binary())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!text.contains("panicked"), "check panicked:\n{text}");
     (out.status.success(), text)
 }
@@ -38,17 +46,35 @@ fn a_good_config_passes() {
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let dir = scratch_dir("check-key");
-    let (ok, text) = check(&format!("{}max_conections = 5\n", plain_listener_with(&plugin("echo"))), &dir);
+    let (ok, text) = check(
+        &format!(
+            "{}max_conections = 5\n",
+            plain_listener_with(&plugin("echo"))
+        ),
+        &dir,
+    );
     assert!(!ok);
-    assert!(text.contains("gateway.toml") && text.contains("line 8") && text.contains("max_conections"), "{text}");
+    assert!(
+        text.contains("gateway.toml") && text.contains("line 8") && text.contains("max_conections"),
+        "{text}"
+    );
 }
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
     let dir = scratch_dir("check-type");
-    let (ok, text) = check(&format!("workers = \"many\"\n{}", plain_listener_with(&plugin("echo"))), &dir);
+    let (ok, text) = check(
+        &format!(
+            "workers = \"many\"\n{}",
+            plain_listener_with(&plugin("echo"))
+        ),
+        &dir,
+    );
     assert!(!ok);
-    assert!(text.contains("gateway.toml") && text.contains("line 1") && text.contains("workers"), "{text}");
+    assert!(
+        text.contains("gateway.toml") && text.contains("line 1") && text.contains("workers"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -77,7 +103,10 @@ fn a_key_that_does_not_fit_the_certificate_is_named() {
     );
     let (ok, text) = check(&config, &dir);
     assert!(!ok);
-    assert!(text.contains("does not fit") && text.contains("key.pem"), "{text}");
+    assert!(
+        text.contains("does not fit") && text.contains("key.pem"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -87,7 +116,10 @@ fn invalid_wasm_names_the_plugin_file() {
     std::fs::write(&bogus, b"this is not webassembly").unwrap();
     let (ok, text) = check(&plain_listener_with(&bogus), &dir);
     assert!(!ok);
-    assert!(text.contains("bogus.wasm") && text.contains("not a loadable WebAssembly component"), "{text}");
+    assert!(
+        text.contains("bogus.wasm") && text.contains("not a loadable WebAssembly component"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -95,7 +127,10 @@ fn a_missing_import_is_named() {
     let dir = scratch_dir("check-import");
     let (ok, text) = check(&plain_listener_with(&plugin("needs-sockets")), &dir);
     assert!(!ok);
-    assert!(text.contains("needs_sockets.wasm") && text.contains("wasi:sockets"), "{text}");
+    assert!(
+        text.contains("needs_sockets.wasm") && text.contains("wasi:sockets"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -103,7 +138,10 @@ fn a_missing_plugin_file_names_its_line() {
     let dir = scratch_dir("check-missing");
     let (ok, text) = check(&plain_listener_with(&dir.join("nothing-here.wasm")), &dir);
     assert!(!ok);
-    assert!(text.contains("line 7") && text.contains("nothing-here.wasm"), "{text}");
+    assert!(
+        text.contains("line 7") && text.contains("nothing-here.wasm"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -116,5 +154,8 @@ fn help_documents_the_commands_and_options() {
     let top = run(&["--help"]);
     assert!(top.contains("serve") && top.contains("check"), "{top}");
     let serve = run(&["serve", "--help"]);
-    assert!(serve.contains("--config") && serve.contains("--workers"), "{serve}");
+    assert!(
+        serve.contains("--config") && serve.contains("--workers"),
+        "{serve}"
+    );
 }

@@ -24,7 +24,9 @@ async fn echo_returns_text_and_binary_unchanged() {
     let mut ws = gw.wss("/echo").await;
     assert_eq!(ask(&mut ws, "héllo wörld").await, "héllo wörld");
     let payload: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
-    bounded(ws.send(Message::binary(payload.clone()))).await.unwrap();
+    bounded(ws.send(Message::binary(payload.clone())))
+        .await
+        .unwrap();
     assert_eq!(next_message(&mut ws).await, Message::binary(payload));
 }
 
@@ -33,7 +35,9 @@ async fn echo_returns_a_one_mebibyte_binary_message() {
     let gw = TestGateway::start(&standard_routes());
     let mut ws = gw.wss("/echo").await;
     let payload: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
-    bounded(ws.send(Message::binary(payload.clone()))).await.unwrap();
+    bounded(ws.send(Message::binary(payload.clone())))
+        .await
+        .unwrap();
     match next_message(&mut ws).await {
         Message::Binary(back) => assert!(back[..] == payload[..], "the echo differs"),
         other => panic!("expected binary, got {other:?}"),
@@ -44,7 +48,9 @@ async fn echo_returns_a_one_mebibyte_binary_message() {
 async fn ping_is_answered_with_pong() {
     let gw = TestGateway::start(&standard_routes());
     let mut ws = gw.wss("/echo").await;
-    bounded(ws.send(Message::Ping(b"are you there".to_vec().into()))).await.unwrap();
+    bounded(ws.send(Message::Ping(b"are you there".to_vec().into())))
+        .await
+        .unwrap();
     let pong = bounded(ws.next()).await.unwrap().unwrap();
     assert_eq!(pong, Message::Pong(b"are you there".to_vec().into()));
 }
@@ -54,7 +60,9 @@ async fn pipelined_messages_are_all_answered_in_order() {
     let gw = TestGateway::start(&standard_routes());
     let mut ws = gw.wss("/echo").await;
     for i in 0..100 {
-        bounded(ws.feed(Message::text(format!("m{i}")))).await.unwrap();
+        bounded(ws.feed(Message::text(format!("m{i}"))))
+            .await
+            .unwrap();
     }
     bounded(ws.flush()).await.unwrap();
     for i in 0..100 {

@@ -16,8 +16,8 @@ pub mod bindings {
     });
 }
 
-pub use bindings::export_world;
 pub use bindings::Guest;
+pub use bindings::export_world;
 pub use bindings::wssgate::plugin::types::{
     CloseFrame as RawCloseFrame, Message as RawMessage, RequestInfo as RawRequest,
 };
@@ -43,8 +43,13 @@ pub fn on_connect<P: Plugin + Default>(
         subprotocol: raw.subprotocol,
         restored: raw.restored,
     };
-    with_plugin(slot, |p| p.on_connect(Connection::new(connection), &request))
-        .map_err(|c| RawCloseFrame { code: c.code, reason: c.reason })
+    with_plugin(slot, |p| {
+        p.on_connect(Connection::new(connection), &request)
+    })
+    .map_err(|c| RawCloseFrame {
+        code: c.code,
+        reason: c.reason,
+    })
 }
 
 pub fn on_message<P: Plugin + Default>(slot: &'static Slot<P>, connection: u64, raw: RawMessage) {
@@ -55,6 +60,13 @@ pub fn on_message<P: Plugin + Default>(slot: &'static Slot<P>, connection: u64, 
     with_plugin(slot, |p| p.on_message(Connection::new(connection), message))
 }
 
-pub fn on_close<P: Plugin + Default>(slot: &'static Slot<P>, connection: u64, code: u16, reason: String) {
-    with_plugin(slot, |p| p.on_close(Connection::new(connection), CloseFrame { code, reason }))
+pub fn on_close<P: Plugin + Default>(
+    slot: &'static Slot<P>,
+    connection: u64,
+    code: u16,
+    reason: String,
+) {
+    with_plugin(slot, |p| {
+        p.on_close(Connection::new(connection), CloseFrame { code, reason })
+    })
 }

@@ -9,7 +9,9 @@ use crate::message::Message;
 mod imp {
     use super::*;
     use crate::__export::bindings::wssgate::plugin::host;
-    use crate::__export::bindings::wssgate::plugin::types::{LogLevel, Message as RawMessage, SendError as RawError};
+    use crate::__export::bindings::wssgate::plugin::types::{
+        LogLevel, Message as RawMessage, SendError as RawError,
+    };
 
     pub fn send(connection: u64, message: Message) -> Result<(), SendError> {
         let raw = match message {
@@ -67,7 +69,12 @@ mod imp {
     }
 
     pub fn settings() -> Vec<(String, String)> {
-        with_mock(|mock| mock.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        with_mock(|mock| {
+            mock.settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
     }
 }
 

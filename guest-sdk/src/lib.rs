@@ -60,10 +60,12 @@ pub trait Plugin {
 }
 
 /// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points.
-/// On non-wasm targets it expands to nothing, so the same crate builds natively for its unit tests.
+/// On other targets it only checks the type, so the same crate builds natively for its unit tests.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $plugin = $crate::__plugin_constructor::<$plugin>;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             ::std::thread_local! {
@@ -85,9 +87,16 @@ macro_rules! export_plugin {
                     $crate::__export::on_close(&PLUGIN, connection, code, reason)
                 }
             }
-            $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
+    $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
         };
     };
+}
+
+/// How the export creates the plugin; named by [`export_plugin!`] on every target so the type is checked (and used)
+/// in native builds too.
+#[doc(hidden)]
+pub fn __plugin_constructor<P: Plugin + Default>() -> P {
+    P::default()
 }
 
 /// Glue used by [`export_plugin!`]; not part of the API.

@@ -58,7 +58,10 @@ pub struct CloseFrame {
 
 impl CloseFrame {
     pub fn new(code: u16, reason: impl Into<String>) -> Self {
-        CloseFrame { code, reason: reason.into() }
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -82,11 +85,18 @@ pub struct Request {
 impl Request {
     /// A request for `path` from 127.0.0.1, for tests.
     pub fn new(path: &str) -> Self {
-        Request { path: path.to_owned(), remote_address: "127.0.0.1:40000".to_owned(), ..Request::default() }
+        Request {
+            path: path.to_owned(),
+            remote_address: "127.0.0.1:40000".to_owned(),
+            ..Request::default()
+        }
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -95,7 +95,10 @@ impl MockHost {
 
     /// Adds a route setting the plugin can read with [`crate::settings::get`].
     pub fn with_setting(self, key: &str, value: &str) -> Self {
-        self.state.borrow_mut().settings.insert(key.to_owned(), value.to_owned());
+        self.state
+            .borrow_mut()
+            .settings
+            .insert(key.to_owned(), value.to_owned());
         self
     }
 
@@ -105,7 +108,11 @@ impl MockHost {
     }
 
     /// Opens a connection with a full request and runs `on_connect`.
-    pub fn connect_with<P: Plugin>(&self, plugin: &mut P, request: Request) -> Result<Connection, CloseFrame> {
+    pub fn connect_with<P: Plugin>(
+        &self,
+        plugin: &mut P,
+        request: Request,
+    ) -> Result<Connection, CloseFrame> {
         let conn = {
             let mut next = self.next_id.borrow_mut();
             *next += 1;
@@ -120,13 +127,24 @@ impl MockHost {
     }
 
     /// Delivers a message from the client.
-    pub fn message<P: Plugin>(&self, plugin: &mut P, conn: Connection, message: impl Into<Message>) {
+    pub fn message<P: Plugin>(
+        &self,
+        plugin: &mut P,
+        conn: Connection,
+        message: impl Into<Message>,
+    ) {
         let message = message.into();
         self.run(plugin, |p| p.on_message(conn, message));
     }
 
     /// The client closes the connection with `code` and `reason`: runs `on_close`.
-    pub fn client_close<P: Plugin>(&self, plugin: &mut P, conn: Connection, code: u16, reason: &str) {
+    pub fn client_close<P: Plugin>(
+        &self,
+        plugin: &mut P,
+        conn: Connection,
+        code: u16,
+        reason: &str,
+    ) {
         if self.state.borrow_mut().open.remove(&conn.id()) {
             self.run(plugin, |p| p.on_close(conn, CloseFrame::new(code, reason)));
         }
@@ -134,7 +152,11 @@ impl MockHost {
 
     /// Takes the messages the plugin sent to `conn` so far.
     pub fn take_sent(&self, conn: Connection) -> Vec<Message> {
-        self.state.borrow_mut().sent.remove(&conn.id()).unwrap_or_default()
+        self.state
+            .borrow_mut()
+            .sent
+            .remove(&conn.id())
+            .unwrap_or_default()
     }
 
     /// The close frame the plugin sent to `conn`, if it closed it.

@@ -115,27 +115,50 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read the config file: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "{}: cannot read the config file: {e}",
+                path.display()
+            ))
+        })?;
         Config::parse(path, &text)
     }
 
     /// Parses `text` as if read from `path` (which names the file in errors and anchors relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let at = |span: std::ops::Range<usize>, what: String| {
-            ConfigError(format!("{}: line {}: {what}", path.display(), line_of(text, span.start)))
+            ConfigError(format!(
+                "{}: line {}: {what}",
+                path.display(),
+                line_of(text, span.start)
+            ))
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { dir.join(p) };
+        let resolve = |p: &str| {
+            if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                dir.join(p)
+            }
+        };
 
         let workers = match raw.workers {
-            Some(0) => return Err(ConfigError(format!("{}: `workers` must be at least 1", path.display()))),
+            Some(0) => {
+                return Err(ConfigError(format!(
+                    "{}: `workers` must be at least 1",
+                    path.display()
+                )));
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if raw.listener.is_empty() {
-            return Err(ConfigError(format!("{}: no [[listener]] is configured", path.display())));
+            return Err(ConfigError(format!(
+                "{}: no [[listener]] is configured",
+                path.display()
+            )));
         }
         let mut listeners = Vec::new();
         for spanned in raw.listener {
@@ -144,11 +167,24 @@ impl Config {
             let tls = match (l.tls, l.cert, l.key) {
                 (false, None, None) => None,
                 (false, _, _) => return Err(at(span, "`cert` and `key` need `tls = true`".into())),
-                (true, Some(cert), Some(key)) => Some(TlsFiles::Pem { cert: resolve(&cert), key: resolve(&key) }),
-                (true, None, None) => Some(TlsFiles::Development { dir: dir.join(DEV_CERT_DIR) }),
-                (true, _, _) => return Err(at(span, "a TLS listener needs both `cert` and `key`, or neither".into())),
+                (true, Some(cert), Some(key)) => Some(TlsFiles::Pem {
+                    cert: resolve(&cert),
+                    key: resolve(&key),
+                }),
+                (true, None, None) => Some(TlsFiles::Development {
+                    dir: dir.join(DEV_CERT_DIR),
+                }),
+                (true, _, _) => {
+                    return Err(at(
+                        span,
+                        "a TLS listener needs both `cert` and `key`, or neither".into(),
+                    ));
+                }
             };
-            listeners.push(ListenerConfig { address: l.address, tls });
+            listeners.push(ListenerConfig {
+                address: l.address,
+                tls,
+            });
         }
 
         let mut routes: Vec<RouteConfig> = Vec::new();
@@ -156,15 +192,24 @@ impl Config {
             let path_span = r.path.span();
             let route_path = r.path.into_inner();
             if !route_path.starts_with('/') || route_path.contains('?') {
-                return Err(at(path_span, format!("route path `{route_path}` must start with `/` and hold no query")));
+                return Err(at(
+                    path_span,
+                    format!("route path `{route_path}` must start with `/` and hold no query"),
+                ));
             }
             if routes.iter().any(|other| other.path == route_path) {
-                return Err(at(path_span, format!("route path `{route_path}` is configured twice")));
+                return Err(at(
+                    path_span,
+                    format!("route path `{route_path}` is configured twice"),
+                ));
             }
             let plugin_span = r.plugin.span();
             let plugin = resolve(r.plugin.get_ref());
             if !plugin.is_file() {
-                return Err(at(plugin_span, format!("plugin file {} does not exist", plugin.display())));
+                return Err(at(
+                    plugin_span,
+                    format!("plugin file {} does not exist", plugin.display()),
+                ));
             }
             let mut settings = BTreeMap::new();
             for (key, value) in r.settings {
@@ -175,14 +220,22 @@ impl Config {
                     toml::Value::Float(f) => f.to_string(),
                     toml::Value::Boolean(b) => b.to_string(),
                     toml::Value::Datetime(d) => d.to_string(),
-                    _ => return Err(at(span, format!("setting `{key}` must be a string, number or boolean"))),
+                    _ => {
+                        return Err(at(
+                            span,
+                            format!("setting `{key}` must be a string, number or boolean"),
+                        ));
+                    }
                 };
                 settings.insert(key, text);
             }
             let max_memory_mib = r.max_memory_mib.unwrap_or(DEFAULT_MAX_MEMORY_MIB);
             let deadline_ms = r.event_deadline_ms.unwrap_or(DEFAULT_EVENT_DEADLINE_MS);
             if max_memory_mib == 0 || deadline_ms == 0 {
-                return Err(at(path_span, "`max_memory_mib` and `event_deadline_ms` must be at least 1".into()));
+                return Err(at(
+                    path_span,
+                    "`max_memory_mib` and `event_deadline_ms` must be at least 1".into(),
+                ));
             }
             routes.push(RouteConfig {
                 path: route_path,
@@ -196,7 +249,9 @@ impl Config {
         Ok(Config {
             source: path.to_path_buf(),
             workers,
-            shutdown_grace: Duration::from_millis(raw.shutdown_grace_ms.unwrap_or(DEFAULT_GRACE_MS)),
+            shutdown_grace: Duration::from_millis(
+                raw.shutdown_grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+            ),
             listeners,
             routes,
         })
@@ -205,7 +260,11 @@ impl Config {
 
 /// The 1-based line of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -218,7 +277,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = parse("workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\nbogus = 1\n").unwrap_err().0;
+        let err = parse("workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\nbogus = 1\n")
+            .unwrap_err()
+            .0;
         assert!(err.contains("/nowhere/gw.toml"), "{err}");
         assert!(err.contains("line 4"), "{err}");
         assert!(err.contains("bogus"), "{err}");
@@ -227,19 +288,29 @@ mod tests {
     #[test]
     fn wrong_type_names_file_line_and_key() {
         let err = parse("workers = \"two\"\n").unwrap_err().0;
-        assert!(err.contains("/nowhere/gw.toml") && err.contains("line 1") && err.contains("workers"), "{err}");
+        assert!(
+            err.contains("/nowhere/gw.toml") && err.contains("line 1") && err.contains("workers"),
+            "{err}"
+        );
     }
 
     #[test]
     fn tls_without_files_uses_the_dev_certificate_next_to_the_config() {
         let c = parse("[[listener]]\naddress = \"[::1]:0\"\n").unwrap();
-        assert_eq!(c.listeners[0].tls, Some(TlsFiles::Development { dir: PathBuf::from("/nowhere").join(DEV_CERT_DIR) }));
+        assert_eq!(
+            c.listeners[0].tls,
+            Some(TlsFiles::Development {
+                dir: PathBuf::from("/nowhere").join(DEV_CERT_DIR)
+            })
+        );
         assert!(c.listeners[0].address.is_ipv6());
     }
 
     #[test]
     fn half_a_certificate_is_an_error() {
-        let err = parse("[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"a.pem\"\n").unwrap_err().0;
+        let err = parse("[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"a.pem\"\n")
+            .unwrap_err()
+            .0;
         assert!(err.contains("line 1") && err.contains("`key`"), "{err}");
     }
 
@@ -247,6 +318,9 @@ mod tests {
     fn missing_plugin_file_names_its_line() {
         let err =
             parse("[[listener]]\naddress = \"127.0.0.1:0\"\n[[route]]\npath = \"/wss\"\nplugin = \"x.wasm\"\n").unwrap_err().0;
-        assert!(err.contains("line 5") && err.contains("/nowhere/x.wasm"), "{err}");
+        assert!(
+            err.contains("line 5") && err.contains("/nowhere/x.wasm"),
+            "{err}"
+        );
     }
 }

@@ -47,7 +47,12 @@ fn websocket_config() -> WebSocketConfig {
 }
 
 /// Serves one accepted TCP connection to the end.
-pub async fn serve(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, worker: Rc<WorkerContext>) {
+pub async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    worker: Rc<WorkerContext>,
+) {
     let _ = tcp.set_nodelay(true);
     match tls {
         None => serve_http(tcp, peer, &worker).await,
@@ -59,7 +64,11 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, w
     }
 }
 
-async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: SocketAddr, worker: &WorkerContext) {
+async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    worker: &WorkerContext,
+) {
     let (head, rest) = match timeout(UPGRADE_TIMEOUT, upgrade::read_head(&mut stream)).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => {
@@ -77,12 +86,19 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Sock
     if upgrade::respond(&mut stream, &answer).await.is_err() {
         return;
     }
-    let Answer::Upgrade { route, subprotocol, .. } = answer else {
+    let Answer::Upgrade {
+        route, subprotocol, ..
+    } = answer
+    else {
         let _ = stream.shutdown().await;
         return;
     };
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(websocket_config())).await;
-    Session::open(ws, route, worker).run(&head, peer, subprotocol.as_deref()).await;
+    let ws =
+        WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(websocket_config()))
+            .await;
+    Session::open(ws, route, worker)
+        .run(&head, peer, subprotocol.as_deref())
+        .await;
 }
 
 /// Why a session ended: the close code and reason its plugin's on-close gets.
@@ -93,7 +109,10 @@ struct End {
 
 impl End {
     fn new(code: u16, reason: &str) -> Self {
-        End { code, reason: reason.to_owned() }
+        End {
+            code,
+            reason: reason.to_owned(),
+        }
     }
 
     /// The peer vanished without a close frame.
@@ -124,11 +143,22 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
     fn open(ws: WebSocketStream<S>, route: &'w Route, worker: &'w WorkerContext) -> Self {
         let outbox = Rc::new(Outbox::default());
         let id = registry::open(outbox.clone());
-        Session { ws, route, worker, id, outbox, sent_close: None }
+        Session {
+            ws,
+            route,
+            worker,
+            id,
+            outbox,
+            sent_close: None,
+        }
     }
 
     async fn run(mut self, head: &RequestHead, peer: SocketAddr, subprotocol: Option<&str>) {
-        let headers: Vec<(&str, &str)> = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let remote_address = peer.to_string();
         let request = RequestInfoParam {
             path: &head.path,
@@ -143,7 +173,11 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             Ok(Ok(())) => {}
             Ok(Err(reject)) => {
                 // A rejected connection never opened for the plugin, so it gets no on-close.
-                let code = if is_sendable_close_code(reject.code) { reject.code } else { 1008 };
+                let code = if is_sendable_close_code(reject.code) {
+                    reject.code
+                } else {
+                    1008
+                };
                 self.close_now(code, &reject.reason).await;
                 return;
             }
@@ -156,7 +190,11 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         self.outbox.shut();
         registry::remove(self.id);
         // A trap here is logged by the instance; the connection is gone either way.
-        let _ = self.route.plugin.borrow_mut().on_close(self.id, end.code, &end.reason);
+        let _ = self
+            .route
+            .plugin
+            .borrow_mut()
+            .on_close(self.id, end.code, &end.reason);
     }
 
     /// Moves messages both ways until the connection closes.
@@ -230,7 +268,10 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         };
         let delivered = self.route.plugin.borrow_mut().on_message(self.id, param);
         if delivered.is_err() {
-            self.outbox.request_close(CloseFrame { code: CloseCode::Error, reason: "plugin error".into() });
+            self.outbox.request_close(CloseFrame {
+                code: CloseCode::Error,
+                reason: "plugin error".into(),
+            });
         }
         None
     }
@@ -283,7 +324,10 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
     /// Sends a close frame and waits briefly for the peer's answer, ignoring errors: the connection ends anyway.
     async fn close_now(&mut self, code: u16, reason: &str) {
         self.outbox.shut();
-        let frame = CloseFrame { code: CloseCode::from(code), reason: close_reason(reason) };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: close_reason(reason),
+        };
         let _ = timeout(CLOSE_TIMEOUT, async {
             self.ws.send(Message::Close(Some(frame))).await?;
             while let Some(message) = self.ws.next().await {

@@ -60,7 +60,11 @@ impl Gateway {
 
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let mut gateway = Gateway { workers: Vec::new(), shutdown, addresses };
+        let mut gateway = Gateway {
+            workers: Vec::new(),
+            shutdown,
+            addresses,
+        };
         for (index, listeners) in per_worker.into_iter().enumerate() {
             let spec = WorkerSpec {
                 index,
@@ -73,7 +77,10 @@ impl Gateway {
         }
         drop(ready_tx);
         for _ in 0..config.workers {
-            let started = ready_rx.recv().map_err(|_| anyhow!("a worker stopped before it was ready")).and_then(|r| r);
+            let started = ready_rx
+                .recv()
+                .map_err(|_| anyhow!("a worker stopped before it was ready"))
+                .and_then(|r| r);
             if let Err(e) = started {
                 gateway.stop();
                 return Err(e);
@@ -81,7 +88,10 @@ impl Gateway {
         }
         for (address, tls) in &gateway.addresses {
             let scheme = if *tls { "wss" } else { "ws" };
-            tracing::info!("listening on {scheme}://{address} with {} workers", config.workers);
+            tracing::info!(
+                "listening on {scheme}://{address} with {} workers",
+                config.workers
+            );
         }
         Ok(gateway)
     }

@@ -18,16 +18,32 @@ pub fn bind_shared(address: SocketAddr, count: usize) -> Result<Vec<TcpListener>
 }
 
 fn bind_one(address: SocketAddr) -> Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))
-        .with_context(|| format!("creating a socket for {address}"))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .with_context(|| format!("creating a socket for {address}"))?;
     if address.is_ipv6() {
-        socket.set_only_v6(true).with_context(|| format!("{address}: IPV6_V6ONLY"))?;
+        socket
+            .set_only_v6(true)
+            .with_context(|| format!("{address}: IPV6_V6ONLY"))?;
     }
-    socket.set_reuse_address(true).with_context(|| format!("{address}: SO_REUSEADDR"))?;
-    socket.set_reuse_port(true).with_context(|| format!("{address}: SO_REUSEPORT"))?;
-    socket.set_nonblocking(true).with_context(|| format!("{address}: non-blocking mode"))?;
-    socket.bind(&address.into()).with_context(|| format!("cannot listen on {address}"))?;
-    socket.listen(4096).with_context(|| format!("cannot listen on {address}"))?;
+    socket
+        .set_reuse_address(true)
+        .with_context(|| format!("{address}: SO_REUSEADDR"))?;
+    socket
+        .set_reuse_port(true)
+        .with_context(|| format!("{address}: SO_REUSEPORT"))?;
+    socket
+        .set_nonblocking(true)
+        .with_context(|| format!("{address}: non-blocking mode"))?;
+    socket
+        .bind(&address.into())
+        .with_context(|| format!("cannot listen on {address}"))?;
+    socket
+        .listen(4096)
+        .with_context(|| format!("cannot listen on {address}"))?;
     Ok(socket.into())
 }
 

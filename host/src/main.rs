@@ -73,7 +73,10 @@ fn main() -> ExitCode {
 fn serve(options: &Options) -> Result<()> {
     let config = options.load()?;
     let gateway = Gateway::start(&config)?;
-    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build().context("signal runtime")?;
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("signal runtime")?;
     signals.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -84,7 +87,10 @@ fn serve(options: &Options) -> Result<()> {
         }
         anyhow::Ok(())
     })?;
-    tracing::info!("shutting down: closing every connection with 1001 (grace {:?})", config.shutdown_grace);
+    tracing::info!(
+        "shutting down: closing every connection with 1001 (grace {:?})",
+        config.shutdown_grace
+    );
     gateway.stop();
     tracing::info!("stopped");
     Ok(())
@@ -104,7 +110,11 @@ fn check(options: &Options) -> Result<()> {
         config.source.display(),
         config.listeners.len(),
         config.workers,
-        routes.iter().map(|r| format!("{} → {}", r.config.path, r.config.plugin.display())).collect::<Vec<_>>().join(", ")
+        routes
+            .iter()
+            .map(|r| format!("{} → {}", r.config.path, r.config.plugin.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }

@@ -7,8 +7,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// The close codes a server may put on the wire (RFC 6455 section 7.4): anything else from a plugin is replaced.
 pub fn is_sendable_close_code(code: u16) -> bool {

@@ -25,9 +25,13 @@ pub struct RouteTemplate {
 
 impl Route {
     pub fn instantiate(template: &RouteTemplate) -> anyhow::Result<Route> {
-        let instance = PluginInstance::new(template.plugin.clone(), template.context.clone()).map_err(|e| {
-            anyhow::anyhow!("{}: cannot instantiate the plugin: {e:#}", template.config.plugin.display())
-        })?;
+        let instance = PluginInstance::new(template.plugin.clone(), template.context.clone())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: cannot instantiate the plugin: {e:#}",
+                    template.config.plugin.display()
+                )
+            })?;
         Ok(Route {
             path: template.config.path.clone(),
             subprotocols: template.config.subprotocols.clone(),

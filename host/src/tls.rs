@@ -17,15 +17,25 @@ pub fn server_config(files: &TlsFiles, port: u16) -> Result<Arc<ServerConfig>> {
         TlsFiles::Development { dir } => ensure_dev_certificate(dir, port)?,
     };
     let chain = load_chain(&cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(&key)
-        .map_err(|e| anyhow!("{}: cannot read a PEM private key (PKCS#8, RSA or EC): {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+        anyhow!(
+            "{}: cannot read a PEM private key (PKCS#8, RSA or EC): {e}",
+            key.display()
+        )
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS 1.2/1.3 with the ring provider")?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| anyhow!("{} and {}: the key does not fit the certificate: {e}", cert.display(), key.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{} and {}: the key does not fit the certificate: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session ticketer")?;
     Ok(Arc::new(config))
@@ -34,7 +44,12 @@ pub fn server_config(files: &TlsFiles, port: u16) -> Result<Arc<ServerConfig>> {
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let chain = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow!("{}: cannot read a PEM certificate chain: {e}", path.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{}: cannot read a PEM certificate chain: {e}",
+                path.display()
+            )
+        })?;
     if chain.is_empty() {
         return Err(anyhow!("{}: holds no PEM certificate", path.display()));
     }
@@ -43,16 +58,29 @@ fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Returns the development certificate and key in `dir`, generating them the first time. Kept on disk so that the
 /// certificate a browser accepted once stays valid on every later start.
-fn ensure_dev_certificate(dir: &Path, port: u16) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+fn ensure_dev_certificate(
+    dir: &Path,
+    port: u16,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let cert = dir.join("localhost.pem");
     let key = dir.join("localhost-key.pem");
     if !(cert.is_file() && key.is_file()) {
-        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-        let generated = rcgen::generate_simple_self_signed(names).context("generating the development certificate")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
-        std::fs::write(&cert, generated.cert.pem()).with_context(|| format!("{}: cannot write", cert.display()))?;
+        let names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let generated = rcgen::generate_simple_self_signed(names)
+            .context("generating the development certificate")?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+        std::fs::write(&cert, generated.cert.pem())
+            .with_context(|| format!("{}: cannot write", cert.display()))?;
         write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-        tracing::info!("generated a self-signed development certificate in {}", dir.display());
+        tracing::info!(
+            "generated a self-signed development certificate in {}",
+            dir.display()
+        );
     }
     tracing::info!(
         "using the development certificate {}: open https://localhost:{port}/ once in your browser and accept it (a WebSocket cannot show a certificate prompt)",
@@ -71,5 +99,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("{}: cannot write", path.display()))?;
-    file.write_all(bytes).with_context(|| format!("{}: cannot write", path.display()))
+    file.write_all(bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))
 }

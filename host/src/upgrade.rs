@@ -26,7 +26,10 @@ pub struct RequestHead {
 
 impl RequestHead {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a comma-separated header holds `token` (case-insensitive), in any of its occurrences.
@@ -51,7 +54,9 @@ pub enum HeadError {
 }
 
 /// Reads one request head; returns it with any bytes the client sent after it (the start of its first frame).
-pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(RequestHead, Vec<u8>), HeadError> {
+pub async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut chunk = [0u8; 2048];
@@ -73,13 +78,20 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(RequestH
                     headers: request
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
                         .collect(),
                 };
                 return Ok((head, buf.split_off(len)));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+                return Err(HeadError::TooLarge);
+            }
             Err(_) => return Err(HeadError::Malformed),
         }
     }
@@ -88,55 +100,113 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(RequestH
 /// What to do with a request.
 pub enum Answer<'r> {
     /// Upgrade to a WebSocket on `route`.
-    Upgrade { route: &'r Route, accept_key: String, subprotocol: Option<String> },
+    Upgrade {
+        route: &'r Route,
+        accept_key: String,
+        subprotocol: Option<String>,
+    },
     /// Serve the built-in test page.
     Page,
     /// Answer with an HTTP error and close.
-    Error { status: u16, reason: &'static str, extra: &'static str, body: String },
+    Error {
+        status: u16,
+        reason: &'static str,
+        extra: &'static str,
+        body: String,
+    },
 }
 
 /// Decides how to answer `head`.
 pub fn decide<'r>(head: &RequestHead, routes: &'r Routes) -> Answer<'r> {
-    let is_upgrade = head.has_token("upgrade", "websocket") && head.has_token("connection", "upgrade");
+    let is_upgrade =
+        head.has_token("upgrade", "websocket") && head.has_token("connection", "upgrade");
     let Some(route) = routes.find(&head.path) else {
         if head.path == "/" && !is_upgrade && head.method == "GET" {
             return Answer::Page;
         }
-        return error(404, "Not Found", "", format!("no route for {}\n", head.path));
+        return error(
+            404,
+            "Not Found",
+            "",
+            format!("no route for {}\n", head.path),
+        );
     };
     if head.method != "GET" {
-        return error(405, "Method Not Allowed", "Allow: GET\r\n", "a WebSocket upgrade is a GET request\n".into());
+        return error(
+            405,
+            "Method Not Allowed",
+            "Allow: GET\r\n",
+            "a WebSocket upgrade is a GET request\n".into(),
+        );
     }
     if !is_upgrade {
         return error(
             426,
             "Upgrade Required",
             "Upgrade: websocket\r\n",
-            format!("{} is a WebSocket endpoint: connect with a WebSocket client\n", head.path),
+            format!(
+                "{} is a WebSocket endpoint: connect with a WebSocket client\n",
+                head.path
+            ),
         );
     }
     if head.header("sec-websocket-version") != Some("13") {
-        return error(426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", "WebSocket version 13 only\n".into());
+        return error(
+            426,
+            "Upgrade Required",
+            "Sec-WebSocket-Version: 13\r\n",
+            "WebSocket version 13 only\n".into(),
+        );
     }
-    let Some(key) = head.header("sec-websocket-key").map(str::trim).filter(|k| k.len() == 24) else {
-        return error(400, "Bad Request", "", "missing or invalid Sec-WebSocket-Key\n".into());
+    let Some(key) = head
+        .header("sec-websocket-key")
+        .map(str::trim)
+        .filter(|k| k.len() == 24)
+    else {
+        return error(
+            400,
+            "Bad Request",
+            "",
+            "missing or invalid Sec-WebSocket-Key\n".into(),
+        );
     };
-    let subprotocol = route.subprotocols.iter().find(|p| head.has_token("sec-websocket-protocol", p)).cloned();
-    Answer::Upgrade { route, accept_key: derive_accept_key(key.as_bytes()), subprotocol }
+    let subprotocol = route
+        .subprotocols
+        .iter()
+        .find(|p| head.has_token("sec-websocket-protocol", p))
+        .cloned();
+    Answer::Upgrade {
+        route,
+        accept_key: derive_accept_key(key.as_bytes()),
+        subprotocol,
+    }
 }
 
 fn error<'r>(status: u16, reason: &'static str, extra: &'static str, body: String) -> Answer<'r> {
-    Answer::Error { status, reason, extra, body }
+    Answer::Error {
+        status,
+        reason,
+        extra,
+        body,
+    }
 }
 
 /// The answer to a head that could not be parsed.
 pub fn head_error(error: &HeadError) -> Option<Answer<'static>> {
     match error {
         HeadError::Gone => None,
-        HeadError::Malformed => Some(self::error(400, "Bad Request", "", "malformed HTTP request\n".into())),
-        HeadError::TooLarge => {
-            Some(self::error(431, "Request Header Fields Too Large", "", "request head too large\n".into()))
-        }
+        HeadError::Malformed => Some(self::error(
+            400,
+            "Bad Request",
+            "",
+            "malformed HTTP request\n".into(),
+        )),
+        HeadError::TooLarge => Some(self::error(
+            431,
+            "Request Header Fields Too Large",
+            "",
+            "request head too large\n".into(),
+        )),
     }
 }
 
@@ -145,11 +215,20 @@ pub fn head_error(error: &HeadError) -> Option<Answer<'static>> {
 const PAGE: &str = include_str!("page.html");
 
 /// Writes the HTTP response for `answer`.
-pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, answer: &Answer<'_>) -> std::io::Result<()> {
+pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    answer: &Answer<'_>,
+) -> std::io::Result<()> {
     let mut out = String::with_capacity(256);
     match answer {
-        Answer::Upgrade { accept_key, subprotocol, .. } => {
-            out.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+        Answer::Upgrade {
+            accept_key,
+            subprotocol,
+            ..
+        } => {
+            out.push_str(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+            );
             let _ = write!(out, "Sec-WebSocket-Accept: {accept_key}\r\n");
             if let Some(p) = subprotocol {
                 let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
@@ -163,7 +242,12 @@ pub async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, answer: &Answer<'_>)
                 PAGE.len()
             );
         }
-        Answer::Error { status, reason, extra, body } => {
+        Answer::Error {
+            status,
+            reason,
+            extra,
+            body,
+        } => {
             let _ = write!(
                 out,
                 "HTTP/1.1 {status} {reason}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

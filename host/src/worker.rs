@@ -33,7 +33,10 @@ pub struct WorkerSpec {
 }
 
 /// Starts the worker thread; it reports on `ready` once it serves, or why it could not start.
-pub fn spawn(spec: WorkerSpec, ready: std::sync::mpsc::Sender<Result<()>>) -> Result<std::thread::JoinHandle<()>> {
+pub fn spawn(
+    spec: WorkerSpec,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("wssgate-worker-{}", spec.index))
         .spawn(move || {
@@ -45,12 +48,22 @@ pub fn spawn(spec: WorkerSpec, ready: std::sync::mpsc::Sender<Result<()>>) -> Re
 }
 
 fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("worker runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("worker runtime")?;
     registry::init_worker(spec.index);
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let routes = spec.routes.iter().map(Route::instantiate).collect::<Result<Vec<_>>>()?;
-        let context = Rc::new(WorkerContext { routes: Routes::new(routes), shutdown: spec.shutdown.clone() });
+        let routes = spec
+            .routes
+            .iter()
+            .map(Route::instantiate)
+            .collect::<Result<Vec<_>>>()?;
+        let context = Rc::new(WorkerContext {
+            routes: Routes::new(routes),
+            shutdown: spec.shutdown.clone(),
+        });
         // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
         let (done, mut all_done) = mpsc::channel::<()>(1);
         for (socket, tls) in spec.listeners {
@@ -61,7 +74,10 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let _ = ready.send(Ok(()));
         let mut shutdown = spec.shutdown;
         let _ = shutdown.wait_for(|down| *down).await;
-        if tokio::time::timeout(spec.grace, all_done.recv()).await.is_err() {
+        if tokio::time::timeout(spec.grace, all_done.recv())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 worker = spec.index,
                 "{} connections still open after the {:?} grace period; dropping them",

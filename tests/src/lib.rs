@@ -26,11 +26,16 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub const START: Duration = Duration::from_secs(60);
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// The plugins the tests load, by crate name.
@@ -79,7 +84,9 @@ pub fn gateway_binary() -> PathBuf {
 /// The built wasm file of plugin crate `name` (e.g. `echo-ok`).
 pub fn plugin(name: &str) -> PathBuf {
     gateway_binary();
-    target_dir().join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")))
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
 }
 
 /// A fresh folder under the system temp dir for one test's files.
@@ -102,11 +109,16 @@ pub struct TestCert {
 impl TestCert {
     pub fn create(dir: &Path) -> TestCert {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let made = rcgen::generate_simple_self_signed(names).expect("generating a test certificate");
+        let made =
+            rcgen::generate_simple_self_signed(names).expect("generating a test certificate");
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, made.cert.pem()).unwrap();
         std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-        TestCert { cert, key, der: made.cert.der().clone() }
+        TestCert {
+            cert,
+            key,
+            der: made.cert.der().clone(),
+        }
     }
 }
 
@@ -196,7 +208,10 @@ impl TestGateway {
                 Ok(url) => url,
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("the gateway did not start within {START:?}; its log:\n{}", log.lock().unwrap());
+                    panic!(
+                        "the gateway did not start within {START:?}; its log:\n{}",
+                        log.lock().unwrap()
+                    );
                 }
             };
             if let Some(a) = url.strip_prefix("wss://") {
@@ -205,7 +220,13 @@ impl TestGateway {
                 ws = a.parse().ok();
             }
         }
-        TestGateway { child, wss: wss.unwrap(), ws: ws.unwrap(), cert: cert.der, log }
+        TestGateway {
+            child,
+            wss: wss.unwrap(),
+            ws: ws.unwrap(),
+            cert: cert.der,
+            log,
+        }
     }
 
     /// What the gateway logged so far.
@@ -234,7 +255,10 @@ impl TestGateway {
             if let Some(status) = self.child.try_wait().expect("waiting for the gateway") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the gateway did not exit within {WAIT:?} of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not exit within {WAIT:?} of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -254,8 +278,15 @@ impl TestGateway {
 
     /// A TLS connection to the wss listener, before any HTTP.
     pub async fn tls_stream(&self) -> TlsStream<TcpStream> {
-        let tcp = bounded(TcpStream::connect(self.wss)).await.expect("connecting");
-        bounded(self.tls().connect(ServerName::try_from("localhost").unwrap(), tcp)).await.expect("TLS handshake")
+        let tcp = bounded(TcpStream::connect(self.wss))
+            .await
+            .expect("connecting");
+        bounded(
+            self.tls()
+                .connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await
+        .expect("TLS handshake")
     }
 
     /// A WebSocket client on the wss listener, at `path` (which may carry a query).
@@ -264,14 +295,20 @@ impl TestGateway {
     }
 
     /// Like [`TestGateway::wss`], with extra request headers.
-    pub async fn wss_with(&self, path: &str, headers: &[(&str, &str)]) -> WebSocketStream<TlsStream<TcpStream>> {
+    pub async fn wss_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> WebSocketStream<TlsStream<TcpStream>> {
         let url = format!("wss://localhost:{}{path}", self.wss.port());
         handshake(self.tls_stream().await, &url, headers).await
     }
 
     /// A WebSocket client on the plain-ws listener.
     pub async fn ws(&self, path: &str) -> WebSocketStream<TcpStream> {
-        let tcp = bounded(TcpStream::connect(self.ws)).await.expect("connecting");
+        let tcp = bounded(TcpStream::connect(self.ws))
+            .await
+            .expect("connecting");
         handshake(tcp, &format!("ws://{}{path}", self.ws), &[]).await
     }
 }
@@ -295,22 +332,90 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             value.parse().unwrap(),
         );
     }
-    let config = WebSocketConfig::default().max_message_size(Some(8 << 20)).max_frame_size(Some(8 << 20));
-    let (ws, _response) = bounded(tokio_tungstenite::client_async_with_config(request, stream, Some(config)))
-        .await
-        .expect("WebSocket handshake");
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(8 << 20))
+        .max_frame_size(Some(8 << 20));
+    let (ws, _response) = bounded(tokio_tungstenite::client_async_with_config(
+        request,
+        stream,
+        Some(config),
+    ))
+    .await
+    .expect("WebSocket handshake");
     ws
+}
+
+/// A raw TCP connection to `address` that has completed the upgrade to `path`, for writing frames by hand.
+pub async fn raw_websocket(address: SocketAddr, path: &str) -> TcpStream {
+    let mut tcp = bounded(TcpStream::connect(address))
+        .await
+        .expect("connecting");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    bounded(tcp.write_all(request.as_bytes())).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        bounded(tcp.read_exact(&mut byte))
+            .await
+            .expect("reading the upgrade answer");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+/// Reads server frames until a close frame and returns its code (skipping data frames).
+pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
+    for _ in 0..1000 {
+        let mut header = [0u8; 2];
+        bounded(tcp.read_exact(&mut header))
+            .await
+            .expect("reading a frame header");
+        let len = match header[1] & 0x7f {
+            126 => {
+                let mut l = [0u8; 2];
+                bounded(tcp.read_exact(&mut l)).await.unwrap();
+                u16::from_be_bytes(l) as usize
+            }
+            127 => {
+                let mut l = [0u8; 8];
+                bounded(tcp.read_exact(&mut l)).await.unwrap();
+                u64::from_be_bytes(l) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        bounded(tcp.read_exact(&mut payload)).await.unwrap();
+        if header[0] & 0x0f == 0x8 {
+            assert!(len >= 2, "a close frame without a code");
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+    panic!("no close frame among the first 1000 frames");
 }
 
 /// Runs `future` with the [`WAIT`] timeout, panicking when it runs out.
 pub async fn bounded<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(WAIT, future).await.expect("a network step timed out")
+    tokio::time::timeout(WAIT, future)
+        .await
+        .expect("a network step timed out")
 }
 
 /// The next data or close message, skipping pings and pongs.
-pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> Message {
+pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+) -> Message {
     loop {
-        let message = bounded(ws.next()).await.expect("the stream ended").expect("reading a message");
+        let message = bounded(ws.next())
+            .await
+            .expect("the stream ended")
+            .expect("reading a message");
         if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
             return message;
         }
@@ -318,8 +423,13 @@ pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketS
 }
 
 /// Sends `text` and returns the text that comes back.
-pub async fn ask<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, text: &str) -> String {
-    bounded(ws.send(Message::text(text))).await.expect("sending");
+pub async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    text: &str,
+) -> String {
+    bounded(ws.send(Message::text(text)))
+        .await
+        .expect("sending");
     match next_message(ws).await {
         Message::Text(reply) => reply.to_string(),
         other => panic!("expected a text reply to {text:?}, got {other:?}"),
@@ -327,7 +437,9 @@ pub async fn ask<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>,
 }
 
 /// Waits for the close frame and returns its code and reason.
-pub async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> (u16, String) {
+pub async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+) -> (u16, String) {
     match next_message(ws).await {
         Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
         other => panic!("expected a close frame, got {other:?}"),
@@ -335,8 +447,13 @@ pub async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketS
 }
 
 /// Writes raw bytes and reads the whole answer until the server closes.
-pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> String {
-    bounded(stream.write_all(request)).await.expect("writing the request");
+pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+) -> String {
+    bounded(stream.write_all(request))
+        .await
+        .expect("writing the request");
     let mut answer = Vec::new();
     let _ = bounded(stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()

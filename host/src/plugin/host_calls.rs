@@ -5,9 +5,9 @@ use super::instance::RouteContext;
 use crate::outbound::{close_reason, is_sendable_close_code};
 use crate::registry::{self, ConnectionId};
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -28,14 +28,21 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
-    fn send(&mut self, connection: u64, message: types::MessageResult) -> Result<(), types::SendError> {
+    fn send(
+        &mut self,
+        connection: u64,
+        message: types::MessageResult,
+    ) -> Result<(), types::SendError> {
         let outbox = registry::get(connection).ok_or(types::SendError::Closed)?;
         let message = match message {
             types::MessageResult::Text(text) => Message::Text(text.into()),
@@ -49,14 +56,19 @@ impl host::Host for HostState {
     }
 
     fn close(&mut self, connection: u64, code: u16, reason: String) {
-        let Some(outbox) = registry::get(connection) else { return };
+        let Some(outbox) = registry::get(connection) else {
+            return;
+        };
         let code = if is_sendable_close_code(code) {
             code
         } else {
             tracing::warn!(route = %self.route.path, plugin = %self.route.plugin, "plugin asked to close with code {code}, which may not be sent; using 1000");
             1000
         };
-        outbox.request_close(CloseFrame { code: CloseCode::from(code), reason: close_reason(&reason) });
+        outbox.request_close(CloseFrame {
+            code: CloseCode::from(code),
+            reason: close_reason(&reason),
+        });
         if self.current != Some(connection) {
             outbox.wake();
         }
@@ -65,11 +77,17 @@ impl host::Host for HostState {
     fn log(&mut self, level: types::LogLevel, message: String) {
         let (route, plugin) = (&self.route.path, &self.route.plugin);
         match level {
-            types::LogLevel::Trace => tracing::trace!(target: "plugin", %route, %plugin, "{message}"),
-            types::LogLevel::Debug => tracing::debug!(target: "plugin", %route, %plugin, "{message}"),
+            types::LogLevel::Trace => {
+                tracing::trace!(target: "plugin", %route, %plugin, "{message}")
+            }
+            types::LogLevel::Debug => {
+                tracing::debug!(target: "plugin", %route, %plugin, "{message}")
+            }
             types::LogLevel::Info => tracing::info!(target: "plugin", %route, %plugin, "{message}"),
             types::LogLevel::Warn => tracing::warn!(target: "plugin", %route, %plugin, "{message}"),
-            types::LogLevel::Error => tracing::error!(target: "plugin", %route, %plugin, "{message}"),
+            types::LogLevel::Error => {
+                tracing::error!(target: "plugin", %route, %plugin, "{message}")
+            }
         }
     }
 
@@ -78,6 +96,10 @@ impl host::Host for HostState {
     }
 
     fn settings(&mut self) -> Vec<(String, String)> {
-        self.route.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.route
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }

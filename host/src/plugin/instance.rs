@@ -5,10 +5,10 @@
 //! closes the connection whose event trapped with 1011.
 
 use super::bindings::Plugin;
-use super::{MessageParam, RequestInfoParam};
 use super::host_calls::HostState;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, PluginTemplate};
+use super::{MessageParam, RequestInfoParam};
 use crate::config::RouteConfig;
 use crate::registry::ConnectionId;
 use std::collections::BTreeMap;
@@ -35,7 +35,10 @@ impl RouteContext {
     pub fn new(route: &RouteConfig) -> Self {
         RouteContext {
             path: route.path.clone(),
-            plugin: route.plugin.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            plugin: route
+                .plugin
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             settings: route.settings.clone(),
             max_memory_bytes: route.max_memory_bytes,
             event_deadline: route.event_deadline,
@@ -59,8 +62,17 @@ pub struct PluginInstance {
 
 impl PluginInstance {
     pub fn new(template: PluginTemplate, route: Arc<RouteContext>) -> wasmtime::Result<Self> {
-        let ticks = route.event_deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
-        let mut instance = PluginInstance { template, route, live: None, deadline_ticks: ticks };
+        let ticks = route
+            .event_deadline
+            .as_nanos()
+            .div_ceil(EPOCH_TICK.as_nanos()) as u64
+            + 1;
+        let mut instance = PluginInstance {
+            template,
+            route,
+            live: None,
+            deadline_ticks: ticks,
+        };
         instance.live = Some(instance.instantiate()?);
         Ok(instance)
     }
@@ -68,11 +80,26 @@ impl PluginInstance {
     fn instantiate(&self) -> wasmtime::Result<(Store<HostState>, Plugin)> {
         let origin: Arc<str> = format!("{} ({})", self.route.path, self.route.plugin).into();
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(LogStream { origin: origin.clone(), is_stderr: false })
-            .stderr(LogStream { origin, is_stderr: true })
+            .stdout(LogStream {
+                origin: origin.clone(),
+                is_stderr: false,
+            })
+            .stderr(LogStream {
+                origin,
+                is_stderr: true,
+            })
             .build();
-        let limits = StoreLimitsBuilder::new().memory_size(self.route.max_memory_bytes).instances(64).build();
-        let state = HostState { wasi, table: ResourceTable::new(), limits, route: self.route.clone(), current: None };
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.route.max_memory_bytes)
+            .instances(64)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            route: self.route.clone(),
+            current: None,
+        };
         let mut store = Store::new(self.template.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.deadline_ticks);
@@ -85,15 +112,25 @@ impl PluginInstance {
         conn: ConnectionId,
         request: RequestInfoParam<'_>,
     ) -> Result<Result<(), super::PluginCloseFrame>, Trapped> {
-        self.call(conn, "on-connect", |p, s| p.call_on_connect(s, conn, request))
+        self.call(conn, "on-connect", |p, s| {
+            p.call_on_connect(s, conn, request)
+        })
     }
 
-    pub fn on_message(&mut self, conn: ConnectionId, message: MessageParam<'_>) -> Result<(), Trapped> {
-        self.call(conn, "on-message", |p, s| p.call_on_message(s, conn, message))
+    pub fn on_message(
+        &mut self,
+        conn: ConnectionId,
+        message: MessageParam<'_>,
+    ) -> Result<(), Trapped> {
+        self.call(conn, "on-message", |p, s| {
+            p.call_on_message(s, conn, message)
+        })
     }
 
     pub fn on_close(&mut self, conn: ConnectionId, code: u16, reason: &str) -> Result<(), Trapped> {
-        self.call(conn, "on-close", |p, s| p.call_on_close(s, conn, code, reason))
+        self.call(conn, "on-close", |p, s| {
+            p.call_on_close(s, conn, code, reason)
+        })
     }
 
     fn call<R>(
@@ -105,7 +142,9 @@ impl PluginInstance {
         if self.live.is_none() {
             self.replace();
         }
-        let Some((store, plugin)) = self.live.as_mut() else { return Err(Trapped) };
+        let Some((store, plugin)) = self.live.as_mut() else {
+            return Err(Trapped);
+        };
         store.data_mut().current = Some(conn);
         store.set_epoch_deadline(self.deadline_ticks);
         let result = f(plugin, store);

@@ -44,8 +44,11 @@ impl PluginRuntime {
         let engine = Engine::new(&config).map_err(|e| anyhow!("configuring wasmtime: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| anyhow!("linking WASI: {e}"))?;
-        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| anyhow!("linking the host interface: {e}"))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| anyhow!("linking the host interface: {e}"))?;
         Ok(PluginRuntime { engine, linker })
     }
 
@@ -67,14 +70,25 @@ impl PluginRuntime {
     /// Compiles the plugin at `path` and checks that it imports only what the host provides and exports the
     /// plugin world. Every error names the file.
     pub fn load(&self, path: &Path) -> Result<PluginTemplate> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(|e| anyhow!("{}: not a loadable WebAssembly component: {e:#}", path.display()))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow!("{}: imports something the gateway does not provide: {e:#}", path.display()))?;
+        let component = Component::from_file(&self.engine, path).map_err(|e| {
+            anyhow!(
+                "{}: not a loadable WebAssembly component: {e:#}",
+                path.display()
+            )
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            anyhow!(
+                "{}: imports something the gateway does not provide: {e:#}",
+                path.display()
+            )
+        })?;
         bindings::PluginPre::new(pre)
-            .map_err(|e| anyhow!("{}: does not export the wssgate:plugin world: {e:#}", path.display()))
+            .map_err(|e| {
+                anyhow!(
+                    "{}: does not export the wssgate:plugin world: {e:#}",
+                    path.display()
+                )
+            })
             .context("loading the plugin")
     }
 }

@@ -31,7 +31,10 @@ impl StdoutStream for LogStream {
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter { stream: self.clone(), line: Vec::new() })
+        Box::new(LineWriter {
+            stream: self.clone(),
+            line: Vec::new(),
+        })
     }
 }
 

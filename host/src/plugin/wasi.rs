@@ -11,11 +11,11 @@
 use super::host_calls::HostState;
 use bytes::Bytes;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
-use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, StreamError, StreamResult};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, StreamError, StreamResult};
 use wasmtime_wasi::random::WasiRandom;
 
 /// Adds every WASI interface a plugin may import.
@@ -39,9 +39,10 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
     sync::filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, NonBlockingIo>(l, |t| {
-        NonBlocking(&mut t.table)
-    })?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, NonBlockingIo>(
+        l,
+        |t| NonBlocking(&mut t.table),
+    )?;
     poll::add_to_linker::<HostState, NonBlockingIo>(l, |t| NonBlocking(&mut t.table))?;
     streams::add_to_linker::<HostState, NonBlockingIo>(l, |t| NonBlocking(&mut t.table))?;
     Ok(())
@@ -57,13 +58,18 @@ impl HasData for NonBlockingIo {
 pub struct NonBlocking<'a>(&'a mut ResourceTable);
 
 fn refuse_to_block() -> wasmtime::Error {
-    wasmtime::Error::msg("a plugin may not block its worker (wasi:io/poll); use the host's calls instead")
+    wasmtime::Error::msg(
+        "a plugin may not block its worker (wasi:io/poll); use the host's calls instead",
+    )
 }
 
 impl wasmtime_wasi_io::bindings::wasi::io::error::Host for NonBlocking<'_> {}
 
 impl wasmtime_wasi_io::bindings::wasi::io::error::HostError for NonBlocking<'_> {
-    fn to_debug_string(&mut self, err: Resource<wasmtime_wasi_io::streams::Error>) -> wasmtime::Result<String> {
+    fn to_debug_string(
+        &mut self,
+        err: Resource<wasmtime_wasi_io::streams::Error>,
+    ) -> wasmtime::Result<String> {
         wasmtime_wasi_io::bindings::wasi::io::error::HostError::to_debug_string(self.0, err)
     }
 
@@ -122,16 +128,28 @@ impl streams::HostOutputStream for NonBlocking<'_> {
         streams::HostOutputStream::write(self.0, stream, bytes)
     }
 
-    fn blocking_write_and_flush(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+    fn blocking_write_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        bytes: Vec<u8>,
+    ) -> StreamResult<()> {
         self.write_now(&stream, bytes.into())
     }
 
-    fn blocking_write_zeroes_and_flush(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
-        let len = usize::try_from(len).map_err(|_| StreamError::Trap(wasmtime::Error::msg("length too large")))?;
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        len: u64,
+    ) -> StreamResult<()> {
+        let len = usize::try_from(len)
+            .map_err(|_| StreamError::Trap(wasmtime::Error::msg("length too large")))?;
         self.write_now(&stream, Bytes::from(vec![0; len.min(1 << 20)]))
     }
 
-    fn subscribe(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         streams::HostOutputStream::subscribe(self.0, stream)
     }
 
@@ -176,7 +194,11 @@ impl streams::HostInputStream for NonBlocking<'_> {
         streams::HostInputStream::read(self.0, stream, len)
     }
 
-    fn blocking_read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+    fn blocking_read(
+        &mut self,
+        stream: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<Vec<u8>> {
         streams::HostInputStream::read(self.0, stream, len)
     }
 
@@ -188,7 +210,10 @@ impl streams::HostInputStream for NonBlocking<'_> {
         streams::HostInputStream::skip(self.0, stream, len)
     }
 
-    fn subscribe(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynInputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         streams::HostInputStream::subscribe(self.0, stream)
     }
 }

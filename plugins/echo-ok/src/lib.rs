@@ -10,7 +10,9 @@ pub struct EchoOk {
 
 impl Plugin for EchoOk {
     fn on_message(&mut self, conn: Connection, _message: Message) {
-        let reply = self.reply.get_or_insert_with(|| settings::get("reply").unwrap_or_else(|| "ok".to_owned()));
+        let reply = self
+            .reply
+            .get_or_insert_with(|| settings::get("reply").unwrap_or_else(|| "ok".to_owned()));
         // A failed send means the client is already gone; there is nobody left to tell.
         let _ = conn.send(reply.as_str());
     }
@@ -39,7 +41,10 @@ mod tests {
         let conn = host.connect(&mut plugin, "/wss").unwrap();
         host.message(&mut plugin, conn, "a");
         host.message(&mut plugin, conn, vec![1u8, 2, 3]);
-        assert_eq!(host.take_sent(conn), vec![Message::from("ok"), Message::from("ok")]);
+        assert_eq!(
+            host.take_sent(conn),
+            vec![Message::from("ok"), Message::from("ok")]
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ mod tests {
         let conn = host.connect(&mut plugin, "/echo").unwrap();
         host.message(&mut plugin, conn, "héllo");
         host.message(&mut plugin, conn, vec![0u8, 255, 7]);
-        assert_eq!(host.take_sent(conn), vec![Message::from("héllo"), Message::Binary(vec![0, 255, 7])]);
+        assert_eq!(
+            host.take_sent(conn),
+            vec![Message::from("héllo"), Message::Binary(vec![0, 255, 7])]
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ struct NeedsSockets;
 impl Plugin for NeedsSockets {
     fn on_message(&mut self, conn: Connection, _message: Message) {
         let reachable = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
-        let _ = conn.send(if reachable { "reachable" } else { "unreachable" });
+        let _ = conn.send(if reachable {
+            "reachable"
+        } else {
+            "unreachable"
+        });
     }
 }
 

@@ -1,7 +1,8 @@
 //! A test plugin that makes the gateway's behaviour observable from a client:
 //! - on-connect rejects when the query is `reject`, and otherwise remembers the connection;
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
-//!   wall and monotonic clocks, `panic` panics, `close` closes the connection with 4002;
+//!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
+//!   the connection with 4002;
 //! - on-close tells every other open connection `closed <id> <code> <reason>`.
 
 use std::collections::BTreeMap;
@@ -42,11 +43,27 @@ impl Plugin for Probe {
                 "printed".to_owned()
             }
             Some("clock") => {
-                let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                let since_epoch = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap();
                 let start = std::time::Instant::now();
-                format!("clock {} {}", since_epoch.as_secs(), start.elapsed().as_secs())
+                format!(
+                    "clock {} {}",
+                    since_epoch.as_secs(),
+                    start.elapsed().as_secs()
+                )
             }
             Some("panic") => panic!("probe was asked to panic"),
+            Some("spin") => loop {
+                std::hint::black_box(());
+            },
+            Some("hog") => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
             Some("close") => {
                 conn.close(4002, "closed by plugin");
                 return;
