@@ -134,6 +134,17 @@ fn a_missing_import_is_named() {
 }
 
 #[test]
+fn a_missing_export_is_named() {
+    let dir = scratch_dir("check-export");
+    let (ok, text) = check(&plain_listener_with(&plugin("not-a-plugin")), &dir);
+    assert!(!ok);
+    assert!(
+        text.contains("not-a-plugin.wasm") && text.contains("no export `on-"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_missing_plugin_file_names_its_line() {
     let dir = scratch_dir("check-missing");
     let (ok, text) = check(&plain_listener_with(&dir.join("nothing-here.wasm")), &dir);

@@ -87,3 +87,57 @@ async fn two_hundred_concurrent_clients_are_all_served() {
         bounded(client).await.expect("a client failed");
     }
 }
+
+/// A config with a TLS listener that names no certificate, a plain listener, and `/wss`.
+fn dev_cert_config() -> String {
+    format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"/wss\"\nplugin = \"{}\"\n",
+        plugin("echo-ok").display()
+    )
+}
+
+#[tokio::test]
+async fn the_development_certificate_is_generated_once_and_kept() {
+    let dir = scratch_dir("devcert");
+    let first = TestGateway::launch(&dir, &dev_cert_config(), &[], None);
+    assert!(
+        first
+            .log()
+            .contains("generated a self-signed development certificate"),
+        "{}",
+        first.log()
+    );
+    assert!(
+        first.log().contains("open https://localhost:"),
+        "the hint is logged:\n{}",
+        first.log()
+    );
+    let mut ws = first.wss("/wss").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+    let cert = first.cert.clone();
+    drop((ws, first));
+
+    let second = TestGateway::launch(&dir, &dev_cert_config(), &[], None);
+    assert!(
+        !second.log().contains("generated a self-signed"),
+        "{}",
+        second.log()
+    );
+    assert_eq!(second.cert, cert, "the certificate changed between starts");
+    let mut ws = second.wss("/wss").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+}
+
+#[tokio::test]
+async fn workers_flag_overrides_the_config() {
+    let dir = scratch_dir("workers");
+    let gw = TestGateway::launch(
+        &dir,
+        &format!("workers = 1\n{}", dev_cert_config()),
+        &["--workers", "3"],
+        None,
+    );
+    assert!(gw.log().contains("with 3 workers"), "{}", gw.log());
+    let mut ws = gw.ws("/wss").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+}

@@ -4,6 +4,7 @@
 //! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The plugins the tests load, by crate name.
-const PLUGINS: &[&str] = &["echo-ok", "echo", "probe", "needs-sockets"];
+const PLUGINS: &[&str] = &["echo-ok", "echo", "probe", "needs-sockets", "not-a-plugin"];
 
 /// Builds the gateway binary (debug) and every plugin (release wasm) once per test process; returns the binary.
 pub fn gateway_binary() -> PathBuf {
@@ -81,12 +82,16 @@ pub fn gateway_binary() -> PathBuf {
         .clone()
 }
 
-/// The built wasm file of plugin crate `name` (e.g. `echo-ok`).
+/// The built wasm file of plugin crate `name` (e.g. `echo-ok`); a library's file name has `_` for `-`.
 pub fn plugin(name: &str) -> PathBuf {
     gateway_binary();
-    target_dir()
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", name.replace('-', "_")))
+    let release = target_dir().join("wasm32-wasip2/release");
+    let library = release.join(format!("{}.wasm", name.replace('-', "_")));
+    if library.is_file() {
+        library
+    } else {
+        release.join(format!("{name}.wasm"))
+    }
 }
 
 /// A fresh folder under the system temp dir for one test's files.
@@ -166,7 +171,6 @@ impl TestGateway {
 
     /// Starts a gateway with `top` (top-level keys) and `routes` around the two standard listeners.
     pub fn start_with(top: &str, routes: &str) -> TestGateway {
-        let binary = gateway_binary();
         let dir = scratch_dir("gw");
         let cert = TestCert::create(&dir);
         let config = format!(
@@ -174,11 +178,25 @@ impl TestGateway {
             cert.cert.display(),
             cert.key.display()
         );
+        TestGateway::launch(&dir, &config, &[], Some(cert.der))
+    }
+
+    /// Starts `wssgate serve` on `config` (written into `dir`) with `extra` arguments. The config must have one TLS
+    /// and one plain listener. Without `cert`, the TLS listener's certificate is read from the development
+    /// certificate the gateway generates in `dir`.
+    pub fn launch(
+        dir: &Path,
+        config: &str,
+        extra: &[&str],
+        cert: Option<CertificateDer<'static>>,
+    ) -> TestGateway {
+        let binary = gateway_binary();
         let config_path = dir.join("gateway.toml");
         std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new(binary)
             .args(["serve", "--config"])
             .arg(&config_path)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -220,11 +238,15 @@ impl TestGateway {
                 ws = a.parse().ok();
             }
         }
+        let cert = cert.unwrap_or_else(|| {
+            CertificateDer::from_pem_file(dir.join(".wssgate-dev-cert/localhost.pem"))
+                .expect("reading the generated development certificate")
+        });
         TestGateway {
             child,
             wss: wss.unwrap(),
             ws: ws.unwrap(),
-            cert: cert.der,
+            cert,
             log,
         }
     }

@@ -15,7 +15,7 @@ pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestI
 pub use host_calls::HostState;
 pub use instance::{PluginInstance, RouteContext, Trapped};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use std::path::Path;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
@@ -82,13 +82,11 @@ impl PluginRuntime {
                 path.display()
             )
         })?;
-        bindings::PluginPre::new(pre)
-            .map_err(|e| {
-                anyhow!(
-                    "{}: does not export the wssgate:plugin world: {e:#}",
-                    path.display()
-                )
-            })
-            .context("loading the plugin")
+        bindings::PluginPre::new(pre).map_err(|e| {
+            anyhow!(
+                "{}: does not export the wssgate:plugin world: {e:#}",
+                path.display()
+            )
+        })
     }
 }
