@@ -22,6 +22,18 @@ fn check(config: &str, dir: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs `wssgate check` and asserts that it fails with a message holding every one of `needles`.
+fn assert_rejected(config: &str, dir: &Path, needles: &[&str]) {
+    let (ok, text) = check(config, dir);
+    assert!(!ok, "check accepted a bad config:\n{text}");
+    for needle in needles {
+        assert!(
+            text.contains(needle),
+            "the message lacks {needle:?}:\n{text}"
+        );
+    }
+}
+
 fn plain_listener_with(route_plugin: &Path) -> String {
     format!(
         "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"/wss\"\nplugin = \"{}\"\n",
@@ -46,35 +58,21 @@ fn a_good_config_passes() {
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let dir = scratch_dir("check-key");
-    let (ok, text) = check(
-        &format!(
-            "{}max_conections = 5\n",
-            plain_listener_with(&plugin("echo"))
-        ),
-        &dir,
+    let config = format!(
+        "{}max_conections = 5\n",
+        plain_listener_with(&plugin("echo"))
     );
-    assert!(!ok);
-    assert!(
-        text.contains("gateway.toml") && text.contains("line 8") && text.contains("max_conections"),
-        "{text}"
-    );
+    assert_rejected(&config, &dir, &["gateway.toml", "line 8", "max_conections"]);
 }
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
     let dir = scratch_dir("check-type");
-    let (ok, text) = check(
-        &format!(
-            "workers = \"many\"\n{}",
-            plain_listener_with(&plugin("echo"))
-        ),
-        &dir,
+    let config = format!(
+        "workers = \"many\"\n{}",
+        plain_listener_with(&plugin("echo"))
     );
-    assert!(!ok);
-    assert!(
-        text.contains("gateway.toml") && text.contains("line 1") && text.contains("workers"),
-        "{text}"
-    );
+    assert_rejected(&config, &dir, &["gateway.toml", "line 1", "workers"]);
 }
 
 #[test]
@@ -84,9 +82,7 @@ fn missing_certificate_names_the_file() {
         "[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"missing.pem\"\nkey = \"missing-key.pem\"\n{}",
         standard_routes()
     );
-    let (ok, text) = check(&config, &dir);
-    assert!(!ok);
-    assert!(text.contains("missing.pem"), "{text}");
+    assert_rejected(&config, &dir, &["missing.pem"]);
 }
 
 #[test]
@@ -101,12 +97,7 @@ fn a_key_that_does_not_fit_the_certificate_is_named() {
         second.key.display(),
         standard_routes()
     );
-    let (ok, text) = check(&config, &dir);
-    assert!(!ok);
-    assert!(
-        text.contains("does not fit") && text.contains("key.pem"),
-        "{text}"
-    );
+    assert_rejected(&config, &dir, &["does not fit", "key.pem"]);
 }
 
 #[test]
@@ -114,44 +105,40 @@ fn invalid_wasm_names_the_plugin_file() {
     let dir = scratch_dir("check-wasm");
     let bogus = dir.join("bogus.wasm");
     std::fs::write(&bogus, b"this is not webassembly").unwrap();
-    let (ok, text) = check(&plain_listener_with(&bogus), &dir);
-    assert!(!ok);
-    assert!(
-        text.contains("bogus.wasm") && text.contains("not a loadable WebAssembly component"),
-        "{text}"
+    assert_rejected(
+        &plain_listener_with(&bogus),
+        &dir,
+        &["bogus.wasm", "not a loadable WebAssembly component"],
     );
 }
 
 #[test]
 fn a_missing_import_is_named() {
     let dir = scratch_dir("check-import");
-    let (ok, text) = check(&plain_listener_with(&plugin("needs-sockets")), &dir);
-    assert!(!ok);
-    assert!(
-        text.contains("needs_sockets.wasm") && text.contains("wasi:sockets"),
-        "{text}"
+    assert_rejected(
+        &plain_listener_with(&plugin("needs-sockets")),
+        &dir,
+        &["needs_sockets.wasm", "wasi:sockets"],
     );
 }
 
 #[test]
 fn a_missing_export_is_named() {
     let dir = scratch_dir("check-export");
-    let (ok, text) = check(&plain_listener_with(&plugin("not-a-plugin")), &dir);
-    assert!(!ok);
-    assert!(
-        text.contains("not-a-plugin.wasm") && text.contains("no export `on-"),
-        "{text}"
+    assert_rejected(
+        &plain_listener_with(&plugin("not-a-plugin")),
+        &dir,
+        &["not-a-plugin.wasm", "no export `on-"],
     );
 }
 
 #[test]
 fn a_missing_plugin_file_names_its_line() {
     let dir = scratch_dir("check-missing");
-    let (ok, text) = check(&plain_listener_with(&dir.join("nothing-here.wasm")), &dir);
-    assert!(!ok);
-    assert!(
-        text.contains("line 7") && text.contains("nothing-here.wasm"),
-        "{text}"
+    assert_rejected(
+        &plain_listener_with(&dir.join("nothing-here.wasm")),
+        &dir,
+        &["line 7", "nothing-here.wasm"],
     );
 }
 
