@@ -19,7 +19,8 @@ impl Connection {
         self.0
     }
 
-    /// Queues a message to the client. It is written when the current callback returns.
+    /// Queues a message to the client. It is written when the current callback returns. The connection's queue is
+    /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`].
     pub fn send(self, message: impl Into<Message>) -> Result<(), SendError> {
         host::send(self.0, message.into())
     }
@@ -35,12 +36,18 @@ impl Connection {
 pub enum SendError {
     /// The connection is closed, closing, or unknown.
     Closed,
+    /// The client reads too slowly: its outbound queue is full, this message was dropped, and the gateway is
+    /// closing the connection with 1008 "slow consumer".
+    QueueFull,
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed => f.write_str("connection is closed"),
+            SendError::QueueFull => {
+                f.write_str("connection's outbound queue is full (slow consumer)")
+            }
         }
     }
 }

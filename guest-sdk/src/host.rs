@@ -20,6 +20,7 @@ mod imp {
         };
         host::send(connection, &raw).map_err(|e| match e {
             RawError::Closed => SendError::Closed,
+            RawError::QueueFull => SendError::QueueFull,
         })
     }
 

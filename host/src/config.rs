@@ -3,6 +3,7 @@
 //! Every error names the file, and where the TOML parser or a value's position can tell, the line and the key, so
 //! that `wssgate check` explains a bad config without the user opening the source.
 
+use crate::limits::Limits;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub listeners: Vec<ListenerConfig>,
     pub routes: Vec<RouteConfig>,
+    pub limits: Limits,
 }
 
 /// One address the gateway accepts connections on.
@@ -48,6 +50,8 @@ pub struct RouteConfig {
     pub plugin: PathBuf,
     /// Subprotocols this route speaks, in order of preference.
     pub subprotocols: Vec<String>,
+    /// Origins allowed to connect (against cross-site WebSocket hijacking); empty allows any, and no Origin.
+    pub allowed_origins: Vec<String>,
     /// Handed to the plugin as string key/values.
     pub settings: BTreeMap<String, String>,
     /// The most linear memory one plugin instance may grow to.
@@ -71,6 +75,7 @@ struct RawConfig {
     listener: Vec<Spanned<RawListener>>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    limits: Option<Spanned<Limits>>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +99,8 @@ struct RawRoute {
     plugin: Spanned<String>,
     #[serde(default)]
     subprotocols: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
     #[serde(default)]
     settings: BTreeMap<String, Spanned<toml::Value>>,
     max_memory_mib: Option<usize>,
@@ -241,12 +248,25 @@ impl Config {
                 path: route_path,
                 plugin,
                 subprotocols: r.subprotocols,
+                allowed_origins: r.allowed_origins,
                 settings,
                 max_memory_bytes: max_memory_mib << 20,
                 event_deadline: Duration::from_millis(deadline_ms),
             });
         }
+        let limits = match raw.limits {
+            None => Limits::default(),
+            Some(spanned) => {
+                let span = spanned.span();
+                let limits = spanned.into_inner();
+                if let Some(problem) = limits.problems() {
+                    return Err(at(span, problem));
+                }
+                limits
+            }
+        };
         Ok(Config {
+            limits,
             source: path.to_path_buf(),
             workers,
             shutdown_grace: Duration::from_millis(

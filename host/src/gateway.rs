@@ -1,6 +1,7 @@
 //! Starting and stopping the whole gateway: compile the plugins once, bind every listener once per worker, start
 //! the workers and wait until each serves; on shutdown, tell them all and wait for them to finish.
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::listener;
 use crate::plugin::{PluginRuntime, RouteContext};
@@ -58,6 +59,8 @@ impl Gateway {
             }
         }
 
+        let limits = Arc::new(config.limits.clone());
+        let admission = Admission::new(&config.limits);
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut gateway = Gateway {
@@ -70,6 +73,8 @@ impl Gateway {
                 index,
                 listeners,
                 routes: routes.clone(),
+                limits: limits.clone(),
+                admission: admission.clone(),
                 shutdown: watch_shutdown.clone(),
                 grace: config.shutdown_grace,
             };

@@ -3,11 +3,16 @@
 //! Plugins run synchronously on the worker thread, so a `send` cannot write to the socket itself; it queues here and
 //! the connection's task writes the whole queue with one flush when the plugin call returns (or when woken, for a
 //! send that came from another connection's event).
+//!
+//! The queue is bounded in bytes: a client that stops reading cannot make the gateway hold more than the limit for
+//! it. The send that would pass the limit fails, the queue is dropped, and the connection is closed with 1008
+//! ("slow consumer").
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// The close codes a server may put on the wire (RFC 6455 section 7.4): anything else from a plugin is replaced.
@@ -27,30 +32,92 @@ pub fn close_reason(reason: &str) -> Utf8Bytes {
     Utf8Bytes::from(reason[..end].to_owned())
 }
 
+/// A close frame with `code` and `reason`.
+pub fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: close_reason(reason),
+    }
+}
+
+/// The reason a connection whose queue overflowed is closed with.
+pub const SLOW_CONSUMER: &str = "slow consumer";
+
 /// Messages and a close request waiting for one connection's writer.
-#[derive(Default)]
 pub struct Outbox {
     /// Messages in the order the plugin sent them.
     queue: RefCell<VecDeque<Message>>,
-    /// A close the plugin asked for; once set, sends are refused.
+    /// Payload bytes in `queue`.
+    queued_bytes: Cell<usize>,
+    /// The most `queued_bytes` may reach (one message alone may always be queued).
+    limit: usize,
+    /// A close waiting to be written; once set, sends are refused.
     close: RefCell<Option<CloseFrame>>,
+    /// Set when the close has been handed to the writer; it can no longer be replaced.
+    close_sent: Cell<bool>,
     /// Set when the connection stops accepting sends (closing or closed), so late sends fail loudly.
     shut: Cell<bool>,
+    /// Set when a send found the queue full.
+    overflowed: Cell<bool>,
     /// Wakes the connection's task when something was queued outside its own event.
     wake: Notify,
+    /// Wakes a writer stuck on a full socket when the queue overflows.
+    overflow: Notify,
 }
 
 /// Why a message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
+pub enum Refused {
+    /// The connection is closing or closed.
+    Closed,
+    /// The queue is full: the client does not read fast enough, and is being closed.
+    Full,
+}
 
 impl Outbox {
-    pub fn push(&self, message: Message) -> Result<(), Closed> {
-        if self.shut.get() {
-            return Err(Closed);
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            queue: RefCell::default(),
+            queued_bytes: Cell::new(0),
+            limit,
+            close: RefCell::default(),
+            close_sent: Cell::new(false),
+            shut: Cell::new(false),
+            overflowed: Cell::new(false),
+            wake: Notify::new(),
+            overflow: Notify::new(),
         }
+    }
+
+    pub fn push(&self, message: Message) -> Result<(), Refused> {
+        if self.shut.get() {
+            return Err(Refused::Closed);
+        }
+        let queued = self.queued_bytes.get();
+        let len = message.len();
+        if queued > 0 && queued + len > self.limit {
+            self.queue.borrow_mut().clear();
+            self.queued_bytes.set(0);
+            self.overflowed.set(true);
+            self.request_close(close_frame(1008, SLOW_CONSUMER));
+            self.overflow.notify_one();
+            self.wake.notify_one();
+            return Err(Refused::Full);
+        }
+        self.queued_bytes.set(queued + len);
         self.queue.borrow_mut().push_back(message);
         Ok(())
+    }
+
+    pub fn pop(&self) -> Option<Message> {
+        let message = self.queue.borrow_mut().pop_front()?;
+        self.queued_bytes
+            .set(self.queued_bytes.get() - message.len());
+        Some(message)
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.get()
     }
 
     /// Asks for the close handshake; the first request wins.
@@ -60,17 +127,28 @@ impl Outbox {
         }
     }
 
+    /// Asks for the close handshake with `frame` even if another close is pending, as long as none was written:
+    /// a plugin trap outranks what the plugin asked for before it trapped.
+    pub fn force_close(&self, frame: CloseFrame) {
+        self.shut.set(true);
+        if !self.close_sent.get() {
+            *self.close.borrow_mut() = Some(frame);
+        }
+    }
+
     /// Refuses any further message, e.g. once the client has started closing.
     pub fn shut(&self) {
         self.shut.set(true);
     }
 
-    pub fn pop(&self) -> Option<Message> {
-        self.queue.borrow_mut().pop_front()
+    pub fn is_shut(&self) -> bool {
+        self.shut.get()
     }
 
     pub fn take_close(&self) -> Option<CloseFrame> {
-        self.close.borrow_mut().take()
+        let frame = self.close.borrow_mut().take()?;
+        self.close_sent.set(true);
+        Some(frame)
     }
 
     pub fn wake(&self) {
@@ -79,5 +157,12 @@ impl Outbox {
 
     pub async fn woken(&self) {
         self.wake.notified().await
+    }
+
+    /// Completes once a send has found the queue full.
+    pub async fn overflowed(&self) {
+        if !self.overflowed.get() {
+            self.overflow.notified().await
+        }
     }
 }

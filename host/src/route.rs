@@ -10,6 +10,8 @@ pub struct Route {
     pub path: String,
     /// Subprotocols the route speaks, in order of preference.
     pub subprotocols: Vec<String>,
+    /// Origins allowed to connect; empty allows any.
+    pub allowed_origins: Vec<String>,
     /// The instance that serves all of this route's connections on this worker. Plugin calls are synchronous and
     /// never overlap, so a `RefCell` borrow is never contended.
     pub plugin: RefCell<PluginInstance>,
@@ -35,6 +37,7 @@ impl Route {
         Ok(Route {
             path: template.config.path.clone(),
             subprotocols: template.config.subprotocols.clone(),
+            allowed_origins: template.config.allowed_origins.clone(),
             plugin: RefCell::new(instance),
         })
     }

@@ -170,6 +170,21 @@ pub fn decide<'r>(head: &RequestHead, routes: &'r Routes) -> Answer<'r> {
             "missing or invalid Sec-WebSocket-Key\n".into(),
         );
     };
+    if !route.allowed_origins.is_empty() {
+        let origin = head.header("origin").unwrap_or("");
+        if !route
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        {
+            return error(
+                403,
+                "Forbidden",
+                "",
+                format!("origin {origin:?} may not connect to {}\n", head.path),
+            );
+        }
+    }
     let subprotocol = route
         .subprotocols
         .iter()
@@ -189,6 +204,16 @@ fn error<'r>(status: u16, reason: &'static str, extra: &'static str, body: Strin
         extra,
         body,
     }
+}
+
+/// The answer when no more connections may open.
+pub fn unavailable(body: &str) -> Answer<'static> {
+    error(
+        503,
+        "Service Unavailable",
+        "Retry-After: 1\r\n",
+        body.to_owned(),
+    )
 }
 
 /// The answer to a head that could not be parsed.

@@ -2,7 +2,9 @@
 //! A connection lives on one worker for life, so its events reach one plugin instance in order, with no
 //! cross-thread hop and no lock on the hot path (like nginx workers or Workerman's `count`).
 
+use crate::admission::Admission;
 use crate::connection;
+use crate::limits::Limits;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
 use anyhow::{Context, Result};
@@ -17,6 +19,10 @@ use tokio_rustls::TlsAcceptor;
 pub struct WorkerContext {
     /// This worker's instances of every route.
     pub routes: Routes,
+    /// The connection and protocol limits.
+    pub limits: Arc<Limits>,
+    /// The gateway-wide connection caps.
+    pub admission: Arc<Admission>,
     /// Turns true when the gateway shuts down: sessions send 1001 and end.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -27,6 +33,8 @@ pub struct WorkerSpec {
     /// This worker's own socket for each listener, with the listener's TLS settings (`None` for plain ws).
     pub listeners: Vec<(std::net::TcpListener, Option<TlsAcceptor>)>,
     pub routes: Arc<Vec<RouteTemplate>>,
+    pub limits: Arc<Limits>,
+    pub admission: Arc<Admission>,
     pub shutdown: watch::Receiver<bool>,
     /// How long the worker waits for its connections to close after shutdown began.
     pub grace: Duration,
@@ -62,6 +70,8 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             .collect::<Result<Vec<_>>>()?;
         let context = Rc::new(WorkerContext {
             routes: Routes::new(routes),
+            limits: spec.limits.clone(),
+            admission: spec.admission.clone(),
             shutdown: spec.shutdown.clone(),
         });
         // Each connection holds a clone of `done`; when all are dropped, every connection has ended.

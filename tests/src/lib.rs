@@ -251,6 +251,18 @@ impl TestGateway {
         }
     }
 
+    /// The gateway process's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .expect("reading VmRSS")
+    }
+
     /// What the gateway logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -365,6 +377,22 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     .await
     .expect("WebSocket handshake");
     ws
+}
+
+/// Writes a request and reads only the response head: after a 101 the connection stays open.
+pub async fn raw_head<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> String {
+    bounded(stream.write_all(request))
+        .await
+        .expect("writing the request");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if bounded(stream.read(&mut byte)).await.unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// A raw TCP connection to `address` that has completed the upgrade to `path`, for writing frames by hand.

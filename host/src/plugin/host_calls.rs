@@ -2,12 +2,10 @@
 
 use super::bindings::wssgate::plugin::{host, types};
 use super::instance::RouteContext;
-use crate::outbound::{close_reason, is_sendable_close_code};
+use crate::outbound::{Refused, close_frame, is_sendable_close_code};
 use crate::registry::{self, ConnectionId};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -48,7 +46,10 @@ impl host::Host for HostState {
             types::MessageResult::Text(text) => Message::Text(text.into()),
             types::MessageResult::Binary(bytes) => Message::Binary(bytes.into()),
         };
-        outbox.push(message).map_err(|_| types::SendError::Closed)?;
+        outbox.push(message).map_err(|refused| match refused {
+            Refused::Closed => types::SendError::Closed,
+            Refused::Full => types::SendError::QueueFull,
+        })?;
         if self.current != Some(connection) {
             outbox.wake();
         }
@@ -65,10 +66,7 @@ impl host::Host for HostState {
             tracing::warn!(route = %self.route.path, plugin = %self.route.plugin, "plugin asked to close with code {code}, which may not be sent; using 1000");
             1000
         };
-        outbox.request_close(CloseFrame {
-            code: CloseCode::from(code),
-            reason: close_reason(&reason),
-        });
+        outbox.request_close(close_frame(code, &reason));
         if self.current != Some(connection) {
             outbox.wake();
         }

@@ -2,7 +2,8 @@
 //! - on-connect rejects when the query is `reject`, and otherwise remembers the connection;
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
-//!   the connection with 4002;
+//!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
+//!   sends to another connection;
 //! - on-close tells every other open connection `closed <id> <code> <reason>`.
 
 use std::collections::BTreeMap;
@@ -64,6 +65,11 @@ impl Plugin for Probe {
                     std::hint::black_box(&hoard);
                 }
             }
+            Some("sendloop") => loop {
+                // Ignores every refusal, as a buggy plugin would: only the deadline stops it.
+                let _ = conn.send(vec![7u8; 64 * 1024]);
+            },
+            Some(text) if text.starts_with("flood ") => flood(text),
             Some("close") => {
                 conn.close(4002, "closed by plugin");
                 return;
@@ -80,6 +86,26 @@ impl Plugin for Probe {
             let _ = other.send(note.as_str());
         }
     }
+}
+
+/// `flood <id> <count> <size>`: sends `count` binary messages of `size` bytes to connection `id`; answers how many
+/// were taken and the error that stopped it.
+fn flood(command: &str) -> String {
+    let args: Vec<u64> = command
+        .split(' ')
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [id, count, size] = args[..] else {
+        return "usage: flood <id> <count> <size>".to_owned();
+    };
+    let target = Connection::new(id);
+    for sent in 0..count {
+        if let Err(e) = target.send(vec![1u8; size as usize]) {
+            return format!("flood sent={sent} error={e:?}");
+        }
+    }
+    format!("flood sent={count} error=none")
 }
 
 wssgate_sdk::export_plugin!(Probe);

@@ -1,0 +1,395 @@
+//! A WebSocket session: feeds the client's messages to the route's plugin and writes what the plugin queued, until
+//! one side closes.
+//!
+//! After a read, the session handles every frame already buffered before it writes, and then writes everything
+//! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
+//! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
+
+use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame, is_sendable_close_code};
+use crate::plugin::{MessageParam, RequestInfoParam, Trapped};
+use crate::registry::{self, ConnectionId};
+use crate::route::Route;
+use crate::upgrade::RequestHead;
+use crate::worker::WorkerContext;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use std::future::pending;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Interval, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// How long the gateway waits for the client's answer to a close frame it sent.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a close frame may take to reach a client that stopped reading.
+const SLOW_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Frames handled from one read before the session writes and yields to other connections.
+const MAX_BATCH: usize = 256;
+/// Queued bytes at which the session writes in the middle of a batch, so a pipelining client does not fill its
+/// own outbound queue.
+const EARLY_WRITE: usize = 64 * 1024;
+/// Stands in for "never" in timers that are not armed.
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Why a session ended: the close code and reason its plugin's on-close gets.
+struct End {
+    code: u16,
+    reason: String,
+}
+
+impl End {
+    fn new(code: u16, reason: &str) -> Self {
+        End {
+            code,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// Why writing stopped.
+enum WriteError {
+    Ws(WsError),
+    /// The socket is full and the queue overflowed: the client stopped reading.
+    SlowConsumer,
+}
+
+/// Messages and bytes a client sent in the current one-second window.
+struct RateWindow {
+    started: Instant,
+    messages: u32,
+    bytes: u64,
+}
+
+/// A WebSocket connection bound to a route.
+pub struct Session<'w, S> {
+    ws: WebSocketStream<S>,
+    route: &'w Route,
+    worker: &'w WorkerContext,
+    id: ConnectionId,
+    /// Where the plugin's sends and close for this connection wait to be written.
+    outbox: Rc<Outbox>,
+    /// The close frame the gateway sent, once it has; the session then waits for the peer's answer.
+    sent_close: Option<CloseFrame>,
+    /// Heartbeat pings sent since the client last sent anything.
+    missed_pongs: u32,
+    /// A heartbeat ping is due on the next write.
+    ping_due: bool,
+    /// For the per-connection rate limit.
+    rate: RateWindow,
+}
+
+impl<S> Drop for Session<'_, S> {
+    fn drop(&mut self) {
+        registry::remove(self.id);
+    }
+}
+
+impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
+    pub fn open(ws: WebSocketStream<S>, route: &'w Route, worker: &'w WorkerContext) -> Self {
+        let outbox = Rc::new(Outbox::new(worker.limits.max_outbound_bytes));
+        let id = registry::open(outbox.clone());
+        Session {
+            ws,
+            route,
+            worker,
+            id,
+            outbox,
+            sent_close: None,
+            missed_pongs: 0,
+            ping_due: false,
+            rate: RateWindow {
+                started: Instant::now(),
+                messages: 0,
+                bytes: 0,
+            },
+        }
+    }
+
+    pub async fn run(mut self, head: &RequestHead, peer: SocketAddr, subprotocol: Option<&str>) {
+        let headers: Vec<(&str, &str)> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let remote_address = peer.to_string();
+        let request = RequestInfoParam {
+            path: &head.path,
+            query: &head.query,
+            headers: &headers,
+            remote_address: &remote_address,
+            subprotocol,
+            restored: false,
+        };
+        let verdict = self.route.plugin.borrow_mut().on_connect(self.id, request);
+        match verdict {
+            Ok(Ok(())) => {}
+            Ok(Err(reject)) => {
+                // A rejected connection never opened for the plugin, so it gets no on-close.
+                let code = if is_sendable_close_code(reject.code) {
+                    reject.code
+                } else {
+                    1008
+                };
+                self.close_now(code, &reject.reason, CLOSE_TIMEOUT).await;
+                return;
+            }
+            Err(Trapped) => {
+                self.close_now(1011, "plugin error", CLOSE_TIMEOUT).await;
+                return;
+            }
+        }
+        let end = self.exchange().await;
+        self.outbox.shut();
+        registry::remove(self.id);
+        // A trap here is logged by the instance; the connection is gone either way.
+        let _ = self
+            .route
+            .plugin
+            .borrow_mut()
+            .on_close(self.id, end.code, &end.reason);
+    }
+
+    /// Moves messages both ways until the connection closes.
+    async fn exchange(&mut self) -> End {
+        let limits = &self.worker.limits;
+        let mut shutdown = self.worker.shutdown.clone();
+        let mut heartbeat = limits
+            .ping_interval()
+            .map(|every| tokio::time::interval_at(Instant::now() + every, every));
+        let idle_timeout = limits.idle_timeout();
+        let mut idle = pin!(sleep_until(
+            Instant::now() + idle_timeout.unwrap_or(FAR_FUTURE)
+        ));
+        let mut close_wait = pin!(sleep_until(Instant::now() + FAR_FUTURE));
+        loop {
+            let was_closing = self.sent_close.is_some();
+            match self.write(true).await {
+                Ok(()) => {}
+                Err(WriteError::Ws(e)) => return self.fail(e).await,
+                Err(WriteError::SlowConsumer) => return self.slow_consumer().await,
+            }
+            if !was_closing && self.sent_close.is_some() {
+                close_wait.as_mut().reset(Instant::now() + CLOSE_TIMEOUT);
+            }
+            let open = self.sent_close.is_none();
+            tokio::select! {
+                biased;
+                frame = self.ws.next() => match frame {
+                    Some(Ok(message)) => {
+                        if is_data(&message) && let Some(every) = idle_timeout {
+                            idle.as_mut().reset(Instant::now() + every);
+                        }
+                        if let Some(end) = self.handle(message) {
+                            return self.finish(end).await;
+                        }
+                        if let Some(end) = self.handle_buffered().await {
+                            return end;
+                        }
+                    }
+                    Some(Err(e)) => return self.fail(e).await,
+                    None => return self.peer_gone(),
+                },
+                _ = self.outbox.woken() => {}
+                _ = shutdown.wait_for(|down| *down), if open => {
+                    self.outbox.request_close(close_frame(1001, "server shutting down"));
+                }
+                _ = tick(&mut heartbeat), if open => {
+                    if self.missed_pongs >= limits.max_missed_pongs {
+                        self.outbox.request_close(close_frame(1001, "ping timeout"));
+                    } else {
+                        self.missed_pongs += 1;
+                        self.ping_due = true;
+                    }
+                }
+                _ = &mut idle, if open && idle_timeout.is_some() => {
+                    self.outbox.request_close(close_frame(1001, "idle timeout"));
+                }
+                _ = &mut close_wait, if !open => return self.peer_gone(),
+            }
+        }
+    }
+
+    /// Handles the frames that arrived with the last read, without waiting for more.
+    async fn handle_buffered(&mut self) -> Option<End> {
+        for _ in 0..MAX_BATCH {
+            match self.ws.next().now_or_never() {
+                Some(Some(Ok(message))) => {
+                    if let Some(end) = self.handle(message) {
+                        return Some(self.finish(end).await);
+                    }
+                    if self.outbox.queued_bytes() >= EARLY_WRITE {
+                        match self.write(false).await {
+                            Ok(()) => {}
+                            Err(WriteError::Ws(e)) => return Some(self.fail(e).await),
+                            Err(WriteError::SlowConsumer) => {
+                                return Some(self.slow_consumer().await);
+                            }
+                        }
+                    }
+                }
+                Some(Some(Err(e))) => return Some(self.fail(e).await),
+                Some(None) => return Some(self.peer_gone()),
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Hands one message to the plugin; returns the end when it is the peer's close frame.
+    fn handle(&mut self, message: Message) -> Option<End> {
+        // Anything from the client shows it is alive.
+        self.missed_pongs = 0;
+        let param = match &message {
+            Message::Text(text) => MessageParam::Text(text.as_str()),
+            Message::Binary(bytes) => MessageParam::Binary(bytes),
+            // tungstenite has already queued the pong; the next flush sends it.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            Message::Close(frame) => {
+                self.outbox.shut();
+                return Some(match (frame, &self.sent_close) {
+                    // The peer answered our close: the session ends as we said.
+                    (_, Some(ours)) => End::new(ours.code.into(), &ours.reason),
+                    (Some(theirs), None) => End::new(theirs.code.into(), &theirs.reason),
+                    (None, None) => End::new(1005, ""),
+                });
+            }
+        };
+        if self.outbox.is_shut() {
+            // The gateway is closing this connection; later messages are not delivered.
+            return None;
+        }
+        if self.over_rate(message.len()) {
+            self.outbox
+                .request_close(close_frame(1008, "message rate limit exceeded"));
+            return None;
+        }
+        let delivered = self.route.plugin.borrow_mut().on_message(self.id, param);
+        if delivered.is_err() {
+            self.outbox.force_close(close_frame(1011, "plugin error"));
+        }
+        None
+    }
+
+    /// Counts one message of `bytes` against the rate limits; true when it breaks one.
+    fn over_rate(&mut self, bytes: usize) -> bool {
+        let limits = &self.worker.limits;
+        if limits.max_messages_per_sec == 0 && limits.max_bytes_per_sec == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.rate.started) >= Duration::from_secs(1) {
+            self.rate = RateWindow {
+                started: now,
+                messages: 0,
+                bytes: 0,
+            };
+        }
+        self.rate.messages += 1;
+        self.rate.bytes += bytes as u64;
+        (limits.max_messages_per_sec > 0 && self.rate.messages > limits.max_messages_per_sec)
+            || (limits.max_bytes_per_sec > 0 && self.rate.bytes > limits.max_bytes_per_sec)
+    }
+
+    /// Writes everything queued (a due ping, the plugin's messages, a close it asked for), then flushes if asked.
+    /// Gives up with [`WriteError::SlowConsumer`] when the socket stays full while the queue overflows.
+    async fn write(&mut self, flush: bool) -> Result<(), WriteError> {
+        let outbox = self.outbox.clone();
+        tokio::select! {
+            biased;
+            written = self.write_queued(flush) => written.map_err(WriteError::Ws),
+            _ = outbox.overflowed() => Err(WriteError::SlowConsumer),
+        }
+    }
+
+    async fn write_queued(&mut self, flush: bool) -> Result<(), WsError> {
+        if std::mem::take(&mut self.ping_due) {
+            self.ws.feed(Message::Ping(Default::default())).await?;
+        }
+        while let Some(message) = self.outbox.pop() {
+            self.ws.feed(message).await?;
+        }
+        if self.sent_close.is_none()
+            && let Some(frame) = self.outbox.take_close()
+        {
+            self.sent_close = Some(frame.clone());
+            self.ws.feed(Message::Close(Some(frame))).await?;
+        }
+        if flush {
+            self.ws.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The peer's close frame arrived: send tungstenite's queued answer and end.
+    async fn finish(&mut self, end: End) -> End {
+        let _ = timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+        end
+    }
+
+    /// The stream ended without a close handshake (or the peer never answered ours).
+    fn peer_gone(&self) -> End {
+        match &self.sent_close {
+            Some(ours) => End::new(ours.code.into(), &ours.reason),
+            None => End::new(1006, "connection lost"),
+        }
+    }
+
+    /// The client stopped reading and its queue overflowed: try to tell it, briefly, and end.
+    async fn slow_consumer(&mut self) -> End {
+        tracing::debug!(connection = self.id, "closing a slow consumer");
+        self.close_now(1008, SLOW_CONSUMER, SLOW_CLOSE_TIMEOUT)
+            .await;
+        End::new(1008, SLOW_CONSUMER)
+    }
+
+    /// Maps a protocol error to the close code RFC 6455 prescribes and sends it; tungstenite sends none itself.
+    async fn fail(&mut self, error: WsError) -> End {
+        let (code, reason) = match &error {
+            WsError::Capacity(_) => (1009, "message too big"),
+            WsError::Utf8(_) => (1007, "invalid UTF-8"),
+            WsError::Protocol(_) => (1002, "protocol error"),
+            _ => {
+                tracing::debug!(connection = self.id, "connection lost: {error}");
+                return self.peer_gone();
+            }
+        };
+        tracing::debug!(connection = self.id, "closing with {code}: {error}");
+        self.close_now(code, reason, CLOSE_TIMEOUT).await;
+        End::new(code, reason)
+    }
+
+    /// Sends a close frame and waits up to `wait` for the peer's answer, ignoring errors: the connection ends
+    /// anyway.
+    async fn close_now(&mut self, code: u16, reason: &str, wait: Duration) {
+        self.outbox.shut();
+        let frame = close_frame(code, reason);
+        let _ = timeout(wait, async {
+            self.ws.send(Message::Close(Some(frame))).await?;
+            while let Some(message) = self.ws.next().await {
+                if let Message::Close(_) = message? {
+                    break;
+                }
+            }
+            Ok::<(), WsError>(())
+        })
+        .await;
+    }
+}
+
+fn is_data(message: &Message) -> bool {
+    matches!(message, Message::Text(_) | Message::Binary(_))
+}
+
+/// The next heartbeat tick, or never when heartbeats are off.
+async fn tick(heartbeat: &mut Option<Interval>) {
+    match heartbeat {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => pending().await,
+    }
+}
