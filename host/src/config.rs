@@ -4,6 +4,7 @@
 //! that `wssgate check` explains a bad config without the user opening the source.
 
 use crate::limits::Limits;
+use crate::proxy::TrustedProxies;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// `None` for plain ws (behind a TLS-terminating proxy).
     pub tls: Option<TlsFiles>,
+    /// Peers whose PROXY header, `X-Real-IP` or `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Every connection starts with a PROXY protocol (v1 or v2) header.
+    pub proxy_protocol: bool,
 }
 
 /// Where a TLS listener's certificate comes from.
@@ -86,6 +91,10 @@ struct RawListener {
     tls: bool,
     cert: Option<String>,
     key: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    proxy_protocol: bool,
 }
 
 fn yes() -> bool {
@@ -188,9 +197,24 @@ impl Config {
                     ));
                 }
             };
+            let mut trusted = Vec::new();
+            for entry in &l.trusted_proxies {
+                let net = TrustedProxies::parse_entry(entry)
+                    .map_err(|e| at(span.clone(), format!("trusted_proxies: {e}")))?;
+                trusted.push(net);
+            }
+            if l.proxy_protocol && trusted.is_empty() {
+                return Err(at(
+                    span,
+                    "`proxy_protocol = true` needs `trusted_proxies`: a PROXY header is believed only from them"
+                        .into(),
+                ));
+            }
             listeners.push(ListenerConfig {
                 address: l.address,
                 tls,
+                trusted_proxies: TrustedProxies(trusted),
+                proxy_protocol: l.proxy_protocol,
             });
         }
 

@@ -2,15 +2,16 @@
 //! and the HTTP answer for everything that does not become a session.
 
 use crate::admission::Refusal;
+use crate::proxy::read_proxy_header;
 use crate::session::Session;
 use crate::upgrade::{self, Answer};
-use crate::worker::WorkerContext;
+use crate::worker::{ListenerOptions, WorkerContext};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
@@ -21,17 +22,37 @@ const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Serves one accepted TCP connection to the end.
 pub async fn serve(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    mut tcp: TcpStream,
+    mut peer: SocketAddr,
+    listener: Arc<ListenerOptions>,
     worker: Rc<WorkerContext>,
 ) {
     let _ = tcp.set_nodelay(true);
-    match tls {
-        None => serve_http(tcp, peer, &worker).await,
+    if listener.proxy_protocol {
+        let header = timeout(worker.limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await;
+        match header {
+            Ok(Ok(client)) => {
+                // Only a trusted proxy's word is taken; anyone else keeps the socket's address.
+                if let Some(client) = client.filter(|_| listener.trusted_proxies.trusts(peer.ip()))
+                {
+                    peer = client;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "bad PROXY header: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no PROXY header in time");
+                return;
+            }
+        }
+    }
+    match &listener.tls {
+        None => serve_http(tcp, peer, &listener, &worker).await,
         Some(acceptor) => {
             match timeout(worker.limits.tls_handshake_timeout(), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => serve_http(stream, peer, &worker).await,
+                Ok(Ok(stream)) => serve_http(stream, peer, &listener, &worker).await,
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -42,6 +63,7 @@ pub async fn serve(
 async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
+    listener: &ListenerOptions,
     worker: &WorkerContext,
 ) {
     let limits = &worker.limits;
@@ -59,13 +81,14 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         };
+    let client = listener.trusted_proxies.client_address(peer, &head.headers);
     let mut answer = upgrade::decide(&head, &worker.routes);
     let mut ticket = None;
     if let Answer::Upgrade { route, .. } = &answer {
-        match worker.admission.admit(peer.ip()) {
+        match worker.admission.admit(client.ip()) {
             Ok(admitted) => ticket = Some(admitted),
             Err(refusal) => {
-                tracing::warn!(%peer, route = %route.path, "connection refused: {refusal:?}");
+                tracing::warn!(%client, route = %route.path, "connection refused: {refusal:?}");
                 answer = upgrade::unavailable(match refusal {
                     Refusal::TooManyConnections => "too many connections\n",
                     Refusal::TooManyFromAddress => "too many connections from your address\n",
@@ -90,7 +113,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     Session::open(ws, route, worker)
-        .run(&head, peer, subprotocol.as_deref())
+        .run(&head, client, subprotocol.as_deref())
         .await;
     drop(ticket);
 }

@@ -7,7 +7,7 @@ use crate::listener;
 use crate::plugin::{PluginRuntime, RouteContext};
 use crate::route::RouteTemplate;
 use crate::tls;
-use crate::worker::{self, WorkerSpec};
+use crate::worker::{self, ListenerOptions, ListenerSpec, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,8 +54,16 @@ impl Gateway {
                 None => None,
             };
             addresses.push((bound, acceptor.is_some()));
+            let options = Arc::new(ListenerOptions {
+                tls: acceptor,
+                trusted_proxies: l.trusted_proxies.clone(),
+                proxy_protocol: l.proxy_protocol,
+            });
             for (worker, socket) in per_worker.iter_mut().zip(sockets) {
-                worker.push((socket, acceptor.clone()));
+                worker.push(ListenerSpec {
+                    socket,
+                    options: options.clone(),
+                });
             }
         }
 

@@ -1,7 +1,7 @@
 //! # wssgate: a WebAssembly-extensible wss gateway
 //!
 //! The modules follow the path a connection takes: [`listener`] accepts it on a worker, [`connection`] runs
-//! [`tls`] and reads the HTTP request with [`upgrade`], which picks a [`route`]; [`admission`] caps how many may
+//! [`proxy`] and [`tls`] and reads the HTTP request with [`upgrade`], which picks a [`route`]; [`admission`] caps how many may
 //! connect; [`session`] runs the WebSocket and hands its events to the route's [`plugin`], whose host calls reach
 //! other connections through the worker's [`registry`] and their [`outbound`] queues. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
@@ -15,6 +15,7 @@ pub mod limits;
 pub mod listener;
 pub mod outbound;
 pub mod plugin;
+pub mod proxy;
 pub mod registry;
 pub mod route;
 pub mod session;

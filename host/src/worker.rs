@@ -5,6 +5,7 @@
 use crate::admission::Admission;
 use crate::connection;
 use crate::limits::Limits;
+use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
 use anyhow::{Context, Result};
@@ -27,11 +28,29 @@ pub struct WorkerContext {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// One listener as a worker serves it.
+pub struct ListenerSpec {
+    /// The worker's own socket on the listener's address.
+    pub socket: std::net::TcpListener,
+    /// What its connections share.
+    pub options: Arc<ListenerOptions>,
+}
+
+/// How a listener treats its connections.
+pub struct ListenerOptions {
+    /// TLS settings; `None` for plain ws.
+    pub tls: Option<TlsAcceptor>,
+    /// Peers believed about the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// Connections start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+}
+
 /// Everything a worker thread starts from.
 pub struct WorkerSpec {
     pub index: usize,
-    /// This worker's own socket for each listener, with the listener's TLS settings (`None` for plain ws).
-    pub listeners: Vec<(std::net::TcpListener, Option<TlsAcceptor>)>,
+    /// This worker's own socket for each listener.
+    pub listeners: Vec<ListenerSpec>,
     pub routes: Arc<Vec<RouteTemplate>>,
     pub limits: Arc<Limits>,
     pub admission: Arc<Admission>,
@@ -76,9 +95,11 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         });
         // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
         let (done, mut all_done) = mpsc::channel::<()>(1);
-        for (socket, tls) in spec.listeners {
-            let listener = TcpListener::from_std(socket).context("registering a listener")?;
-            tokio::task::spawn_local(accept_loop(listener, tls, context.clone(), done.clone()));
+        for listener in spec.listeners {
+            let socket =
+                TcpListener::from_std(listener.socket).context("registering a listener")?;
+            let options = listener.options;
+            tokio::task::spawn_local(accept_loop(socket, options, context.clone(), done.clone()));
         }
         drop(done);
         let _ = ready.send(Ok(()));
@@ -101,7 +122,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    options: Arc<ListenerOptions>,
     context: Rc<WorkerContext>,
     done: mpsc::Sender<()>,
 ) {
@@ -111,9 +132,9 @@ async fn accept_loop(
             _ = shutdown.wait_for(|down| *down) => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let (tls, context, done) = (tls.clone(), context.clone(), done.clone());
+                    let (options, context, done) = (options.clone(), context.clone(), done.clone());
                     tokio::task::spawn_local(async move {
-                        connection::serve(tcp, peer, tls, context).await;
+                        connection::serve(tcp, peer, options, context).await;
                         drop(done);
                     });
                 }

@@ -171,10 +171,15 @@ impl TestGateway {
 
     /// Starts a gateway with `top` (top-level keys) and `routes` around the two standard listeners.
     pub fn start_with(top: &str, routes: &str) -> TestGateway {
+        TestGateway::start_full(top, "", routes)
+    }
+
+    /// Like [`TestGateway::start_with`], with `plain_extra` added to the plain listener's table.
+    pub fn start_full(top: &str, plain_extra: &str, routes: &str) -> TestGateway {
         let dir = scratch_dir("gw");
         let cert = TestCert::create(&dir);
         let config = format!(
-            "{top}\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{routes}",
+            "{top}\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{plain_extra}\n{routes}",
             cert.cert.display(),
             cert.key.display()
         );
@@ -336,6 +341,24 @@ impl TestGateway {
     ) -> WebSocketStream<TlsStream<TcpStream>> {
         let url = format!("wss://localhost:{}{path}", self.wss.port());
         handshake(self.tls_stream().await, &url, headers).await
+    }
+
+    /// A WebSocket client on the plain-ws listener from source address `source` (e.g. `127.0.0.2`), that first
+    /// sends `prelude` (e.g. a PROXY header) and adds `headers` to the upgrade request.
+    pub async fn ws_from(
+        &self,
+        source: &str,
+        prelude: &[u8],
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> WebSocketStream<TcpStream> {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("{source}:0").parse().unwrap())
+            .expect("binding the source address");
+        let mut tcp = bounded(socket.connect(self.ws)).await.expect("connecting");
+        bounded(tcp.write_all(prelude)).await.unwrap();
+        handshake(tcp, &format!("ws://{}{path}", self.ws), headers).await
     }
 
     /// A WebSocket client on the plain-ws listener.
