@@ -63,11 +63,18 @@ pub struct RouteConfig {
     pub max_memory_bytes: usize,
     /// How long one plugin callback may run before it is interrupted.
     pub event_deadline: Duration,
+    /// Fuel one callback may burn, when set; off by default since metering slows every call.
+    pub fuel: Option<u64>,
+    /// Plugin instances per worker; the route's connections are spread over them.
+    pub instances: usize,
+    /// The first wait before replacing an instance that trapped twice in a row (then doubling).
+    pub restart_backoff: Duration,
 }
 
 const DEFAULT_GRACE_MS: u64 = 5_000;
 const DEFAULT_MAX_MEMORY_MIB: usize = 64;
 const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
+const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
 /// Where the development certificate is kept, relative to the config file's folder.
 pub const DEV_CERT_DIR: &str = ".wssgate-dev-cert";
 
@@ -114,6 +121,9 @@ struct RawRoute {
     settings: BTreeMap<String, Spanned<toml::Value>>,
     max_memory_mib: Option<usize>,
     event_deadline_ms: Option<u64>,
+    fuel: Option<u64>,
+    instances: Option<usize>,
+    restart_backoff_ms: Option<u64>,
 }
 
 /// A config error that points into the file.
@@ -262,10 +272,11 @@ impl Config {
             }
             let max_memory_mib = r.max_memory_mib.unwrap_or(DEFAULT_MAX_MEMORY_MIB);
             let deadline_ms = r.event_deadline_ms.unwrap_or(DEFAULT_EVENT_DEADLINE_MS);
-            if max_memory_mib == 0 || deadline_ms == 0 {
+            let instances = r.instances.unwrap_or(1);
+            if max_memory_mib == 0 || deadline_ms == 0 || instances == 0 || r.fuel == Some(0) {
                 return Err(at(
                     path_span,
-                    "`max_memory_mib` and `event_deadline_ms` must be at least 1".into(),
+                    "`max_memory_mib`, `event_deadline_ms`, `instances` and `fuel` must be at least 1".into(),
                 ));
             }
             routes.push(RouteConfig {
@@ -276,6 +287,11 @@ impl Config {
                 settings,
                 max_memory_bytes: max_memory_mib << 20,
                 event_deadline: Duration::from_millis(deadline_ms),
+                fuel: r.fuel,
+                instances,
+                restart_backoff: Duration::from_millis(
+                    r.restart_backoff_ms.unwrap_or(DEFAULT_RESTART_BACKOFF_MS),
+                ),
             });
         }
         let limits = match raw.limits {
@@ -299,6 +315,13 @@ impl Config {
             listeners,
             routes,
         })
+    }
+}
+
+impl Config {
+    /// Whether any route meters fuel, which the engine must then do for all.
+    pub fn needs_fuel(&self) -> bool {
+        self.routes.iter().any(|r| r.fuel.is_some())
     }
 }
 

@@ -84,7 +84,15 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
     let client = listener.trusted_proxies.client_address(peer, &head.headers);
     let mut answer = upgrade::decide(&head, &worker.routes);
     let mut ticket = None;
+    let mut instance = None;
     if let Answer::Upgrade { route, .. } = &answer {
+        instance = route.pick_instance();
+        if instance.is_none() {
+            tracing::warn!(%client, route = %route.path, "connection refused: the route's plugin is down");
+            answer = upgrade::unavailable("the plugin of this route is restarting\n");
+        }
+    }
+    if let (Answer::Upgrade { route, .. }, Some(_)) = (&answer, instance) {
         match worker.admission.admit(client.ip()) {
             Ok(admitted) => ticket = Some(admitted),
             Err(refusal) => {
@@ -99,10 +107,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
     if upgrade::respond(&mut stream, &answer).await.is_err() {
         return;
     }
-    let Answer::Upgrade {
-        route, subprotocol, ..
-    } = answer
-    else {
+    let (Answer::Upgrade { subprotocol, .. }, Some(instance)) = (answer, instance) else {
         let _ = stream.shutdown().await;
         return;
     };
@@ -112,7 +117,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    Session::open(ws, route, worker)
+    Session::open(ws, instance, worker)
         .run(&head, client, subprotocol.as_deref())
         .await;
     drop(ticket);

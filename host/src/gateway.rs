@@ -30,7 +30,7 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
         .map(|route| {
             Ok(RouteTemplate {
                 config: route.clone(),
-                context: Arc::new(RouteContext::new(route)),
+                context: Arc::new(RouteContext::new(route, runtime.fuel_metering)),
                 plugin: runtime.load(&route.plugin)?,
             })
         })
@@ -40,7 +40,7 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
 impl Gateway {
     pub fn start(config: &Config) -> Result<Gateway> {
         listener::raise_open_files_limit();
-        let runtime = PluginRuntime::new()?;
+        let runtime = PluginRuntime::new(config.needs_fuel())?;
         runtime.start_epoch_ticker();
         let routes = Arc::new(load_routes(config, &runtime)?);
 

@@ -103,7 +103,7 @@ fn check(options: &Options) -> Result<()> {
             tls::server_config(files, listener.address.port())?;
         }
     }
-    let runtime = PluginRuntime::new()?;
+    let runtime = PluginRuntime::new(config.needs_fuel())?;
     let routes = gateway::load_routes(&config, &runtime)?;
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",

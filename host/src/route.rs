@@ -2,7 +2,7 @@
 
 use crate::config::RouteConfig;
 use crate::plugin::{PluginInstance, PluginTemplate, RouteContext};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// What one worker needs to serve one route.
@@ -12,9 +12,11 @@ pub struct Route {
     pub subprotocols: Vec<String>,
     /// Origins allowed to connect; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// The instance that serves all of this route's connections on this worker. Plugin calls are synchronous and
-    /// never overlap, so a `RefCell` borrow is never contended.
-    pub plugin: RefCell<PluginInstance>,
+    /// The instances that serve this route's connections on this worker, each connection staying with one. Plugin
+    /// calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
+    instances: Vec<RefCell<PluginInstance>>,
+    /// Where the round-robin over `instances` goes next.
+    next: Cell<usize>,
 }
 
 /// The compiled plugin of a route, shared by all workers, which each instantiate it.
@@ -27,18 +29,35 @@ pub struct RouteTemplate {
 
 impl Route {
     pub fn instantiate(template: &RouteTemplate) -> anyhow::Result<Route> {
-        let instance = PluginInstance::new(template.plugin.clone(), template.context.clone())
-            .map_err(|e| {
+        let mut instances = Vec::with_capacity(template.config.instances);
+        for _ in 0..template.config.instances {
+            let instance = PluginInstance::new(template.plugin.clone(), template.context.clone())
+                .map_err(|e| {
                 anyhow::anyhow!(
                     "{}: cannot instantiate the plugin: {e:#}",
                     template.config.plugin.display()
                 )
             })?;
+            instances.push(RefCell::new(instance));
+        }
         Ok(Route {
             path: template.config.path.clone(),
             subprotocols: template.config.subprotocols.clone(),
             allowed_origins: template.config.allowed_origins.clone(),
-            plugin: RefCell::new(instance),
+            instances,
+            next: Cell::new(0),
+        })
+    }
+
+    /// The instance a new connection goes to: the next one round-robin that is up, or `None` when all are down
+    /// (the client then gets 503).
+    pub fn pick_instance(&self) -> Option<&RefCell<PluginInstance>> {
+        let count = self.instances.len();
+        (0..count).find_map(|_| {
+            let index = self.next.get();
+            self.next.set((index + 1) % count);
+            let instance = &self.instances[index];
+            instance.borrow_mut().is_available().then_some(instance)
         })
     }
 }

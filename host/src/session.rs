@@ -6,12 +6,12 @@
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
 use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame, is_sendable_close_code};
-use crate::plugin::{MessageParam, RequestInfoParam, Trapped};
+use crate::plugin::{MessageParam, PluginInstance, RequestInfoParam, Trapped};
 use crate::registry::{self, ConnectionId};
-use crate::route::Route;
 use crate::upgrade::RequestHead;
 use crate::worker::WorkerContext;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use std::cell::RefCell;
 use std::future::pending;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -67,7 +67,8 @@ struct RateWindow {
 /// A WebSocket connection bound to a route.
 pub struct Session<'w, S> {
     ws: WebSocketStream<S>,
-    route: &'w Route,
+    /// The plugin instance this connection stays with.
+    plugin: &'w RefCell<PluginInstance>,
     worker: &'w WorkerContext,
     id: ConnectionId,
     /// Where the plugin's sends and close for this connection wait to be written.
@@ -89,12 +90,16 @@ impl<S> Drop for Session<'_, S> {
 }
 
 impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
-    pub fn open(ws: WebSocketStream<S>, route: &'w Route, worker: &'w WorkerContext) -> Self {
+    pub fn open(
+        ws: WebSocketStream<S>,
+        plugin: &'w RefCell<PluginInstance>,
+        worker: &'w WorkerContext,
+    ) -> Self {
         let outbox = Rc::new(Outbox::new(worker.limits.max_outbound_bytes));
         let id = registry::open(outbox.clone());
         Session {
             ws,
-            route,
+            plugin,
             worker,
             id,
             outbox,
@@ -124,7 +129,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             subprotocol,
             restored: false,
         };
-        let verdict = self.route.plugin.borrow_mut().on_connect(self.id, request);
+        let verdict = self.plugin.borrow_mut().on_connect(self.id, request);
         match verdict {
             Ok(Ok(())) => {}
             Ok(Err(reject)) => {
@@ -147,7 +152,6 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         registry::remove(self.id);
         // A trap here is logged by the instance; the connection is gone either way.
         let _ = self
-            .route
             .plugin
             .borrow_mut()
             .on_close(self.id, end.code, &end.reason);
@@ -267,7 +271,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
                 .request_close(close_frame(1008, "message rate limit exceeded"));
             return None;
         }
-        let delivered = self.route.plugin.borrow_mut().on_message(self.id, param);
+        let delivered = self.plugin.borrow_mut().on_message(self.id, param);
         if delivered.is_err() {
             self.outbox.force_close(close_frame(1011, "plugin error"));
         }

@@ -1,21 +1,31 @@
-//! One plugin instance on one worker, and the calls into it.
+//! One plugin instance on one worker, the calls into it, and its recovery from traps.
 //!
-//! Every call runs under an epoch deadline. A call that traps (panic, `unreachable`, out of memory, deadline, a
-//! refused host call) leaves the instance unusable, so it is thrown away and a fresh one takes its place; the caller
-//! closes the connection whose event trapped with 1011.
+//! Every call runs under an epoch deadline (and fuel, when the route sets it). A call that traps (panic,
+//! `unreachable`, out of memory, deadline, fuel, a refused host call) leaves the instance unusable. The connection
+//! whose event trapped is closed with 1011 by the caller; the instance is replaced by a fresh one, into which
+//! `on-connect` is replayed (marked `restored`) for every other connection it served, so they stay open.
+//!
+//! A plugin that keeps trapping is not re-instantiated in a hot loop: from the second trap in a row (traps less
+//! than [`STABLE_AFTER`] apart), the replacement waits for a back-off that doubles each time. While it waits, the instance's connections are closed
+//! with 1011 and new clients of the route are answered 503 (when no other instance is up).
 
 use super::bindings::Plugin;
 use super::host_calls::HostState;
 use super::stdio::LogStream;
-use super::{EPOCH_TICK, PluginTemplate};
-use super::{MessageParam, RequestInfoParam};
+use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
 use crate::config::RouteConfig;
-use crate::registry::ConnectionId;
-use std::collections::BTreeMap;
+use crate::outbound::close_frame;
+use crate::registry::{self, ConnectionId};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder};
+
+/// The longest back-off between replacements of a plugin that keeps trapping.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A trap this long after the previous one starts a new count: the plugin had recovered.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {
@@ -29,11 +39,18 @@ pub struct RouteContext {
     pub max_memory_bytes: usize,
     /// How long one callback may run.
     pub event_deadline: Duration,
+    /// Fuel (roughly, wasm instructions) one callback may use; `None` when fuel is off.
+    pub fuel: Option<u64>,
+    /// The first back-off before replacing an instance that trapped twice in a row; zero replaces at once.
+    pub restart_backoff: Duration,
+    /// The engine meters fuel (some route sets it), so every store needs some.
+    pub fuel_metering: bool,
 }
 
 impl RouteContext {
-    pub fn new(route: &RouteConfig) -> Self {
+    pub fn new(route: &RouteConfig, fuel_metering: bool) -> Self {
         RouteContext {
+            fuel_metering,
             path: route.path.clone(),
             plugin: route
                 .plugin
@@ -42,22 +59,59 @@ impl RouteContext {
             settings: route.settings.clone(),
             max_memory_bytes: route.max_memory_bytes,
             event_deadline: route.event_deadline,
+            fuel: route.fuel,
+            restart_backoff: route.restart_backoff,
         }
     }
 }
 
-/// A callback trapped; the instance has been replaced. The reason is already logged.
+/// A callback trapped. The reason is already logged and the instance is being replaced.
 #[derive(Debug)]
 pub struct Trapped;
+
+/// The request a connection opened with, kept so `on-connect` can be replayed into a replacement instance.
+struct OpenedWith {
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    remote_address: String,
+    subprotocol: Option<String>,
+}
+
+impl OpenedWith {
+    fn new(request: &RequestInfoParam<'_>) -> Self {
+        OpenedWith {
+            path: request.path.to_owned(),
+            query: request.query.to_owned(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            remote_address: request.remote_address.to_owned(),
+            subprotocol: request.subprotocol.map(str::to_owned),
+        }
+    }
+}
 
 /// A live instance together with the means to replace it.
 pub struct PluginInstance {
     template: PluginTemplate,
     route: Arc<RouteContext>,
-    /// `None` after a trap whose replacement failed to instantiate; the next call tries again.
+    /// `None` while the instance is down (after a trap, until it is replaced).
     live: Option<(Store<HostState>, Plugin)>,
     /// The deadline in epoch ticks, rounded up, plus one for the tick already under way.
     deadline_ticks: u64,
+    /// The connections this instance serves, with what they opened with.
+    connections: HashMap<ConnectionId, OpenedWith>,
+    /// Traps in a row: each within [`STABLE_AFTER`] of the one before.
+    traps_in_a_row: u32,
+    /// When the last trap happened.
+    last_trap: Option<Instant>,
+    /// Traps over the instance's life, for the log.
+    traps_total: u64,
+    /// While set, the instance is down and is not replaced before this time.
+    down_until: Option<Instant>,
 }
 
 impl PluginInstance {
@@ -72,6 +126,11 @@ impl PluginInstance {
             route,
             live: None,
             deadline_ticks: ticks,
+            connections: HashMap::new(),
+            traps_in_a_row: 0,
+            last_trap: None,
+            traps_total: 0,
+            down_until: None,
         };
         instance.live = Some(instance.instantiate()?);
         Ok(instance)
@@ -103,18 +162,34 @@ impl PluginInstance {
         let mut store = Store::new(self.template.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.deadline_ticks);
+        if self.route.fuel_metering {
+            store.set_fuel(self.route.fuel.unwrap_or(u64::MAX))?;
+        }
         let plugin = self.template.instantiate(&mut store)?;
         Ok((store, plugin))
+    }
+
+    /// Whether the instance can take a new connection now; replaces it first if its back-off has passed.
+    pub fn is_available(&mut self) -> bool {
+        if self.live.is_none() && self.down_until.is_none_or(|until| Instant::now() >= until) {
+            self.replace();
+        }
+        self.live.is_some()
     }
 
     pub fn on_connect(
         &mut self,
         conn: ConnectionId,
         request: RequestInfoParam<'_>,
-    ) -> Result<Result<(), super::PluginCloseFrame>, Trapped> {
-        self.call(conn, "on-connect", |p, s| {
+    ) -> Result<Result<(), PluginCloseFrame>, Trapped> {
+        let opened = OpenedWith::new(&request);
+        let verdict = self.call(conn, "on-connect", |p, s| {
             p.call_on_connect(s, conn, request)
-        })
+        })?;
+        if verdict.is_ok() {
+            self.connections.insert(conn, opened);
+        }
+        Ok(verdict)
     }
 
     pub fn on_message(
@@ -122,12 +197,19 @@ impl PluginInstance {
         conn: ConnectionId,
         message: MessageParam<'_>,
     ) -> Result<(), Trapped> {
+        if !self.connections.contains_key(&conn) {
+            // Dropped from this instance (a replay rejected it); its close is under way.
+            return Ok(());
+        }
         self.call(conn, "on-message", |p, s| {
             p.call_on_message(s, conn, message)
         })
     }
 
     pub fn on_close(&mut self, conn: ConnectionId, code: u16, reason: &str) -> Result<(), Trapped> {
+        if self.connections.remove(&conn).is_none() {
+            return Ok(());
+        }
         self.call(conn, "on-close", |p, s| {
             p.call_on_close(s, conn, code, reason)
         })
@@ -139,31 +221,151 @@ impl PluginInstance {
         event: &'static str,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Trapped> {
-        if self.live.is_none() {
-            self.replace();
-        }
         let Some((store, plugin)) = self.live.as_mut() else {
             return Err(Trapped);
         };
         store.data_mut().current = Some(conn);
         store.set_epoch_deadline(self.deadline_ticks);
+        if let Some(fuel) = self.route.fuel {
+            // Refilled per callback: fuel bounds one event, like the deadline.
+            store.set_fuel(fuel).map_err(|_| Trapped)?;
+        }
         let result = f(plugin, store);
         store.data_mut().current = None;
-        result.map_err(|error| {
-            tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = conn,
-                "plugin trapped: {error:#}");
-            self.live = None;
-            self.replace();
-            Trapped
-        })
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                self.count_trap();
+                tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = conn,
+                    traps = self.traps_total, "plugin trapped: {error:#}");
+                self.connections.remove(&conn);
+                self.live = None;
+                self.recover();
+                Err(Trapped)
+            }
+        }
     }
 
-    /// Puts a fresh instance in place of one that trapped.
-    fn replace(&mut self) {
-        match self.instantiate() {
-            Ok(live) => self.live = Some(live),
-            Err(error) => tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
-                "cannot instantiate the plugin: {error:#}"),
+    fn count_trap(&mut self) {
+        let now = Instant::now();
+        let in_a_row = self
+            .last_trap
+            .is_some_and(|last| now.duration_since(last) < STABLE_AFTER);
+        self.traps_in_a_row = if in_a_row { self.traps_in_a_row + 1 } else { 1 };
+        self.last_trap = Some(now);
+        self.traps_total += 1;
+    }
+
+    /// After a trap: replace the instance at once, or, when it keeps trapping, take it down for a back-off.
+    fn recover(&mut self) {
+        let backoff = self.backoff();
+        if backoff.is_zero() {
+            self.replace();
+        } else {
+            self.take_down(backoff);
         }
+    }
+
+    /// Leaves the instance down for `backoff`, closing the connections it served.
+    fn take_down(&mut self, backoff: Duration) {
+        tracing::warn!(route = %self.route.path, plugin = %self.route.plugin,
+            "plugin trapped {} times in a row; replacing it in {backoff:?}", self.traps_in_a_row);
+        self.live = None;
+        self.down_until = Some(Instant::now() + backoff);
+        for (conn, _) in self.connections.drain() {
+            close_connection(conn, 1011, "plugin unavailable");
+        }
+    }
+
+    /// The wait before the next replacement: none after a single trap, then the route's back-off, doubling.
+    fn backoff(&self) -> Duration {
+        let base = self.route.restart_backoff;
+        if self.traps_in_a_row <= 1 || base.is_zero() {
+            return Duration::ZERO;
+        }
+        let doublings = (self.traps_in_a_row - 2).min(16);
+        base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+    }
+
+    /// Puts a fresh instance in place and replays `on-connect` into it for the connections it serves. Bounded:
+    /// each round in which a replay traps drops that connection, or takes the instance down.
+    fn replace(&mut self) {
+        loop {
+            match self.instantiate() {
+                Ok(live) => {
+                    self.live = Some(live);
+                    self.down_until = None;
+                }
+                Err(error) => {
+                    tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
+                        "cannot instantiate the plugin: {error:#}");
+                    let wait = self.route.restart_backoff.max(Duration::from_secs(1));
+                    return self.take_down(wait);
+                }
+            }
+            if !self.replay_trapped() {
+                return;
+            }
+            let backoff = self.backoff();
+            if !backoff.is_zero() {
+                return self.take_down(backoff);
+            }
+        }
+    }
+
+    /// Replays `on-connect` (marked `restored`) for every connection the instance serves; true when a replay
+    /// trapped (that connection is closed with 1011 and the instance is gone). A connection the plugin now rejects
+    /// is closed with the plugin's code.
+    fn replay_trapped(&mut self) -> bool {
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for conn in ids {
+            let (Some(opened), Some((store, plugin))) =
+                (self.connections.get(&conn), self.live.as_mut())
+            else {
+                continue;
+            };
+            let headers: Vec<(&str, &str)> = opened
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let request = RequestInfoParam {
+                path: &opened.path,
+                query: &opened.query,
+                headers: &headers,
+                remote_address: &opened.remote_address,
+                subprotocol: opened.subprotocol.as_deref(),
+                restored: true,
+            };
+            store.data_mut().current = Some(conn);
+            store.set_epoch_deadline(self.deadline_ticks);
+            let result = plugin.call_on_connect(&mut *store, conn, request);
+            store.data_mut().current = None;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(reject)) => {
+                    self.connections.remove(&conn);
+                    close_connection(conn, reject.code, &reject.reason);
+                }
+                Err(error) => {
+                    tracing::error!(route = %self.route.path, plugin = %self.route.plugin, connection = conn,
+                        "plugin trapped replaying on-connect: {error:#}");
+                    self.connections.remove(&conn);
+                    close_connection(conn, 1011, "plugin error");
+                    self.count_trap();
+                    self.live = None;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Asks connection `conn` on this worker to close with `code`.
+fn close_connection(conn: ConnectionId, code: u16, reason: &str) {
+    if let Some(outbox) = registry::get(conn) {
+        outbox.force_close(close_frame(code, reason));
+        outbox.wake();
     }
 }

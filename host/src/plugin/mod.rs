@@ -32,11 +32,14 @@ pub type PluginTemplate = bindings::PluginPre<HostState>;
 pub struct PluginRuntime {
     pub engine: Engine,
     linker: Linker<HostState>,
+    /// Whether the engine meters fuel: only when some route sets `fuel`, since metering slows every call.
+    pub fuel_metering: bool,
 }
 
 impl PluginRuntime {
-    pub fn new() -> Result<Self> {
+    pub fn new(fuel_metering: bool) -> Result<Self> {
         let mut config = Config::new();
+        config.consume_fuel(fuel_metering);
         config.wasm_component_model(true);
         // A synchronous call costs about a third of one with concurrency support on; plugins never await.
         config.concurrency_support(false);
@@ -49,7 +52,11 @@ impl PluginRuntime {
             |s| s,
         )
         .map_err(|e| anyhow!("linking the host interface: {e}"))?;
-        Ok(PluginRuntime { engine, linker })
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            fuel_metering,
+        })
     }
 
     /// Advances the epoch every [`EPOCH_TICK`] on a background thread for as long as the process lives.

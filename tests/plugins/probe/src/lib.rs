@@ -9,10 +9,22 @@
 use std::collections::BTreeMap;
 use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Request};
 
-#[derive(Default)]
 struct Probe {
     /// Open connections and the request each arrived with.
     open: BTreeMap<Connection, Request>,
+    /// A random tag that tells this instance from others (and from its replacements).
+    tag: u64,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        let tag = std::collections::hash_map::RandomState::new().hash_one(0u8);
+        Probe {
+            open: BTreeMap::new(),
+            tag,
+        }
+    }
 }
 
 impl Plugin for Probe {
@@ -29,12 +41,14 @@ impl Plugin for Probe {
             Some("info") => {
                 let r = &self.open[&conn];
                 format!(
-                    "path={} query={} remote={} subprotocol={} origin={} id={}",
+                    "path={} query={} remote={} subprotocol={} origin={} restored={} instance={} id={}",
                     r.path,
                     r.query,
                     r.remote_address,
                     r.subprotocol.as_deref().unwrap_or("-"),
                     r.header("origin").unwrap_or("-"),
+                    r.restored,
+                    self.tag,
                     conn.id()
                 )
             }

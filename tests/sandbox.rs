@@ -1,0 +1,132 @@
+//! A plugin that traps hurts only the connection whose event trapped: its instance is replaced, the others'
+//! on-connect is replayed into the replacement, a plugin that keeps trapping is backed off (its route answers 503
+//! meanwhile), and several instances per route shrink the blast radius.
+
+use futures_util::SinkExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::*;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn info(ws: &mut Ws) -> HashMap<String, String> {
+    let line = ask(ws, "info").await;
+    line.split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A gateway with one worker and `/fragile` → probe with the given route options.
+fn fragile(options: &str) -> TestGateway {
+    let routes = format!(
+        "{}\n[[route]]\npath = \"/fragile\"\nplugin = \"{}\"\n{options}\n",
+        standard_routes(),
+        plugin("probe").display()
+    );
+    TestGateway::start_with("workers = 1\n", &routes)
+}
+
+async fn panic_on(ws: &mut Ws) {
+    bounded(ws.send(Message::text("panic"))).await.unwrap();
+    assert_eq!(expect_close(ws).await.0, 1011);
+}
+
+#[tokio::test]
+async fn other_connections_survive_a_trap_and_are_replayed_into_the_new_instance() {
+    let gw = fragile("");
+    let mut survivor = gw.ws("/fragile").await;
+    let before = info(&mut survivor).await;
+    assert_eq!(before["restored"], "false");
+    let mut victim = gw.ws("/fragile").await;
+    panic_on(&mut victim).await;
+    let after = info(&mut survivor).await;
+    assert_eq!(after["restored"], "true", "{after:?}");
+    assert_ne!(
+        after["instance"], before["instance"],
+        "the instance was not replaced"
+    );
+    assert_eq!(after["id"], before["id"]);
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_trapping_is_backed_off_and_its_route_answers_503() {
+    let gw = fragile("restart_backoff_ms = 1500");
+    let mut first = gw.ws("/fragile").await;
+    panic_on(&mut first).await;
+    let mut bystander = gw.ws("/fragile").await;
+    let mut second = gw.ws("/fragile").await;
+    panic_on(&mut second).await;
+    // The second trap in a row takes the instance down: its connections are closed, new clients get 503.
+    assert_eq!(
+        expect_close(&mut bystander).await,
+        (1011, "plugin unavailable".to_owned())
+    );
+    let upgrade = "GET /fragile HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let tcp = bounded(tokio::net::TcpStream::connect(gw.ws))
+        .await
+        .unwrap();
+    let answer = raw_exchange(tcp, upgrade.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    // Other routes are untouched.
+    let mut echo = gw.ws("/echo").await;
+    assert_eq!(ask(&mut echo, "fine").await, "fine");
+    // After the back-off the route serves again.
+    let mut back = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let tcp = bounded(tokio::net::TcpStream::connect(gw.ws))
+            .await
+            .unwrap();
+        if raw_head(tcp, upgrade.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 101 ")
+        {
+            back = Some(gw.ws("/fragile").await);
+            break;
+        }
+    }
+    let mut back = back.expect("the route did not come back after its back-off");
+    assert_eq!(ask(&mut back, "print").await, "printed");
+}
+
+#[tokio::test]
+async fn with_zero_back_off_a_plugin_is_replaced_at_once_every_time() {
+    let gw = fragile("restart_backoff_ms = 0");
+    let mut survivor = gw.ws("/fragile").await;
+    for _ in 0..3 {
+        let mut victim = gw.ws("/fragile").await;
+        panic_on(&mut victim).await;
+    }
+    assert_eq!(info(&mut survivor).await["restored"], "true");
+}
+
+#[tokio::test]
+async fn connections_spread_over_instances_and_a_trap_stays_in_its_instance() {
+    let gw = fragile("instances = 2");
+    let mut a = gw.ws("/fragile").await;
+    let mut b = gw.ws("/fragile").await;
+    let a_before = info(&mut a).await;
+    let b_before = info(&mut b).await;
+    assert_ne!(
+        a_before["instance"], b_before["instance"],
+        "both connections went to one instance"
+    );
+    panic_on(&mut b).await;
+    let a_after = info(&mut a).await;
+    assert_eq!(a_after["instance"], a_before["instance"]);
+    assert_eq!(a_after["restored"], "false");
+}
+
+#[tokio::test]
+async fn fuel_stops_a_busy_loop_when_configured() {
+    let gw = fragile("fuel = 5000000\nevent_deadline_ms = 60000");
+    let mut ws = gw.ws("/fragile").await;
+    bounded(ws.send(Message::text("spin"))).await.unwrap();
+    assert_eq!(expect_close(&mut ws).await.0, 1011);
+    assert!(gw.wait_for_log("fuel"), "{}", gw.log());
+    // Ordinary events fit the budget.
+    let mut next = gw.ws("/fragile").await;
+    assert_eq!(ask(&mut next, "print").await, "printed");
+}
