@@ -130,3 +130,38 @@ async fn fuel_stops_a_busy_loop_when_configured() {
     let mut next = gw.ws("/fragile").await;
     assert_eq!(ask(&mut next, "print").await, "printed");
 }
+
+/// Waits at most 5 s for `text` to come back from an echo or for the probe's answer.
+async fn answered_within_5s(ws: &mut Ws, text: &str, expected: &str) {
+    let reply = tokio::time::timeout(Duration::from_secs(5), ask(ws, text)).await;
+    assert_eq!(reply.expect("not answered within 5 s"), expected);
+}
+
+#[tokio::test]
+async fn every_kind_of_trap_closes_only_its_connection_with_1011() {
+    // panic, endless loop (deadline), unbounded allocation (memory cap), send loop (deadline, bounded queue),
+    // and a blocking WASI call (refused host call).
+    for command in ["panic", "spin", "hog", "sendloop", "block"] {
+        let gw = fragile("restart_backoff_ms = 0");
+        let mut other_route = gw.ws("/echo").await;
+        let mut same_route = gw.ws("/fragile").await;
+        let rss_before = gw.rss_kib();
+        let mut victim = gw.ws("/fragile").await;
+        bounded(victim.send(Message::text(command))).await.unwrap();
+        assert_eq!(expect_close(&mut victim).await.0, 1011, "{command}");
+        answered_within_5s(&mut other_route, "hello", "hello").await;
+        answered_within_5s(&mut same_route, "print", "printed").await;
+        let mut newcomer = gw.ws("/fragile").await;
+        answered_within_5s(&mut newcomer, "print", "printed").await;
+        let grown = gw.rss_kib().saturating_sub(rss_before);
+        assert!(
+            grown < 64 * 1024,
+            "{command}: the gateway's RSS grew by {grown} KiB"
+        );
+        assert!(
+            gw.log().contains("plugin trapped"),
+            "{command}: {}",
+            gw.log()
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
-//!   sends to another connection;
+//!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses);
 //! - on-close tells every other open connection `closed <id> <code> <reason>`.
 
 use std::collections::BTreeMap;
@@ -78,6 +78,11 @@ impl Plugin for Probe {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
+            }
+            Some("block") => {
+                // Asks WASI to block the worker, which the gateway refuses with a trap.
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                "slept".to_owned()
             }
             Some("sendloop") => loop {
                 // Ignores every refusal, as a buggy plugin would: only the deadline stops it.
