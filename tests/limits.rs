@@ -51,6 +51,13 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     );
     let grown = gw.rss_kib().saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "the gateway's RSS grew by {grown} KiB");
+    let mut other = gw.ws("/echo").await;
+    let answer =
+        tokio::time::timeout(Duration::from_secs(5), ask(&mut other, "still served")).await;
+    assert_eq!(
+        answer.expect("another client was not answered within 5 s"),
+        "still served"
+    );
     assert_eq!(ask(&mut sender, "print").await, "printed");
 }
 
@@ -214,6 +221,33 @@ async fn a_client_over_the_message_rate_is_closed_with_1008() {
         }
     }
     assert_eq!(echoed, 5);
+}
+
+#[tokio::test]
+async fn a_client_over_the_byte_rate_is_closed_with_1008() {
+    let gw = with_limits("max_bytes_per_sec = 1000");
+    let mut ws = gw.ws("/echo").await;
+    assert_eq!(ask(&mut ws, &"a".repeat(600)).await.len(), 600);
+    bounded(ws.send(Message::text("b".repeat(600))))
+        .await
+        .unwrap();
+    assert_eq!(expect_close(&mut ws).await.0, 1008);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_tls_handshake_is_cut_off() {
+    let gw = with_limits("tls_handshake_timeout_ms = 300");
+    let mut tcp = bounded(tokio::net::TcpStream::connect(gw.wss))
+        .await
+        .unwrap();
+    // Half a ClientHello record header, then silence.
+    bounded(tcp.write_all(&[0x16, 0x03])).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection was not closed: {read:?}"
+    );
 }
 
 #[tokio::test]
