@@ -70,3 +70,7 @@ pub fn on_close<P: Plugin + Default>(
         p.on_close(Connection::new(connection), CloseFrame { code, reason })
     })
 }
+
+pub fn on_timer<P: Plugin + Default>(slot: &'static Slot<P>, timer: u64) {
+    with_plugin(slot, |p| p.on_timer(crate::Timer::new(timer)))
+}

@@ -1,6 +1,6 @@
 //! A handle to one client connection: what a plugin uses to answer it or close it.
 
-use crate::{Message, host};
+use crate::{ConnectionInfo, Message, host};
 use std::fmt;
 
 /// A cheap, copyable handle naming one connection. It stays valid as a name after the connection closes; calls on a
@@ -29,7 +29,73 @@ impl Connection {
     pub fn close(self, code: u16, reason: &str) {
         host::close(self.0, code, reason)
     }
+
+    /// Joins one of the route's groups (see [`crate::groups`]).
+    pub fn join(self, group: &str) {
+        host::join_group(self.0, group)
+    }
+
+    /// Leaves a group.
+    pub fn leave(self, group: &str) {
+        host::leave_group(self.0, group)
+    }
+
+    /// The groups this connection is in, sorted.
+    pub fn groups(self) -> Vec<String> {
+        host::groups_of(self.0)
+    }
+
+    /// Binds this connection to user `uid` (see [`crate::users`]); a connection has at most one user.
+    pub fn bind_user(self, uid: &str) {
+        host::bind_user(self.0, uid)
+    }
+
+    /// Unbinds this connection from its user.
+    pub fn unbind_user(self) {
+        host::unbind_user(self.0)
+    }
+
+    /// Stores a value in the connection's session: kept by the gateway, readable from any worker, and kept when
+    /// the plugin is restarted. At most 64 KiB of keys and values per connection.
+    pub fn session_set(self, key: &str, value: &str) -> Result<(), SessionError> {
+        host::session_set(self.0, key, value)
+    }
+
+    /// Reads a session value.
+    pub fn session_get(self, key: &str) -> Option<String> {
+        host::session_get(self.0, key)
+    }
+
+    /// Removes a session value.
+    pub fn session_remove(self, key: &str) {
+        host::session_remove(self.0, key)
+    }
+
+    /// The connection's upgrade request and connect time; `None` once it is closed.
+    pub fn info(self) -> Option<ConnectionInfo> {
+        host::connection_info(self.0)
+    }
 }
+
+/// Why the gateway refused a session value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// The connection is closed or unknown.
+    UnknownConnection,
+    /// The session would pass 64 KiB.
+    TooLarge,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::UnknownConnection => f.write_str("connection is closed"),
+            SessionError::TooLarge => f.write_str("session is full (64 KiB)"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
 
 /// Why the gateway refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

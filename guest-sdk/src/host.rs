@@ -1,24 +1,27 @@
 //! The only place that calls the host. In a wasm guest that is the generated import bindings; in a native build
 //! (unit tests) it is the [`crate::testing::MockHost`] of the current thread.
 
-use crate::connection::SendError;
+use crate::connection::{SendError, SessionError};
 use crate::log::Level;
-use crate::message::Message;
+use crate::message::{ConnectionInfo, Message};
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
     use crate::__export::bindings::wssgate::plugin::host;
     use crate::__export::bindings::wssgate::plugin::types::{
-        LogLevel, Message as RawMessage, SendError as RawError,
+        LogLevel, Message as RawMessage, SendError as RawError, SessionError as RawSessionError,
     };
 
-    pub fn send(connection: u64, message: Message) -> Result<(), SendError> {
-        let raw = match message {
+    fn raw(message: Message) -> RawMessage {
+        match message {
             Message::Text(text) => RawMessage::Text(text),
             Message::Binary(bytes) => RawMessage::Binary(bytes),
-        };
-        host::send(connection, &raw).map_err(|e| match e {
+        }
+    }
+
+    pub fn send(connection: u64, message: Message) -> Result<(), SendError> {
+        host::send(connection, &raw(message)).map_err(|e| match e {
             RawError::Closed => SendError::Closed,
             RawError::QueueFull => SendError::QueueFull,
         })
@@ -45,6 +48,84 @@ mod imp {
 
     pub fn settings() -> Vec<(String, String)> {
         host::settings()
+    }
+
+    pub fn join_group(connection: u64, group: &str) {
+        host::join_group(connection, group)
+    }
+
+    pub fn leave_group(connection: u64, group: &str) {
+        host::leave_group(connection, group)
+    }
+
+    pub fn publish(group: &str, message: Message, exclude: &[u64]) -> u32 {
+        host::publish(group, &raw(message), exclude)
+    }
+
+    pub fn group_size(group: &str) -> u32 {
+        host::group_size(group)
+    }
+
+    pub fn groups_of(connection: u64) -> Vec<String> {
+        host::groups_of(connection)
+    }
+
+    pub fn bind_user(connection: u64, uid: &str) {
+        host::bind_user(connection, uid)
+    }
+
+    pub fn unbind_user(connection: u64) {
+        host::unbind_user(connection)
+    }
+
+    pub fn send_to_user(uid: &str, message: Message) -> u32 {
+        host::send_to_user(uid, &raw(message))
+    }
+
+    pub fn is_user_online(uid: &str) -> bool {
+        host::is_user_online(uid)
+    }
+
+    pub fn connections_of_user(uid: &str) -> Vec<u64> {
+        host::connections_of_user(uid)
+    }
+
+    pub fn broadcast(message: Message, exclude: &[u64]) -> u32 {
+        host::broadcast(&raw(message), exclude)
+    }
+
+    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {
+        host::session_set(connection, key, value).map_err(|e| match e {
+            RawSessionError::UnknownConnection => SessionError::UnknownConnection,
+            RawSessionError::TooLarge => SessionError::TooLarge,
+        })
+    }
+
+    pub fn session_get(connection: u64, key: &str) -> Option<String> {
+        host::session_get(connection, key)
+    }
+
+    pub fn session_remove(connection: u64, key: &str) {
+        host::session_remove(connection, key)
+    }
+
+    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
+        host::set_timer(delay_ms, repeat, owner)
+    }
+
+    pub fn cancel_timer(timer: u64) -> bool {
+        host::cancel_timer(timer)
+    }
+
+    pub fn connection_info(connection: u64) -> Option<ConnectionInfo> {
+        host::connection_info(connection).map(|d| ConnectionInfo {
+            path: d.path,
+            query: d.query,
+            headers: d.headers,
+            remote_address: d.remote_address,
+            subprotocol: d.subprotocol,
+            connected_at_ms: d.connected_at_ms,
+        })
     }
 }
 
@@ -76,6 +157,74 @@ mod imp {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
+    }
+
+    pub fn join_group(connection: u64, group: &str) {
+        with_mock(|mock| mock.join_group(connection, group))
+    }
+
+    pub fn leave_group(connection: u64, group: &str) {
+        with_mock(|mock| mock.leave_group(connection, group))
+    }
+
+    pub fn publish(group: &str, message: Message, exclude: &[u64]) -> u32 {
+        with_mock(|mock| mock.publish(group, message, exclude))
+    }
+
+    pub fn group_size(group: &str) -> u32 {
+        with_mock(|mock| mock.group_members(group).len() as u32)
+    }
+
+    pub fn groups_of(connection: u64) -> Vec<String> {
+        with_mock(|mock| mock.groups_of(connection))
+    }
+
+    pub fn bind_user(connection: u64, uid: &str) {
+        with_mock(|mock| mock.bind_user(connection, uid))
+    }
+
+    pub fn unbind_user(connection: u64) {
+        with_mock(|mock| mock.unbind_user(connection))
+    }
+
+    pub fn send_to_user(uid: &str, message: Message) -> u32 {
+        with_mock(|mock| mock.send_to_user(uid, message))
+    }
+
+    pub fn is_user_online(uid: &str) -> bool {
+        with_mock(|mock| !mock.connections_of_user(uid).is_empty())
+    }
+
+    pub fn connections_of_user(uid: &str) -> Vec<u64> {
+        with_mock(|mock| mock.connections_of_user(uid))
+    }
+
+    pub fn broadcast(message: Message, exclude: &[u64]) -> u32 {
+        with_mock(|mock| mock.broadcast(message, exclude))
+    }
+
+    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {
+        with_mock(|mock| mock.session_set(connection, key, value))
+    }
+
+    pub fn session_get(connection: u64, key: &str) -> Option<String> {
+        with_mock(|mock| mock.session_get(connection, key))
+    }
+
+    pub fn session_remove(connection: u64, key: &str) {
+        with_mock(|mock| mock.session_remove(connection, key))
+    }
+
+    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
+        with_mock(|mock| mock.set_timer(delay_ms, repeat, owner))
+    }
+
+    pub fn cancel_timer(timer: u64) -> bool {
+        with_mock(|mock| mock.cancel_timer(timer))
+    }
+
+    pub fn connection_info(connection: u64) -> Option<ConnectionInfo> {
+        with_mock(|mock| mock.connection_info(connection))
     }
 }
 

@@ -27,15 +27,19 @@
 //! The raw bindings generated from `wit/plugin.wit` stay inside this crate: nothing in the API above depends on them.
 
 mod connection;
+pub mod groups;
 mod host;
 pub mod log;
 mod message;
 pub mod settings;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod timers;
+pub mod users;
 
-pub use connection::{Connection, SendError};
-pub use message::{CloseFrame, Message, Request};
+pub use connection::{Connection, SendError, SessionError};
+pub use message::{CloseFrame, ConnectionInfo, Message, Request};
+pub use timers::Timer;
 
 /// A plugin's reaction to the life of its connections. One value of the type serves every connection of its route
 /// on one gateway worker, so keep per-connection state in a map keyed by [`Connection::id`].
@@ -56,6 +60,11 @@ pub trait Plugin {
     /// The connection is closed; `close.code` is 1006 when the peer vanished without a close frame.
     fn on_close(&mut self, conn: Connection, close: CloseFrame) {
         let _ = (conn, close);
+    }
+
+    /// A timer started with [`timers::after`] or [`timers::every`] fired.
+    fn on_timer(&mut self, timer: Timer) {
+        let _ = timer;
     }
 }
 
@@ -85,6 +94,9 @@ macro_rules! export_plugin {
                 }
                 fn on_close(connection: u64, code: u16, reason: ::std::string::String) {
                     $crate::__export::on_close(&PLUGIN, connection, code, reason)
+                }
+                fn on_timer(timer: u64) {
+                    $crate::__export::on_timer(&PLUGIN, timer)
                 }
             }
     $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);

@@ -100,3 +100,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 }
+
+/// What the gateway knows of an open connection (see [`crate::Connection::info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub remote_address: String,
+    pub subprotocol: Option<String>,
+    /// When the WebSocket opened, in milliseconds since the Unix epoch.
+    pub connected_at_ms: u64,
+}

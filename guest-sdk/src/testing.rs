@@ -19,14 +19,20 @@
 //! assert_eq!(host.take_sent(conn), vec![Message::from("HI")]);
 //! ```
 //!
-//! Like the real host, the mock runs `on_close` after a plugin closes a connection, and refuses sends to closed
-//! connections.
+//! Like the real host, the mock runs `on_close` after a plugin closes a connection, refuses sends to closed
+//! connections, and forgets a closed connection's groups, user, session and owned timers. Groups, users,
+//! broadcasts and sessions work as in the gateway (with one worker); timers run on a clock that only
+//! [`MockHost::advance`] moves.
 
 use crate::log::Level;
-use crate::{CloseFrame, Connection, Message, Plugin, Request, SendError};
+use crate::{
+    CloseFrame, Connection, ConnectionInfo, Message, Plugin, Request, SendError, SessionError,
+    Timer,
+};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// What the mock host records while a plugin runs.
 #[derive(Default)]
@@ -43,6 +49,27 @@ pub(crate) struct MockState {
     pending_close: Vec<(u64, CloseFrame)>,
     /// Every log line, in order.
     logs: Vec<(Level, String)>,
+    /// The request each open connection arrived with, for `Connection::info`.
+    requests: HashMap<u64, Request>,
+    /// Members of each group.
+    groups: BTreeMap<String, BTreeSet<u64>>,
+    /// The user each bound connection belongs to.
+    users: BTreeMap<u64, String>,
+    /// Each connection's session.
+    sessions: HashMap<u64, BTreeMap<String, String>>,
+    /// Running timers by id.
+    timers: BTreeMap<u64, MockTimer>,
+    /// The mock's clock, moved only by [`MockHost::advance`].
+    now: Duration,
+    /// The last timer id handed out.
+    last_timer: u64,
+}
+
+/// A simulated timer.
+struct MockTimer {
+    due: Duration,
+    period: Option<Duration>,
+    owner: Option<u64>,
 }
 
 impl MockState {
@@ -64,6 +91,182 @@ impl MockState {
 
     pub(crate) fn log(&mut self, level: Level, message: &str) {
         self.logs.push((level, message.to_owned()));
+    }
+
+    pub(crate) fn join_group(&mut self, connection: u64, group: &str) {
+        if self.open.contains(&connection) {
+            self.groups
+                .entry(group.to_owned())
+                .or_default()
+                .insert(connection);
+        }
+    }
+
+    pub(crate) fn leave_group(&mut self, connection: u64, group: &str) {
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(&connection);
+        }
+    }
+
+    pub(crate) fn group_members(&self, group: &str) -> Vec<u64> {
+        self.groups
+            .get(group)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn groups_of(&self, connection: u64) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|(_, m)| m.contains(&connection))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
+
+    /// Queues `message` for each of `targets`; returns how many took it.
+    fn deliver(&mut self, message: Message, targets: Vec<u64>) -> u32 {
+        targets
+            .into_iter()
+            .filter(|t| self.send(*t, message.clone()).is_ok())
+            .count() as u32
+    }
+
+    pub(crate) fn publish(&mut self, group: &str, message: Message, exclude: &[u64]) -> u32 {
+        let targets = self
+            .group_members(group)
+            .into_iter()
+            .filter(|m| !exclude.contains(m))
+            .collect();
+        self.deliver(message, targets)
+    }
+
+    pub(crate) fn bind_user(&mut self, connection: u64, uid: &str) {
+        if self.open.contains(&connection) {
+            self.users.insert(connection, uid.to_owned());
+        }
+    }
+
+    pub(crate) fn unbind_user(&mut self, connection: u64) {
+        self.users.remove(&connection);
+    }
+
+    pub(crate) fn connections_of_user(&self, uid: &str) -> Vec<u64> {
+        self.users
+            .iter()
+            .filter(|(_, u)| *u == uid)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    pub(crate) fn send_to_user(&mut self, uid: &str, message: Message) -> u32 {
+        let targets = self.connections_of_user(uid);
+        self.deliver(message, targets)
+    }
+
+    pub(crate) fn broadcast(&mut self, message: Message, exclude: &[u64]) -> u32 {
+        let mut targets: Vec<u64> = self
+            .open
+            .iter()
+            .copied()
+            .filter(|c| !exclude.contains(c))
+            .collect();
+        targets.sort_unstable();
+        self.deliver(message, targets)
+    }
+
+    pub(crate) fn session_set(
+        &mut self,
+        connection: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<(), SessionError> {
+        if !self.open.contains(&connection) {
+            return Err(SessionError::UnknownConnection);
+        }
+        let session = self.sessions.entry(connection).or_default();
+        let others: usize = session
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        if others + key.len() + value.len() > 64 * 1024 {
+            return Err(SessionError::TooLarge);
+        }
+        session.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn session_get(&self, connection: u64, key: &str) -> Option<String> {
+        self.sessions
+            .get(&connection)
+            .and_then(|s| s.get(key).cloned())
+    }
+
+    pub(crate) fn session_remove(&mut self, connection: u64, key: &str) {
+        if let Some(session) = self.sessions.get_mut(&connection) {
+            session.remove(key);
+        }
+    }
+
+    pub(crate) fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
+        self.last_timer += 1;
+        let delay = Duration::from_millis(delay_ms);
+        let period = repeat.then(|| delay.max(Duration::from_millis(1)));
+        let owner = owner.filter(|o| self.open.contains(o));
+        self.timers.insert(
+            self.last_timer,
+            MockTimer {
+                due: self.now + delay,
+                period,
+                owner,
+            },
+        );
+        self.last_timer
+    }
+
+    pub(crate) fn cancel_timer(&mut self, timer: u64) -> bool {
+        self.timers.remove(&timer).is_some()
+    }
+
+    pub(crate) fn connection_info(&self, connection: u64) -> Option<ConnectionInfo> {
+        let request = self.requests.get(&connection)?;
+        Some(ConnectionInfo {
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers: request.headers.clone(),
+            remote_address: request.remote_address.clone(),
+            subprotocol: request.subprotocol.clone(),
+            connected_at_ms: 0,
+        })
+    }
+
+    /// Everything a closed connection leaves behind: groups, user, session, owned timers.
+    fn forget(&mut self, connection: u64) {
+        for members in self.groups.values_mut() {
+            members.remove(&connection);
+        }
+        self.groups.retain(|_, m| !m.is_empty());
+        self.users.remove(&connection);
+        self.sessions.remove(&connection);
+        self.requests.remove(&connection);
+        self.timers.retain(|_, t| t.owner != Some(connection));
+    }
+
+    /// The earliest timer due by `until`, taken off (or rescheduled, when it repeats).
+    fn next_due(&mut self, until: Duration) -> Option<u64> {
+        let (&id, timer) = self
+            .timers
+            .iter_mut()
+            .filter(|(_, t)| t.due <= until)
+            .min_by_key(|(_, t)| t.due)?;
+        self.now = timer.due;
+        match timer.period {
+            Some(period) => timer.due += period,
+            None => {
+                self.timers.remove(&id);
+            }
+        }
+        Some(id)
     }
 }
 
@@ -118,10 +321,16 @@ impl MockHost {
             *next += 1;
             Connection::new(*next)
         };
-        self.state.borrow_mut().open.insert(conn.id());
+        {
+            let mut state = self.state.borrow_mut();
+            state.open.insert(conn.id());
+            state.requests.insert(conn.id(), request.clone());
+        }
         let verdict = self.run(plugin, |p| p.on_connect(conn, &request));
         if verdict.is_err() {
-            self.state.borrow_mut().open.remove(&conn.id());
+            let mut state = self.state.borrow_mut();
+            state.open.remove(&conn.id());
+            state.forget(conn.id());
         }
         verdict.map(|()| conn)
     }
@@ -147,7 +356,42 @@ impl MockHost {
     ) {
         if self.state.borrow_mut().open.remove(&conn.id()) {
             self.run(plugin, |p| p.on_close(conn, CloseFrame::new(code, reason)));
+            self.state.borrow_mut().forget(conn.id());
         }
+    }
+
+    /// Moves the mock's clock forward by `by`, firing every timer that comes due on the way, in order.
+    pub fn advance<P: Plugin>(&self, plugin: &mut P, by: Duration) {
+        let until = self.state.borrow().now + by;
+        // Bounded: a repeating timer has a period of at least 1 ms.
+        for _ in 0..1_000_000 {
+            let due = self.state.borrow_mut().next_due(until);
+            match due {
+                Some(id) => self.run(plugin, |p| p.on_timer(Timer::new(id))),
+                None => break,
+            }
+        }
+        self.state.borrow_mut().now = until;
+    }
+
+    /// How many timers are running.
+    pub fn running_timers(&self) -> usize {
+        self.state.borrow().timers.len()
+    }
+
+    /// The members of `group`, by connection.
+    pub fn group_members(&self, group: &str) -> Vec<Connection> {
+        self.state
+            .borrow()
+            .group_members(group)
+            .into_iter()
+            .map(Connection::new)
+            .collect()
+    }
+
+    /// A session value, as the plugin stored it.
+    pub fn session(&self, conn: Connection, key: &str) -> Option<String> {
+        self.state.borrow().session_get(conn.id(), key)
     }
 
     /// Takes the messages the plugin sent to `conn` so far.
@@ -181,6 +425,7 @@ impl MockHost {
             }
             for (id, frame) in pending {
                 plugin.on_close(Connection::new(id), frame);
+                self.state.borrow_mut().forget(id);
             }
         }
         CURRENT.with(|c| *c.borrow_mut() = previous);

@@ -107,7 +107,13 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
     if upgrade::respond(&mut stream, &answer).await.is_err() {
         return;
     }
-    let (Answer::Upgrade { subprotocol, .. }, Some(instance)) = (answer, instance) else {
+    let (
+        Answer::Upgrade {
+            route, subprotocol, ..
+        },
+        Some(instance),
+    ) = (answer, instance)
+    else {
         let _ = stream.shutdown().await;
         return;
     };
@@ -118,7 +124,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     Session::open(ws, instance, worker)
-        .run(&head, client, subprotocol.as_deref())
+        .run(route.index, &head, client, subprotocol.as_deref())
         .await;
     drop(ticket);
 }

@@ -3,6 +3,7 @@
 
 use crate::admission::Admission;
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::listener;
 use crate::plugin::{PluginRuntime, RouteContext};
 use crate::route::RouteTemplate;
@@ -27,10 +28,11 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
     config
         .routes
         .iter()
-        .map(|route| {
+        .enumerate()
+        .map(|(index, route)| {
             Ok(RouteTemplate {
                 config: route.clone(),
-                context: Arc::new(RouteContext::new(route, runtime.fuel_metering)),
+                context: Arc::new(RouteContext::new(route, index, runtime.fuel_metering)),
                 plugin: runtime.load(&route.plugin)?,
             })
         })
@@ -69,6 +71,7 @@ impl Gateway {
 
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);
+        let (hub, deliveries) = Hub::new(config.workers);
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut gateway = Gateway {
@@ -76,13 +79,15 @@ impl Gateway {
             shutdown,
             addresses,
         };
-        for (index, listeners) in per_worker.into_iter().enumerate() {
+        for (index, (listeners, deliveries)) in per_worker.into_iter().zip(deliveries).enumerate() {
             let spec = WorkerSpec {
                 index,
                 listeners,
                 routes: routes.clone(),
                 limits: limits.clone(),
                 admission: admission.clone(),
+                hub: hub.clone(),
+                deliveries,
                 shutdown: watch_shutdown.clone(),
                 grace: config.shutdown_grace,
             };

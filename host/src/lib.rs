@@ -3,7 +3,8 @@
 //! The modules follow the path a connection takes: [`listener`] accepts it on a worker, [`connection`] runs
 //! [`proxy`] and [`tls`] and reads the HTTP request with [`upgrade`], which picks a [`route`]; [`admission`] caps how many may
 //! connect; [`session`] runs the WebSocket and hands its events to the route's [`plugin`], whose host calls reach
-//! other connections through the worker's [`registry`] and their [`outbound`] queues. [`worker`] ties one core's
+//! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
+//! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
 //! [`limits`] what it bounds.
 
@@ -11,6 +12,7 @@ pub mod admission;
 pub mod config;
 pub mod connection;
 pub mod gateway;
+pub mod hub;
 pub mod limits;
 pub mod listener;
 pub mod outbound;
@@ -19,6 +21,7 @@ pub mod proxy;
 pub mod registry;
 pub mod route;
 pub mod session;
+pub mod timers;
 pub mod tls;
 pub mod upgrade;
 pub mod worker;

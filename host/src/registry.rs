@@ -20,6 +20,8 @@ struct Registry {
     worker: Cell<u64>,
     /// The last id handed out.
     last: Cell<u64>,
+    /// Set on worker threads (the push API's thread is not one).
+    is_worker: Cell<bool>,
 }
 
 thread_local! {
@@ -28,7 +30,20 @@ thread_local! {
 
 /// Marks this thread as worker `index`: its connection ids carry the index.
 pub fn init_worker(index: usize) {
-    REGISTRY.with(|r| r.worker.set(index as u64));
+    REGISTRY.with(|r| {
+        r.worker.set(index as u64);
+        r.is_worker.set(true);
+    });
+}
+
+/// The index of the worker running on this thread, if it is a worker thread.
+pub fn current_worker() -> Option<usize> {
+    REGISTRY.with(|r| r.is_worker.get().then(|| r.worker.get() as usize))
+}
+
+/// The worker a connection lives on.
+pub fn worker_of(id: ConnectionId) -> usize {
+    (id >> 48) as usize
 }
 
 /// Registers a new connection and returns its id.

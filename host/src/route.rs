@@ -1,12 +1,17 @@
 //! A worker's routes: request path → the route's settings and its plugin instance on this worker.
 
 use crate::config::RouteConfig;
-use crate::plugin::{PluginInstance, PluginTemplate, RouteContext};
+use crate::hub::Hub;
+use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
+use crate::timers::{Fire, TimerTarget};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// What one worker needs to serve one route.
 pub struct Route {
+    /// The route's position in the config (the same on every worker).
+    pub index: usize,
     pub path: String,
     /// Subprotocols the route speaks, in order of preference.
     pub subprotocols: Vec<String>,
@@ -28,25 +33,44 @@ pub struct RouteTemplate {
 }
 
 impl Route {
-    pub fn instantiate(template: &RouteTemplate) -> anyhow::Result<Route> {
+    pub fn instantiate(
+        template: &RouteTemplate,
+        hub: &Arc<Hub>,
+        timers: &UnboundedSender<Fire>,
+    ) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
-        for _ in 0..template.config.instances {
-            let instance = PluginInstance::new(template.plugin.clone(), template.context.clone())
-                .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: cannot instantiate the plugin: {e:#}",
-                    template.config.plugin.display()
-                )
-            })?;
+        for instance in 0..template.config.instances {
+            let links = HostLinks {
+                hub: hub.clone(),
+                timers: TimerTarget {
+                    fire: timers.clone(),
+                    route: template.context.index,
+                    instance,
+                },
+            };
+            let instance =
+                PluginInstance::new(template.plugin.clone(), template.context.clone(), links)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: cannot instantiate the plugin: {e:#}",
+                            template.config.plugin.display()
+                        )
+                    })?;
             instances.push(RefCell::new(instance));
         }
         Ok(Route {
+            index: template.context.index,
             path: template.config.path.clone(),
             subprotocols: template.config.subprotocols.clone(),
             allowed_origins: template.config.allowed_origins.clone(),
             instances,
             next: Cell::new(0),
         })
+    }
+
+    /// Instance `index` of this route.
+    pub fn instance(&self, index: usize) -> Option<&RefCell<PluginInstance>> {
+        self.instances.get(index)
     }
 
     /// The instance a new connection goes to: the next one round-robin that is up, or `None` when all are down
@@ -72,5 +96,10 @@ impl Routes {
 
     pub fn find(&self, path: &str) -> Option<&Route> {
         self.0.iter().find(|r| r.path == path)
+    }
+
+    /// The route at `index` in the config.
+    pub fn get(&self, index: usize) -> Option<&Route> {
+        self.0.get(index)
     }
 }

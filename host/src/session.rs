@@ -5,9 +5,11 @@
 //! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
+use crate::hub::ConnectionDetails;
 use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame, is_sendable_close_code};
-use crate::plugin::{MessageParam, PluginInstance, RequestInfoParam, Trapped};
+use crate::plugin::{MessageParam, PluginInstance, Trapped};
 use crate::registry::{self, ConnectionId};
+use crate::timers;
 use crate::upgrade::RequestHead;
 use crate::worker::WorkerContext;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -16,6 +18,7 @@ use std::future::pending;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Interval, sleep_until, timeout};
@@ -84,8 +87,11 @@ pub struct Session<'w, S> {
 }
 
 impl<S> Drop for Session<'_, S> {
+    /// The connection is gone for good (after its on-close): it leaves the worker, its timers and the hub.
     fn drop(&mut self) {
         registry::remove(self.id);
+        timers::cancel_owned_by(self.id);
+        self.worker.hub.close(self.id);
     }
 }
 
@@ -114,22 +120,27 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         }
     }
 
-    pub async fn run(mut self, head: &RequestHead, peer: SocketAddr, subprotocol: Option<&str>) {
-        let headers: Vec<(&str, &str)> = head
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let remote_address = peer.to_string();
-        let request = RequestInfoParam {
-            path: &head.path,
-            query: &head.query,
-            headers: &headers,
-            remote_address: &remote_address,
-            subprotocol,
-            restored: false,
-        };
-        let verdict = self.plugin.borrow_mut().on_connect(self.id, request);
+    pub async fn run(
+        mut self,
+        route: usize,
+        head: &RequestHead,
+        peer: SocketAddr,
+        subprotocol: Option<&str>,
+    ) {
+        let connected_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let details = Arc::new(ConnectionDetails {
+            route,
+            path: head.path.clone(),
+            query: head.query.clone(),
+            headers: head.headers.clone(),
+            remote_address: peer.to_string(),
+            subprotocol: subprotocol.map(str::to_owned),
+            connected_at_ms,
+        });
+        self.worker.hub.open(self.id, details.clone());
+        let verdict = self.plugin.borrow_mut().on_connect(self.id, &details);
         match verdict {
             Ok(Ok(())) => {}
             Ok(Err(reject)) => {

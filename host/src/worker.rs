@@ -4,15 +4,18 @@
 
 use crate::admission::Admission;
 use crate::connection;
+use crate::hub::{self, Delivery, Hub};
 use crate::limits::Limits;
 use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
+use crate::timers::Fire;
 use anyhow::{Context, Result};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
@@ -24,6 +27,8 @@ pub struct WorkerContext {
     pub limits: Arc<Limits>,
     /// The gateway-wide connection caps.
     pub admission: Arc<Admission>,
+    /// Groups, users and sessions shared by all workers.
+    pub hub: Arc<Hub>,
     /// Turns true when the gateway shuts down: sessions send 1001 and end.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -54,6 +59,9 @@ pub struct WorkerSpec {
     pub routes: Arc<Vec<RouteTemplate>>,
     pub limits: Arc<Limits>,
     pub admission: Arc<Admission>,
+    pub hub: Arc<Hub>,
+    /// Messages other workers publish to this worker's connections.
+    pub deliveries: UnboundedReceiver<Delivery>,
     pub shutdown: watch::Receiver<bool>,
     /// How long the worker waits for its connections to close after shutdown began.
     pub grace: Duration,
@@ -82,16 +90,34 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
     registry::init_worker(spec.index);
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
+        let (fire, mut fired) = unbounded_channel::<Fire>();
         let routes = spec
             .routes
             .iter()
-            .map(Route::instantiate)
+            .map(|template| Route::instantiate(template, &spec.hub, &fire))
             .collect::<Result<Vec<_>>>()?;
         let context = Rc::new(WorkerContext {
             routes: Routes::new(routes),
             limits: spec.limits.clone(),
             admission: spec.admission.clone(),
+            hub: spec.hub.clone(),
             shutdown: spec.shutdown.clone(),
+        });
+        let mut deliveries = spec.deliveries;
+        tokio::task::spawn_local(async move {
+            while let Some(delivery) = deliveries.recv().await {
+                hub::deliver_here(&delivery.message, &delivery.targets);
+            }
+        });
+        let timer_context = context.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(fired) = fired.recv().await {
+                let route = timer_context.routes.get(fired.route);
+                if let Some(instance) = route.and_then(|r| r.instance(fired.instance)) {
+                    // A trap is logged and handled by the instance.
+                    let _ = instance.borrow_mut().on_timer(fired.timer);
+                }
+            }
         });
         // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
         let (done, mut all_done) = mpsc::channel::<()>(1);

@@ -14,8 +14,10 @@ use super::host_calls::HostState;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
 use crate::config::RouteConfig;
+use crate::hub::{ConnectionDetails, Hub};
 use crate::outbound::close_frame;
 use crate::registry::{self, ConnectionId};
+use crate::timers::{TimerId, TimerTarget};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +31,8 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {
+    /// The route's position in the config: scopes its groups and users, and routes its timers.
+    pub index: usize,
     /// The route's path, for log lines.
     pub path: String,
     /// The plugin's file name, for log lines.
@@ -48,8 +52,9 @@ pub struct RouteContext {
 }
 
 impl RouteContext {
-    pub fn new(route: &RouteConfig, fuel_metering: bool) -> Self {
+    pub fn new(route: &RouteConfig, index: usize, fuel_metering: bool) -> Self {
         RouteContext {
+            index,
             fuel_metering,
             path: route.path.clone(),
             plugin: route
@@ -69,29 +74,35 @@ impl RouteContext {
 #[derive(Debug)]
 pub struct Trapped;
 
-/// The request a connection opened with, kept so `on-connect` can be replayed into a replacement instance.
-struct OpenedWith {
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    remote_address: String,
-    subprotocol: Option<String>,
+/// The host links an instance needs beyond its route: the shared hub and its timers' way back.
+#[derive(Clone)]
+pub struct HostLinks {
+    pub hub: Arc<Hub>,
+    pub timers: TimerTarget,
 }
 
-impl OpenedWith {
-    fn new(request: &RequestInfoParam<'_>) -> Self {
-        OpenedWith {
-            path: request.path.to_owned(),
-            query: request.query.to_owned(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            remote_address: request.remote_address.to_owned(),
-            subprotocol: request.subprotocol.map(str::to_owned),
-        }
+/// The `on-connect` argument for a connection.
+fn request_info<'a>(
+    details: &'a ConnectionDetails,
+    headers: &'a [(&'a str, &'a str)],
+    restored: bool,
+) -> RequestInfoParam<'a> {
+    RequestInfoParam {
+        path: &details.path,
+        query: &details.query,
+        headers,
+        remote_address: &details.remote_address,
+        subprotocol: details.subprotocol.as_deref(),
+        restored,
     }
+}
+
+fn header_refs(details: &ConnectionDetails) -> Vec<(&str, &str)> {
+    details
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 /// A live instance together with the means to replace it.
@@ -102,8 +113,10 @@ pub struct PluginInstance {
     live: Option<(Store<HostState>, Plugin)>,
     /// The deadline in epoch ticks, rounded up, plus one for the tick already under way.
     deadline_ticks: u64,
-    /// The connections this instance serves, with what they opened with.
-    connections: HashMap<ConnectionId, OpenedWith>,
+    /// The connections this instance serves, with what they opened with (for replay).
+    connections: HashMap<ConnectionId, Arc<ConnectionDetails>>,
+    /// What the instance's host calls reach beyond the route.
+    links: HostLinks,
     /// Traps in a row: each within [`STABLE_AFTER`] of the one before.
     traps_in_a_row: u32,
     /// When the last trap happened.
@@ -115,7 +128,11 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    pub fn new(template: PluginTemplate, route: Arc<RouteContext>) -> wasmtime::Result<Self> {
+    pub fn new(
+        template: PluginTemplate,
+        route: Arc<RouteContext>,
+        links: HostLinks,
+    ) -> wasmtime::Result<Self> {
         let ticks = route
             .event_deadline
             .as_nanos()
@@ -127,6 +144,7 @@ impl PluginInstance {
             live: None,
             deadline_ticks: ticks,
             connections: HashMap::new(),
+            links,
             traps_in_a_row: 0,
             last_trap: None,
             traps_total: 0,
@@ -158,6 +176,8 @@ impl PluginInstance {
             limits,
             route: self.route.clone(),
             current: None,
+            hub: self.links.hub.clone(),
+            timers: self.links.timers.clone(),
         };
         let mut store = Store::new(self.template.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -180,16 +200,21 @@ impl PluginInstance {
     pub fn on_connect(
         &mut self,
         conn: ConnectionId,
-        request: RequestInfoParam<'_>,
+        details: &Arc<ConnectionDetails>,
     ) -> Result<Result<(), PluginCloseFrame>, Trapped> {
-        let opened = OpenedWith::new(&request);
-        let verdict = self.call(conn, "on-connect", |p, s| {
+        let headers = header_refs(details);
+        let request = request_info(details, &headers, false);
+        let verdict = self.call(Some(conn), "on-connect", |p, s| {
             p.call_on_connect(s, conn, request)
         })?;
         if verdict.is_ok() {
-            self.connections.insert(conn, opened);
+            self.connections.insert(conn, details.clone());
         }
         Ok(verdict)
+    }
+
+    pub fn on_timer(&mut self, timer: TimerId) -> Result<(), Trapped> {
+        self.call(None, "on-timer", |p, s| p.call_on_timer(s, timer))
     }
 
     pub fn on_message(
@@ -201,7 +226,7 @@ impl PluginInstance {
             // Dropped from this instance (a replay rejected it); its close is under way.
             return Ok(());
         }
-        self.call(conn, "on-message", |p, s| {
+        self.call(Some(conn), "on-message", |p, s| {
             p.call_on_message(s, conn, message)
         })
     }
@@ -210,21 +235,21 @@ impl PluginInstance {
         if self.connections.remove(&conn).is_none() {
             return Ok(());
         }
-        self.call(conn, "on-close", |p, s| {
+        self.call(Some(conn), "on-close", |p, s| {
             p.call_on_close(s, conn, code, reason)
         })
     }
 
     fn call<R>(
         &mut self,
-        conn: ConnectionId,
+        conn: Option<ConnectionId>,
         event: &'static str,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Trapped> {
         let Some((store, plugin)) = self.live.as_mut() else {
             return Err(Trapped);
         };
-        store.data_mut().current = Some(conn);
+        store.data_mut().current = conn;
         store.set_epoch_deadline(self.deadline_ticks);
         if let Some(fuel) = self.route.fuel {
             // Refilled per callback: fuel bounds one event, like the deadline.
@@ -236,9 +261,11 @@ impl PluginInstance {
             Ok(value) => Ok(value),
             Err(error) => {
                 self.count_trap();
-                tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = conn,
+                tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = ?conn,
                     traps = self.traps_total, "plugin trapped: {error:#}");
-                self.connections.remove(&conn);
+                if let Some(conn) = conn {
+                    self.connections.remove(&conn);
+                }
                 self.live = None;
                 self.recover();
                 Err(Trapped)
@@ -319,24 +346,13 @@ impl PluginInstance {
     fn replay_trapped(&mut self) -> bool {
         let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
         for conn in ids {
-            let (Some(opened), Some((store, plugin))) =
+            let (Some(details), Some((store, plugin))) =
                 (self.connections.get(&conn), self.live.as_mut())
             else {
                 continue;
             };
-            let headers: Vec<(&str, &str)> = opened
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let request = RequestInfoParam {
-                path: &opened.path,
-                query: &opened.query,
-                headers: &headers,
-                remote_address: &opened.remote_address,
-                subprotocol: opened.subprotocol.as_deref(),
-                restored: true,
-            };
+            let headers = header_refs(details);
+            let request = request_info(details, &headers, true);
             store.data_mut().current = Some(conn);
             store.set_epoch_deadline(self.deadline_ticks);
             let result = plugin.call_on_connect(&mut *store, conn, request);

@@ -13,7 +13,7 @@ mod wasi;
 pub use bindings::wssgate::plugin::types::{CloseFrame as PluginCloseFrame, LogLevel};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
 pub use host_calls::HostState;
-pub use instance::{PluginInstance, RouteContext, Trapped};
+pub use instance::{HostLinks, PluginInstance, RouteContext, Trapped};
 
 use anyhow::{Result, anyhow};
 use std::path::Path;

@@ -1,0 +1,36 @@
+//! Groups (rooms, channels, topics) and broadcasts, like GatewayWorker's joinGroup / sendToGroup / sendToAll.
+//!
+//! Groups belong to the route and span all of the gateway's workers: a publish reaches every member wherever it is
+//! connected. Join and leave with [`Connection::join`] and [`Connection::leave`]; a closing connection leaves its
+//! groups by itself.
+//!
+//! ```no_run
+//! use wssgate_sdk::{groups, Connection};
+//! # fn demo(conn: Connection) {
+//! conn.join("lobby");
+//! let reached = groups::publish("lobby", "hello, lobby", &[conn]); // everyone but the sender
+//! let everyone = wssgate_sdk::groups::broadcast("server restarting soon", &[]);
+//! # let _ = (reached, everyone);
+//! # }
+//! ```
+
+use crate::{Connection, Message, host};
+
+fn ids(connections: &[Connection]) -> Vec<u64> {
+    connections.iter().map(|c| c.id()).collect()
+}
+
+/// Sends `message` to every member of `group` except `exclude`; returns how many members it was queued for.
+pub fn publish(group: &str, message: impl Into<Message>, exclude: &[Connection]) -> u32 {
+    host::publish(group, message.into(), &ids(exclude))
+}
+
+/// How many connections are in `group`.
+pub fn size(group: &str) -> u32 {
+    host::group_size(group)
+}
+
+/// Sends `message` to every connection of the route except `exclude`; returns how many.
+pub fn broadcast(message: impl Into<Message>, exclude: &[Connection]) -> u32 {
+    host::broadcast(message.into(), &ids(exclude))
+}
