@@ -40,7 +40,14 @@ fn target_dir() -> PathBuf {
 }
 
 /// The plugins the tests load, by crate name.
-const PLUGINS: &[&str] = &["echo-ok", "echo", "probe", "needs-sockets", "not-a-plugin"];
+const PLUGINS: &[&str] = &[
+    "echo-ok",
+    "echo",
+    "chat",
+    "probe",
+    "needs-sockets",
+    "not-a-plugin",
+];
 
 /// Builds the gateway binary (debug) and every plugin (release wasm) once per test process; returns the binary.
 pub fn gateway_binary() -> PathBuf {

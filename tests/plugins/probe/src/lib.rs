@@ -3,7 +3,8 @@
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
-//!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses);
+//!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
+//!   group and `publish <group> <text>` publishes to it (excluding the sender);
 //! - on-close tells every other open connection `closed <id> <code> <reason>`.
 
 use std::collections::BTreeMap;
@@ -89,6 +90,17 @@ impl Plugin for Probe {
                 let _ = conn.send(vec![7u8; 64 * 1024]);
             },
             Some(text) if text.starts_with("flood ") => flood(text),
+            Some(text) if text.starts_with("join ") => {
+                conn.join(&text[5..]);
+                "joined".to_owned()
+            }
+            Some(text) if text.starts_with("publish ") => {
+                let (group, body) = text[8..].split_once(' ').unwrap_or((&text[8..], ""));
+                format!(
+                    "published {}",
+                    wssgate_sdk::groups::publish(group, body, &[conn])
+                )
+            }
             Some("close") => {
                 conn.close(4002, "closed by plugin");
                 return;

@@ -1,0 +1,190 @@
+//! A chat server as a wssgate plugin: rooms, presence, direct messages — GatewayWorker's classic example, with the
+//! fan-out done by the host.
+//!
+//! Every message is a JSON object with a `type`:
+//! - `{"type":"login","uid":"alice"}` binds the connection to a user (kept in the host-side session);
+//! - `{"type":"join","room":"lobby"}` / `{"type":"leave","room":"lobby"}`: the room's members get a `presence` event;
+//! - `{"type":"say","room":"lobby","text":"hi"}` reaches every member of the room once, the sender included;
+//! - `{"type":"dm","to":"bob","text":"hi"}` reaches every connection of user `bob`;
+//! - `{"type":"whoami"}` answers the logged-in user, read back from the session;
+//! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
+//!   sends `tick` events until `{"type":"stop_ticks"}`.
+//!
+//! Anything malformed is answered with `{"type":"error","reason":...}`, never a trap.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Timer, groups, timers, users};
+
+/// What a client may send.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Command {
+    Login { uid: String },
+    Join { room: String },
+    Leave { room: String },
+    Say { room: String, text: String },
+    Dm { to: String, text: String },
+    Whoami,
+    Remind { after_ms: u64, text: String },
+    Ticks { every_ms: u64 },
+    StopTicks,
+}
+
+/// What a running timer is for.
+enum Purpose {
+    Reminder { conn: Connection, text: String },
+    Ticks { conn: Connection, count: u64 },
+}
+
+#[derive(Default)]
+pub struct Chat {
+    /// Running timers of this instance.
+    timers: HashMap<Timer, Purpose>,
+    /// Each connection's tick timer, so it can be stopped.
+    ticking: HashMap<Connection, Timer>,
+}
+
+/// The group name of a room (groups are the host's; rooms are this plugin's word for them).
+fn group(room: &str) -> String {
+    format!("room:{room}")
+}
+
+fn send(conn: Connection, value: Value) {
+    // A failed send means the client is gone or too slow; the host is closing it.
+    let _ = conn.send(value.to_string());
+}
+
+fn error(conn: Connection, reason: &str) {
+    send(conn, json!({"type": "error", "reason": reason}));
+}
+
+impl Chat {
+    fn handle(&mut self, conn: Connection, command: Command) {
+        let uid = conn.session_get("uid");
+        match command {
+            Command::Login { uid } if uid.is_empty() || uid.len() > 64 => {
+                error(conn, "uid must be 1 to 64 bytes")
+            }
+            Command::Login { uid } => {
+                conn.bind_user(&uid);
+                if conn.session_set("uid", &uid).is_err() {
+                    return error(conn, "session unavailable");
+                }
+                send(
+                    conn,
+                    json!({"type": "login", "uid": uid, "connection": conn.id()}),
+                );
+            }
+            _ if uid.is_none() => error(conn, "log in first"),
+            Command::Join { room } if room.is_empty() || room.len() > 64 => {
+                error(conn, "room must be 1 to 64 bytes")
+            }
+            Command::Join { room } => {
+                conn.join(&group(&room));
+                let event = json!({"type": "presence", "room": room, "uid": uid, "event": "join"});
+                groups::publish(&group(&room), event.to_string(), &[conn]);
+                let members = groups::size(&group(&room));
+                send(
+                    conn,
+                    json!({"type": "joined", "room": room, "members": members}),
+                );
+            }
+            Command::Leave { room } => {
+                if !conn.groups().contains(&group(&room)) {
+                    return error(conn, "not in that room");
+                }
+                conn.leave(&group(&room));
+                let event = json!({"type": "presence", "room": room, "uid": uid, "event": "leave"});
+                groups::publish(&group(&room), event.to_string(), &[]);
+                send(conn, json!({"type": "left", "room": room}));
+            }
+            Command::Say { room, text } => {
+                if !conn.groups().contains(&group(&room)) {
+                    return error(conn, "join the room first");
+                }
+                let said = json!({"type": "say", "room": room, "from": uid, "text": text});
+                groups::publish(&group(&room), said.to_string(), &[]);
+            }
+            Command::Dm { to, text } => {
+                let dm = json!({"type": "dm", "from": uid, "text": text});
+                if users::send(&to, dm.to_string()) == 0 {
+                    error(conn, "that user is not online");
+                }
+            }
+            Command::Whoami => send(conn, json!({"type": "whoami", "uid": uid})),
+            Command::Remind { after_ms, text } => {
+                let timer = timers::after(Duration::from_millis(after_ms), Some(conn));
+                self.timers.insert(timer, Purpose::Reminder { conn, text });
+            }
+            Command::Ticks { every_ms } if every_ms < 10 => {
+                error(conn, "every_ms must be at least 10")
+            }
+            Command::Ticks { every_ms } => {
+                let timer = timers::every(Duration::from_millis(every_ms), Some(conn));
+                if let Some(old) = self.ticking.insert(conn, timer) {
+                    old.cancel();
+                    self.timers.remove(&old);
+                }
+                self.timers.insert(timer, Purpose::Ticks { conn, count: 0 });
+            }
+            Command::StopTicks => {
+                if let Some(timer) = self.ticking.remove(&conn) {
+                    timer.cancel();
+                    self.timers.remove(&timer);
+                }
+                send(conn, json!({"type": "ticks_stopped"}));
+            }
+        }
+    }
+}
+
+impl Plugin for Chat {
+    fn on_message(&mut self, conn: Connection, message: Message) {
+        let Some(text) = message.as_text() else {
+            return error(conn, "messages are JSON text");
+        };
+        match serde_json::from_str::<Command>(text) {
+            Ok(command) => self.handle(conn, command),
+            Err(e) => error(conn, &format!("bad message: {e}")),
+        }
+    }
+
+    fn on_close(&mut self, conn: Connection, _close: CloseFrame) {
+        let uid = conn.session_get("uid");
+        for room_group in conn.groups() {
+            let room = room_group.trim_start_matches("room:");
+            let event = json!({"type": "presence", "room": room, "uid": uid, "event": "leave"});
+            groups::publish(&room_group, event.to_string(), &[conn]);
+        }
+        // The host cancels the timers this connection owned.
+        self.timers.retain(|_, purpose| match purpose {
+            Purpose::Reminder { conn: owner, .. } | Purpose::Ticks { conn: owner, .. } => {
+                *owner != conn
+            }
+        });
+        self.ticking.remove(&conn);
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match self.timers.get_mut(&timer) {
+            Some(Purpose::Reminder { conn, text }) => {
+                send(*conn, json!({"type": "reminder", "text": text}));
+                self.timers.remove(&timer);
+            }
+            Some(Purpose::Ticks { conn, count }) => {
+                *count += 1;
+                send(*conn, json!({"type": "tick", "n": count}));
+            }
+            // A timer of an earlier instance, or one cancelled as it fired.
+            None => {}
+        }
+    }
+}
+
+wssgate_sdk::export_plugin!(Chat);
+
+#[cfg(test)]
+mod tests;

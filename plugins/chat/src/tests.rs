@@ -1,0 +1,203 @@
+//! The chat protocol, driven through the SDK's mock host.
+
+use super::*;
+use wssgate_sdk::testing::MockHost;
+
+fn json_of(message: &Message) -> Value {
+    serde_json::from_str(message.as_text().expect("text")).expect("JSON")
+}
+
+/// Sends `value` from `conn` and returns what each of `watch` received, as JSON.
+fn exchange(host: &MockHost, chat: &mut Chat, conn: Connection, value: Value) {
+    host.message(chat, conn, value.to_string());
+}
+
+fn received(host: &MockHost, conn: Connection) -> Vec<Value> {
+    host.take_sent(conn).iter().map(json_of).collect()
+}
+
+fn logged_in(host: &MockHost, chat: &mut Chat, uid: &str) -> Connection {
+    let conn = host.connect(chat, "/chat").unwrap();
+    exchange(host, chat, conn, json!({"type": "login", "uid": uid}));
+    assert_eq!(received(host, conn)[0]["type"], "login");
+    conn
+}
+
+#[test]
+fn everyone_in_a_room_gets_each_say_once() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let members: Vec<Connection> = ["ann", "bob", "cid"]
+        .iter()
+        .map(|u| logged_in(&host, &mut chat, u))
+        .collect();
+    for &m in &members {
+        exchange(
+            &host,
+            &mut chat,
+            m,
+            json!({"type": "join", "room": "lobby"}),
+        );
+    }
+    for &m in &members {
+        host.take_sent(m);
+    }
+    exchange(
+        &host,
+        &mut chat,
+        members[0],
+        json!({"type": "say", "room": "lobby", "text": "hi"}),
+    );
+    for &m in &members {
+        let got = received(&host, m);
+        assert_eq!(
+            got,
+            vec![json!({"type": "say", "room": "lobby", "from": "ann", "text": "hi"})]
+        );
+    }
+}
+
+#[test]
+fn joining_and_leaving_announce_presence_and_leaving_stops_delivery() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let ann = logged_in(&host, &mut chat, "ann");
+    let bob = logged_in(&host, &mut chat, "bob");
+    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "r"}));
+    exchange(&host, &mut chat, bob, json!({"type": "join", "room": "r"}));
+    let ann_got = received(&host, ann);
+    assert_eq!(ann_got.last().unwrap()["event"], "join");
+    assert_eq!(
+        received(&host, bob)[0],
+        json!({"type": "joined", "room": "r", "members": 2})
+    );
+    exchange(&host, &mut chat, bob, json!({"type": "leave", "room": "r"}));
+    assert_eq!(received(&host, ann)[0]["event"], "leave");
+    host.take_sent(bob);
+    exchange(
+        &host,
+        &mut chat,
+        ann,
+        json!({"type": "say", "room": "r", "text": "anyone?"}),
+    );
+    assert!(received(&host, bob).is_empty());
+}
+
+#[test]
+fn a_dm_reaches_every_connection_of_the_user() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let phone = logged_in(&host, &mut chat, "bob");
+    let desktop = logged_in(&host, &mut chat, "bob");
+    let ann = logged_in(&host, &mut chat, "ann");
+    exchange(
+        &host,
+        &mut chat,
+        ann,
+        json!({"type": "dm", "to": "bob", "text": "psst"}),
+    );
+    for conn in [phone, desktop] {
+        assert_eq!(
+            received(&host, conn),
+            vec![json!({"type": "dm", "from": "ann", "text": "psst"})]
+        );
+    }
+    exchange(
+        &host,
+        &mut chat,
+        ann,
+        json!({"type": "dm", "to": "nobody", "text": "?"}),
+    );
+    assert_eq!(received(&host, ann)[0]["type"], "error");
+}
+
+#[test]
+fn malformed_input_is_answered_with_an_error() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let conn = host.connect(&mut chat, "/chat").unwrap();
+    for bad in [
+        "not json",
+        "{}",
+        r#"{"type":"fly"}"#,
+        r#"{"type":"say","room":"r"}"#,
+        "[1,2]",
+    ] {
+        host.message(&mut chat, conn, bad);
+        let got = received(&host, conn);
+        assert_eq!(got.len(), 1, "{bad}");
+        assert_eq!(got[0]["type"], "error", "{bad}");
+    }
+    host.message(&mut chat, conn, vec![1u8, 2]);
+    assert_eq!(received(&host, conn)[0]["type"], "error");
+    exchange(&host, &mut chat, conn, json!({"type": "join", "room": "r"}));
+    assert_eq!(received(&host, conn)[0]["reason"], "log in first");
+}
+
+#[test]
+fn the_session_keeps_the_user_across_messages() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let conn = logged_in(&host, &mut chat, "ann");
+    assert_eq!(host.session(conn, "uid").as_deref(), Some("ann"));
+    exchange(&host, &mut chat, conn, json!({"type": "whoami"}));
+    assert_eq!(received(&host, conn)[0]["uid"], "ann");
+}
+
+#[test]
+fn reminders_fire_once_and_ticks_stop_when_asked() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let conn = logged_in(&host, &mut chat, "ann");
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "remind", "after_ms": 500, "text": "tea"}),
+    );
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "ticks", "every_ms": 100}),
+    );
+    host.advance(&mut chat, Duration::from_millis(450));
+    let got = received(&host, conn);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|v| v["type"] == "tick"));
+    host.advance(&mut chat, Duration::from_millis(100));
+    let got = received(&host, conn);
+    assert!(
+        got.contains(&json!({"type": "reminder", "text": "tea"})),
+        "{got:?}"
+    );
+    exchange(&host, &mut chat, conn, json!({"type": "stop_ticks"}));
+    host.take_sent(conn);
+    host.advance(&mut chat, Duration::from_secs(1));
+    assert!(received(&host, conn).is_empty());
+    assert_eq!(host.running_timers(), 0);
+}
+
+#[test]
+fn closing_announces_leave_and_cancels_owned_timers() {
+    let host = MockHost::new();
+    let mut chat = Chat::default();
+    let ann = logged_in(&host, &mut chat, "ann");
+    let bob = logged_in(&host, &mut chat, "bob");
+    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "r"}));
+    exchange(&host, &mut chat, bob, json!({"type": "join", "room": "r"}));
+    exchange(
+        &host,
+        &mut chat,
+        bob,
+        json!({"type": "ticks", "every_ms": 100}),
+    );
+    host.take_sent(ann);
+    host.client_close(&mut chat, bob, 1000, "bye");
+    assert_eq!(
+        received(&host, ann),
+        vec![json!({"type": "presence", "room": "r", "uid": "bob", "event": "leave"})]
+    );
+    assert_eq!(host.running_timers(), 0);
+    assert_eq!(host.group_members("room:r"), vec![ann]);
+}

@@ -1,0 +1,211 @@
+//! Groups, users, sessions and timers across workers, through the chat plugin and the probe: what GatewayWorker
+//! users build chat rooms and notifications with.
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::*;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+fn chat_gateway() -> TestGateway {
+    let routes = format!(
+        "{}\n[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
+        standard_routes(),
+        plugin("chat").display()
+    );
+    TestGateway::start_with("workers = 2\n", &routes)
+}
+
+async fn send_json(ws: &mut Ws, value: Value) {
+    bounded(ws.send(Message::text(value.to_string())))
+        .await
+        .unwrap();
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    match next_message(ws).await {
+        Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected JSON text, got {other:?}"),
+    }
+}
+
+/// Logs in as `uid`; returns the client and the worker its connection landed on.
+async fn login(gw: &TestGateway, uid: &str) -> (Ws, u64) {
+    let mut ws = gw.ws("/chat").await;
+    send_json(&mut ws, json!({"type": "login", "uid": uid})).await;
+    let answer = next_json(&mut ws).await;
+    assert_eq!(answer["type"], "login", "{answer}");
+    let worker = answer["connection"].as_u64().unwrap() >> 48;
+    (ws, worker)
+}
+
+/// Logs in `uid` until connections on both workers exist among `clients` (bounded), so deliveries cross workers.
+async fn spread_logins(gw: &TestGateway, uids: &[&str]) -> Vec<Ws> {
+    for _ in 0..20 {
+        let mut clients = Vec::new();
+        let mut workers = std::collections::HashSet::new();
+        for uid in uids {
+            let (ws, worker) = login(gw, uid).await;
+            workers.insert(worker);
+            clients.push(ws);
+        }
+        if workers.len() > 1 {
+            return clients;
+        }
+    }
+    panic!("every connection landed on one worker 20 times in a row");
+}
+
+#[tokio::test]
+async fn three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it() {
+    let gw = chat_gateway();
+    let mut clients = spread_logins(&gw, &["ann", "bob", "cid"]).await;
+    for ws in clients.iter_mut() {
+        send_json(ws, json!({"type": "join", "room": "lobby"})).await;
+        assert_eq!(next_json(ws).await["type"], "joined");
+    }
+    // Drain presence events: ann saw bob and cid join, bob saw cid.
+    for (ws, expected) in clients.iter_mut().zip([2, 1, 0]) {
+        for _ in 0..expected {
+            assert_eq!(next_json(ws).await["type"], "presence");
+        }
+    }
+    send_json(
+        &mut clients[1],
+        json!({"type": "say", "room": "lobby", "text": "hello all"}),
+    )
+    .await;
+    for ws in clients.iter_mut() {
+        assert_eq!(
+            next_json(ws).await,
+            json!({"type": "say", "room": "lobby", "from": "bob", "text": "hello all"})
+        );
+    }
+    // Exactly once: the next thing each one gets is the answer to its own whoami.
+    for ws in clients.iter_mut() {
+        send_json(ws, json!({"type": "whoami"})).await;
+        assert_eq!(next_json(ws).await["type"], "whoami");
+    }
+    send_json(&mut clients[2], json!({"type": "leave", "room": "lobby"})).await;
+    assert_eq!(next_json(&mut clients[2]).await["type"], "left");
+    for ws in clients.iter_mut().take(2) {
+        assert_eq!(next_json(ws).await["event"], "leave");
+    }
+    send_json(
+        &mut clients[0],
+        json!({"type": "say", "room": "lobby", "text": "just us"}),
+    )
+    .await;
+    for ws in clients.iter_mut().take(2) {
+        assert_eq!(next_json(ws).await["text"], "just us");
+    }
+    send_json(&mut clients[2], json!({"type": "whoami"})).await;
+    assert_eq!(
+        next_json(&mut clients[2]).await["type"],
+        "whoami",
+        "the leaver still got room traffic"
+    );
+}
+
+#[tokio::test]
+async fn a_dm_reaches_both_connections_of_a_user_across_workers() {
+    let gw = chat_gateway();
+    let mut clients = spread_logins(&gw, &["bob", "bob", "ann"]).await;
+    send_json(
+        &mut clients[2],
+        json!({"type": "dm", "to": "bob", "text": "psst"}),
+    )
+    .await;
+    for ws in clients.iter_mut().take(2) {
+        assert_eq!(
+            next_json(ws).await,
+            json!({"type": "dm", "from": "ann", "text": "psst"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_session_survives_across_messages() {
+    let gw = chat_gateway();
+    let (mut ws, _) = login(&gw, "ann").await;
+    for _ in 0..3 {
+        send_json(&mut ws, json!({"type": "whoami"})).await;
+        assert_eq!(
+            next_json(&mut ws).await,
+            json!({"type": "whoami", "uid": "ann"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_timer_fires_and_an_interval_can_be_cancelled() {
+    let gw = chat_gateway();
+    let (mut ws, _) = login(&gw, "ann").await;
+    send_json(
+        &mut ws,
+        json!({"type": "remind", "after_ms": 200, "text": "tea"}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"type": "reminder", "text": "tea"})
+    );
+    send_json(&mut ws, json!({"type": "ticks", "every_ms": 50})).await;
+    for n in 1..=3 {
+        assert_eq!(next_json(&mut ws).await, json!({"type": "tick", "n": n}));
+    }
+    send_json(&mut ws, json!({"type": "stop_ticks"})).await;
+    // Ticks already queued may arrive before the answer; none after it.
+    loop {
+        let event = next_json(&mut ws).await;
+        if event["type"] == "ticks_stopped" {
+            break;
+        }
+        assert_eq!(event["type"], "tick");
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(300), next_message(&mut ws)).await;
+    assert!(quiet.is_err(), "a tick arrived after stop_ticks: {quiet:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_reaches_every_one_of_five_thousand_members() {
+    // Each member is a socket here and one in the gateway.
+    let _ = rlimit::increase_nofile_limit(12_000);
+    let gw = std::sync::Arc::new(TestGateway::start_with("workers = 2\n", &standard_routes()));
+    let members = 5_000;
+    let mut joined = Vec::new();
+    for chunk in 0..members / 250 {
+        let mut batch = Vec::new();
+        for _ in 0..250 {
+            let gw = gw.clone();
+            batch.push(tokio::spawn(async move {
+                let mut ws = gw.ws("/probe").await;
+                assert_eq!(ask(&mut ws, "join big").await, "joined");
+                ws
+            }));
+        }
+        for task in batch {
+            joined.push(
+                bounded(task)
+                    .await
+                    .unwrap_or_else(|e| panic!("member of chunk {chunk}: {e}")),
+            );
+        }
+    }
+    let mut publisher = gw.ws("/probe").await;
+    assert_eq!(
+        ask(&mut publisher, "publish big to everyone").await,
+        format!("published {members}")
+    );
+    let mut readers = Vec::new();
+    for mut ws in joined {
+        readers.push(tokio::spawn(async move {
+            assert_eq!(next_message(&mut ws).await, Message::text("to everyone"));
+        }));
+    }
+    for reader in readers {
+        bounded(reader).await.expect("a member missed the publish");
+    }
+}
