@@ -24,6 +24,23 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     pub routes: Vec<RouteConfig>,
     pub limits: Limits,
+    /// The admin listener (push API); `None` keeps it off.
+    pub admin: Option<AdminConfig>,
+}
+
+/// Where the admin listener listens and the token it requires.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Loopback by default: the push API is for the backend on this machine.
+    #[serde(default = "admin_address")]
+    pub address: SocketAddr,
+    /// Every request must carry `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+fn admin_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
 }
 
 /// One address the gateway accepts connections on.
@@ -88,6 +105,7 @@ struct RawConfig {
     #[serde(default)]
     route: Vec<RawRoute>,
     limits: Option<Spanned<Limits>>,
+    admin: Option<Spanned<AdminConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -305,7 +323,22 @@ impl Config {
                 limits
             }
         };
+        let admin = match raw.admin {
+            None => None,
+            Some(spanned) => {
+                let span = spanned.span();
+                let admin = spanned.into_inner();
+                if admin.token.len() < 16 {
+                    return Err(at(
+                        span,
+                        "[admin] `token` must be at least 16 characters".into(),
+                    ));
+                }
+                Some(admin)
+            }
+        };
         Ok(Config {
+            admin,
             limits,
             source: path.to_path_buf(),
             workers,

@@ -1,6 +1,7 @@
 //! Starting and stopping the whole gateway: compile the plugins once, bind every listener once per worker, start
 //! the workers and wait until each serves; on shutdown, tell them all and wait for them to finish.
 
+use crate::admin::{self, AdminApi};
 use crate::admission::Admission;
 use crate::config::Config;
 use crate::hub::Hub;
@@ -17,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// A running gateway.
 pub struct Gateway {
+    /// The worker threads and the admin thread.
     workers: Vec<std::thread::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     /// Each listener's bound address and whether it speaks TLS.
@@ -102,6 +104,26 @@ impl Gateway {
             if let Err(e) = started {
                 gateway.stop();
                 return Err(e);
+            }
+        }
+        if let Some(admin) = &config.admin {
+            let api = AdminApi {
+                hub: hub.clone(),
+                token: admin.token.clone(),
+                routes: routes
+                    .iter()
+                    .map(|r| (r.config.path.clone(), r.context.index))
+                    .collect(),
+            };
+            match admin::start(admin.address, api, watch_shutdown.clone()) {
+                Ok((bound, thread)) => {
+                    gateway.workers.push(thread);
+                    tracing::info!("admin API listening on http://{bound}");
+                }
+                Err(e) => {
+                    gateway.stop();
+                    return Err(e);
+                }
             }
         }
         for (address, tls) in &gateway.addresses {

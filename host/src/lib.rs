@@ -6,8 +6,9 @@
 //! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
 //! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
-//! [`limits`] what it bounds.
+//! [`limits`] what it bounds; [`admin`] is the push API for existing backends.
 
+pub mod admin;
 pub mod admission;
 pub mod config;
 pub mod connection;

@@ -1,0 +1,249 @@
+//! The admin listener's push API, like GatewayWorker's GatewayClient: lets an existing web backend send to a user,
+//! publish to a group or broadcast to a route, and ask whether a user is online or how big a group is. Off unless
+//! `[admin]` is configured; every request needs `Authorization: Bearer <token>`.
+//!
+//! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
+
+use crate::hub::Hub;
+use crate::upgrade::{self, RequestHead};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+/// How long a client may take to send a request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the push API needs from the gateway.
+pub struct AdminApi {
+    pub hub: Arc<Hub>,
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// Route path → route index, which scopes groups and users.
+    pub routes: HashMap<String, usize>,
+}
+
+/// Starts the admin listener on its own thread; returns the bound address.
+pub fn start(
+    address: SocketAddr,
+    api: AdminApi,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
+    let socket = std::net::TcpListener::bind(address)
+        .with_context(|| format!("admin listener on {address}"))?;
+    socket.set_nonblocking(true).context("admin listener")?;
+    let bound = socket.local_addr().context("admin listener address")?;
+    let api = Arc::new(api);
+    let thread = std::thread::Builder::new()
+        .name("wssgate-admin".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => return tracing::error!("admin runtime: {e}"),
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(socket) else { return };
+                loop {
+                    tokio::select! {
+                        _ = shutdown.wait_for(|down| *down) => return,
+                        accepted = listener.accept() => if let Ok((tcp, _)) = accepted {
+                            let api = api.clone();
+                            tokio::spawn(async move {
+                                let _ = tokio::time::timeout(REQUEST_TIMEOUT, serve(tcp, &api)).await;
+                            });
+                        },
+                    }
+                }
+            });
+        })
+        .context("spawning the admin thread")?;
+    Ok((bound, thread))
+}
+
+async fn serve(mut tcp: TcpStream, api: &AdminApi) {
+    let (status, body) = match upgrade::read_head(&mut tcp).await {
+        Ok((head, rest)) => match read_body(&mut tcp, &head, rest).await {
+            Ok(body) => answer(api, &head, &body),
+            Err(status) => (status, json!({"error": "bad request body"})),
+        },
+        Err(_) => (400, json!({"error": "malformed request"})),
+    };
+    let text = body.to_string();
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Payload Too Large",
+    };
+    let auth = if status == 401 {
+        "WWW-Authenticate: Bearer\r\n"
+    } else {
+        ""
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = tcp.write_all(response.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+async fn read_body(
+    tcp: &mut TcpStream,
+    head: &RequestHead,
+    mut body: Vec<u8>,
+) -> Result<Vec<u8>, u16> {
+    let length: usize = head
+        .header("content-length")
+        .map_or(Ok(0), |v| v.trim().parse())
+        .map_err(|_| 400u16)?;
+    if length > MAX_BODY {
+        return Err(413);
+    }
+    while body.len() < length {
+        let mut chunk = vec![0u8; (length - body.len()).min(64 * 1024)];
+        let n = tcp.read(&mut chunk).await.map_err(|_| 400u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(body)
+}
+
+/// A request body: the route and what to do on it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Push {
+    route: String,
+    message: String,
+    uid: Option<String>,
+    group: Option<String>,
+    #[serde(default)]
+    exclude: Vec<u64>,
+}
+
+fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
+    let authorized = head
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), api.token.as_bytes()));
+    if !authorized {
+        return (401, json!({"error": "missing or wrong bearer token"}));
+    }
+    let query: HashMap<&str, String> = head
+        .query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, percent_decode(v)))
+        .collect();
+    let route_of = |path: Option<&String>| path.and_then(|p| api.routes.get(p.as_str()).copied());
+    match (head.method.as_str(), head.path.as_str()) {
+        ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
+            (Some(route), Some(uid)) => {
+                let connections = api.hub.connections_of_user(route, uid).len();
+                (
+                    200,
+                    json!({"online": connections > 0, "connections": connections}),
+                )
+            }
+            _ => (400, json!({"error": "needs a known `route` and a `uid`"})),
+        },
+        ("GET", "/api/group-size") => match (route_of(query.get("route")), query.get("group")) {
+            (Some(route), Some(group)) => {
+                (200, json!({"members": api.hub.group_size(route, group)}))
+            }
+            _ => (400, json!({"error": "needs a known `route` and a `group`"})),
+        },
+        ("POST", path @ ("/api/send-to-user" | "/api/publish" | "/api/broadcast")) => {
+            let push: Push = match serde_json::from_slice(body) {
+                Ok(push) => push,
+                Err(e) => return (400, json!({"error": format!("bad JSON: {e}")})),
+            };
+            let Some(route) = api.routes.get(&push.route).copied() else {
+                return (400, json!({"error": format!("no route {}", push.route)}));
+            };
+            let message = Message::text(push.message);
+            let delivered = match (path, push.uid, push.group) {
+                ("/api/send-to-user", Some(uid), _) => api.hub.send_to_user(route, &uid, message),
+                ("/api/publish", _, Some(group)) => {
+                    api.hub.publish(route, &group, message, &push.exclude)
+                }
+                ("/api/broadcast", _, _) => api.hub.broadcast(route, message, &push.exclude),
+                _ => {
+                    return (
+                        400,
+                        json!({"error": "send-to-user needs `uid`, publish needs `group`"}),
+                    );
+                }
+            };
+            (200, json!({"delivered": delivered}))
+        }
+        (
+            _,
+            "/api/user-online" | "/api/group-size" | "/api/send-to-user" | "/api/publish"
+            | "/api/broadcast",
+        ) => (405, json!({"error": "wrong method"})),
+        _ => (404, json!({"error": "no such endpoint"})),
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Decodes `%XX` escapes and `+` in a query value.
+fn percent_decode(value: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? << 4 | hex(bytes[i + 2])?))
+            .flatten();
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, other) => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(percent_decode("%2Fchat"), "/chat");
+        assert_eq!(percent_decode("room%3Alobby+x"), "room:lobby x");
+        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

@@ -1,0 +1,189 @@
+//! The push API for existing backends: send to a user, publish to a group, broadcast, ask who is online — with a
+//! bearer token, JSON in and out.
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::*;
+
+const TOKEN: &str = "test-token-0123456789";
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+fn gateway() -> TestGateway {
+    let routes = format!(
+        "{}\n[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
+        standard_routes(),
+        plugin("chat").display()
+    );
+    TestGateway::start_with(
+        &format!("workers = 2\n[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
+        &routes,
+    )
+}
+
+fn admin_address(gw: &TestGateway) -> String {
+    assert!(
+        gw.wait_for_log("admin API listening on http://"),
+        "{}",
+        gw.log()
+    );
+    let log = gw.log();
+    let rest = log.split("admin API listening on http://").nth(1).unwrap();
+    rest.split_whitespace().next().unwrap().to_owned()
+}
+
+/// Sends one HTTP request to the admin listener; returns the status and the JSON body.
+async fn call(
+    gw: &TestGateway,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let tcp = bounded(tokio::net::TcpStream::connect(admin_address(gw)))
+        .await
+        .unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw_exchange(tcp, request.as_bytes()).await;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let json = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+async fn login(gw: &TestGateway, uid: &str) -> Ws {
+    let mut ws = gw.ws("/chat").await;
+    bounded(ws.send(Message::text(
+        json!({"type": "login", "uid": uid}).to_string(),
+    )))
+    .await
+    .unwrap();
+    next_message(&mut ws).await;
+    ws
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_token_gets_401() {
+    let gw = gateway();
+    let (status, _) = call(
+        &gw,
+        "GET",
+        "/api/user-online?route=/chat&uid=bob",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = call(
+        &gw,
+        "GET",
+        "/api/user-online?route=/chat&uid=bob",
+        Some("wrong-token-000000000"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let body = json!({"route": "/chat", "uid": "bob", "message": "x"});
+    let (status, _) = call(&gw, "POST", "/api/send-to-user", Some("nope"), Some(body)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_push_api_reaches_a_users_connections_and_reports_presence() {
+    let gw = gateway();
+    let (status, answer) = call(
+        &gw,
+        "GET",
+        "/api/user-online?route=%2Fchat&uid=bob",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"online": false, "connections": 0}))
+    );
+    let mut phone = login(&gw, "bob").await;
+    let mut desktop = login(&gw, "bob").await;
+    let (status, answer) = call(
+        &gw,
+        "GET",
+        "/api/user-online?route=/chat&uid=bob",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"online": true, "connections": 2}))
+    );
+    let body = json!({"route": "/chat", "uid": "bob", "message": "your order shipped"});
+    let (status, answer) = call(&gw, "POST", "/api/send-to-user", Some(TOKEN), Some(body)).await;
+    assert_eq!((status, answer), (200, json!({"delivered": 2})));
+    for ws in [&mut phone, &mut desktop] {
+        assert_eq!(next_message(ws).await, Message::text("your order shipped"));
+    }
+}
+
+#[tokio::test]
+async fn the_push_api_publishes_to_a_group_and_broadcasts() {
+    let gw = gateway();
+    let mut members = Vec::new();
+    for uid in ["ann", "bob"] {
+        let mut ws = login(&gw, uid).await;
+        bounded(ws.send(Message::text(
+            json!({"type": "join", "room": "news"}).to_string(),
+        )))
+        .await
+        .unwrap();
+        next_message(&mut ws).await;
+        members.push(ws);
+    }
+    next_message(&mut members[0]).await; // bob's presence, seen by ann
+    let mut outsider = login(&gw, "cid").await;
+    let (status, answer) = call(
+        &gw,
+        "GET",
+        "/api/group-size?route=/chat&group=room:news",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!((status, answer), (200, json!({"members": 2})));
+    let body = json!({"route": "/chat", "group": "room:news", "message": "extra!"});
+    let (status, answer) = call(&gw, "POST", "/api/publish", Some(TOKEN), Some(body)).await;
+    assert_eq!((status, answer), (200, json!({"delivered": 2})));
+    for ws in members.iter_mut() {
+        assert_eq!(next_message(ws).await, Message::text("extra!"));
+    }
+    let body = json!({"route": "/chat", "message": "maintenance at noon"});
+    let (status, answer) = call(&gw, "POST", "/api/broadcast", Some(TOKEN), Some(body)).await;
+    assert_eq!((status, answer), (200, json!({"delivered": 3})));
+    for ws in members.iter_mut().chain([&mut outsider]) {
+        assert_eq!(next_message(ws).await, Message::text("maintenance at noon"));
+    }
+    let (status, _) = call(
+        &gw,
+        "POST",
+        "/api/publish",
+        Some(TOKEN),
+        Some(json!({"route": "/nope", "message": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
