@@ -51,6 +51,17 @@ async fn other_connections_survive_a_trap_and_are_replayed_into_the_new_instance
 }
 
 #[tokio::test]
+async fn the_host_side_session_outlives_a_plugin_restart() {
+    let gw = fragile("");
+    let mut survivor = gw.ws("/fragile").await;
+    assert_eq!(ask(&mut survivor, "remember color blue").await, "Ok(())");
+    let mut victim = gw.ws("/fragile").await;
+    panic_on(&mut victim).await;
+    assert_eq!(info(&mut survivor).await["restored"], "true");
+    assert_eq!(ask(&mut survivor, "recall color").await, "blue");
+}
+
+#[tokio::test]
 async fn a_plugin_that_keeps_trapping_is_backed_off_and_its_route_answers_503() {
     let gw = fragile("restart_backoff_ms = 1500");
     let mut first = gw.ws("/fragile").await;

@@ -31,6 +31,14 @@ impl Connection {
     }
 
     /// Joins one of the route's groups (see [`crate::groups`]).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: wssgate_sdk::Connection) {
+    /// conn.join("room:lobby");
+    /// assert!(conn.groups().contains(&"room:lobby".to_owned()));
+    /// conn.leave("room:lobby");
+    /// # }
+    /// ```
     pub fn join(self, group: &str) {
         host::join_group(self.0, group)
     }
@@ -46,6 +54,14 @@ impl Connection {
     }
 
     /// Binds this connection to user `uid` (see [`crate::users`]); a connection has at most one user.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: wssgate_sdk::Connection) {
+    /// conn.bind_user("alice");
+    /// wssgate_sdk::users::send("alice", "you are logged in on another device");
+    /// conn.unbind_user();
+    /// # }
+    /// ```
     pub fn bind_user(self, uid: &str) {
         host::bind_user(self.0, uid)
     }
@@ -57,6 +73,14 @@ impl Connection {
 
     /// Stores a value in the connection's session: kept by the gateway, readable from any worker, and kept when
     /// the plugin is restarted. At most 64 KiB of keys and values per connection.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: wssgate_sdk::Connection) {
+    /// conn.session_set("uid", "alice").expect("session");
+    /// assert_eq!(conn.session_get("uid").as_deref(), Some("alice"));
+    /// conn.session_remove("uid");
+    /// # }
+    /// ```
     pub fn session_set(self, key: &str, value: &str) -> Result<(), SessionError> {
         host::session_set(self.0, key, value)
     }
@@ -72,6 +96,14 @@ impl Connection {
     }
 
     /// The connection's upgrade request and connect time; `None` once it is closed.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: wssgate_sdk::Connection) {
+    /// if let Some(info) = conn.info() {
+    ///     wssgate_sdk::log::info(&format!("{} came from {}", conn.id(), info.remote_address));
+    /// }
+    /// # }
+    /// ```
     pub fn info(self) -> Option<ConnectionInfo> {
         host::connection_info(self.0)
     }

@@ -4,7 +4,8 @@
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
 //!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
-//!   group and `publish <group> <text>` publishes to it (excluding the sender);
+//!   group and `publish <group> <text>` publishes to it (excluding the sender), `remember <key> <value>` and
+//!   `recall <key>` use the host-side session;
 //! - on-close tells every other open connection `closed <id> <code> <reason>`.
 
 use std::collections::BTreeMap;
@@ -90,6 +91,13 @@ impl Plugin for Probe {
                 let _ = conn.send(vec![7u8; 64 * 1024]);
             },
             Some(text) if text.starts_with("flood ") => flood(text),
+            Some(text) if text.starts_with("remember ") => {
+                let (key, value) = text[9..].split_once(' ').unwrap_or((&text[9..], ""));
+                format!("{:?}", conn.session_set(key, value))
+            }
+            Some(text) if text.starts_with("recall ") => conn
+                .session_get(&text[7..])
+                .unwrap_or_else(|| "-".to_owned()),
             Some(text) if text.starts_with("join ") => {
                 conn.join(&text[5..]);
                 "joined".to_owned()
