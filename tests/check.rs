@@ -133,6 +133,20 @@ fn a_missing_export_is_named() {
 }
 
 #[test]
+fn a_plugin_that_cannot_start_within_its_memory_cap_is_named() {
+    let dir = scratch_dir("check-memory");
+    let config = format!(
+        "{}max_memory_mib = 1\n",
+        plain_listener_with(&plugin("echo"))
+    );
+    assert_rejected(
+        &config,
+        &dir,
+        &["echo.wasm", "cannot instantiate", "memory"],
+    );
+}
+
+#[test]
 fn a_missing_plugin_file_names_its_line() {
     let dir = scratch_dir("check-missing");
     assert_rejected(

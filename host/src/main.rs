@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use wssgate::config::Config;
 use wssgate::gateway::{self, Gateway};
+use wssgate::hub::Hub;
 use wssgate::plugin::PluginRuntime;
+use wssgate::route::Route;
 use wssgate::tls;
 
 /// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
@@ -105,6 +107,13 @@ fn check(options: &Options) -> Result<()> {
     }
     let runtime = PluginRuntime::new(config.needs_fuel())?;
     let routes = gateway::load_routes(&config, &runtime)?;
+    // Instantiate each plugin once, as a worker would, so that a plugin whose start-up traps or outgrows its
+    // memory cap fails here and not at serve time.
+    let (hub, _deliveries) = Hub::new(1);
+    let (timers, _fired) = tokio::sync::mpsc::unbounded_channel();
+    for route in &routes {
+        Route::instantiate(route, &hub, &timers)?;
+    }
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",
         config.source.display(),
