@@ -5,6 +5,7 @@
 //! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::upgrade::{self, RequestHead};
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -25,6 +26,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the push API needs from the gateway.
 pub struct AdminApi {
+    /// Served at /metrics.
+    pub metrics: Arc<Metrics>,
     pub hub: Arc<Hub>,
     /// The bearer token every request must carry.
     pub token: String,
@@ -77,7 +80,11 @@ async fn serve(mut tcp: TcpStream, api: &AdminApi) {
         },
         Err(_) => (400, json!({"error": "malformed request"})),
     };
-    let text = body.to_string();
+    // /metrics is Prometheus text, everything else JSON.
+    let (text, content_type) = match body {
+        Value::String(text) => (text, "text/plain; version=0.0.4"),
+        other => (other.to_string(), "application/json"),
+    };
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -92,7 +99,7 @@ async fn serve(mut tcp: TcpStream, api: &AdminApi) {
         ""
     };
     let response = format!(
-        "HTTP/1.1 {status} {reason}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status} {reason}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
     let _ = tcp.write_all(response.as_bytes()).await;
@@ -136,6 +143,12 @@ struct Push {
 }
 
 fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
+    // Read-only and on loopback: scrapers and health checks need no token.
+    match (head.method.as_str(), head.path.as_str()) {
+        ("GET", "/healthz") => return (200, json!({"status": "ok"})),
+        ("GET", "/metrics") => return (200, Value::String(api.metrics.render())),
+        _ => {}
+    }
     let authorized = head
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))

@@ -2,6 +2,7 @@
 //! and the HTTP answer for everything that does not become a session.
 
 use crate::admission::Refusal;
+use crate::metrics::Rejection;
 use crate::proxy::read_proxy_header;
 use crate::session::Session;
 use crate::upgrade::{self, Answer};
@@ -89,6 +90,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         instance = route.pick_instance();
         if instance.is_none() {
             tracing::warn!(%client, route = %route.path, "connection refused: the route's plugin is down");
+            worker.metrics.rejected(worker.index, Rejection::PluginDown);
             answer = upgrade::unavailable("the plugin of this route is restarting\n");
         }
     }
@@ -97,12 +99,27 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(admitted) => ticket = Some(admitted),
             Err(refusal) => {
                 tracing::warn!(%client, route = %route.path, "connection refused: {refusal:?}");
+                worker.metrics.rejected(
+                    worker.index,
+                    match refusal {
+                        Refusal::TooManyConnections => Rejection::TooManyConnections,
+                        Refusal::TooManyFromAddress => Rejection::TooManyFromAddress,
+                    },
+                );
                 answer = upgrade::unavailable(match refusal {
                     Refusal::TooManyConnections => "too many connections\n",
                     Refusal::TooManyFromAddress => "too many connections from your address\n",
                 });
             }
         }
+    }
+    if let Answer::Error { status, .. } = &answer {
+        let why = if *status == 403 {
+            Rejection::Origin
+        } else {
+            Rejection::BadRequest
+        };
+        worker.metrics.rejected(worker.index, why);
     }
     if upgrade::respond(&mut stream, &answer).await.is_err() {
         return;
@@ -123,8 +140,8 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    Session::open(ws, instance, worker)
-        .run(route.index, &head, client, subprotocol.as_deref())
+    Session::open(ws, route.index, instance, worker)
+        .run(&head, client, subprotocol.as_deref())
         .await;
     drop(ticket);
 }

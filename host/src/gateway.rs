@@ -6,6 +6,7 @@ use crate::admission::Admission;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::listener;
+use crate::metrics::Metrics;
 use crate::plugin::{PluginRuntime, RouteContext};
 use crate::route::RouteTemplate;
 use crate::tls;
@@ -74,6 +75,10 @@ impl Gateway {
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);
         let (hub, deliveries) = Hub::new(config.workers);
+        let metrics = Arc::new(Metrics::new(
+            config.routes.iter().map(|r| r.path.clone()).collect(),
+            config.workers,
+        ));
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut gateway = Gateway {
@@ -89,6 +94,7 @@ impl Gateway {
                 limits: limits.clone(),
                 admission: admission.clone(),
                 hub: hub.clone(),
+                metrics: metrics.clone(),
                 deliveries,
                 shutdown: watch_shutdown.clone(),
                 grace: config.shutdown_grace,
@@ -108,6 +114,7 @@ impl Gateway {
         }
         if let Some(admin) = &config.admin {
             let api = AdminApi {
+                metrics: metrics.clone(),
                 hub: hub.clone(),
                 token: admin.token.clone(),
                 routes: routes

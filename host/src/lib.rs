@@ -6,7 +6,8 @@
 //! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
 //! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
-//! [`limits`] what it bounds; [`admin`] is the push API for existing backends.
+//! [`limits`] what it bounds; [`admin`] serves the push API for existing backends and
+//! the [`metrics`].
 
 pub mod admin;
 pub mod admission;
@@ -16,6 +17,7 @@ pub mod gateway;
 pub mod hub;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod outbound;
 pub mod plugin;
 pub mod proxy;

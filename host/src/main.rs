@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use wssgate::config::Config;
 use wssgate::gateway::{self, Gateway};
 use wssgate::hub::Hub;
+use wssgate::metrics::Metrics;
 use wssgate::plugin::PluginRuntime;
 use wssgate::route::Route;
 use wssgate::tls;
@@ -111,8 +112,9 @@ fn check(options: &Options) -> Result<()> {
     // memory cap fails here and not at serve time.
     let (hub, _deliveries) = Hub::new(1);
     let (timers, _fired) = tokio::sync::mpsc::unbounded_channel();
+    let metrics = std::sync::Arc::new(Metrics::new(Vec::new(), 1));
     for route in &routes {
-        Route::instantiate(route, &hub, &timers)?;
+        Route::instantiate(route, &hub, &timers, &metrics, 0)?;
     }
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",

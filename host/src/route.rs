@@ -2,6 +2,7 @@
 
 use crate::config::RouteConfig;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
 use crate::timers::{Fire, TimerTarget};
 use std::cell::{Cell, RefCell};
@@ -37,10 +38,14 @@ impl Route {
         template: &RouteTemplate,
         hub: &Arc<Hub>,
         timers: &UnboundedSender<Fire>,
+        metrics: &Arc<Metrics>,
+        worker: usize,
     ) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
         for instance in 0..template.config.instances {
             let links = HostLinks {
+                metrics: metrics.clone(),
+                worker,
                 hub: hub.clone(),
                 timers: TimerTarget {
                     fire: timers.clone(),

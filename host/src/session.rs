@@ -84,6 +84,21 @@ pub struct Session<'w, S> {
     ping_due: bool,
     /// For the per-connection rate limit.
     rate: RateWindow,
+    /// The route's index, for metrics and the hub.
+    route: usize,
+    /// Traffic both ways, for the access log.
+    traffic: Traffic,
+    /// The close code the session ended with (1006 until known).
+    close_code: u16,
+}
+
+/// Messages and payload bytes each way over one connection.
+#[derive(Default)]
+struct Traffic {
+    messages_in: u64,
+    bytes_in: u64,
+    messages_out: u64,
+    bytes_out: u64,
 }
 
 impl<S> Drop for Session<'_, S> {
@@ -92,18 +107,26 @@ impl<S> Drop for Session<'_, S> {
         registry::remove(self.id);
         timers::cancel_owned_by(self.id);
         self.worker.hub.close(self.id);
+        self.worker
+            .metrics
+            .closed(self.worker.index, self.route, self.close_code);
     }
 }
 
 impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
     pub fn open(
         ws: WebSocketStream<S>,
+        route: usize,
         plugin: &'w RefCell<PluginInstance>,
         worker: &'w WorkerContext,
     ) -> Self {
         let outbox = Rc::new(Outbox::new(worker.limits.max_outbound_bytes));
         let id = registry::open(outbox.clone());
+        worker.metrics.opened(worker.index, route);
         Session {
+            route,
+            traffic: Traffic::default(),
+            close_code: 1006,
             ws,
             plugin,
             worker,
@@ -120,18 +143,13 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         }
     }
 
-    pub async fn run(
-        mut self,
-        route: usize,
-        head: &RequestHead,
-        peer: SocketAddr,
-        subprotocol: Option<&str>,
-    ) {
+    pub async fn run(mut self, head: &RequestHead, peer: SocketAddr, subprotocol: Option<&str>) {
         let connected_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let started = Instant::now();
         let details = Arc::new(ConnectionDetails {
-            route,
+            route: self.route,
             path: head.path.clone(),
             query: head.query.clone(),
             headers: head.headers.clone(),
@@ -150,15 +168,22 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
                 } else {
                     1008
                 };
+                self.close_code = code;
                 self.close_now(code, &reject.reason, CLOSE_TIMEOUT).await;
                 return;
             }
             Err(Trapped) => {
+                self.close_code = 1011;
                 self.close_now(1011, "plugin error", CLOSE_TIMEOUT).await;
                 return;
             }
         }
         let end = self.exchange().await;
+        self.close_code = end.code;
+        let t = &self.traffic;
+        tracing::info!(target: "access", client = %peer, route = %head.path, connection = self.id,
+            duration_ms = started.elapsed().as_millis() as u64, messages_in = t.messages_in, bytes_in = t.bytes_in,
+            messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code, "connection closed");
         self.outbox.shut();
         registry::remove(self.id);
         // A trap here is logged by the instance; the connection is gone either way.
@@ -277,6 +302,11 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             // The gateway is closing this connection; later messages are not delivered.
             return None;
         }
+        self.traffic.messages_in += 1;
+        self.traffic.bytes_in += message.len() as u64;
+        self.worker
+            .metrics
+            .message_in(self.worker.index, self.route, message.len());
         if self.over_rate(message.len()) {
             self.outbox
                 .request_close(close_frame(1008, "message rate limit exceeded"));
@@ -325,6 +355,11 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             self.ws.feed(Message::Ping(Default::default())).await?;
         }
         while let Some(message) = self.outbox.pop() {
+            self.traffic.messages_out += 1;
+            self.traffic.bytes_out += message.len() as u64;
+            self.worker
+                .metrics
+                .message_out(self.worker.index, self.route, message.len());
             self.ws.feed(message).await?;
         }
         if self.sent_close.is_none()

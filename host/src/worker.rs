@@ -6,6 +6,7 @@ use crate::admission::Admission;
 use crate::connection;
 use crate::hub::{self, Delivery, Hub};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
@@ -21,6 +22,10 @@ use tokio_rustls::TlsAcceptor;
 
 /// What a worker's connections share.
 pub struct WorkerContext {
+    /// This worker's number: its metrics shard and the high bits of its ids.
+    pub index: usize,
+    /// Counters for /metrics.
+    pub metrics: Arc<Metrics>,
     /// This worker's instances of every route.
     pub routes: Routes,
     /// The connection and protocol limits.
@@ -60,6 +65,7 @@ pub struct WorkerSpec {
     pub limits: Arc<Limits>,
     pub admission: Arc<Admission>,
     pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
     /// Messages other workers publish to this worker's connections.
     pub deliveries: UnboundedReceiver<Delivery>,
     pub shutdown: watch::Receiver<bool>,
@@ -94,9 +100,13 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let routes = spec
             .routes
             .iter()
-            .map(|template| Route::instantiate(template, &spec.hub, &fire))
+            .map(|template| {
+                Route::instantiate(template, &spec.hub, &fire, &spec.metrics, spec.index)
+            })
             .collect::<Result<Vec<_>>>()?;
         let context = Rc::new(WorkerContext {
+            index: spec.index,
+            metrics: spec.metrics.clone(),
             routes: Routes::new(routes),
             limits: spec.limits.clone(),
             admission: spec.admission.clone(),

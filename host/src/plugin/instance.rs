@@ -15,6 +15,7 @@ use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
 use crate::config::RouteConfig;
 use crate::hub::{ConnectionDetails, Hub};
+use crate::metrics::Metrics;
 use crate::outbound::close_frame;
 use crate::registry::{self, ConnectionId};
 use crate::timers::{TimerId, TimerTarget};
@@ -77,6 +78,9 @@ pub struct Trapped;
 /// The host links an instance needs beyond its route: the shared hub and its timers' way back.
 #[derive(Clone)]
 pub struct HostLinks {
+    /// Counters for /metrics, and the worker's shard in them.
+    pub metrics: Arc<Metrics>,
+    pub worker: usize,
     pub hub: Arc<Hub>,
     pub timers: TimerTarget,
 }
@@ -255,11 +259,15 @@ impl PluginInstance {
             // Refilled per callback: fuel bounds one event, like the deadline.
             store.set_fuel(fuel).map_err(|_| Trapped)?;
         }
+        let started = std::time::Instant::now();
         let result = f(plugin, store);
+        let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.route.index);
+        metrics.plugin_event(worker, route, started.elapsed());
         store.data_mut().current = None;
         match result {
             Ok(value) => Ok(value),
             Err(error) => {
+                self.links.metrics.trap(worker, route);
                 self.count_trap();
                 tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = ?conn,
                     traps = self.traps_total, "plugin trapped: {error:#}");

@@ -1,0 +1,274 @@
+//! Counters for the admin listener's `/metrics` (Prometheus text format): connections, messages and bytes per route,
+//! plugin event latency, traps, rejected connections and closes by code.
+//!
+//! Each worker writes only its own shard, so counting on the hot path is an uncontended relaxed add; a scrape sums
+//! the shards.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the plugin event latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 5e-2, 0.5,
+];
+
+/// Why a connection was turned away before its WebSocket opened.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    TooManyConnections,
+    TooManyFromAddress,
+    PluginDown,
+    Origin,
+    /// Any other HTTP answer: unknown path, not an upgrade, malformed.
+    BadRequest,
+}
+
+const REJECTIONS: [(&str, Rejection); 5] = [
+    ("too_many_connections", Rejection::TooManyConnections),
+    ("too_many_from_address", Rejection::TooManyFromAddress),
+    ("plugin_down", Rejection::PluginDown),
+    ("origin", Rejection::Origin),
+    ("bad_request", Rejection::BadRequest),
+];
+
+/// One route's counters in one shard.
+#[derive(Default)]
+struct RouteCounters {
+    opened: AtomicU64,
+    closed: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    traps: AtomicU64,
+    /// Events per latency bucket (the last one is +Inf).
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_sum_ns: AtomicU64,
+}
+
+/// One worker's counters.
+#[derive(Default)]
+struct Shard {
+    routes: Vec<RouteCounters>,
+    rejected: [AtomicU64; REJECTIONS.len()],
+    /// Closes by code; a mutex is fine at one lock per connection.
+    closes: Mutex<BTreeMap<u16, u64>>,
+}
+
+pub struct Metrics {
+    /// Route paths, the `route` label.
+    routes: Vec<String>,
+    /// One per worker.
+    shards: Vec<Shard>,
+}
+
+impl Metrics {
+    pub fn new(routes: Vec<String>, workers: usize) -> Self {
+        let shards = (0..workers)
+            .map(|_| Shard {
+                routes: routes.iter().map(|_| RouteCounters::default()).collect(),
+                ..Shard::default()
+            })
+            .collect();
+        Metrics { routes, shards }
+    }
+
+    fn route(&self, worker: usize, route: usize) -> Option<&RouteCounters> {
+        self.shards.get(worker)?.routes.get(route)
+    }
+
+    pub fn opened(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.opened.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn closed(&self, worker: usize, route: usize, code: u16) {
+        if let Some(r) = self.route(worker, route) {
+            r.closed.fetch_add(1, Relaxed);
+        }
+        if let Some(shard) = self.shards.get(worker) {
+            *shard
+                .closes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(code)
+                .or_default() += 1;
+        }
+    }
+
+    pub fn message_in(&self, worker: usize, route: usize, bytes: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.messages_in.fetch_add(1, Relaxed);
+            r.bytes_in.fetch_add(bytes as u64, Relaxed);
+        }
+    }
+
+    pub fn message_out(&self, worker: usize, route: usize, bytes: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.messages_out.fetch_add(1, Relaxed);
+            r.bytes_out.fetch_add(bytes as u64, Relaxed);
+        }
+    }
+
+    pub fn plugin_event(&self, worker: usize, route: usize, took: Duration) {
+        if let Some(r) = self.route(worker, route) {
+            let seconds = took.as_secs_f64();
+            let bucket = LATENCY_BUCKETS
+                .iter()
+                .position(|&le| seconds <= le)
+                .unwrap_or(LATENCY_BUCKETS.len());
+            r.latency[bucket].fetch_add(1, Relaxed);
+            r.latency_sum_ns.fetch_add(took.as_nanos() as u64, Relaxed);
+        }
+    }
+
+    pub fn trap(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.traps.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn rejected(&self, worker: usize, why: Rejection) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.rejected[why as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Sums a route counter over the shards.
+    fn sum(&self, route: usize, field: impl Fn(&RouteCounters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.routes.get(route))
+            .map(|r| field(r).load(Relaxed))
+            .sum()
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        type Field = fn(&RouteCounters) -> &AtomicU64;
+        let counters: [(&str, &str, &str, Field); 7] = [
+            (
+                "wssgate_connections_total",
+                "counter",
+                "WebSocket connections opened",
+                |r| &r.opened,
+            ),
+            (
+                "wssgate_messages_in_total",
+                "counter",
+                "Messages received from clients",
+                |r| &r.messages_in,
+            ),
+            (
+                "wssgate_messages_out_total",
+                "counter",
+                "Messages written to clients",
+                |r| &r.messages_out,
+            ),
+            (
+                "wssgate_bytes_in_total",
+                "counter",
+                "Payload bytes received from clients",
+                |r| &r.bytes_in,
+            ),
+            (
+                "wssgate_bytes_out_total",
+                "counter",
+                "Payload bytes written to clients",
+                |r| &r.bytes_out,
+            ),
+            (
+                "wssgate_plugin_traps_total",
+                "counter",
+                "Plugin callbacks that trapped",
+                |r| &r.traps,
+            ),
+            (
+                "wssgate_connections_closed_total",
+                "counter",
+                "WebSocket connections closed",
+                |r| &r.closed,
+            ),
+        ];
+        for (name, kind, help, field) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, route) in self.routes.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{route=\"{route}\"}} {}", self.sum(i, field));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wssgate_connections_open WebSocket connections open now"
+        );
+        let _ = writeln!(out, "# TYPE wssgate_connections_open gauge");
+        for (i, route) in self.routes.iter().enumerate() {
+            let open = self
+                .sum(i, |r| &r.opened)
+                .saturating_sub(self.sum(i, |r| &r.closed));
+            let _ = writeln!(out, "wssgate_connections_open{{route=\"{route}\"}} {open}");
+        }
+        let name = "wssgate_plugin_event_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time one plugin callback took\n# TYPE {name} histogram"
+        );
+        for (i, route) in self.routes.iter().enumerate() {
+            let mut cumulative = 0;
+            for (b, le) in LATENCY_BUCKETS
+                .iter()
+                .map(|le| le.to_string())
+                .chain(["+Inf".to_owned()])
+                .enumerate()
+            {
+                cumulative += self.sum(i, |r| &r.latency[b]);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let sum = self.sum(i, |r| &r.latency_sum_ns) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "{name}_sum{{route=\"{route}\"}} {sum}\n{name}_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        let name = "wssgate_rejected_connections_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections turned away before the upgrade\n# TYPE {name} counter"
+        );
+        for (label, why) in REJECTIONS {
+            let count: u64 = self
+                .shards
+                .iter()
+                .map(|s| s.rejected[why as usize].load(Relaxed))
+                .sum();
+            let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {count}");
+        }
+        let name = "wssgate_closes_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections closed, by close code\n# TYPE {name} counter"
+        );
+        let mut closes = BTreeMap::new();
+        for shard in &self.shards {
+            for (code, n) in shard
+                .closes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                *closes.entry(*code).or_insert(0u64) += n;
+            }
+        }
+        for (code, n) in closes {
+            let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
+        }
+        out
+    }
+}

@@ -1,0 +1,170 @@
+//! What an operator sees: /metrics in the Prometheus text format, /healthz, and an access-log line per connection.
+
+use futures_util::SinkExt;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::*;
+
+fn gateway() -> TestGateway {
+    TestGateway::start_with(
+        "workers = 2\n[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-token-0123456789\"\n",
+        &standard_routes(),
+    )
+}
+
+async fn get(gw: &TestGateway, path: &str) -> (u16, String) {
+    assert!(
+        gw.wait_for_log("admin API listening on http://"),
+        "{}",
+        gw.log()
+    );
+    let log = gw.log();
+    let address = log
+        .split("admin API listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let tcp = bounded(tokio::net::TcpStream::connect(address))
+        .await
+        .unwrap();
+    let answer = raw_exchange(
+        tcp,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+    .await;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    (
+        status,
+        answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    )
+}
+
+/// The value of one sample line, e.g. `wssgate_messages_in_total{route="/echo"}`.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
+}
+
+/// Polls /metrics (bounded) until `series` reaches `at_least`; returns the last exposition.
+async fn metrics_when(gw: &TestGateway, series: &str, at_least: f64) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = get(gw, "/metrics").await.1;
+        if text.lines().any(|l| {
+            l.strip_prefix(series)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                >= Some(at_least)
+        }) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{series} never reached {at_least}:\n{text}");
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let gw = gateway();
+    assert_eq!(
+        get(&gw, "/healthz").await,
+        (200, "{\"status\":\"ok\"}".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_connections_messages_traps_rejections_and_closes() {
+    let gw = gateway();
+    let mut echo = gw.ws("/echo").await;
+    for text in ["one", "two", "three"] {
+        assert_eq!(ask(&mut echo, text).await, text);
+    }
+    let metrics = get(&gw, "/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "wssgate_connections_open{route=\"/echo\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&metrics, "wssgate_messages_in_total{route=\"/echo\"}"),
+        3.0
+    );
+    assert_eq!(
+        sample(&metrics, "wssgate_messages_out_total{route=\"/echo\"}"),
+        3.0
+    );
+    assert_eq!(
+        sample(&metrics, "wssgate_bytes_in_total{route=\"/echo\"}"),
+        11.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "wssgate_plugin_event_seconds_count{route=\"/echo\"}"
+        ) >= 4.0
+    );
+
+    let mut victim = gw.ws("/probe").await;
+    bounded(victim.send(Message::text("panic"))).await.unwrap();
+    assert_eq!(expect_close(&mut victim).await.0, 1011);
+    bounded(echo.close(None)).await.unwrap();
+    let answer = raw_exchange(
+        gw.tls_stream().await,
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 404"));
+
+    let metrics = metrics_when(&gw, "wssgate_closes_total{code=\"1011\"}", 1.0).await;
+    assert_eq!(
+        sample(&metrics, "wssgate_plugin_traps_total{route=\"/probe\"}"),
+        1.0
+    );
+    let metrics = metrics_when(&gw, "wssgate_closes_total{code=\"1005\"}", 1.0).await;
+    assert_eq!(
+        sample(&metrics, "wssgate_connections_total{route=\"/echo\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&metrics, "wssgate_connections_open{route=\"/echo\"}"),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "wssgate_rejected_connections_total{reason=\"bad_request\"}"
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn every_connection_leaves_an_access_log_line() {
+    let gw = gateway();
+    let mut ws = gw.ws("/echo").await;
+    assert_eq!(ask(&mut ws, "hello").await, "hello");
+    bounded(ws.close(None)).await.unwrap();
+    assert!(gw.wait_for_log("connection closed"), "{}", gw.log());
+    let line = gw
+        .log()
+        .lines()
+        .find(|l| l.contains("connection closed"))
+        .unwrap()
+        .to_owned();
+    for field in [
+        "client=127.0.0.1:",
+        "route=/echo",
+        "messages_in=1",
+        "bytes_in=5",
+        "messages_out=1",
+        "close=1005",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
+}
