@@ -316,15 +316,7 @@ impl TestGateway {
 
     /// A TLS client that trusts this gateway's certificate.
     pub fn tls(&self) -> TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        TlsConnector::from(Arc::new(config))
+        trusting(&self.cert)
     }
 
     /// A TLS connection to the wss listener, before any HTTP.
@@ -483,6 +475,61 @@ pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
         }
     }
     panic!("no close frame among the first 1000 frames");
+}
+
+/// A TLS connector that trusts `cert` only.
+pub fn trusting(cert: &CertificateDer<'static>) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// A wss client to `address` (e.g. a proxy in front of the gateway) from source address `source`, trusting `cert`.
+pub async fn wss_from(
+    address: SocketAddr,
+    source: &str,
+    cert: &CertificateDer<'static>,
+    path: &str,
+) -> WebSocketStream<TlsStream<TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{source}:0").parse().unwrap())
+        .expect("binding the source address");
+    let tcp = bounded(socket.connect(address)).await.expect("connecting");
+    let tls = bounded(trusting(cert).connect(ServerName::try_from("localhost").unwrap(), tcp))
+        .await
+        .expect("TLS handshake");
+    handshake(
+        tls,
+        &format!("wss://localhost:{}{path}", address.port()),
+        &[],
+    )
+    .await
+}
+
+/// Whether a system tool a test needs is here. Outside CI a missing tool skips the test loudly; in CI
+/// (`CI=true`, where .ci/run installs it) it fails the test.
+pub fn tool_available(name: &str, path: &Path, install: &str) -> bool {
+    if path.exists() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{name} is missing at {} although CI=true: .ci/run should have installed it ({install})",
+            path.display()
+        );
+    }
+    eprintln!(
+        "\n*** SKIPPED: {name} is not installed at {}; install it with `{install}` to run this test ***\n",
+        path.display()
+    );
+    false
 }
 
 /// Runs `future` with the [`WAIT`] timeout, panicking when it runs out.
