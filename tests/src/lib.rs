@@ -516,19 +516,24 @@ pub async fn wss_from(
 /// Whether a system tool a test needs is here. Outside CI a missing tool skips the test loudly; in CI
 /// (`CI=true`, where .ci/run installs it) it fails the test.
 pub fn tool_available(name: &str, path: &Path, install: &str) -> bool {
-    if path.exists() {
+    required(
+        &format!("{name} ({})", path.display()),
+        path.exists(),
+        install,
+    )
+}
+
+/// Like [`tool_available`], for a check the caller made: `present` says whether `what` is there.
+pub fn required(what: &str, present: bool, install: &str) -> bool {
+    if present {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
-            "{name} is missing at {} although CI=true: .ci/run should have installed it ({install})",
-            path.display()
+            "{what} is missing although CI=true: .ci/run should have installed it (`{install}`)"
         );
     }
-    eprintln!(
-        "\n*** SKIPPED: {name} is not installed at {}; install it with `{install}` to run this test ***\n",
-        path.display()
-    );
+    eprintln!("\n*** SKIPPED: {what} is not installed; run `{install}` to run this test ***\n");
     false
 }
 
