@@ -3,6 +3,8 @@
 //!
 //! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
 
+pub mod nginx;
+
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};

@@ -1,0 +1,126 @@
+//! Debian's nginx in front of the gateway, from the shipped config/nginx.conf and config/behind-nginx.toml adapted to
+//! loopback test ports.
+
+use crate::{TestCert, TestGateway, WAIT, plugin, tool_available, workspace_root};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// A foreground nginx, killed when dropped.
+pub struct Nginx {
+    child: Child,
+    /// Where nginx serves TLS.
+    pub address: std::net::SocketAddr,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts nginx from the shipped config/nginx.conf, pointed at loopback ports, the test certificate and `upstream`.
+pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) -> Nginx {
+    let shipped = std::fs::read_to_string(workspace_root().join("config/nginx.conf")).unwrap();
+    let port = free_port();
+    let replacements = [
+        (
+            "worker_processes auto;",
+            format!(
+                "worker_processes 1;\npid {0}/nginx.pid;\nerror_log {0}/error.log;",
+                dir.display()
+            ),
+        ),
+        ("listen 443 ssl;", format!("listen 127.0.0.1:{port} ssl;")),
+        (
+            "/etc/ssl/example.com/fullchain.pem",
+            cert.cert.display().to_string(),
+        ),
+        (
+            "/etc/ssl/example.com/privkey.pem",
+            cert.key.display().to_string(),
+        ),
+        (
+            "proxy_pass http://127.0.0.1:8282;",
+            format!("proxy_pass http://{upstream};"),
+        ),
+        // The test also reaches the probe plugin through nginx, to see what address the gateway believes.
+        ("location /wss {", "location ~ ^/(wss|probe)$ {".to_owned()),
+        (
+            "http {",
+            format!(
+                "http {{\n    access_log off;\n    client_body_temp_path {0}/body;\n    proxy_temp_path {0}/proxy;",
+                dir.display()
+            ),
+        ),
+    ];
+    let mut config = shipped.clone();
+    for (from, to) in replacements {
+        assert!(
+            config.contains(from),
+            "config/nginx.conf no longer contains `{from}`"
+        );
+        config = config.replace(from, &to);
+    }
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting nginx");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(address).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen on {address}; {}",
+            error_log(dir)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { child, address }
+}
+
+pub fn error_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+}
+
+/// config/behind-nginx.toml with test ports and built plugins, plus the probe route and a TLS listener the
+/// harness expects.
+pub fn behind_nginx_gateway(dir: &Path) -> TestGateway {
+    let shipped =
+        std::fs::read_to_string(workspace_root().join("config/behind-nginx.toml")).unwrap();
+    let cert = TestCert::create(dir);
+    let config = shipped.replace("127.0.0.1:8282", "127.0.0.1:0").replace(
+        "../target/wasm32-wasip2/release/echo_ok.wasm",
+        &plugin("echo-ok").display().to_string(),
+    ) + &format!(
+        "\n[[route]]\npath = \"/probe\"\nplugin = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        plugin("probe").display(),
+        cert.cert.display(),
+        cert.key.display()
+    );
+    TestGateway::launch(dir, &config, &[], Some(cert.der))
+}
+
+/// Whether nginx is installed (see [`tool_available`]).
+pub fn nginx_ready() -> bool {
+    tool_available("nginx", &PathBuf::from(NGINX), "apt-get install nginx")
+}
