@@ -10,9 +10,9 @@ use crate::upgrade::{self, RequestHead};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,8 +31,8 @@ pub struct AdminApi {
     pub hub: Arc<Hub>,
     /// The bearer token every request must carry.
     pub token: String,
-    /// Route path → route index, which scopes groups and users.
-    pub routes: HashMap<String, usize>,
+    /// The paths of the configured routes, which scope groups and users; replaced on reload.
+    pub routes: Arc<RwLock<HashSet<String>>>,
 }
 
 /// Starts the admin listener on its own thread; returns the bound address.
@@ -162,11 +162,18 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k, percent_decode(v)))
         .collect();
-    let route_of = |path: Option<&String>| path.and_then(|p| api.routes.get(p.as_str()).copied());
+    let known = |path: &str| {
+        api.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(path)
+    };
+    let route_of =
+        |path: Option<&'_ String>| -> Option<String> { path.filter(|p| known(p)).cloned() };
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
             (Some(route), Some(uid)) => {
-                let connections = api.hub.connections_of_user(route, uid).len();
+                let connections = api.hub.connections_of_user(&route, uid).len();
                 (
                     200,
                     json!({"online": connections > 0, "connections": connections}),
@@ -176,7 +183,7 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
         },
         ("GET", "/api/group-size") => match (route_of(query.get("route")), query.get("group")) {
             (Some(route), Some(group)) => {
-                (200, json!({"members": api.hub.group_size(route, group)}))
+                (200, json!({"members": api.hub.group_size(&route, group)}))
             }
             _ => (400, json!({"error": "needs a known `route` and a `group`"})),
         },
@@ -185,9 +192,10 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
                 Ok(push) => push,
                 Err(e) => return (400, json!({"error": format!("bad JSON: {e}")})),
             };
-            let Some(route) = api.routes.get(&push.route).copied() else {
+            if !known(&push.route) {
                 return (400, json!({"error": format!("no route {}", push.route)}));
-            };
+            }
+            let route = push.route.as_str();
             let message = Message::text(push.message);
             let delivered = match (path, push.uid, push.group) {
                 ("/api/send-to-user", Some(uid), _) => api.hub.send_to_user(route, &uid, message),

@@ -13,7 +13,7 @@ use crate::tls;
 use crate::worker::{self, ListenerOptions, ListenerSpec, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -117,10 +117,9 @@ impl Gateway {
                 metrics: metrics.clone(),
                 hub: hub.clone(),
                 token: admin.token.clone(),
-                routes: routes
-                    .iter()
-                    .map(|r| (r.config.path.clone(), r.context.index))
-                    .collect(),
+                routes: Arc::new(RwLock::new(
+                    routes.iter().map(|r| r.config.path.clone()).collect(),
+                )),
             };
             match admin::start(admin.address, api, watch_shutdown.clone()) {
                 Ok((bound, thread)) => {

@@ -24,8 +24,8 @@ pub struct Delivery {
 
 /// What the hub knows of an open connection.
 pub struct ConnectionDetails {
-    /// The route's index in the config, which scopes groups and users.
-    pub route: usize,
+    /// The route's path, which scopes groups and users (and stays right across a reload that reorders routes).
+    pub route: String,
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
@@ -47,11 +47,11 @@ struct Member {
 struct State {
     members: HashMap<ConnectionId, Member>,
     /// Members of each (route, group).
-    groups: HashMap<(usize, String), HashSet<ConnectionId>>,
+    groups: HashMap<(String, String), HashSet<ConnectionId>>,
     /// Connections of each (route, uid).
-    users: HashMap<(usize, String), HashSet<ConnectionId>>,
+    users: HashMap<(String, String), HashSet<ConnectionId>>,
     /// Connections of each route, for broadcasts.
-    routes: HashMap<usize, HashSet<ConnectionId>>,
+    routes: HashMap<String, HashSet<ConnectionId>>,
 }
 
 /// Why a session value was refused.
@@ -89,7 +89,11 @@ impl Hub {
     /// Registers an open connection.
     pub fn open(&self, id: ConnectionId, details: Arc<ConnectionDetails>) {
         let mut state = self.lock();
-        state.routes.entry(details.route).or_default().insert(id);
+        state
+            .routes
+            .entry(details.route.clone())
+            .or_default()
+            .insert(id);
         let member = Member {
             details,
             groups: HashSet::new(),
@@ -106,12 +110,12 @@ impl Hub {
         let Some(member) = state.members.remove(&id) else {
             return;
         };
-        let route = member.details.route;
+        let route = member.details.route.clone();
         for group in member.groups {
-            remove_from(&mut state.groups, (route, group), id);
+            remove_from(&mut state.groups, (route.clone(), group), id);
         }
         if let Some(uid) = member.user {
-            remove_from(&mut state.users, (route, uid), id);
+            remove_from(&mut state.users, (route.clone(), uid), id);
         }
         if let Some(all) = state.routes.get_mut(&route) {
             all.remove(&id);
@@ -128,7 +132,7 @@ impl Hub {
             return;
         };
         member.groups.insert(group.to_owned());
-        let route = member.details.route;
+        let route = member.details.route.clone();
         state
             .groups
             .entry((route, group.to_owned()))
@@ -142,14 +146,14 @@ impl Hub {
             return;
         };
         member.groups.remove(group);
-        let route = member.details.route;
+        let route = member.details.route.clone();
         remove_from(&mut state.groups, (route, group.to_owned()), id);
     }
 
-    pub fn group_size(&self, route: usize, group: &str) -> usize {
+    pub fn group_size(&self, route: &str, group: &str) -> usize {
         self.lock()
             .groups
-            .get(&(route, group.to_owned()))
+            .get(&(route.to_owned(), group.to_owned()))
             .map_or(0, HashSet::len)
     }
 
@@ -169,10 +173,10 @@ impl Hub {
         let Some(member) = state.members.get_mut(&id) else {
             return;
         };
-        let route = member.details.route;
+        let route = member.details.route.clone();
         let previous = member.user.replace(uid.to_owned());
         if let Some(previous) = previous {
-            remove_from(&mut state.users, (route, previous), id);
+            remove_from(&mut state.users, (route.clone(), previous), id);
         }
         state
             .users
@@ -186,17 +190,17 @@ impl Hub {
         let Some(member) = state.members.get_mut(&id) else {
             return;
         };
-        let route = member.details.route;
+        let route = member.details.route.clone();
         if let Some(uid) = member.user.take() {
             remove_from(&mut state.users, (route, uid), id);
         }
     }
 
-    pub fn connections_of_user(&self, route: usize, uid: &str) -> Vec<ConnectionId> {
+    pub fn connections_of_user(&self, route: &str, uid: &str) -> Vec<ConnectionId> {
         let state = self.lock();
         let mut ids: Vec<ConnectionId> = state
             .users
-            .get(&(route, uid.to_owned()))
+            .get(&(route.to_owned(), uid.to_owned()))
             .map(|c| c.iter().copied().collect())
             .unwrap_or_default();
         ids.sort_unstable();
@@ -243,24 +247,27 @@ impl Hub {
     /// Sends to every member of (route, group) but `exclude`; returns how many it went to.
     pub fn publish(
         &self,
-        route: usize,
+        route: &str,
         group: &str,
         message: Message,
         exclude: &[ConnectionId],
     ) -> usize {
-        let targets = self.select(|s| s.groups.get(&(route, group.to_owned())), exclude);
+        let targets = self.select(
+            |s| s.groups.get(&(route.to_owned(), group.to_owned())),
+            exclude,
+        );
         self.deliver(message, targets)
     }
 
     /// Sends to every connection of (route, uid); returns how many.
-    pub fn send_to_user(&self, route: usize, uid: &str, message: Message) -> usize {
-        let targets = self.select(|s| s.users.get(&(route, uid.to_owned())), &[]);
+    pub fn send_to_user(&self, route: &str, uid: &str, message: Message) -> usize {
+        let targets = self.select(|s| s.users.get(&(route.to_owned(), uid.to_owned())), &[]);
         self.deliver(message, targets)
     }
 
     /// Sends to every connection of the route but `exclude`; returns how many.
-    pub fn broadcast(&self, route: usize, message: Message, exclude: &[ConnectionId]) -> usize {
-        let targets = self.select(|s| s.routes.get(&route), exclude);
+    pub fn broadcast(&self, route: &str, message: Message, exclude: &[ConnectionId]) -> usize {
+        let targets = self.select(|s| s.routes.get(route), exclude);
         self.deliver(message, targets)
     }
 

@@ -149,7 +149,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             .map_or(0, |d| d.as_millis() as u64);
         let started = Instant::now();
         let details = Arc::new(ConnectionDetails {
-            route: self.route,
+            route: head.path.clone(),
             path: head.path.clone(),
             query: head.query.clone(),
             headers: head.headers.clone(),

@@ -130,12 +130,12 @@ impl host::Host for HostState {
     fn publish(&mut self, group: String, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
         count(
             self.hub
-                .publish(self.route.index, &group, to_wire(message), &exclude),
+                .publish(&self.route.path, &group, to_wire(message), &exclude),
         )
     }
 
     fn group_size(&mut self, group: String) -> u32 {
-        count(self.hub.group_size(self.route.index, &group))
+        count(self.hub.group_size(&self.route.path, &group))
     }
 
     fn groups_of(&mut self, connection: u64) -> Vec<String> {
@@ -153,25 +153,25 @@ impl host::Host for HostState {
     fn send_to_user(&mut self, uid: String, message: types::MessageResult) -> u32 {
         count(
             self.hub
-                .send_to_user(self.route.index, &uid, to_wire(message)),
+                .send_to_user(&self.route.path, &uid, to_wire(message)),
         )
     }
 
     fn is_user_online(&mut self, uid: String) -> bool {
         !self
             .hub
-            .connections_of_user(self.route.index, &uid)
+            .connections_of_user(&self.route.path, &uid)
             .is_empty()
     }
 
     fn connections_of_user(&mut self, uid: String) -> Vec<u64> {
-        self.hub.connections_of_user(self.route.index, &uid)
+        self.hub.connections_of_user(&self.route.path, &uid)
     }
 
     fn broadcast(&mut self, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
         count(
             self.hub
-                .broadcast(self.route.index, to_wire(message), &exclude),
+                .broadcast(&self.route.path, to_wire(message), &exclude),
         )
     }
 
