@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 /// The gateway-wide connection counts.
 pub struct Admission {
-    max_total: usize,
+    /// Caps, replaced on reload.
+    max_total: AtomicUsize,
     /// 0 = no per-address cap.
-    max_per_ip: usize,
+    max_per_ip: AtomicUsize,
     total: AtomicUsize,
     /// Open connections per client address; only kept when a per-address cap is set.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -34,16 +35,24 @@ pub enum Refusal {
 impl Admission {
     pub fn new(limits: &Limits) -> Arc<Self> {
         Arc::new(Admission {
-            max_total: limits.max_connections,
-            max_per_ip: limits.max_connections_per_ip,
+            max_total: AtomicUsize::new(limits.max_connections),
+            max_per_ip: AtomicUsize::new(limits.max_connections_per_ip),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
         })
     }
 
+    /// Takes the caps of reloaded limits; connections already admitted stay.
+    pub fn set_limits(&self, limits: &Limits) {
+        self.max_total
+            .store(limits.max_connections, Ordering::Relaxed);
+        self.max_per_ip
+            .store(limits.max_connections_per_ip, Ordering::Relaxed);
+    }
+
     /// Takes a place for a connection from `ip`, or says why there is none.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
-        if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
+        if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total.load(Ordering::Relaxed) {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::TooManyConnections);
         }
@@ -51,10 +60,11 @@ impl Admission {
             admission: self.clone(),
             ip: None,
         };
-        if self.max_per_ip > 0 {
+        let max_per_ip = self.max_per_ip.load(Ordering::Relaxed);
+        if max_per_ip > 0 {
             let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
             let count = per_ip.entry(ip).or_insert(0);
-            if *count >= self.max_per_ip {
+            if *count >= max_per_ip {
                 return Err(Refusal::TooManyFromAddress);
             }
             *count += 1;

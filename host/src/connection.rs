@@ -2,6 +2,7 @@
 //! and the HTTP answer for everything that does not become a session.
 
 use crate::admission::Refusal;
+use crate::limits::Limits;
 use crate::metrics::Rejection;
 use crate::proxy::read_proxy_header;
 use crate::session::Session;
@@ -29,8 +30,10 @@ pub async fn serve(
     worker: Rc<WorkerContext>,
 ) {
     let _ = tcp.set_nodelay(true);
+    // The limits as of this connection's start: a reload applies to the next connection.
+    let limits = worker.limits.borrow().clone();
     if listener.proxy_protocol {
-        let header = timeout(worker.limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await;
+        let header = timeout(limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await;
         match header {
             Ok(Ok(client)) => {
                 // Only a trusted proxy's word is taken; anyone else keeps the socket's address.
@@ -50,10 +53,10 @@ pub async fn serve(
         }
     }
     match &listener.tls {
-        None => serve_http(tcp, peer, &listener, &worker).await,
+        None => serve_http(tcp, peer, &listener, &limits, &worker).await,
         Some(acceptor) => {
-            match timeout(worker.limits.tls_handshake_timeout(), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => serve_http(stream, peer, &listener, &worker).await,
+            match timeout(limits.tls_handshake_timeout(), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => serve_http(stream, peer, &listener, &limits, &worker).await,
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -65,9 +68,9 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     listener: &ListenerOptions,
+    limits: &Arc<Limits>,
     worker: &WorkerContext,
 ) {
-    let limits = &worker.limits;
     let (head, rest) =
         match timeout(limits.upgrade_timeout(), upgrade::read_head(&mut stream)).await {
             Ok(Ok(read)) => read,
@@ -83,7 +86,9 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
     let client = listener.trusted_proxies.client_address(peer, &head.headers);
-    let mut answer = upgrade::decide(&head, &worker.routes);
+    // The routes as of now; this connection keeps them (and its plugin instance) even if a reload replaces them.
+    let routes = worker.routes.borrow().clone();
+    let mut answer = upgrade::decide(&head, &routes);
     let mut ticket = None;
     let mut instance = None;
     if let Answer::Upgrade { route, .. } = &answer {
@@ -140,8 +145,14 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    Session::open(ws, route.index, instance, worker)
-        .run(&head, client, subprotocol.as_deref())
-        .await;
+    Session::open(
+        ws,
+        worker.metrics.slot(&route.path),
+        instance,
+        worker,
+        limits.clone(),
+    )
+    .run(&head, client, subprotocol.as_deref())
+    .await;
     drop(ticket);
 }

@@ -3,17 +3,21 @@
 
 use crate::admin::{self, AdminApi};
 use crate::admission::Admission;
-use crate::config::Config;
+use crate::config::{Config, ListenerConfig};
 use crate::hub::Hub;
 use crate::listener;
 use crate::metrics::Metrics;
 use crate::plugin::{PluginRuntime, RouteContext};
 use crate::route::RouteTemplate;
 use crate::tls;
-use crate::worker::{self, ListenerOptions, ListenerSpec, WorkerSpec};
+use crate::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -24,6 +28,30 @@ pub struct Gateway {
     shutdown: watch::Sender<bool>,
     /// Each listener's bound address and whether it speaks TLS.
     pub addresses: Vec<(SocketAddr, bool)>,
+    /// The engine plugins are compiled with; a reload compiles with the same one.
+    runtime: PluginRuntime,
+    /// The config the gateway started with: what a reload cannot change without a restart.
+    started_with: Config,
+    /// Each worker's reload channel.
+    reloads: Vec<UnboundedSender<Reload>>,
+    admission: Arc<Admission>,
+    /// The admin API's set of routes, when the admin listener runs.
+    admin_routes: Option<Arc<RwLock<HashSet<String>>>>,
+    /// The number of the last routes generation handed to the workers.
+    generation: u64,
+}
+
+/// A listener's TLS and proxy settings; `port` (the bound one) goes into the development certificate hint.
+fn listener_options(listener: &ListenerConfig, port: u16) -> Result<Arc<ListenerOptions>> {
+    let tls = match &listener.tls {
+        Some(files) => Some(TlsAcceptor::from(tls::server_config(files, port)?)),
+        None => None,
+    };
+    Ok(Arc::new(ListenerOptions {
+        tls,
+        trusted_proxies: listener.trusted_proxies.clone(),
+        proxy_protocol: listener.proxy_protocol,
+    }))
 }
 
 /// Compiles every route's plugin; what `check` validates and `serve` starts from.
@@ -54,16 +82,8 @@ impl Gateway {
         for l in &config.listeners {
             let sockets = listener::bind_shared(l.address, config.workers)?;
             let bound = sockets[0].local_addr().context("reading a bound address")?;
-            let acceptor = match &l.tls {
-                Some(files) => Some(TlsAcceptor::from(tls::server_config(files, bound.port())?)),
-                None => None,
-            };
-            addresses.push((bound, acceptor.is_some()));
-            let options = Arc::new(ListenerOptions {
-                tls: acceptor,
-                trusted_proxies: l.trusted_proxies.clone(),
-                proxy_protocol: l.proxy_protocol,
-            });
+            let options = listener_options(l, bound.port())?;
+            addresses.push((bound, options.tls.is_some()));
             for (worker, socket) in per_worker.iter_mut().zip(sockets) {
                 worker.push(ListenerSpec {
                     socket,
@@ -85,10 +105,19 @@ impl Gateway {
             workers: Vec::new(),
             shutdown,
             addresses,
+            runtime,
+            started_with: config.clone(),
+            reloads: Vec::new(),
+            admission: admission.clone(),
+            admin_routes: None,
+            generation: 0,
         };
         for (index, (listeners, deliveries)) in per_worker.into_iter().zip(deliveries).enumerate() {
+            let (reload_tx, reloads) = unbounded_channel();
+            gateway.reloads.push(reload_tx);
             let spec = WorkerSpec {
                 index,
+                reloads,
                 listeners,
                 routes: routes.clone(),
                 limits: limits.clone(),
@@ -113,13 +142,15 @@ impl Gateway {
             }
         }
         if let Some(admin) = &config.admin {
+            let admin_routes = Arc::new(RwLock::new(
+                routes.iter().map(|r| r.config.path.clone()).collect(),
+            ));
+            gateway.admin_routes = Some(admin_routes.clone());
             let api = AdminApi {
                 metrics: metrics.clone(),
                 hub: hub.clone(),
                 token: admin.token.clone(),
-                routes: Arc::new(RwLock::new(
-                    routes.iter().map(|r| r.config.path.clone()).collect(),
-                )),
+                routes: admin_routes,
             };
             match admin::start(admin.address, api, watch_shutdown.clone()) {
                 Ok((bound, thread)) => {
@@ -140,6 +171,78 @@ impl Gateway {
             );
         }
         Ok(gateway)
+    }
+
+    /// Re-reads the config at `path` (with `workers` as `--workers` gave it) and applies routes, plugins, plugin
+    /// settings, limits, origins, certificates and trusted proxies to new connections; open connections stay on
+    /// what they started with. A config or plugin that fails to load changes nothing.
+    pub fn reload(&mut self, path: &Path, workers: Option<usize>) {
+        match self.try_reload(path, workers) {
+            Ok(()) => tracing::info!("reload complete: new connections use {}", path.display()),
+            Err(e) => tracing::error!("reload rejected, still serving the previous config: {e:#}"),
+        }
+    }
+
+    fn try_reload(&mut self, path: &Path, workers: Option<usize>) -> Result<()> {
+        let mut config = Config::load(path)?;
+        if let Some(workers) = workers {
+            config.workers = workers;
+        }
+        anyhow::ensure!(
+            config.needs_fuel() == self.runtime.fuel_metering,
+            "turning fuel metering on or off (a route's `fuel`) needs a restart"
+        );
+        let old = &self.started_with;
+        let addresses = |c: &Config| c.listeners.iter().map(|l| l.address).collect::<Vec<_>>();
+        if config.workers != old.workers || addresses(&config) != addresses(old) {
+            tracing::warn!(
+                "the reloaded config changes the listener addresses or the worker count, which needs a restart; \
+                 applying everything else"
+            );
+        }
+        if config.admin.as_ref().map(|a| a.address) != old.admin.as_ref().map(|a| a.address) {
+            tracing::warn!("the reloaded config changes the admin listener, which needs a restart");
+        }
+        let routes = Arc::new(load_routes(&config, &self.runtime)?);
+        // A listener keeps its running settings unless the new config has one at the same place with the same
+        // address.
+        let mut listeners = Vec::new();
+        for (index, (bound, _)) in self.addresses.iter().enumerate() {
+            let running = &old.listeners[index];
+            let new = config
+                .listeners
+                .get(index)
+                .filter(|l| l.address == running.address)
+                .unwrap_or(running);
+            listeners.push(listener_options(new, bound.port())?);
+        }
+        let limits = Arc::new(config.limits.clone());
+        self.generation += 1;
+        let (done, answers) = std::sync::mpsc::channel();
+        for worker in &self.reloads {
+            let reload = Reload {
+                generation: self.generation,
+                routes: routes.clone(),
+                limits: limits.clone(),
+                listeners: listeners.clone(),
+                done: done.clone(),
+            };
+            worker
+                .send(reload)
+                .map_err(|_| anyhow!("a worker has stopped"))?;
+        }
+        drop(done);
+        for _ in 0..self.reloads.len() {
+            answers
+                .recv_timeout(Duration::from_secs(30))
+                .map_err(|_| anyhow!("a worker did not apply the reload within 30 s"))??;
+        }
+        self.admission.set_limits(&config.limits);
+        if let Some(admin_routes) = &self.admin_routes {
+            *admin_routes.write().unwrap_or_else(|e| e.into_inner()) =
+                routes.iter().map(|r| r.config.path.clone()).collect();
+        }
+        Ok(())
     }
 
     /// Stops accepting, closes every connection with 1001, and waits for the workers (each bounded by the grace

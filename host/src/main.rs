@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway until SIGINT or SIGTERM, then close every connection with 1001 and exit.
+    /// Run the gateway until SIGINT or SIGTERM, then close every connection with 1001 and exit. SIGHUP reloads the
+    /// config, certificates and plugins for new connections.
     Serve(Options),
     /// Validate the config, the certificates and every plugin (compiled and linked), then exit: 0 when all is well,
     /// 1 with a message naming the file, line or import at fault otherwise.
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
 
 fn serve(options: &Options) -> Result<()> {
     let config = options.load()?;
-    let gateway = Gateway::start(&config)?;
+    let mut gateway = Gateway::start(&config)?;
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,9 +85,16 @@ fn serve(options: &Options) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading {}", options.config.display());
+                    gateway.reload(&options.config, options.workers);
+                }
+            }
         }
         anyhow::Ok(())
     })?;
@@ -114,7 +122,7 @@ fn check(options: &Options) -> Result<()> {
     let (timers, _fired) = tokio::sync::mpsc::unbounded_channel();
     let metrics = std::sync::Arc::new(Metrics::new(Vec::new(), 1));
     for route in &routes {
-        Route::instantiate(route, &hub, &timers, &metrics, 0)?;
+        Route::instantiate(route, &hub, &timers, &metrics, 0, 0)?;
     }
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",

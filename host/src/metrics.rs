@@ -76,6 +76,14 @@ impl Metrics {
         Metrics { routes, shards }
     }
 
+    /// The slot of the route at `path`; routes added by a reload have none (counted from the next restart).
+    pub fn slot(&self, path: &str) -> usize {
+        self.routes
+            .iter()
+            .position(|r| r == path)
+            .unwrap_or(usize::MAX)
+    }
+
     fn route(&self, worker: usize, route: usize) -> Option<&RouteCounters> {
         self.shards.get(worker)?.routes.get(route)
     }

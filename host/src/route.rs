@@ -40,6 +40,7 @@ impl Route {
         timers: &UnboundedSender<Fire>,
         metrics: &Arc<Metrics>,
         worker: usize,
+        generation: u64,
     ) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
         for instance in 0..template.config.instances {
@@ -49,6 +50,7 @@ impl Route {
                 hub: hub.clone(),
                 timers: TimerTarget {
                     fire: timers.clone(),
+                    generation,
                     route: template.context.index,
                     instance,
                 },

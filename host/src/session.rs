@@ -6,6 +6,7 @@
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
 use crate::hub::ConnectionDetails;
+use crate::limits::Limits;
 use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame, is_sendable_close_code};
 use crate::plugin::{MessageParam, PluginInstance, Trapped};
 use crate::registry::{self, ConnectionId};
@@ -84,8 +85,10 @@ pub struct Session<'w, S> {
     ping_due: bool,
     /// For the per-connection rate limit.
     rate: RateWindow,
-    /// The route's index, for metrics and the hub.
+    /// The route's slot in the metrics.
     route: usize,
+    /// The limits as of the connection's start.
+    limits: Arc<Limits>,
     /// Traffic both ways, for the access log.
     traffic: Traffic,
     /// The close code the session ended with (1006 until known).
@@ -119,12 +122,14 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         route: usize,
         plugin: &'w RefCell<PluginInstance>,
         worker: &'w WorkerContext,
+        limits: Arc<Limits>,
     ) -> Self {
-        let outbox = Rc::new(Outbox::new(worker.limits.max_outbound_bytes));
+        let outbox = Rc::new(Outbox::new(limits.max_outbound_bytes));
         let id = registry::open(outbox.clone());
         worker.metrics.opened(worker.index, route);
         Session {
             route,
+            limits,
             traffic: Traffic::default(),
             close_code: 1006,
             ws,
@@ -195,7 +200,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
 
     /// Moves messages both ways until the connection closes.
     async fn exchange(&mut self) -> End {
-        let limits = &self.worker.limits;
+        let limits = self.limits.clone();
         let mut shutdown = self.worker.shutdown.clone();
         let mut heartbeat = limits
             .ping_interval()
@@ -321,7 +326,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
 
     /// Counts one message of `bytes` against the rate limits; true when it breaks one.
     fn over_rate(&mut self, bytes: usize) -> bool {
-        let limits = &self.worker.limits;
+        let limits = &self.limits;
         if limits.max_messages_per_sec == 0 && limits.max_bytes_per_sec == 0 {
             return false;
         }

@@ -18,8 +18,9 @@ pub type TimerId = u64;
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// A timer fired for instance `instance` of route `route`.
+/// A timer fired for instance `instance` of route `route` in routes generation `generation`.
 pub struct Fire {
+    pub generation: u64,
     pub route: usize,
     pub instance: usize,
     pub timer: TimerId,
@@ -41,6 +42,8 @@ thread_local! {
 #[derive(Clone)]
 pub struct TimerTarget {
     pub fire: UnboundedSender<Fire>,
+    /// The routes generation (see reloads) the instance belongs to.
+    pub generation: u64,
     pub route: usize,
     pub instance: usize,
 }
@@ -60,6 +63,7 @@ pub fn start(
     let period = delay.max(MIN_PERIOD);
     let TimerTarget {
         fire,
+        generation,
         route,
         instance,
     } = target.clone();
@@ -69,6 +73,7 @@ pub fn start(
             sleep_until(next).await;
             if fire
                 .send(Fire {
+                    generation,
                     route,
                     instance,
                     timer: id,

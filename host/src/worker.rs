@@ -12,11 +12,13 @@ use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
 use crate::timers::Fire;
 use anyhow::{Context, Result};
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
@@ -26,16 +28,68 @@ pub struct WorkerContext {
     pub index: usize,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
-    /// This worker's instances of every route.
-    pub routes: Routes,
-    /// The connection and protocol limits.
-    pub limits: Arc<Limits>,
+    /// This worker's instances of every route, as of the last reload. A connection keeps the generation it
+    /// started with (its `Rc`) until it closes, so a reload never moves it to another plugin instance.
+    pub routes: RefCell<Rc<Routes>>,
+    /// Every generation of routes still in use, by number, so a timer reaches the instance that started it.
+    generations: RefCell<HashMap<u64, Weak<Routes>>>,
+    /// The connection and protocol limits, as of the last reload.
+    pub limits: RefCell<Arc<Limits>>,
+    /// Each listener's TLS and proxy settings, as of the last reload.
+    pub listeners: RefCell<Vec<Arc<ListenerOptions>>>,
     /// The gateway-wide connection caps.
     pub admission: Arc<Admission>,
     /// Groups, users and sessions shared by all workers.
     pub hub: Arc<Hub>,
     /// Turns true when the gateway shuts down: sessions send 1001 and end.
     pub shutdown: watch::Receiver<bool>,
+    /// Where this worker's plugin timers report.
+    fire: UnboundedSender<Fire>,
+}
+
+impl WorkerContext {
+    /// Instantiates `templates` on this worker as routes generation `generation`.
+    fn instantiate(&self, templates: &[RouteTemplate], generation: u64) -> Result<Rc<Routes>> {
+        let routes = templates
+            .iter()
+            .map(|t| {
+                Route::instantiate(
+                    t,
+                    &self.hub,
+                    &self.fire,
+                    &self.metrics,
+                    self.index,
+                    generation,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let routes = Rc::new(Routes::new(routes));
+        let mut generations = self.generations.borrow_mut();
+        generations.retain(|_, routes| routes.strong_count() > 0);
+        generations.insert(generation, Rc::downgrade(&routes));
+        Ok(routes)
+    }
+
+    /// Applies a reload: new connections get the new routes, limits and listener settings.
+    fn apply(&self, reload: &Reload) -> Result<()> {
+        let routes = self.instantiate(&reload.routes, reload.generation)?;
+        *self.routes.borrow_mut() = routes;
+        *self.limits.borrow_mut() = reload.limits.clone();
+        *self.listeners.borrow_mut() = reload.listeners.clone();
+        Ok(())
+    }
+}
+
+/// A new configuration for running workers (see [`crate::gateway::Gateway::reload`]).
+pub struct Reload {
+    /// Numbers this set of routes for the timers its instances start.
+    pub generation: u64,
+    pub routes: Arc<Vec<RouteTemplate>>,
+    pub limits: Arc<Limits>,
+    /// One per listener, in the order the worker's sockets were given.
+    pub listeners: Vec<Arc<ListenerOptions>>,
+    /// Each worker answers here once it applied the reload, or why it could not.
+    pub done: std::sync::mpsc::Sender<Result<()>>,
 }
 
 /// One listener as a worker serves it.
@@ -68,6 +122,8 @@ pub struct WorkerSpec {
     pub metrics: Arc<Metrics>,
     /// Messages other workers publish to this worker's connections.
     pub deliveries: UnboundedReceiver<Delivery>,
+    /// New configurations, on SIGHUP.
+    pub reloads: UnboundedReceiver<Reload>,
     pub shutdown: watch::Receiver<bool>,
     /// How long the worker waits for its connections to close after shutdown began.
     pub grace: Duration,
@@ -97,22 +153,19 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let (fire, mut fired) = unbounded_channel::<Fire>();
-        let routes = spec
-            .routes
-            .iter()
-            .map(|template| {
-                Route::instantiate(template, &spec.hub, &fire, &spec.metrics, spec.index)
-            })
-            .collect::<Result<Vec<_>>>()?;
         let context = Rc::new(WorkerContext {
             index: spec.index,
             metrics: spec.metrics.clone(),
-            routes: Routes::new(routes),
-            limits: spec.limits.clone(),
+            routes: RefCell::new(Rc::new(Routes::new(Vec::new()))),
+            generations: RefCell::default(),
+            limits: RefCell::new(spec.limits.clone()),
+            listeners: RefCell::new(spec.listeners.iter().map(|l| l.options.clone()).collect()),
             admission: spec.admission.clone(),
             hub: spec.hub.clone(),
             shutdown: spec.shutdown.clone(),
+            fire,
         });
+        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0)?;
         let mut deliveries = spec.deliveries;
         tokio::task::spawn_local(async move {
             while let Some(delivery) = deliveries.recv().await {
@@ -122,20 +175,31 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let timer_context = context.clone();
         tokio::task::spawn_local(async move {
             while let Some(fired) = fired.recv().await {
-                let route = timer_context.routes.get(fired.route);
+                let routes = timer_context
+                    .generations
+                    .borrow()
+                    .get(&fired.generation)
+                    .and_then(Weak::upgrade);
+                let route = routes.as_ref().and_then(|r| r.get(fired.route));
                 if let Some(instance) = route.and_then(|r| r.instance(fired.instance)) {
                     // A trap is logged and handled by the instance.
                     let _ = instance.borrow_mut().on_timer(fired.timer);
                 }
             }
         });
+        let reload_context = context.clone();
+        let mut reloads = spec.reloads;
+        tokio::task::spawn_local(async move {
+            while let Some(reload) = reloads.recv().await {
+                let _ = reload.done.send(reload_context.apply(&reload));
+            }
+        });
         // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
         let (done, mut all_done) = mpsc::channel::<()>(1);
-        for listener in spec.listeners {
+        for (index, listener) in spec.listeners.into_iter().enumerate() {
             let socket =
                 TcpListener::from_std(listener.socket).context("registering a listener")?;
-            let options = listener.options;
-            tokio::task::spawn_local(accept_loop(socket, options, context.clone(), done.clone()));
+            tokio::task::spawn_local(accept_loop(socket, index, context.clone(), done.clone()));
         }
         drop(done);
         let _ = ready.send(Ok(()));
@@ -158,7 +222,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
 
 async fn accept_loop(
     listener: TcpListener,
-    options: Arc<ListenerOptions>,
+    index: usize,
     context: Rc<WorkerContext>,
     done: mpsc::Sender<()>,
 ) {
@@ -168,7 +232,9 @@ async fn accept_loop(
             _ = shutdown.wait_for(|down| *down) => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let (options, context, done) = (options.clone(), context.clone(), done.clone());
+                    // The listener's settings as of now: a reload applies to the next connection.
+                    let options = context.listeners.borrow()[index].clone();
+                    let (context, done) = (context.clone(), done.clone());
                     tokio::task::spawn_local(async move {
                         connection::serve(tcp, peer, options, context).await;
                         drop(done);

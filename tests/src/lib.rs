@@ -265,6 +265,33 @@ impl TestGateway {
         }
     }
 
+    /// Writes `config` as the gateway's config file in `dir` (the one it was launched with) and sends SIGHUP; waits
+    /// (bounded) for the outcome: true when the reload was applied, false when it was rejected.
+    pub fn reload(&self, dir: &Path, config: &str) -> bool {
+        let count = |log: &str, needle: &str| log.matches(needle).count();
+        let before = self.log();
+        let (applied, rejected) = (
+            count(&before, "reload complete"),
+            count(&before, "reload rejected"),
+        );
+        std::fs::write(dir.join("gateway.toml"), config).unwrap();
+        let _ = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + START;
+        while Instant::now() < deadline {
+            let log = self.log();
+            if count(&log, "reload complete") > applied {
+                return true;
+            }
+            if count(&log, "reload rejected") > rejected {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no reload outcome within {START:?}:\n{}", self.log());
+    }
+
     /// The gateway's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

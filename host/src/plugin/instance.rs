@@ -121,6 +121,8 @@ pub struct PluginInstance {
     connections: HashMap<ConnectionId, Arc<ConnectionDetails>>,
     /// What the instance's host calls reach beyond the route.
     links: HostLinks,
+    /// The route's slot in the metrics.
+    metrics_slot: usize,
     /// Traps in a row: each within [`STABLE_AFTER`] of the one before.
     traps_in_a_row: u32,
     /// When the last trap happened.
@@ -142,12 +144,14 @@ impl PluginInstance {
             .as_nanos()
             .div_ceil(EPOCH_TICK.as_nanos()) as u64
             + 1;
+        let metrics_slot = links.metrics.slot(&route.path);
         let mut instance = PluginInstance {
             template,
             route,
             live: None,
             deadline_ticks: ticks,
             connections: HashMap::new(),
+            metrics_slot,
             links,
             traps_in_a_row: 0,
             last_trap: None,
@@ -261,7 +265,7 @@ impl PluginInstance {
         }
         let started = std::time::Instant::now();
         let result = f(plugin, store);
-        let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.route.index);
+        let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.metrics_slot);
         metrics.plugin_event(worker, route, started.elapsed());
         store.data_mut().current = None;
         match result {
