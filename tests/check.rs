@@ -147,6 +147,16 @@ fn a_plugin_that_cannot_start_within_its_memory_cap_is_named() {
 }
 
 #[test]
+fn a_bad_log_level_is_named() {
+    let dir = scratch_dir("check-log");
+    let config = format!(
+        "[log]\nlevel = \"wssgate=loudest\"\n{}",
+        plain_listener_with(&plugin("echo"))
+    );
+    assert_rejected(&config, &dir, &["gateway.toml", "line 1", "[log] `level`"]);
+}
+
+#[test]
 fn a_missing_plugin_file_names_its_line() {
     let dir = scratch_dir("check-missing");
     assert_rejected(

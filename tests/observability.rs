@@ -168,3 +168,60 @@ async fn every_connection_leaves_an_access_log_line() {
         assert!(line.contains(field), "{field} missing from: {line}");
     }
 }
+
+#[tokio::test]
+async fn logs_can_be_json_lines() {
+    let gw = TestGateway::start_with(
+        "workers = 1\n[log]\nformat = \"json\"\n",
+        &standard_routes(),
+    );
+    let mut ws = gw.ws("/echo").await;
+    assert_eq!(ask(&mut ws, "hello").await, "hello");
+    bounded(ws.close(None)).await.unwrap();
+    assert!(gw.wait_for_log("connection closed"), "{}", gw.log());
+    for line in gw.log().lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    let access = gw
+        .log()
+        .lines()
+        .find(|l| l.contains("connection closed"))
+        .unwrap()
+        .to_owned();
+    let access: serde_json::Value = serde_json::from_str(&access).unwrap();
+    assert_eq!(access["fields"]["messages_in"], 1, "{access}");
+    assert_eq!(access["fields"]["route"], "/echo", "{access}");
+}
+
+#[tokio::test]
+async fn the_log_level_comes_from_the_config() {
+    let gw = TestGateway::start_with(
+        "workers = 1\n[log]\nlevel = \"debug\"\n",
+        &standard_routes(),
+    );
+    let mut tcp = raw_websocket(gw.ws, "/echo").await;
+    use tokio::io::AsyncWriteExt;
+    bounded(tcp.write_all(&[0x81, 0x02, b'h', b'i']))
+        .await
+        .unwrap();
+    assert_eq!(raw_close_code(&mut tcp).await, 1002);
+    assert!(
+        gw.wait_for_log("closing with 1002"),
+        "no debug line:\n{}",
+        gw.log()
+    );
+    let quiet = TestGateway::start_with("workers = 1\n", &standard_routes());
+    let mut tcp = raw_websocket(quiet.ws, "/echo").await;
+    bounded(tcp.write_all(&[0x81, 0x02, b'h', b'i']))
+        .await
+        .unwrap();
+    assert_eq!(raw_close_code(&mut tcp).await, 1002);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !quiet.log().contains("closing with 1002"),
+        "debug lines at the default level:\n{}",
+        quiet.log()
+    );
+}

@@ -26,6 +26,34 @@ pub struct Config {
     pub limits: Limits,
     /// The admin listener (push API); `None` keeps it off.
     pub admin: Option<AdminConfig>,
+    /// How the gateway logs.
+    pub log: LogConfig,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `debug`, `wssgate=debug,access=off`, …); `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Human-readable lines, or one JSON object per line for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Where the admin listener listens and the token it requires.
@@ -106,6 +134,7 @@ struct RawConfig {
     route: Vec<RawRoute>,
     limits: Option<Spanned<Limits>>,
     admin: Option<Spanned<AdminConfig>>,
+    log: Option<Spanned<LogConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -337,7 +366,22 @@ impl Config {
                 Some(admin)
             }
         };
+        let log = match raw.log {
+            None => LogConfig::default(),
+            Some(spanned) => {
+                let span = spanned.span();
+                let log = spanned.into_inner();
+                if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log.level) {
+                    return Err(at(
+                        span,
+                        format!("[log] `level` {:?} is not a log filter: {e}", log.level),
+                    ));
+                }
+                log
+            }
+        };
         Ok(Config {
+            log,
             admin,
             limits,
             source: path.to_path_buf(),

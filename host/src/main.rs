@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wssgate::config::Config;
+use wssgate::config::{Config, LogConfig, LogFormat};
 use wssgate::gateway::{self, Gateway};
 use wssgate::hub::Hub;
 use wssgate::metrics::Metrics;
@@ -52,19 +52,31 @@ impl Options {
     }
 }
 
+/// Logs to stderr as the config's `[log]` says; `RUST_LOG`, when set, overrides the level.
+fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Serve(options) => serve(options),
-        Command::Check(options) => check(options),
-    };
+    let (Command::Serve(options) | Command::Check(options)) = &cli.command;
+    let result = options.load().and_then(|config| {
+        init_logging(&config.log);
+        match &cli.command {
+            Command::Serve(_) => serve(options, config),
+            Command::Check(_) => check(config),
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,8 +86,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(options: &Options) -> Result<()> {
-    let config = options.load()?;
+fn serve(options: &Options, config: Config) -> Result<()> {
     let mut gateway = Gateway::start(&config)?;
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,8 +118,7 @@ fn serve(options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn check(options: &Options) -> Result<()> {
-    let config = options.load()?;
+fn check(config: Config) -> Result<()> {
     for listener in &config.listeners {
         if let Some(files) = &listener.tls {
             tls::server_config(files, listener.address.port())?;

@@ -211,7 +211,7 @@ impl TestGateway {
             .args(["serve", "--config"])
             .arg(&config_path)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
