@@ -87,16 +87,23 @@ fn main() -> ExitCode {
 }
 
 fn serve(options: &Options, config: Config) -> Result<()> {
-    let mut gateway = Gateway::start(&config)?;
+    use tokio::signal::unix::{SignalKind, signal};
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("signal runtime")?;
+    // Handlers go in before the gateway starts: once it logs that it listens, a signal must not find the default
+    // action (which for SIGHUP would end the process).
+    let (mut term, mut int, mut hup) = {
+        let _runtime = signals.enter();
+        (
+            signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        )
+    };
+    let mut gateway = Gateway::start(&config)?;
     signals.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         loop {
             tokio::select! {
                 _ = term.recv() => break,
@@ -107,8 +114,7 @@ fn serve(options: &Options, config: Config) -> Result<()> {
                 }
             }
         }
-        anyhow::Ok(())
-    })?;
+    });
     tracing::info!(
         "shutting down: closing every connection with 1001 (grace {:?})",
         config.shutdown_grace
