@@ -49,6 +49,7 @@ const PLUGINS: &[&str] = &[
     "probe",
     "needs-sockets",
     "not-a-plugin",
+    "fanout",
 ];
 
 /// Builds the gateway binary (debug) and every plugin (release wasm) once per test process; returns the binary.

@@ -1,20 +1,32 @@
 //! The reference server every benchmark run carries: the same TLS and WebSocket stack as the gateway
-//! (tokio-rustls + tokio-tungstenite) answering `ok` to every message, with no plugin layer, in the naive
-//! configuration — one multi-threaded tokio runtime, default buffers, one flush per message.
+//! (tokio-rustls + tokio-tungstenite) with no plugin layer, in the naive configuration — one multi-threaded tokio
+//! runtime, default buffers, one flush per message.
+//!
+//! - `ok` answers every message with `ok` (the seed's check);
+//! - `echo` sends every message back;
+//! - `fanout` is the fan-out baseline: a message starting with `pub:` is encoded as a WebSocket frame once and the
+//!   same bytes are written by hand to every open connection; anything else is answered with `ok`.
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
+use clap::ValueEnum;
 use futures_util::{SinkExt, StreamExt};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::broadcast;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Ok,
+    Echo,
+    Fanout,
+}
 
 #[derive(clap::Parser)]
 #[command(about)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8383")]
     address: std::net::SocketAddr,
     /// PEM certificate chain.
@@ -23,41 +35,109 @@ struct Args {
     /// PEM private key.
     #[arg(long)]
     key: std::path::PathBuf,
+    #[arg(long, value_enum, default_value = "ok")]
+    mode: Mode,
 }
+
+/// Publishes in flight that a slow connection may fall behind by before it misses some.
+const FANOUT_BACKLOG: usize = 1024;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Args = clap::Parser::parse();
-    let chain = CertificateDer::pem_file_iter(&args.cert)
-        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow!("{}: {e}", args.cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&args.key)
-        .map_err(|e| anyhow!("{}: {e}", args.key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    // As the gateway does: every connection is a file descriptor.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let acceptor = wssgate_bench::server_tls::acceptor(&args.cert, &args.key)?;
     let listener = TcpListener::bind(args.address).await.context("binding")?;
     println!("baseline listening on {}", listener.local_addr()?);
+    let (fanout, _) = broadcast::channel::<Bytes>(FANOUT_BACKLOG);
+    let mode = args.mode;
     loop {
         let (tcp, _) = listener.accept().await?;
         let acceptor = acceptor.clone();
+        let fanout = fanout.clone();
         tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+            let Ok(ws) = tokio_tungstenite::accept_async(tls).await else {
                 return;
             };
-            while let Some(Ok(message)) = ws.next().await {
-                if (message.is_text() || message.is_binary())
-                    && ws.send(Message::text("ok")).await.is_err()
-                {
-                    return;
-                }
+            match mode {
+                Mode::Ok | Mode::Echo => answer(ws, matches!(mode, Mode::Echo)).await,
+                Mode::Fanout => fan_out(ws, &fanout).await,
             }
         });
     }
+}
+
+async fn answer<S>(mut ws: WebSocketStream<S>, echo: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(Ok(message)) = ws.next().await {
+        if message.is_text() || message.is_binary() {
+            let reply = if echo { message } else { Message::text("ok") };
+            if ws.send(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One connection of the fan-out baseline: reads the client and writes every published frame to it.
+async fn fan_out<S>(mut ws: WebSocketStream<S>, fanout: &broadcast::Sender<Bytes>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut published = fanout.subscribe();
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                Some(Ok(message)) if message.is_text() || message.is_binary() => {
+                    if message.clone().into_data().starts_with(b"pub:") {
+                        // Lagging receivers miss frames, and are counted as losses by the load generator.
+                        let _ = fanout.send(encode_frame(&message));
+                    } else if ws.send(Message::text("ok")).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            frame = published.recv() => match frame {
+                Ok(frame) => {
+                    // tungstenite has nothing buffered between messages, so the raw frame goes straight to TLS.
+                    let tls = ws.get_mut();
+                    if tls.write_all(&frame).await.is_err() || tls.flush().await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// A server-to-client (unmasked) WebSocket frame carrying `message`, encoded once for every recipient.
+fn encode_frame(message: &Message) -> Bytes {
+    let opcode: u8 = if message.is_text() { 0x1 } else { 0x2 };
+    let payload = message.clone().into_data();
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    frame.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n <= u16::MAX as usize => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&payload);
+    Bytes::from(frame)
 }

@@ -1,0 +1,72 @@
+//! CI's check that the benchmark harness works: the runner starts the baseline and the (debug) gateway, drives
+//! each for two seconds with the load generator, and prints its table. Speed is not judged here — a debug build on
+//! a shared CI machine says nothing about it — only that every piece runs and measures something.
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn smoke_scenario_runs_both_servers_and_reports() {
+    let gateway = wssgate_tests::gateway_binary();
+    let plugins = wssgate_tests::plugin("echo-ok")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let json =
+        std::env::temp_dir().join(format!("wssgate-bench-smoke-{}.json", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_benchrun"))
+        .args(["--scenario", "smoke", "--rounds", "1"])
+        .arg("--gateway")
+        .arg(&gateway)
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting benchrun");
+    // Bounded: two servers, each started and driven for 2.5 s, well inside two minutes even on a slow machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for benchrun") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("benchrun did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut table = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut table).unwrap();
+    assert!(status.success(), "benchrun failed: {status}\n{table}");
+    assert!(table.contains("| smoke"), "no smoke row in:\n{table}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let runs = summary["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "one baseline and one gateway run: {summary}");
+    for run in runs {
+        let report = &run["report"];
+        assert!(
+            report["count"].as_u64().unwrap() > 0,
+            "no messages answered: {run}"
+        );
+        assert_eq!(report["errors"].as_u64(), Some(0), "errors: {run}");
+        let cpu = report["server"]["cpu_us_per_op"].as_f64().unwrap();
+        assert!(
+            cpu > 0.0 && cpu.is_finite(),
+            "no server CPU measured: {run}"
+        );
+        assert!(
+            report["latency"]["p99_us"].as_u64().unwrap() > 0,
+            "no latency: {run}"
+        );
+    }
+    assert!(
+        runs[1]["report"]["server"]["plugin_share"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0 && s < 1.0),
+        "the gateway's plugin share comes from its /metrics: {summary}"
+    );
+}

@@ -1,0 +1,86 @@
+//! The cost of one plugin event: the host hands a 3-byte text message to the `echo-ok` plugin's `on-message`, the
+//! plugin calls the host's `send`, and the host queues `ok` on the connection's outbound queue — everything the
+//! gateway adds per message between tungstenite's decoded frame and its write, measured without sockets.
+//!
+//! Needs the release plugin: `cargo build --release --target wasm32-wasip2 -p echo-ok`, then
+//! `cargo bench -p wssgate --bench dispatch`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use wssgate::hub::{ConnectionDetails, Hub};
+use wssgate::metrics::Metrics;
+use wssgate::outbound::Outbox;
+use wssgate::plugin::{HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext};
+use wssgate::registry;
+use wssgate::timers::TimerTarget;
+
+fn dispatch(c: &mut Criterion) {
+    let wasm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/echo_ok.wasm");
+    assert!(
+        wasm.is_file(),
+        "{} is missing: build it with `cargo build --release --target wasm32-wasip2 -p echo-ok`",
+        wasm.display()
+    );
+    let runtime = PluginRuntime::new(false).expect("engine");
+    runtime.start_epoch_ticker();
+    let template = runtime.load(&wasm).expect("loading echo-ok");
+    let route = Arc::new(RouteContext {
+        index: 0,
+        path: "/wss".into(),
+        plugin: "echo_ok.wasm".into(),
+        settings: BTreeMap::new(),
+        max_memory_bytes: 64 << 20,
+        event_deadline: Duration::from_millis(50),
+        fuel: None,
+        restart_backoff: Duration::from_secs(1),
+        fuel_metering: false,
+    });
+    let (hub, _deliveries) = Hub::new(1);
+    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
+    let links = HostLinks {
+        metrics,
+        worker: 0,
+        hub: hub.clone(),
+        timers: TimerTarget {
+            fire,
+            generation: 0,
+            route: 0,
+            instance: 0,
+        },
+    };
+    let mut instance = PluginInstance::new(template, route, links).expect("instantiating echo-ok");
+    registry::init_worker(0);
+    let outbox = Rc::new(Outbox::new(1 << 20));
+    let id = registry::open(outbox.clone());
+    let details = Arc::new(ConnectionDetails {
+        route: "/wss".into(),
+        path: "/wss".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        remote_address: "127.0.0.1:50000".into(),
+        subprotocol: None,
+        connected_at_ms: 0,
+    });
+    hub.open(id, details.clone());
+    instance
+        .on_connect(id, &details)
+        .expect("on-connect")
+        .expect("accepted");
+    c.bench_function("on-message with one send", |b| {
+        b.iter(|| {
+            instance
+                .on_message(id, MessageParam::Text("tom"))
+                .expect("no trap");
+            outbox.pop().expect("the plugin answered")
+        })
+    });
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
