@@ -66,12 +66,15 @@ impl LoadReport {
     /// One human-readable line.
     pub fn line(&self) -> String {
         let mut line = format!(
-            "{} connections={} in_flight={} size={} {}s={} rate={:.0}/s errors={}",
+            "{} connections={} in_flight={} size={} {}={} rate={:.0}/s errors={}",
             self.mode,
             self.connections,
             self.in_flight,
             self.size,
-            self.op,
+            match self.op.as_str() {
+                "delivery" => "deliveries".to_owned(),
+                op => format!("{op}s"),
+            },
             self.count,
             self.per_sec,
             self.errors
