@@ -148,18 +148,20 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
         }
     }
 
-    pub async fn run(mut self, head: &RequestHead, peer: SocketAddr, subprotocol: Option<&str>) {
+    /// Runs the session to its end. It takes the request by value: its path, query and headers move into the
+    /// connection's details, which the hub and the plugin's replay keep, rather than being kept twice.
+    pub async fn run(mut self, head: RequestHead, peer: SocketAddr, subprotocol: Option<String>) {
         let connected_at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let started = Instant::now();
         let details = Arc::new(ConnectionDetails {
             route: head.path.clone(),
-            path: head.path.clone(),
-            query: head.query.clone(),
-            headers: head.headers.clone(),
+            path: head.path,
+            query: head.query,
+            headers: head.headers,
             remote_address: peer.to_string(),
-            subprotocol: subprotocol.map(str::to_owned),
+            subprotocol,
             connected_at_ms,
         });
         self.worker.hub.open(self.id, details.clone());
@@ -174,19 +176,19 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
                     1008
                 };
                 self.close_code = code;
-                self.close_now(code, &reject.reason, CLOSE_TIMEOUT).await;
+                Box::pin(self.close_now(code, &reject.reason, CLOSE_TIMEOUT)).await;
                 return;
             }
             Err(Trapped) => {
                 self.close_code = 1011;
-                self.close_now(1011, "plugin error", CLOSE_TIMEOUT).await;
+                Box::pin(self.close_now(1011, "plugin error", CLOSE_TIMEOUT)).await;
                 return;
             }
         }
         let end = self.exchange().await;
         self.close_code = end.code;
         let t = &self.traffic;
-        tracing::info!(target: "access", client = %peer, route = %head.path, connection = self.id,
+        tracing::info!(target: "access", client = %peer, route = %details.route, connection = self.id,
             duration_ms = started.elapsed().as_millis() as u64, messages_in = t.messages_in, bytes_in = t.bytes_in,
             messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code, "connection closed");
         self.outbox.shut();

@@ -59,12 +59,15 @@ pub async fn read_head<S: AsyncRead + Unpin>(
 ) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let mut chunk = [0u8; 2048];
-        let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Gone)?;
+        // Read straight into the vector's spare room: a buffer on the stack would live in every connection's task.
+        buf.reserve(1024);
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|_| HeadError::Gone)?;
         if n == 0 {
             return Err(HeadError::Gone);
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buf) {
