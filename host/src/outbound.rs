@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -40,6 +40,9 @@ pub fn close_frame(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
+/// The reason every connection is closed with (1001) when the gateway stops.
+pub const SHUTTING_DOWN: &str = "server shutting down";
+
 /// The reason a connection whose queue overflowed is closed with.
 pub const SLOW_CONSUMER: &str = "slow consumer";
 
@@ -60,9 +63,43 @@ pub struct Outbox {
     /// Set when a send found the queue full.
     overflowed: Cell<bool>,
     /// Wakes the connection's task when something was queued outside its own event.
-    wake: Notify,
+    wake: Signal,
     /// Wakes a writer stuck on a full socket when the queue overflows.
-    overflow: Notify,
+    overflow: Signal,
+}
+
+/// A wake-up for the one task that owns a connection, on the worker's own thread.
+///
+/// The session waits on it every time round its loop, so it is a flag and a waker in cells: tokio's `Notify`,
+/// made for many waiters on many threads, takes a lock to register and another to unregister on every wait.
+#[derive(Default)]
+struct Signal {
+    /// A wake-up not yet seen by the waiter.
+    raised: Cell<bool>,
+    /// The waiter's waker, from its last poll.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Signal {
+    fn raise(&self) {
+        self.raised.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Ready once the signal was raised (since the last wait that saw it), consuming the wake-up.
+    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.raised.replace(false) {
+            return Poll::Ready(());
+        }
+        let waker = match self.waker.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => waker,
+            _ => cx.waker().clone(),
+        };
+        self.waker.set(Some(waker));
+        Poll::Pending
+    }
 }
 
 /// Why a message was refused.
@@ -84,8 +121,8 @@ impl Outbox {
             close_sent: Cell::new(false),
             shut: Cell::new(false),
             overflowed: Cell::new(false),
-            wake: Notify::new(),
-            overflow: Notify::new(),
+            wake: Signal::default(),
+            overflow: Signal::default(),
         }
     }
 
@@ -100,8 +137,8 @@ impl Outbox {
             self.queued_bytes.set(0);
             self.overflowed.set(true);
             self.request_close(close_frame(1008, SLOW_CONSUMER));
-            self.overflow.notify_one();
-            self.wake.notify_one();
+            self.overflow.raise();
+            self.wake.raise();
             return Err(Refused::Full);
         }
         self.queued_bytes.set(queued + len);
@@ -152,17 +189,17 @@ impl Outbox {
     }
 
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.wake.raise();
     }
 
     pub async fn woken(&self) {
-        self.wake.notified().await
+        std::future::poll_fn(|cx| self.wake.poll_wait(cx)).await
     }
 
     /// Completes once a send has found the queue full.
     pub async fn overflowed(&self) {
         if !self.overflowed.get() {
-            self.overflow.notified().await
+            std::future::poll_fn(|cx| self.overflow.poll_wait(cx)).await
         }
     }
 }

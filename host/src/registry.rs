@@ -70,3 +70,14 @@ pub fn remove(id: ConnectionId) {
 pub fn open_count() -> usize {
     REGISTRY.with(|r| r.connections.borrow().len())
 }
+
+/// Asks every open connection of this worker to close with `frame` (on shutdown). Each session writes it and waits
+/// for its client's answer; a connection that opens afterwards sees the shutdown itself (see `Session::open`).
+pub fn close_all(frame: &tokio_tungstenite::tungstenite::protocol::CloseFrame) {
+    REGISTRY.with(|r| {
+        for outbox in r.connections.borrow().values() {
+            outbox.request_close(frame.clone());
+            outbox.wake();
+        }
+    });
+}

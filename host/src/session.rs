@@ -7,7 +7,7 @@
 
 use crate::hub::ConnectionDetails;
 use crate::limits::Limits;
-use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame, is_sendable_close_code};
+use crate::outbound::{Outbox, SHUTTING_DOWN, SLOW_CONSUMER, close_frame, is_sendable_close_code};
 use crate::plugin::{MessageParam, PluginInstance, Trapped};
 use crate::registry::{self, ConnectionId};
 use crate::timers;
@@ -126,6 +126,10 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
     ) -> Self {
         let outbox = Rc::new(Outbox::new(limits.max_outbound_bytes));
         let id = registry::open(outbox.clone());
+        // Shutdown reaches open sessions through the registry; one that opens while it is under way closes now.
+        if *worker.shutdown.borrow() {
+            outbox.request_close(close_frame(1001, SHUTTING_DOWN));
+        }
         worker.metrics.opened(worker.index, route);
         Session {
             route,
@@ -203,7 +207,6 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
     /// Moves messages both ways until the connection closes.
     async fn exchange(&mut self) -> End {
         let limits = self.limits.clone();
-        let mut shutdown = self.worker.shutdown.clone();
         let mut heartbeat = limits
             .ping_interval()
             .map(|every| tokio::time::interval_at(Instant::now() + every, every));
@@ -241,9 +244,6 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
                     None => return self.peer_gone(),
                 },
                 _ = self.outbox.woken() => {}
-                _ = shutdown.wait_for(|down| *down), if open => {
-                    self.outbox.request_close(close_frame(1001, "server shutting down"));
-                }
                 _ = tick(&mut heartbeat), if open => {
                     if self.missed_pongs >= limits.max_missed_pongs {
                         self.outbox.request_close(close_frame(1001, "ping timeout"));

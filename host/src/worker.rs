@@ -7,6 +7,7 @@ use crate::connection;
 use crate::hub::{self, Delivery, Hub};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::outbound::{SHUTTING_DOWN, close_frame};
 use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
@@ -205,6 +206,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let _ = ready.send(Ok(()));
         let mut shutdown = spec.shutdown;
         let _ = shutdown.wait_for(|down| *down).await;
+        registry::close_all(&close_frame(1001, SHUTTING_DOWN));
         if tokio::time::timeout(spec.grace, all_done.recv())
             .await
             .is_err()
