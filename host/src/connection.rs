@@ -1,25 +1,24 @@
 //! One client connection from accept to the WebSocket session: TLS, the upgrade request, the admission checks,
 //! and the HTTP answer for everything that does not become a session.
 //!
-//! The phases before the session (PROXY header, TLS handshake, request head) run in futures of their own on the
-//! heap, freed when they end: a task's size is fixed when it is spawned, and an idle connection's task should
-//! hold what its session needs, not the largest state the handshake ever had.
+//! The handshake runs in the task the worker spawned for the accepted socket. A connection that upgrades gets a
+//! task of its own for its session, holding exactly the session's state, and the handshake task ends: an open
+//! connection costs neither the memory of the largest state the handshake ever had, nor pointer hops through it on
+//! every message.
 
-use crate::admission::{Refusal, Ticket};
+use crate::admission::Refusal;
 use crate::limits::Limits;
 use crate::metrics::Rejection;
-use crate::plugin::PluginInstance;
 use crate::proxy::read_proxy_header;
-use crate::route::{Route, Routes};
-use crate::session::Session;
+use crate::session::{Holds, Session};
 use crate::upgrade::{self, Answer};
 use crate::worker::{ListenerOptions, WorkerContext};
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -33,23 +32,20 @@ const TLS_READ_CHUNK: usize = 1024;
 /// Bytes tungstenite collects before it writes on its own; the session flushes once per batch anyway.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// Serves one accepted TCP connection to the end.
+/// Serves one accepted TCP connection up to its upgrade; its session then runs as a task of its own. `done` is
+/// dropped when the connection has ended.
 pub async fn serve(
     mut tcp: TcpStream,
     mut peer: SocketAddr,
     listener: Arc<ListenerOptions>,
     worker: Rc<WorkerContext>,
+    done: mpsc::Sender<()>,
 ) {
     let _ = tcp.set_nodelay(true);
     // The limits as of this connection's start: a reload applies to the next connection.
     let limits = worker.limits.borrow().clone();
     if listener.proxy_protocol {
-        let header = Box::pin(timeout(
-            limits.upgrade_timeout(),
-            read_proxy_header(&mut tcp),
-        ))
-        .await;
-        match header {
+        match timeout(limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await {
             Ok(Ok(client)) => {
                 // Only a trusted proxy's word is taken; anyone else keeps the socket's address.
                 if let Some(client) = client.filter(|_| listener.trusted_proxies.trusts(peer.ip()))
@@ -68,92 +64,28 @@ pub async fn serve(
         }
     }
     match &listener.tls {
-        None => {
-            let http = Box::pin(serve_http(tcp, peer, &listener, &limits, &worker));
-            http.await
-        }
+        None => serve_http(tcp, peer, &listener, limits, worker, done).await,
         Some(acceptor) => {
-            let handshake = Box::pin(timeout(
-                limits.tls_handshake_timeout(),
-                acceptor.accept(tcp),
-            ));
-            let http = match handshake.await {
-                // Boxed: rustls' state is over a kilobyte, and a value passed to an async fn stays in its future.
-                Ok(Ok(stream)) => Box::pin(serve_http(
-                    Box::new(stream),
-                    peer,
-                    &listener,
-                    &limits,
-                    &worker,
-                )),
-                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            http.await
+            match timeout(limits.tls_handshake_timeout(), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => serve_http(stream, peer, &listener, limits, worker, done).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
         }
     }
 }
 
-/// A connection whose upgrade was accepted: what its session starts from.
-struct Accepted<'r, S> {
-    ws: WebSocketStream<S>,
-    head: upgrade::RequestHead,
-    /// The client's address (from a trusted proxy's header when there is one).
-    client: SocketAddr,
-    route: &'r Route,
-    instance: &'r RefCell<PluginInstance>,
-    subprotocol: Option<String>,
-    /// Counts the connection against the caps until the session ends.
-    ticket: Ticket,
-}
-
-async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    peer: SocketAddr,
-    listener: &ListenerOptions,
-    limits: &Arc<Limits>,
-    worker: &WorkerContext,
-) {
-    // The routes as of now; this connection keeps them (and its plugin instance) even if a reload replaces them.
-    let routes = worker.routes.borrow().clone();
-    let upgrade = Box::pin(upgrade(stream, peer, listener, limits, worker, &routes));
-    // Each phase's future is built in a statement of its own, so that only its box, not the values it was built
-    // from, lives across the await.
-    let (session, ticket) = match upgrade.await {
-        Some(accepted) => {
-            let Accepted {
-                ws,
-                head,
-                client,
-                route,
-                instance,
-                subprotocol,
-                ticket,
-            } = accepted;
-            let session = Session::open(
-                ws,
-                worker.metrics.slot(&route.path),
-                instance,
-                worker,
-                limits.clone(),
-            );
-            (Box::pin(session.run(head, client, subprotocol)), ticket)
-        }
-        None => return,
-    };
-    session.await;
-    drop(ticket);
-}
-
-/// Reads the upgrade request and answers it; returns the WebSocket when the answer was 101.
-async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
+/// Reads the upgrade request and answers it; when the answer is 101, starts the session's task.
+async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     mut stream: S,
     peer: SocketAddr,
     listener: &ListenerOptions,
-    limits: &Arc<Limits>,
-    worker: &WorkerContext,
-    routes: &'r Routes,
-) -> Option<Accepted<'r, S>> {
+    limits: Arc<Limits>,
+    worker: Rc<WorkerContext>,
+    done: mpsc::Sender<()>,
+) {
+    // The routes as of now; this connection keeps them (and its plugin instance) even if a reload replaces them.
+    let routes = worker.routes.borrow().clone();
     let (head, rest) =
         match timeout(limits.upgrade_timeout(), upgrade::read_head(&mut stream)).await {
             Ok(Ok(read)) => read,
@@ -161,15 +93,15 @@ async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
                 if let Some(answer) = upgrade::head_error(&e) {
                     let _ = upgrade::respond(&mut stream, &answer).await;
                 }
-                return None;
+                return;
             }
             Err(_) => {
                 tracing::debug!(%peer, "no complete request within {:?}", limits.upgrade_timeout());
-                return None;
+                return;
             }
         };
     let client = listener.trusted_proxies.client_address(peer, &head.headers);
-    let mut answer = upgrade::decide(&head, routes);
+    let mut answer = upgrade::decide(&head, &routes);
     let mut ticket = None;
     let mut instance = None;
     if let Answer::Upgrade { route, .. } = &answer {
@@ -180,7 +112,7 @@ async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
             answer = upgrade::unavailable("the plugin of this route is restarting\n");
         }
     }
-    if let (Answer::Upgrade { route, .. }, Some(_)) = (&answer, instance) {
+    if let (Answer::Upgrade { route, .. }, Some(_)) = (&answer, &instance) {
         match worker.admission.admit(client.ip()) {
             Ok(admitted) => ticket = Some(admitted),
             Err(refusal) => {
@@ -208,7 +140,7 @@ async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
         worker.metrics.rejected(worker.index, why);
     }
     if upgrade::respond(&mut stream, &answer).await.is_err() {
-        return None;
+        return;
     }
     let (
         Answer::Upgrade {
@@ -219,7 +151,7 @@ async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
     ) = (answer, instance, ticket)
     else {
         let _ = stream.shutdown().await;
-        return None;
+        return;
     };
     let config = WebSocketConfig::default()
         .read_buffer_size(if listener.tls.is_some() {
@@ -231,13 +163,12 @@ async fn upgrade<'r, S: AsyncRead + AsyncWrite + Unpin>(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    Some(Accepted {
-        ws,
-        head,
-        client,
-        route,
-        instance,
-        subprotocol,
+    let slot = worker.metrics.slot(&route.path);
+    let holds = Holds {
+        generation: routes,
         ticket,
-    })
+        done,
+    };
+    let session = Session::open(ws, slot, instance, worker, limits, holds);
+    tokio::task::spawn_local(session.run(head, client, subprotocol));
 }

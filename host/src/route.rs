@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
 use crate::timers::{Fire, TimerTarget};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -18,9 +19,9 @@ pub struct Route {
     pub subprotocols: Vec<String>,
     /// Origins allowed to connect; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// The instances that serve this route's connections on this worker, each connection staying with one. Plugin
-    /// calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
-    instances: Vec<RefCell<PluginInstance>>,
+    /// The instances that serve this route's connections on this worker, each connection staying with one (and
+    /// holding it). Plugin calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
+    instances: Vec<Rc<RefCell<PluginInstance>>>,
     /// Where the round-robin over `instances` goes next.
     next: Cell<usize>,
 }
@@ -63,7 +64,7 @@ impl Route {
                             template.config.plugin.display()
                         )
                     })?;
-            instances.push(RefCell::new(instance));
+            instances.push(Rc::new(RefCell::new(instance)));
         }
         Ok(Route {
             index: template.context.index,
@@ -77,18 +78,21 @@ impl Route {
 
     /// Instance `index` of this route.
     pub fn instance(&self, index: usize) -> Option<&RefCell<PluginInstance>> {
-        self.instances.get(index)
+        self.instances.get(index).map(|instance| &**instance)
     }
 
     /// The instance a new connection goes to: the next one round-robin that is up, or `None` when all are down
     /// (the client then gets 503).
-    pub fn pick_instance(&self) -> Option<&RefCell<PluginInstance>> {
+    pub fn pick_instance(&self) -> Option<Rc<RefCell<PluginInstance>>> {
         let count = self.instances.len();
         (0..count).find_map(|_| {
             let index = self.next.get();
             self.next.set((index + 1) % count);
             let instance = &self.instances[index];
-            instance.borrow_mut().is_available().then_some(instance)
+            instance
+                .borrow_mut()
+                .is_available()
+                .then(|| instance.clone())
         })
     }
 }

@@ -5,11 +5,13 @@
 //! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
+use crate::admission::Ticket;
 use crate::hub::ConnectionDetails;
 use crate::limits::Limits;
 use crate::outbound::{Outbox, SHUTTING_DOWN, SLOW_CONSUMER, close_frame, is_sendable_close_code};
 use crate::plugin::{MessageParam, PluginInstance, Trapped};
 use crate::registry::{self, ConnectionId};
+use crate::route::Routes;
 use crate::timers;
 use crate::upgrade::RequestHead;
 use crate::worker::WorkerContext;
@@ -22,6 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -68,12 +71,24 @@ struct RateWindow {
     bytes: u64,
 }
 
-/// A WebSocket connection bound to a route.
-pub struct Session<'w, S> {
+/// What a session keeps alive until it ends, for the sake of others.
+pub struct Holds {
+    /// The routes generation the connection started with: its plugin instance's timers find the instance there.
+    pub generation: Rc<Routes>,
+    /// Counts the connection against the connection caps.
+    pub ticket: Ticket,
+    /// Dropped when the session ends: the worker's graceful shutdown waits until every one is.
+    pub done: mpsc::Sender<()>,
+}
+
+/// A WebSocket connection bound to a route. It owns everything it uses, so it runs as a task of its own whose
+/// future holds exactly the session: the state a message touches stays in one allocation.
+pub struct Session<S> {
     ws: WebSocketStream<S>,
     /// The plugin instance this connection stays with.
-    plugin: &'w RefCell<PluginInstance>,
-    worker: &'w WorkerContext,
+    plugin: Rc<RefCell<PluginInstance>>,
+    worker: Rc<WorkerContext>,
+    _holds: Holds,
     id: ConnectionId,
     /// Where the plugin's sends and close for this connection wait to be written.
     outbox: Rc<Outbox>,
@@ -104,7 +119,7 @@ struct Traffic {
     bytes_out: u64,
 }
 
-impl<S> Drop for Session<'_, S> {
+impl<S> Drop for Session<S> {
     /// The connection is gone for good (after its on-close): it leaves the worker, its timers and the hub.
     fn drop(&mut self) {
         registry::remove(self.id);
@@ -116,13 +131,14 @@ impl<S> Drop for Session<'_, S> {
     }
 }
 
-impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub fn open(
         ws: WebSocketStream<S>,
         route: usize,
-        plugin: &'w RefCell<PluginInstance>,
-        worker: &'w WorkerContext,
+        plugin: Rc<RefCell<PluginInstance>>,
+        worker: Rc<WorkerContext>,
         limits: Arc<Limits>,
+        holds: Holds,
     ) -> Self {
         let outbox = Rc::new(Outbox::new(limits.max_outbound_bytes));
         let id = registry::open(outbox.clone());
@@ -139,6 +155,7 @@ impl<'w, S: AsyncRead + AsyncWrite + Unpin> Session<'w, S> {
             ws,
             plugin,
             worker,
+            _holds: holds,
             id,
             outbox,
             sent_close: None,

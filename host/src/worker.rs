@@ -237,10 +237,7 @@ async fn accept_loop(
                     // The listener's settings as of now: a reload applies to the next connection.
                     let options = context.listeners.borrow()[index].clone();
                     let (context, done) = (context.clone(), done.clone());
-                    tokio::task::spawn_local(async move {
-                        connection::serve(tcp, peer, options, context).await;
-                        drop(done);
-                    });
+                    tokio::task::spawn_local(connection::serve(tcp, peer, options, context, done));
                 }
                 Err(e) => {
                     // Out of file descriptors or a transient error: back off instead of spinning.
