@@ -8,6 +8,7 @@
 //! Groups and users are scoped to a route, so two applications on two paths cannot see each other's.
 
 use crate::registry::{self, ConnectionId};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -43,15 +44,17 @@ struct Member {
     session_bytes: usize,
 }
 
+/// Maps keyed by connection ids use a fast non-keyed hash: the ids are the gateway's own counters, not client
+/// input, and a publish looks up every member.
 #[derive(Default)]
 struct State {
-    members: HashMap<ConnectionId, Member>,
+    members: FxHashMap<ConnectionId, Member>,
     /// Members of each (route, group).
-    groups: HashMap<(String, String), HashSet<ConnectionId>>,
+    groups: HashMap<(String, String), FxHashSet<ConnectionId>>,
     /// Connections of each (route, uid).
-    users: HashMap<(String, String), HashSet<ConnectionId>>,
+    users: HashMap<(String, String), FxHashSet<ConnectionId>>,
     /// Connections of each route, for broadcasts.
-    routes: HashMap<String, HashSet<ConnectionId>>,
+    routes: HashMap<String, FxHashSet<ConnectionId>>,
 }
 
 /// Why a session value was refused.
@@ -273,7 +276,7 @@ impl Hub {
 
     fn select(
         &self,
-        set: impl FnOnce(&State) -> Option<&HashSet<ConnectionId>>,
+        set: impl FnOnce(&State) -> Option<&FxHashSet<ConnectionId>>,
         exclude: &[ConnectionId],
     ) -> Vec<ConnectionId> {
         let state = self.lock();
@@ -324,7 +327,7 @@ pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
 }
 
 fn remove_from<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, HashSet<ConnectionId>>,
+    map: &mut HashMap<K, FxHashSet<ConnectionId>>,
     key: K,
     id: ConnectionId,
 ) {

@@ -4,8 +4,8 @@
 //! plugin store's data stays `Send` as wasmtime-wasi requires.
 
 use crate::outbound::Outbox;
+use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A connection id: the worker's index in the top 16 bits, a per-worker counter below, so ids are unique across
@@ -14,8 +14,9 @@ pub type ConnectionId = u64;
 
 #[derive(Default)]
 struct Registry {
-    /// Live connections of this worker.
-    connections: RefCell<HashMap<ConnectionId, Rc<Outbox>>>,
+    /// Live connections of this worker. Looked up on every host call: ids are the gateway's own counters, not
+    /// client input, so a fast non-keyed hash is safe here.
+    connections: RefCell<FxHashMap<ConnectionId, Rc<Outbox>>>,
     /// The worker's index, the high bits of its ids.
     worker: Cell<u64>,
     /// The last id handed out.
