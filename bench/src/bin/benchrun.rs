@@ -54,6 +54,10 @@ enum Goal {
     CpuRatioAtMost(f64),
     /// Operations per second, gateway/baseline at least this.
     RateRatioAtLeast(f64),
+    /// Operations per second of server CPU, gateway/baseline at least this: for a load the client cannot push hard
+    /// enough to saturate the server (a TLS handshake costs the client as much as the server), the rate either
+    /// server could sustain on its core.
+    CapacityRatioAtLeast(f64),
     /// Gateway KiB of resident memory per open connection at most this.
     KibPerConnectionAtMost(f64),
 }
@@ -149,7 +153,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             ],
             gateway_path: "/wss",
             baseline_mode: "ok",
-            goal: Goal::RateRatioAtLeast(0.9),
+            goal: Goal::CapacityRatioAtLeast(0.9),
         },
         Scenario {
             name: "g",
@@ -481,6 +485,11 @@ impl Summary {
                 r.server.as_ref().map_or(f64::NAN, |s| s.cpu_us_per_op)
             }),
             Goal::RateRatioAtLeast(_) => ("per second", |r| r.per_sec),
+            Goal::CapacityRatioAtLeast(_) => ("per second of server CPU", |r| {
+                r.server
+                    .as_ref()
+                    .map_or(f64::NAN, |s| 1e6 / s.cpu_us_per_op)
+            }),
             Goal::KibPerConnectionAtMost(_) => ("KiB RSS per connection", |r| {
                 r.server
                     .as_ref()
@@ -531,7 +540,9 @@ impl Summary {
         match self.goal {
             Goal::CpuRatioAtMost(max) if max.is_infinite() => ("—".into(), true),
             Goal::CpuRatioAtMost(max) => (format!("≤ {max}×"), self.ratio() <= max),
-            Goal::RateRatioAtLeast(min) => (format!("≥ {min}×"), self.ratio() >= min),
+            Goal::RateRatioAtLeast(min) | Goal::CapacityRatioAtLeast(min) => {
+                (format!("≥ {min}×"), self.ratio() >= min)
+            }
             Goal::KibPerConnectionAtMost(max) => {
                 (format!("≤ {max} KiB"), median(&self.gateway) <= max)
             }

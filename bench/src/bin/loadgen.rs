@@ -11,7 +11,7 @@
 //!
 //! With `--server-pid` it reads the server's CPU time across the window from `/proc`; with `--metrics` (the
 //! gateway's admin address) also the time spent in plugin callbacks. Output: one line, or JSON with `--json`.
-//! Pin it to a core of its own (`taskset -c 1`).
+//! Pin it to a core of its own (`--pin 1`, or `taskset -c 1`).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -81,6 +81,9 @@ struct Args {
     /// The gateway's admin listener, to read the time spent in plugins from its /metrics.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Pin this process to this CPU core (as `taskset -c CORE` would).
+    #[arg(long)]
+    pin: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -124,6 +127,11 @@ impl Shared {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(core) = args.pin
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: core })
+    {
+        bail!("cannot pin to core {core}");
+    }
     // Every connection is a file descriptor; the idle scenario needs nearly all the process may open.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let runtime = tokio::runtime::Builder::new_current_thread()
