@@ -7,8 +7,7 @@
 //!
 //! Groups and users are scoped to a route, so two applications on two paths cannot see each other's.
 
-use crate::registry::{self, ConnectionId};
-use rustc_hash::{FxHashMap, FxHashSet};
+use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -44,17 +43,15 @@ struct Member {
     session_bytes: usize,
 }
 
-/// Maps keyed by connection ids use a fast non-keyed hash: the ids are the gateway's own counters, not client
-/// input, and a publish looks up every member.
 #[derive(Default)]
 struct State {
-    members: FxHashMap<ConnectionId, Member>,
+    members: IdMap<Member>,
     /// Members of each (route, group).
-    groups: HashMap<(String, String), FxHashSet<ConnectionId>>,
+    groups: HashMap<(String, String), IdSet>,
     /// Connections of each (route, uid).
-    users: HashMap<(String, String), FxHashSet<ConnectionId>>,
+    users: HashMap<(String, String), IdSet>,
     /// Connections of each route, for broadcasts.
-    routes: HashMap<String, FxHashSet<ConnectionId>>,
+    routes: HashMap<String, IdSet>,
 }
 
 /// Why a session value was refused.
@@ -276,7 +273,7 @@ impl Hub {
 
     fn select(
         &self,
-        set: impl FnOnce(&State) -> Option<&FxHashSet<ConnectionId>>,
+        set: impl FnOnce(&State) -> Option<&IdSet>,
         exclude: &[ConnectionId],
     ) -> Vec<ConnectionId> {
         let state = self.lock();
@@ -326,11 +323,7 @@ pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, FxHashSet<ConnectionId>>,
-    key: K,
-    id: ConnectionId,
-) {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, IdSet>, key: K, id: ConnectionId) {
     if let Some(set) = map.get_mut(&key) {
         set.remove(&id);
         if set.is_empty() {

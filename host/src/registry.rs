@@ -4,7 +4,7 @@
 //! plugin store's data stays `Send` as wasmtime-wasi requires.
 
 use crate::outbound::Outbox;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -12,11 +12,17 @@ use std::rc::Rc;
 /// the gateway without coordination.
 pub type ConnectionId = u64;
 
+/// A map keyed by connection ids. It hashes with Fx, fast and unkeyed: the ids are the gateway's own counters, not
+/// client input, so nobody can choose colliding keys, and these maps are looked up on every message and for every
+/// member of a publish.
+pub type IdMap<V> = FxHashMap<ConnectionId, V>;
+/// A set of connection ids, hashed like [`IdMap`].
+pub type IdSet = FxHashSet<ConnectionId>;
+
 #[derive(Default)]
 struct Registry {
-    /// Live connections of this worker. Looked up on every host call: ids are the gateway's own counters, not
-    /// client input, so a fast non-keyed hash is safe here.
-    connections: RefCell<FxHashMap<ConnectionId, Rc<Outbox>>>,
+    /// Live connections of this worker.
+    connections: RefCell<IdMap<Rc<Outbox>>>,
     /// The worker's index, the high bits of its ids.
     worker: Cell<u64>,
     /// The last id handed out.

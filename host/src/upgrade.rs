@@ -59,7 +59,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(
 ) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
-        // Read straight into the vector's spare room: a buffer on the stack would live in every connection's task.
+        // Read straight into the vector's spare room: a buffer on the stack would be kept in the handshake's future.
         buf.reserve(1024);
         let n = stream
             .read_buf(&mut buf)

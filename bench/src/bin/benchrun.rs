@@ -424,9 +424,7 @@ impl Server {
             .arg(cert)
             .arg("--server-pid")
             .arg(self.child.id().to_string());
-        if scenario.name != "e" && scenario.name != "smoke" {
-            command.arg("--duration").arg(args.duration.to_string());
-        }
+        command.arg("--duration").arg(args.duration.to_string());
         if let Some(admin) = self.admin {
             command.arg("--metrics").arg(admin.to_string());
         }

@@ -17,9 +17,8 @@ use crate::config::RouteConfig;
 use crate::hub::{ConnectionDetails, Hub};
 use crate::metrics::Metrics;
 use crate::outbound::close_frame;
-use crate::registry::{self, ConnectionId};
+use crate::registry::{self, ConnectionId, IdMap};
 use crate::timers::{TimerId, TimerTarget};
-use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,9 +118,7 @@ pub struct PluginInstance {
     /// The deadline in epoch ticks, rounded up, plus one for the tick already under way.
     deadline_ticks: u64,
     /// The connections this instance serves, with what they opened with (for replay).
-    /// Keyed by the gateway's own ids (not client input), so hashed with a fast non-keyed hash: it is looked up on
-    /// every message.
-    connections: FxHashMap<ConnectionId, Arc<ConnectionDetails>>,
+    connections: IdMap<Arc<ConnectionDetails>>,
     /// What the instance's host calls reach beyond the route.
     links: HostLinks,
     /// The route's slot in the metrics.
@@ -153,7 +150,7 @@ impl PluginInstance {
             route,
             live: None,
             deadline_ticks: ticks,
-            connections: FxHashMap::default(),
+            connections: IdMap::default(),
             metrics_slot,
             links,
             traps_in_a_row: 0,
