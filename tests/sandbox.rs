@@ -131,6 +131,28 @@ async fn connections_spread_over_instances_and_a_trap_stays_in_its_instance() {
 }
 
 #[tokio::test]
+async fn the_deadline_counts_cpu_time_so_a_callback_starved_by_other_programs_is_not_stopped() {
+    // A budget of 100 ms of CPU; the probe stays busy for 300 ms of wall time.
+    let gw = fragile("event_deadline_ms = 100");
+    let cpu = allowed_cpu();
+    gw.pin_to_cpu(cpu);
+    let mut ws = gw.ws("/fragile").await;
+    {
+        // Five busy loops on the gateway's CPU leave its worker about a sixth of it: some 50 ms in 300 ms.
+        let _hogs = CpuHogs::start(cpu, 5);
+        assert_eq!(ask(&mut ws, "busy 300").await, "busy done", "{}", gw.log());
+    }
+    // Given the CPU, a callback busy for 2 s uses its 100 ms within a fraction of that and is stopped.
+    bounded(ws.send(Message::text("busy 2000"))).await.unwrap();
+    assert_eq!(expect_close(&mut ws).await.0, 1011);
+    assert!(
+        gw.wait_for_log("more than its event_deadline_ms (100 ms)"),
+        "{}",
+        gw.log()
+    );
+}
+
+#[tokio::test]
 async fn fuel_stops_a_busy_loop_when_configured() {
     let gw = fragile("fuel = 5000000\nevent_deadline_ms = 60000");
     let mut ws = gw.ws("/fragile").await;

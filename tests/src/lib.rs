@@ -298,6 +298,25 @@ impl TestGateway {
         self.child.id()
     }
 
+    /// Keeps every thread of the gateway on `cpu`.
+    pub fn pin_to_cpu(&self, cpu: usize) {
+        let pinned = Command::new("taskset")
+            .args([
+                "-a",
+                "-p",
+                "-c",
+                &cpu.to_string(),
+                &self.child.id().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("running taskset");
+        assert!(
+            pinned.success(),
+            "taskset could not pin the gateway to CPU {cpu}"
+        );
+    }
+
     /// The gateway process's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -408,6 +427,54 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The gateway's own account of what went wrong belongs next to the failed assertion.
+            eprintln!("--- the gateway's log ---\n{}", self.log());
+        }
+    }
+}
+
+/// One CPU this process may run on.
+pub fn allowed_cpu() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .and_then(|list| {
+            let first = list.trim().split([',', '-']).next()?;
+            first.parse().ok()
+        })
+        .expect("reading Cpus_allowed_list")
+}
+
+/// Busy loops pinned to one CPU, taking it from whatever else runs there; stopped when dropped, and each stops by
+/// itself after a minute should the test die before that.
+pub struct CpuHogs {
+    loops: Vec<Child>,
+}
+
+impl CpuHogs {
+    pub fn start(cpu: usize, count: usize) -> CpuHogs {
+        let loops = (0..count)
+            .map(|_| {
+                Command::new("taskset")
+                    .args(["-c", &cpu.to_string(), "bash", "-c"])
+                    .arg("while [ $SECONDS -lt 60 ]; do :; done")
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("starting a busy loop with taskset and bash")
+            })
+            .collect();
+        CpuHogs { loops }
+    }
+}
+
+impl Drop for CpuHogs {
+    fn drop(&mut self) {
+        for hog in &mut self.loops {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
     }
 }
 

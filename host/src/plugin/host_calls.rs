@@ -29,6 +29,8 @@ pub struct HostState {
     pub(super) hub: Arc<Hub>,
     /// Where this instance's timers report.
     pub(super) timers: TimerTarget,
+    /// The worker thread's CPU time when the running callback started, against which its budget is checked.
+    pub(super) cpu_at_event_start: Duration,
 }
 
 impl WasiView for HostState {

@@ -1,6 +1,6 @@
 //! One plugin instance on one worker, the calls into it, and its recovery from traps.
 //!
-//! Every call runs under an epoch deadline (and fuel, when the route sets it). A call that traps (panic,
+//! Every call runs under a CPU-time budget (and fuel, when the route sets it). A call that traps (panic,
 //! `unreachable`, out of memory, deadline, fuel, a refused host call) leaves the instance unusable. The connection
 //! whose event trapped is closed with 1011 by the caller; the instance is replaced by a fresh one, into which
 //! `on-connect` is replayed (marked `restored`) for every other connection it served, so they stay open.
@@ -10,6 +10,7 @@
 //! with 1011 and new clients of the route are answered 503 (when no other instance is up).
 
 use super::bindings::Plugin;
+use super::cpu_budget;
 use super::host_calls::HostState;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
@@ -42,7 +43,7 @@ pub struct RouteContext {
     pub settings: BTreeMap<String, String>,
     /// The memory cap of each instance.
     pub max_memory_bytes: usize,
-    /// How long one callback may run.
+    /// How much CPU time one callback may use.
     pub event_deadline: Duration,
     /// Fuel (roughly, wasm instructions) one callback may use; `None` when fuel is off.
     pub fuel: Option<u64>,
@@ -115,7 +116,8 @@ pub struct PluginInstance {
     route: Arc<RouteContext>,
     /// `None` while the instance is down (after a trap, until it is replaced).
     live: Option<(Store<HostState>, Plugin)>,
-    /// The deadline in epoch ticks, rounded up, plus one for the tick already under way.
+    /// When a callback's budget is first checked: the budget in epoch ticks, rounded up, plus one for the tick
+    /// already under way (CPU time cannot outrun wall time, so no callback is over budget sooner).
     deadline_ticks: u64,
     /// The connections this instance serves, with what they opened with (for replay).
     connections: IdMap<Arc<ConnectionDetails>>,
@@ -186,10 +188,15 @@ impl PluginInstance {
             current: None,
             hub: self.links.hub.clone(),
             timers: self.links.timers.clone(),
+            cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.engine(), state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.deadline_ticks);
+        let budget = self.route.event_deadline;
+        store.epoch_deadline_callback(move |store| {
+            cpu_budget::on_deadline(store.data().cpu_at_event_start, budget)
+        });
+        start_budget(&mut store, self.deadline_ticks);
         if self.route.fuel_metering {
             store.set_fuel(self.route.fuel.unwrap_or(u64::MAX))?;
         }
@@ -258,7 +265,7 @@ impl PluginInstance {
             return Err(Trapped);
         };
         store.data_mut().current = conn;
-        store.set_epoch_deadline(self.deadline_ticks);
+        start_budget(store, self.deadline_ticks);
         if let Some(fuel) = self.route.fuel {
             // Refilled per callback: fuel bounds one event, like the deadline.
             store.set_fuel(fuel).map_err(|_| Trapped)?;
@@ -368,7 +375,7 @@ impl PluginInstance {
             let headers = header_refs(details);
             let request = request_info(details, &headers, true);
             store.data_mut().current = Some(conn);
-            store.set_epoch_deadline(self.deadline_ticks);
+            start_budget(store, self.deadline_ticks);
             let result = plugin.call_on_connect(&mut *store, conn, request);
             store.data_mut().current = None;
             match result {
@@ -390,6 +397,12 @@ impl PluginInstance {
         }
         false
     }
+}
+
+/// Starts a callback's CPU budget: the CPU time it is counted from, and the epoch deadline at which it is first checked.
+fn start_budget(store: &mut Store<HostState>, ticks: u64) {
+    store.data_mut().cpu_at_event_start = cpu_budget::event_start();
+    store.set_epoch_deadline(ticks);
 }
 
 /// Asks connection `conn` on this worker to close with `code`.

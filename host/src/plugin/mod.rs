@@ -1,10 +1,11 @@
 //! Plugins: WebAssembly components run by wasmtime, one set of instances per worker and route.
 //!
-//! Calls into a plugin are synchronous and inline on the worker thread (a few hundred nanoseconds), bounded by an
-//! epoch deadline so that a plugin that loops cannot stall its worker. Instances are shared by all of a route's
+//! Calls into a plugin are synchronous and inline on the worker thread (a few hundred nanoseconds), bounded by a
+//! budget of CPU time (checked at epoch deadlines) so that a plugin that loops cannot stall its worker. Instances are shared by all of a route's
 //! connections on a worker: an instance costs tens of KiB, far too much to spend per connection.
 
 mod bindings;
+mod cpu_budget;
 mod host_calls;
 mod instance;
 mod stdio;
@@ -67,6 +68,7 @@ impl PluginRuntime {
             .spawn(move || {
                 while let Some(engine) = engine.upgrade() {
                     engine.increment_epoch();
+                    cpu_budget::TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }

@@ -90,6 +90,7 @@ impl Plugin for Probe {
                 // Ignores every refusal, as a buggy plugin would: only the deadline stops it.
                 let _ = conn.send(vec![7u8; 64 * 1024]);
             },
+            Some(text) if text.starts_with("busy ") => busy(text),
             Some(text) if text.starts_with("flood ") => flood(text),
             Some(text) if text.starts_with("remember ") => {
                 let (key, value) = text[9..].split_once(' ').unwrap_or((&text[9..], ""));
@@ -145,6 +146,19 @@ fn flood(command: &str) -> String {
         }
     }
     format!("flood sent={count} error=none")
+}
+
+/// `busy <ms>`: keeps the CPU busy until `ms` of wall time have passed, however much of it the OS gives the worker.
+fn busy(command: &str) -> String {
+    let Ok(ms) = command[5..].parse::<u64>() else {
+        return "usage: busy <ms>".to_owned();
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut rounds = 0u64;
+    while std::time::Instant::now() < until {
+        rounds = std::hint::black_box(rounds + 1);
+    }
+    "busy done".to_owned()
 }
 
 wssgate_sdk::export_plugin!(Probe);
