@@ -7,22 +7,23 @@
 //! really used its budget.
 //!
 //! Reading a thread's CPU clock is a system call, too dear for every event (a dispatch costs about 500 ns). An event
-//! therefore starts from a sample of the clock refreshed at most once per tick: the sample is never later than the
-//! event's start and at most one tick of CPU earlier, so a callback is stopped once it has used between its budget and
-//! its budget plus two ticks of CPU.
+//! therefore starts from a sample of the clock that is at most [`SAMPLE_MAX_AGE`] old by the TSC clock the event
+//! reads anyway: CPU time grows no faster than wall time, so the sample is never later than the event's start and at
+//! most that much CPU earlier. The age is judged by the worker's own clock, never by the ticker's count, because on a
+//! loaded machine the ticker thread can fall behind too.
 
 use super::EPOCH_TICK;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::UpdateDeadline;
 
-/// Counts epoch ticks; the ticker advances it with the engine's epoch, which wasmtime does not let us read.
-pub static TICKS: AtomicU64 = AtomicU64::new(0);
+/// How old a sample of the thread's CPU clock may be when an event starts from it: at most one system call per
+/// millisecond of a busy worker, and a callback is charged at most this much CPU that was not its own.
+const SAMPLE_MAX_AGE: Duration = Duration::from_millis(1);
 
 thread_local! {
-    /// This thread's CPU time and the tick during which it was read.
-    static SAMPLE: Cell<(u64, Duration)> = const { Cell::new((u64::MAX, Duration::ZERO)) };
+    /// This thread's CPU time, and when (by the TSC clock) it was read; `None` before the first read.
+    static SAMPLE: Cell<Option<(quanta::Instant, Duration)>> = const { Cell::new(None) };
 }
 
 /// The calling thread's CPU time so far.
@@ -31,17 +32,18 @@ fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// A lower bound, within one tick of CPU, of the calling thread's CPU time now: where an event starting now starts.
-pub fn event_start() -> Duration {
-    let tick = TICKS.load(Ordering::Relaxed);
-    SAMPLE.with(|sample| {
-        let (sampled_at, cpu) = sample.get();
-        if sampled_at == tick {
-            return cpu;
+/// A lower bound, within [`SAMPLE_MAX_AGE`] of CPU, of the calling thread's CPU time at `now`: where an event that
+/// starts at `now` starts.
+pub fn event_start(now: quanta::Instant) -> Duration {
+    SAMPLE.with(|sample| match sample.get() {
+        Some((sampled_at, cpu)) if now.saturating_duration_since(sampled_at) <= SAMPLE_MAX_AGE => {
+            cpu
         }
-        let cpu = thread_cpu_time();
-        sample.set((tick, cpu));
-        cpu
+        _ => {
+            let cpu = thread_cpu_time();
+            sample.set(Some((now, cpu)));
+            cpu
+        }
     })
 }
 
@@ -50,8 +52,8 @@ pub fn event_start() -> Duration {
 /// which it could have.
 pub fn on_deadline(started: Duration, budget: Duration) -> wasmtime::Result<UpdateDeadline> {
     let used = thread_cpu_time().saturating_sub(started);
-    // `started` may be up to one tick early: only past budget + tick is the budget surely spent.
-    let limit = budget + EPOCH_TICK;
+    // `started` may be up to SAMPLE_MAX_AGE early: only past that is the budget surely spent.
+    let limit = budget + SAMPLE_MAX_AGE;
     if used >= limit {
         return Err(wasmtime::format_err!(
             "the callback used {} ms of CPU time, more than its event_deadline_ms ({} ms)",
@@ -78,10 +80,10 @@ mod tests {
 
     #[test]
     fn a_callback_within_its_budget_goes_on_until_the_budget_could_be_spent() {
-        let started = event_start();
+        let started = event_start(quanta::Instant::now());
         burn(Duration::from_millis(2));
         match on_deadline(started, Duration::from_millis(50)) {
-            // 50 ms + one tick - at least 2 ms used: at most 11 ticks of 5 ms, at least 1.
+            // 50 ms + 1 ms - at least 2 ms used: at most 10 ticks of 5 ms, at least 1.
             Ok(UpdateDeadline::Continue(ticks)) => assert!((1..=11).contains(&ticks), "{ticks}"),
             other => panic!("expected more time, got {:?}", other.map(|_| ())),
         }
@@ -89,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_callback_past_its_budget_is_stopped_with_a_reason() {
-        let started = event_start();
+        let started = event_start(quanta::Instant::now());
         burn(Duration::from_millis(20));
         let error = on_deadline(started, Duration::from_millis(10))
             .err()
@@ -101,13 +103,17 @@ mod tests {
     }
 
     #[test]
-    fn the_start_sample_is_reused_within_a_tick_and_refreshed_after_one() {
-        // No ticker runs in unit tests: only this test moves the tick.
-        let first = event_start();
+    fn the_start_sample_is_reused_while_young_and_refreshed_when_old() {
+        let first_at = quanta::Instant::now();
+        let first = event_start(first_at);
         assert!(first <= thread_cpu_time());
-        assert_eq!(event_start(), first, "no tick in between: the same sample");
         burn(Duration::from_millis(2));
-        TICKS.fetch_add(1, Ordering::Relaxed);
-        assert!(event_start() >= first + Duration::from_millis(2));
+        assert_eq!(
+            event_start(first_at + SAMPLE_MAX_AGE),
+            first,
+            "a sample no older than SAMPLE_MAX_AGE serves the next event"
+        );
+        let later = event_start(first_at + SAMPLE_MAX_AGE + Duration::from_micros(1));
+        assert!(later >= first + Duration::from_millis(2));
     }
 }

@@ -196,7 +196,7 @@ impl PluginInstance {
         store.epoch_deadline_callback(move |store| {
             cpu_budget::on_deadline(store.data().cpu_at_event_start, budget)
         });
-        start_budget(&mut store, self.deadline_ticks);
+        start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
         if self.route.fuel_metering {
             store.set_fuel(self.route.fuel.unwrap_or(u64::MAX))?;
         }
@@ -264,15 +264,15 @@ impl PluginInstance {
         let Some((store, plugin)) = self.live.as_mut() else {
             return Err(Trapped);
         };
+        // quanta reads the CPU's time-stamp counter: two clock reads per event cost a few nanoseconds, not the
+        // ~20 ns each of clock_gettime on this kind of virtual machine.
+        let started = quanta::Instant::now();
         store.data_mut().current = conn;
-        start_budget(store, self.deadline_ticks);
+        start_budget(store, self.deadline_ticks, started);
         if let Some(fuel) = self.route.fuel {
             // Refilled per callback: fuel bounds one event, like the deadline.
             store.set_fuel(fuel).map_err(|_| Trapped)?;
         }
-        // quanta reads the CPU's time-stamp counter: two clock reads per event cost a few nanoseconds, not the
-        // ~20 ns each of clock_gettime on this kind of virtual machine.
-        let started = quanta::Instant::now();
         let result = f(plugin, store);
         let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.metrics_slot);
         metrics.plugin_event(worker, route, started.elapsed());
@@ -375,7 +375,7 @@ impl PluginInstance {
             let headers = header_refs(details);
             let request = request_info(details, &headers, true);
             store.data_mut().current = Some(conn);
-            start_budget(store, self.deadline_ticks);
+            start_budget(store, self.deadline_ticks, quanta::Instant::now());
             let result = plugin.call_on_connect(&mut *store, conn, request);
             store.data_mut().current = None;
             match result {
@@ -399,9 +399,10 @@ impl PluginInstance {
     }
 }
 
-/// Starts a callback's CPU budget: the CPU time it is counted from, and the epoch deadline at which it is first checked.
-fn start_budget(store: &mut Store<HostState>, ticks: u64) {
-    store.data_mut().cpu_at_event_start = cpu_budget::event_start();
+/// Starts the CPU budget of a callback starting `now`: the CPU time it is counted from, and the epoch deadline at
+/// which it is first checked.
+fn start_budget(store: &mut Store<HostState>, ticks: u64, now: quanta::Instant) {
+    store.data_mut().cpu_at_event_start = cpu_budget::event_start(now);
     store.set_epoch_deadline(ticks);
 }
 

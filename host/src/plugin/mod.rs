@@ -68,7 +68,6 @@ impl PluginRuntime {
             .spawn(move || {
                 while let Some(engine) = engine.upgrade() {
                     engine.increment_epoch();
-                    cpu_budget::TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
