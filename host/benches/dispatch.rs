@@ -1,6 +1,7 @@
 //! The cost of one plugin event: the host hands a 3-byte text message to the `echo-ok` plugin's `on-message`, the
 //! plugin calls the host's `send`, and the host queues `ok` on the connection's outbound queue — everything the
-//! gateway adds per message between tungstenite's decoded frame and its write, measured without sockets.
+//! gateway adds per message between tungstenite's decoded frame and its write, measured without sockets. Beside
+//! it, a bare call (`on-timer`, which echo-ok leaves to the SDK's no-op) as the reference from the same run.
 //!
 //! Needs the release plugin: `cargo build --release --target wasm32-wasip2 -p echo-ok`, then
 //! `cargo bench -p wssgate --bench dispatch`.
@@ -79,6 +80,11 @@ fn dispatch(c: &mut Criterion) {
                 .expect("no trap");
             outbox.pop().expect("the plugin answered")
         })
+    });
+    // The same-run reference: a call with no string to place in the guest and no host call back (echo-ok keeps
+    // the SDK's no-op on-timer), so the difference to the line above is what the message and the reply cost.
+    c.bench_function("on-timer, a bare call", |b| {
+        b.iter(|| instance.on_timer(7).expect("no trap"))
     });
 }
 
