@@ -13,13 +13,15 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_world",
         default_bindings_module: "wssgate_sdk::__export::bindings",
+        // Import arguments borrow the plugin's data (`&str`, `&[u8]`): a send copies nothing inside the plugin.
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
 
 pub use bindings::Guest;
 pub use bindings::export_world;
 pub use bindings::wssgate::plugin::types::{
-    CloseFrame as RawCloseFrame, Message as RawMessage, RequestInfo as RawRequest,
+    CloseFrame as RawCloseFrame, MessageResult as RawMessage, RequestInfo as RawRequest,
 };
 
 type Slot<P> = LocalKey<RefCell<Option<P>>>;

@@ -1,6 +1,6 @@
 //! A handle to one client connection: what a plugin uses to answer it or close it.
 
-use crate::{ConnectionInfo, Message, host};
+use crate::{ConnectionInfo, Outgoing, host};
 use std::fmt;
 
 /// A cheap, copyable handle naming one connection. It stays valid as a name after the connection closes; calls on a
@@ -21,8 +21,8 @@ impl Connection {
 
     /// Queues a message to the client. It is written when the current callback returns. The connection's queue is
     /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`].
-    pub fn send(self, message: impl Into<Message>) -> Result<(), SendError> {
-        host::send(self.0, message.into())
+    pub fn send(self, message: impl Outgoing) -> Result<(), SendError> {
+        host::send(self.0, message.payload())
     }
 
     /// Starts the close handshake; [`crate::Plugin::on_close`] follows once it completes.

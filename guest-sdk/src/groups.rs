@@ -14,15 +14,15 @@
 //! # }
 //! ```
 
-use crate::{Connection, Message, host};
+use crate::{Connection, Outgoing, host};
 
 fn ids(connections: &[Connection]) -> Vec<u64> {
     connections.iter().map(|c| c.id()).collect()
 }
 
 /// Sends `message` to every member of `group` except `exclude`; returns how many members it was queued for.
-pub fn publish(group: &str, message: impl Into<Message>, exclude: &[Connection]) -> u32 {
-    host::publish(group, message.into(), &ids(exclude))
+pub fn publish(group: &str, message: impl Outgoing, exclude: &[Connection]) -> u32 {
+    host::publish(group, message.payload(), &ids(exclude))
 }
 
 /// How many connections are in `group`.
@@ -31,6 +31,6 @@ pub fn size(group: &str) -> u32 {
 }
 
 /// Sends `message` to every connection of the route except `exclude`; returns how many.
-pub fn broadcast(message: impl Into<Message>, exclude: &[Connection]) -> u32 {
-    host::broadcast(message.into(), &ids(exclude))
+pub fn broadcast(message: impl Outgoing, exclude: &[Connection]) -> u32 {
+    host::broadcast(message.payload(), &ids(exclude))
 }

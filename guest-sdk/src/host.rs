@@ -3,25 +3,26 @@
 
 use crate::connection::{SendError, SessionError};
 use crate::log::Level;
-use crate::message::{ConnectionInfo, Message};
+use crate::message::{ConnectionInfo, Payload};
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
     use crate::__export::bindings::wssgate::plugin::host;
     use crate::__export::bindings::wssgate::plugin::types::{
-        LogLevel, Message as RawMessage, SendError as RawError, SessionError as RawSessionError,
+        LogLevel, MessageParam as RawMessage, SendError as RawError,
+        SessionError as RawSessionError,
     };
 
-    fn raw(message: Message) -> RawMessage {
+    fn raw(message: Payload<'_>) -> RawMessage<'_> {
         match message {
-            Message::Text(text) => RawMessage::Text(text),
-            Message::Binary(bytes) => RawMessage::Binary(bytes),
+            Payload::Text(text) => RawMessage::Text(text),
+            Payload::Binary(bytes) => RawMessage::Binary(bytes),
         }
     }
 
-    pub fn send(connection: u64, message: Message) -> Result<(), SendError> {
-        host::send(connection, &raw(message)).map_err(|e| match e {
+    pub fn send(connection: u64, message: Payload<'_>) -> Result<(), SendError> {
+        host::send(connection, raw(message)).map_err(|e| match e {
             RawError::Closed => SendError::Closed,
             RawError::QueueFull => SendError::QueueFull,
         })
@@ -58,8 +59,8 @@ mod imp {
         host::leave_group(connection, group)
     }
 
-    pub fn publish(group: &str, message: Message, exclude: &[u64]) -> u32 {
-        host::publish(group, &raw(message), exclude)
+    pub fn publish(group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
+        host::publish(group, raw(message), exclude)
     }
 
     pub fn group_size(group: &str) -> u32 {
@@ -78,8 +79,8 @@ mod imp {
         host::unbind_user(connection)
     }
 
-    pub fn send_to_user(uid: &str, message: Message) -> u32 {
-        host::send_to_user(uid, &raw(message))
+    pub fn send_to_user(uid: &str, message: Payload<'_>) -> u32 {
+        host::send_to_user(uid, raw(message))
     }
 
     pub fn is_user_online(uid: &str) -> bool {
@@ -90,8 +91,8 @@ mod imp {
         host::connections_of_user(uid)
     }
 
-    pub fn broadcast(message: Message, exclude: &[u64]) -> u32 {
-        host::broadcast(&raw(message), exclude)
+    pub fn broadcast(message: Payload<'_>, exclude: &[u64]) -> u32 {
+        host::broadcast(raw(message), exclude)
     }
 
     pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {
@@ -134,8 +135,8 @@ mod imp {
     use super::*;
     use crate::testing::with_mock;
 
-    pub fn send(connection: u64, message: Message) -> Result<(), SendError> {
-        with_mock(|mock| mock.send(connection, message))
+    pub fn send(connection: u64, message: Payload<'_>) -> Result<(), SendError> {
+        with_mock(|mock| mock.send(connection, message.to_message()))
     }
 
     pub fn close(connection: u64, code: u16, reason: &str) {
@@ -167,8 +168,8 @@ mod imp {
         with_mock(|mock| mock.leave_group(connection, group))
     }
 
-    pub fn publish(group: &str, message: Message, exclude: &[u64]) -> u32 {
-        with_mock(|mock| mock.publish(group, message, exclude))
+    pub fn publish(group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
+        with_mock(|mock| mock.publish(group, message.to_message(), exclude))
     }
 
     pub fn group_size(group: &str) -> u32 {
@@ -187,8 +188,8 @@ mod imp {
         with_mock(|mock| mock.unbind_user(connection))
     }
 
-    pub fn send_to_user(uid: &str, message: Message) -> u32 {
-        with_mock(|mock| mock.send_to_user(uid, message))
+    pub fn send_to_user(uid: &str, message: Payload<'_>) -> u32 {
+        with_mock(|mock| mock.send_to_user(uid, message.to_message()))
     }
 
     pub fn is_user_online(uid: &str) -> bool {
@@ -199,8 +200,8 @@ mod imp {
         with_mock(|mock| mock.connections_of_user(uid))
     }
 
-    pub fn broadcast(message: Message, exclude: &[u64]) -> u32 {
-        with_mock(|mock| mock.broadcast(message, exclude))
+    pub fn broadcast(message: Payload<'_>, exclude: &[u64]) -> u32 {
+        with_mock(|mock| mock.broadcast(message.to_message(), exclude))
     }
 
     pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {

@@ -38,7 +38,7 @@ pub mod timers;
 pub mod users;
 
 pub use connection::{Connection, SendError, SessionError};
-pub use message::{CloseFrame, ConnectionInfo, Message, Request};
+pub use message::{CloseFrame, ConnectionInfo, Message, Outgoing, Payload, Request};
 pub use timers::Timer;
 
 /// A plugin's reaction to the life of its connections. One value of the type serves every connection of its route

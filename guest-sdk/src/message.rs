@@ -49,6 +49,76 @@ impl From<&[u8]> for Message {
     }
 }
 
+/// A message to send, seen in place: what the sending calls hand to the gateway. It borrows the plugin's own data, so
+/// sending copies the bytes once, straight into the gateway, and allocates nothing inside the plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl Payload<'_> {
+    /// An owned copy, for the mock host's records.
+    pub fn to_message(self) -> Message {
+        match self {
+            Payload::Text(text) => Message::Text(text.to_owned()),
+            Payload::Binary(bytes) => Message::Binary(bytes.to_vec()),
+        }
+    }
+}
+
+/// What the sending calls ([`crate::Connection::send`], [`crate::groups::publish`], …) take: text (`&str`,
+/// `String`) is sent as a text message, bytes (`&[u8]`, `Vec<u8>`, `&[u8; N]`) as a binary one, a [`Message`] as
+/// what it is — owned or borrowed alike.
+pub trait Outgoing {
+    fn payload(&self) -> Payload<'_>;
+}
+
+impl Outgoing for str {
+    fn payload(&self) -> Payload<'_> {
+        Payload::Text(self)
+    }
+}
+
+impl Outgoing for String {
+    fn payload(&self) -> Payload<'_> {
+        Payload::Text(self)
+    }
+}
+
+impl Outgoing for [u8] {
+    fn payload(&self) -> Payload<'_> {
+        Payload::Binary(self)
+    }
+}
+
+impl<const N: usize> Outgoing for [u8; N] {
+    fn payload(&self) -> Payload<'_> {
+        Payload::Binary(self)
+    }
+}
+
+impl Outgoing for Vec<u8> {
+    fn payload(&self) -> Payload<'_> {
+        Payload::Binary(self)
+    }
+}
+
+impl Outgoing for Message {
+    fn payload(&self) -> Payload<'_> {
+        match self {
+            Message::Text(text) => Payload::Text(text),
+            Message::Binary(bytes) => Payload::Binary(bytes),
+        }
+    }
+}
+
+impl<T: Outgoing + ?Sized> Outgoing for &T {
+    fn payload(&self) -> Payload<'_> {
+        (**self).payload()
+    }
+}
+
 /// A close code (RFC 6455 section 7.4) with its reason. The host sends at most 123 bytes of reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseFrame {
@@ -111,4 +181,62 @@ pub struct ConnectionInfo {
     pub subprotocol: Option<String>,
     /// When the WebSocket opened, in milliseconds since the Unix epoch.
     pub connected_at_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MockHost;
+    use crate::{Connection, Plugin};
+
+    /// What `value` goes out as, taken the way the sending calls take it.
+    fn sent(value: impl Outgoing) -> Message {
+        value.payload().to_message()
+    }
+
+    #[test]
+    fn text_is_sent_as_text_and_bytes_as_binary_owned_or_borrowed() {
+        let owned = String::from("owned");
+        let message = Message::Binary(vec![9, 9]);
+        assert_eq!("hi".payload(), Payload::Text("hi"));
+        assert_eq!(owned.payload(), Payload::Text("owned"));
+        assert_eq!(sent(&owned), Message::from("owned"));
+        assert_eq!(b"ab".payload(), Payload::Binary(b"ab"));
+        assert_eq!(vec![1u8, 2].payload(), Payload::Binary(&[1, 2]));
+        assert_eq!([3u8][..].payload(), Payload::Binary(&[3]));
+        assert_eq!(message.payload(), Payload::Binary(&[9, 9]));
+        assert_eq!(sent(&message), message);
+        assert_eq!(
+            Message::from("t").payload().to_message(),
+            Message::from("t")
+        );
+    }
+
+    /// Sends the message it got back both borrowed and owned, and a fixed byte string.
+    #[derive(Default)]
+    struct Twice;
+
+    impl Plugin for Twice {
+        fn on_message(&mut self, conn: Connection, message: Message) {
+            let _ = conn.send(&message);
+            let _ = conn.send(message);
+            let _ = conn.send(b"end");
+        }
+    }
+
+    #[test]
+    fn every_sendable_form_reaches_the_client_unchanged() {
+        let host = MockHost::new();
+        let mut plugin = Twice;
+        let conn = host.connect(&mut plugin, "/twice").unwrap();
+        host.message(&mut plugin, conn, "tom");
+        assert_eq!(
+            host.take_sent(conn),
+            vec![
+                Message::from("tom"),
+                Message::from("tom"),
+                Message::Binary(b"end".to_vec())
+            ]
+        );
+    }
 }

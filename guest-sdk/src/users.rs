@@ -11,11 +11,11 @@
 //! # }
 //! ```
 
-use crate::{Connection, Message, host};
+use crate::{Connection, Outgoing, host};
 
 /// Sends `message` to every connection of user `uid`; returns how many.
-pub fn send(uid: &str, message: impl Into<Message>) -> u32 {
-    host::send_to_user(uid, message.into())
+pub fn send(uid: &str, message: impl Outgoing) -> u32 {
+    host::send_to_user(uid, message.payload())
 }
 
 /// Whether user `uid` has a connection open on this route.
