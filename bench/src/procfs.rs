@@ -3,19 +3,27 @@
 
 use anyhow::{Context, Result};
 
-/// Nanoseconds of CPU the process has used so far, summed over its threads (`/proc/PID/task/*/schedstat`).
-pub fn cpu_ns(pid: u32) -> Result<u64> {
-    let mut total = 0;
+/// What the scheduler says of a process so far, summed over its threads (`/proc/PID/task/*/schedstat`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scheduled {
+    /// Nanoseconds on a CPU.
+    pub cpu_ns: u64,
+    /// Nanoseconds ready to run but waiting for a CPU: what other programs took from the process.
+    pub waiting_ns: u64,
+}
+
+pub fn scheduled(pid: u32) -> Result<Scheduled> {
+    let mut total = Scheduled::default();
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .with_context(|| format!("reading /proc/{pid}/task"))?;
     for task in tasks {
         // A thread that ended between the listing and the read has no file any more; its time is gone with it.
         let stat = std::fs::read_to_string(task?.path().join("schedstat")).unwrap_or_default();
-        total += stat
+        let mut fields = stat
             .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
+            .map(|n| n.parse::<u64>().unwrap_or(0));
+        total.cpu_ns += fields.next().unwrap_or(0);
+        total.waiting_ns += fields.next().unwrap_or(0);
     }
     Ok(total)
 }

@@ -36,7 +36,8 @@ pub struct ServerUsage {
     pub peak_rss_kib: u64,
     /// `(rss_after - rss_before) / connections`, KiB: what an open connection costs.
     pub rss_per_connection_kib: f64,
-    /// Time spent inside plugin callbacks in the window as a share of the server's CPU (gateway only).
+    /// Time spent inside plugin callbacks in the window as a share of the time the server ran or was ready to run
+    /// (gateway only). On a core of its own, as the runner arranges, that is its share of the server's CPU.
     pub plugin_share: Option<f64>,
 }
 

@@ -219,7 +219,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
         ));
     }
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
-    let cpu_start = args.server_pid.map(procfs::cpu_ns).transpose()?;
+    let cpu_start = args.server_pid.map(procfs::scheduled).transpose()?;
     let plugin_start = match args.metrics {
         Some(a) => Some(plugin_seconds(a).await?),
         None => None,
@@ -229,7 +229,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     shared.measuring.set(false);
     let seconds = started.elapsed().as_secs_f64();
-    let cpu_end = args.server_pid.map(procfs::cpu_ns).transpose()?;
+    let cpu_end = args.server_pid.map(procfs::scheduled).transpose()?;
     let plugin_end = match args.metrics {
         Some(a) => Some(plugin_seconds(a).await?),
         None => None,
@@ -242,7 +242,10 @@ async fn run(args: &Args) -> Result<LoadReport> {
     let server = match (args.server_pid, cpu_start, cpu_end) {
         (Some(pid), Some(a), Some(b)) => {
             let after = procfs::memory(pid)?;
-            let cpu_us = (b - a) as f64 / 1000.0;
+            let cpu_us = (b.cpu_ns - a.cpu_ns) as f64 / 1000.0;
+            // Plugin callbacks are timed by the wall clock, so a callback the OS interrupted to run another
+            // program counts that wait too: they are compared with the time the server ran or was ready to run.
+            let waiting_us = (b.waiting_ns - a.waiting_ns) as f64 / 1000.0;
             let connections = shared.opened.get().max(1) as f64;
             Some(ServerUsage {
                 cpu_us,
@@ -262,7 +265,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
                 },
                 plugin_share: plugin_start
                     .zip(plugin_end)
-                    .map(|(a, b)| (b - a) * 1e6 / cpu_us.max(1.0)),
+                    .map(|(a, b)| (b - a) * 1e6 / (cpu_us + waiting_us).max(1.0)),
             })
         }
         _ => None,
