@@ -1,8 +1,9 @@
 //! Plugins: WebAssembly components run by wasmtime, one set of instances per worker and route.
 //!
 //! Calls into a plugin are synchronous and inline on the worker thread (a few hundred nanoseconds), bounded by a
-//! budget of CPU time (checked at epoch deadlines) so that a plugin that loops cannot stall its worker. Instances are shared by all of a route's
-//! connections on a worker: an instance costs tens of KiB, far too much to spend per connection.
+//! budget of CPU time (checked at epoch deadlines) so that a plugin that loops cannot stall its worker. Instances
+//! are shared by all of a route's connections on a worker: an instance costs tens of KiB, far too much to spend per
+//! connection.
 
 mod bindings;
 mod cpu_budget;
