@@ -319,13 +319,8 @@ impl TestGateway {
 
     /// The gateway process's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
+        proc_status_field(&self.child.id().to_string(), "VmRSS")
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .expect("reading VmRSS")
     }
 
@@ -436,15 +431,18 @@ impl Drop for TestGateway {
 
 /// One CPU this process may run on.
 pub fn allowed_cpu() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .and_then(|list| {
-            let first = list.trim().split([',', '-']).next()?;
-            first.parse().ok()
-        })
+    proc_status_field("self", "Cpus_allowed_list")
+        .and_then(|list| list.trim().split([',', '-']).next()?.parse().ok())
         .expect("reading Cpus_allowed_list")
+}
+
+/// The value of field `name` in `/proc/PROCESS/status` (`PROCESS` a pid or `self`).
+fn proc_status_field(process: &str, name: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        (field == name).then(|| value.trim().to_owned())
+    })
 }
 
 /// Busy loops pinned to one CPU, taking it from whatever else runs there; stopped when dropped, and each stops by
