@@ -2,27 +2,26 @@
 //! receives `ok` — from the gateway's own test page, against the gateway directly, and through nginx.
 
 use std::time::Duration;
-use wssgate_tests::nginx::{behind_nginx_gateway, nginx_ready, start_nginx};
+use wssgate_tests::nginx::{behind_nginx_gateway, start_nginx};
+use wssgate_tests::process::run_bounded;
 use wssgate_tests::*;
 
 #[tokio::test]
+#[ignore = "needs chromium, nginx and the Node packages: ./test.sh installs them and runs this test"]
 async fn chromium_runs_the_seed_check_directly_and_through_nginx() {
     let node_dir = workspace_root().join("tests/interop/node");
-    let chromium = tool_available(
+    require_tool(
         "chromium",
         std::path::Path::new("/usr/bin/chromium"),
         "apt-get install chromium",
     );
-    let playwright = required(
+    require(
         "node with `playwright-core`",
         node_dir
             .join("node_modules/playwright-core/package.json")
             .exists(),
         "cd tests/interop/node && npm ci",
     );
-    if !(chromium && playwright && nginx_ready()) {
-        return;
-    }
     let gw = TestGateway::start(&standard_routes());
     let dir = scratch_dir("browser");
     let behind = behind_nginx_gateway(&dir);
@@ -33,15 +32,9 @@ async fn chromium_runs_the_seed_check_directly_and_through_nginx() {
     let direct = format!("wss://localhost:{}/wss", gw.wss.port());
     let proxied = format!("wss://localhost:{}/wss", nginx.address.port());
     let script = node_dir.join("browser.mjs");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .args([&page, &direct, &proxied])
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the browser did not finish within 90 s")
-        .expect("running node");
+    let mut node = std::process::Command::new("node");
+    node.arg(&script).args([&page, &direct, &proxied]);
+    let output = run_bounded(node, Duration::from_secs(90)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

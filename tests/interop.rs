@@ -4,20 +4,14 @@
 use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
+use wssgate_tests::process::run_bounded;
 use wssgate_tests::*;
 
 /// Runs `program args…` (bounded) and parses the JSON line it prints.
 async fn run_client(program: &str, args: &[String]) -> Value {
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(program)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the interop client did not finish within 30 s")
-    .expect("running the interop client");
+    let mut command = Command::new(program);
+    command.args(args);
+    let output = run_bounded(command, Duration::from_secs(30)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -65,17 +59,16 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs Python websockets: ./test.sh installs it and runs this test"]
 async fn python_websockets_echoes_text_binary_ping_and_close_codes() {
     let present = Command::new("python3")
         .args(["-c", "import websockets.asyncio.client"])
         .status();
-    if !required(
+    require(
         "python3 with `websockets`",
         present.is_ok_and(|s| s.success()),
         "pip install websockets",
-    ) {
-        return;
-    }
+    );
     let (_gw, url, ca) = gateway_and_ca();
     let script = workspace_root()
         .join("tests/interop/python_client.py")
@@ -90,6 +83,7 @@ async fn python_websockets_echoes_text_binary_ping_and_close_codes() {
 }
 
 #[tokio::test]
+#[ignore = "needs the Node packages of tests/interop/node: ./test.sh installs them and runs this test"]
 async fn node_ws_echoes_text_binary_ping_and_close_codes() {
     let node_dir = workspace_root().join("tests/interop/node");
     let present = node_dir.join("node_modules/ws/package.json").exists()
@@ -97,9 +91,7 @@ async fn node_ws_echoes_text_binary_ping_and_close_codes() {
             .arg("--version")
             .status()
             .is_ok_and(|s| s.success());
-    if !required("node with `ws`", present, "cd tests/interop/node && npm ci") {
-        return;
-    }
+    require("node with `ws`", present, "cd tests/interop/node && npm ci");
     let (_gw, url, ca) = gateway_and_ca();
     let script = node_dir.join("client.mjs").display().to_string();
     let result = run_client("node", &[script, url, ca]).await;

@@ -2,8 +2,10 @@
 //! each for two seconds with the load generator, and prints its table. Speed is not judged here — a debug build on
 //! a shared CI machine says nothing about it — only that every piece runs and measures something.
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
+use wssgate_tests::process::{SIGTERM, stop_group};
 
 #[test]
 fn smoke_scenario_runs_both_servers_and_reports() {
@@ -14,7 +16,9 @@ fn smoke_scenario_runs_both_servers_and_reports() {
         .to_path_buf();
     let json =
         std::env::temp_dir().join(format!("wssgate-bench-smoke-{}.json", std::process::id()));
+    // In a group of its own, so that a timeout stops the servers benchrun started along with it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_benchrun"))
+        .process_group(0)
         .args(["--scenario", "smoke", "--rounds", "1"])
         .arg("--gateway")
         .arg(&gateway)
@@ -32,7 +36,7 @@ fn smoke_scenario_runs_both_servers_and_reports() {
             break status;
         }
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
+            stop_group(&mut child, SIGTERM);
             panic!("benchrun did not finish within 120 s");
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -4,6 +4,7 @@
 //! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
 
 pub mod nginx;
+pub mod process;
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
@@ -608,28 +609,23 @@ pub async fn wss_from(
     .await
 }
 
-/// Whether a system tool a test needs is here. Outside CI a missing tool skips the test loudly; in CI
-/// (`CI=true`, where .ci/run installs it) it fails the test.
-pub fn tool_available(name: &str, path: &Path, install: &str) -> bool {
-    required(
+/// Checks that a system tool a test needs is here, and fails the test naming it and its install command if not.
+/// Tests that need one are `#[ignore]`d, so a plain `cargo test` reports them as ignored; `./test.sh` installs the
+/// tools and runs them: a test that runs must never pass without doing its work.
+pub fn require_tool(name: &str, path: &Path, install: &str) {
+    require(
         &format!("{name} ({})", path.display()),
         path.exists(),
         install,
-    )
+    );
 }
 
-/// Like [`tool_available`], for a check the caller made: `present` says whether `what` is there.
-pub fn required(what: &str, present: bool, install: &str) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{what} is missing although CI=true: .ci/run should have installed it (`{install}`)"
-        );
-    }
-    eprintln!("\n*** SKIPPED: {what} is not installed; run `{install}` to run this test ***\n");
-    false
+/// Like [`require_tool`], for a check the caller made: `present` says whether `what` is there.
+pub fn require(what: &str, present: bool, install: &str) {
+    assert!(
+        present,
+        "{what} is not installed, so this test cannot run: `./test.sh` installs it, or run `{install}`"
+    );
 }
 
 /// Runs `future` with the [`WAIT`] timeout, panicking when it runs out.

@@ -1,25 +1,22 @@
 //! Debian's nginx in front of the gateway, from the shipped config/nginx.conf and config/behind-nginx.toml adapted to
 //! loopback test ports.
 
-use crate::{TestCert, TestGateway, WAIT, plugin, tool_available, workspace_root};
+use crate::process::ProcessGroup;
+use crate::{TestCert, TestGateway, WAIT, plugin, require_tool, workspace_root};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
-/// A foreground nginx, killed when dropped.
+/// A foreground nginx in a process group of its own, shut down gracefully (SIGQUIT, then the whole group killed
+/// if it lingers) when dropped, so no worker process outlives the test.
 pub struct Nginx {
-    child: Child,
+    /// The master process and, through its group, the workers.
+    _process: ProcessGroup,
     /// Where nginx serves TLS.
     pub address: std::net::SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -75,7 +72,9 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
     }
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).unwrap();
+    require_tool("nginx", &PathBuf::from(NGINX), "apt-get install nginx");
     let child = Command::new(NGINX)
+        .process_group(0)
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -85,6 +84,7 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting nginx");
+    let process = ProcessGroup::new(child, libc::SIGQUIT);
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + WAIT;
     while std::net::TcpStream::connect(address).is_err() {
@@ -95,7 +95,10 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Nginx { child, address }
+    Nginx {
+        _process: process,
+        address,
+    }
 }
 
 pub fn error_log(dir: &Path) -> String {
@@ -118,9 +121,4 @@ pub fn behind_nginx_gateway(dir: &Path) -> TestGateway {
         cert.key.display()
     );
     TestGateway::launch(dir, &config, &[], Some(cert.der))
-}
-
-/// Whether nginx is installed (see [`tool_available`]).
-pub fn nginx_ready() -> bool {
-    tool_available("nginx", &PathBuf::from(NGINX), "apt-get install nginx")
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on this machine, installing first what the tests need:
+# the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium, Python `websockets`,
+# the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
+#
+# Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
+# than "passed"; this script runs them too (`--include-ignored`), and one whose tool is missing fails, naming it.
+# tests/guard.py runs cargo as a subreaper: at the end it totals the results and fails, naming the process, if
+# anything the tests started is still running.
+#
+# WSSGATE_TEST_NO_INSTALL=1 skips the installs (to see what a run without a tool reports).
+set -uo pipefail
+cd "$(dirname "$0")"
+
+say() { echo "test.sh: $*" >&2; }
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+install_tools() {
+  rustup target add wasm32-wasip2 || { say "could not add the Rust target wasm32-wasip2 (rustup target add wasm32-wasip2)"; exit 1; }
+
+  local debian_packages="" apt_updated=""
+  [ -x /usr/sbin/nginx ] || debian_packages="$debian_packages nginx"
+  [ -x /usr/bin/chromium ] || debian_packages="$debian_packages chromium"
+  for package in $debian_packages; do
+    say "installing the Debian package $package"
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq && apt_updated=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null \
+      || say "could not install the Debian package $package (apt-get install $package): the tests that need it will fail"
+  done
+
+  if ! python3 -c "import websockets.asyncio.client" 2>/dev/null; then
+    say "installing the Python package websockets"
+    python3 -m pip install -q websockets \
+      || say "could not install the Python package websockets (pip install websockets): the tests that need it will fail"
+  fi
+
+  if ! [ -f tests/interop/node/node_modules/ws/package.json ] || ! [ -f tests/interop/node/node_modules/playwright-core/package.json ]; then
+    say "installing the Node packages of tests/interop/node (npm ci)"
+    (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error) \
+      || say "could not install the Node packages (cd tests/interop/node && npm ci): the tests that need them will fail"
+  fi
+}
+
+if [ "${WSSGATE_TEST_NO_INSTALL:-}" = 1 ]; then
+  say "WSSGATE_TEST_NO_INSTALL=1: installing nothing"
+else
+  install_tools
+fi
+
+exec python3 tests/guard.py cargo test --workspace --no-fail-fast -- --include-ignored
