@@ -8,7 +8,7 @@
 
 use crate::admission::Refusal;
 use crate::limits::Limits;
-use crate::metrics::Rejection;
+use crate::metrics::{CapHit, Rejection};
 use crate::proxy::read_proxy_header;
 use crate::session::{Holds, Session};
 use crate::upgrade::{self, Answer};
@@ -44,6 +44,7 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     // The limits as of this connection's start: a reload applies to the next connection.
     let limits = worker.limits.borrow().clone();
+    let socket_peer = peer.ip();
     if listener.proxy_protocol {
         match timeout(limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await {
             Ok(Ok(client)) => {
@@ -63,6 +64,20 @@ pub async fn serve(
             }
         }
     }
+    // One address may hold only so many handshakes open at once (TLS and the upgrade request), so it cannot pin
+    // thousands of half-open connections. A trusted proxy speaks for many clients and is exempt.
+    let _handshake = if listener.trusted_proxies.trusts(socket_peer) {
+        None
+    } else {
+        match worker.admission.begin_handshake(peer.ip()) {
+            Some(ticket) => Some(ticket),
+            None => {
+                worker.metrics.cap_hit(worker.index, CapHit::Handshakes);
+                tracing::debug!(%peer, "too many handshakes in progress from this address");
+                return;
+            }
+        }
+    };
     match &listener.tls {
         None => serve_http(tcp, peer, &listener, limits, worker, done).await,
         Some(acceptor) => {
@@ -102,6 +117,11 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         };
     let client = listener.trusted_proxies.client_address(peer, &head.headers);
     let mut answer = upgrade::decide(&head, &routes);
+    if matches!(answer, Answer::Upgrade { .. }) && worker.admission.is_throttled(client.ip()) {
+        worker.metrics.cap_hit(worker.index, CapHit::TrapThrottled);
+        tracing::debug!(%client, "upgrade refused: this address's clients keep making plugins trap");
+        answer = upgrade::too_many_requests(limits.trap_cooloff());
+    }
     let mut ticket = None;
     let mut instance = None;
     if let Answer::Upgrade { route, .. } = &answer {
@@ -132,10 +152,10 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         }
     }
     if let Answer::Error { status, .. } = &answer {
-        let why = if *status == 403 {
-            Rejection::Origin
-        } else {
-            Rejection::BadRequest
+        let why = match *status {
+            403 => Rejection::Origin,
+            429 => Rejection::Throttled,
+            _ => Rejection::BadRequest,
         };
         worker.metrics.rejected(worker.index, why);
     }
@@ -164,11 +184,12 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         .max_frame_size(Some(limits.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     let slot = worker.metrics.slot(&route.path);
+    let path: Rc<str> = route.path.as_str().into();
     let holds = Holds {
         generation: routes,
         ticket,
         done,
     };
-    let session = Session::open(ws, slot, instance, worker, limits, holds);
+    let session = Session::open(ws, slot, path, instance, worker, limits, holds);
     tokio::task::spawn_local(session.run(head, client, subprotocol));
 }

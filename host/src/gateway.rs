@@ -35,6 +35,8 @@ pub struct Gateway {
     /// Each worker's reload channel.
     reloads: Vec<UnboundedSender<Reload>>,
     admission: Arc<Admission>,
+    /// Takes the delivery queue bound of a reload.
+    hub: Arc<Hub>,
     /// The admin API's set of routes, when the admin listener runs.
     admin_routes: Option<Arc<RwLock<HashSet<String>>>>,
     /// The number of the last routes generation handed to the workers.
@@ -94,11 +96,15 @@ impl Gateway {
 
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);
-        let (hub, deliveries) = Hub::new(config.workers);
         let metrics = Arc::new(Metrics::new(
             config.routes.iter().map(|r| r.path.clone()).collect(),
             config.workers,
         ));
+        let (hub, deliveries) = Hub::new(
+            config.workers,
+            config.limits.max_worker_queue_bytes,
+            metrics.clone(),
+        );
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut gateway = Gateway {
@@ -111,6 +117,7 @@ impl Gateway {
             admission: admission.clone(),
             admin_routes: None,
             generation: 0,
+            hub: hub.clone(),
         };
         for (index, (listeners, deliveries)) in per_worker.into_iter().zip(deliveries).enumerate() {
             let (reload_tx, reloads) = unbounded_channel();
@@ -238,6 +245,8 @@ impl Gateway {
                 .map_err(|_| anyhow!("a worker did not apply the reload within 30 s"))??;
         }
         self.admission.set_limits(&config.limits);
+        self.hub
+            .set_max_queue_bytes(config.limits.max_worker_queue_bytes);
         if let Some(admin_routes) = &self.admin_routes {
             *admin_routes.write().unwrap_or_else(|e| e.into_inner()) =
                 routes.iter().map(|r| r.config.path.clone()).collect();

@@ -1,35 +1,58 @@
 //! State shared by all workers: groups, users, sessions and connection details — what lets a plugin on worker 1
 //! publish to members on worker 2, like GatewayWorker's joinGroup/sendToGroup, bindUid/sendToUid and sessions.
 //!
-//! The hub holds ids, never sockets: a delivery to a connection on another worker travels through that worker's
-//! channel, and the worker puts it in the connection's outbound queue. A message is built once and shared by all
-//! its recipients (its payload is reference-counted), and each recipient's queue limit still applies.
+//! Everything is scoped to a route: every call names the route it acts for, and a connection of another route is
+//! treated exactly like an unknown one, so two applications on two paths cannot see or touch each other's clients.
 //!
-//! Groups and users are scoped to a route, so two applications on two paths cannot see each other's.
+//! The hub holds ids, never sockets. A publish reaches another worker as one small [`Delivery`] naming its audience
+//! (a group, a user, the route), not a list of members: the receiving worker looks up its own members when it
+//! takes the delivery, so the message's size does not grow with the group. Each worker's queue of deliveries is
+//! bounded in bytes; past the bound, that worker's copy is dropped and counted (`wssgate_cap_hits_total`).
 
+use crate::metrics::{CapHit, Metrics};
 use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The most bytes (keys and values) one connection's session may hold.
 pub const MAX_SESSION_BYTES: usize = 64 * 1024;
+/// What one queued delivery costs beyond its payload and exclusions (its names, the channel's node).
+const DELIVERY_OVERHEAD: usize = 128;
 
-/// Messages for connections of one worker.
+/// Who a delivery is for, within its route.
+#[derive(Clone)]
+pub enum Audience {
+    Group(String),
+    User(String),
+    Route,
+}
+
+/// A message for the members of an audience on one worker.
 pub struct Delivery {
+    pub route: Arc<str>,
+    pub audience: Audience,
+    /// Connections not to deliver to; shared by every worker's copy.
+    pub exclude: Arc<[ConnectionId]>,
     pub message: Message,
-    pub targets: Vec<ConnectionId>,
+    /// What this delivery counts against its worker's queue bound.
+    cost: usize,
 }
 
 /// What the hub knows of an open connection.
 pub struct ConnectionDetails {
-    /// The route's path, which scopes groups and users (and stays right across a reload that reorders routes).
+    /// The route's path, which scopes groups, users and every host call (and stays right across a reload that
+    /// reorders routes).
     pub route: String,
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub remote_address: String,
+    /// The client's address, after trusted-proxy resolution: what the trap throttle counts.
+    pub client_ip: IpAddr,
     pub subprotocol: Option<String>,
     pub connected_at_ms: u64,
 }
@@ -43,41 +66,159 @@ struct Member {
     session_bytes: usize,
 }
 
+/// The members of one audience, one set per worker, so a worker finds its own without scanning the others'.
+#[derive(Default)]
+struct Members(Vec<IdSet>);
+
+impl Members {
+    fn insert(&mut self, id: ConnectionId) {
+        let worker = registry::worker_of(id);
+        if self.0.len() <= worker {
+            self.0.resize_with(worker + 1, IdSet::default);
+        }
+        self.0[worker].insert(id);
+    }
+
+    fn remove(&mut self, id: ConnectionId) {
+        if let Some(set) = self.0.get_mut(registry::worker_of(id)) {
+            set.remove(&id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|set| set.len()).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|set| set.is_empty())
+    }
+
+    fn on_worker(&self, worker: usize) -> Option<&IdSet> {
+        self.0.get(worker)
+    }
+}
+
 #[derive(Default)]
 struct State {
     members: IdMap<Member>,
     /// Members of each (route, group).
-    groups: HashMap<(String, String), IdSet>,
+    groups: HashMap<(String, String), Members>,
     /// Connections of each (route, uid).
-    users: HashMap<(String, String), IdSet>,
+    users: HashMap<(String, String), Members>,
     /// Connections of each route, for broadcasts.
-    routes: HashMap<String, IdSet>,
+    routes: HashMap<String, Members>,
 }
 
-/// Why a session value was refused.
+impl State {
+    fn audience(&self, route: &str, audience: &Audience) -> Option<&Members> {
+        match audience {
+            Audience::Group(group) => self.groups.get(&(route.to_owned(), group.clone())),
+            Audience::User(uid) => self.users.get(&(route.to_owned(), uid.clone())),
+            Audience::Route => self.routes.get(route),
+        }
+    }
+
+    /// The member `id` if it is open on `route`: another route's connection is not found.
+    fn member_mut(&mut self, route: &str, id: ConnectionId) -> Option<&mut Member> {
+        self.members
+            .get_mut(&id)
+            .filter(|m| m.details.route == route)
+    }
+
+    fn member(&self, route: &str, id: ConnectionId) -> Option<&Member> {
+        self.members.get(&id).filter(|m| m.details.route == route)
+    }
+}
+
+/// Why the hub refused a change.
 #[derive(Debug, PartialEq, Eq)]
-pub enum SessionError {
+pub enum HubRefusal {
+    /// Closed, unknown, or another route's.
     UnknownConnection,
+    /// The connection is in `max_groups_per_connection` groups already.
+    TooManyGroups,
+    /// The session would pass [`MAX_SESSION_BYTES`].
     TooLarge,
+}
+
+/// One worker's end of the hub: its delivery queue and what the queue holds.
+struct WorkerQueue {
+    channel: UnboundedSender<Delivery>,
+    /// Bytes of deliveries sent and not yet taken by the worker.
+    queued_bytes: AtomicUsize,
 }
 
 pub struct Hub {
     state: Mutex<State>,
-    /// One channel per worker, indexed by the worker number in a connection id's high bits.
-    workers: Vec<UnboundedSender<Delivery>>,
+    /// One queue per worker, indexed by the worker number in a connection id's high bits.
+    workers: Vec<WorkerQueue>,
+    /// The most bytes one worker's queue may hold (`max_worker_queue_bytes`, replaced on reload).
+    max_queue_bytes: AtomicUsize,
+    /// Counts dropped deliveries.
+    metrics: Arc<Metrics>,
+    /// When a dropped delivery was last logged, in seconds since the hub started, so a storm logs once a second.
+    last_drop_log: AtomicU64,
+    started: std::time::Instant,
+}
+
+/// A worker's side of its delivery queue.
+pub struct DeliveryReceiver {
+    hub: Arc<Hub>,
+    worker: usize,
+    channel: UnboundedReceiver<Delivery>,
+}
+
+impl DeliveryReceiver {
+    /// Takes deliveries and queues each for this worker's members of its audience, until the hub is gone.
+    pub async fn run(mut self) {
+        while let Some(delivery) = self.channel.recv().await {
+            self.hub.workers[self.worker]
+                .queued_bytes
+                .fetch_sub(delivery.cost, Ordering::AcqRel);
+            let targets = self.hub.local_targets(&delivery, self.worker);
+            deliver_here(&delivery.message, &targets);
+        }
+    }
 }
 
 impl Hub {
-    /// A hub for `workers` workers, with the receiving end of each worker's delivery channel.
-    pub fn new(workers: usize) -> (Arc<Hub>, Vec<UnboundedReceiver<Delivery>>) {
-        let (senders, receivers) = (0..workers).map(|_| unbounded_channel()).unzip();
-        (
-            Arc::new(Hub {
-                state: Mutex::default(),
-                workers: senders,
-            }),
-            receivers,
-        )
+    /// A hub for `workers` workers, with the receiving end of each worker's delivery queue.
+    pub fn new(
+        workers: usize,
+        max_queue_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Hub>, Vec<DeliveryReceiver>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| unbounded_channel()).unzip();
+        let hub = Arc::new(Hub {
+            state: Mutex::default(),
+            workers: senders
+                .into_iter()
+                .map(|channel| WorkerQueue {
+                    channel,
+                    queued_bytes: AtomicUsize::new(0),
+                })
+                .collect(),
+            max_queue_bytes: AtomicUsize::new(max_queue_bytes),
+            metrics,
+            last_drop_log: AtomicU64::new(u64::MAX),
+            started: std::time::Instant::now(),
+        });
+        let receivers = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(worker, channel)| DeliveryReceiver {
+                hub: hub.clone(),
+                worker,
+                channel,
+            })
+            .collect();
+        (hub, receivers)
+    }
+
+    /// Takes the queue bound of reloaded limits.
+    pub fn set_max_queue_bytes(&self, bytes: usize) {
+        self.max_queue_bytes.store(bytes, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -117,82 +258,92 @@ impl Hub {
         if let Some(uid) = member.user {
             remove_from(&mut state.users, (route.clone(), uid), id);
         }
-        if let Some(all) = state.routes.get_mut(&route) {
-            all.remove(&id);
-        }
+        remove_from(&mut state.routes, route, id);
     }
 
-    pub fn details(&self, id: ConnectionId) -> Option<Arc<ConnectionDetails>> {
-        self.lock().members.get(&id).map(|m| m.details.clone())
+    /// The details of connection `id` if it is open on `route`.
+    pub fn details(&self, route: &str, id: ConnectionId) -> Option<Arc<ConnectionDetails>> {
+        self.lock().member(route, id).map(|m| m.details.clone())
     }
 
-    pub fn join(&self, id: ConnectionId, group: &str) {
+    /// Adds `id` to `group`, unless that would put it in more than `max_groups` groups.
+    pub fn join(
+        &self,
+        route: &str,
+        id: ConnectionId,
+        group: &str,
+        max_groups: usize,
+    ) -> Result<(), HubRefusal> {
         let mut state = self.lock();
-        let Some(member) = state.members.get_mut(&id) else {
-            return;
-        };
+        let member = state
+            .member_mut(route, id)
+            .ok_or(HubRefusal::UnknownConnection)?;
+        if member.groups.contains(group) {
+            return Ok(());
+        }
+        if member.groups.len() >= max_groups {
+            return Err(HubRefusal::TooManyGroups);
+        }
         member.groups.insert(group.to_owned());
-        let route = member.details.route.clone();
         state
             .groups
-            .entry((route, group.to_owned()))
+            .entry((route.to_owned(), group.to_owned()))
             .or_default()
             .insert(id);
+        Ok(())
     }
 
-    pub fn leave(&self, id: ConnectionId, group: &str) {
+    pub fn leave(&self, route: &str, id: ConnectionId, group: &str) {
         let mut state = self.lock();
-        let Some(member) = state.members.get_mut(&id) else {
+        let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        member.groups.remove(group);
-        let route = member.details.route.clone();
-        remove_from(&mut state.groups, (route, group.to_owned()), id);
+        if member.groups.remove(group) {
+            remove_from(&mut state.groups, (route.to_owned(), group.to_owned()), id);
+        }
     }
 
     pub fn group_size(&self, route: &str, group: &str) -> usize {
         self.lock()
             .groups
             .get(&(route.to_owned(), group.to_owned()))
-            .map_or(0, HashSet::len)
+            .map_or(0, Members::len)
     }
 
-    pub fn groups_of(&self, id: ConnectionId) -> Vec<String> {
+    pub fn groups_of(&self, route: &str, id: ConnectionId) -> Vec<String> {
         let state = self.lock();
         let mut groups: Vec<String> = state
-            .members
-            .get(&id)
+            .member(route, id)
             .map(|m| m.groups.iter().cloned().collect())
             .unwrap_or_default();
         groups.sort();
         groups
     }
 
-    pub fn bind_user(&self, id: ConnectionId, uid: &str) {
+    pub fn bind_user(&self, route: &str, id: ConnectionId, uid: &str) -> Result<(), HubRefusal> {
         let mut state = self.lock();
-        let Some(member) = state.members.get_mut(&id) else {
-            return;
-        };
-        let route = member.details.route.clone();
+        let member = state
+            .member_mut(route, id)
+            .ok_or(HubRefusal::UnknownConnection)?;
         let previous = member.user.replace(uid.to_owned());
         if let Some(previous) = previous {
-            remove_from(&mut state.users, (route.clone(), previous), id);
+            remove_from(&mut state.users, (route.to_owned(), previous), id);
         }
         state
             .users
-            .entry((route, uid.to_owned()))
+            .entry((route.to_owned(), uid.to_owned()))
             .or_default()
             .insert(id);
+        Ok(())
     }
 
-    pub fn unbind_user(&self, id: ConnectionId) {
+    pub fn unbind_user(&self, route: &str, id: ConnectionId) {
         let mut state = self.lock();
-        let Some(member) = state.members.get_mut(&id) else {
+        let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        let route = member.details.route.clone();
         if let Some(uid) = member.user.take() {
-            remove_from(&mut state.users, (route, uid), id);
+            remove_from(&mut state.users, (route.to_owned(), uid), id);
         }
     }
 
@@ -201,7 +352,7 @@ impl Hub {
         let mut ids: Vec<ConnectionId> = state
             .users
             .get(&(route.to_owned(), uid.to_owned()))
-            .map(|c| c.iter().copied().collect())
+            .map(|m| m.0.iter().flatten().copied().collect())
             .unwrap_or_default();
         ids.sort_unstable();
         ids
@@ -209,42 +360,41 @@ impl Hub {
 
     pub fn session_set(
         &self,
+        route: &str,
         id: ConnectionId,
         key: &str,
         value: &str,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), HubRefusal> {
         let mut state = self.lock();
         let member = state
-            .members
-            .get_mut(&id)
-            .ok_or(SessionError::UnknownConnection)?;
+            .member_mut(route, id)
+            .ok_or(HubRefusal::UnknownConnection)?;
         let old = member.session.get(key).map_or(0, |v| key.len() + v.len());
         let new_total = member.session_bytes - old + key.len() + value.len();
         if new_total > MAX_SESSION_BYTES {
-            return Err(SessionError::TooLarge);
+            return Err(HubRefusal::TooLarge);
         }
         member.session.insert(key.to_owned(), value.to_owned());
         member.session_bytes = new_total;
         Ok(())
     }
 
-    pub fn session_get(&self, id: ConnectionId, key: &str) -> Option<String> {
+    pub fn session_get(&self, route: &str, id: ConnectionId, key: &str) -> Option<String> {
         self.lock()
-            .members
-            .get(&id)
+            .member(route, id)
             .and_then(|m| m.session.get(key).cloned())
     }
 
-    pub fn session_remove(&self, id: ConnectionId, key: &str) {
+    pub fn session_remove(&self, route: &str, id: ConnectionId, key: &str) {
         let mut state = self.lock();
-        if let Some(member) = state.members.get_mut(&id)
+        if let Some(member) = state.member_mut(route, id)
             && let Some(value) = member.session.remove(key)
         {
             member.session_bytes -= key.len() + value.len();
         }
     }
 
-    /// Sends to every member of (route, group) but `exclude`; returns how many it went to.
+    /// Sends to every member of (route, group) but `exclude`; returns how many it was queued for.
     pub fn publish(
         &self,
         route: &str,
@@ -252,62 +402,106 @@ impl Hub {
         message: Message,
         exclude: &[ConnectionId],
     ) -> usize {
-        let targets = self.select(
-            |s| s.groups.get(&(route.to_owned(), group.to_owned())),
-            exclude,
-        );
-        self.deliver(message, targets)
+        self.send(route, Audience::Group(group.to_owned()), message, exclude)
     }
 
     /// Sends to every connection of (route, uid); returns how many.
     pub fn send_to_user(&self, route: &str, uid: &str, message: Message) -> usize {
-        let targets = self.select(|s| s.users.get(&(route.to_owned(), uid.to_owned())), &[]);
-        self.deliver(message, targets)
+        self.send(route, Audience::User(uid.to_owned()), message, &[])
     }
 
     /// Sends to every connection of the route but `exclude`; returns how many.
     pub fn broadcast(&self, route: &str, message: Message, exclude: &[ConnectionId]) -> usize {
-        let targets = self.select(|s| s.routes.get(route), exclude);
-        self.deliver(message, targets)
+        self.send(route, Audience::Route, message, exclude)
     }
 
-    fn select(
+    /// Queues `message` for `audience`: directly for this thread's own worker, as one [`Delivery`] for each other
+    /// worker that has a member. Returns how many members it went to (a worker whose queue is full gets none).
+    fn send(
         &self,
-        set: impl FnOnce(&State) -> Option<&IdSet>,
+        route: &str,
+        audience: Audience,
+        message: Message,
         exclude: &[ConnectionId],
-    ) -> Vec<ConnectionId> {
-        let state = self.lock();
-        set(&state).map_or_else(Vec::new, |ids| {
-            ids.iter()
-                .copied()
-                .filter(|id| !exclude.contains(id))
-                .collect()
-        })
-    }
-
-    /// Hands `message` to each target's worker: directly for this thread's own connections, through the worker's
-    /// channel for the others. One message value is shared by all of them.
-    fn deliver(&self, message: Message, targets: Vec<ConnectionId>) -> usize {
-        let count = targets.len();
+    ) -> usize {
         let here = registry::current_worker();
-        let mut per_worker: HashMap<usize, Vec<ConnectionId>> = HashMap::new();
-        for id in targets {
-            per_worker
-                .entry(registry::worker_of(id))
-                .or_default()
-                .push(id);
-        }
-        for (worker, ids) in per_worker {
-            if Some(worker) == here {
-                deliver_here(&message, &ids);
-            } else if let Some(channel) = self.workers.get(worker) {
-                let _ = channel.send(Delivery {
-                    message: message.clone(),
-                    targets: ids,
-                });
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        {
+            let state = self.lock();
+            let Some(members) = state.audience(route, &audience) else {
+                return 0;
+            };
+            for (worker, set) in members.0.iter().enumerate() {
+                let count = set.iter().filter(|id| !exclude.contains(id)).count();
+                if count == 0 {
+                    continue;
+                }
+                if Some(worker) == here {
+                    local.extend(set.iter().copied().filter(|id| !exclude.contains(id)));
+                } else {
+                    remote.push((worker, count));
+                }
             }
         }
-        count
+        let mut delivered = local.len();
+        deliver_here(&message, &local);
+        if remote.is_empty() {
+            return delivered;
+        }
+        let route: Arc<str> = route.into();
+        let exclude: Arc<[ConnectionId]> = exclude.into();
+        let cost = message.len() + exclude.len() * 8 + DELIVERY_OVERHEAD;
+        let max = self.max_queue_bytes.load(Ordering::Relaxed);
+        for (worker, count) in remote {
+            let queue = &self.workers[worker];
+            let queued = queue.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+            let delivery = Delivery {
+                route: route.clone(),
+                audience: audience.clone(),
+                exclude: exclude.clone(),
+                message: message.clone(),
+                cost,
+            };
+            if queued + cost > max || queue.channel.send(delivery).is_err() {
+                queue.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+                self.dropped(worker, queued);
+            } else {
+                delivered += count;
+            }
+        }
+        delivered
+    }
+
+    /// Counts a delivery dropped for `worker` and logs it, at most once a second.
+    fn dropped(&self, worker: usize, queued: usize) {
+        self.metrics.cap_hit(
+            registry::current_worker().unwrap_or(0),
+            CapHit::DeliveryDropped,
+        );
+        let now = self.started.elapsed().as_secs();
+        let last = self.last_drop_log.swap(now, Ordering::Relaxed);
+        if last != now {
+            tracing::warn!(
+                worker,
+                queued_bytes = queued,
+                "worker {worker} is not keeping up with deliveries ({queued} bytes queued, max_worker_queue_bytes reached): dropping its copies"
+            );
+        }
+    }
+
+    /// This worker's members of a delivery's audience, less its exclusions, as of now.
+    fn local_targets(&self, delivery: &Delivery, worker: usize) -> Vec<ConnectionId> {
+        let state = self.lock();
+        state
+            .audience(&delivery.route, &delivery.audience)
+            .and_then(|members| members.on_worker(worker))
+            .map_or_else(Vec::new, |set| {
+                set.iter()
+                    .copied()
+                    .filter(|id| !delivery.exclude.contains(id))
+                    .collect()
+            })
     }
 }
 
@@ -323,10 +517,10 @@ pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, IdSet>, key: K, id: ConnectionId) {
-    if let Some(set) = map.get_mut(&key) {
-        set.remove(&id);
-        if set.is_empty() {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Members>, key: K, id: ConnectionId) {
+    if let Some(members) = map.get_mut(&key) {
+        members.remove(id);
+        if members.is_empty() {
             map.remove(&key);
         }
     }

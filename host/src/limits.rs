@@ -33,6 +33,26 @@ pub struct Limits {
     pub max_messages_per_sec: u32,
     /// Payload bytes per second one connection may send; more closes with 1008; 0 = unlimited.
     pub max_bytes_per_sec: u64,
+    /// Live timers one plugin instance may hold; `set-timer` past it is refused (`too-many-timers`).
+    pub max_timers_per_instance: usize,
+    /// Groups one connection may be in; `join-group` past it is refused (`too-many-groups`).
+    pub max_groups_per_connection: usize,
+    /// Longest group name, user id or session key, in bytes; longer is refused (`name-too-long`).
+    pub max_name_bytes: usize,
+    /// Log lines (host `log` calls and stdout/stderr lines) one plugin instance may write per second; the excess
+    /// is dropped and counted (`rate-limited`).
+    pub max_plugin_log_lines_per_sec: u32,
+    /// Bytes of publications queued toward one worker from the others; past it, that worker's copy of a
+    /// publication is dropped and counted in `wssgate_cap_hits_total{cap="delivery_queue"}`.
+    pub max_worker_queue_bytes: usize,
+    /// Plugin traps caused by one client address within `trap_window_ms` after which new upgrades from that
+    /// address get HTTP 429 for `trap_cooloff_ms` (its open connections stay); 0 = no throttle.
+    pub max_traps_per_ip: u32,
+    pub trap_window_ms: u64,
+    pub trap_cooloff_ms: u64,
+    /// TLS handshakes and upgrade requests in progress at once from one TCP peer (or PROXY-protocol client);
+    /// the excess is disconnected at once. Trusted proxies are exempt; 0 = unlimited.
+    pub max_handshakes_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +70,15 @@ impl Default for Limits {
             max_connections_per_ip: 0,
             max_messages_per_sec: 0,
             max_bytes_per_sec: 0,
+            max_timers_per_instance: 1024,
+            max_groups_per_connection: 64,
+            max_name_bytes: 256,
+            max_plugin_log_lines_per_sec: 100,
+            max_worker_queue_bytes: 64 << 20,
+            max_traps_per_ip: 5,
+            trap_window_ms: 10_000,
+            trap_cooloff_ms: 60_000,
+            max_handshakes_per_ip: 128,
         }
     }
 }
@@ -73,6 +102,14 @@ impl Limits {
         (self.idle_timeout_ms > 0).then(|| Duration::from_millis(self.idle_timeout_ms))
     }
 
+    pub fn trap_window(&self) -> Duration {
+        Duration::from_millis(self.trap_window_ms)
+    }
+
+    pub fn trap_cooloff(&self) -> Duration {
+        Duration::from_millis(self.trap_cooloff_ms)
+    }
+
     /// What makes no sense, named by key.
     pub fn problems(&self) -> Option<String> {
         let zero_is_wrong = [
@@ -82,6 +119,10 @@ impl Limits {
             ("tls_handshake_timeout_ms", self.tls_handshake_timeout_ms),
             ("upgrade_timeout_ms", self.upgrade_timeout_ms),
             ("max_connections", self.max_connections as u64),
+            ("max_name_bytes", self.max_name_bytes as u64),
+            ("max_worker_queue_bytes", self.max_worker_queue_bytes as u64),
+            ("trap_window_ms", self.trap_window_ms),
+            ("trap_cooloff_ms", self.trap_cooloff_ms),
         ];
         zero_is_wrong
             .iter()

@@ -4,12 +4,15 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use wssgate::admission::Admission;
 use wssgate::config::{Config, LogConfig, LogFormat};
 use wssgate::gateway::{self, Gateway};
 use wssgate::hub::Hub;
 use wssgate::metrics::Metrics;
-use wssgate::plugin::PluginRuntime;
+use wssgate::plugin::{HostLinks, PluginRuntime};
 use wssgate::route::Route;
+use wssgate::timers::TimerTarget;
 use wssgate::tls;
 
 /// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
@@ -134,11 +137,24 @@ fn check(config: Config) -> Result<()> {
     let routes = gateway::load_routes(&config, &runtime)?;
     // Instantiate each plugin once, as a worker would, so that a plugin whose start-up traps or outgrows its
     // memory cap fails here and not at serve time.
-    let (hub, _deliveries) = Hub::new(1);
-    let (timers, _fired) = tokio::sync::mpsc::unbounded_channel();
-    let metrics = std::sync::Arc::new(Metrics::new(Vec::new(), 1));
+    let metrics = Arc::new(Metrics::new(Vec::new(), 1));
+    let (hub, _deliveries) = Hub::new(1, config.limits.max_worker_queue_bytes, metrics.clone());
+    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
+    let links = HostLinks {
+        metrics,
+        worker: 0,
+        hub,
+        timers: TimerTarget {
+            fire,
+            generation: 0,
+            route: 0,
+            instance: 0,
+        },
+        limits: Arc::new(config.limits.clone()),
+        admission: Admission::new(&config.limits),
+    };
     for route in &routes {
-        Route::instantiate(route, &hub, &timers, &metrics, 0, 0)?;
+        Route::instantiate(route, &links)?;
     }
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",

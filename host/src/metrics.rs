@@ -22,16 +22,51 @@ pub enum Rejection {
     TooManyFromAddress,
     PluginDown,
     Origin,
+    /// The address is throttled after making plugins trap (HTTP 429).
+    Throttled,
     /// Any other HTTP answer: unknown path, not an upgrade, malformed.
     BadRequest,
 }
 
-const REJECTIONS: [(&str, Rejection); 5] = [
+const REJECTIONS: [(&str, Rejection); 6] = [
     ("too_many_connections", Rejection::TooManyConnections),
     ("too_many_from_address", Rejection::TooManyFromAddress),
     ("plugin_down", Rejection::PluginDown),
     ("origin", Rejection::Origin),
+    ("trap_throttle", Rejection::Throttled),
     ("bad_request", Rejection::BadRequest),
+];
+
+/// A cap that was hit: what a hostile plugin or client ran into instead of growing the gateway.
+#[derive(Debug, Clone, Copy)]
+pub enum CapHit {
+    /// A cross-worker delivery was dropped because the receiving worker's queue was full.
+    DeliveryDropped,
+    /// `set-timer` refused at `max_timers_per_instance`.
+    Timers,
+    /// `join-group` refused at `max_groups_per_connection`.
+    Groups,
+    /// A group name, uid or session key over `max_name_bytes`.
+    NameBytes,
+    /// A plugin log line dropped over `max_plugin_log_lines_per_sec`.
+    LogLines,
+    /// An address started throttling after `max_traps_per_ip` traps.
+    TrapThrottleStarted,
+    /// An upgrade refused because its address is throttled.
+    TrapThrottled,
+    /// A connection closed at once because its address had `max_handshakes_per_ip` handshakes in progress.
+    Handshakes,
+}
+
+const CAP_HITS: [(&str, CapHit); 8] = [
+    ("delivery_queue", CapHit::DeliveryDropped),
+    ("timers_per_instance", CapHit::Timers),
+    ("groups_per_connection", CapHit::Groups),
+    ("name_bytes", CapHit::NameBytes),
+    ("plugin_log_lines", CapHit::LogLines),
+    ("trap_throttle_started", CapHit::TrapThrottleStarted),
+    ("trap_throttled_upgrades", CapHit::TrapThrottled),
+    ("handshakes_per_ip", CapHit::Handshakes),
 ];
 
 /// One route's counters in one shard.
@@ -54,6 +89,10 @@ struct RouteCounters {
 struct Shard {
     routes: Vec<RouteCounters>,
     rejected: [AtomicU64; REJECTIONS.len()],
+    cap_hits: [AtomicU64; CAP_HITS.len()],
+    /// Timers started minus timers ended on this worker: the live count.
+    timers_started: AtomicU64,
+    timers_ended: AtomicU64,
     /// Closes by code; a mutex is fine at one lock per connection.
     closes: Mutex<BTreeMap<u16, u64>>,
 }
@@ -144,6 +183,30 @@ impl Metrics {
         if let Some(shard) = self.shards.get(worker) {
             shard.rejected[why as usize].fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts one hit of `cap`; `worker` may be any shard (the push API's thread counts in shard 0).
+    pub fn cap_hit(&self, worker: usize, cap: CapHit) {
+        if let Some(shard) = self.shards.get(worker).or(self.shards.first()) {
+            shard.cap_hits[cap as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn timer_started(&self, worker: usize) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.timers_started.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn timer_ended(&self, worker: usize) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.timers_ended.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Sums a shard counter over the shards.
+    fn sum_shards(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| field(s).load(Relaxed)).sum()
     }
 
     /// Sums a route counter over the shards.
@@ -258,6 +321,23 @@ impl Metrics {
                 .sum();
             let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {count}");
         }
+        let name = "wssgate_cap_hits_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Times a plugin or client ran into a cap, by cap\n# TYPE {name} counter"
+        );
+        for (label, cap) in CAP_HITS {
+            let count = self.sum_shards(|s| &s.cap_hits[cap as usize]);
+            let _ = writeln!(out, "{name}{{cap=\"{label}\"}} {count}");
+        }
+        let name = "wssgate_plugin_timers";
+        let live = self
+            .sum_shards(|s| &s.timers_started)
+            .saturating_sub(self.sum_shards(|s| &s.timers_ended));
+        let _ = writeln!(
+            out,
+            "# HELP {name} Plugin timers alive now\n# TYPE {name} gauge\n{name} {live}"
+        );
         let name = "wssgate_closes_total";
         let _ = writeln!(
             out,

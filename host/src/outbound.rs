@@ -15,9 +15,20 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-/// The close codes a server may put on the wire (RFC 6455 section 7.4): anything else from a plugin is replaced.
-pub fn is_sendable_close_code(code: u16) -> bool {
+/// The close codes a server may put on the wire (RFC 6455 section 7.4).
+fn is_sendable_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+/// `code` if it may be put on the wire, else 1008 (policy violation): the one place where a close code from a
+/// plugin (a rejection, a `close` call, a replayed rejection) is made safe.
+pub fn sendable_close_code(code: u16) -> u16 {
+    if is_sendable_close_code(code) {
+        code
+    } else {
+        tracing::debug!("close code {code} may not be sent; using 1008");
+        1008
+    }
 }
 
 /// The longest close reason that fits a control frame (125 bytes less the code).
@@ -32,10 +43,10 @@ pub fn close_reason(reason: &str) -> Utf8Bytes {
     Utf8Bytes::from(reason[..end].to_owned())
 }
 
-/// A close frame with `code` and `reason`.
+/// A close frame with `code` (made sendable by [`sendable_close_code`]) and `reason` (cut to fit).
 pub fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame {
-        code: CloseCode::from(code),
+        code: CloseCode::from(sendable_close_code(code)),
         reason: close_reason(reason),
     }
 }

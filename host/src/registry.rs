@@ -19,10 +19,17 @@ pub type IdMap<V> = FxHashMap<ConnectionId, V>;
 /// A set of connection ids, hashed like [`IdMap`].
 pub type IdSet = FxHashSet<ConnectionId>;
 
+/// A live connection as host calls find it.
+struct Entry {
+    outbox: Rc<Outbox>,
+    /// The route's path: a plugin reaches only connections of its own route.
+    route: Rc<str>,
+}
+
 #[derive(Default)]
 struct Registry {
     /// Live connections of this worker.
-    connections: RefCell<IdMap<Rc<Outbox>>>,
+    connections: RefCell<IdMap<Entry>>,
     /// The worker's index, the high bits of its ids.
     worker: Cell<u64>,
     /// The last id handed out.
@@ -53,20 +60,35 @@ pub fn worker_of(id: ConnectionId) -> usize {
     (id >> 48) as usize
 }
 
-/// Registers a new connection and returns its id.
-pub fn open(outbox: Rc<Outbox>) -> ConnectionId {
+/// Registers a new connection of the route at path `route` and returns its id.
+pub fn open(outbox: Rc<Outbox>, route: Rc<str>) -> ConnectionId {
     REGISTRY.with(|r| {
         let next = r.last.get() + 1;
         r.last.set(next);
         let id = (r.worker.get() << 48) | next;
-        r.connections.borrow_mut().insert(id, outbox);
+        r.connections
+            .borrow_mut()
+            .insert(id, Entry { outbox, route });
         id
     })
 }
 
-/// The outbound queue of connection `id`, if it is open on this worker.
+/// The outbound queue of connection `id`, if it is open on this worker. For the gateway's own use; a plugin's
+/// call goes through [`get_on_route`].
 pub fn get(id: ConnectionId) -> Option<Rc<Outbox>> {
-    REGISTRY.with(|r| r.connections.borrow().get(&id).cloned())
+    REGISTRY.with(|r| r.connections.borrow().get(&id).map(|e| e.outbox.clone()))
+}
+
+/// The outbound queue of connection `id` if it is open on this worker and belongs to the route at path `route`;
+/// another route's connection is not found.
+pub fn get_on_route(id: ConnectionId, route: &str) -> Option<Rc<Outbox>> {
+    REGISTRY.with(|r| {
+        r.connections
+            .borrow()
+            .get(&id)
+            .filter(|e| &*e.route == route)
+            .map(|e| e.outbox.clone())
+    })
 }
 
 pub fn remove(id: ConnectionId) {
@@ -82,9 +104,9 @@ pub fn open_count() -> usize {
 /// for its client's answer; a connection that opens afterwards sees the shutdown itself (see `Session::open`).
 pub fn close_all(frame: &tokio_tungstenite::tungstenite::protocol::CloseFrame) {
     REGISTRY.with(|r| {
-        for outbox in r.connections.borrow().values() {
-            outbox.request_close(frame.clone());
-            outbox.wake();
+        for entry in r.connections.borrow().values() {
+            entry.outbox.request_close(frame.clone());
+            entry.outbox.wake();
         }
     });
 }

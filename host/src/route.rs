@@ -1,14 +1,11 @@
 //! A worker's routes: request path → the route's settings and its plugin instance on this worker.
 
 use crate::config::RouteConfig;
-use crate::hub::Hub;
-use crate::metrics::Metrics;
 use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
-use crate::timers::{Fire, TimerTarget};
+use crate::timers::TimerTarget;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// What one worker needs to serve one route.
 pub struct Route {
@@ -35,26 +32,18 @@ pub struct RouteTemplate {
 }
 
 impl Route {
-    pub fn instantiate(
-        template: &RouteTemplate,
-        hub: &Arc<Hub>,
-        timers: &UnboundedSender<Fire>,
-        metrics: &Arc<Metrics>,
-        worker: usize,
-        generation: u64,
-    ) -> anyhow::Result<Route> {
+    /// Instantiates the route's plugin on this worker; `links` are the worker's, and each instance gets its own
+    /// timer target.
+    pub fn instantiate(template: &RouteTemplate, links: &HostLinks) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
         for instance in 0..template.config.instances {
             let links = HostLinks {
-                metrics: metrics.clone(),
-                worker,
-                hub: hub.clone(),
                 timers: TimerTarget {
-                    fire: timers.clone(),
-                    generation,
                     route: template.context.index,
                     instance,
+                    ..links.timers.clone()
                 },
+                ..links.clone()
             };
             let instance =
                 PluginInstance::new(template.plugin.clone(), template.context.clone(), links)
@@ -74,6 +63,14 @@ impl Route {
             instances,
             next: Cell::new(0),
         })
+    }
+
+    /// Stops the route-wide work of every instance: a reload replaced this generation (see
+    /// [`PluginInstance::retire`]).
+    pub fn retire(&self) {
+        for instance in &self.instances {
+            instance.borrow().retire();
+        }
     }
 
     /// Instance `index` of this route.
@@ -107,6 +104,13 @@ impl Routes {
 
     pub fn find(&self, path: &str) -> Option<&Route> {
         self.0.iter().find(|r| r.path == path)
+    }
+
+    /// Retires every route's instances (see [`Route::retire`]).
+    pub fn retire(&self) {
+        for route in &self.0 {
+            route.retire();
+        }
     }
 
     /// The route at `index` in the config.

@@ -8,7 +8,7 @@
 use crate::admission::Ticket;
 use crate::hub::ConnectionDetails;
 use crate::limits::Limits;
-use crate::outbound::{Outbox, SHUTTING_DOWN, SLOW_CONSUMER, close_frame, is_sendable_close_code};
+use crate::outbound::{Outbox, SHUTTING_DOWN, SLOW_CONSUMER, close_frame, sendable_close_code};
 use crate::plugin::{MessageParam, PluginInstance, Trapped};
 use crate::registry::{self, ConnectionId};
 use crate::route::Routes;
@@ -132,16 +132,18 @@ impl<S> Drop for Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Opens the session of a connection to the route at `path` (metrics slot `route`).
     pub fn open(
         ws: WebSocketStream<S>,
         route: usize,
+        path: Rc<str>,
         plugin: Rc<RefCell<PluginInstance>>,
         worker: Rc<WorkerContext>,
         limits: Arc<Limits>,
         holds: Holds,
     ) -> Self {
         let outbox = Rc::new(Outbox::new(limits.max_outbound_bytes));
-        let id = registry::open(outbox.clone());
+        let id = registry::open(outbox.clone(), path);
         // Shutdown reaches open sessions through the registry; one that opens while it is under way closes now.
         if *worker.shutdown.borrow() {
             outbox.request_close(close_frame(1001, SHUTTING_DOWN));
@@ -182,6 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             query: head.query,
             headers: head.headers,
             remote_address: peer.to_string(),
+            client_ip: peer.ip(),
             subprotocol,
             connected_at_ms,
         });
@@ -191,11 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(Ok(())) => {}
             Ok(Err(reject)) => {
                 // A rejected connection never opened for the plugin, so it gets no on-close.
-                let code = if is_sendable_close_code(reject.code) {
-                    reject.code
-                } else {
-                    1008
-                };
+                let code = sendable_close_code(reject.code);
                 self.close_code = code;
                 Box::pin(self.close_now(code, &reject.reason, CLOSE_TIMEOUT)).await;
                 return;
@@ -310,8 +309,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let param = match &message {
             Message::Text(text) => MessageParam::Text(text.as_str()),
             Message::Binary(bytes) => MessageParam::Binary(bytes),
-            // tungstenite has already queued the pong; the next flush sends it.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            // tungstenite has already queued the pong; the next flush sends it. Control frames cost the gateway
+            // work too, so they count against the rate limits like data.
+            Message::Ping(_) | Message::Pong(_) => {
+                if self.over_rate(message.len()) {
+                    self.outbox
+                        .request_close(close_frame(1008, "message rate limit exceeded"));
+                }
+                return None;
+            }
+            Message::Frame(_) => return None,
             Message::Close(frame) => {
                 self.outbox.shut();
                 return Some(match (frame, &self.sent_close) {
@@ -378,14 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if std::mem::take(&mut self.ping_due) {
             self.ws.feed(Message::Ping(Default::default())).await?;
         }
-        while let Some(message) = self.outbox.pop() {
-            self.traffic.messages_out += 1;
-            self.traffic.bytes_out += message.len() as u64;
-            self.worker
-                .metrics
-                .message_out(self.worker.index, self.route, message.len());
-            self.ws.feed(message).await?;
-        }
+        self.feed_queued().await?;
         if self.sent_close.is_none()
             && let Some(frame) = self.outbox.take_close()
         {
@@ -432,8 +432,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         tracing::debug!(connection = self.id, "closing with {code}: {error}");
+        // Every message the client sent before the bad frame was handed to the plugin: write its answers first.
+        let _ = timeout(CLOSE_TIMEOUT, self.write_answers()).await;
         self.close_now(code, reason, CLOSE_TIMEOUT).await;
         End::new(code, reason)
+    }
+
+    /// Writes the messages queued for the client (not a close the plugin asked for: the session's own close
+    /// follows).
+    async fn write_answers(&mut self) -> Result<(), WsError> {
+        self.feed_queued().await?;
+        self.ws.flush().await
+    }
+
+    /// Hands every queued message to tungstenite, counting it.
+    async fn feed_queued(&mut self) -> Result<(), WsError> {
+        while let Some(message) = self.outbox.pop() {
+            self.traffic.messages_out += 1;
+            self.traffic.bytes_out += message.len() as u64;
+            self.worker
+                .metrics
+                .message_out(self.worker.index, self.route, message.len());
+            self.ws.feed(message).await?;
+        }
+        Ok(())
     }
 
     /// Sends a close frame and waits up to `wait` for the peer's answer, ignoring errors: the connection ends

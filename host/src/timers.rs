@@ -1,12 +1,21 @@
 //! Plugin timers: one-shot or repeating, delivered to the plugin instance that started them through its
-//! `on-timer` export, cancellable, and cancelled with the connection that owns them.
+//! `on-timer` export, cancellable, and owned.
+//!
+//! A timer belongs to the instance *incarnation* that started it (each fresh instance after a trap is a new
+//! incarnation) and, optionally, to one connection: it dies with either — when the instance is replaced or retired
+//! by a reload, and when its connection closes — and a finished or cancelled timer leaves nothing behind. An
+//! incarnation may hold at most `max_timers_per_instance` live timers; all of this is host memory outside the
+//! plugin's `max_memory_mib`, so it must be capped and reclaimed.
 //!
 //! A timer is a small task on the worker that started it; when it fires it sends a [`Fire`] to the worker, which
 //! calls the instance — never while another plugin call runs, since the worker is single-threaded.
 
+use crate::metrics::Metrics;
 use crate::registry::{self, ConnectionId};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
@@ -14,28 +23,80 @@ use tokio::time::{Instant, sleep_until};
 
 /// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
 pub type TimerId = u64;
+/// Names one incarnation of a plugin instance, unique in the process.
+pub type Incarnation = u64;
 
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// A timer fired for instance `instance` of route `route` in routes generation `generation`.
+/// A timer fired for instance `instance` of route `route` in routes generation `generation`, started by
+/// `incarnation` of it (a fire for an incarnation that has since been replaced is dropped).
 pub struct Fire {
     pub generation: u64,
     pub route: usize,
     pub instance: usize,
+    pub incarnation: Incarnation,
     pub timer: TimerId,
 }
 
+/// One live timer.
+struct Entry {
+    task: AbortHandle,
+    incarnation: Incarnation,
+    owner: Option<ConnectionId>,
+}
+
+/// This worker's live timers, indexed every way they are ended.
 #[derive(Default)]
 struct Table {
-    running: HashMap<TimerId, AbortHandle>,
-    /// Timers to cancel when a connection closes.
-    owned: HashMap<ConnectionId, Vec<TimerId>>,
+    running: HashMap<TimerId, Entry>,
+    /// Live timers of each incarnation: its cap, and what dies with it.
+    by_incarnation: HashMap<Incarnation, HashSet<TimerId>>,
+    /// Live timers owned by each connection.
+    by_owner: HashMap<ConnectionId, HashSet<TimerId>>,
     last: u64,
+    /// The live-timer gauge in /metrics, and this worker's shard in it.
+    metrics: Option<(Arc<Metrics>, usize)>,
+}
+
+impl Table {
+    /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
+    fn remove(&mut self, id: TimerId) -> Option<AbortHandle> {
+        let entry = self.running.remove(&id)?;
+        remove_from(&mut self.by_incarnation, entry.incarnation, id);
+        if let Some(owner) = entry.owner {
+            remove_from(&mut self.by_owner, owner, id);
+        }
+        if let Some((metrics, worker)) = &self.metrics {
+            metrics.timer_ended(*worker);
+        }
+        Some(entry.task)
+    }
+}
+
+fn remove_from(map: &mut HashMap<u64, HashSet<TimerId>>, key: u64, id: TimerId) {
+    if let Some(set) = map.get_mut(&key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(&key);
+        }
+    }
 }
 
 thread_local! {
     static TIMERS: RefCell<Table> = RefCell::default();
+}
+
+static INCARNATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// A number for a fresh instance.
+pub fn next_incarnation() -> Incarnation {
+    INCARNATIONS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Makes this worker's timers count in `metrics`' shard `worker`.
+pub fn init_worker(metrics: Arc<Metrics>, worker: usize) {
+    TIMERS.with(|t| t.borrow_mut().metrics = Some((metrics, worker)));
 }
 
 /// Where a plugin instance's timers report to.
@@ -48,18 +109,36 @@ pub struct TimerTarget {
     pub instance: usize,
 }
 
-/// Starts a timer on this worker; must run inside the worker's task set.
+/// Why a timer was not started.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TimerRefusal {
+    /// The incarnation holds `max` live timers already.
+    TooMany,
+}
+
+/// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
+/// instance's own connection); must run inside the worker's task set.
 pub fn start(
     target: &TimerTarget,
+    incarnation: Incarnation,
     delay: Duration,
     repeat: bool,
     owner: Option<ConnectionId>,
-) -> TimerId {
+    max: usize,
+) -> Result<TimerId, TimerRefusal> {
     let id = TIMERS.with(|t| {
         let mut table = t.borrow_mut();
+        if table
+            .by_incarnation
+            .get(&incarnation)
+            .map_or(0, HashSet::len)
+            >= max
+        {
+            return Err(TimerRefusal::TooMany);
+        }
         table.last += 1;
-        ((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last
-    });
+        Ok(((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last)
+    })?;
     let period = delay.max(MIN_PERIOD);
     let TimerTarget {
         fire,
@@ -71,44 +150,174 @@ pub fn start(
         let mut next = Instant::now() + delay;
         loop {
             sleep_until(next).await;
-            if fire
-                .send(Fire {
-                    generation,
-                    route,
-                    instance,
-                    timer: id,
-                })
-                .is_err()
-                || !repeat
-            {
+            let fired = Fire {
+                generation,
+                route,
+                instance,
+                incarnation,
+                timer: id,
+            };
+            if fire.send(fired).is_err() || !repeat {
                 break;
             }
             next += period;
         }
-        TIMERS.with(|t| t.borrow_mut().running.remove(&id));
+        TIMERS.with(|t| t.borrow_mut().remove(id));
     });
     TIMERS.with(|t| {
         let mut table = t.borrow_mut();
-        table.running.insert(id, task.abort_handle());
-        if let Some(owner) = owner.filter(|o| registry::get(*o).is_some()) {
-            table.owned.entry(owner).or_default().push(id);
+        table.running.insert(
+            id,
+            Entry {
+                task: task.abort_handle(),
+                incarnation,
+                owner,
+            },
+        );
+        table
+            .by_incarnation
+            .entry(incarnation)
+            .or_default()
+            .insert(id);
+        if let Some(owner) = owner {
+            table.by_owner.entry(owner).or_default().insert(id);
+        }
+        if let Some((metrics, worker)) = &table.metrics {
+            metrics.timer_started(*worker);
         }
     });
-    id
+    Ok(id)
 }
 
-/// Cancels a timer; false when it had finished or is not this worker's.
-pub fn cancel(id: TimerId) -> bool {
-    let handle = TIMERS.with(|t| t.borrow_mut().running.remove(&id));
-    handle.map(|h| h.abort()).is_some()
+/// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
+pub fn cancel(id: TimerId, incarnation: Incarnation) -> bool {
+    let task = TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        let theirs = table
+            .running
+            .get(&id)
+            .is_some_and(|e| e.incarnation == incarnation);
+        if theirs { table.remove(id) } else { None }
+    });
+    task.map(|task| task.abort()).is_some()
+}
+
+/// Ends the timers `select` picks, aborting their tasks.
+fn cancel_where(select: impl FnOnce(&Table) -> Vec<TimerId>) {
+    let tasks: Vec<AbortHandle> = TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        let ids = select(&table);
+        ids.into_iter().filter_map(|id| table.remove(id)).collect()
+    });
+    for task in tasks {
+        task.abort();
+    }
 }
 
 /// Cancels the timers a closing connection owns.
 pub fn cancel_owned_by(conn: ConnectionId) {
-    let owned = TIMERS
-        .with(|t| t.borrow_mut().owned.remove(&conn))
-        .unwrap_or_default();
-    for id in owned {
-        cancel(id);
+    cancel_where(|t| {
+        t.by_owner
+            .get(&conn)
+            .map_or_else(Vec::new, |s| s.iter().copied().collect())
+    });
+}
+
+/// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
+pub fn cancel_incarnation(incarnation: Incarnation) {
+    cancel_where(|t| {
+        t.by_incarnation
+            .get(&incarnation)
+            .map_or_else(Vec::new, |s| s.iter().copied().collect())
+    });
+}
+
+/// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
+/// keeps serving its open connections but must no longer act for the route as a whole.
+pub fn cancel_unowned(incarnation: Incarnation) {
+    cancel_where(|t| {
+        t.by_incarnation
+            .get(&incarnation)
+            .map_or_else(Vec::new, |s| {
+                s.iter()
+                    .copied()
+                    .filter(|id| t.running.get(id).is_some_and(|e| e.owner.is_none()))
+                    .collect()
+            })
+    });
+}
+
+/// Live timers of `incarnation` on this worker.
+#[cfg(test)]
+fn live(incarnation: Incarnation) -> usize {
+    TIMERS.with(|t| {
+        t.borrow()
+            .by_incarnation
+            .get(&incarnation)
+            .map_or(0, HashSet::len)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::unbounded_channel;
+
+    fn target() -> (TimerTarget, tokio::sync::mpsc::UnboundedReceiver<Fire>) {
+        let (fire, fired) = unbounded_channel();
+        let target = TimerTarget {
+            fire,
+            generation: 0,
+            route: 0,
+            instance: 0,
+        };
+        (target, fired)
+    }
+
+    #[tokio::test]
+    async fn timers_are_capped_owned_and_leave_nothing_when_ended() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let (target, mut fired) = target();
+                let (mine, other) = (next_incarnation(), next_incarnation());
+                let long = Duration::from_secs(60);
+                let a = start(&target, mine, long, true, Some(7), 2).unwrap();
+                let _b = start(&target, mine, long, false, None, 2).unwrap();
+                assert_eq!(
+                    start(&target, mine, long, false, None, 2),
+                    Err(TimerRefusal::TooMany)
+                );
+                // Another incarnation cannot cancel mine.
+                assert!(!cancel(a, other));
+                assert_eq!(live(mine), 2);
+                // The owner closing ends its timer; the cap frees up.
+                cancel_owned_by(7);
+                assert_eq!(live(mine), 1);
+                // A one-shot timer that fired leaves nothing.
+                let short = start(&target, mine, Duration::from_millis(5), false, None, 2).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                assert_eq!(fired.recv().await.unwrap().timer, short);
+                tokio::task::yield_now().await;
+                assert_eq!(live(mine), 1);
+                // Resetting a timeout timer many times holds one timer.
+                let mut reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                for _ in 0..10_000 {
+                    assert!(cancel(reset, mine));
+                    reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                }
+                TIMERS.with(|t| {
+                    let t = t.borrow();
+                    assert_eq!(t.running.len(), 2);
+                    assert_eq!(t.by_owner.get(&9).map(HashSet::len), Some(1));
+                });
+                // Retirement ends the unowned timer only; the replacement ends the rest.
+                cancel_unowned(mine);
+                assert_eq!(live(mine), 1);
+                cancel_incarnation(mine);
+                assert_eq!(live(mine), 0);
+                TIMERS.with(|t| assert!(t.borrow().by_owner.is_empty()));
+            })
+            .await;
     }
 }

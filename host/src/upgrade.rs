@@ -5,6 +5,7 @@
 //! request it rejects: a client must get a 404, 400 or 426 it can read, never a hang.
 
 use crate::route::{Route, Routes};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -114,7 +115,7 @@ pub enum Answer<'r> {
     Error {
         status: u16,
         reason: &'static str,
-        extra: &'static str,
+        extra: Cow<'static, str>,
         body: String,
     },
 }
@@ -200,11 +201,16 @@ pub fn decide<'r>(head: &RequestHead, routes: &'r Routes) -> Answer<'r> {
     }
 }
 
-fn error<'r>(status: u16, reason: &'static str, extra: &'static str, body: String) -> Answer<'r> {
+fn error<'r>(
+    status: u16,
+    reason: &'static str,
+    extra: impl Into<Cow<'static, str>>,
+    body: String,
+) -> Answer<'r> {
     Answer::Error {
         status,
         reason,
-        extra,
+        extra: extra.into(),
         body,
     }
 }
@@ -216,6 +222,16 @@ pub fn unavailable(body: &str) -> Answer<'static> {
         "Service Unavailable",
         "Retry-After: 1\r\n",
         body.to_owned(),
+    )
+}
+
+/// 429 for an address whose clients keep making plugins trap, until `cooloff` has passed.
+pub fn too_many_requests(cooloff: std::time::Duration) -> Answer<'static> {
+    error(
+        429,
+        "Too Many Requests",
+        format!("Retry-After: {}\r\n", cooloff.as_secs().max(1)),
+        "too many plugin failures from your address; try again later\n".to_owned(),
     )
 }
 

@@ -4,14 +4,15 @@
 
 use crate::admission::Admission;
 use crate::connection;
-use crate::hub::{self, Delivery, Hub};
+use crate::hub::{DeliveryReceiver, Hub};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::outbound::{SHUTTING_DOWN, close_frame};
+use crate::plugin::HostLinks;
 use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
-use crate::timers::Fire;
+use crate::timers::{self, Fire, TimerTarget};
 use anyhow::{Context, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -49,20 +50,29 @@ pub struct WorkerContext {
 }
 
 impl WorkerContext {
-    /// Instantiates `templates` on this worker as routes generation `generation`.
-    fn instantiate(&self, templates: &[RouteTemplate], generation: u64) -> Result<Rc<Routes>> {
+    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`.
+    fn instantiate(
+        &self,
+        templates: &[RouteTemplate],
+        generation: u64,
+        limits: &Arc<Limits>,
+    ) -> Result<Rc<Routes>> {
+        let links = HostLinks {
+            metrics: self.metrics.clone(),
+            worker: self.index,
+            hub: self.hub.clone(),
+            timers: TimerTarget {
+                fire: self.fire.clone(),
+                generation,
+                route: 0,
+                instance: 0,
+            },
+            limits: limits.clone(),
+            admission: self.admission.clone(),
+        };
         let routes = templates
             .iter()
-            .map(|t| {
-                Route::instantiate(
-                    t,
-                    &self.hub,
-                    &self.fire,
-                    &self.metrics,
-                    self.index,
-                    generation,
-                )
-            })
+            .map(|t| Route::instantiate(t, &links))
             .collect::<Result<Vec<_>>>()?;
         let routes = Rc::new(Routes::new(routes));
         let mut generations = self.generations.borrow_mut();
@@ -71,10 +81,12 @@ impl WorkerContext {
         Ok(routes)
     }
 
-    /// Applies a reload: new connections get the new routes, limits and listener settings.
+    /// Applies a reload: new connections get the new routes, limits and listener settings; the old routes' instances
+    /// are retired (they serve their open connections until those close, and their route-wide timers end now).
     fn apply(&self, reload: &Reload) -> Result<()> {
-        let routes = self.instantiate(&reload.routes, reload.generation)?;
-        *self.routes.borrow_mut() = routes;
+        let routes = self.instantiate(&reload.routes, reload.generation, &reload.limits)?;
+        let retired = std::mem::replace(&mut *self.routes.borrow_mut(), routes);
+        retired.retire();
         *self.limits.borrow_mut() = reload.limits.clone();
         *self.listeners.borrow_mut() = reload.listeners.clone();
         Ok(())
@@ -122,7 +134,7 @@ pub struct WorkerSpec {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     /// Messages other workers publish to this worker's connections.
-    pub deliveries: UnboundedReceiver<Delivery>,
+    pub deliveries: DeliveryReceiver,
     /// New configurations, on SIGHUP.
     pub reloads: UnboundedReceiver<Reload>,
     pub shutdown: watch::Receiver<bool>,
@@ -151,6 +163,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         .build()
         .context("worker runtime")?;
     registry::init_worker(spec.index);
+    timers::init_worker(spec.metrics.clone(), spec.index);
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let (fire, mut fired) = unbounded_channel::<Fire>();
@@ -166,13 +179,8 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             shutdown: spec.shutdown.clone(),
             fire,
         });
-        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0)?;
-        let mut deliveries = spec.deliveries;
-        tokio::task::spawn_local(async move {
-            while let Some(delivery) = deliveries.recv().await {
-                hub::deliver_here(&delivery.message, &delivery.targets);
-            }
-        });
+        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
+        tokio::task::spawn_local(spec.deliveries.run());
         let timer_context = context.clone();
         tokio::task::spawn_local(async move {
             while let Some(fired) = fired.recv().await {
@@ -184,7 +192,9 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                 let route = routes.as_ref().and_then(|r| r.get(fired.route));
                 if let Some(instance) = route.and_then(|r| r.instance(fired.instance)) {
                     // A trap is logged and handled by the instance.
-                    let _ = instance.borrow_mut().on_timer(fired.timer);
+                    let _ = instance
+                        .borrow_mut()
+                        .on_timer(fired.incarnation, fired.timer);
                 }
             }
         });

@@ -1,11 +1,18 @@
 //! What a plugin can ask of the gateway: the `host` interface of `wit/plugin.wit`, implemented on the store's data.
+//!
+//! Every call that names a connection acts only on connections of the plugin's own route — another route's id
+//! behaves exactly like an unknown one — and a timer only on the calling instance's own timers. Everything a call
+//! creates in host memory (memberships, names, timers, log lines) is capped by `[limits]`, and a call past a cap
+//! is refused with a `refusal` the plugin can see, never by silent growth.
 
 use super::bindings::wssgate::plugin::{host, types};
-use super::instance::RouteContext;
-use crate::hub::{Hub, SessionError};
-use crate::outbound::{Refused, close_frame, is_sendable_close_code};
+use super::instance::{HostLinks, RouteContext};
+use super::stdio::LogBudget;
+use crate::hub::HubRefusal;
+use crate::metrics::CapHit;
+use crate::outbound::{Refused, close_frame};
 use crate::registry::{self, ConnectionId};
-use crate::timers::{self, TimerTarget};
+use crate::timers::{self, Incarnation, TimerRefusal};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,10 +32,12 @@ pub struct HostState {
     pub(super) route: Arc<RouteContext>,
     /// The connection whose event is running: its task writes right after the call, so it needs no wake-up.
     pub(super) current: Option<ConnectionId>,
-    /// Groups, users and sessions shared by all workers.
-    pub(super) hub: Arc<Hub>,
-    /// Where this instance's timers report.
-    pub(super) timers: TimerTarget,
+    /// The hub, the timers' way back, the limits and the metrics.
+    pub(super) links: HostLinks,
+    /// The store's incarnation, which owns the timers it starts.
+    pub(super) incarnation: Incarnation,
+    /// Log lines left this second, shared with stdout and stderr.
+    pub(super) log_budget: Arc<LogBudget>,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }
@@ -52,6 +61,31 @@ fn to_wire(message: types::MessageResult) -> Message {
     }
 }
 
+impl From<HubRefusal> for types::Refusal {
+    fn from(refusal: HubRefusal) -> Self {
+        match refusal {
+            HubRefusal::UnknownConnection => types::Refusal::UnknownConnection,
+            HubRefusal::TooManyGroups => types::Refusal::TooManyGroups,
+            HubRefusal::TooLarge => types::Refusal::TooLarge,
+        }
+    }
+}
+
+impl HostState {
+    /// Refuses a group name, uid or session key over `max_name_bytes`.
+    fn check_name(&self, name: &str) -> Result<(), types::Refusal> {
+        if name.len() > self.links.limits.max_name_bytes {
+            self.links.cap_hit(CapHit::NameBytes);
+            return Err(types::Refusal::NameTooLong);
+        }
+        Ok(())
+    }
+
+    fn route(&self) -> &str {
+        &self.route.path
+    }
+}
+
 /// A count as the WIT's u32.
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -63,7 +97,8 @@ impl host::Host for HostState {
         connection: u64,
         message: types::MessageResult,
     ) -> Result<(), types::SendError> {
-        let outbox = registry::get(connection).ok_or(types::SendError::Closed)?;
+        let outbox =
+            registry::get_on_route(connection, self.route()).ok_or(types::SendError::Closed)?;
         outbox
             .push(to_wire(message))
             .map_err(|refused| match refused {
@@ -77,14 +112,8 @@ impl host::Host for HostState {
     }
 
     fn close(&mut self, connection: u64, code: u16, reason: String) {
-        let Some(outbox) = registry::get(connection) else {
+        let Some(outbox) = registry::get_on_route(connection, self.route()) else {
             return;
-        };
-        let code = if is_sendable_close_code(code) {
-            code
-        } else {
-            tracing::warn!(route = %self.route.path, plugin = %self.route.plugin, "plugin asked to close with code {code}, which may not be sent; using 1000");
-            1000
         };
         outbox.request_close(close_frame(code, &reason));
         if self.current != Some(connection) {
@@ -92,8 +121,11 @@ impl host::Host for HostState {
         }
     }
 
-    fn log(&mut self, level: types::LogLevel, message: String) {
+    fn log(&mut self, level: types::LogLevel, message: String) -> Result<(), types::Refusal> {
         let (route, plugin) = (&self.route.path, &self.route.plugin);
+        if !self.log_budget.take(route) {
+            return Err(types::Refusal::RateLimited);
+        }
         match level {
             types::LogLevel::Trace => {
                 tracing::trace!(target: "plugin", %route, %plugin, "{message}")
@@ -107,6 +139,7 @@ impl host::Host for HostState {
                 tracing::error!(target: "plugin", %route, %plugin, "{message}")
             }
         }
+        Ok(())
     }
 
     fn setting(&mut self, key: String) -> Option<String> {
@@ -121,59 +154,70 @@ impl host::Host for HostState {
             .collect()
     }
 
-    fn join_group(&mut self, connection: u64, group: String) {
-        self.hub.join(connection, &group);
+    fn join_group(&mut self, connection: u64, group: String) -> Result<(), types::Refusal> {
+        self.check_name(&group)?;
+        let max = self.links.limits.max_groups_per_connection;
+        let joined = self.links.hub.join(self.route(), connection, &group, max);
+        if joined == Err(HubRefusal::TooManyGroups) {
+            self.links.cap_hit(CapHit::Groups);
+        }
+        Ok(joined?)
     }
 
     fn leave_group(&mut self, connection: u64, group: String) {
-        self.hub.leave(connection, &group);
+        self.links.hub.leave(self.route(), connection, &group);
     }
 
     fn publish(&mut self, group: String, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
         count(
-            self.hub
-                .publish(&self.route.path, &group, to_wire(message), &exclude),
+            self.links
+                .hub
+                .publish(self.route(), &group, to_wire(message), &exclude),
         )
     }
 
     fn group_size(&mut self, group: String) -> u32 {
-        count(self.hub.group_size(&self.route.path, &group))
+        count(self.links.hub.group_size(self.route(), &group))
     }
 
     fn groups_of(&mut self, connection: u64) -> Vec<String> {
-        self.hub.groups_of(connection)
+        self.links.hub.groups_of(self.route(), connection)
     }
 
-    fn bind_user(&mut self, connection: u64, uid: String) {
-        self.hub.bind_user(connection, &uid);
+    fn bind_user(&mut self, connection: u64, uid: String) -> Result<(), types::Refusal> {
+        self.check_name(&uid)?;
+        Ok(self.links.hub.bind_user(self.route(), connection, &uid)?)
     }
 
     fn unbind_user(&mut self, connection: u64) {
-        self.hub.unbind_user(connection);
+        self.links.hub.unbind_user(self.route(), connection);
     }
 
     fn send_to_user(&mut self, uid: String, message: types::MessageResult) -> u32 {
         count(
-            self.hub
-                .send_to_user(&self.route.path, &uid, to_wire(message)),
+            self.links
+                .hub
+                .send_to_user(self.route(), &uid, to_wire(message)),
         )
     }
 
     fn is_user_online(&mut self, uid: String) -> bool {
         !self
+            .links
             .hub
-            .connections_of_user(&self.route.path, &uid)
+            .connections_of_user(self.route(), &uid)
             .is_empty()
     }
 
     fn connections_of_user(&mut self, uid: String) -> Vec<u64> {
-        self.hub.connections_of_user(&self.route.path, &uid)
+        self.links.hub.connections_of_user(self.route(), &uid)
     }
 
     fn broadcast(&mut self, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
         count(
-            self.hub
-                .broadcast(&self.route.path, to_wire(message), &exclude),
+            self.links
+                .hub
+                .broadcast(self.route(), to_wire(message), &exclude),
         )
     }
 
@@ -182,33 +226,58 @@ impl host::Host for HostState {
         connection: u64,
         key: String,
         value: String,
-    ) -> Result<(), types::SessionError> {
-        self.hub
-            .session_set(connection, &key, &value)
-            .map_err(|e| match e {
-                SessionError::UnknownConnection => types::SessionError::UnknownConnection,
-                SessionError::TooLarge => types::SessionError::TooLarge,
-            })
+    ) -> Result<(), types::Refusal> {
+        self.check_name(&key)?;
+        Ok(self
+            .links
+            .hub
+            .session_set(self.route(), connection, &key, &value)?)
     }
 
     fn session_get(&mut self, connection: u64, key: String) -> Option<String> {
-        self.hub.session_get(connection, &key)
+        self.links.hub.session_get(self.route(), connection, &key)
     }
 
     fn session_remove(&mut self, connection: u64, key: String) {
-        self.hub.session_remove(connection, &key);
+        self.links
+            .hub
+            .session_remove(self.route(), connection, &key);
     }
 
-    fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
-        timers::start(&self.timers, Duration::from_millis(delay_ms), repeat, owner)
+    fn set_timer(
+        &mut self,
+        delay_ms: u64,
+        repeat: bool,
+        owner: Option<u64>,
+    ) -> Result<u64, types::Refusal> {
+        // An owner must be a connection of this route on this worker, where its close can end the timer.
+        if let Some(owner) = owner
+            && registry::get_on_route(owner, self.route()).is_none()
+        {
+            return Err(types::Refusal::UnknownConnection);
+        }
+        let max = self.links.limits.max_timers_per_instance;
+        let delay = Duration::from_millis(delay_ms);
+        timers::start(
+            &self.links.timers,
+            self.incarnation,
+            delay,
+            repeat,
+            owner,
+            max,
+        )
+        .map_err(|TimerRefusal::TooMany| {
+            self.links.cap_hit(CapHit::Timers);
+            types::Refusal::TooManyTimers
+        })
     }
 
     fn cancel_timer(&mut self, timer: u64) -> bool {
-        timers::cancel(timer)
+        timers::cancel(timer, self.incarnation)
     }
 
     fn connection_info(&mut self, connection: u64) -> Option<types::ConnectionDetails> {
-        let details = self.hub.details(connection)?;
+        let details = self.links.hub.details(self.route(), connection)?;
         Some(types::ConnectionDetails {
             path: details.path.clone(),
             query: details.query.clone(),

@@ -1,35 +1,45 @@
 //! One plugin instance on one worker, the calls into it, and its recovery from traps.
 //!
 //! Every call runs under a CPU-time budget (and fuel, when the route sets it). A call that traps (panic,
-//! `unreachable`, out of memory, deadline, fuel, a refused host call) leaves the instance unusable. The connection
-//! whose event trapped is closed with 1011 by the caller; the instance is replaced by a fresh one, into which
-//! `on-connect` is replayed (marked `restored`) for every other connection it served, so they stay open.
+//! `unreachable`, out of memory, deadline, fuel, a refused host call) leaves the instance unusable. What that costs
+//! is aimed at whoever caused it:
 //!
-//! A plugin that keeps trapping is not re-instantiated in a hot loop: from the second trap in a row (traps less
-//! than [`STABLE_AFTER`] apart), the replacement waits for a back-off that doubles each time. While it waits, the instance's connections are closed
-//! with 1011 and new clients of the route are answered 503 (when no other instance is up).
+//! - the connection whose event trapped is closed with 1011 by the caller, and nothing else is: the instance is
+//!   replaced by a fresh one at once, however often it happens; the trap is counted against the client's address,
+//!   whose new upgrades are throttled after `max_traps_per_ip` (see [`crate::admission`]);
+//! - the other connections stay open. `on-connect` is replayed into the fresh instance (marked `restored`) for
+//!   each of them lazily, just before that connection's next event, so a trap costs one instantiation, never work
+//!   in proportion to the instance's connections;
+//! - the old instance's timers die with it;
+//! - only a plugin that cannot run at all — it fails to instantiate, or its replays of `on-connect` trap
+//!   [`REPLAY_TRAPS_TO_BACK_OFF`] times in a row — is taken down for a back-off that doubles each time: its
+//!   connections are closed with 1011 "plugin unavailable" and new clients get 503 while no instance is up.
 
 use super::bindings::Plugin;
 use super::cpu_budget;
 use super::host_calls::HostState;
+use super::stdio::LogBudget;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
+use crate::admission::Admission;
 use crate::config::RouteConfig;
 use crate::hub::{ConnectionDetails, Hub};
-use crate::metrics::Metrics;
+use crate::limits::Limits;
+use crate::metrics::{CapHit, Metrics};
 use crate::outbound::close_frame;
-use crate::registry::{self, ConnectionId, IdMap};
-use crate::timers::{TimerId, TimerTarget};
+use crate::registry::{self, ConnectionId, IdMap, IdSet};
+use crate::timers::{self, Incarnation, TimerId, TimerTarget};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder};
 
-/// The longest back-off between replacements of a plugin that keeps trapping.
+/// The longest back-off between replacements of a plugin that cannot run.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// A trap this long after the previous one starts a new count: the plugin had recovered.
-const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Replays of `on-connect` that trap in a row (each for a different connection, none succeeding in between) after
+/// which the plugin counts as unable to run, rather than as hurt by one client.
+pub const REPLAY_TRAPS_TO_BACK_OFF: u32 = 3;
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {
@@ -47,7 +57,7 @@ pub struct RouteContext {
     pub event_deadline: Duration,
     /// Fuel (roughly, wasm instructions) one callback may use; `None` when fuel is off.
     pub fuel: Option<u64>,
-    /// The first back-off before replacing an instance that trapped twice in a row; zero replaces at once.
+    /// The first back-off before replacing an instance that cannot run.
     pub restart_backoff: Duration,
     /// The engine meters fuel (some route sets it), so every store needs some.
     pub fuel_metering: bool,
@@ -76,7 +86,7 @@ impl RouteContext {
 #[derive(Debug)]
 pub struct Trapped;
 
-/// The host links an instance needs beyond its route: the shared hub and its timers' way back.
+/// The host links an instance needs beyond its route: the shared hub, its timers' way back, the limits.
 #[derive(Clone)]
 pub struct HostLinks {
     /// Counters for /metrics, and the worker's shard in them.
@@ -84,6 +94,16 @@ pub struct HostLinks {
     pub worker: usize,
     pub hub: Arc<Hub>,
     pub timers: TimerTarget,
+    /// The caps on what host calls may create, as of the generation the instance belongs to.
+    pub limits: Arc<Limits>,
+    /// Where traps are counted against the client's address.
+    pub admission: Arc<Admission>,
+}
+
+impl HostLinks {
+    pub fn cap_hit(&self, cap: CapHit) {
+        self.metrics.cap_hit(self.worker, cap);
+    }
 }
 
 /// The `on-connect` argument for a connection.
@@ -114,25 +134,39 @@ fn header_refs(details: &ConnectionDetails) -> Vec<(&str, &str)> {
 pub struct PluginInstance {
     template: PluginTemplate,
     route: Arc<RouteContext>,
-    /// `None` while the instance is down (after a trap, until it is replaced).
+    /// `None` while the instance is down (it cannot run; see the module doc).
     live: Option<(Store<HostState>, Plugin)>,
+    /// The live store's number: its timers carry it, and die with it.
+    incarnation: Incarnation,
     /// When a callback's budget is first checked: the budget in epoch ticks, rounded up, plus one for the tick
     /// already under way (CPU time cannot outrun wall time, so no callback is over budget sooner).
     deadline_ticks: u64,
     /// The connections this instance serves, with what they opened with (for replay).
     connections: IdMap<Arc<ConnectionDetails>>,
+    /// Connections whose `on-connect` has not been replayed into the live store yet: each is replayed just before
+    /// its next event.
+    awaiting_replay: IdSet,
     /// What the instance's host calls reach beyond the route.
     links: HostLinks,
     /// The route's slot in the metrics.
     metrics_slot: usize,
-    /// Traps in a row: each within [`STABLE_AFTER`] of the one before.
-    traps_in_a_row: u32,
-    /// When the last trap happened.
-    last_trap: Option<Instant>,
+    /// Replays that trapped since the last one that succeeded.
+    replay_traps_in_a_row: u32,
+    /// Times in a row the plugin could not run (each doubles the back-off); reset when it runs again.
+    failures_in_a_row: u32,
     /// Traps over the instance's life, for the log.
     traps_total: u64,
     /// While set, the instance is down and is not replaced before this time.
     down_until: Option<Instant>,
+}
+
+/// Who an event is for, so a trap in it is charged to the right party.
+#[derive(Clone, Copy)]
+enum Caller {
+    /// An event of this connection: a trap closes it and counts against its client's address.
+    Connection(ConnectionId),
+    /// A timer of the instance's own.
+    Timer,
 }
 
 impl PluginInstance {
@@ -151,12 +185,14 @@ impl PluginInstance {
             template,
             route,
             live: None,
+            incarnation: timers::next_incarnation(),
             deadline_ticks: ticks,
             connections: IdMap::default(),
+            awaiting_replay: IdSet::default(),
             metrics_slot,
             links,
-            traps_in_a_row: 0,
-            last_trap: None,
+            replay_traps_in_a_row: 0,
+            failures_in_a_row: 0,
             traps_total: 0,
             down_until: None,
         };
@@ -166,14 +202,21 @@ impl PluginInstance {
 
     fn instantiate(&self) -> wasmtime::Result<(Store<HostState>, Plugin)> {
         let origin: Arc<str> = format!("{} ({})", self.route.path, self.route.plugin).into();
+        let budget = Arc::new(LogBudget::new(
+            self.links.limits.max_plugin_log_lines_per_sec,
+            self.links.metrics.clone(),
+            self.links.worker,
+        ));
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stdout(LogStream {
                 origin: origin.clone(),
                 is_stderr: false,
+                budget: budget.clone(),
             })
             .stderr(LogStream {
                 origin,
                 is_stderr: true,
+                budget: budget.clone(),
             })
             .build();
         let limits = StoreLimitsBuilder::new()
@@ -186,15 +229,16 @@ impl PluginInstance {
             limits,
             route: self.route.clone(),
             current: None,
-            hub: self.links.hub.clone(),
-            timers: self.links.timers.clone(),
+            links: self.links.clone(),
+            incarnation: self.incarnation,
+            log_budget: budget,
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.engine(), state);
         store.limiter(|s| &mut s.limits);
-        let budget = self.route.event_deadline;
+        let deadline = self.route.event_deadline;
         store.epoch_deadline_callback(move |store| {
-            cpu_budget::on_deadline(store.data().cpu_at_event_start, budget)
+            cpu_budget::on_deadline(store.data().cpu_at_event_start, deadline)
         });
         start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
         if self.route.fuel_metering {
@@ -219,17 +263,26 @@ impl PluginInstance {
     ) -> Result<Result<(), PluginCloseFrame>, Trapped> {
         let headers = header_refs(details);
         let request = request_info(details, &headers, false);
-        let verdict = self.call(Some(conn), "on-connect", |p, s| {
-            p.call_on_connect(s, conn, request)
-        })?;
+        let verdict = self.call(
+            Caller::Connection(conn),
+            Some(details.client_ip),
+            "on-connect",
+            |p, s| p.call_on_connect(s, conn, request),
+        )?;
         if verdict.is_ok() {
             self.connections.insert(conn, details.clone());
         }
         Ok(verdict)
     }
 
-    pub fn on_timer(&mut self, timer: TimerId) -> Result<(), Trapped> {
-        self.call(None, "on-timer", |p, s| p.call_on_timer(s, timer))
+    pub fn on_timer(&mut self, incarnation: Incarnation, timer: TimerId) -> Result<(), Trapped> {
+        if incarnation != self.incarnation {
+            // Started by an instance since replaced: its timers died with it.
+            return Ok(());
+        }
+        self.call(Caller::Timer, None, "on-timer", |p, s| {
+            p.call_on_timer(s, timer)
+        })
     }
 
     pub fn on_message(
@@ -237,27 +290,48 @@ impl PluginInstance {
         conn: ConnectionId,
         message: MessageParam<'_>,
     ) -> Result<(), Trapped> {
-        if !self.connections.contains_key(&conn) {
+        let Some(client_ip) = self.connections.get(&conn).map(|d| d.client_ip) else {
             // Dropped from this instance (a replay rejected it); its close is under way.
             return Ok(());
+        };
+        if !self.replay_if_due(conn)? {
+            return Ok(());
         }
-        self.call(Some(conn), "on-message", |p, s| {
-            p.call_on_message(s, conn, message)
-        })
+        self.call(
+            Caller::Connection(conn),
+            Some(client_ip),
+            "on-message",
+            |p, s| p.call_on_message(s, conn, message),
+        )
     }
 
     pub fn on_close(&mut self, conn: ConnectionId, code: u16, reason: &str) -> Result<(), Trapped> {
-        if self.connections.remove(&conn).is_none() {
+        let Some(client_ip) = self.connections.get(&conn).map(|d| d.client_ip) else {
+            return Ok(());
+        };
+        let replayed = self.replay_if_due(conn);
+        self.connections.remove(&conn);
+        if !replayed? {
             return Ok(());
         }
-        self.call(Some(conn), "on-close", |p, s| {
-            p.call_on_close(s, conn, code, reason)
-        })
+        self.call(
+            Caller::Connection(conn),
+            Some(client_ip),
+            "on-close",
+            |p, s| p.call_on_close(s, conn, code, reason),
+        )
+    }
+
+    /// Stops the instance's route-wide work when a reload retires its generation: its timers that no connection
+    /// owns end now; it keeps serving the connections it has until they close.
+    pub fn retire(&self) {
+        timers::cancel_unowned(self.incarnation);
     }
 
     fn call<R>(
         &mut self,
-        conn: Option<ConnectionId>,
+        caller: Caller,
+        client_ip: Option<std::net::IpAddr>,
         event: &'static str,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Trapped> {
@@ -267,7 +341,10 @@ impl PluginInstance {
         // quanta reads the CPU's time-stamp counter: two clock reads per event cost a few nanoseconds, not the
         // ~20 ns each of clock_gettime on this kind of virtual machine.
         let started = quanta::Instant::now();
-        store.data_mut().current = conn;
+        store.data_mut().current = match caller {
+            Caller::Connection(conn) => Some(conn),
+            Caller::Timer => None,
+        };
         start_budget(store, self.deadline_ticks, started);
         if let Some(fuel) = self.route.fuel {
             // Refilled per callback: fuel bounds one event, like the deadline.
@@ -277,125 +354,130 @@ impl PluginInstance {
         let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.metrics_slot);
         metrics.plugin_event(worker, route, started.elapsed());
         store.data_mut().current = None;
-        match result {
-            Ok(value) => Ok(value),
-            Err(error) => {
-                self.links.metrics.trap(worker, route);
-                self.count_trap();
-                tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = ?conn,
-                    traps = self.traps_total, "plugin trapped: {error:#}");
-                if let Some(conn) = conn {
-                    self.connections.remove(&conn);
+        result.map_err(|error| self.trapped(caller, client_ip, event, &error))
+    }
+
+    /// After a trap in `event`: logs it, charges it to the client, drops the connection it was for (its caller
+    /// closes it with 1011) and replaces the instance.
+    fn trapped(
+        &mut self,
+        caller: Caller,
+        client_ip: Option<std::net::IpAddr>,
+        event: &str,
+        error: &wasmtime::Error,
+    ) -> Trapped {
+        let (worker, route) = (self.links.worker, self.metrics_slot);
+        self.links.metrics.trap(worker, route);
+        self.traps_total += 1;
+        let connection = match caller {
+            Caller::Connection(conn) => Some(conn),
+            Caller::Timer => None,
+        };
+        tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = ?connection,
+            client = ?client_ip, traps = self.traps_total, "plugin trapped: {error:#}");
+        if let Some(ip) = client_ip
+            && self.links.admission.record_trap(ip)
+        {
+            self.links.cap_hit(CapHit::TrapThrottleStarted);
+            tracing::warn!(client = %ip, route = %self.route.path,
+                "clients from {ip} made plugins trap {} times within trap_window_ms; refusing its new upgrades (429) for trap_cooloff_ms",
+                self.links.limits.max_traps_per_ip);
+        }
+        if let Some(conn) = connection {
+            self.connections.remove(&conn);
+            self.awaiting_replay.remove(&conn);
+        }
+        self.replace();
+        Trapped
+    }
+
+    /// Replays `on-connect` into the live store for `conn` if it has not been since the last replacement. True
+    /// when the connection's event may go ahead; false when the plugin now rejected the connection (it is being
+    /// closed with the plugin's code).
+    fn replay_if_due(&mut self, conn: ConnectionId) -> Result<bool, Trapped> {
+        if !self.awaiting_replay.remove(&conn) {
+            return Ok(true);
+        }
+        let Some(details) = self.connections.get(&conn).cloned() else {
+            return Ok(false);
+        };
+        let headers = header_refs(&details);
+        let request = request_info(&details, &headers, true);
+        let verdict = self.call(
+            Caller::Connection(conn),
+            Some(details.client_ip),
+            "on-connect (restored)",
+            |p, s| p.call_on_connect(s, conn, request),
+        );
+        match verdict {
+            Ok(Ok(())) => {
+                self.replay_traps_in_a_row = 0;
+                Ok(true)
+            }
+            Ok(Err(reject)) => {
+                self.replay_traps_in_a_row = 0;
+                self.connections.remove(&conn);
+                close_connection(conn, reject.code, &reject.reason);
+                Ok(false)
+            }
+            Err(Trapped) => {
+                self.replay_traps_in_a_row += 1;
+                if self.replay_traps_in_a_row >= REPLAY_TRAPS_TO_BACK_OFF && self.live.is_some() {
+                    tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
+                        "{} replays of on-connect trapped in a row: the plugin cannot run", self.replay_traps_in_a_row);
+                    self.replay_traps_in_a_row = 0;
+                    self.take_down();
                 }
-                self.live = None;
-                self.recover();
                 Err(Trapped)
             }
         }
     }
 
-    fn count_trap(&mut self) {
-        let now = Instant::now();
-        let in_a_row = self
-            .last_trap
-            .is_some_and(|last| now.duration_since(last) < STABLE_AFTER);
-        self.traps_in_a_row = if in_a_row { self.traps_in_a_row + 1 } else { 1 };
-        self.last_trap = Some(now);
-        self.traps_total += 1;
-    }
-
-    /// After a trap: replace the instance at once, or, when it keeps trapping, take it down for a back-off.
-    fn recover(&mut self) {
-        let backoff = self.backoff();
-        if backoff.is_zero() {
-            self.replace();
-        } else {
-            self.take_down(backoff);
-        }
-    }
-
-    /// Leaves the instance down for `backoff`, closing the connections it served.
-    fn take_down(&mut self, backoff: Duration) {
+    /// Leaves the instance down for a back-off, closing the connections it served.
+    fn take_down(&mut self) {
+        self.failures_in_a_row += 1;
+        let doublings = (self.failures_in_a_row - 1).min(16);
+        let base = self.route.restart_backoff.max(Duration::from_millis(100));
+        let backoff = base.saturating_mul(1 << doublings).min(MAX_BACKOFF);
         tracing::warn!(route = %self.route.path, plugin = %self.route.plugin,
-            "plugin trapped {} times in a row; replacing it in {backoff:?}", self.traps_in_a_row);
-        self.live = None;
+            "plugin cannot run ({} times in a row); replacing it in {backoff:?}", self.failures_in_a_row);
+        self.drop_live();
         self.down_until = Some(Instant::now() + backoff);
+        self.awaiting_replay.clear();
         for (conn, _) in self.connections.drain() {
             close_connection(conn, 1011, "plugin unavailable");
         }
     }
 
-    /// The wait before the next replacement: none after a single trap, then the route's back-off, doubling.
-    fn backoff(&self) -> Duration {
-        let base = self.route.restart_backoff;
-        if self.traps_in_a_row <= 1 || base.is_zero() {
-            return Duration::ZERO;
-        }
-        let doublings = (self.traps_in_a_row - 2).min(16);
-        base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+    /// Ends the live store and everything it created.
+    fn drop_live(&mut self) {
+        self.live = None;
+        timers::cancel_incarnation(self.incarnation);
     }
 
-    /// Puts a fresh instance in place and replays `on-connect` into it for the connections it serves. Bounded:
-    /// each round in which a replay traps drops that connection, or takes the instance down.
+    /// Puts a fresh instance in place; every connection it serves is replayed into it before its next event.
     fn replace(&mut self) {
-        loop {
-            match self.instantiate() {
-                Ok(live) => {
-                    self.live = Some(live);
-                    self.down_until = None;
-                }
-                Err(error) => {
-                    tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
-                        "cannot instantiate the plugin: {error:#}");
-                    let wait = self.route.restart_backoff.max(Duration::from_secs(1));
-                    return self.take_down(wait);
-                }
+        self.drop_live();
+        self.incarnation = timers::next_incarnation();
+        match self.instantiate() {
+            Ok(live) => {
+                self.live = Some(live);
+                self.down_until = None;
+                self.failures_in_a_row = 0;
+                self.awaiting_replay = self.connections.keys().copied().collect();
             }
-            if !self.replay_trapped() {
-                return;
-            }
-            let backoff = self.backoff();
-            if !backoff.is_zero() {
-                return self.take_down(backoff);
+            Err(error) => {
+                tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
+                    "cannot instantiate the plugin: {error:#}");
+                self.take_down();
             }
         }
     }
+}
 
-    /// Replays `on-connect` (marked `restored`) for every connection the instance serves; true when a replay
-    /// trapped (that connection is closed with 1011 and the instance is gone). A connection the plugin now rejects
-    /// is closed with the plugin's code.
-    fn replay_trapped(&mut self) -> bool {
-        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
-        for conn in ids {
-            let (Some(details), Some((store, plugin))) =
-                (self.connections.get(&conn), self.live.as_mut())
-            else {
-                continue;
-            };
-            let headers = header_refs(details);
-            let request = request_info(details, &headers, true);
-            store.data_mut().current = Some(conn);
-            start_budget(store, self.deadline_ticks, quanta::Instant::now());
-            let result = plugin.call_on_connect(&mut *store, conn, request);
-            store.data_mut().current = None;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(reject)) => {
-                    self.connections.remove(&conn);
-                    close_connection(conn, reject.code, &reject.reason);
-                }
-                Err(error) => {
-                    tracing::error!(route = %self.route.path, plugin = %self.route.plugin, connection = conn,
-                        "plugin trapped replaying on-connect: {error:#}");
-                    self.connections.remove(&conn);
-                    close_connection(conn, 1011, "plugin error");
-                    self.count_trap();
-                    self.live = None;
-                    return true;
-                }
-            }
-        }
-        false
+impl Drop for PluginInstance {
+    fn drop(&mut self) {
+        timers::cancel_incarnation(self.incarnation);
     }
 }
 
@@ -406,7 +488,8 @@ fn start_budget(store: &mut Store<HostState>, ticks: u64, now: quanta::Instant) 
     store.set_epoch_deadline(ticks);
 }
 
-/// Asks connection `conn` on this worker to close with `code`.
+/// Asks connection `conn` on this worker to close with `code` (replaced by 1008 when a plugin's code may not be
+/// sent).
 fn close_connection(conn: ConnectionId, code: u16, reason: &str) {
     if let Some(outbox) = registry::get(conn) {
         outbox.force_close(close_frame(code, reason));
