@@ -1,10 +1,11 @@
 //! A handle to one client connection: what a plugin uses to answer it or close it.
 
-use crate::{ConnectionInfo, Outgoing, host};
+use crate::{ConnectionInfo, Outgoing, Refusal, host};
 use std::fmt;
 
 /// A cheap, copyable handle naming one connection. It stays valid as a name after the connection closes; calls on a
-/// closed connection fail with [`SendError::Closed`] or do nothing.
+/// closed connection fail ([`SendError::Closed`], [`Refusal::UnknownConnection`]) or do nothing. A plugin can act
+/// only on connections of its own route: the gateway treats another route's connection like a closed one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Connection(u64);
 
@@ -30,16 +31,22 @@ impl Connection {
         host::close(self.0, code, reason)
     }
 
-    /// Joins one of the route's groups (see [`crate::groups`]).
+    /// Joins one of the route's groups (see [`crate::groups`]); joining a group it is already in changes nothing.
+    ///
+    /// Refused with [`Refusal::UnknownConnection`] when the connection is closed or not one of this route's,
+    /// [`Refusal::NameTooLong`] when `group` passes `max_name_bytes` (256 bytes by default), and
+    /// [`Refusal::TooManyGroups`] when the connection is already in `max_groups_per_connection` other groups (64 by
+    /// default).
     ///
     /// ```no_run
-    /// # fn demo(conn: wssgate_sdk::Connection) {
-    /// conn.join("room:lobby");
+    /// # fn demo(conn: wssgate_sdk::Connection) -> Result<(), wssgate_sdk::Refusal> {
+    /// conn.join("room:lobby")?;
     /// assert!(conn.groups().contains(&"room:lobby".to_owned()));
     /// conn.leave("room:lobby");
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn join(self, group: &str) {
+    pub fn join(self, group: &str) -> Result<(), Refusal> {
         host::join_group(self.0, group)
     }
 
@@ -53,16 +60,21 @@ impl Connection {
         host::groups_of(self.0)
     }
 
-    /// Binds this connection to user `uid` (see [`crate::users`]); a connection has at most one user.
+    /// Binds this connection to user `uid` (see [`crate::users`]); a connection has at most one user, so this
+    /// replaces an earlier binding.
+    ///
+    /// Refused with [`Refusal::UnknownConnection`] when the connection is closed or not one of this route's, and
+    /// [`Refusal::NameTooLong`] when `uid` passes `max_name_bytes` (256 bytes by default).
     ///
     /// ```no_run
-    /// # fn demo(conn: wssgate_sdk::Connection) {
-    /// conn.bind_user("alice");
+    /// # fn demo(conn: wssgate_sdk::Connection) -> Result<(), wssgate_sdk::Refusal> {
+    /// conn.bind_user("alice")?;
     /// wssgate_sdk::users::send("alice", "you are logged in on another device");
     /// conn.unbind_user();
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn bind_user(self, uid: &str) {
+    pub fn bind_user(self, uid: &str) -> Result<(), Refusal> {
         host::bind_user(self.0, uid)
     }
 
@@ -72,16 +84,22 @@ impl Connection {
     }
 
     /// Stores a value in the connection's session: kept by the gateway, readable from any worker, and kept when
-    /// the plugin is restarted. At most 64 KiB of keys and values per connection.
+    /// the plugin is restarted.
+    ///
+    /// Refused with [`Refusal::UnknownConnection`] when the connection is closed or not one of this route's,
+    /// [`Refusal::NameTooLong`] when `key` passes `max_name_bytes` (256 bytes by default), and [`Refusal::TooLarge`]
+    /// when the session's keys and values together would pass 64 KiB. A refused value is not stored, and the old
+    /// value of `key` (if any) is kept.
     ///
     /// ```no_run
-    /// # fn demo(conn: wssgate_sdk::Connection) {
-    /// conn.session_set("uid", "alice").expect("session");
+    /// # fn demo(conn: wssgate_sdk::Connection) -> Result<(), wssgate_sdk::Refusal> {
+    /// conn.session_set("uid", "alice")?;
     /// assert_eq!(conn.session_get("uid").as_deref(), Some("alice"));
     /// conn.session_remove("uid");
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn session_set(self, key: &str, value: &str) -> Result<(), SessionError> {
+    pub fn session_set(self, key: &str, value: &str) -> Result<(), Refusal> {
         host::session_set(self.0, key, value)
     }
 
@@ -108,26 +126,6 @@ impl Connection {
         host::connection_info(self.0)
     }
 }
-
-/// Why the gateway refused a session value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionError {
-    /// The connection is closed or unknown.
-    UnknownConnection,
-    /// The session would pass 64 KiB.
-    TooLarge,
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionError::UnknownConnection => f.write_str("connection is closed"),
-            SessionError::TooLarge => f.write_str("session is full (64 KiB)"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
 
 /// Why the gateway refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,15 +2,17 @@
 //!
 //! Groups belong to the route and span all of the gateway's workers: a publish reaches every member wherever it is
 //! connected. Join and leave with [`Connection::join`] and [`Connection::leave`]; a closing connection leaves its
-//! groups by itself.
+//! groups by itself. A join is refused (see [`crate::Refusal`]) for a group name longer than `max_name_bytes` or a
+//! connection already in `max_groups_per_connection` groups.
 //!
 //! ```no_run
 //! use wssgate_sdk::{groups, Connection};
-//! # fn demo(conn: Connection) {
-//! conn.join("lobby");
+//! # fn demo(conn: Connection) -> Result<(), wssgate_sdk::Refusal> {
+//! conn.join("lobby")?;
 //! let reached = groups::publish("lobby", "hello, lobby", &[conn]); // everyone but the sender
 //! let everyone = wssgate_sdk::groups::broadcast("server restarting soon", &[]);
 //! # let _ = (reached, everyone);
+//! # Ok(())
 //! # }
 //! ```
 

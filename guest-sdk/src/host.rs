@@ -1,7 +1,8 @@
 //! The only place that calls the host. In a wasm guest that is the generated import bindings; in a native build
 //! (unit tests) it is the [`crate::testing::MockHost`] of the current thread.
 
-use crate::connection::{SendError, SessionError};
+use crate::Refusal;
+use crate::connection::SendError;
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
 
@@ -10,8 +11,7 @@ mod imp {
     use super::*;
     use crate::__export::bindings::wssgate::plugin::host;
     use crate::__export::bindings::wssgate::plugin::types::{
-        LogLevel, MessageParam as RawMessage, SendError as RawError,
-        SessionError as RawSessionError,
+        LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {
@@ -28,11 +28,23 @@ mod imp {
         })
     }
 
+    /// The SDK's name for a refusal; the one place that knows the raw enum.
+    fn refusal(raw: RawRefusal) -> Refusal {
+        match raw {
+            RawRefusal::UnknownConnection => Refusal::UnknownConnection,
+            RawRefusal::NameTooLong => Refusal::NameTooLong,
+            RawRefusal::TooManyGroups => Refusal::TooManyGroups,
+            RawRefusal::TooManyTimers => Refusal::TooManyTimers,
+            RawRefusal::TooLarge => Refusal::TooLarge,
+            RawRefusal::RateLimited => Refusal::RateLimited,
+        }
+    }
+
     pub fn close(connection: u64, code: u16, reason: &str) {
         host::close(connection, code, reason)
     }
 
-    pub fn log(level: Level, message: &str) {
+    pub fn log(level: Level, message: &str) -> Result<(), Refusal> {
         let level = match level {
             Level::Trace => LogLevel::Trace,
             Level::Debug => LogLevel::Debug,
@@ -40,7 +52,7 @@ mod imp {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        host::log(level, message)
+        host::log(level, message).map_err(refusal)
     }
 
     pub fn setting(key: &str) -> Option<String> {
@@ -51,8 +63,8 @@ mod imp {
         host::settings()
     }
 
-    pub fn join_group(connection: u64, group: &str) {
-        host::join_group(connection, group)
+    pub fn join_group(connection: u64, group: &str) -> Result<(), Refusal> {
+        host::join_group(connection, group).map_err(refusal)
     }
 
     pub fn leave_group(connection: u64, group: &str) {
@@ -71,8 +83,8 @@ mod imp {
         host::groups_of(connection)
     }
 
-    pub fn bind_user(connection: u64, uid: &str) {
-        host::bind_user(connection, uid)
+    pub fn bind_user(connection: u64, uid: &str) -> Result<(), Refusal> {
+        host::bind_user(connection, uid).map_err(refusal)
     }
 
     pub fn unbind_user(connection: u64) {
@@ -95,11 +107,8 @@ mod imp {
         host::broadcast(raw(message), exclude)
     }
 
-    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {
-        host::session_set(connection, key, value).map_err(|e| match e {
-            RawSessionError::UnknownConnection => SessionError::UnknownConnection,
-            RawSessionError::TooLarge => SessionError::TooLarge,
-        })
+    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
+        host::session_set(connection, key, value).map_err(refusal)
     }
 
     pub fn session_get(connection: u64, key: &str) -> Option<String> {
@@ -110,8 +119,8 @@ mod imp {
         host::session_remove(connection, key)
     }
 
-    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
-        host::set_timer(delay_ms, repeat, owner)
+    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
+        host::set_timer(delay_ms, repeat, owner).map_err(refusal)
     }
 
     pub fn cancel_timer(timer: u64) -> bool {
@@ -143,7 +152,7 @@ mod imp {
         with_mock(|mock| mock.close(connection, code, reason))
     }
 
-    pub fn log(level: Level, message: &str) {
+    pub fn log(level: Level, message: &str) -> Result<(), Refusal> {
         with_mock(|mock| mock.log(level, message))
     }
 
@@ -160,7 +169,7 @@ mod imp {
         })
     }
 
-    pub fn join_group(connection: u64, group: &str) {
+    pub fn join_group(connection: u64, group: &str) -> Result<(), Refusal> {
         with_mock(|mock| mock.join_group(connection, group))
     }
 
@@ -180,7 +189,7 @@ mod imp {
         with_mock(|mock| mock.groups_of(connection))
     }
 
-    pub fn bind_user(connection: u64, uid: &str) {
+    pub fn bind_user(connection: u64, uid: &str) -> Result<(), Refusal> {
         with_mock(|mock| mock.bind_user(connection, uid))
     }
 
@@ -204,7 +213,7 @@ mod imp {
         with_mock(|mock| mock.broadcast(message.to_message(), exclude))
     }
 
-    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), SessionError> {
+    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
         with_mock(|mock| mock.session_set(connection, key, value))
     }
 
@@ -216,7 +225,7 @@ mod imp {
         with_mock(|mock| mock.session_remove(connection, key))
     }
 
-    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
+    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
         with_mock(|mock| mock.set_timer(delay_ms, repeat, owner))
     }
 

@@ -31,14 +31,16 @@ pub mod groups;
 mod host;
 pub mod log;
 mod message;
+mod refusal;
 pub mod settings;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod timers;
 pub mod users;
 
-pub use connection::{Connection, SendError, SessionError};
+pub use connection::{Connection, SendError};
 pub use message::{CloseFrame, ConnectionInfo, Message, Outgoing, Payload, Request};
+pub use refusal::Refusal;
 pub use timers::Timer;
 
 /// A plugin's reaction to the life of its connections. One value of the type serves every connection of its route

@@ -21,22 +21,81 @@
 //!
 //! Like the real host, the mock runs `on_close` after a plugin closes a connection, refuses sends to closed
 //! connections, and forgets a closed connection's groups, user, session and owned timers. Groups, users,
-//! broadcasts and sessions work as in the gateway (with one worker); timers run on a clock that only
+//! broadcasts and sessions work as in the gateway (with one worker and one route); timers run on a clock that only
 //! [`MockHost::advance`] moves.
+//!
+//! It refuses calls as the gateway does, with the same [`Refusal`]s and the gateway's default caps, which its
+//! `with_max_*` builders change: names (groups, user ids, session keys) longer than 256 bytes
+//! ([`MockHost::with_max_name_bytes`]), a 65th group for one connection
+//! ([`MockHost::with_max_groups_per_connection`]), a 1025th running timer ([`MockHost::with_max_timers`]), and
+//! sessions past 64 KiB ([`MockHost::with_max_session_bytes`]). Joins, bindings, session values and owned timers
+//! of a connection that is not open are refused with [`Refusal::UnknownConnection`]. Log lines are never rate
+//! limited.
+//!
+//! ```
+//! use wssgate_sdk::testing::MockHost;
+//! use wssgate_sdk::{Connection, Message, Plugin, Refusal};
+//!
+//! #[derive(Default)]
+//! struct Rooms;
+//! impl Plugin for Rooms {
+//!     fn on_message(&mut self, conn: Connection, message: Message) {
+//!         let answer = match conn.join(message.as_text().unwrap_or("")) {
+//!             Ok(()) => "joined".to_owned(),
+//!             Err(refusal) => refusal.to_string(),
+//!         };
+//!         let _ = conn.send(answer);
+//!     }
+//! }
+//!
+//! let host = MockHost::new().with_max_groups_per_connection(1);
+//! let mut plugin = Rooms;
+//! let conn = host.connect(&mut plugin, "/rooms").unwrap();
+//! host.message(&mut plugin, conn, "a");
+//! host.message(&mut plugin, conn, "b");
+//! assert_eq!(
+//!     host.take_sent(conn),
+//!     vec![Message::from("joined"), Message::from(Refusal::TooManyGroups.to_string())]
+//! );
+//! ```
 
 use crate::log::Level;
 use crate::{
-    CloseFrame, Connection, ConnectionInfo, Message, Plugin, Request, SendError, SessionError,
-    Timer,
+    CloseFrame, Connection, ConnectionInfo, Message, Plugin, Refusal, Request, SendError, Timer,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
+/// The caps the gateway enforces, with its defaults.
+struct Limits {
+    /// `max_name_bytes`: group names, user ids and session keys.
+    name_bytes: usize,
+    /// `max_groups_per_connection`.
+    groups_per_connection: usize,
+    /// `max_timers_per_instance`: running timers.
+    timers: usize,
+    /// A session's keys and values together.
+    session_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            name_bytes: 256,
+            groups_per_connection: 64,
+            timers: 1024,
+            session_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// What the mock host records while a plugin runs.
 #[derive(Default)]
 pub(crate) struct MockState {
+    /// The caps calls are refused past.
+    limits: Limits,
     /// The route settings the plugin reads.
     pub(crate) settings: BTreeMap<String, String>,
     /// Connections that are open, so that sends to others fail as they would in the gateway.
@@ -89,22 +148,60 @@ impl MockState {
         }
     }
 
-    pub(crate) fn log(&mut self, level: Level, message: &str) {
+    pub(crate) fn log(&mut self, level: Level, message: &str) -> Result<(), Refusal> {
         self.logs.push((level, message.to_owned()));
+        Ok(())
     }
 
-    pub(crate) fn join_group(&mut self, connection: u64, group: &str) {
+    /// Refuses a call on a connection that is not open.
+    fn check_open(&self, connection: u64) -> Result<(), Refusal> {
         if self.open.contains(&connection) {
-            self.groups
-                .entry(group.to_owned())
-                .or_default()
-                .insert(connection);
+            Ok(())
+        } else {
+            Err(Refusal::UnknownConnection)
         }
+    }
+
+    /// Refuses a group name, user id or session key past `max_name_bytes`.
+    fn check_name(&self, name: &str) -> Result<(), Refusal> {
+        if name.len() > self.limits.name_bytes {
+            Err(Refusal::NameTooLong)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn join_group(&mut self, connection: u64, group: &str) -> Result<(), Refusal> {
+        self.check_open(connection)?;
+        self.check_name(group)?;
+        if self
+            .groups
+            .get(group)
+            .is_some_and(|m| m.contains(&connection))
+        {
+            return Ok(());
+        }
+        let joined = self
+            .groups
+            .values()
+            .filter(|m| m.contains(&connection))
+            .count();
+        if joined >= self.limits.groups_per_connection {
+            return Err(Refusal::TooManyGroups);
+        }
+        self.groups
+            .entry(group.to_owned())
+            .or_default()
+            .insert(connection);
+        Ok(())
     }
 
     pub(crate) fn leave_group(&mut self, connection: u64, group: &str) {
         if let Some(members) = self.groups.get_mut(group) {
             members.remove(&connection);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
         }
     }
 
@@ -140,10 +237,11 @@ impl MockState {
         self.deliver(message, targets)
     }
 
-    pub(crate) fn bind_user(&mut self, connection: u64, uid: &str) {
-        if self.open.contains(&connection) {
-            self.users.insert(connection, uid.to_owned());
-        }
+    pub(crate) fn bind_user(&mut self, connection: u64, uid: &str) -> Result<(), Refusal> {
+        self.check_open(connection)?;
+        self.check_name(uid)?;
+        self.users.insert(connection, uid.to_owned());
+        Ok(())
     }
 
     pub(crate) fn unbind_user(&mut self, connection: u64) {
@@ -179,18 +277,17 @@ impl MockState {
         connection: u64,
         key: &str,
         value: &str,
-    ) -> Result<(), SessionError> {
-        if !self.open.contains(&connection) {
-            return Err(SessionError::UnknownConnection);
-        }
+    ) -> Result<(), Refusal> {
+        self.check_open(connection)?;
+        self.check_name(key)?;
         let session = self.sessions.entry(connection).or_default();
         let others: usize = session
             .iter()
             .filter(|(k, _)| *k != key)
             .map(|(k, v)| k.len() + v.len())
             .sum();
-        if others + key.len() + value.len() > 64 * 1024 {
-            return Err(SessionError::TooLarge);
+        if others + key.len() + value.len() > self.limits.session_bytes {
+            return Err(Refusal::TooLarge);
         }
         session.insert(key.to_owned(), value.to_owned());
         Ok(())
@@ -208,11 +305,21 @@ impl MockState {
         }
     }
 
-    pub(crate) fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> u64 {
+    pub(crate) fn set_timer(
+        &mut self,
+        delay_ms: u64,
+        repeat: bool,
+        owner: Option<u64>,
+    ) -> Result<u64, Refusal> {
+        if let Some(owner) = owner {
+            self.check_open(owner)?;
+        }
+        if self.timers.len() >= self.limits.timers {
+            return Err(Refusal::TooManyTimers);
+        }
         self.last_timer += 1;
         let delay = Duration::from_millis(delay_ms);
         let period = repeat.then(|| delay.max(Duration::from_millis(1)));
-        let owner = owner.filter(|o| self.open.contains(o));
         self.timers.insert(
             self.last_timer,
             MockTimer {
@@ -221,7 +328,7 @@ impl MockState {
                 owner,
             },
         );
-        self.last_timer
+        Ok(self.last_timer)
     }
 
     pub(crate) fn cancel_timer(&mut self, timer: u64) -> bool {
@@ -305,6 +412,34 @@ impl MockHost {
         self
     }
 
+    /// Sets the longest group name, user id or session key the mock accepts (`max_name_bytes`, default 256 bytes);
+    /// longer ones are refused with [`Refusal::NameTooLong`].
+    pub fn with_max_name_bytes(self, bytes: usize) -> Self {
+        self.state.borrow_mut().limits.name_bytes = bytes;
+        self
+    }
+
+    /// Sets how many groups one connection may be in (`max_groups_per_connection`, default 64); joining one more
+    /// is refused with [`Refusal::TooManyGroups`].
+    pub fn with_max_groups_per_connection(self, groups: usize) -> Self {
+        self.state.borrow_mut().limits.groups_per_connection = groups;
+        self
+    }
+
+    /// Sets how many timers may run at once (`max_timers_per_instance`, default 1024); starting one more is
+    /// refused with [`Refusal::TooManyTimers`].
+    pub fn with_max_timers(self, timers: usize) -> Self {
+        self.state.borrow_mut().limits.timers = timers;
+        self
+    }
+
+    /// Sets how many bytes of keys and values one connection's session may hold (default 64 KiB, the gateway's
+    /// fixed limit); a value past it is refused with [`Refusal::TooLarge`].
+    pub fn with_max_session_bytes(self, bytes: usize) -> Self {
+        self.state.borrow_mut().limits.session_bytes = bytes;
+        self
+    }
+
     /// Opens a connection to `path` and runs `on_connect`; `Err` is the plugin's rejection.
     pub fn connect<P: Plugin>(&self, plugin: &mut P, path: &str) -> Result<Connection, CloseFrame> {
         self.connect_with(plugin, Request::new(path))
@@ -379,6 +514,16 @@ impl MockHost {
         self.state.borrow().timers.len()
     }
 
+    /// The groups `conn` is in, sorted.
+    pub fn groups_of(&self, conn: Connection) -> Vec<String> {
+        self.state.borrow().groups_of(conn.id())
+    }
+
+    /// The user `conn` is bound to, if any.
+    pub fn user_of(&self, conn: Connection) -> Option<String> {
+        self.state.borrow().users.get(&conn.id()).cloned()
+    }
+
     /// The members of `group`, by connection.
     pub fn group_members(&self, group: &str) -> Vec<Connection> {
         self.state
@@ -430,5 +575,262 @@ impl MockHost {
         }
         CURRENT.with(|c| *c.borrow_mut() = previous);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{log, timers};
+
+    /// A plugin that does nothing by itself: the tests make its host calls inside [`MockHost::run`].
+    struct Quiet;
+    impl Plugin for Quiet {}
+
+    /// Makes host calls as a plugin callback would.
+    fn call<R>(host: &MockHost, f: impl FnOnce() -> R) -> R {
+        host.run(&mut Quiet, |_| f())
+    }
+
+    fn open(host: &MockHost) -> Connection {
+        host.connect(&mut Quiet, "/t").unwrap()
+    }
+
+    fn closed(host: &MockHost) -> Connection {
+        let conn = open(host);
+        host.client_close(&mut Quiet, conn, 1000, "bye");
+        conn
+    }
+
+    #[test]
+    fn calls_on_a_closed_or_unknown_connection_are_refused_and_change_nothing() {
+        let host = MockHost::new();
+        for conn in [closed(&host), Connection::new(999)] {
+            assert_eq!(
+                call(&host, || conn.join("g")),
+                Err(Refusal::UnknownConnection)
+            );
+            assert_eq!(
+                call(&host, || conn.bind_user("ann")),
+                Err(Refusal::UnknownConnection)
+            );
+            assert_eq!(
+                call(&host, || conn.session_set("k", "v")),
+                Err(Refusal::UnknownConnection)
+            );
+            assert_eq!(
+                call(&host, || timers::after(Duration::from_secs(1), Some(conn))),
+                Err(Refusal::UnknownConnection)
+            );
+            assert_eq!(
+                call(&host, || timers::every(Duration::from_secs(1), Some(conn))),
+                Err(Refusal::UnknownConnection)
+            );
+            assert!(host.groups_of(conn).is_empty());
+            assert_eq!(host.user_of(conn), None);
+            assert_eq!(host.session(conn, "k"), None);
+        }
+        assert!(host.group_members("g").is_empty());
+        assert_eq!(host.running_timers(), 0, "a refused timer is not started");
+    }
+
+    #[test]
+    fn names_past_max_name_bytes_are_refused() {
+        let host = MockHost::new();
+        let conn = open(&host);
+        let longest = "n".repeat(256);
+        let too_long = "n".repeat(257);
+        assert_eq!(call(&host, || conn.join(&longest)), Ok(()));
+        assert_eq!(
+            call(&host, || conn.join(&too_long)),
+            Err(Refusal::NameTooLong)
+        );
+        assert_eq!(call(&host, || conn.bind_user(&longest)), Ok(()));
+        assert_eq!(
+            call(&host, || conn.bind_user(&too_long)),
+            Err(Refusal::NameTooLong)
+        );
+        assert_eq!(host.user_of(conn), Some(longest.clone()));
+        assert_eq!(call(&host, || conn.session_set(&longest, "v")), Ok(()));
+        assert_eq!(
+            call(&host, || conn.session_set(&too_long, "v")),
+            Err(Refusal::NameTooLong)
+        );
+        // Only keys are names: a long value is fine.
+        assert_eq!(call(&host, || conn.session_set("k", &too_long)), Ok(()));
+        assert_eq!(host.groups_of(conn), vec![longest]);
+        assert_eq!(host.session(conn, &too_long), None);
+    }
+
+    #[test]
+    fn max_name_bytes_is_configurable() {
+        let host = MockHost::new().with_max_name_bytes(4);
+        let conn = open(&host);
+        assert_eq!(call(&host, || conn.join("abcd")), Ok(()));
+        assert_eq!(
+            call(&host, || conn.join("abcde")),
+            Err(Refusal::NameTooLong)
+        );
+        assert_eq!(
+            call(&host, || conn.bind_user("abcde")),
+            Err(Refusal::NameTooLong)
+        );
+        assert_eq!(
+            call(&host, || conn.session_set("abcde", "")),
+            Err(Refusal::NameTooLong)
+        );
+    }
+
+    #[test]
+    fn one_group_past_max_groups_per_connection_is_refused() {
+        let host = MockHost::new();
+        let conn = open(&host);
+        let other = open(&host);
+        for g in 0..64 {
+            assert_eq!(call(&host, || conn.join(&format!("g{g}"))), Ok(()));
+        }
+        assert_eq!(
+            call(&host, || conn.join("one-more")),
+            Err(Refusal::TooManyGroups)
+        );
+        assert_eq!(
+            call(&host, || conn.join("g7")),
+            Ok(()),
+            "re-joining a group is fine"
+        );
+        assert_eq!(
+            call(&host, || other.join("one-more")),
+            Ok(()),
+            "the cap is per connection"
+        );
+        call(&host, || conn.leave("g7"));
+        assert_eq!(call(&host, || conn.join("one-more")), Ok(()));
+        assert_eq!(host.groups_of(conn).len(), 64);
+    }
+
+    #[test]
+    fn max_groups_per_connection_is_configurable() {
+        let host = MockHost::new().with_max_groups_per_connection(2);
+        let conn = open(&host);
+        assert_eq!(call(&host, || conn.join("a")), Ok(()));
+        assert_eq!(call(&host, || conn.join("b")), Ok(()));
+        assert_eq!(call(&host, || conn.join("c")), Err(Refusal::TooManyGroups));
+        assert_eq!(call(&host, || conn.join("b")), Ok(()));
+        assert_eq!(host.groups_of(conn), vec!["a".to_owned(), "b".to_owned()]);
+        assert!(host.group_members("c").is_empty());
+    }
+
+    #[test]
+    fn one_timer_past_max_timers_is_refused_until_one_finishes_or_is_cancelled() {
+        let host = MockHost::new();
+        let conn = open(&host);
+        let mut running = Vec::new();
+        for _ in 0..1023 {
+            running.push(call(&host, || timers::every(Duration::from_secs(60), None)).unwrap());
+        }
+        let once = call(&host, || {
+            timers::after(Duration::from_millis(10), Some(conn))
+        })
+        .unwrap();
+        assert_eq!(
+            call(&host, || timers::after(Duration::from_secs(1), None)),
+            Err(Refusal::TooManyTimers)
+        );
+        assert_eq!(
+            call(&host, || timers::every(Duration::from_secs(1), Some(conn))),
+            Err(Refusal::TooManyTimers)
+        );
+        // A finished one-shot timer no longer counts...
+        host.advance(&mut Quiet, Duration::from_millis(10));
+        assert!(!call(&host, || once.cancel()));
+        let again = call(&host, || timers::after(Duration::from_secs(1), None)).unwrap();
+        assert_eq!(
+            call(&host, || timers::after(Duration::from_secs(1), None)),
+            Err(Refusal::TooManyTimers)
+        );
+        // ...nor does a cancelled one.
+        assert!(call(&host, || running[0].cancel()));
+        assert!(call(&host, || timers::every(Duration::from_secs(1), None)).is_ok());
+        assert_eq!(host.running_timers(), 1024);
+        let _ = again;
+    }
+
+    #[test]
+    fn max_timers_is_configurable_and_timers_of_a_closed_owner_no_longer_count() {
+        let host = MockHost::new().with_max_timers(2);
+        let conn = open(&host);
+        call(&host, || timers::every(Duration::from_secs(1), Some(conn))).unwrap();
+        call(&host, || timers::every(Duration::from_secs(1), None)).unwrap();
+        assert_eq!(
+            call(&host, || timers::after(Duration::from_secs(1), None)),
+            Err(Refusal::TooManyTimers)
+        );
+        host.client_close(&mut Quiet, conn, 1000, "bye");
+        assert_eq!(host.running_timers(), 1);
+        assert!(call(&host, || timers::after(Duration::from_secs(1), None)).is_ok());
+    }
+
+    #[test]
+    fn a_session_past_its_limit_is_refused_and_keeps_the_old_value() {
+        let host = MockHost::new();
+        let conn = open(&host);
+        // "k" + value = 64 KiB exactly.
+        let fits = "v".repeat(64 * 1024 - 1);
+        assert_eq!(call(&host, || conn.session_set("k", &fits)), Ok(()));
+        assert_eq!(
+            call(&host, || conn.session_set("k2", "x")),
+            Err(Refusal::TooLarge)
+        );
+        assert_eq!(
+            call(&host, || conn.session_set("k", &format!("{fits}v"))),
+            Err(Refusal::TooLarge)
+        );
+        assert_eq!(host.session(conn, "k"), Some(fits));
+        assert_eq!(host.session(conn, "k2"), None);
+        // Replacing a value frees what it held.
+        assert_eq!(call(&host, || conn.session_set("k", "small")), Ok(()));
+        assert_eq!(call(&host, || conn.session_set("k2", "x")), Ok(()));
+    }
+
+    #[test]
+    fn max_session_bytes_is_configurable() {
+        let host = MockHost::new().with_max_session_bytes(8);
+        let conn = open(&host);
+        assert_eq!(call(&host, || conn.session_set("key", "12345")), Ok(()));
+        assert_eq!(
+            call(&host, || conn.session_set("key", "123456")),
+            Err(Refusal::TooLarge)
+        );
+    }
+
+    #[test]
+    fn log_lines_are_never_rate_limited_by_the_mock() {
+        let host = MockHost::new();
+        for n in 0..500 {
+            assert_eq!(
+                call(&host, || log::try_log(log::Level::Info, &format!("{n}"))),
+                Ok(())
+            );
+        }
+        call(&host, || log::warn("last"));
+        let logs = host.logs();
+        assert_eq!(logs.len(), 501);
+        assert_eq!(logs[500], (log::Level::Warn, "last".to_owned()));
+    }
+
+    #[test]
+    fn refusals_say_what_went_wrong() {
+        let all = [
+            Refusal::UnknownConnection,
+            Refusal::NameTooLong,
+            Refusal::TooManyGroups,
+            Refusal::TooManyTimers,
+            Refusal::TooLarge,
+            Refusal::RateLimited,
+        ];
+        let texts: BTreeSet<String> = all.iter().map(Refusal::to_string).collect();
+        assert_eq!(texts.len(), all.len(), "each refusal reads differently");
+        let error: Box<dyn std::error::Error> = Box::new(Refusal::TooManyGroups);
+        assert_eq!(error.to_string(), "connection is in too many groups");
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! ```no_run
 //! use wssgate_sdk::{users, Connection};
-//! # fn demo(conn: Connection) {
-//! conn.bind_user("alice");
+//! # fn demo(conn: Connection) -> Result<(), wssgate_sdk::Refusal> {
+//! conn.bind_user("alice")?;
 //! if users::is_online("bob") {
 //!     users::send("bob", "alice says hi");
 //! }
+//! # Ok(())
 //! # }
 //! ```
 

@@ -10,13 +10,15 @@
 //! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
 //!   sends `tick` events until `{"type":"stop_ticks"}`.
 //!
-//! Anything malformed is answered with `{"type":"error","reason":...}`, never a trap.
+//! Anything malformed, and anything the gateway refuses (a room or user name past its `max_name_bytes`, one room
+//! past its `max_groups_per_connection`, one timer past its `max_timers_per_instance`), is answered with
+//! `{"type":"error","reason":...}`, never a trap.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Timer, groups, timers, users};
+use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Refusal, Timer, groups, timers, users};
 
 /// What a client may send.
 #[derive(Deserialize)]
@@ -61,6 +63,16 @@ fn error(conn: Connection, reason: &str) {
     send(conn, json!({"type": "error", "reason": reason}));
 }
 
+/// Answers a call the gateway refused, in the protocol's words where it has them.
+fn refused(conn: Connection, refusal: Refusal) {
+    let reason = match refusal {
+        Refusal::TooManyGroups => "too many rooms".to_owned(),
+        Refusal::TooManyTimers => "too many timers".to_owned(),
+        other => other.to_string(),
+    };
+    error(conn, &reason)
+}
+
 impl Chat {
     fn handle(&mut self, conn: Connection, command: Command) {
         let uid = conn.session_get("uid");
@@ -69,7 +81,12 @@ impl Chat {
                 error(conn, "uid must be 1 to 64 bytes")
             }
             Command::Login { uid } => {
-                conn.bind_user(&uid);
+                if let Err(refusal) = conn.bind_user(&uid) {
+                    return match refusal {
+                        Refusal::NameTooLong => error(conn, "uid is too long"),
+                        other => refused(conn, other),
+                    };
+                }
                 if conn.session_set("uid", &uid).is_err() {
                     return error(conn, "session unavailable");
                 }
@@ -83,7 +100,12 @@ impl Chat {
                 error(conn, "room must be 1 to 64 bytes")
             }
             Command::Join { room } => {
-                conn.join(&group(&room));
+                if let Err(refusal) = conn.join(&group(&room)) {
+                    return match refusal {
+                        Refusal::NameTooLong => error(conn, "room name is too long"),
+                        other => refused(conn, other),
+                    };
+                }
                 let event = json!({"type": "presence", "room": room, "uid": uid, "event": "join"});
                 groups::publish(&group(&room), event.to_string(), &[conn]);
                 let members = groups::size(&group(&room));
@@ -116,14 +138,21 @@ impl Chat {
             }
             Command::Whoami => send(conn, json!({"type": "whoami", "uid": uid})),
             Command::Remind { after_ms, text } => {
-                let timer = timers::after(Duration::from_millis(after_ms), Some(conn));
-                self.timers.insert(timer, Purpose::Reminder { conn, text });
+                match timers::after(Duration::from_millis(after_ms), Some(conn)) {
+                    Ok(timer) => {
+                        self.timers.insert(timer, Purpose::Reminder { conn, text });
+                    }
+                    Err(refusal) => refused(conn, refusal),
+                }
             }
             Command::Ticks { every_ms } if every_ms < 10 => {
                 error(conn, "every_ms must be at least 10")
             }
             Command::Ticks { every_ms } => {
-                let timer = timers::every(Duration::from_millis(every_ms), Some(conn));
+                let timer = match timers::every(Duration::from_millis(every_ms), Some(conn)) {
+                    Ok(timer) => timer,
+                    Err(refusal) => return refused(conn, refusal),
+                };
                 if let Some(old) = self.ticking.insert(conn, timer) {
                     old.cancel();
                     self.timers.remove(&old);

@@ -201,3 +201,116 @@ fn closing_announces_leave_and_cancels_owned_timers() {
     assert_eq!(host.running_timers(), 0);
     assert_eq!(host.group_members("room:r"), vec![ann]);
 }
+
+#[test]
+fn a_room_name_the_gateway_refuses_is_answered_with_an_error_and_announced_to_nobody() {
+    // "room:" + 11 bytes passes the gateway's 15-byte names.
+    let host = MockHost::new().with_max_name_bytes(15);
+    let mut chat = Chat::default();
+    let ann = logged_in(&host, &mut chat, "ann");
+    let bob = logged_in(&host, &mut chat, "bob");
+    exchange(
+        &host,
+        &mut chat,
+        bob,
+        json!({"type": "join", "room": "0123456789"}),
+    );
+    host.take_sent(bob);
+    exchange(
+        &host,
+        &mut chat,
+        ann,
+        json!({"type": "join", "room": "0123456789"}),
+    );
+    assert_eq!(received(&host, ann)[0]["type"], "joined");
+    exchange(
+        &host,
+        &mut chat,
+        ann,
+        json!({"type": "join", "room": "0123456789a"}),
+    );
+    assert_eq!(
+        received(&host, ann),
+        vec![json!({"type": "error", "reason": "room name is too long"})]
+    );
+    assert_eq!(host.groups_of(ann), vec!["room:0123456789".to_owned()]);
+    // Bob heard of ann's first join only.
+    let bob_got = received(&host, bob);
+    assert_eq!(
+        bob_got,
+        vec![json!({"type": "presence", "room": "0123456789", "uid": "ann", "event": "join"})]
+    );
+}
+
+#[test]
+fn one_room_too_many_is_answered_with_an_error() {
+    let host = MockHost::new().with_max_groups_per_connection(2);
+    let mut chat = Chat::default();
+    let ann = logged_in(&host, &mut chat, "ann");
+    for room in ["a", "b", "c", "a"] {
+        exchange(&host, &mut chat, ann, json!({"type": "join", "room": room}));
+    }
+    let got = received(&host, ann);
+    let types: Vec<&Value> = got.iter().map(|v| &v["type"]).collect();
+    assert_eq!(types, ["joined", "joined", "error", "joined"], "{got:?}");
+    assert_eq!(got[2]["reason"], "too many rooms");
+    assert!(host.group_members("room:c").is_empty());
+    // Leaving one makes room for another.
+    exchange(&host, &mut chat, ann, json!({"type": "leave", "room": "b"}));
+    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "c"}));
+    assert_eq!(received(&host, ann).last().unwrap()["type"], "joined");
+}
+
+#[test]
+fn a_uid_the_gateway_refuses_is_answered_with_an_error_and_not_logged_in() {
+    let host = MockHost::new().with_max_name_bytes(4);
+    let mut chat = Chat::default();
+    let conn = host.connect(&mut chat, "/chat").unwrap();
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "login", "uid": "alice"}),
+    );
+    assert_eq!(
+        received(&host, conn),
+        vec![json!({"type": "error", "reason": "uid is too long"})]
+    );
+    assert_eq!(host.session(conn, "uid"), None);
+    assert_eq!(host.user_of(conn), None);
+    exchange(&host, &mut chat, conn, json!({"type": "whoami"}));
+    assert_eq!(received(&host, conn)[0]["reason"], "log in first");
+}
+
+#[test]
+fn one_timer_too_many_is_answered_with_an_error() {
+    let host = MockHost::new().with_max_timers(1);
+    let mut chat = Chat::default();
+    let conn = logged_in(&host, &mut chat, "ann");
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "ticks", "every_ms": 100}),
+    );
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "remind", "after_ms": 50, "text": "tea"}),
+    );
+    assert_eq!(
+        received(&host, conn),
+        vec![json!({"type": "error", "reason": "too many timers"})]
+    );
+    // The refused request changed nothing: the ticks still run.
+    exchange(
+        &host,
+        &mut chat,
+        conn,
+        json!({"type": "ticks", "every_ms": 10}),
+    );
+    assert_eq!(received(&host, conn)[0]["reason"], "too many timers");
+    host.advance(&mut chat, Duration::from_millis(100));
+    assert_eq!(received(&host, conn), vec![json!({"type": "tick", "n": 1})]);
+}

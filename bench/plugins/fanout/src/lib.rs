@@ -16,8 +16,9 @@ impl Plugin for Fanout {
         conn: Connection,
         _request: &Request,
     ) -> Result<(), wssgate_sdk::CloseFrame> {
-        conn.join(GROUP);
-        Ok(())
+        // Refused only when the connection is already gone (or the limits allow it no group): nothing to serve.
+        conn.join(GROUP)
+            .map_err(|refusal| wssgate_sdk::CloseFrame::new(1011, refusal.to_string()))
     }
 
     fn on_message(&mut self, conn: Connection, message: Message) {

@@ -100,7 +100,7 @@ impl Plugin for Probe {
                 .session_get(&text[7..])
                 .unwrap_or_else(|| "-".to_owned()),
             Some(text) if text.starts_with("join ") => {
-                conn.join(&text[5..]);
+                let _ = conn.join(&text[5..]);
                 "joined".to_owned()
             }
             Some(text) if text.starts_with("publish ") => {
