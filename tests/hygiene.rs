@@ -89,7 +89,9 @@ async fn a_thousand_plugin_traps_leak_no_fds_or_memory() {
         standard_routes(),
         plugin("probe").display()
     );
-    let gw = std::sync::Arc::new(TestGateway::start_with("workers = 2\n", &routes));
+    // The trap throttle would refuse this client after a few traps; here the traps themselves are under test.
+    let top = "workers = 2\n[limits]\nmax_traps_per_ip = 0\n";
+    let gw = std::sync::Arc::new(TestGateway::start_with(top, &routes));
     let pid = gw.pid();
     cycles(&gw, "/fragile", "panic", 100).await;
     let fds = steady_fds(pid).await;

@@ -3,6 +3,7 @@
 use futures_util::SinkExt;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::admin::*;
 use wssgate_tests::*;
 
 fn gateway() -> TestGateway {
@@ -12,69 +13,11 @@ fn gateway() -> TestGateway {
     )
 }
 
-async fn get(gw: &TestGateway, path: &str) -> (u16, String) {
-    assert!(
-        gw.wait_for_log("admin API listening on http://"),
-        "{}",
-        gw.log()
-    );
-    let log = gw.log();
-    let address = log
-        .split("admin API listening on http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    let tcp = bounded(tokio::net::TcpStream::connect(address))
-        .await
-        .unwrap();
-    let answer = raw_exchange(
-        tcp,
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
-    )
-    .await;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    (
-        status,
-        answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    )
-}
-
-/// The value of one sample line, e.g. `wssgate_messages_in_total{route="/echo"}`.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
-}
-
-/// Polls /metrics (bounded) until `series` reaches `at_least`; returns the last exposition.
-async fn metrics_when(gw: &TestGateway, series: &str, at_least: f64) -> String {
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = get(gw, "/metrics").await.1;
-        if text.lines().any(|l| {
-            l.strip_prefix(series)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                >= Some(at_least)
-        }) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{series} never reached {at_least}:\n{text}");
-}
-
 #[tokio::test]
 async fn healthz_answers_ok() {
     let gw = gateway();
     assert_eq!(
-        get(&gw, "/healthz").await,
+        admin_get(&gw, "/healthz").await,
         (200, "{\"status\":\"ok\"}".to_owned())
     );
 }
@@ -86,7 +29,7 @@ async fn metrics_count_connections_messages_traps_rejections_and_closes() {
     for text in ["one", "two", "three"] {
         assert_eq!(ask(&mut echo, text).await, text);
     }
-    let metrics = get(&gw, "/metrics").await.1;
+    let metrics = admin_get(&gw, "/metrics").await.1;
     assert_eq!(
         sample(&metrics, "wssgate_connections_open{route=\"/echo\"}"),
         1.0

@@ -54,3 +54,43 @@ async fn a_request_head_over_16_kib_gets_431() {
     let answer = raw_exchange(gw.tls_stream().await, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
 }
+
+/// Sends `frames` in one write after a valid text message `hello`; the echo of `hello` must arrive before the close
+/// with `code`: the gateway writes what the plugin answered before failing the connection.
+async fn answered_then_closed(frames: &[u8], code: u16) {
+    let gw = TestGateway::start(&standard_routes());
+    let mut tcp = raw_websocket(gw.ws, "/echo").await;
+    let mut bytes = masked_frame(0x81, b"hello");
+    bytes.extend_from_slice(frames);
+    bounded(tcp.write_all(&bytes)).await.unwrap();
+    let (before, close) = raw_frames_until_close(&mut tcp).await;
+    assert_eq!(
+        before,
+        vec![(0x1, b"hello".to_vec())],
+        "frames before the close"
+    );
+    assert_eq!(close, code);
+}
+
+#[tokio::test]
+async fn a_reply_is_written_before_the_close_for_a_reserved_bit_in_the_same_segment() {
+    answered_then_closed(&masked_frame(0xC1, b"rsv1"), 1002).await;
+}
+
+#[tokio::test]
+async fn a_reply_is_written_before_the_close_for_a_reserved_opcode() {
+    answered_then_closed(&masked_frame(0x83, b"op3"), 1002).await;
+}
+
+#[tokio::test]
+async fn a_reply_is_written_before_the_close_for_a_bad_frame_inside_a_fragmented_message() {
+    // The start of a fragmented text message, then a data frame where only a continuation may come.
+    let mut frames = masked_frame(0x01, b"frag");
+    frames.extend_from_slice(&masked_frame(0x82, b"bad"));
+    answered_then_closed(&frames, 1002).await;
+}
+
+#[tokio::test]
+async fn a_reply_is_written_before_the_close_for_invalid_utf8() {
+    answered_then_closed(&masked_frame(0x81, &[0xff, 0xfe]), 1007).await;
+}

@@ -1,6 +1,7 @@
 //! A plugin that traps hurts only the connection whose event trapped: its instance is replaced, the others'
-//! on-connect is replayed into the replacement, a plugin that keeps trapping is backed off (its route answers 503
-//! meanwhile), and several instances per route shrink the blast radius.
+//! on-connect is replayed into the replacement before their next event, a plugin that cannot run (its replays keep
+//! trapping) is backed off (its route answers 503 meanwhile), and several instances per route shrink the blast
+//! radius.
 
 use futures_util::SinkExt;
 use std::collections::HashMap;
@@ -62,14 +63,21 @@ async fn the_host_side_session_outlives_a_plugin_restart() {
 }
 
 #[tokio::test]
-async fn a_plugin_that_keeps_trapping_is_backed_off_and_its_route_answers_503() {
+async fn a_plugin_whose_replays_keep_trapping_is_backed_off_and_its_route_answers_503() {
     let gw = fragile("restart_backoff_ms = 1500");
+    // Three connections whose on-connect traps when it is replayed, and a bystander whose replay is fine.
+    let mut doomed = Vec::new();
+    for _ in 0..3 {
+        doomed.push(gw.ws("/fragile?trap-on-restore").await);
+    }
+    let mut bystander = gw.ws("/fragile").await;
     let mut first = gw.ws("/fragile").await;
     panic_on(&mut first).await;
-    let mut bystander = gw.ws("/fragile").await;
-    let mut second = gw.ws("/fragile").await;
-    panic_on(&mut second).await;
-    // The second trap in a row takes the instance down: its connections are closed, new clients get 503.
+    // Each replay that traps closes its own connection; after three in a row the plugin counts as unable to run.
+    for ws in &mut doomed {
+        bounded(ws.send(Message::text("info"))).await.unwrap();
+        assert_eq!(expect_close(ws).await.0, 1011);
+    }
     assert_eq!(
         expect_close(&mut bystander).await,
         (1011, "plugin unavailable".to_owned())
@@ -100,6 +108,20 @@ async fn a_plugin_that_keeps_trapping_is_backed_off_and_its_route_answers_503() 
     }
     let mut back = back.expect("the route did not come back after its back-off");
     assert_eq!(ask(&mut back, "print").await, "printed");
+}
+
+#[tokio::test]
+async fn traps_in_a_row_from_clients_close_only_those_clients() {
+    // The default limits: before this policy, two traps within 10 s took the instance down for everyone.
+    let gw = fragile("");
+    let mut survivor = gw.ws("/fragile").await;
+    for _ in 0..4 {
+        let mut victim = gw.ws("/fragile").await;
+        panic_on(&mut victim).await;
+    }
+    assert_eq!(info(&mut survivor).await["restored"], "true");
+    let mut newcomer = gw.ws("/fragile").await;
+    assert_eq!(ask(&mut newcomer, "print").await, "printed");
 }
 
 #[tokio::test]

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use wssgate::admission::Admission;
 use wssgate::hub::{ConnectionDetails, Hub};
+use wssgate::limits::Limits;
 use wssgate::metrics::Metrics;
 use wssgate::outbound::Outbox;
 use wssgate::plugin::{HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext};
@@ -41,9 +43,10 @@ fn dispatch(c: &mut Criterion) {
         restart_backoff: Duration::from_secs(1),
         fuel_metering: false,
     });
-    let (hub, _deliveries) = Hub::new(1);
-    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
+    let limits = Arc::new(Limits::default());
+    let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
+    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
     let links = HostLinks {
         metrics,
         worker: 0,
@@ -54,17 +57,20 @@ fn dispatch(c: &mut Criterion) {
             route: 0,
             instance: 0,
         },
+        admission: Admission::new(&limits),
+        limits,
     };
     let mut instance = PluginInstance::new(template, route, links).expect("instantiating echo-ok");
     registry::init_worker(0);
     let outbox = Rc::new(Outbox::new(1 << 20));
-    let id = registry::open(outbox.clone());
+    let id = registry::open(outbox.clone(), "/wss".into());
     let details = Arc::new(ConnectionDetails {
         route: "/wss".into(),
         path: "/wss".into(),
         query: String::new(),
         headers: Vec::new(),
         remote_address: "127.0.0.1:50000".into(),
+        client_ip: [127, 0, 0, 1].into(),
         subprotocol: None,
         connected_at_ms: 0,
     });
@@ -84,7 +90,8 @@ fn dispatch(c: &mut Criterion) {
     // The same-run reference: a call with no string to place in the guest and no host call back (echo-ok keeps
     // the SDK's no-op on-timer), so the difference to the line above is what the message and the reply cost.
     c.bench_function("on-timer, a bare call", |b| {
-        b.iter(|| instance.on_timer(7).expect("no trap"))
+        let incarnation = instance.incarnation();
+        b.iter(|| instance.on_timer(incarnation, 7, None).expect("no trap"))
     });
 }
 

@@ -78,7 +78,7 @@ impl Default for Limits {
             max_traps_per_ip: 5,
             trap_window_ms: 10_000,
             trap_cooloff_ms: 60_000,
-            max_handshakes_per_ip: 128,
+            max_handshakes_per_ip: 1024,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Fire {
     pub instance: usize,
     pub incarnation: Incarnation,
     pub timer: TimerId,
+    /// The connection that owns the timer: a trap in its on-timer is charged to it.
+    pub owner: Option<ConnectionId>,
 }
 
 /// One live timer.
@@ -156,6 +158,7 @@ pub fn start(
                 instance,
                 incarnation,
                 timer: id,
+                owner,
             };
             if fire.send(fired).is_err() || !repeat {
                 break;

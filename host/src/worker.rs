@@ -192,9 +192,10 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                 let route = routes.as_ref().and_then(|r| r.get(fired.route));
                 if let Some(instance) = route.and_then(|r| r.instance(fired.instance)) {
                     // A trap is logged and handled by the instance.
-                    let _ = instance
-                        .borrow_mut()
-                        .on_timer(fired.incarnation, fired.timer);
+                    let _ =
+                        instance
+                            .borrow_mut()
+                            .on_timer(fired.incarnation, fired.timer, fired.owner);
                 }
             }
         });

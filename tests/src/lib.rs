@@ -3,6 +3,7 @@
 //!
 //! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
 
+pub mod admin;
 pub mod nginx;
 pub mod process;
 
@@ -482,6 +483,17 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     url: &str,
     headers: &[(&str, &str)],
 ) -> WebSocketStream<S> {
+    try_handshake(stream, url, headers)
+        .await
+        .expect("WebSocket handshake")
+}
+
+/// The WebSocket handshake, with the gateway's refusal (an HTTP status) as an error.
+async fn try_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<WebSocketStream<S>, tokio_tungstenite::tungstenite::Error> {
     let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(
@@ -497,9 +509,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         stream,
         Some(config),
     ))
-    .await
-    .expect("WebSocket handshake");
-    ws
+    .await?;
+    Ok(ws)
 }
 
 /// Writes a request and reads only the response head: after a 101 the connection stays open.
@@ -545,6 +556,12 @@ pub async fn raw_websocket(address: SocketAddr, path: &str) -> TcpStream {
 
 /// Reads server frames until a close frame and returns its code (skipping data frames).
 pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
+    raw_frames_until_close(tcp).await.1
+}
+
+/// Reads server frames until a close frame: the frames before it (opcode and payload) and the close code.
+pub async fn raw_frames_until_close(tcp: &mut TcpStream) -> (Vec<(u8, Vec<u8>)>, u16) {
+    let mut frames = Vec::new();
     for _ in 0..1000 {
         let mut header = [0u8; 2];
         bounded(tcp.read_exact(&mut header))
@@ -567,8 +584,9 @@ pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
         bounded(tcp.read_exact(&mut payload)).await.unwrap();
         if header[0] & 0x0f == 0x8 {
             assert!(len >= 2, "a close frame without a code");
-            return u16::from_be_bytes([payload[0], payload[1]]);
+            return (frames, u16::from_be_bytes([payload[0], payload[1]]));
         }
+        frames.push((header[0] & 0x0f, payload));
     }
     panic!("no close frame among the first 1000 frames");
 }
@@ -593,6 +611,18 @@ pub async fn wss_from(
     cert: &CertificateDer<'static>,
     path: &str,
 ) -> WebSocketStream<TlsStream<TcpStream>> {
+    try_wss_from(address, source, cert, path)
+        .await
+        .expect("WebSocket handshake")
+}
+
+/// Like [`wss_from`], with the gateway's refusal of the upgrade (e.g. HTTP 429) as an error.
+pub async fn try_wss_from(
+    address: SocketAddr,
+    source: &str,
+    cert: &CertificateDer<'static>,
+    path: &str,
+) -> Result<WebSocketStream<TlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket
         .bind(format!("{source}:0").parse().unwrap())
@@ -601,7 +631,7 @@ pub async fn wss_from(
     let tls = bounded(trusting(cert).connect(ServerName::try_from("localhost").unwrap(), tcp))
         .await
         .expect("TLS handshake");
-    handshake(
+    try_handshake(
         tls,
         &format!("wss://localhost:{}{path}", address.port()),
         &[],

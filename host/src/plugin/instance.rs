@@ -163,10 +163,21 @@ pub struct PluginInstance {
 /// Who an event is for, so a trap in it is charged to the right party.
 #[derive(Clone, Copy)]
 enum Caller {
-    /// An event of this connection: a trap closes it and counts against its client's address.
+    /// An event of this connection, whose session writes what the plugin queued right after the call: a trap
+    /// closes it and counts against its client's address.
     Connection(ConnectionId),
-    /// A timer of the instance's own.
-    Timer,
+    /// A timer, charged to the connection that owns it, if any.
+    Timer { owner: Option<ConnectionId> },
+}
+
+impl Caller {
+    /// The connection a trap in the event is charged to.
+    fn charged(self) -> Option<ConnectionId> {
+        match self {
+            Caller::Connection(conn) => Some(conn),
+            Caller::Timer { owner } => owner,
+        }
+    }
 }
 
 impl PluginInstance {
@@ -275,14 +286,29 @@ impl PluginInstance {
         Ok(verdict)
     }
 
-    pub fn on_timer(&mut self, incarnation: Incarnation, timer: TimerId) -> Result<(), Trapped> {
+    /// A timer of `incarnation` fired. A trap in it is charged like one in an event of the timer's `owner`
+    /// connection, which is closed with 1011.
+    pub fn on_timer(
+        &mut self,
+        incarnation: Incarnation,
+        timer: TimerId,
+        owner: Option<ConnectionId>,
+    ) -> Result<(), Trapped> {
         if incarnation != self.incarnation {
             // Started by an instance since replaced: its timers died with it.
             return Ok(());
         }
-        self.call(Caller::Timer, None, "on-timer", |p, s| {
+        let owner = owner.and_then(|conn| Some((conn, self.connections.get(&conn)?.client_ip)));
+        let caller = Caller::Timer {
+            owner: owner.map(|(conn, _)| conn),
+        };
+        let result = self.call(caller, owner.map(|(_, ip)| ip), "on-timer", |p, s| {
             p.call_on_timer(s, timer)
-        })
+        });
+        if let (Err(Trapped), Some((conn, _))) = (&result, owner) {
+            close_connection(conn, 1011, "plugin error");
+        }
+        result
     }
 
     pub fn on_message(
@@ -322,6 +348,11 @@ impl PluginInstance {
         )
     }
 
+    /// The live store's number, which its timers carry.
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
     /// Stops the instance's route-wide work when a reload retires its generation: its timers that no connection
     /// owns end now; it keeps serving the connections it has until they close.
     pub fn retire(&self) {
@@ -343,7 +374,7 @@ impl PluginInstance {
         let started = quanta::Instant::now();
         store.data_mut().current = match caller {
             Caller::Connection(conn) => Some(conn),
-            Caller::Timer => None,
+            Caller::Timer { .. } => None,
         };
         start_budget(store, self.deadline_ticks, started);
         if let Some(fuel) = self.route.fuel {
@@ -369,10 +400,7 @@ impl PluginInstance {
         let (worker, route) = (self.links.worker, self.metrics_slot);
         self.links.metrics.trap(worker, route);
         self.traps_total += 1;
-        let connection = match caller {
-            Caller::Connection(conn) => Some(conn),
-            Caller::Timer => None,
-        };
+        let connection = caller.charged();
         tracing::error!(route = %self.route.path, plugin = %self.route.plugin, event, connection = ?connection,
             client = ?client_ip, traps = self.traps_total, "plugin trapped: {error:#}");
         if let Some(ip) = client_ip

@@ -6,9 +6,20 @@
 //!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
 //!   group and `publish <group> <text>` publishes to it (excluding the sender), `remember <key> <value>` and
 //!   `recall <key>` use the host-side session;
-//! - on-close tells every other open connection `closed <id> <code> <reason>`.
+//! - on-close tells every other open connection `closed <id> <code> <reason>`;
+//! - faults on demand: the query `panic` panics in on-connect, `trap-on-restore` panics when on-connect is
+//!   replayed, `panic-on-close` panics in on-close; `overflow` overflows the stack, `timerpanic <ms>` starts a
+//!   timer that panics when it fires;
+//! - timers: `timer <ms>` starts one (the connection is told `fired <id>`; a timer this instance never started
+//!   is announced to every connection as `stray timer <id>`), `reset` restarts the connection's own hour-long
+//!   timer without answering, `mygroups` lists the connection's groups;
+//! - what a hostile plugin would try, in [`hostile`]: `reach`, `cancel`, `timers`, `groups`, `longname`, `logs`.
 
-use std::collections::BTreeMap;
+mod hostile;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use wssgate_sdk::timers::{self, Timer};
 use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Request};
 
 struct Probe {
@@ -16,6 +27,14 @@ struct Probe {
     open: BTreeMap<Connection, Request>,
     /// A random tag that tells this instance from others (and from its replacements).
     tag: u64,
+    /// Timers this instance started with `timer`, and who to tell when each fires.
+    timers: BTreeMap<Timer, Connection>,
+    /// Timers that panic when they fire.
+    panicking_timers: BTreeSet<Timer>,
+    /// Connections whose on-close panics.
+    panic_on_close: BTreeSet<Connection>,
+    /// Each connection's `reset` timer.
+    reset_timers: BTreeMap<Connection, Timer>,
 }
 
 impl Default for Probe {
@@ -25,14 +44,24 @@ impl Default for Probe {
         Probe {
             open: BTreeMap::new(),
             tag,
+            timers: BTreeMap::new(),
+            panicking_timers: BTreeSet::new(),
+            panic_on_close: BTreeSet::new(),
+            reset_timers: BTreeMap::new(),
         }
     }
 }
 
 impl Plugin for Probe {
     fn on_connect(&mut self, conn: Connection, request: &Request) -> Result<(), CloseFrame> {
-        if request.query == "reject" {
-            return Err(CloseFrame::new(4001, "rejected by plugin"));
+        match request.query.as_str() {
+            "reject" => return Err(CloseFrame::new(4001, "rejected by plugin")),
+            "panic" => panic!("probe was asked to panic in on-connect"),
+            "trap-on-restore" if request.restored => panic!("probe panics replaying on-connect"),
+            "panic-on-close" => {
+                self.panic_on_close.insert(conn);
+            }
+            _ => {}
         }
         self.open.insert(conn, request.clone());
         Ok(())
@@ -71,6 +100,37 @@ impl Plugin for Probe {
                 )
             }
             Some("panic") => panic!("probe was asked to panic"),
+            Some("overflow") => format!("{}", hostile::overflow(0)),
+            Some(text) if text.starts_with("timerpanic ") => match after(text, Some(conn)) {
+                Ok(timer) => {
+                    self.panicking_timers.insert(timer);
+                    format!("timer {}", timer.id())
+                }
+                Err(refusal) => format!("timer refused {refusal:?}"),
+            },
+            Some(text) if text.starts_with("timer ") => match after(text, None) {
+                Ok(timer) => {
+                    self.timers.insert(timer, conn);
+                    format!("timer {}", timer.id())
+                }
+                Err(refusal) => format!("timer refused {refusal:?}"),
+            },
+            Some("reset") => {
+                if let Some(old) = self.reset_timers.remove(&conn) {
+                    old.cancel();
+                }
+                if let Ok(timer) = timers::after(Duration::from_secs(3600), Some(conn)) {
+                    self.reset_timers.insert(conn, timer);
+                }
+                return;
+            }
+            Some("mygroups") => format!("groups {}", conn.groups().join(",")),
+            Some(text) if text.starts_with("reach ") => hostile::reach(conn, text),
+            Some(text) if text.starts_with("cancel ") => hostile::cancel_timers(text),
+            Some(text) if text.starts_with("timers ") => hostile::many_timers(text),
+            Some(text) if text.starts_with("groups ") => hostile::many_groups(conn, text),
+            Some(text) if text.starts_with("longname ") => hostile::long_names(conn, text),
+            Some(text) if text.starts_with("logs ") => hostile::many_logs(text),
             Some("spin") => loop {
                 std::hint::black_box(());
             },
@@ -119,7 +179,25 @@ impl Plugin for Probe {
         let _ = conn.send(reply);
     }
 
+    fn on_timer(&mut self, timer: Timer) {
+        if self.panicking_timers.remove(&timer) {
+            panic!("probe's timer {} panics", timer.id());
+        }
+        match self.timers.remove(&timer) {
+            Some(conn) => {
+                let _ = conn.send(format!("fired {}", timer.id()));
+            }
+            None => {
+                wssgate_sdk::groups::broadcast(format!("stray timer {}", timer.id()), &[]);
+            }
+        }
+    }
+
     fn on_close(&mut self, conn: Connection, close: CloseFrame) {
+        self.reset_timers.remove(&conn);
+        if self.panic_on_close.remove(&conn) {
+            panic!("probe was asked to panic in on-close");
+        }
         self.open.remove(&conn);
         let note = format!("closed {} {} {}", conn.id(), close.code, close.reason);
         for other in self.open.keys() {
@@ -146,6 +224,16 @@ fn flood(command: &str) -> String {
         }
     }
     format!("flood sent={count} error=none")
+}
+
+/// `timer <ms>` / `timerpanic <ms>`: a one-shot timer after `ms`.
+fn after(command: &str, owner: Option<Connection>) -> Result<Timer, wssgate_sdk::Refusal> {
+    let ms = command
+        .split(' ')
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    timers::after(Duration::from_millis(ms), owner)
 }
 
 /// `busy <ms>`: keeps the CPU busy until `ms` of wall time have passed, however much of it the OS gives the worker.

@@ -1,0 +1,69 @@
+//! The admin listener as tests read it: `/metrics` and `/healthz` over plain HTTP on loopback.
+
+use crate::{TestGateway, bounded, raw_exchange};
+use std::time::Duration;
+
+/// Top-level config that turns the admin listener on (port 0; the address is read back from the log).
+pub const ADMIN: &str = "[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-token-0123456789\"\n";
+
+/// GETs `path` from the gateway's admin listener; returns the status and the body.
+pub async fn admin_get(gw: &TestGateway, path: &str) -> (u16, String) {
+    assert!(
+        gw.wait_for_log("admin API listening on http://"),
+        "{}",
+        gw.log()
+    );
+    let log = gw.log();
+    let address = log
+        .split("admin API listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let tcp = bounded(tokio::net::TcpStream::connect(address))
+        .await
+        .unwrap();
+    let answer = raw_exchange(
+        tcp,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+    .await;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    (
+        status,
+        answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    )
+}
+
+/// The value of one sample line, e.g. `wssgate_messages_in_total{route="/echo"}`.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
+}
+
+/// Polls /metrics (bounded: 100 times, 50 ms apart) until `series` satisfies `wanted`; returns its value.
+pub async fn metric_until(gw: &TestGateway, series: &str, wanted: impl Fn(f64) -> bool) -> f64 {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = admin_get(gw, "/metrics").await.1;
+        let value = sample(&text, series);
+        if wanted(value) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{series} never reached the wanted value:\n{text}");
+}
+
+/// Polls /metrics until `series` reaches `at_least`; returns the last exposition.
+pub async fn metrics_when(gw: &TestGateway, series: &str, at_least: f64) -> String {
+    metric_until(gw, series, |v| v >= at_least).await;
+    admin_get(gw, "/metrics").await.1
+}
