@@ -290,3 +290,58 @@ async fn the_message_size_limit_is_configurable_and_closes_with_1009() {
         .unwrap();
     assert_eq!(expect_close(&mut ws).await.0, 1009);
 }
+
+#[tokio::test]
+async fn pings_count_against_the_message_rate() {
+    let gw = with_limits("max_messages_per_sec = 5");
+    let mut ws = gw.ws("/echo").await;
+    for _ in 0..20 {
+        bounded(ws.feed(Message::Ping(b"are you there".to_vec().into())))
+            .await
+            .unwrap();
+    }
+    bounded(ws.flush()).await.unwrap();
+    // The first five are answered; the sixth breaks the rate.
+    let mut pongs = 0;
+    let code = loop {
+        match bounded(ws.next()).await.expect("the stream ended") {
+            Ok(Message::Pong(_)) => pongs += 1,
+            Ok(Message::Close(Some(frame))) => break u16::from(frame.code),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(pongs >= 5, "only {pongs} of the first five pings were answered");
+}
+
+#[tokio::test]
+async fn handshakes_in_progress_are_capped_per_address_and_others_still_connect() {
+    let gw = with_limits("max_handshakes_per_ip = 2");
+    // Two TLS handshakes from 127.0.0.1 that never finish hold both places.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = bounded(tokio::net::TcpStream::connect(gw.wss))
+            .await
+            .unwrap();
+        bounded(tcp.write_all(&[0x16, 0x03])).await.unwrap();
+        holders.push(tcp);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A third from the same address is disconnected at once, without an answer.
+    let mut third = bounded(tokio::net::TcpStream::connect(gw.wss))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third handshake was not refused: {read:?}"
+    );
+    // Another address is unaffected, and the first address connects again once its handshakes end.
+    let mut other = wss_from(gw.wss, "127.0.0.2", &gw.cert, "/echo").await;
+    assert_eq!(ask(&mut other, "hi").await, "hi");
+    drop(holders);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = gw.wss("/echo").await;
+    assert_eq!(ask(&mut again, "back").await, "back");
+}
