@@ -283,8 +283,16 @@ async fn a_reload_retires_the_old_generations_route_wide_timers() {
     metric_until(&gw, "wssgate_plugin_timers", |live| live == 2.0).await;
     assert!(gw.reload(&dir, &config), "{}", gw.log());
     metric_until(&gw, "wssgate_plugin_timers", |live| live == 0.0).await;
-    // The old generation still serves its connection.
+    // The old generation still serves its connection, which still belongs to the route: the new generation's
+    // plugin reaches it.
     assert_eq!(ask(&mut old, "print").await, "printed");
+    let old_id = id_of(&mut old).await;
+    let mut new = gw.wss("/a").await;
+    assert_eq!(
+        ask(&mut new, &format!("flood {old_id} 1 3")).await,
+        "flood sent=1 error=none"
+    );
+    assert_eq!(next_message(&mut old).await, Message::binary(vec![1u8; 3]));
 }
 
 #[tokio::test]

@@ -311,7 +311,10 @@ async fn pings_count_against_the_message_rate() {
         }
     };
     assert_eq!(code, 1008);
-    assert!(pongs >= 5, "only {pongs} of the first five pings were answered");
+    assert!(
+        pongs >= 5,
+        "only {pongs} of the first five pings were answered"
+    );
 }
 
 #[tokio::test]
