@@ -42,19 +42,25 @@ pub async fn admin_get(gw: &TestGateway, path: &str) -> (u16, String) {
 
 /// The value of one sample line, e.g. `wssgate_messages_in_total{route="/echo"}`.
 pub fn sample(metrics: &str, series: &str) -> f64 {
+    find_sample(metrics, series).unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
+}
+
+/// The value of one sample line, if the exposition has it (a labelled series appears once it is first counted).
+fn find_sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
 }
 
-/// Polls /metrics (bounded: 100 times, 50 ms apart) until `series` satisfies `wanted`; returns its value.
+/// Polls /metrics (bounded: 100 times, 50 ms apart) until `series` is there and satisfies `wanted`; returns its
+/// value.
 pub async fn metric_until(gw: &TestGateway, series: &str, wanted: impl Fn(f64) -> bool) -> f64 {
     let mut text = String::new();
     for _ in 0..100 {
         text = admin_get(gw, "/metrics").await.1;
-        let value = sample(&text, series);
-        if wanted(value) {
+        if let Some(value) = find_sample(&text, series)
+            && wanted(value)
+        {
             return value;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
