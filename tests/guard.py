@@ -13,10 +13,12 @@ Usage: guard.py COMMAND [ARGS...]   (test.sh runs `cargo test --workspace ... --
 
 import ctypes
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -75,7 +77,33 @@ def main():
     suite = "?"
     started = time.monotonic()
     command = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for raw in command.stdout:
+    lines = queue.Queue()
+
+    def pump():
+        # A process the tests left running may hold the pipe open after the command exits, so the pipe is read
+        # on a thread of its own and the main thread goes by the command's exit.
+        for raw in command.stdout:
+            lines.put(raw)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    status = None
+    drained_by = None
+    while True:
+        try:
+            raw = lines.get(timeout=0.2)
+        except queue.Empty:
+            raw = b""
+        if raw is None:
+            break
+        if status is None:
+            status = command.poll()
+            if status is not None:
+                drained_by = time.monotonic() + LINGER_SECONDS
+        elif time.monotonic() > drained_by:
+            break
+        if not raw:
+            continue
         sys.stdout.buffer.write(raw)
         sys.stdout.buffer.flush()
         line = raw.decode(errors="replace").rstrip("\n")
