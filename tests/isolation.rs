@@ -285,14 +285,28 @@ async fn a_reload_retires_the_old_generations_route_wide_timers() {
     );
     let gw = TestGateway::launch(&dir, &config, &[], Some(cert.der.clone()));
     let mut old = gw.wss("/a").await;
+    let mut old_victim = gw.wss("/a").await;
     assert!(ask(&mut old, "timer 3600000").await.starts_with("timer "));
     assert!(ask(&mut old, "timer 3600000").await.starts_with("timer "));
     metric_until(&gw, "wssgate_plugin_timers", |live| live == 2.0).await;
     assert!(gw.reload(&dir, &config), "{}", gw.log());
     metric_until(&gw, "wssgate_plugin_timers", |live| live == 0.0).await;
     // The old generation still serves its connection, which still belongs to the route: the new generation's
-    // plugin reaches it.
+    // plugin reaches it. It may no longer start route-wide timers, also after a trap replaced it.
     assert_eq!(ask(&mut old, "print").await, "printed");
+    assert_eq!(
+        ask(&mut old, "timer 3600000").await,
+        "timer refused TooManyTimers"
+    );
+    bounded(old_victim.send(Message::text("panic")))
+        .await
+        .unwrap();
+    assert_eq!(expect_close(&mut old_victim).await.0, 1011);
+    assert_eq!(info(&mut old).await["restored"], "true");
+    assert_eq!(
+        ask(&mut old, "timer 3600000").await,
+        "timer refused TooManyTimers"
+    );
     let old_id = id_of(&mut old).await;
     let mut new = gw.wss("/a").await;
     assert_eq!(

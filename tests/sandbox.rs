@@ -65,15 +65,20 @@ async fn the_host_side_session_outlives_a_plugin_restart() {
 #[tokio::test]
 async fn a_plugin_whose_replays_keep_trapping_is_backed_off_and_its_route_answers_503() {
     let gw = fragile("restart_backoff_ms = 1500");
-    // Three connections whose on-connect traps when it is replayed, and a bystander whose replay is fine.
+    // Connections of three client addresses whose on-connect traps when it is replayed, and a bystander whose
+    // replay is fine.
     let mut doomed = Vec::new();
-    for _ in 0..3 {
-        doomed.push(gw.ws("/fragile?trap-on-restore").await);
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        doomed.push(
+            gw.ws_from(source, b"", "/fragile?trap-on-restore", &[])
+                .await,
+        );
     }
     let mut bystander = gw.ws("/fragile").await;
     let mut first = gw.ws("/fragile").await;
     panic_on(&mut first).await;
-    // Each replay that traps closes its own connection; after three in a row the plugin counts as unable to run.
+    // Each replay that traps closes its own connection; after three addresses' in a row the plugin counts as unable
+    // to run.
     for ws in &mut doomed {
         bounded(ws.send(Message::text("info"))).await.unwrap();
         assert_eq!(expect_close(ws).await.0, 1011);
@@ -108,6 +113,23 @@ async fn a_plugin_whose_replays_keep_trapping_is_backed_off_and_its_route_answer
     }
     let mut back = back.expect("the route did not come back after its back-off");
     assert_eq!(ask(&mut back, "print").await, "printed");
+}
+
+#[tokio::test]
+async fn one_clients_connections_whose_replays_trap_cannot_take_the_plugin_down() {
+    let gw = fragile("");
+    let mut doomed = Vec::new();
+    for _ in 0..4 {
+        doomed.push(gw.ws("/fragile?trap-on-restore").await);
+    }
+    let mut bystander = gw.ws_from("127.0.0.2", b"", "/fragile", &[]).await;
+    let mut first = gw.ws("/fragile").await;
+    panic_on(&mut first).await;
+    for ws in &mut doomed {
+        bounded(ws.send(Message::text("info"))).await.unwrap();
+        assert_eq!(expect_close(ws).await.0, 1011);
+    }
+    assert_eq!(info(&mut bystander).await["restored"], "true");
 }
 
 #[tokio::test]

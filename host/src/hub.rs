@@ -35,8 +35,9 @@ pub enum Audience {
 pub struct Delivery {
     pub route: Arc<str>,
     pub audience: Audience,
-    /// Connections not to deliver to; shared by every worker's copy.
-    pub exclude: Arc<[ConnectionId]>,
+    /// Connections not to deliver to, as a set (a plugin may name many); shared by every worker's copy. Hashed
+    /// with std's keyed hasher, not Fx: these ids are the plugin's input, which could be chosen to collide.
+    pub exclude: Arc<HashSet<ConnectionId>>,
     pub message: Message,
     /// What this delivery counts against its worker's queue bound.
     cost: usize,
@@ -425,6 +426,8 @@ impl Hub {
         exclude: &[ConnectionId],
     ) -> usize {
         let here = registry::current_worker();
+        // A set, built outside the lock: looking each member up in a plugin's list would cost members × list.
+        let exclude: Arc<HashSet<ConnectionId>> = Arc::new(exclude.iter().copied().collect());
         let mut local = Vec::new();
         let mut remote = Vec::new();
         {
@@ -433,13 +436,12 @@ impl Hub {
                 return 0;
             };
             for (worker, set) in members.0.iter().enumerate() {
-                let count = set.iter().filter(|id| !exclude.contains(id)).count();
-                if count == 0 {
-                    continue;
-                }
                 if Some(worker) == here {
                     local.extend(set.iter().copied().filter(|id| !exclude.contains(id)));
-                } else {
+                    continue;
+                }
+                let count = set.iter().filter(|id| !exclude.contains(id)).count();
+                if count > 0 {
                     remote.push((worker, count));
                 }
             }
@@ -449,9 +451,12 @@ impl Hub {
         if remote.is_empty() {
             return delivered;
         }
+        let name = match &audience {
+            Audience::Group(name) | Audience::User(name) => name.len(),
+            Audience::Route => 0,
+        };
+        let cost = message.len() + name + route.len() + exclude.len() * 8 + DELIVERY_OVERHEAD;
         let route: Arc<str> = route.into();
-        let exclude: Arc<[ConnectionId]> = exclude.into();
-        let cost = message.len() + exclude.len() * 8 + DELIVERY_OVERHEAD;
         let max = self.max_queue_bytes.load(Ordering::Relaxed);
         for (worker, count) in remote {
             let queue = &self.workers[worker];
@@ -463,7 +468,8 @@ impl Hub {
                 message: message.clone(),
                 cost,
             };
-            if queued + cost > max || queue.channel.send(delivery).is_err() {
+            // Like a connection's queue, an empty one always takes one delivery, however large.
+            if (queued > 0 && queued + cost > max) || queue.channel.send(delivery).is_err() {
                 queue.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
                 self.dropped(worker, queued);
             } else {

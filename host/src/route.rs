@@ -69,7 +69,7 @@ impl Route {
     /// [`PluginInstance::retire`]).
     pub fn retire(&self) {
         for instance in &self.instances {
-            instance.borrow().retire();
+            instance.borrow_mut().retire();
         }
     }
 

@@ -46,6 +46,9 @@ struct Entry {
     task: AbortHandle,
     incarnation: Incarnation,
     owner: Option<ConnectionId>,
+    /// A fire is on its way to the worker and not handled yet: a repeating timer whose plugin cannot keep up
+    /// skips ticks rather than queueing fires without bound.
+    pending: bool,
 }
 
 /// This worker's live timers, indexed every way they are ended.
@@ -152,6 +155,20 @@ pub fn start(
         let mut next = Instant::now() + delay;
         loop {
             sleep_until(next).await;
+            // Missed ticks are skipped, and so is a tick while the last fire is still waiting for the worker.
+            let now = Instant::now();
+            next += period;
+            if next <= now {
+                next = now + period;
+            }
+            let waiting = TIMERS.with(|t| {
+                let mut table = t.borrow_mut();
+                let entry = table.running.get_mut(&id);
+                entry.is_some_and(|e| std::mem::replace(&mut e.pending, true))
+            });
+            if waiting {
+                continue;
+            }
             let fired = Fire {
                 generation,
                 route,
@@ -163,7 +180,6 @@ pub fn start(
             if fire.send(fired).is_err() || !repeat {
                 break;
             }
-            next += period;
         }
         TIMERS.with(|t| t.borrow_mut().remove(id));
     });
@@ -175,6 +191,7 @@ pub fn start(
                 task: task.abort_handle(),
                 incarnation,
                 owner,
+                pending: false,
             },
         );
         table
@@ -190,6 +207,15 @@ pub fn start(
         }
     });
     Ok(id)
+}
+
+/// The worker took timer `id`'s fire: the timer may send the next one.
+pub fn delivered(id: TimerId) {
+    TIMERS.with(|t| {
+        if let Some(entry) = t.borrow_mut().running.get_mut(&id) {
+            entry.pending = false;
+        }
+    });
 }
 
 /// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
@@ -320,6 +346,26 @@ mod tests {
                 cancel_incarnation(mine);
                 assert_eq!(live(mine), 0);
                 TIMERS.with(|t| assert!(t.borrow().by_owner.is_empty()));
+            })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_repeating_timer_the_worker_cannot_keep_up_with_queues_one_fire() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let (target, mut fired) = target();
+                let mine = next_incarnation();
+                let id = start(&target, mine, MIN_PERIOD, true, None, 1).unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
+                assert_eq!(queued, 1, "fires queued while the first was not handled");
+                delivered(id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
+                assert_eq!(queued, 1, "fires queued after the first was handled");
+                cancel_incarnation(mine);
             })
             .await;
     }

@@ -184,6 +184,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let timer_context = context.clone();
         tokio::task::spawn_local(async move {
             while let Some(fired) = fired.recv().await {
+                timers::delivered(fired.timer);
                 let routes = timer_context
                     .generations
                     .borrow()

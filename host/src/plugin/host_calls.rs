@@ -36,8 +36,10 @@ pub struct HostState {
     pub(super) links: HostLinks,
     /// The store's incarnation, which owns the timers it starts.
     pub(super) incarnation: Incarnation,
-    /// Log lines left this second, shared with stdout and stderr.
+    /// Log lines left this second, shared with stdout and stderr and with the instance's later incarnations.
     pub(super) log_budget: Arc<LogBudget>,
+    /// Set once a reload retired the instance: it may no longer start timers no connection owns.
+    pub(super) retired: bool,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }
@@ -256,7 +258,11 @@ impl host::Host for HostState {
         {
             return Err(types::Refusal::UnknownConnection);
         }
-        let max = self.links.limits.max_timers_per_instance;
+        let max = if self.retired && owner.is_none() {
+            0
+        } else {
+            self.links.limits.max_timers_per_instance
+        };
         let delay = Duration::from_millis(delay_ms);
         timers::start(
             &self.links.timers,

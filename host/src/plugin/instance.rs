@@ -11,8 +11,9 @@
 //!   each of them lazily, just before that connection's next event, so a trap costs one instantiation, never work
 //!   in proportion to the instance's connections;
 //! - the old instance's timers die with it;
-//! - only a plugin that cannot run at all — it fails to instantiate, or its replays of `on-connect` trap
-//!   [`REPLAY_TRAPS_TO_BACK_OFF`] times in a row — is taken down for a back-off that doubles each time: its
+//! - only a plugin that cannot run at all — it fails to instantiate, or its replays of `on-connect` trap for the
+//!   connections of [`REPLAY_TRAPS_TO_BACK_OFF`] client addresses in a row — is taken down for a back-off that
+//!   doubles each time (until it runs again): its
 //!   connections are closed with 1011 "plugin unavailable" and new clients get 503 while no instance is up.
 
 use super::bindings::Plugin;
@@ -37,9 +38,9 @@ use wasmtime::{Store, StoreLimitsBuilder};
 
 /// The longest back-off between replacements of a plugin that cannot run.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// Replays of `on-connect` that trap in a row (each for a different connection, none succeeding in between) after
-/// which the plugin counts as unable to run, rather than as hurt by one client.
-pub const REPLAY_TRAPS_TO_BACK_OFF: u32 = 3;
+/// Client addresses whose replayed `on-connect` trapped in a row (none succeeding in between) after which the plugin
+/// counts as unable to run, rather than as hurt by one client (one address's connections count once).
+pub const REPLAY_TRAPS_TO_BACK_OFF: usize = 3;
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {
@@ -150,8 +151,13 @@ pub struct PluginInstance {
     links: HostLinks,
     /// The route's slot in the metrics.
     metrics_slot: usize,
-    /// Replays that trapped since the last one that succeeded.
-    replay_traps_in_a_row: u32,
+    /// The client addresses of the replays that trapped since the last one that succeeded: only replays of
+    /// several clients' connections trapping count as a plugin that cannot run, never one client's.
+    replay_traps_in_a_row: Vec<std::net::IpAddr>,
+    /// Shared by every incarnation, so a trap does not refill it.
+    log_budget: Arc<LogBudget>,
+    /// A reload retired the instance (see [`PluginInstance::retire`]); its later incarnations stay retired.
+    retired: bool,
     /// Times in a row the plugin could not run (each doubles the back-off); reset when it runs again.
     failures_in_a_row: u32,
     /// Traps over the instance's life, for the log.
@@ -192,6 +198,11 @@ impl PluginInstance {
             .div_ceil(EPOCH_TICK.as_nanos()) as u64
             + 1;
         let metrics_slot = links.metrics.slot(&route.path);
+        let log_budget = Arc::new(LogBudget::new(
+            links.limits.max_plugin_log_lines_per_sec,
+            links.metrics.clone(),
+            links.worker,
+        ));
         let mut instance = PluginInstance {
             template,
             route,
@@ -202,7 +213,9 @@ impl PluginInstance {
             awaiting_replay: IdSet::default(),
             metrics_slot,
             links,
-            replay_traps_in_a_row: 0,
+            replay_traps_in_a_row: Vec::new(),
+            log_budget,
+            retired: false,
             failures_in_a_row: 0,
             traps_total: 0,
             down_until: None,
@@ -213,11 +226,7 @@ impl PluginInstance {
 
     fn instantiate(&self) -> wasmtime::Result<(Store<HostState>, Plugin)> {
         let origin: Arc<str> = format!("{} ({})", self.route.path, self.route.plugin).into();
-        let budget = Arc::new(LogBudget::new(
-            self.links.limits.max_plugin_log_lines_per_sec,
-            self.links.metrics.clone(),
-            self.links.worker,
-        ));
+        let budget = self.log_budget.clone();
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stdout(LogStream {
                 origin: origin.clone(),
@@ -243,6 +252,7 @@ impl PluginInstance {
             links: self.links.clone(),
             incarnation: self.incarnation,
             log_budget: budget,
+            retired: self.retired,
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.engine(), state);
@@ -355,7 +365,11 @@ impl PluginInstance {
 
     /// Stops the instance's route-wide work when a reload retires its generation: its timers that no connection
     /// owns end now; it keeps serving the connections it has until they close.
-    pub fn retire(&self) {
+    pub fn retire(&mut self) {
+        self.retired = true;
+        if let Some((store, _)) = self.live.as_mut() {
+            store.data_mut().retired = true;
+        }
         timers::cancel_unowned(self.incarnation);
     }
 
@@ -385,7 +399,14 @@ impl PluginInstance {
         let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.metrics_slot);
         metrics.plugin_event(worker, route, started.elapsed());
         store.data_mut().current = None;
-        result.map_err(|error| self.trapped(caller, client_ip, event, &error))
+        match result {
+            Ok(value) => {
+                // It runs: a later failure to start starts its back-off afresh.
+                self.failures_in_a_row = 0;
+                Ok(value)
+            }
+            Err(error) => Err(self.trapped(caller, client_ip, event, &error)),
+        }
     }
 
     /// After a trap in `event`: logs it, charges it to the client, drops the connection it was for (its caller
@@ -439,21 +460,24 @@ impl PluginInstance {
         );
         match verdict {
             Ok(Ok(())) => {
-                self.replay_traps_in_a_row = 0;
+                self.replay_traps_in_a_row.clear();
                 Ok(true)
             }
             Ok(Err(reject)) => {
-                self.replay_traps_in_a_row = 0;
+                self.replay_traps_in_a_row.clear();
                 self.connections.remove(&conn);
                 close_connection(conn, reject.code, &reject.reason);
                 Ok(false)
             }
             Err(Trapped) => {
-                self.replay_traps_in_a_row += 1;
-                if self.replay_traps_in_a_row >= REPLAY_TRAPS_TO_BACK_OFF && self.live.is_some() {
+                if !self.replay_traps_in_a_row.contains(&details.client_ip) {
+                    self.replay_traps_in_a_row.push(details.client_ip);
+                }
+                let clients = self.replay_traps_in_a_row.len();
+                if clients >= REPLAY_TRAPS_TO_BACK_OFF && self.live.is_some() {
                     tracing::error!(route = %self.route.path, plugin = %self.route.plugin,
-                        "{} replays of on-connect trapped in a row: the plugin cannot run", self.replay_traps_in_a_row);
-                    self.replay_traps_in_a_row = 0;
+                        "replays of on-connect for {clients} client addresses trapped in a row: the plugin cannot run");
+                    self.replay_traps_in_a_row.clear();
                     self.take_down();
                 }
                 Err(Trapped)
@@ -491,7 +515,6 @@ impl PluginInstance {
             Ok(live) => {
                 self.live = Some(live);
                 self.down_until = None;
-                self.failures_in_a_row = 0;
                 self.awaiting_replay = self.connections.keys().copied().collect();
             }
             Err(error) => {
