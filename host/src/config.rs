@@ -88,8 +88,19 @@ pub struct ListenerConfig {
 pub enum TlsFiles {
     /// A PEM certificate chain and its private key.
     Pem { cert: PathBuf, key: PathBuf },
+    /// Several certificates chosen by the client's SNI (`[[listener.certificate]]`); the first is the default.
+    BySni(Vec<NamedCertificate>),
     /// A self-signed localhost certificate the gateway generates once and keeps in this folder.
     Development { dir: PathBuf },
+}
+
+/// One of a listener's certificates and the server names it is chosen for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Lower-case DNS names; `*.example.com` stands for any one label in front of `example.com`.
+    pub names: Vec<String>,
 }
 
 /// One request path served by one plugin.
@@ -145,14 +156,46 @@ struct RawListener {
     tls: bool,
     cert: Option<String>,
     key: Option<String>,
+    /// `[[listener.certificate]]`: several certificates chosen by SNI.
+    #[serde(default)]
+    certificate: Vec<RawCertificate>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     #[serde(default)]
     proxy_protocol: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificate {
+    cert: String,
+    key: String,
+    names: Vec<String>,
+}
+
 fn yes() -> bool {
     true
+}
+
+/// A server name as a certificate may be chosen for: a DNS name, or `*.` and one, in lower case.
+fn server_name(name: &str) -> Result<String, String> {
+    let name = name.to_ascii_lowercase();
+    let host = name.strip_prefix("*.").unwrap_or(&name);
+    let valid = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!(
+            "`{name}` is not a DNS name (a wildcard is `*.` in front of one)"
+        ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -237,7 +280,37 @@ impl Config {
         for spanned in raw.listener {
             let span = spanned.span();
             let l = spanned.into_inner();
+            if !l.certificate.is_empty() && (l.cert.is_some() || l.key.is_some() || !l.tls) {
+                return Err(at(
+                    span,
+                    "[[listener.certificate]] replaces `cert` and `key` and needs `tls = true`"
+                        .into(),
+                ));
+            }
+            let mut by_sni = Vec::new();
+            for c in l.certificate {
+                if c.names.is_empty() {
+                    return Err(at(
+                        span.clone(),
+                        format!("[[listener.certificate]] {}: `names` lists none", c.cert),
+                    ));
+                }
+                let names = c
+                    .names
+                    .iter()
+                    .map(|n| server_name(n))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        at(span.clone(), format!("[[listener.certificate]] names: {e}"))
+                    })?;
+                by_sni.push(NamedCertificate {
+                    cert: resolve(&c.cert),
+                    key: resolve(&c.key),
+                    names,
+                });
+            }
             let tls = match (l.tls, l.cert, l.key) {
+                _ if !by_sni.is_empty() => Some(TlsFiles::BySni(by_sni)),
                 (false, None, None) => None,
                 (false, _, _) => return Err(at(span, "`cert` and `key` need `tls = true`".into())),
                 (true, Some(cert), Some(key)) => Some(TlsFiles::Pem {
@@ -456,6 +529,22 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(err.contains("line 1") && err.contains("`key`"), "{err}");
+    }
+
+    #[test]
+    fn sni_certificates_are_read_in_order_and_exclude_cert_and_key() {
+        let listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
+        let two = "[[listener.certificate]]\ncert = \"a.pem\"\nkey = \"a-key.pem\"\nnames = [\"A.test\"]\n[[listener.certificate]]\ncert = \"b.pem\"\nkey = \"b-key.pem\"\nnames = [\"*.b.test\"]\n";
+        let config = parse(&format!("{listener}{two}")).unwrap();
+        let Some(TlsFiles::BySni(certificates)) = &config.listeners[0].tls else {
+            panic!("{:?}", config.listeners[0].tls);
+        };
+        assert_eq!(certificates[0].names, vec!["a.test"]);
+        assert_eq!(certificates[1].names, vec!["*.b.test"]);
+        let err = parse(&format!("{listener}cert = \"c.pem\"\nkey = \"k.pem\"\n{two}"))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("line 1") && err.contains("replaces `cert` and `key`"), "{err}");
     }
 
     #[test]

@@ -46,7 +46,12 @@ pub struct Gateway {
 /// A listener's TLS and proxy settings; `port` (the bound one) goes into the development certificate hint.
 fn listener_options(listener: &ListenerConfig, port: u16) -> Result<Arc<ListenerOptions>> {
     let tls = match &listener.tls {
-        Some(files) => Some(TlsAcceptor::from(tls::server_config(files, port)?)),
+        Some(files) => {
+            for warning in tls::inspect::inspect(files)? {
+                tracing::warn!("{warning}");
+            }
+            Some(TlsAcceptor::from(tls::server_config(files, port)?))
+        }
         None => None,
     };
     Ok(Arc::new(ListenerOptions {

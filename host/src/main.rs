@@ -130,6 +130,9 @@ fn serve(options: &Options, config: Config) -> Result<()> {
 fn check(config: Config) -> Result<()> {
     for listener in &config.listeners {
         if let Some(files) = &listener.tls {
+            for warning in tls::inspect::inspect(files)? {
+                println!("warning: {warning}");
+            }
             tls::server_config(files, listener.address.port())?;
         }
     }

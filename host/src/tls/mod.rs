@@ -1,47 +1,82 @@
 //! TLS termination settings: one rustls `ServerConfig` per listener, shared by every worker so that session
 //! resumption works whichever worker a returning client lands on. TLS 1.2 (which WeChat mini-programs require) and
 //! 1.3 only; ALPN `http/1.1`, since a WebSocket upgrade is an HTTP/1.1 request.
+//!
+//! A listener serves one certificate, or several chosen by the client's SNI ([`sni`]); [`inspect`] says what is
+//! wrong with them before a client finds out (names not covered, expiry).
+
+pub mod inspect;
+mod sni;
 
 use crate::config::TlsFiles;
 use anyhow::{Context, Result, anyhow};
 use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::Path;
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Builds the listener's TLS settings, generating the development certificate first if it is due.
 pub fn server_config(files: &TlsFiles, port: u16) -> Result<Arc<ServerConfig>> {
-    let (cert, key) = match files {
-        TlsFiles::Pem { cert, key } => (cert.clone(), key.clone()),
-        TlsFiles::Development { dir } => ensure_dev_certificate(dir, port)?,
-    };
-    let chain = load_chain(&cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
-        anyhow!(
-            "{}: cannot read a PEM private key (PKCS#8, RSA or EC): {e}",
-            key.display()
-        )
-    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider.clone())
+    let resolver = match files {
+        TlsFiles::Pem { cert, key } => sni::SniResolver::single(certified(cert, key, &provider)?),
+        TlsFiles::Development { dir } => {
+            let (cert, key) = ensure_dev_certificate(dir, port)?;
+            sni::SniResolver::single(certified(&cert, &key, &provider)?)
+        }
+        TlsFiles::BySni(certificates) => {
+            let mut loaded = Vec::with_capacity(certificates.len());
+            for c in certificates {
+                loaded.push((certified(&c.cert, &c.key, &provider)?, c.names.clone()));
+            }
+            sni::SniResolver::by_names(loaded)
+        }
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS 1.2/1.3 with the ring provider")?
         .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .map_err(|e| {
-            anyhow!(
-                "{} and {}: the key does not fit the certificate: {e}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+        .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session ticketer")?;
     Ok(Arc::new(config))
 }
 
-fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+/// The certificate chain at `cert` with the private key at `key`, checked to fit each other.
+fn certified(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>> {
+    let chain = load_chain(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        anyhow!(
+            "{}: cannot read a PEM private key (PKCS#8, RSA or EC): {e}",
+            key.display()
+        )
+    })?;
+    let certified = CertifiedKey::from_der(chain, key_der, provider).map_err(|e| {
+        anyhow!(
+            "{} and {}: the key does not fit the certificate: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Arc::new(certified))
+}
+
+/// The certificate files of a listener, with the names each is listed for (none for a single certificate).
+pub fn certificate_files(files: &TlsFiles) -> Vec<(PathBuf, Vec<String>)> {
+    match files {
+        TlsFiles::Pem { cert, .. } => vec![(cert.clone(), Vec::new())],
+        TlsFiles::Development { .. } => Vec::new(),
+        TlsFiles::BySni(certificates) => certificates
+            .iter()
+            .map(|c| (c.cert.clone(), c.names.clone()))
+            .collect(),
+    }
+}
+
+pub(crate) fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let chain = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
