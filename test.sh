@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on this machine, installing first what the tests need:
-# the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium, Python `websockets`,
-# the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
+# the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
+# systemd-socket-activate, Python `websockets`, the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
 # than "passed"; this script runs them too (`--include-ignored`), and one whose tool is missing fails, naming it.
@@ -23,6 +23,7 @@ install_tools() {
   local debian_packages="" apt_updated=""
   [ -x /usr/sbin/nginx ] || debian_packages="$debian_packages nginx"
   [ -x /usr/bin/chromium ] || debian_packages="$debian_packages chromium"
+  [ -x /usr/bin/systemd-socket-activate ] || debian_packages="$debian_packages systemd"
   for package in $debian_packages; do
     say "installing the Debian package $package"
     if [ -z "$apt_updated" ]; then as_root apt-get update -qq && apt_updated=1; fi

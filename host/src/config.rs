@@ -541,10 +541,15 @@ mod tests {
         };
         assert_eq!(certificates[0].names, vec!["a.test"]);
         assert_eq!(certificates[1].names, vec!["*.b.test"]);
-        let err = parse(&format!("{listener}cert = \"c.pem\"\nkey = \"k.pem\"\n{two}"))
-            .unwrap_err()
-            .0;
-        assert!(err.contains("line 1") && err.contains("replaces `cert` and `key`"), "{err}");
+        let err = parse(&format!(
+            "{listener}cert = \"c.pem\"\nkey = \"k.pem\"\n{two}"
+        ))
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("line 1") && err.contains("replaces `cert` and `key`"),
+            "{err}"
+        );
     }
 
     #[test]

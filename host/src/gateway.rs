@@ -86,8 +86,9 @@ impl Gateway {
 
         let mut per_worker: Vec<Vec<_>> = (0..config.workers).map(|_| Vec::new()).collect();
         let mut addresses = Vec::new();
+        let mut inherited = listener::Inherited::from_env()?;
         for l in &config.listeners {
-            let sockets = listener::bind_shared(l.address, config.workers)?;
+            let sockets = listener::listen(l.address, config.workers, &mut inherited)?;
             let bound = sockets[0].local_addr().context("reading a bound address")?;
             let options = listener_options(l, bound.port())?;
             addresses.push((bound, options.tls.is_some()));
@@ -98,6 +99,7 @@ impl Gateway {
                 });
             }
         }
+        inherited.warn_unused();
 
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);

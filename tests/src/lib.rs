@@ -207,10 +207,30 @@ impl TestGateway {
         extra: &[&str],
         cert: Option<CertificateDer<'static>>,
     ) -> TestGateway {
+        TestGateway::launch_wrapped(dir, config, &[], extra, cert)
+    }
+
+    /// Like [`TestGateway::launch`], with the gateway started by `wrapper` (a program and its arguments, which
+    /// ends by executing the gateway in its own place, like `systemd-socket-activate`).
+    pub fn launch_wrapped(
+        dir: &Path,
+        config: &str,
+        wrapper: &[&str],
+        extra: &[&str],
+        cert: Option<CertificateDer<'static>>,
+    ) -> TestGateway {
         let binary = gateway_binary();
         let config_path = dir.join("gateway.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(binary)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&config_path)
             .args(extra)
