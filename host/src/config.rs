@@ -28,6 +28,16 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// How the gateway logs.
     pub log: LogConfig,
+    /// The account to run as after binding the listeners, when started as root (`user`, `group`).
+    pub run_as: Option<RunAs>,
+}
+
+/// Top-level `user` and optional `group`: who the gateway becomes once its listeners are bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    /// `None`: the user's primary group.
+    pub group: Option<String>,
 }
 
 /// The `[log]` table.
@@ -139,6 +149,8 @@ pub const DEV_CERT_DIR: &str = ".wssgate-dev-cert";
 struct RawConfig {
     workers: Option<usize>,
     shutdown_grace_ms: Option<u64>,
+    user: Option<String>,
+    group: Option<String>,
     #[serde(default)]
     listener: Vec<Spanned<RawListener>>,
     #[serde(default)]
@@ -453,7 +465,18 @@ impl Config {
                 log
             }
         };
+        let run_as = match (raw.user, raw.group) {
+            (Some(user), group) => Some(RunAs { user, group }),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError(format!(
+                    "{}: `group` needs `user`",
+                    path.display()
+                )));
+            }
+        };
         Ok(Config {
+            run_as,
             log,
             admin,
             limits,

@@ -1,5 +1,6 @@
-//! Starting and stopping the whole gateway: compile the plugins once, bind every listener once per worker, start
-//! the workers and wait until each serves; on shutdown, tell them all and wait for them to finish.
+//! Starting and stopping the whole gateway: bind every listener once per worker, drop root if configured, compile
+//! the plugins once, start the workers and wait until each serves; on shutdown, tell them all and wait for them to
+//! finish.
 
 use crate::admin::{self, AdminApi};
 use crate::admission::Admission;
@@ -8,6 +9,7 @@ use crate::hub::Hub;
 use crate::listener;
 use crate::metrics::Metrics;
 use crate::plugin::{PluginRuntime, RouteContext};
+use crate::privileges;
 use crate::route::RouteTemplate;
 use crate::tls;
 use crate::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSpec};
@@ -80,18 +82,27 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
 impl Gateway {
     pub fn start(config: &Config) -> Result<Gateway> {
         listener::raise_open_files_limit();
+        // Listeners first, while the process may still be root (port 443); then drop to `user` before reading a
+        // certificate or a plugin.
+        let mut inherited = listener::Inherited::from_env()?;
+        let mut bound = Vec::with_capacity(config.listeners.len());
+        for l in &config.listeners {
+            bound.push(listener::listen(l.address, config.workers, &mut inherited)?);
+        }
+        inherited.warn_unused();
+        if let Some(run_as) = &config.run_as {
+            privileges::drop_to(run_as)?;
+        }
         let runtime = PluginRuntime::new(config.needs_fuel())?;
         runtime.start_epoch_ticker();
         let routes = Arc::new(load_routes(config, &runtime)?);
 
         let mut per_worker: Vec<Vec<_>> = (0..config.workers).map(|_| Vec::new()).collect();
         let mut addresses = Vec::new();
-        let mut inherited = listener::Inherited::from_env()?;
-        for l in &config.listeners {
-            let sockets = listener::listen(l.address, config.workers, &mut inherited)?;
-            let bound = sockets[0].local_addr().context("reading a bound address")?;
-            let options = listener_options(l, bound.port())?;
-            addresses.push((bound, options.tls.is_some()));
+        for (l, sockets) in config.listeners.iter().zip(bound) {
+            let local = sockets[0].local_addr().context("reading a bound address")?;
+            let options = listener_options(l, local.port())?;
+            addresses.push((local, options.tls.is_some()));
             for (worker, socket) in per_worker.iter_mut().zip(sockets) {
                 worker.push(ListenerSpec {
                     socket,
@@ -99,7 +110,6 @@ impl Gateway {
                 });
             }
         }
-        inherited.warn_unused();
 
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);
@@ -216,6 +226,9 @@ impl Gateway {
         }
         if config.admin.as_ref().map(|a| a.address) != old.admin.as_ref().map(|a| a.address) {
             tracing::warn!("the reloaded config changes the admin listener, which needs a restart");
+        }
+        if config.run_as != old.run_as {
+            tracing::warn!("the reloaded config changes `user` or `group`, which needs a restart");
         }
         let routes = Arc::new(load_routes(&config, &self.runtime)?);
         // A listener keeps its running settings unless the new config has one at the same place with the same

@@ -20,6 +20,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outbound;
 pub mod plugin;
+pub mod privileges;
 pub mod proxy;
 pub mod registry;
 pub mod route;

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use wssgate::admission::Admission;
-use wssgate::config::{Config, LogConfig, LogFormat};
+use wssgate::config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
 use wssgate::gateway::{self, Gateway};
 use wssgate::hub::Hub;
 use wssgate::metrics::Metrics;
 use wssgate::plugin::{HostLinks, PluginRuntime};
+use wssgate::privileges;
 use wssgate::route::Route;
 use wssgate::timers::TimerTarget;
 use wssgate::tls;
@@ -127,6 +128,50 @@ fn serve(options: &Options, config: Config) -> Result<()> {
     Ok(())
 }
 
+/// What the account the gateway drops to could not read (or write) that it needs at start, on reloads or for
+/// the development certificate.
+fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
+    let account = privileges::account(run_as)?;
+    let mut needed: Vec<(PathBuf, bool)> = config
+        .routes
+        .iter()
+        .map(|r| (r.plugin.clone(), false))
+        .collect();
+    for listener in &config.listeners {
+        match &listener.tls {
+            Some(TlsFiles::Pem { cert, key }) => {
+                needed.extend([(cert.clone(), false), (key.clone(), false)]);
+            }
+            Some(TlsFiles::BySni(certificates)) => {
+                for c in certificates {
+                    needed.extend([(c.cert.clone(), false), (c.key.clone(), false)]);
+                }
+            }
+            Some(TlsFiles::Development { dir }) => {
+                let existing = if dir.exists() {
+                    dir
+                } else {
+                    dir.parent().unwrap_or(dir)
+                };
+                needed.push((existing.to_path_buf(), true));
+            }
+            None => {}
+        }
+    }
+    Ok(needed
+        .into_iter()
+        .filter(|(path, write)| !privileges::allows(&account, path, *write))
+        .map(|(path, write)| {
+            let verb = if write { "write in" } else { "read" };
+            format!(
+                "user `{}` cannot {verb} {}, which the gateway needs after dropping to it",
+                run_as.user,
+                path.display()
+            )
+        })
+        .collect())
+}
+
 fn check(config: Config) -> Result<()> {
     for listener in &config.listeners {
         if let Some(files) = &listener.tls {
@@ -134,6 +179,11 @@ fn check(config: Config) -> Result<()> {
                 println!("warning: {warning}");
             }
             tls::server_config(files, listener.address.port())?;
+        }
+    }
+    if let Some(run_as) = &config.run_as {
+        for warning in run_as_warnings(&config, run_as)? {
+            println!("warning: {warning}");
         }
     }
     let runtime = PluginRuntime::new(config.needs_fuel())?;
