@@ -102,9 +102,10 @@ fn check_warns_about_files_the_user_could_not_read() {
         text.contains(&format!("warning: user `nobody` cannot read {key}")),
         "{text}"
     );
-    assert!(
-        !text.contains("cannot read ") || text.matches("cannot read ").count() == 1,
-        "{text}"
+    assert_eq!(
+        text.matches("cannot read ").count(),
+        1,
+        "only the key is unreadable:\n{text}"
     );
 }
 
