@@ -100,9 +100,29 @@ pub enum TlsFiles {
     Pem { cert: PathBuf, key: PathBuf },
     /// Several certificates chosen by the client's SNI (`[[listener.certificate]]`); the first is the default.
     BySni(Vec<NamedCertificate>),
+    /// A certificate obtained and renewed over ACME (`[listener.acme]`).
+    Acme(AcmeConfig),
     /// A self-signed localhost certificate the gateway generates once and keeps in this folder.
     Development { dir: PathBuf },
 }
+
+/// `[listener.acme]`: where and for which names the gateway obtains its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// The names the certificate is for (lower case).
+    pub domains: Vec<String>,
+    /// A contact address for the ACME account.
+    pub email: Option<String>,
+    /// The ACME server's directory URL.
+    pub directory: String,
+    /// Where the account key and the certificates are kept (owner-only permissions).
+    pub cache: PathBuf,
+    /// A PEM root to trust for the ACME server's own HTTPS API (a private server such as pebble).
+    pub ca: Option<PathBuf>,
+}
+
+/// Let's Encrypt's production directory: the default for `[listener.acme] directory`.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// One of a listener's certificates and the server names it is chosen for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,10 +191,22 @@ struct RawListener {
     /// `[[listener.certificate]]`: several certificates chosen by SNI.
     #[serde(default)]
     certificate: Vec<RawCertificate>,
+    /// `[listener.acme]`: a certificate obtained over ACME.
+    acme: Option<RawAcme>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     #[serde(default)]
     proxy_protocol: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcme {
+    domains: Vec<String>,
+    email: Option<String>,
+    directory: Option<String>,
+    cache: Option<String>,
+    ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -321,7 +353,38 @@ impl Config {
                     names,
                 });
             }
+            let acme = match l.acme {
+                None => None,
+                Some(a) => {
+                    if l.cert.is_some() || l.key.is_some() || !by_sni.is_empty() || !l.tls {
+                        return Err(at(
+                            span,
+                            "[listener.acme] replaces `cert`, `key` and [[listener.certificate]] and needs `tls = true`"
+                                .into(),
+                        ));
+                    }
+                    if a.domains.is_empty() {
+                        return Err(at(span, "[listener.acme] `domains` lists none".into()));
+                    }
+                    let domains = a
+                        .domains
+                        .iter()
+                        .map(|d| server_name(d))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| at(span.clone(), format!("[listener.acme] domains: {e}")))?;
+                    Some(AcmeConfig {
+                        domains,
+                        email: a.email,
+                        directory: a.directory.unwrap_or_else(|| LETS_ENCRYPT.to_owned()),
+                        cache: a
+                            .cache
+                            .map_or_else(|| dir.join(".wssgate-acme"), |c| resolve(&c)),
+                        ca: a.ca.map(|c| resolve(&c)),
+                    })
+                }
+            };
             let tls = match (l.tls, l.cert, l.key) {
+                _ if acme.is_some() => acme.map(TlsFiles::Acme),
                 _ if !by_sni.is_empty() => Some(TlsFiles::BySni(by_sni)),
                 (false, None, None) => None,
                 (false, _, _) => return Err(at(span, "`cert` and `key` need `tls = true`".into())),

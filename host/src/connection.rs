@@ -82,7 +82,14 @@ pub async fn serve(
         None => serve_http(tcp, peer, &listener, limits, worker, done).await,
         Some(acceptor) => {
             match timeout(limits.tls_handshake_timeout(), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => serve_http(stream, peer, &listener, limits, worker, done).await,
+                Ok(Ok(mut stream)) => {
+                    // A TLS-ALPN-01 validation ends with the handshake.
+                    if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                    serve_http(stream, peer, &listener, limits, worker, done).await
+                }
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }

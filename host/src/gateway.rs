@@ -2,9 +2,10 @@
 //! the plugins once, start the workers and wait until each serves; on shutdown, tell them all and wait for them to
 //! finish.
 
+use crate::acme;
 use crate::admin::{self, AdminApi};
 use crate::admission::Admission;
-use crate::config::{Config, ListenerConfig};
+use crate::config::{Config, ListenerConfig, TlsFiles};
 use crate::hub::Hub;
 use crate::listener;
 use crate::metrics::Metrics;
@@ -14,7 +15,7 @@ use crate::route::RouteTemplate;
 use crate::tls;
 use crate::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -43,24 +44,57 @@ pub struct Gateway {
     admin_routes: Option<Arc<RwLock<HashSet<String>>>>,
     /// The number of the last routes generation handed to the workers.
     generation: u64,
+    /// Builds listeners' TLS settings, at start and on reload.
+    certificates: Certificates,
 }
 
-/// A listener's TLS and proxy settings; `port` (the bound one) goes into the development certificate hint.
-fn listener_options(listener: &ListenerConfig, port: u16) -> Result<Arc<ListenerOptions>> {
-    let tls = match &listener.tls {
-        Some(files) => {
-            for warning in tls::inspect::inspect(files)? {
-                tracing::warn!("{warning}");
+/// Where listeners' certificates come from beyond their files: the ACME clients, which live as long as the
+/// process (a reload keeps a listener's), and the expiry metric.
+struct Certificates {
+    metrics: Arc<Metrics>,
+    /// Each ACME listener's certificate slot, by the listener's configured address.
+    acme: HashMap<SocketAddr, Arc<acme::Slot>>,
+}
+
+impl Certificates {
+    /// A listener's TLS and proxy settings; `port` (the bound one) goes into the development certificate hint.
+    fn listener_options(
+        &mut self,
+        listener: &ListenerConfig,
+        port: u16,
+    ) -> Result<Arc<ListenerOptions>> {
+        let tls = match &listener.tls {
+            Some(files) => {
+                let report = tls::inspect::inspect(files)?;
+                for warning in &report.warnings {
+                    tracing::warn!("{warning}");
+                }
+                if let Some(expires) = report.expires {
+                    let label = listener.address.to_string();
+                    self.metrics.certificate_expiry(&label, "file", expires);
+                }
+                let slot = match files {
+                    TlsFiles::Acme(acme_config) => Some(match self.acme.get(&listener.address) {
+                        Some(slot) => slot.clone(),
+                        None => {
+                            let label = listener.address.to_string();
+                            let slot = acme::start(acme_config, label, self.metrics.clone())?;
+                            self.acme.insert(listener.address, slot.clone());
+                            slot
+                        }
+                    }),
+                    _ => None,
+                };
+                Some(TlsAcceptor::from(tls::server_config(files, port, slot)?))
             }
-            Some(TlsAcceptor::from(tls::server_config(files, port)?))
-        }
-        None => None,
-    };
-    Ok(Arc::new(ListenerOptions {
-        tls,
-        trusted_proxies: listener.trusted_proxies.clone(),
-        proxy_protocol: listener.proxy_protocol,
-    }))
+            None => None,
+        };
+        Ok(Arc::new(ListenerOptions {
+            tls,
+            trusted_proxies: listener.trusted_proxies.clone(),
+            proxy_protocol: listener.proxy_protocol,
+        }))
+    }
 }
 
 /// Compiles every route's plugin; what `check` validates and `serve` starts from.
@@ -96,12 +130,20 @@ impl Gateway {
         let runtime = PluginRuntime::new(config.needs_fuel())?;
         runtime.start_epoch_ticker();
         let routes = Arc::new(load_routes(config, &runtime)?);
+        let metrics = Arc::new(Metrics::new(
+            config.routes.iter().map(|r| r.path.clone()).collect(),
+            config.workers,
+        ));
+        let mut certificates = Certificates {
+            metrics: metrics.clone(),
+            acme: HashMap::new(),
+        };
 
         let mut per_worker: Vec<Vec<_>> = (0..config.workers).map(|_| Vec::new()).collect();
         let mut addresses = Vec::new();
         for (l, sockets) in config.listeners.iter().zip(bound) {
             let local = sockets[0].local_addr().context("reading a bound address")?;
-            let options = listener_options(l, local.port())?;
+            let options = certificates.listener_options(l, local.port())?;
             addresses.push((local, options.tls.is_some()));
             for (worker, socket) in per_worker.iter_mut().zip(sockets) {
                 worker.push(ListenerSpec {
@@ -113,10 +155,6 @@ impl Gateway {
 
         let limits = Arc::new(config.limits.clone());
         let admission = Admission::new(&config.limits);
-        let metrics = Arc::new(Metrics::new(
-            config.routes.iter().map(|r| r.path.clone()).collect(),
-            config.workers,
-        ));
         let (hub, deliveries) = Hub::new(
             config.workers,
             config.limits.max_worker_queue_bytes,
@@ -135,6 +173,7 @@ impl Gateway {
             admin_routes: None,
             generation: 0,
             hub: hub.clone(),
+            certificates,
         };
         for (index, (listeners, deliveries)) in per_worker.into_iter().zip(deliveries).enumerate() {
             let (reload_tx, reloads) = unbounded_channel();
@@ -241,7 +280,7 @@ impl Gateway {
                 .get(index)
                 .filter(|l| l.address == running.address)
                 .unwrap_or(running);
-            listeners.push(listener_options(new, bound.port())?);
+            listeners.push(self.certificates.listener_options(new, bound.port())?);
         }
         let limits = Arc::new(config.limits.clone());
         self.generation += 1;

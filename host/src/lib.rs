@@ -9,6 +9,7 @@
 //! [`limits`] what it bounds; [`admin`] serves the push API for existing backends and
 //! the [`metrics`].
 
+pub mod acme;
 pub mod admin;
 pub mod admission;
 pub mod config;

@@ -147,6 +147,14 @@ fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
                     needed.extend([(c.cert.clone(), false), (c.key.clone(), false)]);
                 }
             }
+            Some(TlsFiles::Acme(acme)) => {
+                let existing = if acme.cache.exists() {
+                    &acme.cache
+                } else {
+                    acme.cache.parent().unwrap_or(&acme.cache)
+                };
+                needed.push((existing.to_path_buf(), true));
+            }
             Some(TlsFiles::Development { dir }) => {
                 let existing = if dir.exists() {
                     dir
@@ -175,10 +183,13 @@ fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
 fn check(config: Config) -> Result<()> {
     for listener in &config.listeners {
         if let Some(files) = &listener.tls {
-            for warning in tls::inspect::inspect(files)? {
+            for warning in tls::inspect::inspect(files)?.warnings {
                 println!("warning: {warning}");
             }
-            tls::server_config(files, listener.address.port())?;
+            // An ACME listener's certificate is obtained when it serves; check only reads its settings.
+            if !matches!(files, TlsFiles::Acme(_)) {
+                tls::server_config(files, listener.address.port(), None)?;
+            }
         }
     }
     if let Some(run_as) = &config.run_as {

@@ -100,6 +100,8 @@ struct Shard {
 pub struct Metrics {
     /// Route paths, the `route` label.
     routes: Vec<String>,
+    /// Each certificate's expiry (Unix seconds), by listener and source (`file` or `acme`).
+    certificates: Mutex<BTreeMap<(String, String), i64>>,
     /// One per worker.
     shards: Vec<Shard>,
 }
@@ -112,7 +114,11 @@ impl Metrics {
                 ..Shard::default()
             })
             .collect();
-        Metrics { routes, shards }
+        Metrics {
+            routes,
+            shards,
+            certificates: Mutex::default(),
+        }
     }
 
     /// The slot of the route at `path`; routes added by a reload have none (counted from the next restart).
@@ -183,6 +189,14 @@ impl Metrics {
         if let Some(shard) = self.shards.get(worker) {
             shard.rejected[why as usize].fetch_add(1, Relaxed);
         }
+    }
+
+    /// Records when the certificate `listener` serves from `source` expires (a renewal or reload replaces it).
+    pub fn certificate_expiry(&self, listener: &str, source: &str, unix_seconds: i64) {
+        self.certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((listener.to_owned(), source.to_owned()), unix_seconds);
     }
 
     /// Counts one hit of `cap`; `worker` may be any shard (the push API's thread counts in shard 0).
@@ -338,6 +352,22 @@ impl Metrics {
             out,
             "# HELP {name} Plugin timers alive now\n# TYPE {name} gauge\n{name} {live}"
         );
+        let name = "wssgate_certificate_expiry_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} When each listener's certificate expires (Unix time)\n# TYPE {name} gauge"
+        );
+        for ((listener, source), expiry) in self
+            .certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{listener}\",source=\"{source}\"}} {expiry}"
+            );
+        }
         let name = "wssgate_closes_total";
         let _ = writeln!(
             out,

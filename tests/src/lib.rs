@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod nginx;
+pub mod pebble;
 pub mod process;
 
 use futures_util::{SinkExt, StreamExt};

@@ -10,14 +10,25 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 /// Days before expiry from which a certificate is warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
+/// What [`inspect`] found.
+#[derive(Default)]
+pub struct Report {
+    pub warnings: Vec<String>,
+    /// The earliest expiry among the listener's certificates (Unix seconds), if it has certificate files.
+    pub expires: Option<i64>,
+}
+
 /// The warnings about a listener's certificates, or an error naming an expired or unreadable one.
-pub fn inspect(files: &TlsFiles) -> Result<Vec<String>> {
-    let mut warnings = Vec::new();
+pub fn inspect(files: &TlsFiles) -> Result<Report> {
+    let mut report = Report::default();
+    let warnings = &mut report.warnings;
     for (path, names) in super::certificate_files(files) {
         let chain = super::load_chain(&path)?;
         let (_, certificate) = X509Certificate::from_der(chain[0].as_ref())
             .map_err(|e| anyhow!("{}: cannot parse the certificate: {e}", path.display()))?;
-        let left = certificate.validity().not_after.timestamp() - now();
+        let expires = certificate.validity().not_after.timestamp();
+        report.expires = Some(report.expires.map_or(expires, |e| e.min(expires)));
+        let left = expires - now();
         if left <= 0 {
             return Err(anyhow!(
                 "{}: the certificate expired on {}",
@@ -42,7 +53,7 @@ pub fn inspect(files: &TlsFiles) -> Result<Vec<String>> {
             ));
         }
     }
-    Ok(warnings)
+    Ok(report)
 }
 
 fn now() -> i64 {

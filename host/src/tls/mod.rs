@@ -8,39 +8,55 @@
 pub mod inspect;
 mod sni;
 
+use crate::acme;
 use crate::config::TlsFiles;
 use anyhow::{Context, Result, anyhow};
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Builds the listener's TLS settings, generating the development certificate first if it is due.
-pub fn server_config(files: &TlsFiles, port: u16) -> Result<Arc<ServerConfig>> {
+/// Builds the listener's TLS settings, generating the development certificate first if it is due. An ACME
+/// listener's certificates come from `acme`, the slot its ACME client fills.
+pub fn server_config(
+    files: &TlsFiles,
+    port: u16,
+    acme: Option<Arc<acme::Slot>>,
+) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let resolver = match files {
-        TlsFiles::Pem { cert, key } => sni::SniResolver::single(certified(cert, key, &provider)?),
+    let mut alpn = vec![b"http/1.1".to_vec()];
+    let resolver: Arc<dyn ResolvesServerCert> = match files {
+        TlsFiles::Pem { cert, key } => {
+            Arc::new(sni::SniResolver::single(certified(cert, key, &provider)?))
+        }
         TlsFiles::Development { dir } => {
             let (cert, key) = ensure_dev_certificate(dir, port)?;
-            sni::SniResolver::single(certified(&cert, &key, &provider)?)
+            Arc::new(sni::SniResolver::single(certified(&cert, &key, &provider)?))
         }
         TlsFiles::BySni(certificates) => {
             let mut loaded = Vec::with_capacity(certificates.len());
             for c in certificates {
                 loaded.push((certified(&c.cert, &c.key, &provider)?, c.names.clone()));
             }
-            sni::SniResolver::by_names(loaded)
+            Arc::new(sni::SniResolver::by_names(loaded))
+        }
+        TlsFiles::Acme(_) => {
+            let slot = acme.ok_or_else(|| anyhow!("an ACME listener needs its ACME client"))?;
+            // Validation handshakes (TLS-ALPN-01) offer only acme-tls/1, which then gets chosen.
+            alpn.push(acme::ACME_TLS_ALPN.to_vec());
+            Arc::new(acme::AcmeResolver(slot))
         }
     };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS 1.2/1.3 with the ring provider")?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = alpn;
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session ticketer")?;
     Ok(Arc::new(config))
 }
@@ -68,7 +84,7 @@ fn certified(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<C
 pub fn certificate_files(files: &TlsFiles) -> Vec<(PathBuf, Vec<String>)> {
     match files {
         TlsFiles::Pem { cert, .. } => vec![(cert.clone(), Vec::new())],
-        TlsFiles::Development { .. } => Vec::new(),
+        TlsFiles::Development { .. } | TlsFiles::Acme(_) => Vec::new(),
         TlsFiles::BySni(certificates) => certificates
             .iter()
             .map(|c| (c.cert.clone(), c.names.clone()))
@@ -124,7 +140,8 @@ fn ensure_dev_certificate(
     Ok((cert, key))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path`, readable and writable by the owner only (private keys, ACME credentials).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()

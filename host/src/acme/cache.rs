@@ -1,0 +1,123 @@
+//! The ACME cache folder: the account's credentials and the current certificate with its key, kept with owner-only
+//! permissions so a restart reuses them instead of ordering again.
+
+use super::Issued;
+use crate::tls::write_private;
+use anyhow::{Context, Result, anyhow};
+use instant_acme::AccountCredentials;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+const ACCOUNT: &str = "account.json";
+const CERTIFICATE: &str = "certificate.pem";
+const KEY: &str = "certificate-key.pem";
+
+/// Creates the cache folder (mode 0700) if it is missing and makes an existing one owner-only.
+pub fn prepare(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("{}: cannot create the ACME cache folder", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("{}: cannot make the ACME cache owner-only", dir.display()))
+}
+
+pub fn load_account(dir: &Path) -> Result<Option<AccountCredentials>> {
+    let path = dir.join(ACCOUNT);
+    match std::fs::read_to_string(&path) {
+        Ok(json) => serde_json::from_str(&json)
+            .map(Some)
+            .with_context(|| format!("{}: not ACME account credentials", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+    }
+}
+
+pub fn save_account(dir: &Path, credentials: &AccountCredentials) -> Result<()> {
+    write_private(
+        &dir.join(ACCOUNT),
+        serde_json::to_string(credentials)?.as_bytes(),
+    )
+}
+
+/// The cached certificate, if there is one for exactly `domains` that has not expired.
+pub fn load_certificate(dir: &Path, domains: &[String]) -> Result<Option<Issued>> {
+    let (cert, key) = (dir.join(CERTIFICATE), dir.join(KEY));
+    if !cert.is_file() || !key.is_file() {
+        return Ok(None);
+    }
+    let issued = issued_from_pem(
+        &std::fs::read_to_string(&cert)?,
+        &std::fs::read_to_string(&key)?,
+    )
+    .with_context(|| format!("{}", cert.display()))?;
+    let names = names_of(&issued)?;
+    let mut wanted = domains.to_vec();
+    wanted.sort();
+    if names != wanted || issued.not_after <= SystemTime::now() {
+        return Ok(None);
+    }
+    Ok(Some(issued))
+}
+
+pub fn save_certificate(dir: &Path, issued: &Issued) -> Result<()> {
+    write_private(&dir.join(CERTIFICATE), issued.chain_pem.as_bytes())?;
+    write_private(&dir.join(KEY), issued.key_pem.as_bytes())
+}
+
+/// A certificate chain and private key in PEM, checked to fit, with the leaf's validity.
+pub fn issued_from_pem(chain_pem: &str, key_pem: &str) -> Result<Issued> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("not a PEM certificate chain: {e}"))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| anyhow!("an empty certificate chain"))?;
+    let (_, parsed) = X509Certificate::from_der(leaf.as_ref())
+        .map_err(|e| anyhow!("cannot parse the certificate: {e}"))?;
+    let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    let (not_before, not_after) = (
+        at(parsed.validity().not_before.timestamp()),
+        at(parsed.validity().not_after.timestamp()),
+    );
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| anyhow!("not a PEM private key: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let key = CertifiedKey::from_der(chain, key, &provider)?;
+    Ok(Issued {
+        key: Arc::new(key),
+        chain_pem: chain_pem.to_owned(),
+        key_pem: key_pem.to_owned(),
+        not_before,
+        not_after,
+    })
+}
+
+/// The certificate's DNS names, sorted.
+fn names_of(issued: &Issued) -> Result<Vec<String>> {
+    let (_, parsed) = X509Certificate::from_der(issued.key.cert[0].as_ref())
+        .map_err(|e| anyhow!("cannot parse the certificate: {e}"))?;
+    let mut names: Vec<String> = parsed
+        .subject_alternative_name()
+        .map_err(|e| anyhow!("bad subject alternative names: {e}"))?
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Ok(names)
+}
