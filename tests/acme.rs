@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::admin::*;
 use wssgate_tests::pebble::{Pebble, free_port};
 use wssgate_tests::*;
 
@@ -16,7 +17,7 @@ const DOMAIN: &str = "gw.wssgate.test";
 /// A gateway whose TLS listener on `port` gets its certificate from `directory` over ACME.
 fn config(dir: &Path, port: u16, directory: &str, ca: &Path) -> String {
     format!(
-        "workers = 1\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n[listener.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@wssgate.test\"\ndirectory = \"{directory}\"\nca = \"{}\"\ncache = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"/wss\"\nplugin = \"{}\"\n",
+        "workers = 1\n{ADMIN}\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n[listener.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@wssgate.test\"\ndirectory = \"{directory}\"\nca = \"{}\"\ncache = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"/wss\"\nplugin = \"{}\"\n",
         ca.display(),
         dir.join("acme-cache").display(),
         plugin("echo-ok").display()
@@ -99,6 +100,18 @@ async fn a_certificate_is_obtained_served_renewed_without_dropping_connections_a
     let root = pebble.issuing_root().await;
     let (first, mut ws) = verified_client(port, &root).await;
     tom_gets_ok(&mut ws).await;
+    let series = format!(
+        "wssgate_certificate_expiry_timestamp_seconds{{listener=\"127.0.0.1:{port}\",source=\"acme\"}}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as f64;
+    let expiry = metric_until(&gw, &series, |_| true).await;
+    assert!(
+        expiry > now && expiry <= now + 31.0,
+        "expiry {expiry}, now {now}"
+    );
 
     // The renewal replaces the certificate for new handshakes while the open connection keeps going.
     let renewal_deadline = Instant::now() + Duration::from_secs(60);

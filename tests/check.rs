@@ -200,3 +200,23 @@ fn the_shipped_configs_pass() {
         assert!(out.status.success(), "{name}:\n{text}");
     }
 }
+
+#[test]
+fn the_readme_production_config_passes_check() {
+    let dir = scratch_dir("check-production");
+    let shipped = std::fs::read_to_string(workspace_root().join("config/production.toml")).unwrap();
+    let config = shipped
+        .replace(
+            "/usr/local/lib/wssgate/echo_ok.wasm",
+            &plugin("echo-ok").display().to_string(),
+        )
+        .replace("user = \"wssgate\"", "");
+    let (ok, text) = check(&config, &dir);
+    assert!(ok, "{text}");
+    assert!(text.contains("routes: /wss"), "{text}");
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&shipped),
+        "the README's production config differs from config/production.toml"
+    );
+}
