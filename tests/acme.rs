@@ -152,6 +152,22 @@ async fn a_certificate_is_obtained_served_renewed_without_dropping_connections_a
             .count(),
         0
     );
+    // Its next renewal orders with the cached account: pebble never sees a second one.
+    wait_for_count(
+        &restarted,
+        "ACME: obtained a certificate",
+        1,
+        Duration::from_secs(60),
+    );
+    let pebble_log = std::fs::read_to_string(dir.join("pebble/pebble.log")).unwrap();
+    assert!(
+        pebble_log.contains("There are now 1 accounts"),
+        "{pebble_log}"
+    );
+    assert!(
+        !pebble_log.contains("There are now 2 accounts"),
+        "a second account was created"
+    );
 }
 
 #[tokio::test]

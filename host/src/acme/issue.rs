@@ -1,6 +1,7 @@
 //! One ACME order: the account (from the cache, or created), the order for the listener's domains, a TLS-ALPN-01
 //! challenge certificate per domain served by the listener itself while the server validates, and the certificate.
 
+use super::http::AcmeHttp;
 use super::{Issued, Slot, cache};
 use crate::config::AcmeConfig;
 use anyhow::{Context, anyhow};
@@ -51,7 +52,7 @@ fn server_wait(error: &instant_acme::Error) -> Option<Duration> {
 
 /// Runs one order for `config.domains` and returns the certificate.
 pub async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure> {
-    let account = account(config).await?;
+    let account = account(config, slot).await?;
     let identifiers: Vec<Identifier> = config
         .domains
         .iter()
@@ -106,9 +107,9 @@ pub async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure>
 }
 
 /// The cached account, or a new one (cached) when there is none or the server no longer knows it.
-async fn account(config: &AcmeConfig) -> anyhow::Result<Account> {
+async fn account(config: &AcmeConfig, slot: &Slot) -> anyhow::Result<Account> {
     if let Some(credentials) = cache::load_account(&config.cache)? {
-        match builder(config)?.from_credentials(credentials).await {
+        match builder(config, slot)?.from_credentials(credentials).await {
             Ok(account) => return Ok(account),
             Err(e) => {
                 tracing::warn!("ACME: the cached account is not usable ({e}); creating a new one")
@@ -122,7 +123,7 @@ async fn account(config: &AcmeConfig) -> anyhow::Result<Account> {
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
-    let (account, credentials): (Account, AccountCredentials) = builder(config)?
+    let (account, credentials): (Account, AccountCredentials) = builder(config, slot)?
         .create(&new, config.directory.clone(), None)
         .await
         .with_context(|| format!("creating an account at {}", config.directory))?;
@@ -130,12 +131,9 @@ async fn account(config: &AcmeConfig) -> anyhow::Result<Account> {
     Ok(account)
 }
 
-fn builder(config: &AcmeConfig) -> anyhow::Result<instant_acme::AccountBuilder> {
-    match &config.ca {
-        Some(ca) => Account::builder_with_root(ca)
-            .with_context(|| format!("{}: cannot use as the ACME server's root", ca.display())),
-        None => Account::builder().context("the system's root certificates"),
-    }
+fn builder(config: &AcmeConfig, slot: &Slot) -> anyhow::Result<instant_acme::AccountBuilder> {
+    let http = AcmeHttp::new(config.ca.as_deref(), slot.retry_after.clone())?;
+    Ok(Account::builder_with_http(Box::new(http)))
 }
 
 /// The self-signed certificate that answers a TLS-ALPN-01 validation for `domain` (RFC 8737): it carries the

@@ -4,9 +4,11 @@
 //! first is obtained, only the `acme-tls/1` validation handshakes (other TLS clients are refused, and the log says
 //! why). A background thread obtains the certificate, then renews it at about two thirds of its lifetime; a new
 //! certificate applies to the next handshake and no connection is dropped. Failures are logged with the ACME
-//! server's problem document and retried with a back-off.
+//! server's problem document and retried with a back-off that doubles, and waits at least as long as the server
+//! asked (`Retry-After`, a rate limit).
 
 mod cache;
+mod http;
 mod issue;
 
 use crate::config::AcmeConfig;
@@ -35,6 +37,8 @@ pub struct Slot {
     refusal_logged: AtomicBool,
     /// The listener's address, for log lines and the expiry metric.
     listener: String,
+    /// The time the ACME server last asked to be left alone until (its `Retry-After`).
+    retry_after: http::RetryAfter,
 }
 
 /// An obtained certificate.
@@ -66,6 +70,7 @@ impl Slot {
             challenges: Mutex::default(),
             refusal_logged: AtomicBool::new(false),
             listener,
+            retry_after: Arc::default(),
         }
     }
 
@@ -171,7 +176,9 @@ async fn keep_certified(config: AcmeConfig, slot: Arc<Slot>, metrics: Arc<Metric
                 retry = FIRST_RETRY;
             }
             Err(failure) => {
-                let wait = failure.retry_after.unwrap_or(retry);
+                // The longest of the back-off and what the server asked for.
+                let asked = [failure.retry_after, http::take_wait(&slot.retry_after)];
+                let wait = asked.into_iter().flatten().fold(retry, Duration::max);
                 tracing::error!(listener = %slot.listener, directory = %config.directory,
                     "ACME: obtaining a certificate for {} failed, retrying in {wait:?}: {:#}",
                     config.domains.join(", "), failure.error);
