@@ -229,3 +229,21 @@ async fn check_warns_about_uncovered_names_and_soon_expiry_and_refuses_an_expire
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_reload_picks_up_new_certificate_files() {
+    let dir = scratch_dir("sni-reload");
+    let (a_cert, a_key, a) = certificate(&dir, "a", &["a.test"], 90);
+    let (b_cert, b_key, b) = certificate(&dir, "b", &["b.test"], 90);
+    let config = listener_with(&[
+        (&a_cert, &a_key, &["a.test"]),
+        (&b_cert, &b_key, &["b.test"]),
+    ]);
+    let gw = TestGateway::launch(&dir, &config, &[], Some(a.clone()));
+    assert_eq!(served(&gw, "b.test").await.0, b);
+    // New files at the same paths (a renewal by another tool), then SIGHUP.
+    let (_, _, renewed) = certificate(&dir, "b", &["b.test"], 90);
+    assert!(gw.reload(&dir, &config), "{}", gw.log());
+    assert_eq!(served(&gw, "b.test").await.0, renewed);
+    assert_eq!(served(&gw, "a.test").await.0, a);
+}
