@@ -6,20 +6,7 @@ use wssgate_tests::*;
 
 /// Runs `wssgate check` on `config` written into a scratch dir; returns (success, stdout + stderr).
 fn check(config: &str, dir: &Path) -> (bool, String) {
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(gateway_binary())
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("panicked"), "check panicked:\n{text}");
-    (out.status.success(), text)
+    check_config(dir, config)
 }
 
 /// Runs `wssgate check` and asserts that it fails with a message holding every one of `needles`.

@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use wssgate_tests::*;
 
 fn require_root() {
@@ -84,19 +83,8 @@ fn check_warns_about_files_the_user_could_not_read() {
         cert.key.display(),
         readable_plugin(&dir).display()
     );
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(gateway_binary())
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = check_config(&dir, &config);
+    assert!(ok, "{text}");
     let key = cert.key.display().to_string();
     assert!(
         text.contains(&format!("warning: user `nobody` cannot read {key}")),
@@ -112,20 +100,9 @@ fn check_warns_about_files_the_user_could_not_read() {
 #[test]
 fn a_group_without_a_user_is_an_error() {
     let dir = scratch_dir("privileges-config");
-    let path = dir.join("gateway.toml");
-    std::fs::write(
-        &path,
+    let (ok, text) = check_config(
+        &dir,
         "group = \"nogroup\"\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n",
-    )
-    .unwrap();
-    let out = Command::new(gateway_binary())
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && text.contains("`group` needs `user`"),
-        "{text}"
     );
+    assert!(!ok && text.contains("`group` needs `user`"), "{text}");
 }

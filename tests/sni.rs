@@ -7,7 +7,6 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
@@ -173,22 +172,6 @@ async fn the_certificate_is_chosen_by_sni_with_wildcards_and_a_default() {
     assert_eq!(next_message(&mut ws).await, Message::text("ok"));
 }
 
-fn check(dir: &Path, config: &str) -> (bool, String) {
-    let path = dir.join("check.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(gateway_binary())
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[tokio::test]
 async fn check_warns_about_uncovered_names_and_soon_expiry_and_refuses_an_expired_certificate() {
     let dir = scratch_dir("sni-check");
@@ -198,7 +181,7 @@ async fn check_warns_about_uncovered_names_and_soon_expiry_and_refuses_an_expire
         (&a_cert, &a_key, &["a.test", "other.test"]),
         (&soon_cert, &soon_key, &["soon.test"]),
     ]);
-    let (ok, text) = check(&dir, &config);
+    let (ok, text) = check_config(&dir, &config);
     assert!(ok, "{text}");
     assert!(
         text.contains("warning:") && text.contains("a.pem") && text.contains("`other.test`"),
@@ -215,7 +198,7 @@ async fn check_warns_about_uncovered_names_and_soon_expiry_and_refuses_an_expire
         (&a_cert, &a_key, &["a.test"]),
         (&old_cert, &old_key, &["old.test"]),
     ]);
-    let (ok, text) = check(&dir, &config);
+    let (ok, text) = check_config(&dir, &config);
     assert!(!ok, "check accepted an expired certificate:\n{text}");
     assert!(
         text.contains("old.pem: the certificate expired on"),
@@ -223,7 +206,7 @@ async fn check_warns_about_uncovered_names_and_soon_expiry_and_refuses_an_expire
     );
 
     let config = listener_with(&[(&a_cert, &a_key, &["not a name"])]);
-    let (ok, text) = check(&dir, &config);
+    let (ok, text) = check_config(&dir, &config);
     assert!(
         !ok && text.contains("`not a name` is not a DNS name"),
         "{text}"

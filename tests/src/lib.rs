@@ -107,6 +107,24 @@ pub fn plugin(name: &str) -> PathBuf {
     }
 }
 
+/// Runs `wssgate check` on `config`, written into `dir`; returns whether it passed, and its stdout then stderr.
+pub fn check_config(dir: &Path, config: &str) -> (bool, String) {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(gateway_binary())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("panicked"), "check panicked:\n{text}");
+    (out.status.success(), text)
+}
+
 /// A fresh folder under the system temp dir for one test's files.
 pub fn scratch_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

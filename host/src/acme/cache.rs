@@ -12,7 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 const ACCOUNT: &str = "account.json";
 const CERTIFICATE: &str = "certificate.pem";
@@ -58,7 +58,7 @@ pub fn load_certificate(dir: &Path, domains: &[String]) -> Result<Option<Issued>
         &std::fs::read_to_string(&key)?,
     )
     .with_context(|| format!("{}", cert.display()))?;
-    let names = names_of(&issued)?;
+    let names = names_of(&issued, &cert)?;
     let mut wanted = domains.to_vec();
     wanted.sort();
     if names != wanted || issued.not_after <= SystemTime::now() {
@@ -100,24 +100,11 @@ pub fn issued_from_pem(chain_pem: &str, key_pem: &str) -> Result<Issued> {
     })
 }
 
-/// The certificate's DNS names, sorted.
-fn names_of(issued: &Issued) -> Result<Vec<String>> {
+/// The DNS names of the certificate at `path`, sorted.
+fn names_of(issued: &Issued, path: &Path) -> Result<Vec<String>> {
     let (_, parsed) = X509Certificate::from_der(issued.key.cert[0].as_ref())
-        .map_err(|e| anyhow!("cannot parse the certificate: {e}"))?;
-    let mut names: Vec<String> = parsed
-        .subject_alternative_name()
-        .map_err(|e| anyhow!("bad subject alternative names: {e}"))?
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .map_err(|e| anyhow!("{}: cannot parse the certificate: {e}", path.display()))?;
+    let mut names = crate::tls::inspect::dns_names(&parsed, path)?;
     names.sort();
     Ok(names)
 }

@@ -62,8 +62,8 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The DNS names of the certificate's subject alternative names, in lower case.
-fn dns_names(certificate: &X509Certificate<'_>, path: &Path) -> Result<Vec<String>> {
+/// The DNS names of the certificate's subject alternative names, in lower case; errors name `path`.
+pub(crate) fn dns_names(certificate: &X509Certificate<'_>, path: &Path) -> Result<Vec<String>> {
     let san = certificate
         .subject_alternative_name()
         .map_err(|e| anyhow!("{}: bad subject alternative names: {e}", path.display()))?;
