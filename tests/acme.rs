@@ -15,7 +15,7 @@ use wssgate_tests::*;
 const DOMAIN: &str = "gw.wssgate.test";
 
 /// A gateway whose TLS listener on `port` gets its certificate from `directory` over ACME.
-fn config(dir: &Path, port: u16, directory: &str, ca: &Path) -> String {
+fn acme_config(dir: &Path, port: u16, directory: &str, ca: &Path) -> String {
     format!(
         "workers = 1\n{ADMIN}\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n[listener.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@wssgate.test\"\ndirectory = \"{directory}\"\nca = \"{}\"\ncache = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"/wss\"\nplugin = \"{}\"\n",
         ca.display(),
@@ -88,7 +88,7 @@ async fn a_certificate_is_obtained_served_renewed_without_dropping_connections_a
     let port = free_port();
     // Certificates valid for 30 s: renewed at two thirds, 20 s after issue.
     let pebble = Pebble::start(&dir.join("pebble"), port, 30, free_port());
-    let config = config(&dir, port, &pebble.directory, &pebble.api_ca);
+    let config = acme_config(&dir, port, &pebble.directory, &pebble.api_ca);
     let dummy = TestCert::create(&dir).der;
     let gw = TestGateway::launch(&dir, &config, &[], Some(dummy.clone()));
     wait_for_count(
@@ -168,6 +168,33 @@ async fn a_certificate_is_obtained_served_renewed_without_dropping_connections_a
         !pebble_log.contains("There are now 2 accounts"),
         "a second account was created"
     );
+
+    // Switching to another ACME server (staging to production, say) does not serve the old server's certificate:
+    // a new account and a new certificate come from the new server.
+    let mut restarted = restarted;
+    assert!(restarted.terminate().success());
+    let other = Pebble::start(&dir.join("pebble-2"), port, 3600, free_port());
+    let switched_config = acme_config(&dir, port, &other.directory, &other.api_ca);
+    let switched = TestGateway::launch(
+        &dir,
+        &switched_config,
+        &[],
+        Some(TestCert::create(&dir).der),
+    );
+    wait_for_count(
+        &switched,
+        "ACME: obtained a certificate",
+        1,
+        Duration::from_secs(60),
+    );
+    assert!(
+        !switched.log().contains("using the cached certificate"),
+        "{}",
+        switched.log()
+    );
+    let (from_other, mut ws) = verified_client(port, &other.issuing_root().await).await;
+    assert_ne!(from_other, second);
+    tom_gets_ok(&mut ws).await;
 }
 
 #[tokio::test]
@@ -178,7 +205,7 @@ async fn with_the_acme_server_down_at_start_the_gateway_refuses_tls_then_obtains
     // pebble's API certificate is written when pebble starts: until then the gateway's attempts fail (no server,
     // no root) and are retried.
     let pebble_dir = dir.join("pebble");
-    let config = config(
+    let config = acme_config(
         &dir,
         port,
         &format!("https://127.0.0.1:{api_port}/dir"),

@@ -107,7 +107,7 @@ pub enum TlsFiles {
 }
 
 /// `[listener.acme]`: where and for which names the gateway obtains its certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AcmeConfig {
     /// The names the certificate is for (lower case).
     pub domains: Vec<String>,
@@ -372,6 +372,14 @@ impl Config {
                         .map(|d| server_name(d))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| at(span.clone(), format!("[listener.acme] domains: {e}")))?;
+                    if let Some(wildcard) = domains.iter().find(|d| d.starts_with("*.")) {
+                        return Err(at(
+                            span,
+                            format!(
+                                "[listener.acme] domains: `{wildcard}`: TLS-ALPN-01 cannot validate a wildcard name"
+                            ),
+                        ));
+                    }
                     Some(AcmeConfig {
                         domains,
                         email: a.email,
@@ -636,6 +644,14 @@ mod tests {
             err.contains("line 1") && err.contains("replaces `cert` and `key`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_acme_wildcard_domain_is_refused() {
+        let err = parse("[[listener]]\naddress = \"127.0.0.1:0\"\n[listener.acme]\ndomains = [\"*.example.com\"]\n")
+            .unwrap_err()
+            .0;
+        assert!(err.contains("cannot validate a wildcard"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::acme;
 use crate::admin::{self, AdminApi};
 use crate::admission::Admission;
-use crate::config::{Config, ListenerConfig, TlsFiles};
+use crate::config::{AcmeConfig, Config, ListenerConfig, TlsFiles};
 use crate::hub::Hub;
 use crate::listener;
 use crate::metrics::Metrics;
@@ -49,11 +49,12 @@ pub struct Gateway {
 }
 
 /// Where listeners' certificates come from beyond their files: the ACME clients, which live as long as the
-/// process (a reload keeps a listener's), and the expiry metric.
+/// process, and the expiry metric.
 struct Certificates {
     metrics: Arc<Metrics>,
-    /// Each ACME listener's certificate slot, by the listener's configured address.
-    acme: HashMap<SocketAddr, Arc<acme::Slot>>,
+    /// One ACME client per `[listener.acme]` setting: listeners with the same settings (`0.0.0.0:443` and
+    /// `[::]:443`) share its certificate and its validation answers, whichever of them the ACME server reaches.
+    acme: HashMap<AcmeConfig, Arc<acme::Slot>>,
 }
 
 impl Certificates {
@@ -74,12 +75,12 @@ impl Certificates {
                     self.metrics.certificate_expiry(&label, "file", expires);
                 }
                 let slot = match files {
-                    TlsFiles::Acme(acme_config) => Some(match self.acme.get(&listener.address) {
+                    TlsFiles::Acme(acme_config) => Some(match self.acme.get(acme_config) {
                         Some(slot) => slot.clone(),
                         None => {
                             let label = listener.address.to_string();
                             let slot = acme::start(acme_config, label, self.metrics.clone())?;
-                            self.acme.insert(listener.address, slot.clone());
+                            self.acme.insert(acme_config.clone(), slot.clone());
                             slot
                         }
                     }),
@@ -121,7 +122,8 @@ impl Gateway {
         let mut inherited = listener::Inherited::from_env()?;
         let mut bound = Vec::with_capacity(config.listeners.len());
         for l in &config.listeners {
-            bound.push(listener::listen(l.address, config.workers, &mut inherited)?);
+            let sockets = listener::listen(l.address, config.workers, &mut inherited);
+            bound.push(sockets.map_err(|e| inherited.explain(e))?);
         }
         inherited.warn_unused();
         if let Some(run_as) = &config.run_as {
@@ -275,11 +277,18 @@ impl Gateway {
         let mut listeners = Vec::new();
         for (index, (bound, _)) in self.addresses.iter().enumerate() {
             let running = &old.listeners[index];
-            let new = config
+            let mut new = config
                 .listeners
                 .get(index)
                 .filter(|l| l.address == running.address)
                 .unwrap_or(running);
+            let is_acme = |l: &ListenerConfig| matches!(l.tls, Some(TlsFiles::Acme(_)));
+            if (is_acme(new) || is_acme(running)) && new.tls != running.tls {
+                tracing::warn!(listener = %running.address,
+                    "the reloaded config changes `[listener.acme]` or whether the listener uses it, which needs a \
+                     restart; the listener keeps its running TLS settings");
+                new = running;
+            }
             listeners.push(self.certificates.listener_options(new, bound.port())?);
         }
         let limits = Arc::new(config.limits.clone());

@@ -32,6 +32,19 @@ impl Inherited {
         Ok(Inherited(sockets))
     }
 
+    /// `error` (a listener that could not bind), with the addresses of the passed sockets no listener has taken,
+    /// when there are any: the likely cause is a `[[listener]]` address that differs from the unit's.
+    pub fn explain(&self, error: anyhow::Error) -> anyhow::Error {
+        if self.0.is_empty() {
+            return error;
+        }
+        let passed: Vec<String> = self.0.keys().map(ToString::to_string).collect();
+        error.context(format!(
+            "socket activation passed sockets on {} that match no [[listener]] address",
+            passed.join(", ")
+        ))
+    }
+
     /// Says so for each passed socket that no listener took.
     pub fn warn_unused(&self) {
         for address in self.0.keys() {

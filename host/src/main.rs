@@ -132,10 +132,9 @@ fn serve(options: &Options, config: Config) -> Result<()> {
 /// the development certificate.
 fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
     let account = privileges::account(run_as)?;
-    let mut needed: Vec<(PathBuf, bool)> = config
-        .routes
-        .iter()
-        .map(|r| (r.plugin.clone(), false))
+    // The config file itself is read again on every reload.
+    let mut needed: Vec<(PathBuf, bool)> = std::iter::once((config.source.clone(), false))
+        .chain(config.routes.iter().map(|r| (r.plugin.clone(), false)))
         .collect();
     for listener in &config.listeners {
         match &listener.tls {

@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 const ACCOUNT: &str = "account.json";
+/// The directory URL the cached account and certificate come from: a cache of another ACME server (staging, say)
+/// is not used.
+const SOURCE: &str = "directory-url";
 const CERTIFICATE: &str = "certificate.pem";
 const KEY: &str = "certificate-key.pem";
 
@@ -29,7 +32,15 @@ pub fn prepare(dir: &Path) -> Result<()> {
         .with_context(|| format!("{}: cannot make the ACME cache owner-only", dir.display()))
 }
 
-pub fn load_account(dir: &Path) -> Result<Option<AccountCredentials>> {
+/// Whether the cache holds what `directory` issued.
+fn from(dir: &Path, directory: &str) -> bool {
+    std::fs::read_to_string(dir.join(SOURCE)).is_ok_and(|source| source.trim() == directory)
+}
+
+pub fn load_account(dir: &Path, directory: &str) -> Result<Option<AccountCredentials>> {
+    if !from(dir, directory) {
+        return Ok(None);
+    }
     let path = dir.join(ACCOUNT);
     match std::fs::read_to_string(&path) {
         Ok(json) => serde_json::from_str(&json)
@@ -40,17 +51,30 @@ pub fn load_account(dir: &Path) -> Result<Option<AccountCredentials>> {
     }
 }
 
-pub fn save_account(dir: &Path, credentials: &AccountCredentials) -> Result<()> {
+/// Keeps a new account, made at `directory`; a certificate cached from another directory is dropped with the old
+/// account.
+pub fn save_account(dir: &Path, directory: &str, credentials: &AccountCredentials) -> Result<()> {
+    if !from(dir, directory) {
+        for stale in [CERTIFICATE, KEY] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+    }
     write_private(
         &dir.join(ACCOUNT),
         serde_json::to_string(credentials)?.as_bytes(),
-    )
+    )?;
+    write_private(&dir.join(SOURCE), directory.as_bytes())
 }
 
-/// The cached certificate, if there is one for exactly `domains` that has not expired.
-pub fn load_certificate(dir: &Path, domains: &[String]) -> Result<Option<Issued>> {
+/// Drops the cached account (the ACME server no longer knows it); the next order creates one.
+pub fn forget_account(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(ACCOUNT));
+}
+
+/// The cached certificate, if `directory` issued it for exactly `domains` and it has not expired.
+pub fn load_certificate(dir: &Path, domains: &[String], directory: &str) -> Result<Option<Issued>> {
     let (cert, key) = (dir.join(CERTIFICATE), dir.join(KEY));
-    if !cert.is_file() || !key.is_file() {
+    if !cert.is_file() || !key.is_file() || !from(dir, directory) {
         return Ok(None);
     }
     let issued = issued_from_pem(

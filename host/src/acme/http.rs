@@ -84,11 +84,18 @@ impl HttpClient for AcmeHttp {
 /// `Retry-After` as a time: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3).
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<SystemTime> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    match u64::from_str(value) {
-        Ok(seconds) => Some(now + Duration::from_secs(seconds)),
-        Err(_) => httpdate::parse_http_date(value).ok(),
-    }
+    let at = match u64::from_str(value) {
+        Ok(seconds) => now
+            .checked_add(Duration::from_secs(seconds))
+            .unwrap_or(now + MAX_WAIT),
+        Err(_) => httpdate::parse_http_date(value).ok()?,
+    };
+    // A server cannot park the renewals for longer than a day at a time.
+    Some(at.min(now + MAX_WAIT))
 }
+
+/// The longest wait a `Retry-After` is taken for.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long from now until `at`, if the server asked to wait.
 pub fn take_wait(retry_after: &RetryAfter) -> Option<Duration> {
@@ -121,6 +128,14 @@ mod tests {
             Some(now + Duration::from_secs(100)),
             "now is 01:46:40"
         );
+        headers.insert(RETRY_AFTER, "99999999999999999999".parse().unwrap());
+        assert_eq!(
+            parse_retry_after(&headers, now),
+            None,
+            "not a u64, not a date"
+        );
+        headers.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(parse_retry_after(&headers, now), Some(now + MAX_WAIT));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(parse_retry_after(&headers, now), None);
     }

@@ -38,11 +38,7 @@ impl From<anyhow::Error> for Failure {
 /// The wait an ACME error asks for: a rate limit, or an order the server said to poll later.
 fn server_wait(error: &instant_acme::Error) -> Option<Duration> {
     match error {
-        instant_acme::Error::Api(problem)
-            if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:rateLimited") =>
-        {
-            Some(RATE_LIMITED_WAIT)
-        }
+        error if is_problem(error, "rateLimited") => Some(RATE_LIMITED_WAIT),
         instant_acme::Error::Timeout(Some(at)) => {
             Some(at.saturating_duration_since(std::time::Instant::now()))
         }
@@ -58,10 +54,18 @@ pub async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure>
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&identifiers))
-        .await
-        .context("placing the order")?;
+    let mut order = match account.new_order(&NewOrder::new(&identifiers)).await {
+        Ok(order) => order,
+        Err(e) => {
+            if is_problem(&e, "accountDoesNotExist") || is_problem(&e, "unauthorized") {
+                tracing::warn!(
+                    "ACME: the server refused the cached account ({e}); the next attempt creates one"
+                );
+                cache::forget_account(&config.cache);
+            }
+            return Err(anyhow::Error::new(e).context("placing the order").into());
+        }
+    };
     let mut validating = Vec::new();
     let result = async {
         let mut authorizations = order.authorizations();
@@ -106,9 +110,16 @@ pub async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure>
     Ok(result?)
 }
 
-/// The cached account, or a new one (cached) when there is none or the server no longer knows it.
+/// Whether `error` is the ACME problem `urn:ietf:params:acme:error:<kind>`.
+fn is_problem(error: &instant_acme::Error, kind: &str) -> bool {
+    matches!(error, instant_acme::Error::Api(problem)
+        if problem.r#type.as_deref().and_then(|t| t.strip_prefix("urn:ietf:params:acme:error:")) == Some(kind))
+}
+
+/// The cached account of this directory, or a new one (cached) when there is none; an account the server refuses
+/// is forgotten when an order fails (see [`obtain`]).
 async fn account(config: &AcmeConfig, slot: &Slot) -> anyhow::Result<Account> {
-    if let Some(credentials) = cache::load_account(&config.cache)? {
+    if let Some(credentials) = cache::load_account(&config.cache, &config.directory)? {
         match builder(config, slot)?.from_credentials(credentials).await {
             Ok(account) => return Ok(account),
             Err(e) => {
@@ -127,7 +138,7 @@ async fn account(config: &AcmeConfig, slot: &Slot) -> anyhow::Result<Account> {
         .create(&new, config.directory.clone(), None)
         .await
         .with_context(|| format!("creating an account at {}", config.directory))?;
-    cache::save_account(&config.cache, &credentials)?;
+    cache::save_account(&config.cache, &config.directory, &credentials)?;
     Ok(account)
 }
 

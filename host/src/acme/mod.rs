@@ -107,9 +107,11 @@ pub struct AcmeResolver(pub Arc<Slot>);
 
 impl ResolvesServerCert for AcmeResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let validation = client_hello
-            .alpn()
-            .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        // RFC 8737: a validation offers acme-tls/1 and nothing else.
+        let validation = client_hello.alpn().is_some_and(|protocols| {
+            let offered: Vec<&[u8]> = protocols.collect();
+            offered == [ACME_TLS_ALPN]
+        });
         if validation {
             let name = client_hello.server_name()?.to_ascii_lowercase();
             let challenges = self.0.challenges.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,7 +131,7 @@ impl ResolvesServerCert for AcmeResolver {
 pub fn start(config: &AcmeConfig, listener: String, metrics: Arc<Metrics>) -> Result<Arc<Slot>> {
     let slot = Arc::new(Slot::new(listener));
     cache::prepare(&config.cache)?;
-    match cache::load_certificate(&config.cache, &config.domains) {
+    match cache::load_certificate(&config.cache, &config.domains, &config.directory) {
         Ok(Some(issued)) => {
             tracing::info!(listener = %slot.listener, "ACME: using the cached certificate for {}", config.domains.join(", "));
             slot.install(issued, &metrics);
