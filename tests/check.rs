@@ -173,18 +173,8 @@ fn help_documents_the_commands_and_options() {
 fn the_shipped_configs_pass() {
     plugin("echo-ok");
     for name in ["gateway.toml", "behind-nginx.toml"] {
-        let path = workspace_root().join("config").join(name);
-        let out = Command::new(gateway_binary())
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{name}:\n{text}");
+        let (ok, text) = check_file(&workspace_root().join("config").join(name));
+        assert!(ok, "{name}:\n{text}");
     }
 }
 

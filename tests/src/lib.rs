@@ -111,9 +111,14 @@ pub fn plugin(name: &str) -> PathBuf {
 pub fn check_config(dir: &Path, config: &str) -> (bool, String) {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config).unwrap();
+    check_file(&path)
+}
+
+/// Runs `wssgate check --config path`; returns whether it passed, and its stdout then stderr.
+pub fn check_file(path: &Path) -> (bool, String) {
     let out = Command::new(gateway_binary())
         .args(["check", "--config"])
-        .arg(&path)
+        .arg(path)
         .output()
         .unwrap();
     let text = format!(
