@@ -4,9 +4,7 @@
 use futures_util::SinkExt;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 use wssgate_tests::admin::*;
 use wssgate_tests::pebble::{Pebble, free_port};
@@ -46,22 +44,12 @@ async fn verified_client(
     CertificateDer<'static>,
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
 ) {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let tcp = bounded(tokio::net::TcpStream::connect(("127.0.0.1", port)))
         .await
         .unwrap();
-    let tls = bounded(
-        TlsConnector::from(Arc::new(client)).connect(ServerName::try_from(DOMAIN).unwrap(), tcp),
-    )
-    .await
-    .expect("a TLS handshake verified against pebble's root");
+    let tls = bounded(trusting(root).connect(ServerName::try_from(DOMAIN).unwrap(), tcp))
+        .await
+        .expect("a TLS handshake verified against pebble's root");
     let served = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
     let (ws, _) = bounded(tokio_tungstenite::client_async(
         format!("wss://{DOMAIN}:{port}/wss"),
