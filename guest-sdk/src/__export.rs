@@ -1,15 +1,27 @@
-//! The code [`crate::export_plugin!`] expands to calls into this module: it owns the generated bindings and turns
-//! their raw types into the SDK's, so a plugin never sees them.
+//! The code [`crate::export_plugin!`] expands to calls into this module: it owns the generated bindings and the
+//! instance's one piece of global state — its [`Runtime`] — and turns raw types into the SDK's, so a plugin never
+//! sees them.
 
-use crate::{CloseFrame, Connection, Message, Plugin, Request};
+use crate::runtime::{Answer, Exported, Runtime};
+use crate::settings::Settings;
+use crate::{CloseFrame, Message, Request, Timer};
+use std::any::Any;
 use std::cell::RefCell;
-use std::thread::LocalKey;
 
 #[allow(clippy::all, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "plugin",
+        // The SDK always exports the connection events and `init` (a no-op unless the plugin writes one), and may
+        // import the timers; their events are exported only by plugins that handle them (see `export_plugin!`).
+        inline: "package wssgate-sdk:glue;
+                 world base {
+                     include wssgate:plugin/plugin@1.0.0;
+                     import wssgate:plugin/timers@1.0.0;
+                     export wssgate:plugin/lifecycle@1.0.0;
+                 }",
+        world: "wssgate-sdk:glue/base",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "export_world",
         default_bindings_module: "wssgate_sdk::__export::bindings",
@@ -18,25 +30,50 @@ pub mod bindings {
     });
 }
 
-pub use bindings::Guest;
+pub use bindings::exports::wssgate::plugin::connection_events::Guest as ConnectionEvents;
+pub use bindings::exports::wssgate::plugin::lifecycle::Guest as Lifecycle;
 pub use bindings::export_world;
 pub use bindings::wssgate::plugin::types::{
-    CloseFrame as RawCloseFrame, MessageResult as RawMessage, RequestInfo as RawRequest,
+    MessageResult as RawMessage, Rejection as RawRejection, RequestInfo as RawRequest,
+    Verdict as RawVerdict,
 };
+pub use wit_bindgen::rt::run_ctors_once;
 
-type Slot<P> = LocalKey<RefCell<Option<P>>>;
+include!(concat!(env!("OUT_DIR"), "/timer_events.rs"));
 
-/// Runs `f` on the plugin value, creating it on first use. Wasm guests are single-threaded and the host never
-/// re-enters an export while another runs, so the borrow cannot conflict.
-fn with_plugin<P: Plugin + Default, R>(slot: &'static Slot<P>, f: impl FnOnce(&mut P) -> R) -> R {
-    slot.with(|cell| f(cell.borrow_mut().get_or_insert_with(P::default)))
+thread_local! {
+    /// The instance's plugin and connection states. A wasm guest is single-threaded and the host never re-enters an
+    /// export while another runs, so the borrow cannot conflict.
+    static RUNTIME: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-pub fn on_connect<P: Plugin + Default>(
-    slot: &'static Slot<P>,
-    connection: u64,
-    raw: RawRequest,
-) -> Result<(), RawCloseFrame> {
+/// Runs `f` on the instance's runtime, creating it (with the plugin's `Default`) on first use.
+fn with_runtime<P: Exported + 'static, R>(f: impl FnOnce(&mut Runtime<P>) -> R) -> R
+where
+    P::State: 'static,
+{
+    RUNTIME.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let runtime = slot.get_or_insert_with(|| Box::new(Runtime::new(P::default())));
+        let runtime = runtime
+            .downcast_mut::<Runtime<P>>()
+            .expect("one plugin type per component");
+        f(runtime)
+    })
+}
+
+pub fn init<P: Exported + 'static>(settings: Vec<(String, String)>) -> Result<(), String>
+where
+    P::State: 'static,
+{
+    crate::log::install_bridge();
+    with_runtime::<P, _>(|r| r.init(&Settings::new(settings)))
+}
+
+pub fn on_connect<P: Exported + 'static>(connection: u64, raw: RawRequest) -> RawVerdict
+where
+    P::State: 'static,
+{
     let request = Request {
         path: raw.path,
         query: raw.query,
@@ -45,34 +82,35 @@ pub fn on_connect<P: Plugin + Default>(
         subprotocol: raw.subprotocol,
         restored: raw.restored,
     };
-    with_plugin(slot, |p| {
-        p.on_connect(Connection::new(connection), &request)
-    })
-    .map_err(|c| RawCloseFrame {
-        code: c.code,
-        reason: c.reason,
-    })
+    match with_runtime::<P, _>(|r| r.connect(connection, &request)) {
+        Answer::Accept => RawVerdict::Accept,
+        Answer::Defer => RawVerdict::Defer,
+        Answer::Reject { status, body } => RawVerdict::Reject(RawRejection { status, body }),
+    }
 }
 
-pub fn on_message<P: Plugin + Default>(slot: &'static Slot<P>, connection: u64, raw: RawMessage) {
+pub fn on_message<P: Exported + 'static>(connection: u64, raw: RawMessage)
+where
+    P::State: 'static,
+{
     let message = match raw {
         RawMessage::Text(text) => Message::Text(text),
         RawMessage::Binary(bytes) => Message::Binary(bytes),
     };
-    with_plugin(slot, |p| p.on_message(Connection::new(connection), message))
+    with_runtime::<P, _>(|r| r.message(connection, message))
 }
 
-pub fn on_close<P: Plugin + Default>(
-    slot: &'static Slot<P>,
-    connection: u64,
-    code: u16,
-    reason: String,
-) {
-    with_plugin(slot, |p| {
-        p.on_close(Connection::new(connection), CloseFrame { code, reason })
-    })
+pub fn on_close<P: Exported + 'static>(connection: u64, code: u16, reason: String)
+where
+    P::State: 'static,
+{
+    with_runtime::<P, _>(|r| r.close(connection, CloseFrame { code, reason }))
 }
 
-pub fn on_timer<P: Plugin + Default>(slot: &'static Slot<P>, timer: u64) {
-    with_plugin(slot, |p| p.on_timer(crate::Timer::new(timer)))
+pub fn on_timer<P: Exported + 'static>(timer: u64, owner: Option<u64>)
+where
+    P::State: 'static,
+{
+    let timer = Timer::new(timer, owner.map(crate::Connection::new));
+    with_runtime::<P, _>(|r| r.timer(timer))
 }

@@ -23,12 +23,38 @@ impl Connection {
     /// Queues a message to the client. It is written when the current callback returns. The connection's queue is
     /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`].
     pub fn send(self, message: impl Outgoing) -> Result<(), SendError> {
-        host::send(self.0, message.payload())
+        host::with_host(|h| h.send(self.0, message.payload()))
     }
 
-    /// Starts the close handshake; [`crate::Plugin::on_close`] follows once it completes.
+    /// Starts the close handshake; [`crate::Plugin::on_close`] follows once it completes. A code that a peer may not
+    /// send (1005, 1006, 1015, or one outside 1000–4999) is replaced by 1008. For a connection whose upgrade still
+    /// waits for its answer, this is a [`Connection::reject`] with 403.
     pub fn close(self, code: u16, reason: &str) {
-        host::close(self.0, code, reason)
+        host::with_host(|h| h.close(self.0, code, reason))
+    }
+
+    /// Opens a connection whose [`crate::Plugin::on_connect`] deferred: the client gets its 101 and its messages
+    /// start to arrive. Refused with [`Refusal::NotDeferred`] when the connection is not waiting for an answer.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: wssgate_sdk::Connection, login_ok: bool) -> Result<(), wssgate_sdk::Refusal> {
+    /// if login_ok {
+    ///     conn.accept()?;
+    /// } else {
+    ///     conn.reject(401, "bad token")?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn accept(self) -> Result<(), Refusal> {
+        host::with_host(|h| h.accept(self.0))
+    }
+
+    /// Answers a deferred connection's upgrade with an HTTP error instead (`status` 400 to 599, else 500; the body
+    /// is cut to 1 KiB); [`crate::Plugin::on_close`] follows. Refused with [`Refusal::NotDeferred`] when the
+    /// connection is not waiting for an answer.
+    pub fn reject(self, status: u16, body: &str) -> Result<(), Refusal> {
+        host::with_host(|h| h.reject(self.0, status, body))
     }
 
     /// Joins one of the route's groups (see [`crate::groups`]); joining a group it is already in changes nothing.
@@ -47,17 +73,17 @@ impl Connection {
     /// # }
     /// ```
     pub fn join(self, group: &str) -> Result<(), Refusal> {
-        host::join_group(self.0, group)
+        host::with_host(|h| h.join_group(self.0, group))
     }
 
     /// Leaves a group.
     pub fn leave(self, group: &str) {
-        host::leave_group(self.0, group)
+        host::with_host(|h| h.leave_group(self.0, group))
     }
 
     /// The groups this connection is in, sorted.
     pub fn groups(self) -> Vec<String> {
-        host::groups_of(self.0)
+        host::with_host(|h| h.groups_of(self.0))
     }
 
     /// Binds this connection to user `uid` (see [`crate::users`]); a connection has at most one user, so this
@@ -75,12 +101,12 @@ impl Connection {
     /// # }
     /// ```
     pub fn bind_user(self, uid: &str) -> Result<(), Refusal> {
-        host::bind_user(self.0, uid)
+        host::with_host(|h| h.bind_user(self.0, uid))
     }
 
     /// Unbinds this connection from its user.
     pub fn unbind_user(self) {
-        host::unbind_user(self.0)
+        host::with_host(|h| h.unbind_user(self.0))
     }
 
     /// Stores a value in the connection's session: kept by the gateway, readable from any worker, and kept when
@@ -100,17 +126,17 @@ impl Connection {
     /// # }
     /// ```
     pub fn session_set(self, key: &str, value: &str) -> Result<(), Refusal> {
-        host::session_set(self.0, key, value)
+        host::with_host(|h| h.session_set(self.0, key, value))
     }
 
     /// Reads a session value.
     pub fn session_get(self, key: &str) -> Option<String> {
-        host::session_get(self.0, key)
+        host::with_host(|h| h.session_get(self.0, key))
     }
 
     /// Removes a session value.
     pub fn session_remove(self, key: &str) {
-        host::session_remove(self.0, key)
+        host::with_host(|h| h.session_remove(self.0, key))
     }
 
     /// The connection's upgrade request and connect time; `None` once it is closed.
@@ -123,7 +149,7 @@ impl Connection {
     /// # }
     /// ```
     pub fn info(self) -> Option<ConnectionInfo> {
-        host::connection_info(self.0)
+        host::with_host(|h| h.connection_info(self.0))
     }
 }
 

@@ -24,15 +24,15 @@ fn ids(connections: &[Connection]) -> Vec<u64> {
 
 /// Sends `message` to every member of `group` except `exclude`; returns how many members it was queued for.
 pub fn publish(group: &str, message: impl Outgoing, exclude: &[Connection]) -> u32 {
-    host::publish(group, message.payload(), &ids(exclude))
+    host::with_host(|h| h.publish(group, message.payload(), &ids(exclude)))
 }
 
 /// How many connections are in `group`.
 pub fn size(group: &str) -> u32 {
-    host::group_size(group)
+    host::with_host(|h| h.group_size(group))
 }
 
 /// Sends `message` to every connection of the route except `exclude`; returns how many.
 pub fn broadcast(message: impl Outgoing, exclude: &[Connection]) -> u32 {
-    host::broadcast(message.payload(), &ids(exclude))
+    host::with_host(|h| h.broadcast(message.payload(), &ids(exclude)))
 }

@@ -1,31 +1,83 @@
-//! The only place that calls the host. In a wasm guest that is the generated import bindings; in a native build
-//! (unit tests) it is the [`crate::testing::MockHost`] of the current thread.
+//! The only place that calls the host. [`HostCalls`] is the gateway's `host` and `timers` interfaces as one Rust
+//! trait, and it has exactly two implementations: the generated wasm imports ([`WasmHost`], in a wasm guest) and the
+//! mock gateway of native unit tests ([`crate::testing`]). Every SDK call goes through [`with_host`], so the
+//! signatures the mock offers cannot drift from the ones the gateway offers.
 
 use crate::Refusal;
 use crate::connection::SendError;
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
 
+/// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host` and `timers`).
+pub(crate) trait HostCalls {
+    fn send(&mut self, connection: u64, message: Payload<'_>) -> Result<(), SendError>;
+    fn close(&mut self, connection: u64, code: u16, reason: &str);
+    fn accept(&mut self, connection: u64) -> Result<(), Refusal>;
+    fn reject(&mut self, connection: u64, status: u16, body: &str) -> Result<(), Refusal>;
+    fn log(&mut self, level: Level, message: &str) -> Result<(), Refusal>;
+    fn setting(&mut self, key: &str) -> Option<String>;
+    fn settings(&mut self) -> Vec<(String, String)>;
+    fn join_group(&mut self, connection: u64, group: &str) -> Result<(), Refusal>;
+    fn leave_group(&mut self, connection: u64, group: &str);
+    fn publish(&mut self, group: &str, message: Payload<'_>, exclude: &[u64]) -> u32;
+    fn group_size(&mut self, group: &str) -> u32;
+    fn groups_of(&mut self, connection: u64) -> Vec<String>;
+    fn bind_user(&mut self, connection: u64, uid: &str) -> Result<(), Refusal>;
+    fn unbind_user(&mut self, connection: u64);
+    fn send_to_user(&mut self, uid: &str, message: Payload<'_>) -> u32;
+    fn is_user_online(&mut self, uid: &str) -> bool;
+    fn connections_of_user(&mut self, uid: &str) -> Vec<u64>;
+    fn broadcast(&mut self, message: Payload<'_>, exclude: &[u64]) -> u32;
+    fn session_set(&mut self, connection: u64, key: &str, value: &str) -> Result<(), Refusal>;
+    fn session_get(&mut self, connection: u64, key: &str) -> Option<String>;
+    fn session_remove(&mut self, connection: u64, key: &str);
+    fn connection_info(&mut self, connection: u64) -> Option<ConnectionInfo>;
+    fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal>;
+    fn cancel_timer(&mut self, timer: u64) -> bool;
+}
+
+/// Runs `f` against the host this code runs under: the gateway in a wasm guest.
 #[cfg(target_arch = "wasm32")]
-mod imp {
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut dyn HostCalls) -> R) -> R {
+    f(&mut WasmHost)
+}
+
+/// Runs `f` against the host this code runs under: the [`crate::testing::MockHost`] driving the current callback in
+/// a native build.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut dyn HostCalls) -> R) -> R {
+    crate::testing::with_mock(|mock| f(mock))
+}
+
+/// Like [`with_host`], but `None` instead of a panic where there is no host to call (a native build outside a mock
+/// callback): for the `log` bridge, which any code may reach.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn try_with_host<R>(f: impl FnOnce(&mut dyn HostCalls) -> R) -> Option<R> {
+    Some(f(&mut WasmHost))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn try_with_host<R>(f: impl FnOnce(&mut dyn HostCalls) -> R) -> Option<R> {
+    crate::testing::try_with_mock(|mock| f(mock))
+}
+
+/// The gateway, through the imports generated from `wit/plugin.wit`.
+#[cfg(target_arch = "wasm32")]
+pub(crate) struct WasmHost;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
     use super::*;
-    use crate::__export::bindings::wssgate::plugin::host;
     use crate::__export::bindings::wssgate::plugin::types::{
         LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
+    use crate::__export::bindings::wssgate::plugin::{host, timers};
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {
         match message {
             Payload::Text(text) => RawMessage::Text(text),
             Payload::Binary(bytes) => RawMessage::Binary(bytes),
         }
-    }
-
-    pub fn send(connection: u64, message: Payload<'_>) -> Result<(), SendError> {
-        host::send(connection, raw(message)).map_err(|e| match e {
-            RawError::Closed => SendError::Closed,
-            RawError::QueueFull => SendError::QueueFull,
-        })
     }
 
     /// The SDK's name for a refusal; the one place that knows the raw enum.
@@ -37,205 +89,122 @@ mod imp {
             RawRefusal::TooManyTimers => Refusal::TooManyTimers,
             RawRefusal::TooLarge => Refusal::TooLarge,
             RawRefusal::RateLimited => Refusal::RateLimited,
+            RawRefusal::NotDeferred => Refusal::NotDeferred,
         }
     }
 
-    pub fn close(connection: u64, code: u16, reason: &str) {
-        host::close(connection, code, reason)
-    }
+    impl HostCalls for WasmHost {
+        fn send(&mut self, connection: u64, message: Payload<'_>) -> Result<(), SendError> {
+            host::send(connection, raw(message)).map_err(|e| match e {
+                RawError::Closed => SendError::Closed,
+                RawError::QueueFull => SendError::QueueFull,
+            })
+        }
 
-    pub fn log(level: Level, message: &str) -> Result<(), Refusal> {
-        let level = match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
-        host::log(level, message).map_err(refusal)
-    }
+        fn close(&mut self, connection: u64, code: u16, reason: &str) {
+            host::close(connection, code, reason)
+        }
 
-    pub fn setting(key: &str) -> Option<String> {
-        host::setting(key)
-    }
+        fn accept(&mut self, connection: u64) -> Result<(), Refusal> {
+            host::accept(connection).map_err(refusal)
+        }
 
-    pub fn settings() -> Vec<(String, String)> {
-        host::settings()
-    }
+        fn reject(&mut self, connection: u64, status: u16, body: &str) -> Result<(), Refusal> {
+            host::reject(connection, status, body).map_err(refusal)
+        }
 
-    pub fn join_group(connection: u64, group: &str) -> Result<(), Refusal> {
-        host::join_group(connection, group).map_err(refusal)
-    }
+        fn log(&mut self, level: Level, message: &str) -> Result<(), Refusal> {
+            let level = match level {
+                Level::Trace => LogLevel::Trace,
+                Level::Debug => LogLevel::Debug,
+                Level::Info => LogLevel::Info,
+                Level::Warn => LogLevel::Warn,
+                Level::Error => LogLevel::Error,
+            };
+            host::log(level, message).map_err(refusal)
+        }
 
-    pub fn leave_group(connection: u64, group: &str) {
-        host::leave_group(connection, group)
-    }
+        fn setting(&mut self, key: &str) -> Option<String> {
+            host::setting(key)
+        }
 
-    pub fn publish(group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
-        host::publish(group, raw(message), exclude)
-    }
+        fn settings(&mut self) -> Vec<(String, String)> {
+            host::settings()
+        }
 
-    pub fn group_size(group: &str) -> u32 {
-        host::group_size(group)
-    }
+        fn join_group(&mut self, connection: u64, group: &str) -> Result<(), Refusal> {
+            host::join_group(connection, group).map_err(refusal)
+        }
 
-    pub fn groups_of(connection: u64) -> Vec<String> {
-        host::groups_of(connection)
-    }
+        fn leave_group(&mut self, connection: u64, group: &str) {
+            host::leave_group(connection, group)
+        }
 
-    pub fn bind_user(connection: u64, uid: &str) -> Result<(), Refusal> {
-        host::bind_user(connection, uid).map_err(refusal)
-    }
+        fn publish(&mut self, group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
+            host::publish(group, raw(message), exclude)
+        }
 
-    pub fn unbind_user(connection: u64) {
-        host::unbind_user(connection)
-    }
+        fn group_size(&mut self, group: &str) -> u32 {
+            host::group_size(group)
+        }
 
-    pub fn send_to_user(uid: &str, message: Payload<'_>) -> u32 {
-        host::send_to_user(uid, raw(message))
-    }
+        fn groups_of(&mut self, connection: u64) -> Vec<String> {
+            host::groups_of(connection)
+        }
 
-    pub fn is_user_online(uid: &str) -> bool {
-        host::is_user_online(uid)
-    }
+        fn bind_user(&mut self, connection: u64, uid: &str) -> Result<(), Refusal> {
+            host::bind_user(connection, uid).map_err(refusal)
+        }
 
-    pub fn connections_of_user(uid: &str) -> Vec<u64> {
-        host::connections_of_user(uid)
-    }
+        fn unbind_user(&mut self, connection: u64) {
+            host::unbind_user(connection)
+        }
 
-    pub fn broadcast(message: Payload<'_>, exclude: &[u64]) -> u32 {
-        host::broadcast(raw(message), exclude)
-    }
+        fn send_to_user(&mut self, uid: &str, message: Payload<'_>) -> u32 {
+            host::send_to_user(uid, raw(message))
+        }
 
-    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
-        host::session_set(connection, key, value).map_err(refusal)
-    }
+        fn is_user_online(&mut self, uid: &str) -> bool {
+            host::is_user_online(uid)
+        }
 
-    pub fn session_get(connection: u64, key: &str) -> Option<String> {
-        host::session_get(connection, key)
-    }
+        fn connections_of_user(&mut self, uid: &str) -> Vec<u64> {
+            host::connections_of_user(uid)
+        }
 
-    pub fn session_remove(connection: u64, key: &str) {
-        host::session_remove(connection, key)
-    }
+        fn broadcast(&mut self, message: Payload<'_>, exclude: &[u64]) -> u32 {
+            host::broadcast(raw(message), exclude)
+        }
 
-    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
-        host::set_timer(delay_ms, repeat, owner).map_err(refusal)
-    }
+        fn session_set(&mut self, connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
+            host::session_set(connection, key, value).map_err(refusal)
+        }
 
-    pub fn cancel_timer(timer: u64) -> bool {
-        host::cancel_timer(timer)
-    }
+        fn session_get(&mut self, connection: u64, key: &str) -> Option<String> {
+            host::session_get(connection, key)
+        }
 
-    pub fn connection_info(connection: u64) -> Option<ConnectionInfo> {
-        host::connection_info(connection).map(|d| ConnectionInfo {
-            path: d.path,
-            query: d.query,
-            headers: d.headers,
-            remote_address: d.remote_address,
-            subprotocol: d.subprotocol,
-            connected_at_ms: d.connected_at_ms,
-        })
-    }
-}
+        fn session_remove(&mut self, connection: u64, key: &str) {
+            host::session_remove(connection, key)
+        }
 
-#[cfg(not(target_arch = "wasm32"))]
-mod imp {
-    use super::*;
-    use crate::testing::with_mock;
+        fn connection_info(&mut self, connection: u64) -> Option<ConnectionInfo> {
+            host::connection_info(connection).map(|d| ConnectionInfo {
+                path: d.path,
+                query: d.query,
+                headers: d.headers,
+                remote_address: d.remote_address,
+                subprotocol: d.subprotocol,
+                connected_at_ms: d.connected_at_ms,
+            })
+        }
 
-    pub fn send(connection: u64, message: Payload<'_>) -> Result<(), SendError> {
-        with_mock(|mock| mock.send(connection, message.to_message()))
-    }
+        fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
+            timers::set_timer(delay_ms, repeat, owner).map_err(refusal)
+        }
 
-    pub fn close(connection: u64, code: u16, reason: &str) {
-        with_mock(|mock| mock.close(connection, code, reason))
-    }
-
-    pub fn log(level: Level, message: &str) -> Result<(), Refusal> {
-        with_mock(|mock| mock.log(level, message))
-    }
-
-    pub fn setting(key: &str) -> Option<String> {
-        with_mock(|mock| mock.settings.get(key).cloned())
-    }
-
-    pub fn settings() -> Vec<(String, String)> {
-        with_mock(|mock| {
-            mock.settings
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-    }
-
-    pub fn join_group(connection: u64, group: &str) -> Result<(), Refusal> {
-        with_mock(|mock| mock.join_group(connection, group))
-    }
-
-    pub fn leave_group(connection: u64, group: &str) {
-        with_mock(|mock| mock.leave_group(connection, group))
-    }
-
-    pub fn publish(group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
-        with_mock(|mock| mock.publish(group, message.to_message(), exclude))
-    }
-
-    pub fn group_size(group: &str) -> u32 {
-        with_mock(|mock| mock.group_members(group).len() as u32)
-    }
-
-    pub fn groups_of(connection: u64) -> Vec<String> {
-        with_mock(|mock| mock.groups_of(connection))
-    }
-
-    pub fn bind_user(connection: u64, uid: &str) -> Result<(), Refusal> {
-        with_mock(|mock| mock.bind_user(connection, uid))
-    }
-
-    pub fn unbind_user(connection: u64) {
-        with_mock(|mock| mock.unbind_user(connection))
-    }
-
-    pub fn send_to_user(uid: &str, message: Payload<'_>) -> u32 {
-        with_mock(|mock| mock.send_to_user(uid, message.to_message()))
-    }
-
-    pub fn is_user_online(uid: &str) -> bool {
-        with_mock(|mock| !mock.connections_of_user(uid).is_empty())
-    }
-
-    pub fn connections_of_user(uid: &str) -> Vec<u64> {
-        with_mock(|mock| mock.connections_of_user(uid))
-    }
-
-    pub fn broadcast(message: Payload<'_>, exclude: &[u64]) -> u32 {
-        with_mock(|mock| mock.broadcast(message.to_message(), exclude))
-    }
-
-    pub fn session_set(connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
-        with_mock(|mock| mock.session_set(connection, key, value))
-    }
-
-    pub fn session_get(connection: u64, key: &str) -> Option<String> {
-        with_mock(|mock| mock.session_get(connection, key))
-    }
-
-    pub fn session_remove(connection: u64, key: &str) {
-        with_mock(|mock| mock.session_remove(connection, key))
-    }
-
-    pub fn set_timer(delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
-        with_mock(|mock| mock.set_timer(delay_ms, repeat, owner))
-    }
-
-    pub fn cancel_timer(timer: u64) -> bool {
-        with_mock(|mock| mock.cancel_timer(timer))
-    }
-
-    pub fn connection_info(connection: u64) -> Option<ConnectionInfo> {
-        with_mock(|mock| mock.connection_info(connection))
+        fn cancel_timer(&mut self, timer: u64) -> bool {
+            timers::cancel_timer(timer)
+        }
     }
 }
-
-pub(crate) use imp::*;

@@ -1,8 +1,7 @@
 //! # wssgate-sdk: write wssgate plugins in Rust
 //!
-//! A plugin is a type that implements [`Plugin`] — every callback has a default that does nothing, so a plugin
-//! writes only the ones it needs — plus one line, [`export_plugin!`], that turns it into a WebAssembly component the
-//! gateway can load:
+//! A plugin is a type that implements [`Plugin`] — every callback has a default, so a plugin writes only the ones it
+//! needs — plus one line, [`export_plugin!`], that turns it into a WebAssembly component the gateway can load:
 //!
 //! ```
 //! use wssgate_sdk::{Connection, Message, Plugin};
@@ -11,7 +10,9 @@
 //! struct Greeter;
 //!
 //! impl Plugin for Greeter {
-//!     fn on_message(&mut self, conn: Connection, message: Message) {
+//!     type State = ();
+//!
+//!     fn on_message(&mut self, conn: Connection, _state: &mut (), message: Message) {
 //!         if message.as_text() == Some("tom") {
 //!             let _ = conn.send("ok");
 //!         }
@@ -24,93 +25,200 @@
 //! Build it with `cargo build --target wasm32-wasip2 --release` and point a route's `plugin` at the `.wasm` file.
 //! Unit-test it natively, without wasm, with [`testing::MockHost`].
 //!
+//! ## State
+//!
+//! Route-wide state lives in the plugin value (one per instance: it serves many connections). What a plugin keeps
+//! per connection is its [`Plugin::State`]: `on_connect` creates it, every later event of the connection gets it,
+//! and it is dropped after `on_close` — the SDK owns the table, so no entry outlives its connection. When the
+//! gateway replaces an instance (after a trap), the fresh instance rebuilds the table through the same
+//! `on_connect`, called with `request.restored = true`.
+//!
+//! ## Optional events
+//!
+//! Events beyond the connection's own come in optional interfaces that a plugin exports only when it handles them:
+//! today the timer events ([`TimerEvents`], exported with `export_plugin!(MyPlugin, timers)`). A plugin that starts
+//! timers without exporting their events is refused when the gateway loads it (and by the mock host when a test
+//! starts one).
+//!
 //! The raw bindings generated from `wit/plugin.wit` stay inside this crate: nothing in the API above depends on them.
 
 mod connection;
+mod connections;
 pub mod groups;
 mod host;
 pub mod log;
 mod message;
 mod refusal;
+mod runtime;
 pub mod settings;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod timers;
 pub mod users;
+mod verdict;
 
 pub use connection::{Connection, SendError};
+pub use connections::Connections;
 pub use message::{CloseFrame, ConnectionInfo, Message, Outgoing, Payload, Request};
 pub use refusal::Refusal;
+pub use runtime::Exported;
+pub use settings::Settings;
 pub use timers::Timer;
+pub use verdict::{Rejection, Verdict};
 
 /// A plugin's reaction to the life of its connections. One value of the type serves every connection of its route
-/// on one gateway worker, so keep per-connection state in a map keyed by [`Connection::id`].
+/// on one instance; what it keeps per connection is its [`Plugin::State`], which the SDK stores for it.
 pub trait Plugin {
-    /// A client finished the WebSocket upgrade. Return `Err` to close it at once with that code and reason.
-    /// When `request.restored` is true the host is replaying this call into a fresh instance for a connection that
-    /// was already open, so the plugin can rebuild what it keeps per connection.
-    fn on_connect(&mut self, conn: Connection, request: &Request) -> Result<(), CloseFrame> {
-        let _ = (conn, request);
+    /// What the plugin keeps for each connection: `on_connect` creates it, every later event of the connection
+    /// receives it, and it is dropped after `on_close`. `()` when the plugin keeps nothing per connection.
+    type State: Default;
+
+    /// The instance starts (before any event, and again in a replacement instance) with the route's settings.
+    /// Return `Err` with a message to refuse them: `wssgate check` fails with it, `serve` does not start, and a
+    /// reload carrying them is rejected. Route-wide timers are started here.
+    fn init(&mut self, settings: &Settings) -> Result<(), String> {
+        let _ = settings;
         Ok(())
     }
 
+    /// A client asks to upgrade. Accept it with its state (the default: [`Plugin::State`]'s `Default`), reject it
+    /// with an HTTP status, or defer the answer (see [`Verdict`]). When `request.restored` is true the gateway is
+    /// replaying this call into a fresh instance for a connection that already had its answer, so the plugin can
+    /// rebuild its state; see [`Request::restored`] for what each answer means then.
+    fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Self::State> {
+        let _ = (conn, request);
+        Verdict::Accept(Self::State::default())
+    }
+
     /// A complete text or binary message arrived from the client.
-    fn on_message(&mut self, conn: Connection, message: Message) {
-        let _ = (conn, message);
+    fn on_message(&mut self, conn: Connection, state: &mut Self::State, message: Message) {
+        let _ = (conn, state, message);
     }
 
-    /// The connection is closed; `close.code` is 1006 when the peer vanished without a close frame.
-    fn on_close(&mut self, conn: Connection, close: CloseFrame) {
-        let _ = (conn, close);
-    }
-
-    /// A timer started with [`timers::after`] or [`timers::every`] fired.
-    fn on_timer(&mut self, timer: Timer) {
-        let _ = timer;
+    /// The connection is closed; `close.code` is 1006 when the peer vanished without a close frame, or when a
+    /// deferred connection never opened. Its state is dropped when this returns.
+    fn on_close(&mut self, conn: Connection, state: Self::State, close: CloseFrame) {
+        let _ = (conn, state, close);
     }
 }
 
-/// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points.
-/// On other targets it only checks the type, so the same crate builds natively for its unit tests.
+/// The optional timer events: a plugin that starts [`timers`] implements this and is exported with
+/// `export_plugin!(MyPlugin, timers)`.
+pub trait TimerEvents: Plugin {
+    /// A timer fired. `timer.owner()` is the connection it was started for (its state is in `connections`).
+    fn on_timer(&mut self, timer: Timer, connections: &mut Connections<Self::State>);
+}
+
+/// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points; with `, timers`
+/// also its [`TimerEvents`]. On other targets it only records what the plugin exports (for
+/// [`testing::MockHost`]), so the same crate builds natively for its unit tests.
+///
+/// ```
+/// use std::time::Duration;
+/// use wssgate_sdk::{Connection, Connections, Plugin, Request, Timer, TimerEvents, Verdict, timers};
+///
+/// #[derive(Default)]
+/// struct Reminder;
+///
+/// impl Plugin for Reminder {
+///     type State = ();
+///     fn on_connect(&mut self, conn: Connection, _request: &Request) -> Verdict<()> {
+///         let _ = timers::after(Duration::from_secs(5), Some(conn));
+///         Verdict::Accept(())
+///     }
+/// }
+///
+/// impl TimerEvents for Reminder {
+///     fn on_timer(&mut self, timer: Timer, _connections: &mut Connections<()>) {
+///         if let Some(conn) = timer.owner() {
+///             let _ = conn.send("five seconds have passed");
+///         }
+///     }
+/// }
+///
+/// wssgate_sdk::export_plugin!(Reminder, timers);
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
-        #[cfg(not(target_arch = "wasm32"))]
-        const _: fn() -> $plugin = $crate::__plugin_constructor::<$plugin>;
+        impl $crate::Exported for $plugin {
+            const TIMER_EVENTS: bool = false;
+            fn deliver_timer(
+                &mut self,
+                _timer: $crate::Timer,
+                _connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+            ) {
+            }
+        }
+        $crate::__export_connection_events!($plugin);
+    };
+    ($plugin:ty, timers) => {
+        impl $crate::Exported for $plugin {
+            const TIMER_EVENTS: bool = true;
+            fn deliver_timer(
+                &mut self,
+                timer: $crate::Timer,
+                connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+            ) {
+                <$plugin as $crate::TimerEvents>::on_timer(self, timer, connections)
+            }
+        }
+        $crate::__export_connection_events!($plugin);
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            ::std::thread_local! {
-                static PLUGIN: ::std::cell::RefCell<::std::option::Option<$plugin>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            // Describes the `timer-events` export to the component linker; only plugins exporting timer events
+            // carry it (see the SDK's build script).
+            #[unsafe(link_section = "component-type:wssgate-sdk:timer-events")]
+            #[used]
+            static TIMER_EVENTS_TYPE: [u8; $crate::__export::TIMER_EVENTS_TYPE.len()] =
+                $crate::__export::TIMER_EVENTS_TYPE;
+
+            /// `on-timer: func(timer: u64, owner: option<u64>)` in the canonical ABI: the option flattens to a
+            /// discriminant and its payload.
+            #[unsafe(export_name = "wssgate:plugin/timer-events@1.0.0#on-timer")]
+            unsafe extern "C" fn on_timer(timer: i64, has_owner: i32, owner: i64) {
+                $crate::__export::run_ctors_once();
+                $crate::__export::on_timer::<$plugin>(
+                    timer as u64,
+                    (has_owner != 0).then_some(owner as u64),
+                )
             }
-            struct Export;
-            impl $crate::__export::Guest for Export {
-                fn on_connect(
-                    connection: u64,
-                    request: $crate::__export::RawRequest,
-                ) -> ::std::result::Result<(), $crate::__export::RawCloseFrame> {
-                    $crate::__export::on_connect(&PLUGIN, connection, request)
-                }
-                fn on_message(connection: u64, message: $crate::__export::RawMessage) {
-                    $crate::__export::on_message(&PLUGIN, connection, message)
-                }
-                fn on_close(connection: u64, code: u16, reason: ::std::string::String) {
-                    $crate::__export::on_close(&PLUGIN, connection, code, reason)
-                }
-                fn on_timer(timer: u64) {
-                    $crate::__export::on_timer(&PLUGIN, timer)
-                }
-            }
-    $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
         };
     };
 }
 
-/// How the export creates the plugin; named by [`export_plugin!`] on every target so the type is checked (and used)
-/// in native builds too.
+/// The required exports of [`export_plugin!`]; not part of the API.
 #[doc(hidden)]
-pub fn __plugin_constructor<P: Plugin + Default>() -> P {
-    P::default()
+#[macro_export]
+macro_rules! __export_connection_events {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Export;
+            impl $crate::__export::ConnectionEvents for Export {
+                fn on_connect(
+                    connection: u64,
+                    request: $crate::__export::RawRequest,
+                ) -> $crate::__export::RawVerdict {
+                    $crate::__export::on_connect::<$plugin>(connection, request)
+                }
+                fn on_message(connection: u64, message: $crate::__export::RawMessage) {
+                    $crate::__export::on_message::<$plugin>(connection, message)
+                }
+                fn on_close(connection: u64, code: u16, reason: ::std::string::String) {
+                    $crate::__export::on_close::<$plugin>(connection, code, reason)
+                }
+            }
+            impl $crate::__export::Lifecycle for Export {
+                fn init(
+                    settings: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__export::init::<$plugin>(settings)
+                }
+            }
+            $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
+        };
+    };
 }
 
 /// Glue used by [`export_plugin!`]; not part of the API.

@@ -148,7 +148,10 @@ pub struct Request {
     pub remote_address: String,
     /// The subprotocol negotiated from the route's list, if any.
     pub subprotocol: Option<String>,
-    /// True when on-connect is replayed into a fresh plugin instance for an already open connection.
+    /// True when on-connect is replayed into a fresh plugin instance (the old one trapped) for a connection that
+    /// already had its answer. For a connection that is already open, `Accept` and `Defer` both keep it open (the
+    /// client got its 101 long ago) and `Reject` closes it with 1008 and the rejection's body as the reason; a
+    /// connection still waiting for its answer gets it as usual.
     pub restored: bool,
 }
 
@@ -179,7 +182,7 @@ pub struct ConnectionInfo {
     pub headers: Vec<(String, String)>,
     pub remote_address: String,
     pub subprotocol: Option<String>,
-    /// When the WebSocket opened, in milliseconds since the Unix epoch.
+    /// When the upgrade request arrived, in milliseconds since the Unix epoch.
     pub connected_at_ms: u64,
 }
 
@@ -217,19 +220,20 @@ mod tests {
     struct Twice;
 
     impl Plugin for Twice {
-        fn on_message(&mut self, conn: Connection, message: Message) {
+        type State = ();
+        fn on_message(&mut self, conn: Connection, _: &mut (), message: Message) {
             let _ = conn.send(&message);
             let _ = conn.send(message);
             let _ = conn.send(b"end");
         }
     }
+    crate::export_plugin!(Twice);
 
     #[test]
     fn every_sendable_form_reaches_the_client_unchanged() {
-        let host = MockHost::new();
-        let mut plugin = Twice;
-        let conn = host.connect(&mut plugin, "/twice").unwrap();
-        host.message(&mut plugin, conn, "tom");
+        let host = MockHost::<Twice>::new();
+        let conn = host.connect("/twice").unwrap();
+        host.message(conn, "tom");
         assert_eq!(
             host.take_sent(conn),
             vec![

@@ -33,6 +33,9 @@ pub enum Refusal {
     /// The plugin instance wrote more than `max_plugin_log_lines_per_sec` log lines (default 100) in the last
     /// second: the line was dropped, and counted in the gateway's metrics.
     RateLimited,
+    /// [`crate::Connection::accept`] or [`crate::Connection::reject`] for a connection whose upgrade is not waiting
+    /// for an answer: it was answered already, or its `on_connect` did not defer.
+    NotDeferred,
 }
 
 impl fmt::Display for Refusal {
@@ -44,6 +47,7 @@ impl fmt::Display for Refusal {
             Refusal::TooManyTimers => "too many timers are running",
             Refusal::TooLarge => "session is full",
             Refusal::RateLimited => "too many log lines per second",
+            Refusal::NotDeferred => "connection is not waiting for an accept or reject",
         })
     }
 }

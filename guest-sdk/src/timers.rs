@@ -1,4 +1,5 @@
-//! Timers, like Workerman's Timer::add: one-shot or repeating, delivered to [`crate::Plugin::on_timer`].
+//! Timers, like Workerman's Timer::add: one-shot or repeating, delivered to [`crate::TimerEvents::on_timer`]. A
+//! plugin that starts timers exports their events: `export_plugin!(MyPlugin, timers)`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -15,24 +16,60 @@
 use crate::{Connection, Refusal, host};
 use std::time::Duration;
 
-/// A running timer's handle; the same value reaches `on_timer` when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timer(u64);
+/// A running timer's handle; the same value reaches `on_timer` when it fires. Two handles are equal when they name
+/// the same timer.
+#[derive(Debug, Clone, Copy)]
+pub struct Timer {
+    id: u64,
+    /// The connection the timer was started for, if any.
+    owner: Option<Connection>,
+}
 
 impl Timer {
-    /// The timer with this id (as found in [`Timer::id`]).
-    pub fn new(id: u64) -> Self {
-        Timer(id)
+    /// The timer with this id (as found in [`Timer::id`]), started for `owner`.
+    pub fn new(id: u64, owner: Option<Connection>) -> Self {
+        Timer { id, owner }
     }
 
     pub fn id(self) -> u64 {
-        self.0
+        self.id
+    }
+
+    /// The connection the timer was started for: it dies when that connection closes.
+    pub fn owner(self) -> Option<Connection> {
+        self.owner
     }
 
     /// Stops the timer; false when it had already finished, or is not this instance's (a timer dies with the
     /// instance that started it).
     pub fn cancel(self) -> bool {
-        host::cancel_timer(self.0)
+        host::with_host(|h| h.cancel_timer(self.id))
+    }
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Timer {}
+
+impl std::hash::Hash for Timer {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state)
+    }
+}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id.cmp(&other.id)
     }
 }
 
@@ -56,5 +93,6 @@ pub fn every(period: Duration, owner: Option<Connection>) -> Result<Timer, Refus
 }
 
 fn start(delay: Duration, repeat: bool, owner: Option<Connection>) -> Result<Timer, Refusal> {
-    host::set_timer(millis(delay), repeat, owner.map(Connection::id)).map(Timer)
+    host::with_host(|h| h.set_timer(millis(delay), repeat, owner.map(Connection::id)))
+        .map(|id| Timer { id, owner })
 }

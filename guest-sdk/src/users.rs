@@ -16,17 +16,17 @@ use crate::{Connection, Outgoing, host};
 
 /// Sends `message` to every connection of user `uid`; returns how many.
 pub fn send(uid: &str, message: impl Outgoing) -> u32 {
-    host::send_to_user(uid, message.payload())
+    host::with_host(|h| h.send_to_user(uid, message.payload()))
 }
 
 /// Whether user `uid` has a connection open on this route.
 pub fn is_online(uid: &str) -> bool {
-    host::is_user_online(uid)
+    host::with_host(|h| h.is_user_online(uid))
 }
 
 /// The connections of user `uid`.
 pub fn connections(uid: &str) -> Vec<Connection> {
-    host::connections_of_user(uid)
+    host::with_host(|h| h.connections_of_user(uid))
         .into_iter()
         .map(Connection::new)
         .collect()

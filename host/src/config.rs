@@ -155,9 +155,14 @@ pub struct RouteConfig {
     pub instances: usize,
     /// The first wait before replacing an instance that trapped twice in a row (then doubling).
     pub restart_backoff: Duration,
+    /// How long an upgrade the plugin deferred waits for its `accept` or `reject` before it is answered 504.
+    pub accept_timeout: Duration,
 }
 
 const DEFAULT_GRACE_MS: u64 = 5_000;
+/// How long a deferred upgrade waits for the plugin's answer: long enough for a backend's login check, short enough
+/// that a plugin that forgets to answer does not hold clients (and connection slots) for long.
+const DEFAULT_ACCEPT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_MAX_MEMORY_MIB: usize = 64;
 const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
 const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
@@ -258,6 +263,7 @@ struct RawRoute {
     fuel: Option<u64>,
     instances: Option<usize>,
     restart_backoff_ms: Option<u64>,
+    accept_timeout_ms: Option<u64>,
 }
 
 /// A config error that points into the file.
@@ -476,10 +482,16 @@ impl Config {
             let max_memory_mib = r.max_memory_mib.unwrap_or(DEFAULT_MAX_MEMORY_MIB);
             let deadline_ms = r.event_deadline_ms.unwrap_or(DEFAULT_EVENT_DEADLINE_MS);
             let instances = r.instances.unwrap_or(1);
-            if max_memory_mib == 0 || deadline_ms == 0 || instances == 0 || r.fuel == Some(0) {
+            let accept_timeout_ms = r.accept_timeout_ms.unwrap_or(DEFAULT_ACCEPT_TIMEOUT_MS);
+            if max_memory_mib == 0
+                || deadline_ms == 0
+                || instances == 0
+                || r.fuel == Some(0)
+                || accept_timeout_ms == 0
+            {
                 return Err(at(
                     path_span,
-                    "`max_memory_mib`, `event_deadline_ms`, `instances` and `fuel` must be at least 1".into(),
+                    "`max_memory_mib`, `event_deadline_ms`, `instances`, `fuel` and `accept_timeout_ms` must be at least 1".into(),
                 ));
             }
             routes.push(RouteConfig {
@@ -495,6 +507,7 @@ impl Config {
                 restart_backoff: Duration::from_millis(
                     r.restart_backoff_ms.unwrap_or(DEFAULT_RESTART_BACKOFF_MS),
                 ),
+                accept_timeout: Duration::from_millis(accept_timeout_ms),
             });
         }
         let limits = match raw.limits {

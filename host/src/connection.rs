@@ -6,7 +6,9 @@
 //! connection costs neither the memory of the largest state the handshake ever had, nor pointer hops through it on
 //! every message.
 
+use crate::accept::{self, Asked, Decision, Registration};
 use crate::admission::Refusal;
+use crate::hub::ConnectionDetails;
 use crate::limits::Limits;
 use crate::metrics::{CapHit, Rejection};
 use crate::proxy::read_proxy_header;
@@ -166,20 +168,73 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         };
         worker.metrics.rejected(worker.index, why);
     }
-    if upgrade::respond(&mut stream, &answer).await.is_err() {
+    let (route, accept_key, subprotocol, instance, ticket) = match (answer, instance, ticket) {
+        (
+            Answer::Upgrade {
+                route,
+                accept_key,
+                subprotocol,
+            },
+            Some(instance),
+            Some(ticket),
+        ) => (route, accept_key, subprotocol, instance, ticket),
+        // Every refusal above replaced the upgrade with its error answer.
+        (answer, _, _) => {
+            if upgrade::respond(&mut stream, &answer).await.is_ok() {
+                let _ = stream.shutdown().await;
+            }
+            return;
+        }
+    };
+    let details = Arc::new(ConnectionDetails {
+        route: route.path.clone(),
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
+        remote_address: client.to_string(),
+        client_ip: client.ip(),
+        subprotocol: subprotocol.clone(),
+        connected_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    });
+    let slot = worker.metrics.slot(&route.path);
+    let registration = Registration::open(
+        &worker,
+        &route.path,
+        limits.max_outbound_bytes,
+        details.clone(),
+    );
+    let mut early = rest;
+    let asked = Asked {
+        instance: &instance,
+        worker: &worker,
+        slot,
+        accept_timeout: route.accept_timeout,
+    };
+    if let Decision::Refuse(answer) =
+        accept::ask(&mut stream, &mut early, &registration, &details, asked).await
+    {
+        if let Some(answer) = answer {
+            worker.metrics.rejected(worker.index, Rejection::Plugin);
+            if upgrade::respond(&mut stream, &answer).await.is_ok() {
+                let _ = stream.shutdown().await;
+            }
+        }
         return;
     }
-    let (
-        Answer::Upgrade {
-            route, subprotocol, ..
-        },
-        Some(instance),
-        Some(ticket),
-    ) = (answer, instance, ticket)
-    else {
-        let _ = stream.shutdown().await;
-        return;
+    let open = Answer::Upgrade {
+        route,
+        accept_key,
+        subprotocol,
     };
+    if upgrade::respond(&mut stream, &open).await.is_err() {
+        // The plugin accepted the connection, so its end reaches the plugin as for any other.
+        let _ = instance
+            .borrow_mut()
+            .on_close(registration.id, 1006, "connection lost");
+        return;
+    }
     let config = WebSocketConfig::default()
         .read_buffer_size(if listener.tls.is_some() {
             TLS_READ_CHUNK
@@ -189,14 +244,13 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    let slot = worker.metrics.slot(&route.path);
-    let path: Rc<str> = route.path.as_str().into();
+    let ws = WebSocketStream::from_partially_read(stream, early, Role::Server, Some(config)).await;
     let holds = Holds {
         generation: routes,
         ticket,
         done,
+        registration,
     };
-    let session = Session::open(ws, slot, path, instance, worker, limits, holds);
-    tokio::task::spawn_local(session.run(head, client, subprotocol));
+    let session = Session::open(ws, slot, instance, worker, limits, holds);
+    tokio::task::spawn_local(session.run(details));
 }

@@ -9,9 +9,10 @@ use crate::config::{AcmeConfig, Config, ListenerConfig, TlsFiles};
 use crate::hub::Hub;
 use crate::listener;
 use crate::metrics::Metrics;
-use crate::plugin::{PluginRuntime, RouteContext};
+use crate::plugin::{HostLinks, PluginRuntime, RouteContext};
 use crate::privileges;
-use crate::route::RouteTemplate;
+use crate::route::{Route, RouteTemplate};
+use crate::timers::TimerTarget;
 use crate::tls;
 use crate::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
@@ -98,9 +99,10 @@ impl Certificates {
     }
 }
 
-/// Compiles every route's plugin; what `check` validates and `serve` starts from.
+/// Compiles every route's plugin and starts it once (see [`validate_routes`]); what `check` validates and `serve`
+/// and a reload start from.
 pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<RouteTemplate>> {
-    config
+    let routes = config
         .routes
         .iter()
         .enumerate()
@@ -111,7 +113,51 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
                 plugin: runtime.load(&route.plugin)?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    validate_routes(&routes, &config.limits)?;
+    Ok(routes)
+}
+
+/// Starts each route's plugin once, as a worker would, and runs its `init` on the route's settings: a plugin that
+/// traps at start, outgrows its memory cap or refuses its settings fails here — in `check`, before `serve` starts
+/// its workers, and before a reload reaches them — and not in a worker. Runs on a thread of its own, inside a task
+/// set like a worker's, so whatever `init` starts (timers) works and ends with it.
+pub fn validate_routes(routes: &[RouteTemplate], limits: &crate::limits::Limits) -> Result<()> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("validation runtime")?;
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async {
+                    let metrics = Arc::new(Metrics::new(Vec::new(), 1));
+                    let (hub, _deliveries) =
+                        Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
+                    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
+                    let links = HostLinks {
+                        metrics,
+                        worker: 0,
+                        hub,
+                        timers: TimerTarget {
+                            fire,
+                            generation: 0,
+                            route: 0,
+                            instance: 0,
+                        },
+                        limits: Arc::new(limits.clone()),
+                        admission: Admission::new(limits),
+                    };
+                    for route in routes {
+                        Route::instantiate(route, &links)?;
+                    }
+                    Ok(())
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("validating the plugins panicked")))
+    })
 }
 
 impl Gateway {

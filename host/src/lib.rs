@@ -2,13 +2,14 @@
 //!
 //! The modules follow the path a connection takes: [`listener`] accepts it on a worker, [`connection`] runs
 //! [`proxy`] and [`tls`] and reads the HTTP request with [`upgrade`], which picks a [`route`]; [`admission`] caps how many may
-//! connect; [`session`] runs the WebSocket and hands its events to the route's [`plugin`], whose host calls reach
+//! connect; [`accept`] asks the route's plugin whether to open it (now or, deferred, later); [`session`] runs the WebSocket and hands its events to the route's [`plugin`], whose host calls reach
 //! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
 //! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
 //! [`limits`] what it bounds; [`admin`] serves the push API for existing backends and
 //! the [`metrics`].
 
+pub mod accept;
 pub mod acme;
 pub mod admin;
 pub mod admission;

@@ -4,16 +4,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use wssgate::admission::Admission;
 use wssgate::config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
 use wssgate::gateway::{self, Gateway};
-use wssgate::hub::Hub;
-use wssgate::metrics::Metrics;
-use wssgate::plugin::{HostLinks, PluginRuntime};
+use wssgate::plugin::PluginRuntime;
 use wssgate::privileges;
-use wssgate::route::Route;
-use wssgate::timers::TimerTarget;
 use wssgate::tls;
 
 /// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
@@ -198,27 +192,6 @@ fn check(config: Config) -> Result<()> {
     }
     let runtime = PluginRuntime::new(config.needs_fuel())?;
     let routes = gateway::load_routes(&config, &runtime)?;
-    // Instantiate each plugin once, as a worker would, so that a plugin whose start-up traps or outgrows its
-    // memory cap fails here and not at serve time.
-    let metrics = Arc::new(Metrics::new(Vec::new(), 1));
-    let (hub, _deliveries) = Hub::new(1, config.limits.max_worker_queue_bytes, metrics.clone());
-    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
-    let links = HostLinks {
-        metrics,
-        worker: 0,
-        hub,
-        timers: TimerTarget {
-            fire,
-            generation: 0,
-            route: 0,
-            instance: 0,
-        },
-        limits: Arc::new(config.limits.clone()),
-        admission: Admission::new(&config.limits),
-    };
-    for route in &routes {
-        Route::instantiate(route, &links)?;
-    }
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",
         config.source.display(),

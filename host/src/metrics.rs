@@ -26,15 +26,18 @@ pub enum Rejection {
     Throttled,
     /// Any other HTTP answer: unknown path, not an upgrade, malformed.
     BadRequest,
+    /// The plugin's answer: its rejection, a deferred upgrade's timeout, a trap in on-connect.
+    Plugin,
 }
 
-const REJECTIONS: [(&str, Rejection); 6] = [
+const REJECTIONS: [(&str, Rejection); 7] = [
     ("too_many_connections", Rejection::TooManyConnections),
     ("too_many_from_address", Rejection::TooManyFromAddress),
     ("plugin_down", Rejection::PluginDown),
     ("origin", Rejection::Origin),
     ("trap_throttle", Rejection::Throttled),
     ("bad_request", Rejection::BadRequest),
+    ("plugin", Rejection::Plugin),
 ];
 
 /// A cap that was hit: what a hostile plugin or client ran into instead of growing the gateway.
@@ -79,6 +82,14 @@ struct RouteCounters {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     traps: AtomicU64,
+    /// Upgrades whose on-connect deferred its answer, and those since answered (accepted, rejected, timed out or
+    /// left): the difference is how many wait now.
+    deferred: AtomicU64,
+    deferred_ended: AtomicU64,
+    /// Deferred upgrades answered 504 because the plugin did not answer in `accept_timeout_ms`.
+    accept_timeouts: AtomicU64,
+    /// Instances whose `init` refused the route's settings or trapped (at start, replacement or reload).
+    init_failures: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -185,6 +196,28 @@ impl Metrics {
         }
     }
 
+    pub fn deferred(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.deferred.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A deferred upgrade got its answer (or lost its client); `timed_out` when the answer was the 504.
+    pub fn deferred_ended(&self, worker: usize, route: usize, timed_out: bool) {
+        if let Some(r) = self.route(worker, route) {
+            r.deferred_ended.fetch_add(1, Relaxed);
+            if timed_out {
+                r.accept_timeouts.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn init_failed(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.init_failures.fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn rejected(&self, worker: usize, why: Rejection) {
         if let Some(shard) = self.shards.get(worker) {
             shard.rejected[why as usize].fetch_add(1, Relaxed);
@@ -236,7 +269,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         type Field = fn(&RouteCounters) -> &AtomicU64;
-        let counters: [(&str, &str, &str, Field); 7] = [
+        let counters: [(&str, &str, &str, Field); 10] = [
             (
                 "wssgate_connections_total",
                 "counter",
@@ -279,6 +312,24 @@ impl Metrics {
                 "WebSocket connections closed",
                 |r| &r.closed,
             ),
+            (
+                "wssgate_deferred_connections_total",
+                "counter",
+                "Upgrades whose on-connect deferred the answer",
+                |r| &r.deferred,
+            ),
+            (
+                "wssgate_accept_timeouts_total",
+                "counter",
+                "Deferred upgrades answered 504 after accept_timeout_ms",
+                |r| &r.accept_timeouts,
+            ),
+            (
+                "wssgate_plugin_init_failures_total",
+                "counter",
+                "Plugin instances whose init refused the settings or trapped",
+                |r| &r.init_failures,
+            ),
         ];
         for (name, kind, help, field) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -296,6 +347,20 @@ impl Metrics {
                 .sum(i, |r| &r.opened)
                 .saturating_sub(self.sum(i, |r| &r.closed));
             let _ = writeln!(out, "wssgate_connections_open{{route=\"{route}\"}} {open}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wssgate_deferred_connections Upgrades waiting for the plugin's accept or reject now"
+        );
+        let _ = writeln!(out, "# TYPE wssgate_deferred_connections gauge");
+        for (i, route) in self.routes.iter().enumerate() {
+            let waiting = self
+                .sum(i, |r| &r.deferred)
+                .saturating_sub(self.sum(i, |r| &r.deferred_ended));
+            let _ = writeln!(
+                out,
+                "wssgate_deferred_connections{{route=\"{route}\"}} {waiting}"
+            );
         }
         let name = "wssgate_plugin_event_seconds";
         let _ = writeln!(

@@ -77,7 +77,22 @@ pub struct Outbox {
     wake: Signal,
     /// Wakes a writer stuck on a full socket when the queue overflows.
     overflow: Signal,
+    /// Set while the plugin has deferred the answer to the connection's upgrade and not given it yet.
+    deferred: Cell<bool>,
+    /// The plugin's answer to a deferred upgrade, until the handshake task takes it.
+    answer: RefCell<Option<UpgradeAnswer>>,
 }
+
+/// How a plugin answered a deferred upgrade (`accept` or `reject`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeAnswer {
+    Accept,
+    Reject { status: u16, body: String },
+}
+
+/// `accept` or `reject` for a connection whose upgrade is not waiting for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotDeferred;
 
 /// A wake-up for the one task that owns a connection, on the worker's own thread.
 ///
@@ -134,7 +149,36 @@ impl Outbox {
             overflowed: Cell::new(false),
             wake: Signal::default(),
             overflow: Signal::default(),
+            deferred: Cell::new(false),
+            answer: RefCell::default(),
         }
+    }
+
+    /// The plugin deferred the answer to the upgrade: `accept` and `reject` may now give it.
+    pub fn defer(&self) {
+        self.deferred.set(true);
+    }
+
+    /// Whether the upgrade waits for the plugin's answer (deferred, and not answered yet).
+    pub fn is_deferred(&self) -> bool {
+        self.deferred.get() && self.answer.borrow().is_none()
+    }
+
+    /// Gives the answer to a deferred upgrade and wakes the handshake that waits for it; the first answer wins.
+    pub fn answer(&self, answer: UpgradeAnswer) -> Result<(), NotDeferred> {
+        if !self.is_deferred() || self.is_shut() {
+            return Err(NotDeferred);
+        }
+        *self.answer.borrow_mut() = Some(answer);
+        self.wake.raise();
+        Ok(())
+    }
+
+    /// Takes the plugin's answer, once given; the upgrade is no longer deferred.
+    pub fn take_answer(&self) -> Option<UpgradeAnswer> {
+        let answer = self.answer.borrow_mut().take()?;
+        self.deferred.set(false);
+        Some(answer)
     }
 
     pub fn push(&self, message: Message) -> Result<(), Refused> {

@@ -16,6 +16,8 @@ pub struct Route {
     pub subprotocols: Vec<String>,
     /// Origins allowed to connect; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// How long an upgrade the plugin deferred waits for its answer.
+    pub accept_timeout: std::time::Duration,
     /// The instances that serve this route's connections on this worker, each connection staying with one (and
     /// holding it). Plugin calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
     instances: Vec<Rc<RefCell<PluginInstance>>>,
@@ -49,7 +51,8 @@ impl Route {
                 PluginInstance::new(template.plugin.clone(), template.context.clone(), links)
                     .map_err(|e| {
                         anyhow::anyhow!(
-                            "{}: cannot instantiate the plugin: {e:#}",
+                            "route {} ({}): {e}",
+                            template.config.path,
                             template.config.plugin.display()
                         )
                     })?;
@@ -60,6 +63,7 @@ impl Route {
             path: template.config.path.clone(),
             subprotocols: template.config.subprotocols.clone(),
             allowed_origins: template.config.allowed_origins.clone(),
+            accept_timeout: template.config.accept_timeout,
             instances,
             next: Cell::new(0),
         })

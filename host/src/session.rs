@@ -5,20 +5,18 @@
 //! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
+use crate::accept::Registration;
 use crate::admission::Ticket;
 use crate::hub::ConnectionDetails;
 use crate::limits::Limits;
-use crate::outbound::{Outbox, SHUTTING_DOWN, SLOW_CONSUMER, close_frame, sendable_close_code};
-use crate::plugin::{MessageParam, PluginInstance, Trapped};
+use crate::outbound::{Outbox, SLOW_CONSUMER, close_frame};
+use crate::plugin::{MessageParam, PluginInstance};
 use crate::registry::{self, ConnectionId};
 use crate::route::Routes;
-use crate::timers;
-use crate::upgrade::RequestHead;
 use crate::worker::WorkerContext;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::cell::RefCell;
 use std::future::pending;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -73,6 +71,8 @@ struct RateWindow {
 
 /// What a session keeps alive until it ends, for the sake of others.
 pub struct Holds {
+    /// The connection's place in the registry and the hub: dropped last, it forgets the connection everywhere.
+    pub registration: Registration,
     /// The routes generation the connection started with: its plugin instance's timers find the instance there.
     pub generation: Rc<Routes>,
     /// Counts the connection against the connection caps.
@@ -120,11 +120,9 @@ struct Traffic {
 }
 
 impl<S> Drop for Session<S> {
-    /// The connection is gone for good (after its on-close): it leaves the worker, its timers and the hub.
+    /// The connection is gone for good (after its on-close); its registration, dropped with it, takes it out of the
+    /// worker, the hub and its timers.
     fn drop(&mut self) {
-        registry::remove(self.id);
-        timers::cancel_owned_by(self.id);
-        self.worker.hub.close(self.id);
         self.worker
             .metrics
             .closed(self.worker.index, self.route, self.close_code);
@@ -132,22 +130,16 @@ impl<S> Drop for Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Opens the session of a connection to the route at `path` (metrics slot `route`).
+    /// Opens the session of a connection the plugin accepted (metrics slot `route`).
     pub fn open(
         ws: WebSocketStream<S>,
         route: usize,
-        path: Rc<str>,
         plugin: Rc<RefCell<PluginInstance>>,
         worker: Rc<WorkerContext>,
         limits: Arc<Limits>,
         holds: Holds,
     ) -> Self {
-        let outbox = Rc::new(Outbox::new(limits.max_outbound_bytes));
-        let id = registry::open(outbox.clone(), path);
-        // Shutdown reaches open sessions through the registry; one that opens while it is under way closes now.
-        if *worker.shutdown.borrow() {
-            outbox.request_close(close_frame(1001, SHUTTING_DOWN));
-        }
+        let (id, outbox) = (holds.registration.id, holds.registration.outbox.clone());
         worker.metrics.opened(worker.index, route);
         Session {
             route,
@@ -171,46 +163,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// Runs the session to its end. It takes the request by value: its path, query and headers move into the
-    /// connection's details, which the hub and the plugin's replay keep, rather than being kept twice.
-    pub async fn run(mut self, head: RequestHead, peer: SocketAddr, subprotocol: Option<String>) {
-        let connected_at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+    /// Runs the session to its end: `details` are what the connection opened with, for the access log.
+    pub async fn run(mut self, details: Arc<ConnectionDetails>) {
         let started = Instant::now();
-        let details = Arc::new(ConnectionDetails {
-            route: head.path.clone(),
-            path: head.path,
-            query: head.query,
-            headers: head.headers,
-            remote_address: peer.to_string(),
-            client_ip: peer.ip(),
-            subprotocol,
-            connected_at_ms,
-        });
-        self.worker.hub.open(self.id, details.clone());
-        let verdict = self.plugin.borrow_mut().on_connect(self.id, &details);
-        match verdict {
-            Ok(Ok(())) => {}
-            Ok(Err(reject)) => {
-                // A rejected connection never opened for the plugin, so it gets no on-close.
-                let code = sendable_close_code(reject.code);
-                self.close_code = code;
-                Box::pin(self.close_now(code, &reject.reason, CLOSE_TIMEOUT)).await;
-                return;
-            }
-            Err(Trapped) => {
-                self.close_code = 1011;
-                Box::pin(self.close_now(1011, "plugin error", CLOSE_TIMEOUT)).await;
-                return;
-            }
-        }
         let end = self.exchange().await;
         self.close_code = end.code;
         let t = &self.traffic;
-        tracing::info!(target: "access", client = %peer, route = %details.route, connection = self.id,
-            duration_ms = started.elapsed().as_millis() as u64, messages_in = t.messages_in, bytes_in = t.bytes_in,
-            messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code, "connection closed");
+        tracing::info!(target: "access", client = %details.remote_address, route = %details.route,
+            connection = self.id, duration_ms = started.elapsed().as_millis() as u64, messages_in = t.messages_in,
+            bytes_in = t.bytes_in, messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code,
+            "connection closed");
         self.outbox.shut();
         registry::remove(self.id);
         // A trap here is logged by the instance; the connection is gone either way.

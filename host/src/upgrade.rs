@@ -235,6 +235,29 @@ pub fn too_many_requests(cooloff: std::time::Duration) -> Answer<'static> {
     )
 }
 
+/// The longest body of a plugin's rejection that is sent.
+const MAX_REJECTION_BODY: usize = 1024;
+
+/// A plugin's HTTP answer refusing an upgrade: `status` when it is an error status (400 to 599), else 500; the body
+/// cut to [`MAX_REJECTION_BODY`] bytes.
+pub fn rejection(status: u16, body: &str) -> Answer<'static> {
+    let status = if (400..=599).contains(&status) {
+        status
+    } else {
+        tracing::warn!("a plugin rejected an upgrade with status {status}, which is not an HTTP error; answering 500");
+        500
+    };
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut end = body.len().min(MAX_REJECTION_BODY);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    error(status, reason, "", body[..end].to_owned())
+}
+
 /// The answer to a head that could not be parsed.
 pub fn head_error(error: &HeadError) -> Option<Answer<'static>> {
     match error {

@@ -5,12 +5,12 @@
 //! creates in host memory (memberships, names, timers, log lines) is capped by `[limits]`, and a call past a cap
 //! is refused with a `refusal` the plugin can see, never by silent growth.
 
-use super::bindings::wssgate::plugin::{host, types};
+use super::bindings::wssgate::plugin::{host, timers as timer_calls, types};
 use super::instance::{HostLinks, RouteContext};
 use super::stdio::LogBudget;
 use crate::hub::HubRefusal;
 use crate::metrics::CapHit;
-use crate::outbound::{Refused, close_frame};
+use crate::outbound::{NotDeferred, Refused, UpgradeAnswer, close_frame};
 use crate::registry::{self, ConnectionId};
 use crate::timers::{self, Incarnation, TimerRefusal};
 use std::sync::Arc;
@@ -86,6 +86,15 @@ impl HostState {
     fn route(&self) -> &str {
         &self.route.path
     }
+
+    /// Gives a deferred upgrade of this route its answer.
+    fn answer_upgrade(&self, connection: u64, answer: UpgradeAnswer) -> Result<(), types::Refusal> {
+        let outbox = registry::get_on_route(connection, self.route())
+            .ok_or(types::Refusal::UnknownConnection)?;
+        outbox
+            .answer(answer)
+            .map_err(|NotDeferred| types::Refusal::NotDeferred)
+    }
 }
 
 /// A count as the WIT's u32.
@@ -121,6 +130,14 @@ impl host::Host for HostState {
         if self.current != Some(connection) {
             outbox.wake();
         }
+    }
+
+    fn accept(&mut self, connection: u64) -> Result<(), types::Refusal> {
+        self.answer_upgrade(connection, UpgradeAnswer::Accept)
+    }
+
+    fn reject(&mut self, connection: u64, status: u16, body: String) -> Result<(), types::Refusal> {
+        self.answer_upgrade(connection, UpgradeAnswer::Reject { status, body })
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) -> Result<(), types::Refusal> {
@@ -246,6 +263,20 @@ impl host::Host for HostState {
             .session_remove(self.route(), connection, &key);
     }
 
+    fn connection_info(&mut self, connection: u64) -> Option<types::ConnectionDetails> {
+        let details = self.links.hub.details(self.route(), connection)?;
+        Some(types::ConnectionDetails {
+            path: details.path.clone(),
+            query: details.query.clone(),
+            headers: details.headers.clone(),
+            remote_address: details.remote_address.clone(),
+            subprotocol: details.subprotocol.clone(),
+            connected_at_ms: details.connected_at_ms,
+        })
+    }
+}
+
+impl timer_calls::Host for HostState {
     fn set_timer(
         &mut self,
         delay_ms: u64,
@@ -280,17 +311,5 @@ impl host::Host for HostState {
 
     fn cancel_timer(&mut self, timer: u64) -> bool {
         timers::cancel(timer, self.incarnation)
-    }
-
-    fn connection_info(&mut self, connection: u64) -> Option<types::ConnectionDetails> {
-        let details = self.links.hub.details(self.route(), connection)?;
-        Some(types::ConnectionDetails {
-            path: details.path.clone(),
-            query: details.query.clone(),
-            headers: details.headers.clone(),
-            remote_address: details.remote_address.clone(),
-            subprotocol: details.subprotocol.clone(),
-            connected_at_ms: details.connected_at_ms,
-        })
     }
 }

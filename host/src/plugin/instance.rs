@@ -16,18 +16,18 @@
 //!   doubles each time (until it runs again): its
 //!   connections are closed with 1011 "plugin unavailable" and new clients get 503 while no instance is up.
 
-use super::bindings::Plugin;
 use super::cpu_budget;
+use super::exports::Exports;
 use super::host_calls::HostState;
 use super::stdio::LogBudget;
 use super::stdio::LogStream;
-use super::{EPOCH_TICK, MessageParam, PluginCloseFrame, PluginTemplate, RequestInfoParam};
+use super::{EPOCH_TICK, MessageParam, PluginTemplate, RequestInfoParam, Verdict};
 use crate::admission::Admission;
 use crate::config::RouteConfig;
 use crate::hub::{ConnectionDetails, Hub};
 use crate::limits::Limits;
 use crate::metrics::{CapHit, Metrics};
-use crate::outbound::close_frame;
+use crate::outbound::{UpgradeAnswer, close_frame};
 use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use crate::timers::{self, Incarnation, TimerId, TimerTarget};
 use std::collections::BTreeMap;
@@ -87,6 +87,26 @@ impl RouteContext {
 #[derive(Debug)]
 pub struct Trapped;
 
+/// Why a fresh instance could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The plugin's `init` refused the route's settings, with its own message.
+    Refused(String),
+    /// Instantiation or `init` trapped, or the store could not be set up.
+    Failed(wasmtime::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Refused(message) => write!(f, "the plugin's init refused the route's settings: {message}"),
+            StartError::Failed(error) => write!(f, "cannot start the plugin: {error:#}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// The host links an instance needs beyond its route: the shared hub, its timers' way back, the limits.
 #[derive(Clone)]
 pub struct HostLinks {
@@ -136,7 +156,7 @@ pub struct PluginInstance {
     template: PluginTemplate,
     route: Arc<RouteContext>,
     /// `None` while the instance is down (it cannot run; see the module doc).
-    live: Option<(Store<HostState>, Plugin)>,
+    live: Option<(Store<HostState>, Exports)>,
     /// The live store's number: its timers carry it, and die with it.
     incarnation: Incarnation,
     /// When a callback's budget is first checked: the budget in epoch ticks, rounded up, plus one for the tick
@@ -164,6 +184,9 @@ pub struct PluginInstance {
     traps_total: u64,
     /// While set, the instance is down and is not replaced before this time.
     down_until: Option<Instant>,
+    /// A replacement left connections whose upgrade still waits for its answer: their `on-connect` is replayed at
+    /// once (they have no next event to wait for), when the current call is over.
+    deferred_replays_due: bool,
 }
 
 /// Who an event is for, so a trap in it is charged to the right party.
@@ -191,7 +214,7 @@ impl PluginInstance {
         template: PluginTemplate,
         route: Arc<RouteContext>,
         links: HostLinks,
-    ) -> wasmtime::Result<Self> {
+    ) -> Result<Self, StartError> {
         let ticks = route
             .event_deadline
             .as_nanos()
@@ -219,12 +242,41 @@ impl PluginInstance {
             failures_in_a_row: 0,
             traps_total: 0,
             down_until: None,
+            deferred_replays_due: false,
         };
         instance.live = Some(instance.instantiate()?);
         Ok(instance)
     }
 
-    fn instantiate(&self) -> wasmtime::Result<(Store<HostState>, Plugin)> {
+    /// A fresh store with the plugin instantiated in it and its `init` run.
+    fn instantiate(&self) -> Result<(Store<HostState>, Exports), StartError> {
+        let (mut store, exports) = self.instantiate_store().map_err(StartError::Failed)?;
+        if let Some(lifecycle) = &exports.lifecycle {
+            let settings: Vec<(&str, &str)> = self
+                .route
+                .settings
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
+            let verdict = lifecycle.call_init(&mut store, &settings);
+            let refusal = match verdict {
+                Ok(Ok(())) => None,
+                Ok(Err(message)) => Some(StartError::Refused(message)),
+                Err(trap) => Some(StartError::Failed(trap.context("the plugin's init trapped"))),
+            };
+            if let Some(refusal) = refusal {
+                self.links
+                    .metrics
+                    .init_failed(self.links.worker, self.metrics_slot);
+                timers::cancel_incarnation(self.incarnation);
+                return Err(refusal);
+            }
+        }
+        Ok((store, exports))
+    }
+
+    fn instantiate_store(&self) -> wasmtime::Result<(Store<HostState>, Exports)> {
         let origin: Arc<str> = format!("{} ({})", self.route.path, self.route.plugin).into();
         let budget = self.log_budget.clone();
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -255,7 +307,7 @@ impl PluginInstance {
             retired: self.retired,
             cpu_at_event_start: Duration::ZERO,
         };
-        let mut store = Store::new(self.template.engine(), state);
+        let mut store = Store::new(self.template.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
         let deadline = self.route.event_deadline;
         store.epoch_deadline_callback(move |store| {
@@ -265,8 +317,9 @@ impl PluginInstance {
         if self.route.fuel_metering {
             store.set_fuel(self.route.fuel.unwrap_or(u64::MAX))?;
         }
-        let plugin = self.template.instantiate(&mut store)?;
-        Ok((store, plugin))
+        let instance = self.template.pre.instantiate(&mut store)?;
+        let exports = self.template.exports.load(&mut store, &instance)?;
+        Ok((store, exports))
     }
 
     /// Whether the instance can take a new connection now; replaces it first if its back-off has passed.
@@ -277,23 +330,26 @@ impl PluginInstance {
         self.live.is_some()
     }
 
+    /// Asks the plugin how to answer a connection's upgrade. The connection is the instance's from now on unless the
+    /// plugin rejects it (or traps).
     pub fn on_connect(
         &mut self,
         conn: ConnectionId,
         details: &Arc<ConnectionDetails>,
-    ) -> Result<Result<(), PluginCloseFrame>, Trapped> {
+    ) -> Result<Verdict, Trapped> {
         let headers = header_refs(details);
         let request = request_info(details, &headers, false);
         let verdict = self.call(
             Caller::Connection(conn),
             Some(details.client_ip),
             "on-connect",
-            |p, s| p.call_on_connect(s, conn, request),
-        )?;
-        if verdict.is_ok() {
+            |e, s| e.connection.call_on_connect(s, conn, request),
+        );
+        if matches!(verdict, Ok(Verdict::Accept | Verdict::Defer)) {
             self.connections.insert(conn, details.clone());
         }
-        Ok(verdict)
+        self.replay_deferred_if_due();
+        verdict
     }
 
     /// A timer of `incarnation` fired. A trap in it is charged like one in an event of the timer's `owner`
@@ -312,12 +368,18 @@ impl PluginInstance {
         let caller = Caller::Timer {
             owner: owner.map(|(conn, _)| conn),
         };
-        let result = self.call(caller, owner.map(|(_, ip)| ip), "on-timer", |p, s| {
-            p.call_on_timer(s, timer)
+        let owner_id = owner.map(|(conn, _)| conn);
+        let result = self.call(caller, owner.map(|(_, ip)| ip), "on-timer", |e, s| {
+            match &e.timer_events {
+                Some(events) => events.call_on_timer(s, timer, owner_id),
+                // Refused at load: a plugin that can start timers exports their events.
+                None => Ok(()),
+            }
         });
         if let (Err(Trapped), Some((conn, _))) = (&result, owner) {
             close_connection(conn, 1011, "plugin error");
         }
+        self.replay_deferred_if_due();
         result
     }
 
@@ -333,12 +395,14 @@ impl PluginInstance {
         if !self.replay_if_due(conn)? {
             return Ok(());
         }
-        self.call(
+        let result = self.call(
             Caller::Connection(conn),
             Some(client_ip),
             "on-message",
-            |p, s| p.call_on_message(s, conn, message),
-        )
+            |e, s| e.connection.call_on_message(s, conn, message),
+        );
+        self.replay_deferred_if_due();
+        result
     }
 
     pub fn on_close(&mut self, conn: ConnectionId, code: u16, reason: &str) -> Result<(), Trapped> {
@@ -350,12 +414,14 @@ impl PluginInstance {
         if !replayed? {
             return Ok(());
         }
-        self.call(
+        let result = self.call(
             Caller::Connection(conn),
             Some(client_ip),
             "on-close",
-            |p, s| p.call_on_close(s, conn, code, reason),
-        )
+            |e, s| e.connection.call_on_close(s, conn, code, reason),
+        );
+        self.replay_deferred_if_due();
+        result
     }
 
     /// The live store's number, which its timers carry.
@@ -378,9 +444,9 @@ impl PluginInstance {
         caller: Caller,
         client_ip: Option<std::net::IpAddr>,
         event: &'static str,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Exports, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Trapped> {
-        let Some((store, plugin)) = self.live.as_mut() else {
+        let Some((store, exports)) = self.live.as_mut() else {
             return Err(Trapped);
         };
         // quanta reads the CPU's time-stamp counter: two clock reads per event cost a few nanoseconds, not the
@@ -395,7 +461,7 @@ impl PluginInstance {
             // Refilled per callback: fuel bounds one event, like the deadline.
             store.set_fuel(fuel).map_err(|_| Trapped)?;
         }
-        let result = f(plugin, store);
+        let result = f(exports, store);
         let (metrics, worker, route) = (&self.links.metrics, self.links.worker, self.metrics_slot);
         metrics.plugin_event(worker, route, started.elapsed());
         store.data_mut().current = None;
@@ -442,7 +508,7 @@ impl PluginInstance {
 
     /// Replays `on-connect` into the live store for `conn` if it has not been since the last replacement. True
     /// when the connection's event may go ahead; false when the plugin now rejected the connection (it is being
-    /// closed with the plugin's code).
+    /// closed with 1008, or its upgrade answered with the rejection).
     fn replay_if_due(&mut self, conn: ConnectionId) -> Result<bool, Trapped> {
         // The set is empty except after a replacement: skip hashing on the per-message path.
         if self.awaiting_replay.is_empty() || !self.awaiting_replay.remove(&conn) {
@@ -457,18 +523,33 @@ impl PluginInstance {
             Caller::Connection(conn),
             Some(details.client_ip),
             "on-connect (restored)",
-            |p, s| p.call_on_connect(s, conn, request),
+            |e, s| e.connection.call_on_connect(s, conn, request),
         );
+        let deferred = registry::get(conn).filter(|outbox| outbox.is_deferred());
         match verdict {
-            Ok(Ok(())) => {
+            Ok(verdict) => {
                 self.replay_traps_in_a_row.clear();
-                Ok(true)
-            }
-            Ok(Err(reject)) => {
-                self.replay_traps_in_a_row.clear();
-                self.connections.remove(&conn);
-                close_connection(conn, reject.code, &reject.reason);
-                Ok(false)
+                match (verdict, deferred) {
+                    // Still waiting for its answer: the fresh instance gives it, now or later.
+                    (Verdict::Accept, Some(outbox)) => {
+                        let _ = outbox.answer(UpgradeAnswer::Accept);
+                        Ok(true)
+                    }
+                    (Verdict::Reject(r), Some(outbox)) => {
+                        let _ = outbox.answer(UpgradeAnswer::Reject {
+                            status: r.status,
+                            body: r.body,
+                        });
+                        Ok(true)
+                    }
+                    // Already open: the client got its 101 long ago.
+                    (Verdict::Accept | Verdict::Defer, _) => Ok(true),
+                    (Verdict::Reject(r), None) => {
+                        self.connections.remove(&conn);
+                        close_connection(conn, 1008, &r.body);
+                        Ok(false)
+                    }
+                }
             }
             Err(Trapped) => {
                 if !self.replay_traps_in_a_row.contains(&details.client_ip) {
@@ -484,6 +565,29 @@ impl PluginInstance {
                 Err(Trapped)
             }
         }
+    }
+
+    /// After a replacement, replays `on-connect` at once for the connections whose upgrade still waits for its
+    /// answer: an open connection's replay waits for its next event, but a deferred one may get its answer only
+    /// from the fresh instance, which knows of it only once replayed.
+    fn replay_deferred_if_due(&mut self) {
+        if !std::mem::take(&mut self.deferred_replays_due) {
+            return;
+        }
+        // Bounded: each replay either succeeds (one fewer awaits it) or traps (one fewer connection, and everyone
+        // awaits replay again in the next instance).
+        let n = self.connections.len() as u64 + 1;
+        for _ in 0..n.saturating_mul(n) {
+            let next = self
+                .awaiting_replay
+                .iter()
+                .copied()
+                .find(|conn| registry::get(*conn).is_some_and(|o| o.is_deferred()));
+            let Some(conn) = next else { break };
+            // A trap is charged and handled inside.
+            let _ = self.replay_if_due(conn);
+        }
+        self.deferred_replays_due = false;
     }
 
     /// Leaves the instance down for a back-off, closing the connections it served.
@@ -517,6 +621,7 @@ impl PluginInstance {
                 self.live = Some(live);
                 self.down_until = None;
                 self.awaiting_replay = self.connections.keys().copied().collect();
+                self.deferred_replays_due = true;
             }
             Err(error) => {
                 tracing::error!(route = %self.route.path, plugin = %self.route.plugin,

@@ -7,27 +7,33 @@
 
 mod bindings;
 mod cpu_budget;
+mod exports;
 mod host_calls;
 mod instance;
 mod stdio;
 mod wasi;
 
-pub use bindings::wssgate::plugin::types::{CloseFrame as PluginCloseFrame, LogLevel};
+pub use bindings::wssgate::plugin::types::{LogLevel, Rejection, Verdict};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
 pub use host_calls::HostState;
 pub use instance::{HostLinks, PluginInstance, RouteContext, Trapped};
 
 use anyhow::{Result, anyhow};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances; event deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// A compiled plugin, ready to instantiate on any worker.
-pub type PluginTemplate = bindings::PluginPre<HostState>;
+/// A compiled and linked plugin with its exports found, ready to instantiate on any worker.
+#[derive(Clone)]
+pub struct PluginTemplate {
+    pre: InstancePre<HostState>,
+    exports: Arc<exports::ExportIndices>,
+}
 
 /// The wasmtime engine and the host functions every plugin links against.
 #[derive(Clone)]
@@ -49,7 +55,7 @@ impl PluginRuntime {
         let engine = Engine::new(&config).map_err(|e| anyhow!("configuring wasmtime: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| anyhow!("linking WASI: {e}"))?;
-        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        bindings::PluginFull::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
@@ -76,8 +82,8 @@ impl PluginRuntime {
             .expect("spawning the epoch thread");
     }
 
-    /// Compiles the plugin at `path` and checks that it imports only what the host provides and exports the
-    /// plugin world. Every error names the file.
+    /// Compiles the plugin at `path` and checks that it was built for this contract's major version, imports only
+    /// what the host provides, and exports what it must (see [`exports`]). Every error names the file.
     pub fn load(&self, path: &Path) -> Result<PluginTemplate> {
         let component = Component::from_file(&self.engine, path).map_err(|e| {
             anyhow!(
@@ -85,17 +91,17 @@ impl PluginRuntime {
                 path.display()
             )
         })?;
+        exports::check_contract_version(&component, &self.engine, path)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             anyhow!(
                 "{}: imports something the gateway does not provide: {e:#}",
                 path.display()
             )
         })?;
-        bindings::PluginPre::new(pre).map_err(|e| {
-            anyhow!(
-                "{}: does not export the wssgate:plugin world: {e:#}",
-                path.display()
-            )
+        let exports = exports::ExportIndices::probe(&pre, &self.engine, path)?;
+        Ok(PluginTemplate {
+            pre,
+            exports: Arc::new(exports),
         })
     }
 }

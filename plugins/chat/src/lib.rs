@@ -18,7 +18,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Refusal, Timer, groups, timers, users};
+use wssgate_sdk::{
+    CloseFrame, Connection, Connections, Message, Plugin, Refusal, Timer, TimerEvents, groups,
+    timers, users,
+};
 
 /// What a client may send.
 #[derive(Deserialize)]
@@ -35,19 +38,19 @@ enum Command {
     StopTicks,
 }
 
-/// What a running timer is for.
-enum Purpose {
-    Reminder { conn: Connection, text: String },
-    Ticks { conn: Connection, count: u64 },
+/// What the plugin keeps per connection; the SDK drops it when the connection closes, and the gateway cancels the
+/// timers it names.
+#[derive(Default)]
+pub struct Member {
+    /// Reminders waiting to be sent, by timer.
+    reminders: HashMap<Timer, String>,
+    /// The running tick timer and how many ticks it sent.
+    ticks: Option<(Timer, u64)>,
 }
 
+/// Route-wide state: none — rooms, users and sessions are the gateway's.
 #[derive(Default)]
-pub struct Chat {
-    /// Running timers of this instance.
-    timers: HashMap<Timer, Purpose>,
-    /// Each connection's tick timer, so it can be stopped.
-    ticking: HashMap<Connection, Timer>,
-}
+pub struct Chat;
 
 /// The group name of a room (groups are the host's; rooms are this plugin's word for them).
 fn group(room: &str) -> String {
@@ -74,7 +77,7 @@ fn refused(conn: Connection, refusal: Refusal) {
 }
 
 impl Chat {
-    fn handle(&mut self, conn: Connection, command: Command) {
+    fn handle(&mut self, conn: Connection, member: &mut Member, command: Command) {
         let uid = conn.session_get("uid");
         match command {
             Command::Login { uid } if uid.is_empty() || uid.len() > 64 => {
@@ -140,7 +143,7 @@ impl Chat {
             Command::Remind { after_ms, text } => {
                 match timers::after(Duration::from_millis(after_ms), Some(conn)) {
                     Ok(timer) => {
-                        self.timers.insert(timer, Purpose::Reminder { conn, text });
+                        member.reminders.insert(timer, text);
                     }
                     Err(refusal) => refused(conn, refusal),
                 }
@@ -153,16 +156,13 @@ impl Chat {
                     Ok(timer) => timer,
                     Err(refusal) => return refused(conn, refusal),
                 };
-                if let Some(old) = self.ticking.insert(conn, timer) {
+                if let Some((old, _)) = member.ticks.replace((timer, 0)) {
                     old.cancel();
-                    self.timers.remove(&old);
                 }
-                self.timers.insert(timer, Purpose::Ticks { conn, count: 0 });
             }
             Command::StopTicks => {
-                if let Some(timer) = self.ticking.remove(&conn) {
+                if let Some((timer, _)) = member.ticks.take() {
                     timer.cancel();
-                    self.timers.remove(&timer);
                 }
                 send(conn, json!({"type": "ticks_stopped"}));
             }
@@ -171,49 +171,46 @@ impl Chat {
 }
 
 impl Plugin for Chat {
-    fn on_message(&mut self, conn: Connection, message: Message) {
+    type State = Member;
+
+    fn on_message(&mut self, conn: Connection, member: &mut Member, message: Message) {
         let Some(text) = message.as_text() else {
             return error(conn, "messages are JSON text");
         };
         match serde_json::from_str::<Command>(text) {
-            Ok(command) => self.handle(conn, command),
+            Ok(command) => self.handle(conn, member, command),
             Err(e) => error(conn, &format!("bad message: {e}")),
         }
     }
 
-    fn on_close(&mut self, conn: Connection, _close: CloseFrame) {
+    fn on_close(&mut self, conn: Connection, _member: Member, _close: CloseFrame) {
         let uid = conn.session_get("uid");
         for room_group in conn.groups() {
             let room = room_group.trim_start_matches("room:");
             let event = json!({"type": "presence", "room": room, "uid": uid, "event": "leave"});
             groups::publish(&room_group, event.to_string(), &[conn]);
         }
-        // The host cancels the timers this connection owned.
-        self.timers.retain(|_, purpose| match purpose {
-            Purpose::Reminder { conn: owner, .. } | Purpose::Ticks { conn: owner, .. } => {
-                *owner != conn
-            }
-        });
-        self.ticking.remove(&conn);
     }
+}
 
-    fn on_timer(&mut self, timer: Timer) {
-        match self.timers.get_mut(&timer) {
-            Some(Purpose::Reminder { conn, text }) => {
-                send(*conn, json!({"type": "reminder", "text": text}));
-                self.timers.remove(&timer);
-            }
-            Some(Purpose::Ticks { conn, count }) => {
-                *count += 1;
-                send(*conn, json!({"type": "tick", "n": count}));
-            }
-            // A timer of an earlier instance, or one cancelled as it fired.
-            None => {}
+impl TimerEvents for Chat {
+    fn on_timer(&mut self, timer: Timer, members: &mut Connections<Member>) {
+        let Some(conn) = timer.owner() else { return };
+        let Some(member) = members.get_mut(conn) else {
+            return;
+        };
+        if let Some(text) = member.reminders.remove(&timer) {
+            send(conn, json!({"type": "reminder", "text": text}));
+        } else if let Some((ticking, count)) = &mut member.ticks
+            && *ticking == timer
+        {
+            *count += 1;
+            send(conn, json!({"type": "tick", "n": count}));
         }
     }
 }
 
-wssgate_sdk::export_plugin!(Chat);
+wssgate_sdk::export_plugin!(Chat, timers);
 
 #[cfg(test)]
 mod tests;

@@ -8,33 +8,31 @@ fn json_of(message: &Message) -> Value {
 }
 
 /// Sends `value` from `conn` and returns what each of `watch` received, as JSON.
-fn exchange(host: &MockHost, chat: &mut Chat, conn: Connection, value: Value) {
-    host.message(chat, conn, value.to_string());
+fn exchange(host: &MockHost<Chat>, conn: Connection, value: Value) {
+    host.message(conn, value.to_string());
 }
 
-fn received(host: &MockHost, conn: Connection) -> Vec<Value> {
+fn received(host: &MockHost<Chat>, conn: Connection) -> Vec<Value> {
     host.take_sent(conn).iter().map(json_of).collect()
 }
 
-fn logged_in(host: &MockHost, chat: &mut Chat, uid: &str) -> Connection {
-    let conn = host.connect(chat, "/chat").unwrap();
-    exchange(host, chat, conn, json!({"type": "login", "uid": uid}));
+fn logged_in(host: &MockHost<Chat>, uid: &str) -> Connection {
+    let conn = host.connect("/chat").unwrap();
+    exchange(host, conn, json!({"type": "login", "uid": uid}));
     assert_eq!(received(host, conn)[0]["type"], "login");
     conn
 }
 
 #[test]
 fn everyone_in_a_room_gets_each_say_once() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
+    let host = MockHost::<Chat>::new();
     let members: Vec<Connection> = ["ann", "bob", "cid"]
         .iter()
-        .map(|u| logged_in(&host, &mut chat, u))
+        .map(|u| logged_in(&host, u))
         .collect();
     for &m in &members {
         exchange(
             &host,
-            &mut chat,
             m,
             json!({"type": "join", "room": "lobby"}),
         );
@@ -44,7 +42,6 @@ fn everyone_in_a_room_gets_each_say_once() {
     }
     exchange(
         &host,
-        &mut chat,
         members[0],
         json!({"type": "say", "room": "lobby", "text": "hi"}),
     );
@@ -59,24 +56,22 @@ fn everyone_in_a_room_gets_each_say_once() {
 
 #[test]
 fn joining_and_leaving_announce_presence_and_leaving_stops_delivery() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let ann = logged_in(&host, &mut chat, "ann");
-    let bob = logged_in(&host, &mut chat, "bob");
-    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "r"}));
-    exchange(&host, &mut chat, bob, json!({"type": "join", "room": "r"}));
+    let host = MockHost::<Chat>::new();
+    let ann = logged_in(&host, "ann");
+    let bob = logged_in(&host, "bob");
+    exchange(&host, ann, json!({"type": "join", "room": "r"}));
+    exchange(&host, bob, json!({"type": "join", "room": "r"}));
     let ann_got = received(&host, ann);
     assert_eq!(ann_got.last().unwrap()["event"], "join");
     assert_eq!(
         received(&host, bob)[0],
         json!({"type": "joined", "room": "r", "members": 2})
     );
-    exchange(&host, &mut chat, bob, json!({"type": "leave", "room": "r"}));
+    exchange(&host, bob, json!({"type": "leave", "room": "r"}));
     assert_eq!(received(&host, ann)[0]["event"], "leave");
     host.take_sent(bob);
     exchange(
         &host,
-        &mut chat,
         ann,
         json!({"type": "say", "room": "r", "text": "anyone?"}),
     );
@@ -85,14 +80,12 @@ fn joining_and_leaving_announce_presence_and_leaving_stops_delivery() {
 
 #[test]
 fn a_dm_reaches_every_connection_of_the_user() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let phone = logged_in(&host, &mut chat, "bob");
-    let desktop = logged_in(&host, &mut chat, "bob");
-    let ann = logged_in(&host, &mut chat, "ann");
+    let host = MockHost::<Chat>::new();
+    let phone = logged_in(&host, "bob");
+    let desktop = logged_in(&host, "bob");
+    let ann = logged_in(&host, "ann");
     exchange(
         &host,
-        &mut chat,
         ann,
         json!({"type": "dm", "to": "bob", "text": "psst"}),
     );
@@ -104,7 +97,6 @@ fn a_dm_reaches_every_connection_of_the_user() {
     }
     exchange(
         &host,
-        &mut chat,
         ann,
         json!({"type": "dm", "to": "nobody", "text": "?"}),
     );
@@ -113,9 +105,8 @@ fn a_dm_reaches_every_connection_of_the_user() {
 
 #[test]
 fn malformed_input_is_answered_with_an_error() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let conn = host.connect(&mut chat, "/chat").unwrap();
+    let host = MockHost::<Chat>::new();
+    let conn = host.connect("/chat").unwrap();
     for bad in [
         "not json",
         "{}",
@@ -123,77 +114,71 @@ fn malformed_input_is_answered_with_an_error() {
         r#"{"type":"say","room":"r"}"#,
         "[1,2]",
     ] {
-        host.message(&mut chat, conn, bad);
+        host.message(conn, bad);
         let got = received(&host, conn);
         assert_eq!(got.len(), 1, "{bad}");
         assert_eq!(got[0]["type"], "error", "{bad}");
     }
-    host.message(&mut chat, conn, vec![1u8, 2]);
+    host.message(conn, vec![1u8, 2]);
     assert_eq!(received(&host, conn)[0]["type"], "error");
-    exchange(&host, &mut chat, conn, json!({"type": "join", "room": "r"}));
+    exchange(&host, conn, json!({"type": "join", "room": "r"}));
     assert_eq!(received(&host, conn)[0]["reason"], "log in first");
 }
 
 #[test]
 fn the_session_keeps_the_user_across_messages() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let conn = logged_in(&host, &mut chat, "ann");
+    let host = MockHost::<Chat>::new();
+    let conn = logged_in(&host, "ann");
     assert_eq!(host.session(conn, "uid").as_deref(), Some("ann"));
-    exchange(&host, &mut chat, conn, json!({"type": "whoami"}));
+    exchange(&host, conn, json!({"type": "whoami"}));
     assert_eq!(received(&host, conn)[0]["uid"], "ann");
 }
 
 #[test]
 fn reminders_fire_once_and_ticks_stop_when_asked() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let conn = logged_in(&host, &mut chat, "ann");
+    let host = MockHost::<Chat>::new();
+    let conn = logged_in(&host, "ann");
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "remind", "after_ms": 500, "text": "tea"}),
     );
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "ticks", "every_ms": 100}),
     );
-    host.advance(&mut chat, Duration::from_millis(450));
+    host.advance(Duration::from_millis(450));
     let got = received(&host, conn);
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(got.iter().all(|v| v["type"] == "tick"));
-    host.advance(&mut chat, Duration::from_millis(100));
+    host.advance(Duration::from_millis(100));
     let got = received(&host, conn);
     assert!(
         got.contains(&json!({"type": "reminder", "text": "tea"})),
         "{got:?}"
     );
-    exchange(&host, &mut chat, conn, json!({"type": "stop_ticks"}));
+    exchange(&host, conn, json!({"type": "stop_ticks"}));
     host.take_sent(conn);
-    host.advance(&mut chat, Duration::from_secs(1));
+    host.advance(Duration::from_secs(1));
     assert!(received(&host, conn).is_empty());
     assert_eq!(host.running_timers(), 0);
 }
 
 #[test]
 fn closing_announces_leave_and_cancels_owned_timers() {
-    let host = MockHost::new();
-    let mut chat = Chat::default();
-    let ann = logged_in(&host, &mut chat, "ann");
-    let bob = logged_in(&host, &mut chat, "bob");
-    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "r"}));
-    exchange(&host, &mut chat, bob, json!({"type": "join", "room": "r"}));
+    let host = MockHost::<Chat>::new();
+    let ann = logged_in(&host, "ann");
+    let bob = logged_in(&host, "bob");
+    exchange(&host, ann, json!({"type": "join", "room": "r"}));
+    exchange(&host, bob, json!({"type": "join", "room": "r"}));
     exchange(
         &host,
-        &mut chat,
         bob,
         json!({"type": "ticks", "every_ms": 100}),
     );
     host.take_sent(ann);
-    host.client_close(&mut chat, bob, 1000, "bye");
+    host.client_close(bob, 1000, "bye");
     assert_eq!(
         received(&host, ann),
         vec![json!({"type": "presence", "room": "r", "uid": "bob", "event": "leave"})]
@@ -205,27 +190,23 @@ fn closing_announces_leave_and_cancels_owned_timers() {
 #[test]
 fn a_room_name_the_gateway_refuses_is_answered_with_an_error_and_announced_to_nobody() {
     // "room:" + 11 bytes passes the gateway's 15-byte names.
-    let host = MockHost::new().with_max_name_bytes(15);
-    let mut chat = Chat::default();
-    let ann = logged_in(&host, &mut chat, "ann");
-    let bob = logged_in(&host, &mut chat, "bob");
+    let host = MockHost::<Chat>::new().with_max_name_bytes(15);
+    let ann = logged_in(&host, "ann");
+    let bob = logged_in(&host, "bob");
     exchange(
         &host,
-        &mut chat,
         bob,
         json!({"type": "join", "room": "0123456789"}),
     );
     host.take_sent(bob);
     exchange(
         &host,
-        &mut chat,
         ann,
         json!({"type": "join", "room": "0123456789"}),
     );
     assert_eq!(received(&host, ann)[0]["type"], "joined");
     exchange(
         &host,
-        &mut chat,
         ann,
         json!({"type": "join", "room": "0123456789a"}),
     );
@@ -244,11 +225,10 @@ fn a_room_name_the_gateway_refuses_is_answered_with_an_error_and_announced_to_no
 
 #[test]
 fn one_room_too_many_is_answered_with_an_error() {
-    let host = MockHost::new().with_max_groups_per_connection(2);
-    let mut chat = Chat::default();
-    let ann = logged_in(&host, &mut chat, "ann");
+    let host = MockHost::<Chat>::new().with_max_groups_per_connection(2);
+    let ann = logged_in(&host, "ann");
     for room in ["a", "b", "c", "a"] {
-        exchange(&host, &mut chat, ann, json!({"type": "join", "room": room}));
+        exchange(&host, ann, json!({"type": "join", "room": room}));
     }
     let got = received(&host, ann);
     let types: Vec<&Value> = got.iter().map(|v| &v["type"]).collect();
@@ -256,19 +236,17 @@ fn one_room_too_many_is_answered_with_an_error() {
     assert_eq!(got[2]["reason"], "too many rooms");
     assert!(host.group_members("room:c").is_empty());
     // Leaving one makes room for another.
-    exchange(&host, &mut chat, ann, json!({"type": "leave", "room": "b"}));
-    exchange(&host, &mut chat, ann, json!({"type": "join", "room": "c"}));
+    exchange(&host, ann, json!({"type": "leave", "room": "b"}));
+    exchange(&host, ann, json!({"type": "join", "room": "c"}));
     assert_eq!(received(&host, ann).last().unwrap()["type"], "joined");
 }
 
 #[test]
 fn a_uid_the_gateway_refuses_is_answered_with_an_error_and_not_logged_in() {
-    let host = MockHost::new().with_max_name_bytes(4);
-    let mut chat = Chat::default();
-    let conn = host.connect(&mut chat, "/chat").unwrap();
+    let host = MockHost::<Chat>::new().with_max_name_bytes(4);
+    let conn = host.connect("/chat").unwrap();
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "login", "uid": "alice"}),
     );
@@ -278,24 +256,21 @@ fn a_uid_the_gateway_refuses_is_answered_with_an_error_and_not_logged_in() {
     );
     assert_eq!(host.session(conn, "uid"), None);
     assert_eq!(host.user_of(conn), None);
-    exchange(&host, &mut chat, conn, json!({"type": "whoami"}));
+    exchange(&host, conn, json!({"type": "whoami"}));
     assert_eq!(received(&host, conn)[0]["reason"], "log in first");
 }
 
 #[test]
 fn one_timer_too_many_is_answered_with_an_error() {
-    let host = MockHost::new().with_max_timers(1);
-    let mut chat = Chat::default();
-    let conn = logged_in(&host, &mut chat, "ann");
+    let host = MockHost::<Chat>::new().with_max_timers(1);
+    let conn = logged_in(&host, "ann");
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "ticks", "every_ms": 100}),
     );
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "remind", "after_ms": 50, "text": "tea"}),
     );
@@ -306,11 +281,10 @@ fn one_timer_too_many_is_answered_with_an_error() {
     // The refused request changed nothing: the ticks still run.
     exchange(
         &host,
-        &mut chat,
         conn,
         json!({"type": "ticks", "every_ms": 10}),
     );
     assert_eq!(received(&host, conn)[0]["reason"], "too many timers");
-    host.advance(&mut chat, Duration::from_millis(100));
+    host.advance(Duration::from_millis(100));
     assert_eq!(received(&host, conn), vec![json!({"type": "tick", "n": 1})]);
 }

@@ -6,7 +6,9 @@ use wssgate_sdk::{Connection, Message, Plugin};
 pub struct Echo;
 
 impl Plugin for Echo {
-    fn on_message(&mut self, conn: Connection, message: Message) {
+    type State = ();
+
+    fn on_message(&mut self, conn: Connection, _state: &mut (), message: Message) {
         // A failed send means the client is already gone; there is nobody left to tell.
         let _ = conn.send(message);
     }
@@ -21,11 +23,10 @@ mod tests {
 
     #[test]
     fn echoes_text_and_binary_unchanged() {
-        let host = MockHost::new();
-        let mut plugin = Echo;
-        let conn = host.connect(&mut plugin, "/echo").unwrap();
-        host.message(&mut plugin, conn, "héllo");
-        host.message(&mut plugin, conn, vec![0u8, 255, 7]);
+        let host = MockHost::<Echo>::new();
+        let conn = host.connect("/echo").unwrap();
+        host.message(conn, "héllo");
+        host.message(conn, vec![0u8, 255, 7]);
         assert_eq!(
             host.take_sent(conn),
             vec![Message::from("héllo"), Message::Binary(vec![0, 255, 7])]
@@ -34,11 +35,10 @@ mod tests {
 
     #[test]
     fn echoes_only_to_the_sender() {
-        let host = MockHost::new();
-        let mut plugin = Echo;
-        let a = host.connect(&mut plugin, "/echo").unwrap();
-        let b = host.connect(&mut plugin, "/echo").unwrap();
-        host.message(&mut plugin, a, "for a");
+        let host = MockHost::<Echo>::new();
+        let a = host.connect("/echo").unwrap();
+        let b = host.connect("/echo").unwrap();
+        host.message(a, "for a");
         assert_eq!(host.take_sent(a), vec![Message::from("for a")]);
         assert!(host.take_sent(b).is_empty());
     }

@@ -2,7 +2,7 @@
 //! `pub:` is published, unchanged, to every member (the sender included, as the fan-out baseline does). Any other
 //! message is answered with `ok`, so a client can tell when its join has happened.
 
-use wssgate_sdk::{Connection, Message, Plugin, Request, groups};
+use wssgate_sdk::{Connection, Message, Plugin, Request, Verdict, groups};
 
 /// The one group every connection joins.
 const GROUP: &str = "all";
@@ -11,17 +11,17 @@ const GROUP: &str = "all";
 pub struct Fanout;
 
 impl Plugin for Fanout {
-    fn on_connect(
-        &mut self,
-        conn: Connection,
-        _request: &Request,
-    ) -> Result<(), wssgate_sdk::CloseFrame> {
-        // Refused only when the connection is already gone (or the limits allow it no group): nothing to serve.
-        conn.join(GROUP)
-            .map_err(|refusal| wssgate_sdk::CloseFrame::new(1011, refusal.to_string()))
+    type State = ();
+
+    fn on_connect(&mut self, conn: Connection, _request: &Request) -> Verdict<()> {
+        // Refused only when the limits allow the connection no group: nothing to serve.
+        match conn.join(GROUP) {
+            Ok(()) => Verdict::Accept(()),
+            Err(refusal) => Verdict::reject(503, refusal.to_string()),
+        }
     }
 
-    fn on_message(&mut self, conn: Connection, message: Message) {
+    fn on_message(&mut self, conn: Connection, _state: &mut (), message: Message) {
         if message.as_bytes().starts_with(b"pub:") {
             groups::publish(GROUP, message, &[]);
         } else {
@@ -40,15 +40,14 @@ mod tests {
 
     #[test]
     fn publishes_to_every_member_and_answers_the_rest() {
-        let host = MockHost::new();
-        let mut plugin = Fanout;
-        let a = host.connect(&mut plugin, "/fanout").unwrap();
-        let b = host.connect(&mut plugin, "/fanout").unwrap();
+        let host = MockHost::<Fanout>::new();
+        let a = host.connect("/fanout").unwrap();
+        let b = host.connect("/fanout").unwrap();
         assert_eq!(host.group_members(GROUP), vec![a, b]);
-        host.message(&mut plugin, a, "hello");
+        host.message(a, "hello");
         assert_eq!(host.take_sent(a), vec![Message::from("ok")]);
         assert!(host.take_sent(b).is_empty());
-        host.message(&mut plugin, b, "pub:1");
+        host.message(b, "pub:1");
         assert_eq!(host.take_sent(a), vec![Message::from("pub:1")]);
         assert_eq!(host.take_sent(b), vec![Message::from("pub:1")]);
     }

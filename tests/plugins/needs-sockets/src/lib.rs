@@ -7,7 +7,9 @@ use wssgate_sdk::{Connection, Message, Plugin};
 struct NeedsSockets;
 
 impl Plugin for NeedsSockets {
-    fn on_message(&mut self, conn: Connection, _message: Message) {
+    type State = ();
+
+    fn on_message(&mut self, conn: Connection, _state: &mut (), _message: Message) {
         let reachable = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
         let _ = conn.send(if reachable {
             "reachable"

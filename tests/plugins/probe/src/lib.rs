@@ -1,5 +1,6 @@
 //! A test plugin that makes the gateway's behaviour observable from a client:
-//! - on-connect rejects when the query is `reject`, and otherwise remembers the connection;
+//! - on-connect rejects with HTTP 403 when the query is `reject`, and otherwise keeps the request as the
+//!   connection's state;
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
@@ -20,21 +21,30 @@ mod hostile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use wssgate_sdk::timers::{self, Timer};
-use wssgate_sdk::{CloseFrame, Connection, Message, Plugin, Request};
+use wssgate_sdk::{
+    CloseFrame, Connection, Connections, Message, Plugin, Request, TimerEvents, Verdict,
+};
 
 struct Probe {
-    /// Open connections and the request each arrived with.
-    open: BTreeMap<Connection, Request>,
+    /// Open connections, to tell each about the others' closes.
+    open: BTreeSet<Connection>,
     /// A random tag that tells this instance from others (and from its replacements).
     tag: u64,
     /// Timers this instance started with `timer`, and who to tell when each fires.
     timers: BTreeMap<Timer, Connection>,
     /// Timers that panic when they fire.
     panicking_timers: BTreeSet<Timer>,
-    /// Connections whose on-close panics.
-    panic_on_close: BTreeSet<Connection>,
-    /// Each connection's `reset` timer.
-    reset_timers: BTreeMap<Connection, Timer>,
+}
+
+/// What the probe keeps per connection.
+#[derive(Default)]
+struct Seen {
+    /// The request the connection arrived with.
+    request: Request,
+    /// Its on-close panics.
+    panic_on_close: bool,
+    /// Its `reset` timer.
+    reset_timer: Option<Timer>,
 }
 
 impl Default for Probe {
@@ -42,35 +52,37 @@ impl Default for Probe {
         use std::hash::BuildHasher;
         let tag = std::collections::hash_map::RandomState::new().hash_one(0u8);
         Probe {
-            open: BTreeMap::new(),
+            open: BTreeSet::new(),
             tag,
             timers: BTreeMap::new(),
             panicking_timers: BTreeSet::new(),
-            panic_on_close: BTreeSet::new(),
-            reset_timers: BTreeMap::new(),
         }
     }
 }
 
 impl Plugin for Probe {
-    fn on_connect(&mut self, conn: Connection, request: &Request) -> Result<(), CloseFrame> {
+    type State = Seen;
+
+    fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Seen> {
+        let mut seen = Seen {
+            request: request.clone(),
+            ..Seen::default()
+        };
         match request.query.as_str() {
-            "reject" => return Err(CloseFrame::new(4001, "rejected by plugin")),
+            "reject" => return Verdict::reject(403, "rejected by plugin"),
             "panic" => panic!("probe was asked to panic in on-connect"),
             "trap-on-restore" if request.restored => panic!("probe panics replaying on-connect"),
-            "panic-on-close" => {
-                self.panic_on_close.insert(conn);
-            }
+            "panic-on-close" => seen.panic_on_close = true,
             _ => {}
         }
-        self.open.insert(conn, request.clone());
-        Ok(())
+        self.open.insert(conn);
+        Verdict::Accept(seen)
     }
 
-    fn on_message(&mut self, conn: Connection, message: Message) {
+    fn on_message(&mut self, conn: Connection, seen: &mut Seen, message: Message) {
         let reply = match message.as_text() {
             Some("info") => {
-                let r = &self.open[&conn];
+                let r = &seen.request;
                 format!(
                     "path={} query={} remote={} subprotocol={} origin={} restored={} instance={} id={}",
                     r.path,
@@ -116,12 +128,10 @@ impl Plugin for Probe {
                 Err(refusal) => format!("timer refused {refusal:?}"),
             },
             Some("reset") => {
-                if let Some(old) = self.reset_timers.remove(&conn) {
+                if let Some(old) = seen.reset_timer.take() {
                     old.cancel();
                 }
-                if let Ok(timer) = timers::after(Duration::from_secs(3600), Some(conn)) {
-                    self.reset_timers.insert(conn, timer);
-                }
+                seen.reset_timer = timers::after(Duration::from_secs(3600), Some(conn)).ok();
                 return;
             }
             Some("mygroups") => format!("groups {}", conn.groups().join(",")),
@@ -179,7 +189,20 @@ impl Plugin for Probe {
         let _ = conn.send(reply);
     }
 
-    fn on_timer(&mut self, timer: Timer) {
+    fn on_close(&mut self, conn: Connection, seen: Seen, close: CloseFrame) {
+        if seen.panic_on_close {
+            panic!("probe was asked to panic in on-close");
+        }
+        self.open.remove(&conn);
+        let note = format!("closed {} {} {}", conn.id(), close.code, close.reason);
+        for other in &self.open {
+            let _ = other.send(note.as_str());
+        }
+    }
+}
+
+impl TimerEvents for Probe {
+    fn on_timer(&mut self, timer: Timer, _connections: &mut Connections<Seen>) {
         if self.panicking_timers.remove(&timer) {
             panic!("probe's timer {} panics", timer.id());
         }
@@ -190,18 +213,6 @@ impl Plugin for Probe {
             None => {
                 wssgate_sdk::groups::broadcast(format!("stray timer {}", timer.id()), &[]);
             }
-        }
-    }
-
-    fn on_close(&mut self, conn: Connection, close: CloseFrame) {
-        self.reset_timers.remove(&conn);
-        if self.panic_on_close.remove(&conn) {
-            panic!("probe was asked to panic in on-close");
-        }
-        self.open.remove(&conn);
-        let note = format!("closed {} {} {}", conn.id(), close.code, close.reason);
-        for other in self.open.keys() {
-            let _ = other.send(note.as_str());
         }
     }
 }
@@ -249,4 +260,4 @@ fn busy(command: &str) -> String {
     "busy done".to_owned()
 }
 
-wssgate_sdk::export_plugin!(Probe);
+wssgate_sdk::export_plugin!(Probe, timers);

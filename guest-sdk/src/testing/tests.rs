@@ -1,0 +1,265 @@
+//! The mock's own rules: caps, refusals, and the gateway behaviour it simulates.
+
+use super::*;
+use crate::{Connections, Plugin, Refusal, TimerEvents, log, timers};
+use std::collections::BTreeSet;
+
+/// A plugin that does nothing by itself: the tests make its host calls with [`MockHost::call`].
+#[derive(Default)]
+struct Quiet;
+impl Plugin for Quiet {
+    type State = ();
+}
+impl TimerEvents for Quiet {
+    fn on_timer(&mut self, _timer: Timer, _connections: &mut Connections<()>) {}
+}
+crate::export_plugin!(Quiet, timers);
+
+/// Makes host calls as a plugin callback would.
+fn call<R>(host: &MockHost<Quiet>, f: impl FnOnce() -> R) -> R {
+    host.call(f)
+}
+
+fn open(host: &MockHost<Quiet>) -> Connection {
+    host.connect("/t").unwrap()
+}
+
+fn closed(host: &MockHost<Quiet>) -> Connection {
+    let conn = open(host);
+    host.client_close(conn, 1000, "bye");
+    conn
+}
+
+#[test]
+fn calls_on_a_closed_or_unknown_connection_are_refused_and_change_nothing() {
+    let host = MockHost::<Quiet>::new();
+    for conn in [closed(&host), Connection::new(999)] {
+        assert_eq!(
+            call(&host, || conn.join("g")),
+            Err(Refusal::UnknownConnection)
+        );
+        assert_eq!(
+            call(&host, || conn.bind_user("ann")),
+            Err(Refusal::UnknownConnection)
+        );
+        assert_eq!(
+            call(&host, || conn.session_set("k", "v")),
+            Err(Refusal::UnknownConnection)
+        );
+        assert_eq!(
+            call(&host, || timers::after(Duration::from_secs(1), Some(conn))),
+            Err(Refusal::UnknownConnection)
+        );
+        assert_eq!(
+            call(&host, || timers::every(Duration::from_secs(1), Some(conn))),
+            Err(Refusal::UnknownConnection)
+        );
+        assert!(host.groups_of(conn).is_empty());
+        assert_eq!(host.user_of(conn), None);
+        assert_eq!(host.session(conn, "k"), None);
+    }
+    assert!(host.group_members("g").is_empty());
+    assert_eq!(host.running_timers(), 0, "a refused timer is not started");
+}
+
+#[test]
+fn names_past_max_name_bytes_are_refused() {
+    let host = MockHost::<Quiet>::new();
+    let conn = open(&host);
+    let longest = "n".repeat(256);
+    let too_long = "n".repeat(257);
+    assert_eq!(call(&host, || conn.join(&longest)), Ok(()));
+    assert_eq!(
+        call(&host, || conn.join(&too_long)),
+        Err(Refusal::NameTooLong)
+    );
+    assert_eq!(call(&host, || conn.bind_user(&longest)), Ok(()));
+    assert_eq!(
+        call(&host, || conn.bind_user(&too_long)),
+        Err(Refusal::NameTooLong)
+    );
+    assert_eq!(host.user_of(conn), Some(longest.clone()));
+    assert_eq!(call(&host, || conn.session_set(&longest, "v")), Ok(()));
+    assert_eq!(
+        call(&host, || conn.session_set(&too_long, "v")),
+        Err(Refusal::NameTooLong)
+    );
+    // Only keys are names: a long value is fine.
+    assert_eq!(call(&host, || conn.session_set("k", &too_long)), Ok(()));
+    assert_eq!(host.groups_of(conn), vec![longest]);
+    assert_eq!(host.session(conn, &too_long), None);
+}
+
+#[test]
+fn max_name_bytes_is_configurable() {
+    let host = MockHost::<Quiet>::new().with_max_name_bytes(4);
+    let conn = open(&host);
+    assert_eq!(call(&host, || conn.join("abcd")), Ok(()));
+    assert_eq!(
+        call(&host, || conn.join("abcde")),
+        Err(Refusal::NameTooLong)
+    );
+    assert_eq!(
+        call(&host, || conn.bind_user("abcde")),
+        Err(Refusal::NameTooLong)
+    );
+    assert_eq!(
+        call(&host, || conn.session_set("abcde", "")),
+        Err(Refusal::NameTooLong)
+    );
+}
+
+#[test]
+fn one_group_past_max_groups_per_connection_is_refused() {
+    let host = MockHost::<Quiet>::new();
+    let conn = open(&host);
+    let other = open(&host);
+    for g in 0..64 {
+        assert_eq!(call(&host, || conn.join(&format!("g{g}"))), Ok(()));
+    }
+    assert_eq!(
+        call(&host, || conn.join("one-more")),
+        Err(Refusal::TooManyGroups)
+    );
+    assert_eq!(
+        call(&host, || conn.join("g7")),
+        Ok(()),
+        "re-joining a group is fine"
+    );
+    assert_eq!(
+        call(&host, || other.join("one-more")),
+        Ok(()),
+        "the cap is per connection"
+    );
+    call(&host, || conn.leave("g7"));
+    assert_eq!(call(&host, || conn.join("one-more")), Ok(()));
+    assert_eq!(host.groups_of(conn).len(), 64);
+}
+
+#[test]
+fn max_groups_per_connection_is_configurable() {
+    let host = MockHost::<Quiet>::new().with_max_groups_per_connection(2);
+    let conn = open(&host);
+    assert_eq!(call(&host, || conn.join("a")), Ok(()));
+    assert_eq!(call(&host, || conn.join("b")), Ok(()));
+    assert_eq!(call(&host, || conn.join("c")), Err(Refusal::TooManyGroups));
+    assert_eq!(call(&host, || conn.join("b")), Ok(()));
+    assert_eq!(host.groups_of(conn), vec!["a".to_owned(), "b".to_owned()]);
+    assert!(host.group_members("c").is_empty());
+}
+
+#[test]
+fn one_timer_past_max_timers_is_refused_until_one_finishes_or_is_cancelled() {
+    let host = MockHost::<Quiet>::new();
+    let conn = open(&host);
+    let mut running = Vec::new();
+    for _ in 0..1023 {
+        running.push(call(&host, || timers::every(Duration::from_secs(60), None)).unwrap());
+    }
+    let once = call(&host, || {
+        timers::after(Duration::from_millis(10), Some(conn))
+    })
+    .unwrap();
+    assert_eq!(
+        call(&host, || timers::after(Duration::from_secs(1), None)),
+        Err(Refusal::TooManyTimers)
+    );
+    assert_eq!(
+        call(&host, || timers::every(Duration::from_secs(1), Some(conn))),
+        Err(Refusal::TooManyTimers)
+    );
+    // A finished one-shot timer no longer counts...
+    host.advance(Duration::from_millis(10));
+    assert!(!call(&host, || once.cancel()));
+    let again = call(&host, || timers::after(Duration::from_secs(1), None)).unwrap();
+    assert_eq!(
+        call(&host, || timers::after(Duration::from_secs(1), None)),
+        Err(Refusal::TooManyTimers)
+    );
+    // ...nor does a cancelled one.
+    assert!(call(&host, || running[0].cancel()));
+    assert!(call(&host, || timers::every(Duration::from_secs(1), None)).is_ok());
+    assert_eq!(host.running_timers(), 1024);
+    let _ = again;
+}
+
+#[test]
+fn max_timers_is_configurable_and_timers_of_a_closed_owner_no_longer_count() {
+    let host = MockHost::<Quiet>::new().with_max_timers(2);
+    let conn = open(&host);
+    call(&host, || timers::every(Duration::from_secs(1), Some(conn))).unwrap();
+    call(&host, || timers::every(Duration::from_secs(1), None)).unwrap();
+    assert_eq!(
+        call(&host, || timers::after(Duration::from_secs(1), None)),
+        Err(Refusal::TooManyTimers)
+    );
+    host.client_close(conn, 1000, "bye");
+    assert_eq!(host.running_timers(), 1);
+    assert!(call(&host, || timers::after(Duration::from_secs(1), None)).is_ok());
+}
+
+#[test]
+fn a_session_past_its_limit_is_refused_and_keeps_the_old_value() {
+    let host = MockHost::<Quiet>::new();
+    let conn = open(&host);
+    // "k" + value = 64 KiB exactly.
+    let fits = "v".repeat(64 * 1024 - 1);
+    assert_eq!(call(&host, || conn.session_set("k", &fits)), Ok(()));
+    assert_eq!(
+        call(&host, || conn.session_set("k2", "x")),
+        Err(Refusal::TooLarge)
+    );
+    assert_eq!(
+        call(&host, || conn.session_set("k", &format!("{fits}v"))),
+        Err(Refusal::TooLarge)
+    );
+    assert_eq!(host.session(conn, "k"), Some(fits));
+    assert_eq!(host.session(conn, "k2"), None);
+    // Replacing a value frees what it held.
+    assert_eq!(call(&host, || conn.session_set("k", "small")), Ok(()));
+    assert_eq!(call(&host, || conn.session_set("k2", "x")), Ok(()));
+}
+
+#[test]
+fn max_session_bytes_is_configurable() {
+    let host = MockHost::<Quiet>::new().with_max_session_bytes(8);
+    let conn = open(&host);
+    assert_eq!(call(&host, || conn.session_set("key", "12345")), Ok(()));
+    assert_eq!(
+        call(&host, || conn.session_set("key", "123456")),
+        Err(Refusal::TooLarge)
+    );
+}
+
+#[test]
+fn log_lines_are_never_rate_limited_by_the_mock() {
+    let host = MockHost::<Quiet>::new();
+    for n in 0..500 {
+        assert_eq!(
+            call(&host, || log::try_log(log::Level::Info, &format!("{n}"))),
+            Ok(())
+        );
+    }
+    call(&host, || log::warn("last"));
+    let logs = host.logs();
+    assert_eq!(logs.len(), 501);
+    assert_eq!(logs[500], (log::Level::Warn, "last".to_owned()));
+}
+
+#[test]
+fn refusals_say_what_went_wrong() {
+    let all = [
+        Refusal::UnknownConnection,
+        Refusal::NameTooLong,
+        Refusal::TooManyGroups,
+        Refusal::TooManyTimers,
+        Refusal::TooLarge,
+        Refusal::RateLimited,
+        Refusal::NotDeferred,
+    ];
+    let texts: BTreeSet<String> = all.iter().map(Refusal::to_string).collect();
+    assert_eq!(texts.len(), all.len(), "each refusal reads differently");
+    let error: Box<dyn std::error::Error> = Box::new(Refusal::TooManyGroups);
+    assert_eq!(error.to_string(), "connection is in too many groups");
+}
+

@@ -1,0 +1,112 @@
+//! What a plugin exports: the one required interface (`connection-events`) and the optional ones (`lifecycle`,
+//! `timer-events`, and whatever later 1.x versions add), probed when the plugin loads so that the host calls only
+//! what exists.
+//!
+//! This is what lets the contract grow: a plugin built before an event interface existed simply does not export it,
+//! and still loads. What a plugin imports is checked here too, against what it exports: timers fire through
+//! `timer-events`, so a plugin that imports `timers` without exporting it is refused at load, with a message that
+//! says what to do, rather than having its timers fire into nothing.
+
+use super::bindings::exports::wssgate::plugin::{connection_events, lifecycle, timer_events};
+use super::host_calls::HostState;
+use anyhow::{Result, anyhow, bail};
+use std::path::Path;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Instance, InstancePre};
+
+/// The package every interface of the contract lives in.
+const PACKAGE: &str = "wssgate:plugin/";
+/// The major version of the contract this gateway implements; it loads a plugin built for any minor version of it.
+const MAJOR: &str = "1.";
+
+/// Where each exported interface's functions are, found once per plugin.
+pub struct ExportIndices {
+    connection: connection_events::GuestIndices,
+    lifecycle: Option<lifecycle::GuestIndices>,
+    timer_events: Option<timer_events::GuestIndices>,
+}
+
+/// One instance's exports, ready to call.
+pub struct Exports {
+    pub connection: connection_events::Guest,
+    pub lifecycle: Option<lifecycle::Guest>,
+    pub timer_events: Option<timer_events::Guest>,
+}
+
+/// The contract version a `wssgate:plugin/…@version` name was built for.
+fn contract_version(name: &str) -> Option<&str> {
+    name.strip_prefix(PACKAGE)?.split_once('@').map(|(_, v)| v)
+}
+
+/// Refuses a component built for another major version of the contract, naming the version it was built for.
+pub fn check_contract_version(component: &Component, engine: &Engine, path: &Path) -> Result<()> {
+    let ty = component.component_type();
+    let names = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .chain(ty.exports(engine).map(|(name, _)| name.to_owned()));
+    for name in names {
+        if let Some(version) = contract_version(&name)
+            && !version.starts_with(MAJOR)
+        {
+            bail!(
+                "{}: built for plugin contract wssgate:plugin@{version} (it uses `{name}`); this gateway runs plugins \
+                 built for contract 1.x: rebuild it against wssgate-sdk 1.0 (see the README, \"Migrating from 0.x\")",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+impl ExportIndices {
+    /// Finds the exports of a linked plugin, and refuses one that does not export the connection events or imports
+    /// `timers` without exporting `timer-events`.
+    pub fn probe(pre: &InstancePre<HostState>, engine: &Engine, path: &Path) -> Result<Self> {
+        let connection = connection_events::GuestIndices::new(pre).map_err(|e| {
+            anyhow!(
+                "{}: does not export `wssgate:plugin/connection-events` (on-connect, on-message, on-close), which \
+                 every plugin must: {e:#}",
+                path.display()
+            )
+        })?;
+        let indices = ExportIndices {
+            connection,
+            lifecycle: lifecycle::GuestIndices::new(pre).ok(),
+            timer_events: timer_events::GuestIndices::new(pre).ok(),
+        };
+        let imports_timers = pre
+            .component()
+            .component_type()
+            .imports(engine)
+            .any(|(name, _)| name.starts_with("wssgate:plugin/timers@"));
+        if imports_timers && indices.timer_events.is_none() {
+            bail!(
+                "{}: imports `wssgate:plugin/timers` but does not export `wssgate:plugin/timer-events`, where its \
+                 timers would fire: export it (with wssgate-sdk, implement `TimerEvents` and export the plugin with \
+                 `export_plugin!(YourPlugin, timers)`)",
+                path.display()
+            );
+        }
+        Ok(indices)
+    }
+
+    /// The exports of a fresh instance.
+    pub fn load(
+        &self,
+        mut store: impl wasmtime::AsContextMut,
+        instance: &Instance,
+    ) -> wasmtime::Result<Exports> {
+        Ok(Exports {
+            connection: self.connection.load(&mut store, instance)?,
+            lifecycle: match &self.lifecycle {
+                Some(indices) => Some(indices.load(&mut store, instance)?),
+                None => None,
+            },
+            timer_events: match &self.timer_events {
+                Some(indices) => Some(indices.load(&mut store, instance)?),
+                None => None,
+            },
+        })
+    }
+}
