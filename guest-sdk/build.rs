@@ -21,13 +21,9 @@ fn main() {
     let world = resolve
         .select_world(&[glue], Some("timer-events"))
         .expect("selecting the glue world");
-    let section = wit_component::metadata::encode(
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-        None,
-    )
-    .expect("encoding the timer-events component type");
+    let section =
+        wit_component::metadata::encode(&resolve, world, wit_component::StringEncoding::UTF8, None)
+            .expect("encoding the timer-events component type");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out.join("timer_events.bin"), &section).unwrap();
     std::fs::write(

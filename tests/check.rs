@@ -115,7 +115,10 @@ fn a_missing_export_is_named() {
     assert_rejected(
         &plain_listener_with(&plugin("not-a-plugin")),
         &dir,
-        &["not-a-plugin.wasm", "no export `on-"],
+        &[
+            "not-a-plugin.wasm",
+            "does not export `wssgate:plugin/connection-events`",
+        ],
     );
 }
 
@@ -129,7 +132,7 @@ fn a_plugin_that_cannot_start_within_its_memory_cap_is_named() {
     assert_rejected(
         &config,
         &dir,
-        &["echo.wasm", "cannot instantiate", "memory"],
+        &["echo.wasm", "cannot start the plugin", "memory"],
     );
 }
 

@@ -30,9 +30,9 @@ pub mod bindings {
     });
 }
 
+pub use bindings::export_world;
 pub use bindings::exports::wssgate::plugin::connection_events::Guest as ConnectionEvents;
 pub use bindings::exports::wssgate::plugin::lifecycle::Guest as Lifecycle;
-pub use bindings::export_world;
 pub use bindings::wssgate::plugin::types::{
     MessageResult as RawMessage, Rejection as RawRejection, RequestInfo as RawRequest,
     Verdict as RawVerdict,

@@ -34,7 +34,9 @@ impl<S> Connections<S> {
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Connection, &mut S)> {
-        self.states.iter_mut().map(|(id, s)| (Connection::new(*id), s))
+        self.states
+            .iter_mut()
+            .map(|(id, s)| (Connection::new(*id), s))
     }
 
     pub fn len(&self) -> usize {

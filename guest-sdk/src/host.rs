@@ -32,7 +32,12 @@ pub(crate) trait HostCalls {
     fn session_get(&mut self, connection: u64, key: &str) -> Option<String>;
     fn session_remove(&mut self, connection: u64, key: &str);
     fn connection_info(&mut self, connection: u64) -> Option<ConnectionInfo>;
-    fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal>;
+    fn set_timer(
+        &mut self,
+        delay_ms: u64,
+        repeat: bool,
+        owner: Option<u64>,
+    ) -> Result<u64, Refusal>;
     fn cancel_timer(&mut self, timer: u64) -> bool;
 }
 
@@ -199,7 +204,12 @@ mod wasm {
             })
         }
 
-        fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
+        fn set_timer(
+            &mut self,
+            delay_ms: u64,
+            repeat: bool,
+            owner: Option<u64>,
+        ) -> Result<u64, Refusal> {
             timers::set_timer(delay_ms, repeat, owner).map_err(refusal)
         }
 

@@ -192,6 +192,9 @@ macro_rules! export_plugin {
 #[macro_export]
 macro_rules! __export_connection_events {
     ($plugin:ty) => {
+        // Natively the plugin runs only under the mock host: name its constructor so the type counts as used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $plugin = $crate::__plugin_constructor::<$plugin>;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct Export;
@@ -216,9 +219,15 @@ macro_rules! __export_connection_events {
                     $crate::__export::init::<$plugin>(settings)
                 }
             }
-            $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
+    $crate::__export::export_world!(Export with_types_in $crate::__export::bindings);
         };
     };
+}
+
+/// How the gateway and the mock create a plugin; named by [`export_plugin!`] in native builds.
+#[doc(hidden)]
+pub fn __plugin_constructor<P: Plugin + Default>() -> P {
+    P::default()
 }
 
 /// Glue used by [`export_plugin!`]; not part of the API.

@@ -72,7 +72,8 @@ impl<P: Exported> Runtime<P> {
     /// Runs `on_close` with the connection's state, which is dropped when it returns.
     pub fn close(&mut self, connection: u64, close: CloseFrame) {
         if let Some(state) = self.connections.remove(connection) {
-            self.plugin.on_close(Connection::new(connection), state, close);
+            self.plugin
+                .on_close(Connection::new(connection), state, close);
         }
     }
 

@@ -1,9 +1,10 @@
 //! The cost of one plugin event: the host hands a 3-byte text message to the `echo-ok` plugin's `on-message`, the
 //! plugin calls the host's `send`, and the host queues `ok` on the connection's outbound queue — everything the
 //! gateway adds per message between tungstenite's decoded frame and its write, measured without sockets. Beside
-//! it, a bare call (`on-timer`, which echo-ok leaves to the SDK's no-op) as the reference from the same run.
+//! it, a bare call (the `chat` plugin's `on-timer` for a timer without an owner, which it returns from at once) as
+//! the reference from the same run.
 //!
-//! Needs the release plugin: `cargo build --release --target wasm32-wasip2 -p echo-ok`, then
+//! Needs the release plugins: `cargo build --release --target wasm32-wasip2 -p echo-ok -p chat`, then
 //! `cargo bench -p wssgate --bench dispatch`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -17,21 +18,27 @@ use wssgate::hub::{ConnectionDetails, Hub};
 use wssgate::limits::Limits;
 use wssgate::metrics::Metrics;
 use wssgate::outbound::Outbox;
-use wssgate::plugin::{HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext};
+use wssgate::plugin::{
+    HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext, Verdict,
+};
 use wssgate::registry;
 use wssgate::timers::TimerTarget;
 
 fn dispatch(c: &mut Criterion) {
-    let wasm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/echo_ok.wasm");
-    assert!(
-        wasm.is_file(),
-        "{} is missing: build it with `cargo build --release --target wasm32-wasip2 -p echo-ok`",
-        wasm.display()
-    );
+    let wasm = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/wasm32-wasip2/release/{name}.wasm"));
+        assert!(
+            path.is_file(),
+            "{} is missing: build it with `cargo build --release --target wasm32-wasip2 -p echo-ok -p chat`",
+            path.display()
+        );
+        path
+    };
     let runtime = PluginRuntime::new(false).expect("engine");
     runtime.start_epoch_ticker();
-    let template = runtime.load(&wasm).expect("loading echo-ok");
+    let template = runtime.load(&wasm("echo_ok")).expect("loading echo-ok");
+    let chat = runtime.load(&wasm("chat")).expect("loading chat");
     let route = Arc::new(RouteContext {
         index: 0,
         path: "/wss".into(),
@@ -60,7 +67,9 @@ fn dispatch(c: &mut Criterion) {
         admission: Admission::new(&limits),
         limits,
     };
-    let mut instance = PluginInstance::new(template, route, links).expect("instantiating echo-ok");
+    let mut instance =
+        PluginInstance::new(template, route.clone(), links.clone()).expect("instantiating echo-ok");
+    let mut reference = PluginInstance::new(chat, route, links).expect("instantiating chat");
     registry::init_worker(0);
     let outbox = Rc::new(Outbox::new(1 << 20));
     let id = registry::open(outbox.clone(), "/wss".into());
@@ -75,10 +84,10 @@ fn dispatch(c: &mut Criterion) {
         connected_at_ms: 0,
     });
     hub.open(id, details.clone());
-    instance
-        .on_connect(id, &details)
-        .expect("on-connect")
-        .expect("accepted");
+    assert!(matches!(
+        instance.on_connect(id, &details),
+        Ok(Verdict::Accept)
+    ));
     c.bench_function("on-message with one send", |b| {
         b.iter(|| {
             instance
@@ -87,11 +96,11 @@ fn dispatch(c: &mut Criterion) {
             outbox.pop().expect("the plugin answered")
         })
     });
-    // The same-run reference: a call with no string to place in the guest and no host call back (echo-ok keeps
-    // the SDK's no-op on-timer), so the difference to the line above is what the message and the reply cost.
+    // The same-run reference: a call with no string to place in the guest and no host call back, so the difference
+    // to the line above is what the message and the reply cost.
     c.bench_function("on-timer, a bare call", |b| {
-        let incarnation = instance.incarnation();
-        b.iter(|| instance.on_timer(incarnation, 7, None).expect("no trap"))
+        let incarnation = reference.incarnation();
+        b.iter(|| reference.on_timer(incarnation, 7, None).expect("no trap"))
     });
 }
 

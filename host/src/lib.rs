@@ -6,7 +6,7 @@
 //! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
 //! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
-//! [`limits`] what it bounds; [`admin`] serves the push API for existing backends and
+//! [`limits`] what it bounds; [`scaffold`] writes new plugin crates; [`admin`] serves the push API for existing backends and
 //! the [`metrics`].
 
 pub mod accept;
@@ -26,6 +26,7 @@ pub mod privileges;
 pub mod proxy;
 pub mod registry;
 pub mod route;
+pub mod scaffold;
 pub mod session;
 pub mod timers;
 pub mod tls;

@@ -8,6 +8,7 @@ use wssgate::config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
 use wssgate::gateway::{self, Gateway};
 use wssgate::plugin::PluginRuntime;
 use wssgate::privileges;
+use wssgate::scaffold;
 use wssgate::tls;
 
 /// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
@@ -24,9 +25,24 @@ enum Command {
     /// Run the gateway until SIGINT or SIGTERM, then close every connection with 1001 and exit. SIGHUP reloads the
     /// config, certificates and plugins for new connections.
     Serve(Options),
-    /// Validate the config, the certificates and every plugin (compiled and linked), then exit: 0 when all is well,
-    /// 1 with a message naming the file, line or import at fault otherwise.
+    /// Validate the config, the certificates and every plugin (compiled, linked and started with its settings),
+    /// then exit: 0 when all is well, 1 with a message naming the file, line, import or setting at fault otherwise.
     Check(Options),
+    /// Create a plugin crate: the SDK dependency, an echo plugin, its unit test and a config that serves it.
+    New(NewArgs),
+}
+
+#[derive(clap::Args)]
+struct NewArgs {
+    /// The plugin's crate name (lower-case letters, digits, `-` and `_`); its route is `/<name>`.
+    name: String,
+    /// The folder to create the crate in.
+    #[arg(long, default_value = ".")]
+    path: PathBuf,
+    /// Where the SDK comes from: a wssgate checkout's guest-sdk folder or the wssgate git URL (default: the checkout
+    /// this binary was built from).
+    #[arg(long)]
+    sdk: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -67,14 +83,17 @@ fn init_logging(log: &LogConfig) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(options) | Command::Check(options)) = &cli.command;
-    let result = options.load().and_then(|config| {
-        init_logging(&config.log);
-        match &cli.command {
-            Command::Serve(_) => serve(options, config),
-            Command::Check(_) => check(config),
-        }
-    });
+    let result = match &cli.command {
+        Command::Serve(options) => options.load().and_then(|config| {
+            init_logging(&config.log);
+            serve(options, config)
+        }),
+        Command::Check(options) => options.load().and_then(|config| {
+            init_logging(&config.log);
+            check(config)
+        }),
+        Command::New(args) => new_plugin(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -82,6 +101,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn new_plugin(args: &NewArgs) -> Result<()> {
+    let sdk = scaffold::SdkSource::from_arg(args.sdk.as_deref())?;
+    let dir = scaffold::new_plugin(&args.name, &args.path, &sdk)?;
+    println!(
+        "created {}: build it with `cargo build --target wasm32-wasip2 --release`, test it with `cargo test`, serve it \
+         with `wssgate serve --config config.toml` (all in that folder)",
+        dir.display()
+    );
+    Ok(())
 }
 
 fn serve(options: &Options, config: Config) -> Result<()> {

@@ -244,7 +244,9 @@ pub fn rejection(status: u16, body: &str) -> Answer<'static> {
     let status = if (400..=599).contains(&status) {
         status
     } else {
-        tracing::warn!("a plugin rejected an upgrade with status {status}, which is not an HTTP error; answering 500");
+        tracing::warn!(
+            "a plugin rejected an upgrade with status {status}, which is not an HTTP error; answering 500"
+        );
         500
     };
     let reason = http::StatusCode::from_u16(status)

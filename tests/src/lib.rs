@@ -38,7 +38,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+/// Where Cargo builds the workspace.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
@@ -53,31 +54,38 @@ const PLUGINS: &[&str] = &[
     "needs-sockets",
     "not-a-plugin",
     "fanout",
+    "deferred",
+    "frozen-1-0",
+    "timers-without-events",
+    "contract-0-3",
 ];
+
+/// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:
+/// passed on, they would make build scripts (ring's) see a changed environment and rebuild on every test run.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_CRATE_")
+            || name.starts_with("CARGO_BIN_")
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "OUT_DIR"
+        {
+            command.env_remove(&*name);
+        }
+    }
+    command
+}
 
 /// Builds the gateway binary (debug) and every plugin (release wasm) once per test process; returns the binary.
 pub fn gateway_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let run = |args: &[&str]| {
-                let mut command = Command::new(&cargo);
-                // Cargo sets these for the test process; passed on, they would make build scripts (ring's) see a
-                // changed environment and rebuild on every test run.
-                for (name, _) in std::env::vars_os() {
-                    let name = name.to_string_lossy();
-                    if name.starts_with("CARGO_PKG_")
-                        || name.starts_with("CARGO_MANIFEST_")
-                        || name.starts_with("CARGO_CRATE_")
-                        || name.starts_with("CARGO_BIN_")
-                        || name == "CARGO_PRIMARY_PACKAGE"
-                        || name == "OUT_DIR"
-                    {
-                        command.env_remove(&*name);
-                    }
-                }
-                let status = command
+                let status = cargo()
                     .args(args)
                     .current_dir(workspace_root())
                     .status()
@@ -425,6 +433,24 @@ impl TestGateway {
     /// A WebSocket client on the wss listener, at `path` (which may carry a query).
     pub async fn wss(&self, path: &str) -> WebSocketStream<TlsStream<TcpStream>> {
         self.wss_with(path, &[]).await
+    }
+
+    /// The upgrade's outcome on the wss listener: the WebSocket, or the HTTP status and body the gateway answered
+    /// instead.
+    pub async fn try_wss(
+        &self,
+        path: &str,
+    ) -> Result<WebSocketStream<TlsStream<TcpStream>>, (u16, String)> {
+        let url = format!("wss://localhost:{}{path}", self.wss.port());
+        match try_handshake(self.tls_stream().await, &url, &[]).await {
+            Ok(ws) => Ok(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err((
+                response.status().as_u16(),
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned(),
+            )),
+            Err(e) => panic!("the upgrade of {path} failed: {e}"),
+        }
     }
 
     /// Like [`TestGateway::wss`], with extra request headers.

@@ -76,7 +76,7 @@
 mod scenario;
 mod state;
 
-pub use scenario::{Expected, Scenario, Step};
+pub use scenario::{Expected, SCENARIO_PATH, Scenario, Step};
 pub use state::Status;
 
 use crate::log::Level;
@@ -335,7 +335,9 @@ impl<P: Exported> MockHost<P> {
         {
             let mut state = self.state.borrow_mut();
             state.accept_deadlines.remove(&conn.id());
-            state.status.insert(conn.id(), Status::Closed(frame.clone()));
+            state
+                .status
+                .insert(conn.id(), Status::Closed(frame.clone()));
             state.pending_close.push((conn.id(), frame));
         }
         self.run(|_| ());
@@ -369,8 +371,13 @@ impl<P: Exported> MockHost<P> {
                 (Some((due, id)), timer) if timer.is_none_or(|t| due <= t) => {
                     let mut state = self.state.borrow_mut();
                     state.now = state.now.max(due);
-                    let rejection = gateway_rejection(504, "the server did not answer the upgrade in time\n");
-                    state.end(id, CloseFrame::new(1006, "accept timed out"), Some(rejection));
+                    let rejection =
+                        gateway_rejection(504, "the server did not answer the upgrade in time\n");
+                    state.end(
+                        id,
+                        CloseFrame::new(1006, "accept timed out"),
+                        Some(rejection),
+                    );
                     drop(state);
                     self.run(|_| ());
                 }
@@ -430,8 +437,14 @@ impl<P: Exported> MockHost<P> {
             }
             drop(state);
             // The replay rejected it: the fresh instance holds no state for it, so nothing is due.
-            self.state.borrow_mut().pending_close.retain(|(c, _)| *c != id);
-            if !matches!(self.status(Connection::new(id)), Some(Status::Open | Status::Waiting)) {
+            self.state
+                .borrow_mut()
+                .pending_close
+                .retain(|(c, _)| *c != id);
+            if !matches!(
+                self.status(Connection::new(id)),
+                Some(Status::Open | Status::Waiting)
+            ) {
                 self.state.borrow_mut().forget(id);
             }
         }

@@ -142,6 +142,9 @@ impl<P: Exported> MockHost<P> {
                 _ => return Expected::Open,
             }
         }
-        panic!("the deferred upgrade of connection {} was never answered", conn.id())
+        panic!(
+            "the deferred upgrade of connection {} was never answered",
+            conn.id()
+        )
     }
 }

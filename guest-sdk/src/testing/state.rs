@@ -251,7 +251,11 @@ impl HostCalls for MockState {
             return Err(Refusal::NotDeferred);
         }
         let rejection = super::gateway_rejection(status, body);
-        self.end(connection, CloseFrame::new(1006, "rejected"), Some(rejection));
+        self.end(
+            connection,
+            CloseFrame::new(1006, "rejected"),
+            Some(rejection),
+        );
         Ok(())
     }
 
@@ -409,7 +413,12 @@ impl HostCalls for MockState {
         })
     }
 
-    fn set_timer(&mut self, delay_ms: u64, repeat: bool, owner: Option<u64>) -> Result<u64, Refusal> {
+    fn set_timer(
+        &mut self,
+        delay_ms: u64,
+        repeat: bool,
+        owner: Option<u64>,
+    ) -> Result<u64, Refusal> {
         assert!(
             self.timer_events,
             "the plugin starts timers but does not export their events, so the gateway would refuse to load it \

@@ -262,4 +262,3 @@ fn refusals_say_what_went_wrong() {
     let error: Box<dyn std::error::Error> = Box::new(Refusal::TooManyGroups);
     assert_eq!(error.to_string(), "connection is in too many groups");
 }
-

@@ -99,7 +99,10 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Refused(message) => write!(f, "the plugin's init refused the route's settings: {message}"),
+            StartError::Refused(message) => write!(
+                f,
+                "the plugin's init refused the route's settings: {message}"
+            ),
             StartError::Failed(error) => write!(f, "cannot start the plugin: {error:#}"),
         }
     }
@@ -263,7 +266,9 @@ impl PluginInstance {
             let refusal = match verdict {
                 Ok(Ok(())) => None,
                 Ok(Err(message)) => Some(StartError::Refused(message)),
-                Err(trap) => Some(StartError::Failed(trap.context("the plugin's init trapped"))),
+                Err(trap) => Some(StartError::Failed(
+                    trap.context("the plugin's init trapped"),
+                )),
             };
             if let Some(refusal) = refusal {
                 self.links

@@ -31,11 +31,7 @@ fn everyone_in_a_room_gets_each_say_once() {
         .map(|u| logged_in(&host, u))
         .collect();
     for &m in &members {
-        exchange(
-            &host,
-            m,
-            json!({"type": "join", "room": "lobby"}),
-        );
+        exchange(&host, m, json!({"type": "join", "room": "lobby"}));
     }
     for &m in &members {
         host.take_sent(m);
@@ -143,11 +139,7 @@ fn reminders_fire_once_and_ticks_stop_when_asked() {
         conn,
         json!({"type": "remind", "after_ms": 500, "text": "tea"}),
     );
-    exchange(
-        &host,
-        conn,
-        json!({"type": "ticks", "every_ms": 100}),
-    );
+    exchange(&host, conn, json!({"type": "ticks", "every_ms": 100}));
     host.advance(Duration::from_millis(450));
     let got = received(&host, conn);
     assert_eq!(got.len(), 4, "{got:?}");
@@ -172,11 +164,7 @@ fn closing_announces_leave_and_cancels_owned_timers() {
     let bob = logged_in(&host, "bob");
     exchange(&host, ann, json!({"type": "join", "room": "r"}));
     exchange(&host, bob, json!({"type": "join", "room": "r"}));
-    exchange(
-        &host,
-        bob,
-        json!({"type": "ticks", "every_ms": 100}),
-    );
+    exchange(&host, bob, json!({"type": "ticks", "every_ms": 100}));
     host.take_sent(ann);
     host.client_close(bob, 1000, "bye");
     assert_eq!(
@@ -193,23 +181,11 @@ fn a_room_name_the_gateway_refuses_is_answered_with_an_error_and_announced_to_no
     let host = MockHost::<Chat>::new().with_max_name_bytes(15);
     let ann = logged_in(&host, "ann");
     let bob = logged_in(&host, "bob");
-    exchange(
-        &host,
-        bob,
-        json!({"type": "join", "room": "0123456789"}),
-    );
+    exchange(&host, bob, json!({"type": "join", "room": "0123456789"}));
     host.take_sent(bob);
-    exchange(
-        &host,
-        ann,
-        json!({"type": "join", "room": "0123456789"}),
-    );
+    exchange(&host, ann, json!({"type": "join", "room": "0123456789"}));
     assert_eq!(received(&host, ann)[0]["type"], "joined");
-    exchange(
-        &host,
-        ann,
-        json!({"type": "join", "room": "0123456789a"}),
-    );
+    exchange(&host, ann, json!({"type": "join", "room": "0123456789a"}));
     assert_eq!(
         received(&host, ann),
         vec![json!({"type": "error", "reason": "room name is too long"})]
@@ -245,11 +221,7 @@ fn one_room_too_many_is_answered_with_an_error() {
 fn a_uid_the_gateway_refuses_is_answered_with_an_error_and_not_logged_in() {
     let host = MockHost::<Chat>::new().with_max_name_bytes(4);
     let conn = host.connect("/chat").unwrap();
-    exchange(
-        &host,
-        conn,
-        json!({"type": "login", "uid": "alice"}),
-    );
+    exchange(&host, conn, json!({"type": "login", "uid": "alice"}));
     assert_eq!(
         received(&host, conn),
         vec![json!({"type": "error", "reason": "uid is too long"})]
@@ -264,11 +236,7 @@ fn a_uid_the_gateway_refuses_is_answered_with_an_error_and_not_logged_in() {
 fn one_timer_too_many_is_answered_with_an_error() {
     let host = MockHost::<Chat>::new().with_max_timers(1);
     let conn = logged_in(&host, "ann");
-    exchange(
-        &host,
-        conn,
-        json!({"type": "ticks", "every_ms": 100}),
-    );
+    exchange(&host, conn, json!({"type": "ticks", "every_ms": 100}));
     exchange(
         &host,
         conn,
@@ -279,11 +247,7 @@ fn one_timer_too_many_is_answered_with_an_error() {
         vec![json!({"type": "error", "reason": "too many timers"})]
     );
     // The refused request changed nothing: the ticks still run.
-    exchange(
-        &host,
-        conn,
-        json!({"type": "ticks", "every_ms": 10}),
-    );
+    exchange(&host, conn, json!({"type": "ticks", "every_ms": 10}));
     assert_eq!(received(&host, conn)[0]["reason"], "too many timers");
     host.advance(Duration::from_millis(100));
     assert_eq!(received(&host, conn), vec![json!({"type": "tick", "n": 1})]);

@@ -56,7 +56,9 @@ pub fn cancel_timers(command: &str) -> String {
     let Some((from, to)) = range(command) else {
         return "usage: cancel <from> <to>".to_owned();
     };
-    let cancelled = (from..=to).filter(|id| Timer::new(*id, None).cancel()).count();
+    let cancelled = (from..=to)
+        .filter(|id| Timer::new(*id, None).cancel())
+        .count();
     format!("cancelled {cancelled}")
 }
 

@@ -1,0 +1,229 @@
+//! The plugin contract 1.0 as a plugin author meets it: what loads (a plugin exporting only the connection events,
+//! a plugin built against the frozen 1.0 WIT), what is refused at load and why (timers without their events, a
+//! plugin built for 0.3), `init` refusing its settings in `check`, `serve` and a reload, and deferred upgrades as
+//! the gateway counts them.
+
+use futures_util::SinkExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::admin::*;
+use wssgate_tests::process::run_bounded;
+use wssgate_tests::*;
+
+fn plain_route(path: &str, plugin_file: &Path, extra: &str) -> String {
+    format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[route]]\npath = \"{path}\"\nplugin = \"{}\"\n{extra}",
+        plugin_file.display()
+    )
+}
+
+fn route(path: &str, plugin_file: &Path, extra: &str) -> String {
+    format!(
+        "[[route]]\npath = \"{path}\"\nplugin = \"{}\"\n{extra}",
+        plugin_file.display()
+    )
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_frozen_1_0_wit_exporting_only_the_connection_events_loads_and_works()
+ {
+    let (ok, text) = check_config(
+        &scratch_dir("frozen-check"),
+        &plain_route("/frozen", &plugin("frozen-1-0"), ""),
+    );
+    assert!(ok, "{text}");
+    let gw = TestGateway::start(&route("/frozen", &plugin("frozen-1-0"), ""));
+    let mut ws = gw.wss("/frozen").await;
+    assert_eq!(ask(&mut ws, "tom").await, "tom");
+    bounded(ws.send(Message::binary(vec![1u8, 2, 3])))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut ws).await,
+        Message::binary(vec![1u8, 2, 3])
+    );
+    assert_eq!(
+        gw.try_wss("/frozen?deny").await.err(),
+        Some((401, "denied by a 1.0 plugin".to_owned()))
+    );
+}
+
+#[test]
+fn check_refuses_a_plugin_that_imports_timers_without_exporting_their_events() {
+    let (ok, text) = check_config(
+        &scratch_dir("timers-no-events"),
+        &plain_route("/t", &plugin("timers-without-events"), ""),
+    );
+    assert!(!ok, "{text}");
+    for needle in [
+        "timers_without_events.wasm",
+        "imports `wssgate:plugin/timers` but does not export `wssgate:plugin/timer-events`",
+        "export_plugin!(YourPlugin, timers)",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn check_says_which_contract_an_old_plugin_was_built_for_and_what_to_do() {
+    let (ok, text) = check_config(
+        &scratch_dir("contract-0-3"),
+        &plain_route("/old", &plugin("contract-0-3"), ""),
+    );
+    assert!(!ok, "{text}");
+    for needle in [
+        "contract_0_3.wasm",
+        "built for plugin contract wssgate:plugin@0.3.0",
+        "rebuild it against wssgate-sdk 1.0",
+        "Migrating from 0.x",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// echo-ok's `init` refuses an empty `reply`.
+const REFUSED: &str = "setting `reply` must not be empty";
+
+#[tokio::test]
+async fn init_refusing_its_settings_fails_check_and_serve_with_the_plugins_message() {
+    let dir = scratch_dir("init-refused");
+    let config = plain_route(
+        "/wss",
+        &plugin("echo-ok"),
+        "[route.settings]\nreply = \"\"\n",
+    );
+    let (ok, text) = check_config(&dir, &config);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(REFUSED) && text.contains("route /wss"),
+        "{text}"
+    );
+    let mut serve = Command::new(gateway_binary());
+    serve
+        .args(["serve", "--config"])
+        .arg(dir.join("gateway.toml"));
+    let out = run_bounded(serve, START).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve started:\n{stderr}");
+    assert!(stderr.contains(REFUSED), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_reload_whose_settings_init_refuses_is_rejected_and_the_running_config_kept() {
+    let dir = scratch_dir("init-reload");
+    let cert = TestCert::create(&dir);
+    let config = |settings: &str| {
+        format!(
+            "workers = 2\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n{}[route.settings]\n{settings}\n",
+            cert.cert.display(),
+            cert.key.display(),
+            route("/wss", &plugin("echo-ok"), "")
+        )
+    };
+    let gw = TestGateway::launch(
+        &dir,
+        &config("reply = \"pong\""),
+        &[],
+        Some(cert.der.clone()),
+    );
+    let mut open = gw.wss("/wss").await;
+    assert_eq!(ask(&mut open, "ping").await, "pong");
+    assert!(!gw.reload(&dir, &config("reply = \"\"")), "{}", gw.log());
+    assert!(gw.log().contains(REFUSED), "{}", gw.log());
+    assert_eq!(ask(&mut open, "ping").await, "pong");
+    let mut new = gw.wss("/wss").await;
+    assert_eq!(
+        ask(&mut new, "ping").await,
+        "pong",
+        "the running config was not kept"
+    );
+}
+
+#[tokio::test]
+async fn deferred_upgrades_are_counted_and_a_client_leaving_while_deferred_ends_its_state() {
+    let gw = TestGateway::start_with(
+        &format!("workers = 1\n{ADMIN}"),
+        &route("/d", &plugin("deferred"), "accept_timeout_ms = 300\n"),
+    );
+    // A client that asks, then leaves while the plugin holds its upgrade.
+    let mut leaver = tokio::net::TcpStream::connect(gw.ws).await.unwrap();
+    let upgrade = "GET /d?wait HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    bounded(leaver.write_all(upgrade.as_bytes())).await.unwrap();
+    let waiting = metric_until(&gw, "wssgate_deferred_connections{route=\"/d\"}", |n| {
+        n == 1.0
+    })
+    .await;
+    assert_eq!(waiting, 1.0);
+    drop(leaver);
+    metric_until(&gw, "wssgate_deferred_connections{route=\"/d\"}", |n| {
+        n == 0.0
+    })
+    .await;
+    // Its on-close ran: the instance holds state for this connection alone.
+    let mut probe = gw.wss("/d").await;
+    assert_eq!(ask(&mut probe, "live").await, "live 1");
+    // One that nobody answers gets 504 after accept_timeout_ms, and is counted.
+    assert_eq!(gw.try_wss("/d?wait").await.err().map(|e| e.0), Some(504));
+    metric_until(&gw, "wssgate_accept_timeouts_total{route=\"/d\"}", |n| {
+        n == 1.0
+    })
+    .await;
+    let total = metric_until(
+        &gw,
+        "wssgate_deferred_connections_total{route=\"/d\"}",
+        |n| n == 2.0,
+    )
+    .await;
+    assert_eq!(total, 2.0);
+    assert_eq!(ask(&mut probe, "live").await, "live 1");
+    // Deferred upgrades counted toward the connection limits while they waited, and left nothing behind.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let metrics = admin_get(&gw, "/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "wssgate_deferred_connections{route=\"/d\"}"),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_deferred_upgrade_counts_toward_the_connection_limit_while_it_waits() {
+    let gw = TestGateway::start_with(
+        "workers = 1\n[limits]\nmax_connections = 1\n",
+        &route("/d", &plugin("deferred"), "accept_timeout_ms = 60000\n"),
+    );
+    let mut waiting = tokio::net::TcpStream::connect(gw.ws).await.unwrap();
+    let upgrade = "GET /d?wait HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    bounded(waiting.write_all(upgrade.as_bytes()))
+        .await
+        .unwrap();
+    // Bounded: the deferred upgrade takes the one slot within moments.
+    let mut refused = None;
+    for _ in 0..100 {
+        match gw.try_wss("/d").await {
+            Err((status, _)) => {
+                refused = Some(status);
+                break;
+            }
+            Ok(ws) => {
+                drop(ws);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert_eq!(refused, Some(503));
+    drop(waiting);
+    // Once it left, its slot is free again (bounded like above).
+    let mut opened = false;
+    for _ in 0..100 {
+        if gw.try_wss("/d").await.is_ok() {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(opened, "the slot of the client that left was never freed");
+}

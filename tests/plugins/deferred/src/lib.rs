@@ -1,0 +1,276 @@
+//! A test plugin for the 1.0 contract's connection life: deferred accept, per-connection state, and the close
+//! rules. Its scenarios ([`scenarios`]) run against the SDK's mock host (this crate's unit tests) and against the
+//! real gateway (`tests/scenarios.rs`), so the two cannot drift apart.
+//!
+//! The upgrade's query decides its answer:
+//! - `accept=MS`: defers, then after MS sends `welcome` and accepts (a timer the connection owns);
+//! - `reject=MS&status=S`: defers, then after MS rejects with status S;
+//! - `wait`: defers and never answers (the route's accept timeout answers 504);
+//! - `deny`: rejects at once with 401;
+//! - anything else: accepts at once.
+//!
+//! Messages: `count` answers how many messages the connection sent before (its own state); `live` answers how many
+//! connections the instance holds state for (counted from on-connect to on-close); `log` writes a line through the
+//! `log` facade; `close CODE` closes the connection with CODE; anything else is echoed.
+
+use std::time::Duration;
+use wssgate_sdk::{
+    CloseFrame, Connection, Connections, Message, Plugin, Request, Timer, TimerEvents, Verdict,
+    timers,
+};
+
+#[derive(Default)]
+pub struct Deferred {
+    /// Connections with state: accepted or waiting for their answer.
+    live: usize,
+}
+
+/// What the plugin keeps per connection.
+#[derive(Default)]
+pub struct Client {
+    /// Messages received so far.
+    messages: u64,
+    /// The answer to give when the connection's timer fires (while deferred).
+    answer: Option<Answer>,
+}
+
+enum Answer {
+    Accept,
+    Reject(u16),
+}
+
+/// The value of `key` in a `k=v&k=v` query.
+fn param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn millis(value: &str) -> Duration {
+    Duration::from_millis(value.parse().unwrap_or(0))
+}
+
+impl Plugin for Deferred {
+    type State = Client;
+
+    fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Client> {
+        let query = request.query.as_str();
+        let (delay, answer) = if let Some(ms) = param(query, "accept") {
+            (millis(ms), Answer::Accept)
+        } else if let Some(ms) = param(query, "reject") {
+            let status = param(query, "status").and_then(|s| s.parse().ok());
+            (millis(ms), Answer::Reject(status.unwrap_or(403)))
+        } else if query == "wait" {
+            self.live += 1;
+            return Verdict::Defer(Client::default());
+        } else if query == "deny" {
+            return Verdict::reject(401, "no token");
+        } else {
+            self.live += 1;
+            return Verdict::Accept(Client::default());
+        };
+        if request.restored {
+            // Replayed into a fresh instance: an open connection stays open.
+            self.live += 1;
+            return Verdict::Accept(Client::default());
+        }
+        match timers::after(delay, Some(conn)) {
+            Ok(_) => {
+                self.live += 1;
+                Verdict::Defer(Client {
+                    messages: 0,
+                    answer: Some(answer),
+                })
+            }
+            Err(refusal) => Verdict::reject(503, refusal.to_string()),
+        }
+    }
+
+    fn on_message(&mut self, conn: Connection, client: &mut Client, message: Message) {
+        let reply = match message.as_text() {
+            Some("count") => format!("count {}", client.messages),
+            Some("live") => format!("live {}", self.live),
+            Some("log") => {
+                log::info!("deferred logs through the log facade");
+                "logged".to_owned()
+            }
+            Some(text) if text.starts_with("close ") => {
+                conn.close(text[6..].parse().unwrap_or(1000), "closed by plugin");
+                return;
+            }
+            _ => {
+                client.messages += 1;
+                let _ = conn.send(message);
+                return;
+            }
+        };
+        client.messages += 1;
+        let _ = conn.send(reply);
+    }
+
+    fn on_close(&mut self, _conn: Connection, _client: Client, _close: CloseFrame) {
+        self.live -= 1;
+    }
+}
+
+impl TimerEvents for Deferred {
+    fn on_timer(&mut self, timer: Timer, clients: &mut Connections<Client>) {
+        let Some(conn) = timer.owner() else { return };
+        let Some(client) = clients.get_mut(conn) else {
+            return;
+        };
+        match client.answer.take() {
+            Some(Answer::Accept) => {
+                // Queued while the upgrade waits: the client reads it right after its 101.
+                let _ = conn.send("welcome");
+                let _ = conn.accept();
+            }
+            Some(Answer::Reject(status)) => {
+                let _ = conn.reject(status, "rejected later");
+            }
+            None => {}
+        }
+    }
+}
+
+wssgate_sdk::export_plugin!(Deferred, timers);
+
+/// The scenarios this plugin must pass, on the mock and on the gateway alike.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn scenarios() -> Vec<wssgate_sdk::testing::Scenario> {
+    use wssgate_sdk::testing::{Expected, Scenario, Step};
+    let text = |t: &str| Message::from(t);
+    vec![
+        Scenario::new(
+            "accepted later, with what was sent while it waited",
+            vec![
+                Step::Connect {
+                    client: 0,
+                    query: "accept=50",
+                    expect: Expected::Open,
+                },
+                Step::Receive {
+                    client: 0,
+                    message: text("welcome"),
+                },
+                Step::Send {
+                    client: 0,
+                    message: text("hi"),
+                },
+                Step::Receive {
+                    client: 0,
+                    message: text("hi"),
+                },
+                Step::Send {
+                    client: 0,
+                    message: text("count"),
+                },
+                Step::Receive {
+                    client: 0,
+                    message: text("count 1"),
+                },
+            ],
+        ),
+        Scenario::new(
+            "rejected later with 401",
+            vec![Step::Connect {
+                client: 0,
+                query: "reject=50&status=401",
+                expect: Expected::Rejected(401),
+            }],
+        ),
+        Scenario::new(
+            "rejected at once with 401",
+            vec![Step::Connect {
+                client: 0,
+                query: "deny",
+                expect: Expected::Rejected(401),
+            }],
+        ),
+        Scenario {
+            accept_timeout: Duration::from_millis(200),
+            ..Scenario::new(
+                "an unanswered upgrade times out with 504",
+                vec![Step::Connect {
+                    client: 0,
+                    query: "wait",
+                    expect: Expected::Rejected(504),
+                }],
+            )
+        },
+        Scenario::new(
+            "state is per connection and ends with it",
+            vec![
+                Step::Connect {
+                    client: 0,
+                    query: "",
+                    expect: Expected::Open,
+                },
+                Step::Connect {
+                    client: 1,
+                    query: "",
+                    expect: Expected::Open,
+                },
+                Step::Send {
+                    client: 0,
+                    message: text("a"),
+                },
+                Step::Receive {
+                    client: 0,
+                    message: text("a"),
+                },
+                Step::Send {
+                    client: 1,
+                    message: text("count"),
+                },
+                Step::Receive {
+                    client: 1,
+                    message: text("count 0"),
+                },
+                Step::Send {
+                    client: 0,
+                    message: text("count"),
+                },
+                Step::Receive {
+                    client: 0,
+                    message: text("count 1"),
+                },
+                Step::Close {
+                    client: 0,
+                    code: 1000,
+                },
+                Step::Send {
+                    client: 1,
+                    message: text("live"),
+                },
+                Step::Receive {
+                    client: 1,
+                    message: text("live 1"),
+                },
+            ],
+        ),
+        Scenario::new(
+            "a close code a peer may not send becomes 1008",
+            vec![
+                Step::Connect {
+                    client: 0,
+                    query: "",
+                    expect: Expected::Open,
+                },
+                Step::Send {
+                    client: 0,
+                    message: text("close 1006"),
+                },
+                Step::Closed {
+                    client: 0,
+                    code: 1008,
+                },
+            ],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests;
