@@ -108,3 +108,27 @@ fn wssgate_new_refuses_a_bad_name_and_an_existing_folder() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a plugin name"));
 }
+
+#[test]
+fn the_readme_guide_shows_what_wssgate_new_writes_and_the_commands_that_build_it() {
+    let dir = scratch_dir("scaffold-readme");
+    wssgate_new(&["hello", "--path", dir.to_str().unwrap()]);
+    let written = std::fs::read_to_string(dir.join("hello/src/lib.rs")).unwrap();
+    // The README shows the file without its `//!` header.
+    let body: String = written
+        .lines()
+        .skip_while(|line| line.starts_with("//!") || line.is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{body}```")),
+        "the README's plugin example is not what `wssgate new hello` writes:\n{body}"
+    );
+    for command in [
+        "./target/release/wssgate new hello --path plugins\ncargo test -p hello\ncargo build --release --target wasm32-wasip2 -p hello\n",
+        "plugin = \"../target/wasm32-wasip2/release/hello.wasm\"",
+    ] {
+        assert!(readme.contains(command), "the README lacks {command:?}");
+    }
+}

@@ -234,3 +234,8 @@ pub fn __plugin_constructor<P: Plugin + Default>() -> P {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __export;
+
+/// The README's Rust examples, compiled and run as doctests so the guide cannot fall behind the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

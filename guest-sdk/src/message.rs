@@ -156,10 +156,12 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request for `path` from 127.0.0.1, for tests.
-    pub fn new(path: &str) -> Self {
+    /// A request for `target` (a path, with a query after `?` if any) from 127.0.0.1, for tests.
+    pub fn new(target: &str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         Request {
             path: path.to_owned(),
+            query: query.to_owned(),
             remote_address: "127.0.0.1:40000".to_owned(),
             ..Request::default()
         }

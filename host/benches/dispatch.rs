@@ -83,7 +83,8 @@ fn dispatch(c: &mut Criterion) {
         subprotocol: None,
         connected_at_ms: 0,
     });
-    hub.open(id, details.clone());
+    hub.register(id, details.clone());
+    hub.opened(id);
     assert!(matches!(
         instance.on_connect(id, &details),
         Ok(Verdict::Accept)

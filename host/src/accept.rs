@@ -41,7 +41,7 @@ impl Registration {
     ) -> Self {
         let outbox = Rc::new(Outbox::new(max_outbound_bytes));
         let id = registry::open(outbox.clone(), route.into());
-        worker.hub.open(id, details);
+        worker.hub.register(id, details);
         // Shutdown reaches connections through the registry; one that registers while it is under way closes now.
         if *worker.shutdown.borrow() {
             outbox.request_close(crate::outbound::close_frame(1001, SHUTTING_DOWN));
@@ -93,7 +93,20 @@ pub async fn ask<S: AsyncRead + Unpin>(
         .borrow_mut()
         .on_connect(registration.id, details);
     match verdict {
-        Ok(Verdict::Accept) => Decision::Open,
+        // A close asked for while on-connect ran (the plugin's own `close`, shutdown) refuses the upgrade like one
+        // asked for while it was deferred.
+        Ok(Verdict::Accept) => match registration.outbox.take_close() {
+            None => Decision::Open,
+            Some(frame) => {
+                let (decision, why) = refused_by_close(frame.code.into());
+                registration.outbox.shut();
+                let _ = asked
+                    .instance
+                    .borrow_mut()
+                    .on_close(registration.id, 1006, why);
+                decision
+            }
+        },
         // A rejected connection never opened for the plugin, so it gets no on-close.
         Ok(Verdict::Reject(r)) => Decision::Refuse(Some(upgrade::rejection(r.status, &r.body))),
         Err(Trapped) => Decision::Refuse(Some(upgrade::rejection(500, "plugin error\n"))),
@@ -110,18 +123,7 @@ pub async fn ask<S: AsyncRead + Unpin>(
                     Decision::Refuse(Some(upgrade::rejection(status, &body))),
                     "rejected",
                 ),
-                Waited::Closed(1001) => (
-                    Decision::Refuse(Some(upgrade::unavailable("server shutting down\n"))),
-                    SHUTTING_DOWN,
-                ),
-                Waited::Closed(1011) => (
-                    Decision::Refuse(Some(upgrade::rejection(500, "plugin error\n"))),
-                    "plugin error",
-                ),
-                Waited::Closed(_) => (
-                    Decision::Refuse(Some(upgrade::rejection(403, "rejected\n"))),
-                    "rejected",
-                ),
+                Waited::Closed(code) => refused_by_close(code),
                 Waited::TimedOut => (
                     Decision::Refuse(Some(upgrade::rejection(
                         504,
@@ -147,6 +149,25 @@ pub async fn ask<S: AsyncRead + Unpin>(
                 .on_close(registration.id, 1006, why);
             decision
         }
+    }
+}
+
+/// The HTTP answer for a close asked for before the upgrade was answered, with the reason its on-close gets: the
+/// gateway's shutdown (1001) is a 503, a trap (1011) a 500, and the plugin's own `close` a 403.
+fn refused_by_close(code: u16) -> (Decision, &'static str) {
+    match code {
+        1001 => (
+            Decision::Refuse(Some(upgrade::unavailable("server shutting down\n"))),
+            SHUTTING_DOWN,
+        ),
+        1011 => (
+            Decision::Refuse(Some(upgrade::rejection(500, "plugin error\n"))),
+            "plugin error",
+        ),
+        _ => (
+            Decision::Refuse(Some(upgrade::rejection(403, "rejected\n"))),
+            "rejected",
+        ),
     }
 }
 

@@ -223,6 +223,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         }
         return;
     }
+    worker.hub.opened(registration.id);
     let open = Answer::Upgrade {
         route,
         accept_key,

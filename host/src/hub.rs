@@ -229,13 +229,9 @@ impl Hub {
     }
 
     /// Registers an open connection.
-    pub fn open(&self, id: ConnectionId, details: Arc<ConnectionDetails>) {
-        let mut state = self.lock();
-        state
-            .routes
-            .entry(details.route.clone())
-            .or_default()
-            .insert(id);
+    /// Registers a connection whose plugin is being asked about its upgrade: from now on it has details, groups,
+    /// a user and a session. It joins the route's audience (broadcasts) only once it opens ([`Hub::opened`]).
+    pub fn register(&self, id: ConnectionId, details: Arc<ConnectionDetails>) {
         let member = Member {
             details,
             groups: HashSet::new(),
@@ -243,7 +239,16 @@ impl Hub {
             session: BTreeMap::new(),
             session_bytes: 0,
         };
-        state.members.insert(id, member);
+        self.lock().members.insert(id, member);
+    }
+
+    /// The connection's WebSocket opened: broadcasts to its route reach it from now on.
+    pub fn opened(&self, id: ConnectionId) {
+        let mut state = self.lock();
+        let Some(route) = state.members.get(&id).map(|m| m.details.route.clone()) else {
+            return;
+        };
+        state.routes.entry(route).or_default().insert(id);
     }
 
     /// Forgets a closed connection: it leaves its groups, its user and its session.

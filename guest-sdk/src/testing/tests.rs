@@ -262,3 +262,168 @@ fn refusals_say_what_went_wrong() {
     let error: Box<dyn std::error::Error> = Box::new(Refusal::TooManyGroups);
     assert_eq!(error.to_string(), "connection is in too many groups");
 }
+
+/// Counts its states alive: created by `on_connect`, dropped by the SDK.
+mod counted {
+    use crate::{CloseFrame, Connection, Message, Plugin, Request, Settings, Verdict};
+    use std::cell::Cell;
+
+    thread_local! {
+        pub static ALIVE: Cell<i64> = const { Cell::new(0) };
+    }
+
+    pub struct Tracked;
+
+    impl Default for Tracked {
+        fn default() -> Self {
+            ALIVE.with(|a| a.set(a.get() + 1));
+            Tracked
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            ALIVE.with(|a| a.set(a.get() - 1));
+        }
+    }
+
+    #[derive(Default)]
+    pub struct Counting;
+
+    impl Plugin for Counting {
+        type State = Tracked;
+
+        fn init(&mut self, settings: &Settings) -> Result<(), String> {
+            match settings.get("mode") {
+                Some("bad") => Err("mode must not be bad".to_owned()),
+                _ => Ok(()),
+            }
+        }
+
+        fn on_connect(&mut self, _conn: Connection, request: &Request) -> Verdict<Tracked> {
+            if request.query == "no" {
+                Verdict::reject(403, "no")
+            } else {
+                Verdict::Accept(Tracked::default())
+            }
+        }
+
+        fn on_message(&mut self, conn: Connection, _state: &mut Tracked, message: Message) {
+            match message.as_text() {
+                Some(code) if code.starts_with("close ") => {
+                    conn.close(code[6..].parse().unwrap_or(1000), &"r".repeat(200))
+                }
+                Some("start timer") => {
+                    let _ = crate::timers::after(std::time::Duration::from_secs(1), None);
+                }
+                _ => {
+                    let _ = conn.send(message);
+                }
+            }
+        }
+
+        fn on_close(&mut self, _conn: Connection, _state: Tracked, _close: CloseFrame) {}
+    }
+
+    crate::export_plugin!(Counting);
+
+    pub fn alive() -> i64 {
+        ALIVE.with(Cell::get)
+    }
+}
+
+use counted::{Counting, alive};
+
+#[test]
+fn per_connection_state_is_created_passed_and_dropped_also_across_a_restart() {
+    let host = MockHost::<Counting>::new();
+    let a = host.connect("/c").unwrap();
+    let b = host.connect("/c").unwrap();
+    assert_eq!(host.connect("/c?no").rejected().status, 403);
+    assert_eq!(
+        (alive(), host.states()),
+        (2, 2),
+        "a rejection keeps no state"
+    );
+    host.restart();
+    assert_eq!(
+        (alive(), host.states()),
+        (2, 2),
+        "the old instance's states were dropped and rebuilt by the replay"
+    );
+    host.client_close(a, 1000, "bye");
+    assert_eq!((alive(), host.states()), (1, 1));
+    host.message(b, "close 4000");
+    assert_eq!(
+        (alive(), host.states()),
+        (0, 0),
+        "a close by the plugin drops it too"
+    );
+    drop(host);
+    assert_eq!(alive(), 0);
+}
+
+#[test]
+fn close_codes_are_made_sendable_and_reasons_cut_as_the_gateway_does() {
+    let host = MockHost::<Counting>::new();
+    for (asked, sent) in [
+        (1006, 1008),
+        (1005, 1008),
+        (999, 1008),
+        (4000, 4000),
+        (1011, 1011),
+    ] {
+        let conn = host.connect("/c").unwrap();
+        host.message(conn, format!("close {asked}"));
+        let frame = host.closed(conn).expect("closed");
+        assert_eq!(frame.code, sent, "{asked}");
+        assert_eq!(frame.reason.len(), 123);
+    }
+}
+
+#[test]
+fn a_full_outbound_queue_refuses_the_send_and_closes_the_slow_client() {
+    let host = MockHost::<Counting>::new().with_max_outbound_bytes(10);
+    let conn = host.connect("/c").unwrap();
+    host.message(conn, "12345678");
+    host.message(conn, "123");
+    let frame = host.closed(conn).expect("closed as a slow consumer");
+    assert_eq!((frame.code, frame.reason.as_str()), (1008, "slow consumer"));
+    assert!(host.take_sent(conn).is_empty(), "what waited was dropped");
+    assert_eq!(host.states(), 0);
+}
+
+#[test]
+fn init_refusing_its_settings_is_reported_like_the_gateway_refuses_the_config() {
+    let host = MockHost::<Counting>::new().with_setting("mode", "bad");
+    assert_eq!(host.init(), Err("mode must not be bad".to_owned()));
+    assert_eq!(
+        MockHost::<Counting>::new()
+            .with_setting("mode", "ok")
+            .init(),
+        Ok(())
+    );
+}
+
+#[test]
+#[should_panic(expected = "does not export their events")]
+fn a_plugin_that_starts_timers_without_exporting_their_events_is_refused() {
+    let host = MockHost::<Counting>::new();
+    let conn = host.connect("/c").unwrap();
+    host.message(conn, "start timer");
+}
+
+#[test]
+fn accept_and_reject_answer_only_a_waiting_connection() {
+    let host = MockHost::<Quiet>::new();
+    let conn = open(&host);
+    assert_eq!(call(&host, || conn.accept()), Err(Refusal::NotDeferred));
+    assert_eq!(
+        call(&host, || conn.reject(401, "x")),
+        Err(Refusal::NotDeferred)
+    );
+    assert_eq!(
+        call(&host, || Connection::new(999).accept()),
+        Err(Refusal::UnknownConnection)
+    );
+}
