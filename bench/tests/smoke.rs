@@ -19,7 +19,7 @@ fn smoke_scenario_runs_both_servers_and_reports() {
     // In a group of its own, so that a timeout stops the servers benchrun started along with it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_benchrun"))
         .process_group(0)
-        .args(["--scenario", "smoke", "--rounds", "1"])
+        .args(["--scenario", "smoke", "smoke-paced", "--rounds", "1"])
         .arg("--gateway")
         .arg(&gateway)
         .arg("--plugins")
@@ -29,7 +29,7 @@ fn smoke_scenario_runs_both_servers_and_reports() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starting benchrun");
-    // Bounded: two servers, each started and driven for 2.5 s, well inside two minutes even on a slow machine.
+    // Bounded: four server runs, each started and driven for 2.5 s, well inside two minutes even on a slow machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for benchrun") {
@@ -44,12 +44,20 @@ fn smoke_scenario_runs_both_servers_and_reports() {
     let mut table = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut table).unwrap();
     assert!(status.success(), "benchrun failed: {status}\n{table}");
-    assert!(table.contains("| smoke"), "no smoke row in:\n{table}");
+    assert!(table.contains("| smoke ("), "no smoke row in:\n{table}");
+    assert!(
+        table.contains("| smoke-paced ("),
+        "no row for the paced client against the tuned baseline in:\n{table}"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).unwrap();
     let _ = std::fs::remove_file(&json);
     let runs = summary["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 2, "one baseline and one gateway run: {summary}");
+    assert_eq!(
+        runs.len(),
+        4,
+        "a baseline and a gateway run for each scenario: {summary}"
+    );
     for run in runs {
         let report = &run["report"];
         assert!(
@@ -67,10 +75,12 @@ fn smoke_scenario_runs_both_servers_and_reports() {
             "no latency: {run}"
         );
     }
-    assert!(
-        runs[1]["report"]["server"]["plugin_share"]
-            .as_f64()
-            .is_some_and(|s| s > 0.0 && s < 1.0),
-        "the gateway's plugin share comes from its /metrics: {summary}"
-    );
+    for gateway_run in [&runs[1], &runs[3]] {
+        assert!(
+            gateway_run["report"]["server"]["plugin_share"]
+                .as_f64()
+                .is_some_and(|s| s > 0.0 && s < 1.0),
+            "the gateway's plugin share comes from its /metrics: {summary}"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The reference server every benchmark run carries: the same TLS and WebSocket stack as the gateway
-//! (tokio-rustls + tokio-tungstenite) with no plugin layer, in the naive configuration — one multi-threaded tokio
-//! runtime, default buffers, one flush per message.
+//! (tokio-rustls + tokio-tungstenite) with no plugin layer. By default in the naive configuration — one
+//! multi-threaded tokio runtime, default buffers, one flush per message; with `--tuned` as a careful hand-written
+//! server would be — a current-thread runtime, 4 KiB reads, and every frame already buffered handled before one
+//! flush — which is what the gateway does apart from its plugin layer, so the difference is what that layer costs.
 //!
 //! - `ok` answers every message with `ok` (the seed's check);
 //! - `echo` sends every message back;
@@ -37,21 +39,41 @@ struct Args {
     key: std::path::PathBuf,
     #[arg(long, value_enum, default_value = "ok")]
     mode: Mode,
+    /// The tuned configuration (`ok` and `echo` modes): current-thread runtime, 4 KiB reads, one flush per batch.
+    #[arg(long)]
+    tuned: bool,
 }
+
+/// Bytes the tuned server reads from the socket at a time, as the gateway does on a plain socket.
+const TUNED_READ: usize = 4 * 1024;
+/// Frames the tuned server handles from one read before it writes, as the gateway does.
+const TUNED_BATCH: usize = 256;
 
 /// Publishes in flight that a slow connection may fall behind by before it misses some.
 const FANOUT_BACKLOG: usize = 1024;
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args: Args = clap::Parser::parse();
+    let runtime = if args.tuned {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<()> {
     // As the gateway does: every connection is a file descriptor.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let acceptor = wssgate_bench::server_tls::acceptor(&args.cert, &args.key)?;
     let listener = TcpListener::bind(args.address).await.context("binding")?;
     println!("baseline listening on {}", listener.local_addr()?);
     let (fanout, _) = broadcast::channel::<Bytes>(FANOUT_BACKLOG);
-    let mode = args.mode;
+    let (mode, tuned) = (args.mode, args.tuned);
     loop {
         let (tcp, _) = listener.accept().await?;
         let acceptor = acceptor.clone();
@@ -61,10 +83,17 @@ async fn main() -> Result<()> {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let Ok(ws) = tokio_tungstenite::accept_async(tls).await else {
+            let config = tuned.then(|| {
+                tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .read_buffer_size(TUNED_READ)
+            });
+            let Ok(ws) = tokio_tungstenite::accept_async_with_config(tls, config).await else {
                 return;
             };
             match mode {
+                Mode::Ok | Mode::Echo if tuned => {
+                    answer_batched(ws, matches!(mode, Mode::Echo)).await
+                }
                 Mode::Ok | Mode::Echo => answer(ws, matches!(mode, Mode::Echo)).await,
                 Mode::Fanout => fan_out(ws, &fanout).await,
             }
@@ -82,6 +111,36 @@ where
             if ws.send(reply).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// The tuned answer loop: after each read, answers every frame already buffered, then flushes once.
+async fn answer_batched<S>(mut ws: WebSocketStream<S>, echo: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::FutureExt;
+    while let Some(Ok(first)) = ws.next().await {
+        let mut next = Some(first);
+        for _ in 0..TUNED_BATCH {
+            let Some(message) = next.take() else { break };
+            if (message.is_text() || message.is_binary())
+                && ws
+                    .feed(if echo { message } else { Message::text("ok") })
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            match ws.next().now_or_never() {
+                Some(Some(Ok(more))) => next = Some(more),
+                Some(_) => return,
+                None => break,
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
         }
     }
 }

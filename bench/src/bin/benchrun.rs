@@ -15,7 +15,8 @@ use wssgate_bench::report::LoadReport;
 #[derive(Parser)]
 #[command(about)]
 struct Args {
-    /// Scenarios to run: a b c d e f g, `all`, or `smoke` (a two-second check that the harness works).
+    /// Scenarios to run: a b c d e f g h i, `all`, or `smoke` and `smoke-paced` (two-second checks that the harness
+    /// works, the second with the paced client and the tuned baseline).
     #[arg(long, num_args = 1.., default_values = ["all"])]
     scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -69,6 +70,8 @@ struct Scenario {
     load: Vec<String>,
     gateway_path: &'static str,
     baseline_mode: &'static str,
+    /// The baseline runs tuned (see `baseline --tuned`) rather than naive.
+    tuned: bool,
     goal: Goal,
 }
 
@@ -83,6 +86,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             k.to_string(),
         ]
     };
+    let paced = |k: usize| -> Vec<String> { [echo(100, k), vec!["--paced".into()]].concat() };
     let sources = "127.0.0.2-127.0.0.61".to_string();
     vec![
         Scenario {
@@ -91,6 +95,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             load: echo(100, 1),
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
             goal: Goal::CpuRatioAtMost(1.0),
         },
         Scenario {
@@ -99,6 +104,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             load: echo(100, 8),
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
             goal: Goal::CpuRatioAtMost(0.36),
         },
         Scenario {
@@ -107,6 +113,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             load: echo(1000, 1),
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
             goal: Goal::CpuRatioAtMost(0.6),
         },
         Scenario {
@@ -119,6 +126,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             .concat(),
             gateway_path: "/echo",
             baseline_mode: "echo",
+            tuned: false,
             goal: Goal::CpuRatioAtMost(1.0),
         },
         Scenario {
@@ -138,6 +146,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             ],
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
             goal: Goal::KibPerConnectionAtMost(16.0),
         },
         Scenario {
@@ -153,6 +162,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             ],
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
             goal: Goal::CapacityRatioAtLeast(0.9),
         },
         Scenario {
@@ -170,7 +180,26 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             ],
             gateway_path: "/fanout",
             baseline_mode: "fanout",
+            tuned: false,
             goal: Goal::RateRatioAtLeast(0.8),
+        },
+        Scenario {
+            name: "h",
+            what: "100 conns x 1 in flight, paced, vs the tuned stack".into(),
+            load: paced(1),
+            gateway_path: "/wss",
+            baseline_mode: "ok",
+            tuned: true,
+            goal: Goal::CpuRatioAtMost(1.10),
+        },
+        Scenario {
+            name: "i",
+            what: "100 conns x 8 in flight, paced, vs the tuned stack".into(),
+            load: paced(8),
+            gateway_path: "/wss",
+            baseline_mode: "ok",
+            tuned: true,
+            goal: Goal::CpuRatioAtMost(1.10),
         },
         Scenario {
             name: "smoke",
@@ -187,6 +216,26 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             .concat(),
             gateway_path: "/wss",
             baseline_mode: "ok",
+            tuned: false,
+            goal: Goal::CpuRatioAtMost(f64::INFINITY),
+        },
+        Scenario {
+            name: "smoke-paced",
+            what: "10 conns x 1 in flight, paced, vs the tuned stack, two seconds".into(),
+            load: [
+                echo(10, 1),
+                vec![
+                    "--paced".into(),
+                    "--warmup".into(),
+                    "0.5".into(),
+                    "--duration".into(),
+                    "2".into(),
+                ],
+            ]
+            .concat(),
+            gateway_path: "/wss",
+            baseline_mode: "ok",
+            tuned: true,
             goal: Goal::CpuRatioAtMost(f64::INFINITY),
         },
     ]
@@ -203,7 +252,9 @@ fn main() -> Result<()> {
     std::fs::write(&key_path, cert.signing_key.serialize_pem())?;
     let all = scenarios(&args);
     let wanted: Vec<&Scenario> = if args.scenario.iter().any(|s| s == "all") {
-        all.iter().filter(|s| s.name != "smoke").collect()
+        all.iter()
+            .filter(|s| !s.name.starts_with("smoke"))
+            .collect()
     } else {
         args.scenario
             .iter()
@@ -379,6 +430,9 @@ impl Server {
                 .arg(key)
                 .arg("--mode")
                 .arg(scenario.baseline_mode);
+            if scenario.tuned {
+                command.arg("--tuned");
+            }
             (command, None, "/")
         };
         let child = command

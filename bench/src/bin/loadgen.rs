@@ -2,7 +2,8 @@
 //! then counts what completes in a measured window:
 //!
 //! - `echo`: every connection keeps `--in-flight` messages outstanding and sends one more per reply; counts replies
-//!   and their latency.
+//!   and their latency. By default the replies that arrive together are answered with one write (bursts); with
+//!   `--paced` each reply is answered at once with a write of its own, as an interactive client would.
 //! - `handshake`: `--connections` loops each connect, finish TLS and the upgrade, and close; counts upgrades.
 //! - `idle`: opens `--connections`, each sends one message and waits for its reply, then stays open; reports the
 //!   server's resident memory per connection.
@@ -69,6 +70,10 @@ struct Args {
     /// Send binary messages instead of text.
     #[arg(long)]
     binary: bool,
+    /// `echo`: answer each reply with a message of its own at once, rather than each batch of replies with one
+    /// write.
+    #[arg(long)]
+    paced: bool,
     /// Warm-up after the ramp, before measuring, in seconds.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
@@ -189,7 +194,11 @@ async fn run(args: &Args) -> Result<LoadReport> {
         let (target, shared) = (target.clone(), shared.clone());
         let task = match args.mode {
             Mode::Echo => {
-                echo(target, n, shared, message(payload.clone()), args.in_flight).boxed_local()
+                let pacing = Pacing {
+                    in_flight: args.in_flight,
+                    paced: args.paced,
+                };
+                echo(target, n, shared, message(payload.clone()), pacing).boxed_local()
             }
             Mode::Handshake => handshakes(target, n, shared).boxed_local(),
             Mode::Idle | Mode::Fanout => {
@@ -331,13 +340,26 @@ async fn open(target: &Target, n: usize, shared: &Shared) -> Option<Ws> {
     }
 }
 
-/// Keeps `in_flight` messages outstanding; answers each batch of replies with as many new messages in one write.
-async fn echo(target: Target, n: usize, shared: Rc<Shared>, message: Message, in_flight: usize) {
+/// How an echo connection keeps its messages in flight.
+#[derive(Clone, Copy)]
+struct Pacing {
+    in_flight: usize,
+    /// Each reply is answered at once with a write of its own.
+    paced: bool,
+}
+
+/// Keeps `in_flight` messages outstanding; answers each batch of replies with as many new messages in one write,
+/// or, paced, each reply with one message as it arrives.
+async fn echo(target: Target, n: usize, shared: Rc<Shared>, message: Message, pacing: Pacing) {
     let Some(mut ws) = open(&target, n, &shared).await else {
         return;
     };
+    let in_flight = pacing.in_flight;
     let mut sent = VecDeque::with_capacity(in_flight);
     let mut owed = in_flight;
+    if pacing.paced {
+        return paced(ws, &shared, &message, in_flight).await;
+    }
     while !shared.stop.get() {
         for _ in 0..owed {
             sent.push_back(Instant::now());
@@ -366,6 +388,33 @@ async fn echo(target: Target, n: usize, shared: Rc<Shared>, message: Message, in
                 Some(more) => next = more,
                 None => break,
             }
+        }
+    }
+}
+
+/// The paced echo loop: `in_flight` messages go out at the start, then one more right after each reply.
+async fn paced(mut ws: Ws, shared: &Shared, message: &Message, in_flight: usize) {
+    let mut sent = VecDeque::with_capacity(in_flight);
+    for _ in 0..in_flight {
+        sent.push_back(Instant::now());
+        if let Err(e) = ws.send(message.clone()).await {
+            return shared.error("send", e);
+        }
+    }
+    while !shared.stop.get() {
+        match ws.next().await {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+                if let Some(at) = sent.pop_front() {
+                    shared.record(at);
+                }
+                sent.push_back(Instant::now());
+                if let Err(e) = ws.send(message.clone()).await {
+                    return shared.error("send", e);
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return shared.error("receive", e),
+            None => return shared.error("receive", "server closed the connection"),
         }
     }
 }
