@@ -227,3 +227,27 @@ async fn a_deferred_upgrade_counts_toward_the_connection_limit_while_it_waits() 
     }
     assert!(opened, "the slot of the client that left was never freed");
 }
+
+#[tokio::test]
+async fn host_calls_from_init_never_fail_under_check_or_serve_and_the_log_facade_reaches_the_log() {
+    let routes = route(
+        "/d",
+        &plugin("deferred"),
+        "[route.settings]\ninit = \"host-calls\"\n",
+    );
+    let (ok, text) = check_config(
+        &scratch_dir("init-host-calls"),
+        &format!("[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n{routes}"),
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    let gw = TestGateway::start(&routes);
+    assert!(gw.wait_for_log("init made every host call"), "{}", gw.log());
+    let mut ws = gw.wss("/d").await;
+    assert_eq!(ask(&mut ws, "log").await, "logged");
+    assert!(
+        gw.wait_for_log("deferred logs through the log facade"),
+        "{}",
+        gw.log()
+    );
+}

@@ -9,14 +9,17 @@
 //! - `deny`: rejects at once with 401;
 //! - anything else: accepts at once.
 //!
+//! With the setting `init = "host-calls"`, `init` makes every kind of host call before any connection exists (they
+//! must be refused or answered, never fail), and with `init = "refuse"` it refuses the settings.
+//!
 //! Messages: `count` answers how many messages the connection sent before (its own state); `live` answers how many
 //! connections the instance holds state for (counted from on-connect to on-close); `log` writes a line through the
 //! `log` facade; `close CODE` closes the connection with CODE; anything else is echoed.
 
 use std::time::Duration;
 use wssgate_sdk::{
-    CloseFrame, Connection, Connections, Message, Plugin, Request, Timer, TimerEvents, Verdict,
-    timers,
+    CloseFrame, Connection, Connections, Message, Plugin, Request, Settings, Timer, TimerEvents,
+    Verdict, groups, timers, users,
 };
 
 #[derive(Default)]
@@ -52,8 +55,47 @@ fn millis(value: &str) -> Duration {
     Duration::from_millis(value.parse().unwrap_or(0))
 }
 
+/// Every kind of host call, made from `init`: a connection that does not exist yet, an empty route, a timer.
+fn host_calls_from_init() -> Result<(), String> {
+    let nobody = Connection::new(u64::MAX);
+    let _ = nobody.send("hello");
+    nobody.close(1000, "bye");
+    let _ = nobody.accept();
+    let _ = nobody.reject(401, "no");
+    let _ = nobody.join("g");
+    nobody.leave("g");
+    let _ = nobody.groups();
+    let _ = nobody.bind_user("u");
+    nobody.unbind_user();
+    let _ = nobody.session_set("k", "v");
+    let _ = nobody.session_get("k");
+    nobody.session_remove("k");
+    let _ = nobody.info();
+    groups::publish("g", "x", &[]);
+    let _ = groups::size("g");
+    groups::broadcast("x", &[]);
+    users::send("u", "x");
+    let _ = users::is_online("u");
+    let _ = users::connections("u");
+    let _ = wssgate_sdk::settings::all();
+    wssgate_sdk::log::info("init made every host call");
+    log::info!("and logged through the log facade");
+    let timer = timers::every(Duration::from_secs(3600), None).map_err(|r| r.to_string())?;
+    timer.cancel();
+    timers::after(Duration::from_secs(3600), None).map_err(|r| r.to_string())?;
+    Ok(())
+}
+
 impl Plugin for Deferred {
     type State = Client;
+
+    fn init(&mut self, settings: &Settings) -> Result<(), String> {
+        match settings.get("init") {
+            Some("host-calls") => host_calls_from_init(),
+            Some("refuse") => Err("init was told to refuse".to_owned()),
+            _ => Ok(()),
+        }
+    }
 
     fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Client> {
         let query = request.query.as_str();

@@ -96,3 +96,12 @@ fn the_log_facade_reaches_the_gateway_log() {
         host.logs()
     );
 }
+
+#[test]
+fn host_calls_from_init_are_answered_and_init_can_refuse() {
+    let host = MockHost::<Deferred>::new().with_setting("init", "host-calls");
+    assert_eq!(host.init(), Ok(()));
+    assert_eq!(host.running_timers(), 1);
+    let refusing = MockHost::<Deferred>::new().with_setting("init", "refuse");
+    assert_eq!(refusing.init(), Err("init was told to refuse".to_owned()));
+}
