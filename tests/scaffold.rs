@@ -81,7 +81,21 @@ fn a_plugin_scaffolded_into_a_workspaces_plugins_folder_is_a_member_cargo_finds_
     wssgate_new(&["hello", "--path", dir.join("plugins").to_str().unwrap()]);
     let manifest = std::fs::read_to_string(dir.join("plugins/hello/Cargo.toml")).unwrap();
     assert!(!manifest.contains("[workspace]"), "{manifest}");
+    // It builds into the workspace's target folder, where its config looks for it.
+    let config = std::fs::read_to_string(dir.join("plugins/hello/config.toml")).unwrap();
+    assert!(
+        config.contains("plugin = \"../../target/wasm32-wasip2/release/hello.wasm\""),
+        "{config}"
+    );
     cargo_in(&dir, &["test", "-p", "hello"]);
+    // A crate the workspace does not list is a workspace of its own, and a name the generated code already uses
+    // gets a type of its own.
+    wssgate_new(&["client", "--path", dir.join("elsewhere").to_str().unwrap()]);
+    let manifest = std::fs::read_to_string(dir.join("elsewhere/client/Cargo.toml")).unwrap();
+    assert!(manifest.contains("[workspace]"), "{manifest}");
+    let code = std::fs::read_to_string(dir.join("elsewhere/client/src/lib.rs")).unwrap();
+    assert!(code.contains("pub struct ClientPlugin;"), "{code}");
+    cargo_in(&dir.join("elsewhere/client"), &["test"]);
 }
 
 #[test]

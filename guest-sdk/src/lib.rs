@@ -83,8 +83,8 @@ pub trait Plugin {
 
     /// A client asks to upgrade. Accept it with its state (the default: [`Plugin::State`]'s `Default`), reject it
     /// with an HTTP status, or defer the answer (see [`Verdict`]). When `request.restored` is true the gateway is
-    /// replaying this call into a fresh instance for a connection that already had its answer, so the plugin can
-    /// rebuild its state; see [`Request::restored`] for what each answer means then.
+    /// replaying this call into a fresh instance for a connection the old one knew, so the plugin can rebuild its
+    /// state; see [`Request::restored`] for what each answer means then.
     fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Self::State> {
         let _ = (conn, request);
         Verdict::Accept(Self::State::default())

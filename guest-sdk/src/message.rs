@@ -148,8 +148,8 @@ pub struct Request {
     pub remote_address: String,
     /// The subprotocol negotiated from the route's list, if any.
     pub subprotocol: Option<String>,
-    /// True when on-connect is replayed into a fresh plugin instance (the old one trapped) for a connection that
-    /// already had its answer. For a connection that is already open, `Accept` and `Defer` both keep it open (the
+    /// True when on-connect is replayed into a fresh plugin instance (the old one trapped) for a connection the
+    /// old one knew (open, or waiting for its answer). For a connection that is already open, `Accept` and `Defer` both keep it open (the
     /// client got its 101 long ago) and `Reject` closes it with 1008 and the rejection's body as the reason; a
     /// connection still waiting for its answer gets it as usual.
     pub restored: bool,

@@ -13,7 +13,8 @@ pub enum Verdict<S> {
     /// Answer later with [`crate::Connection::accept`] or [`crate::Connection::reject`], from a timer or another
     /// event. The client waits meanwhile, and gets 504 when the route's `accept_timeout_ms` (10 s by default) passes
     /// first. No message arrives before the accept; `on_close` follows whatever the outcome (code 1006 with the
-    /// reason "rejected", "accept timed out" or "client left" when the WebSocket never opened).
+    /// reason "rejected", "accept timed out", "client left", "plugin error" or "server shutting down" when the
+    /// WebSocket never opened).
     Defer(S),
 }
 

@@ -118,7 +118,10 @@ pub async fn ask<S: AsyncRead + Unpin>(
             let timed_out = matches!(waited, Waited::TimedOut);
             asked.worker.metrics.deferred_ended(worker, slot, timed_out);
             let (decision, why) = match waited {
-                Waited::Answer(UpgradeAnswer::Accept) => return Decision::Open,
+                Waited::Answer(UpgradeAnswer::Accept) => {
+                    asked.instance.borrow_mut().opened(registration.id);
+                    return Decision::Open;
+                }
                 Waited::Answer(UpgradeAnswer::Reject { status, body }) => (
                     Decision::Refuse(Some(upgrade::rejection(status, &body))),
                     "rejected",

@@ -221,6 +221,8 @@ fn check(config: Config) -> Result<()> {
         }
     }
     let runtime = PluginRuntime::new(config.needs_fuel())?;
+    // Plugins' init runs here: its deadline needs the epoch to advance, as when serving.
+    runtime.start_epoch_ticker();
     let routes = gateway::load_routes(&config, &runtime)?;
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",

@@ -62,15 +62,21 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf>
         ),
         SdkSource::Git(url) => format!("wssgate-sdk = {{ git = {url:?} }}"),
     };
-    // A crate inside a Cargo workspace belongs to it (which lists `plugins/*` as members, say); anywhere else it is
-    // a workspace of its own, so Cargo does not look for one further up.
-    let own_workspace = if inside_workspace(&parent) {
+    // A crate a Cargo workspace lists as a member (under `plugins/*`, say) builds with it, into its target folder;
+    // anywhere else it is a workspace of its own, so Cargo does not look for one further up.
+    let workspace = workspace_listing(&dir);
+    let own_workspace = if workspace.is_some() {
         ""
     } else {
         "\n# A workspace of its own (delete this when adding the crate to an existing workspace).\n[workspace]\n"
     };
     let type_name = type_name(name);
     let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let target = match &workspace {
+        Some(root) => relative(&dir, &root.join("target")),
+        None => PathBuf::from("target"),
+    };
+    let wasm = format!("{}/wasm32-wasip2/release/{wasm}", target.display());
     std::fs::create_dir_all(dir.join("src"))?;
     let files = [
         (
@@ -111,24 +117,54 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `hello-world` → `HelloWorld`.
+/// The names the generated code already uses: a plugin type named like one of them would not compile.
+const TAKEN_TYPE_NAMES: [&str; 4] = ["Plugin", "Connection", "Message", "Client"];
+
+/// `hello-world` → `HelloWorld` (`ClientPlugin` for `client`, which the generated code already names).
 fn type_name(name: &str) -> String {
-    name.split(['-', '_'])
+    let camel: String = name
+        .split(['-', '_'])
         .map(|part| {
             let mut chars = part.chars();
             chars.next().map_or_else(String::new, |first| {
                 first.to_ascii_uppercase().to_string() + chars.as_str()
             })
         })
-        .collect()
+        .collect();
+    if TAKEN_TYPE_NAMES.contains(&camel.as_str()) {
+        camel + "Plugin"
+    } else {
+        camel
+    }
 }
 
-/// Whether `dir` or a folder above it has a `Cargo.toml` with a `[workspace]` table.
-fn inside_workspace(dir: &Path) -> bool {
-    dir.ancestors().any(|folder| {
-        std::fs::read_to_string(folder.join("Cargo.toml"))
-            .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
-    })
+/// The root of the Cargo workspace whose `members` list `krate` (a folder not yet written), if any: the nearest
+/// folder above it with a `[workspace]` table.
+fn workspace_listing(krate: &Path) -> Option<PathBuf> {
+    let (root, manifest) = krate.ancestors().skip(1).find_map(|folder| {
+        let text = std::fs::read_to_string(folder.join("Cargo.toml")).ok()?;
+        let manifest: toml::Table = text.parse().ok()?;
+        manifest
+            .contains_key("workspace")
+            .then(|| (folder.to_path_buf(), manifest))
+    })?;
+    let relative = krate.strip_prefix(&root).ok()?;
+    let members = manifest.get("workspace")?.get("members")?.as_array()?;
+    members
+        .iter()
+        .filter_map(toml::Value::as_str)
+        .any(|pattern| matches_member(pattern, relative))
+        .then_some(root)
+}
+
+/// Whether a workspace `members` pattern (a path whose components may be `*`) names `path`.
+fn matches_member(pattern: &str, path: &Path) -> bool {
+    let pattern: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let path: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    pattern.len() == path.len() && pattern.iter().zip(&path).all(|(p, c)| *p == "*" || p == c)
 }
 
 /// `to` as seen from `from` (both absolute): `../../guest-sdk` rather than a path that breaks when the checkout
@@ -228,7 +264,7 @@ tls = true
 
 [[route]]
 path = "/{name}"
-plugin = "target/wasm32-wasip2/release/{wasm}"
+plugin = "{wasm}"
 "#;
 
 #[cfg(test)]
@@ -238,10 +274,23 @@ mod tests {
     #[test]
     fn names_become_types_and_bad_names_are_refused() {
         assert_eq!(type_name("hello-world_2"), "HelloWorld2");
+        assert_eq!(type_name("client"), "ClientPlugin");
+        assert_eq!(type_name("plugin"), "PluginPlugin");
         for bad in ["", "Hello", "1st", "a b", "a/b", "ä"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("my-plugin_2").is_ok());
+    }
+
+    #[test]
+    fn workspace_members_match_exactly_or_by_star() {
+        assert!(matches_member("plugins/*", Path::new("plugins/hello")));
+        assert!(matches_member("plugins/hello/", Path::new("plugins/hello")));
+        assert!(!matches_member(
+            "plugins/*",
+            Path::new("tests/plugins/hello")
+        ));
+        assert!(!matches_member("host", Path::new("plugins/hello")));
     }
 
     #[test]

@@ -71,7 +71,8 @@ struct RateWindow {
 
 /// What a session keeps alive until it ends, for the sake of others.
 pub struct Holds {
-    /// The connection's place in the registry and the hub: dropped last, it forgets the connection everywhere.
+    /// The connection's place in the registry and the hub: dropped with the session, it forgets the connection
+    /// everywhere.
     pub registration: Registration,
     /// The routes generation the connection started with: its plugin instance's timers find the instance there.
     pub generation: Rc<Routes>,

@@ -282,11 +282,15 @@ impl<P: Exported> MockHost<P> {
         {
             let mut state = self.state.borrow_mut();
             // Live while on_connect runs, so it can start timers for it and join groups.
-            state.status.insert(id, Status::Waiting);
+            state.status.insert(id, Status::Connecting);
             state.requests.insert(id, request.clone());
         }
         let answer = self.run(|r| r.connect(id, &request));
         let mut state = self.state.borrow_mut();
+        if let Some(Status::Rejected(rejection)) = state.status.get(&id) {
+            // Closed while on_connect ran (the plugin's own `close`): refused whatever it answered.
+            return Upgrade::Rejected(rejection.clone());
+        }
         match answer {
             Answer::Accept => {
                 state.status.insert(id, Status::Open);
@@ -294,6 +298,7 @@ impl<P: Exported> MockHost<P> {
             }
             Answer::Defer => {
                 let deadline = state.now + state.limits.accept_timeout;
+                state.status.insert(id, Status::Waiting);
                 state.accept_deadlines.insert(id, deadline);
                 Upgrade::Deferred(Connection::new(id))
             }
@@ -431,7 +436,8 @@ impl<P: Exported> MockHost<P> {
                     state.end(id, CloseFrame::new(1006, "rejected"), Some(rejection));
                 }
                 (Answer::Reject { body, .. }, _) => {
-                    state.end(id, CloseFrame::new(1008, &body), None);
+                    let frame = CloseFrame::new(1008, state::close_reason(&body));
+                    state.end(id, frame, None);
                 }
                 _ => {}
             }

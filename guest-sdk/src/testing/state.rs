@@ -40,6 +40,8 @@ impl Default for Limits {
 /// Where a connection is in its life, as the gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// Its `on_connect` is running: the upgrade has no answer yet (`accept` and `reject` are refused).
+    Connecting,
     /// Its `on_connect` deferred, and no answer came yet: the client waits for the upgrade's answer.
     Waiting,
     /// The WebSocket is open.
@@ -101,8 +103,26 @@ fn sendable(code: u16) -> u16 {
     }
 }
 
+/// The gateway's answer to an upgrade closed before it was answered, and the reason its on_close gets: the
+/// gateway's shutdown (1001) is a 503, a trap (1011) a 500, and anything else (the plugin's `close`, a full queue) a
+/// 403.
+fn refused_by_close(code: u16) -> (Rejection, &'static str) {
+    let (status, body, why) = match code {
+        1001 => (503, "server shutting down\n", "server shutting down"),
+        1011 => (500, "plugin error\n", "plugin error"),
+        _ => (403, "rejected\n", "rejected"),
+    };
+    (
+        Rejection {
+            status,
+            body: body.to_owned(),
+        },
+        why,
+    )
+}
+
 /// A close reason as the gateway sends it: at most 123 bytes, cut on a character boundary.
-fn close_reason(reason: &str) -> String {
+pub(super) fn close_reason(reason: &str) -> String {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -115,9 +135,12 @@ impl MockState {
         self.status.get(&connection) == Some(status)
     }
 
-    /// Whether the plugin may act on the connection: open, or waiting for its upgrade's answer.
-    fn is_live(&self, connection: u64) -> bool {
-        self.is(connection, &Status::Open) || self.is(connection, &Status::Waiting)
+    /// Whether the plugin may act on the connection: open, or before its upgrade's answer.
+    pub(super) fn is_live(&self, connection: u64) -> bool {
+        matches!(
+            self.status.get(&connection),
+            Some(Status::Open | Status::Waiting | Status::Connecting)
+        )
     }
 
     /// Refuses a call on a connection that is neither open nor waiting.
@@ -138,23 +161,25 @@ impl MockState {
         }
     }
 
-    /// Ends a live connection as the gateway does: an open one with `frame`, a waiting one with an HTTP rejection;
-    /// its on_close follows when the current callback returns.
+    /// Ends a live connection as the gateway does: an open one with `frame`; one whose upgrade has no answer yet
+    /// with `rejection` (by default the one for a close with `frame`'s code), its `on_close` getting code 1006 and
+    /// `frame`'s reason. Its on_close follows when the current callback returns.
     pub(super) fn end(&mut self, connection: u64, frame: CloseFrame, rejection: Option<Rejection>) {
         if !self.is_live(connection) {
             return;
         }
-        let waiting = self.is(connection, &Status::Waiting);
         self.accept_deadlines.remove(&connection);
-        let (status, frame) = match (waiting, rejection) {
-            (true, rejection) => (
-                Status::Rejected(rejection.unwrap_or(Rejection {
-                    status: 403,
-                    body: "rejected\n".to_owned(),
-                })),
-                CloseFrame::new(1006, frame.reason),
-            ),
-            (false, _) => (Status::Closed(frame.clone()), frame),
+        let (status, frame) = if self.is(connection, &Status::Open) {
+            (Status::Closed(frame.clone()), frame)
+        } else {
+            let (by_close, why) = refused_by_close(frame.code);
+            match rejection {
+                Some(rejection) => (
+                    Status::Rejected(rejection),
+                    CloseFrame::new(1006, frame.reason),
+                ),
+                None => (Status::Rejected(by_close), CloseFrame::new(1006, why)),
+            }
         };
         self.status.insert(connection, status);
         self.pending_close.push((connection, frame));
@@ -232,7 +257,7 @@ impl HostCalls for MockState {
     }
 
     fn accept(&mut self, connection: u64) -> Result<(), Refusal> {
-        if !self.status.contains_key(&connection) {
+        if !self.is_live(connection) {
             return Err(Refusal::UnknownConnection);
         }
         if !self.is(connection, &Status::Waiting) {
@@ -244,7 +269,7 @@ impl HostCalls for MockState {
     }
 
     fn reject(&mut self, connection: u64, status: u16, body: &str) -> Result<(), Refusal> {
-        if !self.status.contains_key(&connection) {
+        if !self.is_live(connection) {
             return Err(Refusal::UnknownConnection);
         }
         if !self.is(connection, &Status::Waiting) {

@@ -33,6 +33,27 @@ pub struct Exports {
     pub timer_events: Option<timer_events::Guest>,
 }
 
+/// The indices of optional interface `name`: `None` when the plugin does not export it, an error when it exports
+/// the interface without all its functions (a plugin built against a different WIT), which must not be mistaken for
+/// an interface left out.
+fn optional<T>(
+    pre: &InstancePre<HostState>,
+    name: &str,
+    find: impl FnOnce(&InstancePre<HostState>) -> wasmtime::Result<T>,
+    path: &Path,
+) -> Result<Option<T>> {
+    let interface = format!("{PACKAGE}{name}@1.0.0");
+    if pre.component().get_export_index(None, &interface).is_none() {
+        return Ok(None);
+    }
+    find(pre).map(Some).map_err(|e| {
+        anyhow!(
+            "{}: exports `{interface}` but not as the contract defines it: {e:#}",
+            path.display()
+        )
+    })
+}
+
 /// The contract version a `wssgate:plugin/…@version` name was built for.
 fn contract_version(name: &str) -> Option<&str> {
     name.strip_prefix(PACKAGE)?.split_once('@').map(|(_, v)| v)
@@ -72,8 +93,8 @@ impl ExportIndices {
         })?;
         let indices = ExportIndices {
             connection,
-            lifecycle: lifecycle::GuestIndices::new(pre).ok(),
-            timer_events: timer_events::GuestIndices::new(pre).ok(),
+            lifecycle: optional(pre, "lifecycle", lifecycle::GuestIndices::new, path)?,
+            timer_events: optional(pre, "timer-events", timer_events::GuestIndices::new, path)?,
         };
         let imports_timers = pre
             .component()
@@ -91,7 +112,8 @@ impl ExportIndices {
         Ok(indices)
     }
 
-    /// The exports of a fresh instance.
+    /// The exports of a fresh instance. A function of the wrong type fails here, when the instance starts (and so in
+    /// `wssgate check`), naming the function.
     pub fn load(
         &self,
         mut store: impl wasmtime::AsContextMut,

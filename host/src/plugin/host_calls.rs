@@ -127,7 +127,9 @@ impl host::Host for HostState {
             return;
         };
         outbox.request_close(close_frame(code, &reason));
-        if self.current != Some(connection) {
+        // The running event's own connection writes right after it, unless it waits for its upgrade's answer (its
+        // on-connect replayed from another connection's event): that wait must learn of the close now.
+        if self.current != Some(connection) || outbox.is_deferred() {
             outbox.wake();
         }
     }

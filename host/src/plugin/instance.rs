@@ -170,6 +170,9 @@ pub struct PluginInstance {
     /// Connections whose `on-connect` has not been replayed into the live store yet: each is replayed just before
     /// its next event.
     awaiting_replay: IdSet,
+    /// Connections whose upgrade waits for the plugin's answer (see [`PluginInstance::opened`]): after a
+    /// replacement they are replayed at once, having no next event to wait for.
+    deferred: IdSet,
     /// What the instance's host calls reach beyond the route.
     links: HostLinks,
     /// The route's slot in the metrics.
@@ -237,6 +240,7 @@ impl PluginInstance {
             deadline_ticks: ticks,
             connections: IdMap::default(),
             awaiting_replay: IdSet::default(),
+            deferred: IdSet::default(),
             metrics_slot,
             links,
             replay_traps_in_a_row: Vec::new(),
@@ -265,6 +269,14 @@ impl PluginInstance {
             let verdict = lifecycle.call_init(&mut store, &settings);
             let refusal = match verdict {
                 Ok(Ok(())) => None,
+                // A reload retired this instance, whose settings were accepted when its generation started: it only
+                // serves its remaining connections, and may no longer arm route-wide timers, which an init may
+                // report as a refusal. Its connections are not closed over that.
+                Ok(Err(message)) if self.retired => {
+                    tracing::warn!(route = %self.route.path, plugin = %self.route.plugin,
+                        "the retired instance's replacement refused its settings ({message}); it serves its remaining connections anyway");
+                    None
+                }
                 Ok(Err(message)) => Some(StartError::Refused(message)),
                 Err(trap) => Some(StartError::Failed(
                     trap.context("the plugin's init trapped"),
@@ -350,11 +362,24 @@ impl PluginInstance {
             "on-connect",
             |e, s| e.connection.call_on_connect(s, conn, request),
         );
-        if matches!(verdict, Ok(Verdict::Accept | Verdict::Defer)) {
-            self.connections.insert(conn, details.clone());
+        match verdict {
+            Ok(Verdict::Accept) => {
+                self.connections.insert(conn, details.clone());
+            }
+            Ok(Verdict::Defer) => {
+                self.connections.insert(conn, details.clone());
+                self.deferred.insert(conn);
+            }
+            _ => {}
         }
         self.replay_deferred_if_due();
         verdict
+    }
+
+    /// A deferred connection's upgrade was accepted: its WebSocket is open, and it waits for its next event like
+    /// any other.
+    pub fn opened(&mut self, conn: ConnectionId) {
+        self.deferred.remove(&conn);
     }
 
     /// A timer of `incarnation` fired. A trap in it is charged like one in an event of the timer's `owner`
@@ -397,15 +422,16 @@ impl PluginInstance {
             // Dropped from this instance (a replay rejected it); its close is under way.
             return Ok(());
         };
-        if !self.replay_if_due(conn)? {
-            return Ok(());
-        }
-        let result = self.call(
-            Caller::Connection(conn),
-            Some(client_ip),
-            "on-message",
-            |e, s| e.connection.call_on_message(s, conn, message),
-        );
+        let result = match self.replay_if_due(conn) {
+            Ok(true) => self.call(
+                Caller::Connection(conn),
+                Some(client_ip),
+                "on-message",
+                |e, s| e.connection.call_on_message(s, conn, message),
+            ),
+            Ok(false) => Ok(()),
+            Err(Trapped) => Err(Trapped),
+        };
         self.replay_deferred_if_due();
         result
     }
@@ -416,15 +442,17 @@ impl PluginInstance {
         };
         let replayed = self.replay_if_due(conn);
         self.connections.remove(&conn);
-        if !replayed? {
-            return Ok(());
-        }
-        let result = self.call(
-            Caller::Connection(conn),
-            Some(client_ip),
-            "on-close",
-            |e, s| e.connection.call_on_close(s, conn, code, reason),
-        );
+        self.deferred.remove(&conn);
+        let result = match replayed {
+            Ok(true) => self.call(
+                Caller::Connection(conn),
+                Some(client_ip),
+                "on-close",
+                |e, s| e.connection.call_on_close(s, conn, code, reason),
+            ),
+            Ok(false) => Ok(()),
+            Err(Trapped) => Err(Trapped),
+        };
         self.replay_deferred_if_due();
         result
     }
@@ -506,6 +534,7 @@ impl PluginInstance {
         if let Some(conn) = connection {
             self.connections.remove(&conn);
             self.awaiting_replay.remove(&conn);
+            self.deferred.remove(&conn);
         }
         self.replace();
         Trapped
@@ -574,23 +603,24 @@ impl PluginInstance {
 
     /// After a replacement, replays `on-connect` at once for the connections whose upgrade still waits for its
     /// answer: an open connection's replay waits for its next event, but a deferred one may get its answer only
-    /// from the fresh instance, which knows of it only once replayed.
+    /// from the fresh instance, which knows of it only once replayed. One whose replay traps is answered 500.
     fn replay_deferred_if_due(&mut self) {
         if !std::mem::take(&mut self.deferred_replays_due) {
             return;
         }
-        // Bounded: each replay either succeeds (one fewer awaits it) or traps (one fewer connection, and everyone
-        // awaits replay again in the next instance).
-        let n = self.connections.len() as u64 + 1;
+        // Bounded: each replay either succeeds (one fewer awaits it) or traps (one fewer connection; the others
+        // await replay again in the next instance).
+        let n = self.deferred.len() as u64 + 1;
         for _ in 0..n.saturating_mul(n) {
             let next = self
-                .awaiting_replay
+                .deferred
                 .iter()
                 .copied()
-                .find(|conn| registry::get(*conn).is_some_and(|o| o.is_deferred()));
+                .find(|conn| self.awaiting_replay.contains(conn));
             let Some(conn) = next else { break };
-            // A trap is charged and handled inside.
-            let _ = self.replay_if_due(conn);
+            if self.replay_if_due(conn).is_err() {
+                close_connection(conn, 1011, "plugin error");
+            }
         }
         self.deferred_replays_due = false;
     }
@@ -606,6 +636,7 @@ impl PluginInstance {
         self.drop_live();
         self.down_until = Some(Instant::now() + backoff);
         self.awaiting_replay.clear();
+        self.deferred.clear();
         for (conn, _) in self.connections.drain() {
             close_connection(conn, 1011, "plugin unavailable");
         }
@@ -626,7 +657,7 @@ impl PluginInstance {
                 self.live = Some(live);
                 self.down_until = None;
                 self.awaiting_replay = self.connections.keys().copied().collect();
-                self.deferred_replays_due = true;
+                self.deferred_replays_due = !self.deferred.is_empty();
             }
             Err(error) => {
                 tracing::error!(route = %self.route.path, plugin = %self.route.plugin,

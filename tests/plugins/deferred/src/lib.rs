@@ -7,6 +7,9 @@
 //! - `reject=MS&status=S`: defers, then after MS rejects with status S;
 //! - `wait`: defers and never answers (the route's accept timeout answers 504);
 //! - `deny`: rejects at once with 401;
+//! - `close`: closes the connection from on-connect and accepts it (the close wins: 403);
+//! - `accept-now`: calls `accept` from on-connect (refused: nothing is deferred yet), accepts, and answers `note`
+//!   with what `accept` returned;
 //! - anything else: accepts at once.
 //!
 //! With the setting `init = "host-calls"`, `init` makes every kind of host call before any connection exists (they
@@ -35,6 +38,8 @@ pub struct Client {
     messages: u64,
     /// The answer to give when the connection's timer fires (while deferred).
     answer: Option<Answer>,
+    /// What on-connect noted, for the `note` message.
+    note: String,
 }
 
 enum Answer {
@@ -109,6 +114,16 @@ impl Plugin for Deferred {
             return Verdict::Defer(Client::default());
         } else if query == "deny" {
             return Verdict::reject(401, "no token");
+        } else if query == "close" {
+            conn.close(4000, "changed its mind");
+            self.live += 1;
+            return Verdict::Accept(Client::default());
+        } else if query == "accept-now" {
+            self.live += 1;
+            return Verdict::Accept(Client {
+                note: format!("{:?}", conn.accept()),
+                ..Client::default()
+            });
         } else {
             self.live += 1;
             return Verdict::Accept(Client::default());
@@ -122,8 +137,8 @@ impl Plugin for Deferred {
             Ok(_) => {
                 self.live += 1;
                 Verdict::Defer(Client {
-                    messages: 0,
                     answer: Some(answer),
+                    ..Client::default()
                 })
             }
             Err(refusal) => Verdict::reject(503, refusal.to_string()),
@@ -134,6 +149,7 @@ impl Plugin for Deferred {
         let reply = match message.as_text() {
             Some("count") => format!("count {}", client.messages),
             Some("live") => format!("live {}", self.live),
+            Some("note") => client.note.clone(),
             Some("log") => {
                 log::info!("deferred logs through the log facade");
                 "logged".to_owned()
@@ -222,6 +238,37 @@ pub fn scenarios() -> Vec<wssgate_sdk::testing::Scenario> {
                 query: "reject=50&status=401",
                 expect: Expected::Rejected(401),
             }],
+        ),
+        Scenario::new(
+            "a close from on-connect refuses the upgrade, and accept there is refused",
+            vec![
+                Step::Connect {
+                    client: 0,
+                    query: "close",
+                    expect: Expected::Rejected(403),
+                },
+                Step::Connect {
+                    client: 1,
+                    query: "accept-now",
+                    expect: Expected::Open,
+                },
+                Step::Send {
+                    client: 1,
+                    message: text("note"),
+                },
+                Step::Receive {
+                    client: 1,
+                    message: text("Err(NotDeferred)"),
+                },
+                Step::Send {
+                    client: 1,
+                    message: text("live"),
+                },
+                Step::Receive {
+                    client: 1,
+                    message: text("live 1"),
+                },
+            ],
         ),
         Scenario::new(
             "rejected at once with 401",
