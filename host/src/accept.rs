@@ -99,11 +99,7 @@ pub async fn ask<S: AsyncRead + Unpin>(
             None => Decision::Open,
             Some(frame) => {
                 let (decision, why) = refused_by_close(frame.code.into());
-                registration.outbox.shut();
-                let _ = asked
-                    .instance
-                    .borrow_mut()
-                    .on_close(registration.id, 1006, why);
+                never_opened(&asked, registration, why);
                 decision
             }
         },
@@ -143,16 +139,21 @@ pub async fn ask<S: AsyncRead + Unpin>(
                 ),
                 Waited::ClientLeft => (Decision::Refuse(None), "client left"),
             };
-            registration.outbox.shut();
-            // The plugin kept per-connection state since it deferred: it ends as for any close. A trap here is
-            // logged by the instance; the connection is gone either way.
-            let _ = asked
-                .instance
-                .borrow_mut()
-                .on_close(registration.id, 1006, why);
+            never_opened(&asked, registration, why);
             decision
         }
     }
+}
+
+/// Ends a connection the plugin accepted or deferred but whose WebSocket never opened: the plugin kept state for
+/// it, which ends as for any close (code 1006 and `why`). A trap in on-close is logged by the instance; the
+/// connection is gone either way.
+fn never_opened(asked: &Asked<'_>, registration: &Registration, why: &str) {
+    registration.outbox.shut();
+    let _ = asked
+        .instance
+        .borrow_mut()
+        .on_close(registration.id, 1006, why);
 }
 
 /// The HTTP answer for a close asked for before the upgrade was answered, with the reason its on-close gets: the

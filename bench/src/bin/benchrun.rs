@@ -201,44 +201,48 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             tuned: true,
             goal: Goal::CpuRatioAtMost(1.10),
         },
-        Scenario {
-            name: "smoke",
-            what: "10 conns x 1 in flight, 32 B, two seconds".into(),
-            load: [
-                echo(10, 1),
-                vec![
-                    "--warmup".into(),
-                    "0.5".into(),
-                    "--duration".into(),
-                    "2".into(),
-                ],
-            ]
-            .concat(),
-            gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
-            goal: Goal::CpuRatioAtMost(f64::INFINITY),
-        },
-        Scenario {
-            name: "smoke-paced",
-            what: "10 conns x 1 in flight, paced, vs the tuned stack, two seconds".into(),
-            load: [
-                echo(10, 1),
-                vec![
-                    "--paced".into(),
-                    "--warmup".into(),
-                    "0.5".into(),
-                    "--duration".into(),
-                    "2".into(),
-                ],
-            ]
-            .concat(),
-            gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: true,
-            goal: Goal::CpuRatioAtMost(f64::INFINITY),
-        },
+        smoke(
+            "smoke",
+            "10 conns x 1 in flight, 32 B, two seconds",
+            &[],
+            false,
+        ),
+        smoke(
+            "smoke-paced",
+            "10 conns x 1 in flight, paced, vs the tuned stack, two seconds",
+            &["--paced"],
+            true,
+        ),
     ]
+}
+
+/// A two-second check that the harness works: 10 connections × 1 in flight, `extra` loadgen arguments.
+fn smoke(name: &'static str, what: &str, extra: &[&str], tuned: bool) -> Scenario {
+    let load: Vec<String> = [
+        "--mode",
+        "echo",
+        "--connections",
+        "10",
+        "--in-flight",
+        "1",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| (*a).to_owned())
+    .collect();
+    Scenario {
+        name,
+        what: what.into(),
+        load,
+        gateway_path: "/wss",
+        baseline_mode: "ok",
+        tuned,
+        goal: Goal::CpuRatioAtMost(f64::INFINITY),
+    }
 }
 
 fn main() -> Result<()> {
