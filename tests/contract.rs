@@ -118,7 +118,7 @@ async fn a_reload_whose_settings_init_refuses_is_rejected_and_the_running_config
     let cert = TestCert::create(&dir);
     let config = |settings: &str| {
         format!(
-            "workers = 2\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n{}[route.settings]\n{settings}\n",
+            "workers = 2\n{ADMIN}\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n{}[route.settings]\n{settings}\n",
             cert.cert.display(),
             cert.key.display(),
             route("/wss", &plugin("echo-ok"), "")
@@ -134,6 +134,13 @@ async fn a_reload_whose_settings_init_refuses_is_rejected_and_the_running_config
     assert_eq!(ask(&mut open, "ping").await, "pong");
     assert!(!gw.reload(&dir, &config("reply = \"\"")), "{}", gw.log());
     assert!(gw.log().contains(REFUSED), "{}", gw.log());
+    let failures = metric_until(
+        &gw,
+        "wssgate_plugin_init_failures_total{route=\"/wss\"}",
+        |n| n >= 1.0,
+    )
+    .await;
+    assert_eq!(failures, 1.0);
     assert_eq!(ask(&mut open, "ping").await, "pong");
     let mut new = gw.wss("/wss").await;
     assert_eq!(

@@ -100,8 +100,12 @@ impl Certificates {
 }
 
 /// Compiles every route's plugin and starts it once (see [`validate_routes`]); what `check` validates and `serve`
-/// and a reload start from.
-pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<RouteTemplate>> {
+/// and a reload start from. An `init` that refuses its settings is counted in `metrics`.
+pub fn load_routes(
+    config: &Config,
+    runtime: &PluginRuntime,
+    metrics: &Arc<Metrics>,
+) -> Result<Vec<RouteTemplate>> {
     let routes = config
         .routes
         .iter()
@@ -114,7 +118,7 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    validate_routes(&routes, &config.limits)?;
+    validate_routes(&routes, &config.limits, metrics)?;
     Ok(routes)
 }
 
@@ -122,7 +126,11 @@ pub fn load_routes(config: &Config, runtime: &PluginRuntime) -> Result<Vec<Route
 /// traps at start, outgrows its memory cap or refuses its settings fails here — in `check`, before `serve` starts
 /// its workers, and before a reload reaches them — and not in a worker. Runs on a thread of its own, inside a task
 /// set like a worker's, so whatever `init` starts (timers) works and ends with it.
-pub fn validate_routes(routes: &[RouteTemplate], limits: &crate::limits::Limits) -> Result<()> {
+pub fn validate_routes(
+    routes: &[RouteTemplate],
+    limits: &crate::limits::Limits,
+    metrics: &Arc<Metrics>,
+) -> Result<()> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -132,7 +140,7 @@ pub fn validate_routes(routes: &[RouteTemplate], limits: &crate::limits::Limits)
                     .context("validation runtime")?;
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async {
-                    let metrics = Arc::new(Metrics::new(Vec::new(), 1));
+                    let metrics = metrics.clone();
                     let (hub, _deliveries) =
                         Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
                     let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
@@ -177,11 +185,11 @@ impl Gateway {
         }
         let runtime = PluginRuntime::new(config.needs_fuel())?;
         runtime.start_epoch_ticker();
-        let routes = Arc::new(load_routes(config, &runtime)?);
         let metrics = Arc::new(Metrics::new(
             config.routes.iter().map(|r| r.path.clone()).collect(),
             config.workers,
         ));
+        let routes = Arc::new(load_routes(config, &runtime, &metrics)?);
         let mut certificates = Certificates {
             metrics: metrics.clone(),
             acme: HashMap::new(),
@@ -317,7 +325,11 @@ impl Gateway {
         if config.run_as != old.run_as {
             tracing::warn!("the reloaded config changes `user` or `group`, which needs a restart");
         }
-        let routes = Arc::new(load_routes(&config, &self.runtime)?);
+        let routes = Arc::new(load_routes(
+            &config,
+            &self.runtime,
+            &self.certificates.metrics,
+        )?);
         // A listener keeps its running settings unless the new config has one at the same place with the same
         // address.
         let mut listeners = Vec::new();

@@ -223,7 +223,8 @@ fn check(config: Config) -> Result<()> {
     let runtime = PluginRuntime::new(config.needs_fuel())?;
     // Plugins' init runs here: its deadline needs the epoch to advance, as when serving.
     runtime.start_epoch_ticker();
-    let routes = gateway::load_routes(&config, &runtime)?;
+    let metrics = std::sync::Arc::new(wssgate::metrics::Metrics::new(Vec::new(), 1));
+    let routes = gateway::load_routes(&config, &runtime, &metrics)?;
     println!(
         "{}: ok — {} listener(s), {} worker(s), routes: {}",
         config.source.display(),
