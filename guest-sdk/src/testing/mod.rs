@@ -267,10 +267,10 @@ impl<P: Exported> MockHost<P> {
         }
     }
 
-    /// Opens a connection to `path` and runs `on_connect`.
+    /// Opens a connection to `target` (a path, with a `?query` if any) and runs `on_connect`.
     #[track_caller]
-    pub fn connect(&self, path: &str) -> Upgrade {
-        self.connect_with(Request::new(path))
+    pub fn connect(&self, target: &str) -> Upgrade {
+        self.connect_with(Request::new(target))
     }
 
     /// Opens a connection with a full request and runs `on_connect`.
