@@ -1,7 +1,7 @@
 //! Lines for the gateway's log, tagged by the host with the route and plugin that wrote them.
 //!
 //! The gateway takes at most `max_plugin_log_lines_per_sec` lines a second from one plugin instance (100 by
-//! default) and drops the rest, counting them in its metrics. [`log`] and its per-level shorthands drop such a line
+//! default) and drops the rest, counting them in its metrics. [`log()`] and its per-level shorthands drop such a line
 //! silently; [`try_log`] says when it was dropped.
 //!
 //! The [`log`](https://docs.rs/log) facade is bridged to it too, so `log::info!` — in the plugin and in the crates
