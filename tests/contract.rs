@@ -258,3 +258,38 @@ async fn host_calls_from_init_never_fail_under_check_or_serve_and_the_log_facade
         gw.log()
     );
 }
+
+#[tokio::test]
+async fn after_a_trap_a_waiting_upgrade_is_replayed_at_once_and_an_open_connection_rejected_by_its_replay_is_closed_1008()
+ {
+    let gw = TestGateway::start_with(
+        &format!("workers = 1\n{ADMIN}"),
+        &route("/d", &plugin("deferred"), "accept_timeout_ms = 30000\n"),
+    );
+    let mut doomed = gw.wss("/d?deny-on-restore").await;
+    assert_eq!(ask(&mut doomed, "count").await, "count 0");
+    // Deferred for 20 s: left alone it would be accepted then, after a `welcome`.
+    let waiting = {
+        let (wss, cert) = (gw.wss, gw.cert.clone());
+        tokio::spawn(async move { try_wss_from(wss, "127.0.0.1", &cert, "/d?accept=20000").await })
+    };
+    metric_until(&gw, "wssgate_deferred_connections{route=\"/d\"}", |n| {
+        n == 1.0
+    })
+    .await;
+    let mut trapper = gw.wss("/d").await;
+    bounded(trapper.send(Message::text("panic"))).await.unwrap();
+    assert_eq!(expect_close(&mut trapper).await.0, 1011);
+    // The replacement replayed the waiting upgrade at once (restored: accepted without its timer's `welcome`).
+    let mut opened = bounded(waiting)
+        .await
+        .unwrap()
+        .expect("the waiting upgrade was accepted by the replay");
+    assert_eq!(ask(&mut opened, "count").await, "count 0");
+    // The open connection's replay, before its next event, rejected it: closed with 1008 and the body.
+    bounded(doomed.send(Message::text("count"))).await.unwrap();
+    assert_eq!(
+        expect_close(&mut doomed).await,
+        (1008, "denied on restore".to_owned())
+    );
+}

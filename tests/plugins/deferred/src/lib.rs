@@ -10,6 +10,7 @@
 //! - `close`: closes the connection from on-connect and accepts it (the close wins: 403);
 //! - `accept-now`: calls `accept` from on-connect (refused: nothing is deferred yet), accepts, and answers `note`
 //!   with what `accept` returned;
+//! - `deny-on-restore`: accepts, but rejects (403) when on-connect is replayed into a replacement instance;
 //! - anything else: accepts at once.
 //!
 //! With the setting `init = "host-calls"`, `init` makes every kind of host call before any connection exists (they
@@ -17,7 +18,7 @@
 //!
 //! Messages: `count` answers how many messages the connection sent before (its own state); `live` answers how many
 //! connections the instance holds state for (counted from on-connect to on-close); `log` writes a line through the
-//! `log` facade; `close CODE` closes the connection with CODE; anything else is echoed.
+//! `log` facade; `panic` panics (the instance is replaced); `close CODE` closes the connection with CODE; anything else is echoed.
 
 use std::time::Duration;
 use wssgate_sdk::{
@@ -104,6 +105,9 @@ impl Plugin for Deferred {
 
     fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Client> {
         let query = request.query.as_str();
+        if query == "deny-on-restore" && request.restored {
+            return Verdict::reject(403, "denied on restore");
+        }
         let (delay, answer) = if let Some(ms) = param(query, "accept") {
             (millis(ms), Answer::Accept)
         } else if let Some(ms) = param(query, "reject") {
@@ -150,6 +154,7 @@ impl Plugin for Deferred {
             Some("count") => format!("count {}", client.messages),
             Some("live") => format!("live {}", self.live),
             Some("note") => client.note.clone(),
+            Some("panic") => panic!("deferred was asked to panic"),
             Some("log") => {
                 log::info!("deferred logs through the log facade");
                 "logged".to_owned()
