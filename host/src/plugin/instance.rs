@@ -8,8 +8,10 @@
 //!   replaced by a fresh one at once, however often it happens; the trap is counted against the client's address,
 //!   whose new upgrades are throttled after `max_traps_per_ip` (see [`crate::admission`]);
 //! - the other connections stay open. `on-connect` is replayed into the fresh instance (marked `restored`) for
-//!   each of them lazily, just before that connection's next event, so a trap costs one instantiation, never work
-//!   in proportion to the instance's connections;
+//!   each open one lazily, just before that connection's next event, so a trap costs one instantiation, never work
+//!   in proportion to the instance's open connections. Connections whose upgrade still waits for the plugin's
+//!   answer have no next event, so they are replayed at once: that work is bounded by the deferred connections,
+//!   which the connection caps, the handshake cap per address and `accept_timeout_ms` bound;
 //! - the old instance's timers die with it;
 //! - only a plugin that cannot run at all — it fails to instantiate, or its replays of `on-connect` trap for the
 //!   connections of [`REPLAY_TRAPS_TO_BACK_OFF`] client addresses in a row — is taken down for a back-off that
@@ -395,10 +397,8 @@ impl PluginInstance {
             return Ok(());
         }
         let owner = owner.and_then(|conn| Some((conn, self.connections.get(&conn)?.client_ip)));
-        let caller = Caller::Timer {
-            owner: owner.map(|(conn, _)| conn),
-        };
         let owner_id = owner.map(|(conn, _)| conn);
+        let caller = Caller::Timer { owner: owner_id };
         let result = self.call(caller, owner.map(|(_, ip)| ip), "on-timer", |e, s| {
             match &e.timer_events {
                 Some(events) => events.call_on_timer(s, timer, owner_id),
