@@ -4,6 +4,7 @@
 
 use crate::runtime::{Answer, Exported, Runtime};
 use crate::settings::Settings;
+use crate::http::{HttpError, Response, Sent};
 use crate::{CloseFrame, Message, Request, Timer};
 use std::any::Any;
 use std::cell::RefCell;
@@ -13,12 +14,14 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
         // The SDK always exports the connection events and `init` (a no-op unless the plugin writes one), and may
-        // import the timers; their events are exported only by plugins that handle them (see `export_plugin!`).
+        // import the timers and outbound HTTP; their events are exported only by plugins that handle them (see
+        // `export_plugin!`).
         inline: "package wssgate-sdk:glue;
                  world base {
-                     include wssgate:plugin/plugin@1.0.0;
-                     import wssgate:plugin/timers@1.0.0;
-                     export wssgate:plugin/lifecycle@1.0.0;
+                     include wssgate:plugin/plugin@1.1.0;
+                     import wssgate:plugin/timers@1.1.0;
+                     import wssgate:plugin/http@1.1.0;
+                     export wssgate:plugin/lifecycle@1.1.0;
                  }",
         world: "wssgate-sdk:glue/base",
         generate_all,
@@ -39,7 +42,7 @@ pub use bindings::wssgate::plugin::types::{
 };
 pub use wit_bindgen::rt::run_ctors_once;
 
-include!(concat!(env!("OUT_DIR"), "/timer_events.rs"));
+include!(concat!(env!("OUT_DIR"), "/optional_exports.rs"));
 
 thread_local! {
     /// The instance's plugin and connection states. A wasm guest is single-threaded and the host never re-enters an
@@ -113,4 +116,73 @@ where
 {
     let timer = Timer::new(timer, owner.map(crate::Connection::new));
     with_runtime::<P, _>(|r| r.timer(timer))
+}
+
+pub fn on_http_response<P: Exported + 'static>(
+    request: u64,
+    owner: Option<u64>,
+    response: Result<Response, HttpError>,
+) where
+    P::State: 'static,
+{
+    let sent = Sent::new(request, owner.map(crate::Connection::new));
+    with_runtime::<P, _>(|r| r.response(sent, response))
+}
+
+/// Lifts `on-http-response`'s `result<http-response, http-error>` from its flat canonical-ABI form: the
+/// discriminant, then five i32 slots that hold either the response (status, headers' pointer and length, body's
+/// pointer and length) or the error (its case, and a message's pointer and length). The lists were allocated in
+/// this module's memory by the host through `cabi_realloc`, and are owned from here on.
+///
+/// # Safety
+/// Only for the arguments the host passes to the export, once.
+pub unsafe fn lift_http_result(is_err: i32, slots: [i32; 5]) -> Result<Response, HttpError> {
+    let [a, b, c, d, e] = slots;
+    unsafe {
+        if is_err == 0 {
+            return Ok(Response {
+                status: a as u16,
+                headers: lift_headers(b, c),
+                body: lift_bytes(d, e),
+            });
+        }
+        Err(match a {
+            0 => HttpError::Timeout,
+            1 => HttpError::ConnectFailed(lift_string(b, c)),
+            2 => HttpError::Tls(lift_string(b, c)),
+            3 => HttpError::ResponseTooLarge,
+            _ => HttpError::Protocol(lift_string(b, c)),
+        })
+    }
+}
+
+/// A `list<u8>` the host allocated with alignment 1.
+unsafe fn lift_bytes(ptr: i32, len: i32) -> Vec<u8> {
+    let len = len as usize;
+    unsafe { Vec::from_raw_parts(ptr as usize as *mut u8, len, len) }
+}
+
+/// A `string` (the host guarantees UTF-8; checked anyway, since a header must never panic a plugin).
+unsafe fn lift_string(ptr: i32, len: i32) -> String {
+    let bytes = unsafe { lift_bytes(ptr, len) };
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A `list<tuple<string, string>>`: 16-byte elements of two (pointer, length) pairs, in an array of alignment 4.
+unsafe fn lift_headers(ptr: i32, len: i32) -> Vec<(String, String)> {
+    let (base, len) = (ptr as usize as *const i32, len as usize);
+    let mut headers = Vec::with_capacity(len);
+    for i in 0..len {
+        unsafe {
+            let element = base.add(i * 4);
+            let name = lift_string(*element, *element.add(1));
+            let value = lift_string(*element.add(2), *element.add(3));
+            headers.push((name, value));
+        }
+    }
+    if len != 0 {
+        let layout = std::alloc::Layout::from_size_align(len * 16, 4).expect("a valid layout");
+        unsafe { std::alloc::dealloc(base as *mut u8, layout) };
+    }
+    headers
 }

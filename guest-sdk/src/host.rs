@@ -4,11 +4,12 @@
 //! signatures the mock offers cannot drift from the ones the gateway offers.
 
 use crate::Refusal;
+use crate::http::RequestRefusal;
 use crate::connection::SendError;
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
 
-/// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host` and `timers`).
+/// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host`, `timers` and `http`).
 pub(crate) trait HostCalls {
     fn send(&mut self, connection: u64, message: Payload<'_>) -> Result<(), SendError>;
     fn close(&mut self, connection: u64, code: u16, reason: &str);
@@ -39,6 +40,8 @@ pub(crate) trait HostCalls {
         owner: Option<u64>,
     ) -> Result<u64, Refusal>;
     fn cancel_timer(&mut self, timer: u64) -> bool;
+    fn send_request(&mut self, request: &crate::http::Request) -> Result<u64, RequestRefusal>;
+    fn cancel_request(&mut self, request: u64) -> bool;
 }
 
 /// Runs `f` against the host this code runs under: the gateway in a wasm guest.
@@ -76,7 +79,7 @@ mod wasm {
     use crate::__export::bindings::wssgate::plugin::types::{
         LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
-    use crate::__export::bindings::wssgate::plugin::{host, timers};
+    use crate::__export::bindings::wssgate::plugin::{host, http, timers};
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {
         match message {
@@ -215,6 +218,37 @@ mod wasm {
 
         fn cancel_timer(&mut self, timer: u64) -> bool {
             timers::cancel_timer(timer)
+        }
+
+        fn send_request(&mut self, request: &crate::http::Request) -> Result<u64, RequestRefusal> {
+            let headers: Vec<(&str, &str)> = request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let raw = http::HttpRequest {
+                upstream: &request.upstream,
+                method: &request.method,
+                path: &request.path,
+                headers: &headers,
+                body: &request.body,
+                timeout_ms: request
+                    .timeout
+                    .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+                owner: request.owner.map(crate::Connection::id),
+            };
+            http::send_request(raw).map_err(|refusal| match refusal {
+                http::RequestRefusal::NotGranted => RequestRefusal::NotGranted,
+                http::RequestRefusal::TooManyInFlight => RequestRefusal::TooManyInFlight,
+                http::RequestRefusal::TooLarge => RequestRefusal::TooLarge,
+                http::RequestRefusal::InvalidRequest => RequestRefusal::InvalidRequest,
+                http::RequestRefusal::UnknownConnection => RequestRefusal::UnknownConnection,
+                http::RequestRefusal::NotNow => RequestRefusal::NotNow,
+            })
+        }
+
+        fn cancel_request(&mut self, request: u64) -> bool {
+            http::cancel_request(request)
         }
     }
 }

@@ -36,9 +36,10 @@
 //! ## Optional events
 //!
 //! Events beyond the connection's own come in optional interfaces that a plugin exports only when it handles them:
-//! today the timer events ([`TimerEvents`], exported with `export_plugin!(MyPlugin, timers)`). A plugin that starts
-//! timers without exporting their events is refused when the gateway loads it (and by the mock host when a test
-//! starts one).
+//! the timer events ([`TimerEvents`], exported with `export_plugin!(MyPlugin, timers)`) and the answers to outbound
+//! HTTP requests ([`HttpEvents`], `export_plugin!(MyPlugin, http)`; both: `export_plugin!(MyPlugin, timers, http)`).
+//! A plugin that starts timers or sends requests without exporting their events is refused when the gateway loads
+//! it (and by the mock host when a test starts one).
 //!
 //! The raw bindings generated from `wit/plugin.wit` stay inside this crate: nothing in the API above depends on them.
 
@@ -46,6 +47,7 @@ mod connection;
 mod connections;
 pub mod groups;
 mod host;
+pub mod http;
 pub mod log;
 mod message;
 mod refusal;
@@ -102,6 +104,19 @@ pub trait Plugin {
     }
 }
 
+/// The optional HTTP events: a plugin that sends [`http`] requests implements this and is exported with
+/// `export_plugin!(MyPlugin, http)` (or `export_plugin!(MyPlugin, timers, http)`).
+pub trait HttpEvents: Plugin {
+    /// Request `request` was answered or failed. `request.owner()` is the connection it was sent for (its state is
+    /// in `connections`). Comes exactly once per request sent, unless it was cancelled first (see [`http`]).
+    fn on_http_response(
+        &mut self,
+        request: http::Sent,
+        response: Result<http::Response, http::HttpError>,
+        connections: &mut Connections<Self::State>,
+    );
+}
+
 /// The optional timer events: a plugin that starts [`timers`] implements this and is exported with
 /// `export_plugin!(MyPlugin, timers)`.
 pub trait TimerEvents: Plugin {
@@ -110,7 +125,7 @@ pub trait TimerEvents: Plugin {
 }
 
 /// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points; with `, timers`
-/// also its [`TimerEvents`]. On other targets it only records what the plugin exports (for
+/// also its [`TimerEvents`], with `, http` its [`HttpEvents`] (both: `, timers, http`). On other targets it only records what the plugin exports (for
 /// [`testing::MockHost`]), so the same crate builds natively for its unit tests.
 ///
 /// ```
@@ -141,29 +156,62 @@ pub trait TimerEvents: Plugin {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
-        impl $crate::Exported for $plugin {
-            const TIMER_EVENTS: bool = false;
-            fn deliver_timer(
-                &mut self,
-                _timer: $crate::Timer,
-                _connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
-            ) {
-            }
-        }
-        $crate::__export_connection_events!($plugin);
+        $crate::__export_plugin!($plugin, no_timers, no_http);
     };
     ($plugin:ty, timers) => {
+        $crate::__export_plugin!($plugin, timers, no_http);
+    };
+    ($plugin:ty, http) => {
+        $crate::__export_plugin!($plugin, no_timers, http);
+    };
+    ($plugin:ty, timers, http) => {
+        $crate::__export_plugin!($plugin, timers, http);
+    };
+    ($plugin:ty, http, timers) => {
+        $crate::__export_plugin!($plugin, timers, http);
+    };
+}
+
+/// [`export_plugin!`] with each optional export named `timers`/`no_timers`, `http`/`no_http`; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    ($plugin:ty, $timers:ident, $http:ident) => {
         impl $crate::Exported for $plugin {
-            const TIMER_EVENTS: bool = true;
-            fn deliver_timer(
-                &mut self,
-                timer: $crate::Timer,
-                connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
-            ) {
-                <$plugin as $crate::TimerEvents>::on_timer(self, timer, connections)
-            }
+            $crate::__timer_events!(impl, $timers, $plugin);
+            $crate::__http_events!(impl, $http, $plugin);
         }
         $crate::__export_connection_events!($plugin);
+        $crate::__timer_events!(export, $timers, $plugin);
+        $crate::__http_events!(export, $http, $plugin);
+    };
+}
+
+/// The timer events' part of [`export_plugin!`]; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __timer_events {
+    (impl, no_timers, $plugin:ty) => {
+        const TIMER_EVENTS: bool = false;
+        fn deliver_timer(
+            &mut self,
+            _timer: $crate::Timer,
+            _connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+        }
+    };
+    (impl, timers, $plugin:ty) => {
+        const TIMER_EVENTS: bool = true;
+        fn deliver_timer(
+            &mut self,
+            timer: $crate::Timer,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::TimerEvents>::on_timer(self, timer, connections)
+        }
+    };
+    (export, no_timers, $plugin:ty) => {};
+    (export, timers, $plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             // Describes the `timer-events` export to the component linker; only plugins exporting timer events
@@ -175,12 +223,76 @@ macro_rules! export_plugin {
 
             /// `on-timer: func(timer: u64, owner: option<u64>)` in the canonical ABI: the option flattens to a
             /// discriminant and its payload.
-            #[unsafe(export_name = "wssgate:plugin/timer-events@1.0.0#on-timer")]
+            #[unsafe(export_name = "wssgate:plugin/timer-events@1.1.0#on-timer")]
             unsafe extern "C" fn on_timer(timer: i64, has_owner: i32, owner: i64) {
                 $crate::__export::run_ctors_once();
                 $crate::__export::on_timer::<$plugin>(
                     timer as u64,
                     (has_owner != 0).then_some(owner as u64),
+                )
+            }
+        };
+    };
+}
+
+/// The HTTP events' part of [`export_plugin!`]; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_events {
+    (impl, no_http, $plugin:ty) => {
+        const HTTP_EVENTS: bool = false;
+        fn deliver_response(
+            &mut self,
+            _request: $crate::http::Sent,
+            _response: ::std::result::Result<$crate::http::Response, $crate::http::HttpError>,
+            _connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+        }
+    };
+    (impl, http, $plugin:ty) => {
+        const HTTP_EVENTS: bool = true;
+        fn deliver_response(
+            &mut self,
+            request: $crate::http::Sent,
+            response: ::std::result::Result<$crate::http::Response, $crate::http::HttpError>,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::HttpEvents>::on_http_response(self, request, response, connections)
+        }
+    };
+    (export, no_http, $plugin:ty) => {};
+    (export, http, $plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            // Describes the `http-events` export to the component linker; only plugins exporting HTTP events
+            // carry it (see the SDK's build script).
+            #[unsafe(link_section = "component-type:wssgate-sdk:http-events")]
+            #[used]
+            static HTTP_EVENTS_TYPE: [u8; $crate::__export::HTTP_EVENTS_TYPE.len()] =
+                $crate::__export::HTTP_EVENTS_TYPE;
+
+            /// `on-http-response: func(request: u64, owner: option<u64>, response: result<http-response,
+            /// http-error>)` in the canonical ABI: the option flattens to a discriminant and its payload, the
+            /// result to a discriminant and five i32 slots (see `lift_http_result`).
+            #[unsafe(export_name = "wssgate:plugin/http-events@1.1.0#on-http-response")]
+            unsafe extern "C" fn on_http_response(
+                request: i64,
+                has_owner: i32,
+                owner: i64,
+                is_err: i32,
+                a: i32,
+                b: i32,
+                c: i32,
+                d: i32,
+                e: i32,
+            ) {
+                $crate::__export::run_ctors_once();
+                // Safety: these are the host's arguments to this export, lifted once.
+                let response = unsafe { $crate::__export::lift_http_result(is_err, [a, b, c, d, e]) };
+                $crate::__export::on_http_response::<$plugin>(
+                    request as u64,
+                    (has_owner != 0).then_some(owner as u64),
+                    response,
                 )
             }
         };

@@ -3,6 +3,7 @@
 //! [`crate::testing::MockHost`], so what a unit test shows is what the gateway does.
 
 use crate::settings::Settings;
+use crate::http::{HttpError, Response, Sent};
 use crate::{CloseFrame, Connection, Connections, Message, Plugin, Request, Timer, Verdict};
 
 /// What a component exports beyond the required connection events. Implemented by [`crate::export_plugin!`] for the
@@ -14,6 +15,18 @@ pub trait Exported: Plugin + Default {
     /// Delivers a timer event through [`crate::TimerEvents::on_timer`], when the plugin exports timer events.
     #[doc(hidden)]
     fn deliver_timer(&mut self, timer: Timer, connections: &mut Connections<Self::State>);
+
+    /// Whether the plugin exports `http-events` (it was exported with `export_plugin!(…, http)`).
+    const HTTP_EVENTS: bool;
+
+    /// Delivers a response through [`crate::HttpEvents::on_http_response`], when the plugin exports HTTP events.
+    #[doc(hidden)]
+    fn deliver_response(
+        &mut self,
+        request: Sent,
+        response: Result<Response, HttpError>,
+        connections: &mut Connections<Self::State>,
+    );
 }
 
 /// How `on_connect` answered, without the state (which the runtime keeps).
@@ -79,5 +92,10 @@ impl<P: Exported> Runtime<P> {
 
     pub fn timer(&mut self, timer: Timer) {
         self.plugin.deliver_timer(timer, &mut self.connections);
+    }
+
+    pub fn response(&mut self, request: Sent, response: Result<Response, HttpError>) {
+        self.plugin
+            .deliver_response(request, response, &mut self.connections);
     }
 }

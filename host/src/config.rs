@@ -5,10 +5,13 @@
 
 use crate::limits::Limits;
 use crate::proxy::TrustedProxies;
+use crate::upstream::UpstreamConfig;
+use crate::upstream::config::RawUpstream;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -30,6 +33,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The account to run as after binding the listeners, when started as root (`user`, `group`).
     pub run_as: Option<RunAs>,
+    /// The backends plugins may reach (`[[upstream]]`), each only from the routes that grant it.
+    pub upstreams: Vec<Arc<UpstreamConfig>>,
 }
 
 /// Top-level `user` and optional `group`: who the gateway becomes once its listeners are bound.
@@ -157,6 +162,8 @@ pub struct RouteConfig {
     pub restart_backoff: Duration,
     /// How long an upgrade the plugin deferred waits for its `accept` or `reject` before it is answered 504.
     pub accept_timeout: Duration,
+    /// The `[[upstream]]` names the route's plugin may send requests to.
+    pub upstreams: Vec<String>,
 }
 
 const DEFAULT_GRACE_MS: u64 = 5_000;
@@ -180,6 +187,8 @@ struct RawConfig {
     listener: Vec<Spanned<RawListener>>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    #[serde(default)]
+    upstream: Vec<Spanned<RawUpstream>>,
     limits: Option<Spanned<Limits>>,
     admin: Option<Spanned<AdminConfig>>,
     log: Option<Spanned<LogConfig>>,
@@ -264,6 +273,7 @@ struct RawRoute {
     instances: Option<usize>,
     restart_backoff_ms: Option<u64>,
     accept_timeout_ms: Option<u64>,
+    upstreams: Option<Spanned<Vec<String>>>,
 }
 
 /// A config error that points into the file.
@@ -437,6 +447,20 @@ impl Config {
             });
         }
 
+        let mut upstreams: Vec<Arc<UpstreamConfig>> = Vec::new();
+        for spanned in raw.upstream {
+            let span = spanned.span();
+            let upstream = UpstreamConfig::from_raw(spanned.into_inner(), |p| resolve(p))
+                .map_err(|e| at(span.clone(), e))?;
+            if upstreams.iter().any(|u| u.name == upstream.name) {
+                return Err(at(
+                    span,
+                    format!("[[upstream]] `{}` is configured twice", upstream.name),
+                ));
+            }
+            upstreams.push(Arc::new(upstream));
+        }
+
         let mut routes: Vec<RouteConfig> = Vec::new();
         for r in raw.route {
             let path_span = r.path.span();
@@ -494,7 +518,18 @@ impl Config {
                     "`max_memory_mib`, `event_deadline_ms`, `instances`, `fuel` and `accept_timeout_ms` must be at least 1".into(),
                 ));
             }
+            let (grants_span, grants) = match r.upstreams {
+                Some(grants) => (grants.span(), grants.into_inner()),
+                None => (path_span.clone(), Vec::new()),
+            };
+            if let Some(unknown) = grants.iter().find(|g| !upstreams.iter().any(|u| &&u.name == g)) {
+                return Err(at(
+                    grants_span,
+                    format!("route `{route_path}`: `upstreams` names `{unknown}`, which no [[upstream]] defines"),
+                ));
+            }
             routes.push(RouteConfig {
+                upstreams: grants,
                 path: route_path,
                 plugin,
                 subprotocols: r.subprotocols,
@@ -560,6 +595,7 @@ impl Config {
             }
         };
         Ok(Config {
+            upstreams,
             run_as,
             log,
             admin,

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::plugin::{HostLinks, PluginRuntime, RouteContext};
 use crate::privileges;
 use crate::route::{Route, RouteTemplate};
-use crate::timers::TimerTarget;
+use crate::owned::InstanceAddress;
 use crate::tls;
 use crate::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSpec};
 use anyhow::{Context, Result, anyhow};
@@ -143,13 +143,15 @@ pub fn validate_routes(
                     let metrics = metrics.clone();
                     let (hub, _deliveries) =
                         Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
-                    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
+                    let (events, _due) = tokio::sync::mpsc::unbounded_channel();
                     let links = HostLinks {
                         metrics,
                         worker: 0,
                         hub,
-                        timers: TimerTarget {
-                            fire,
+                        // `init` cannot send requests: no upstream clients are needed to validate.
+                        upstreams: Default::default(),
+                        address: InstanceAddress {
+                            events,
                             generation: 0,
                             route: 0,
                             instance: 0,
@@ -240,6 +242,7 @@ impl Gateway {
                 listeners,
                 routes: routes.clone(),
                 limits: limits.clone(),
+                upstreams: Arc::new(config.upstreams.clone()),
                 admission: admission.clone(),
                 hub: hub.clone(),
                 metrics: metrics.clone(),
@@ -357,6 +360,7 @@ impl Gateway {
                 generation: self.generation,
                 routes: routes.clone(),
                 limits: limits.clone(),
+                upstreams: Arc::new(config.upstreams.clone()),
                 listeners: listeners.clone(),
                 done: done.clone(),
             };

@@ -122,6 +122,8 @@ pub struct Metrics {
     certificates: Mutex<BTreeMap<(String, String), i64>>,
     /// One per worker.
     shards: Vec<Shard>,
+    /// Outbound requests to upstreams.
+    pub upstreams: std::sync::Arc<crate::upstream::stats::UpstreamStats>,
 }
 
 impl Metrics {
@@ -136,6 +138,7 @@ impl Metrics {
             routes,
             shards,
             certificates: Mutex::default(),
+            upstreams: Default::default(),
         }
     }
 
@@ -462,6 +465,7 @@ impl Metrics {
         for (code, n) in closes {
             let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
         }
+        self.upstreams.render(&mut out);
         out
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::config::RouteConfig;
 use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
-use crate::timers::TimerTarget;
+use crate::owned::InstanceAddress;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,15 +35,15 @@ pub struct RouteTemplate {
 
 impl Route {
     /// Instantiates the route's plugin on this worker; `links` are the worker's, and each instance gets its own
-    /// timer target.
+    /// address for its timers and responses.
     pub fn instantiate(template: &RouteTemplate, links: &HostLinks) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
         for instance in 0..template.config.instances {
             let links = HostLinks {
-                timers: TimerTarget {
+                address: InstanceAddress {
                     route: template.context.index,
                     instance,
-                    ..links.timers.clone()
+                    ..links.address.clone()
                 },
                 ..links.clone()
             };

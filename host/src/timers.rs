@@ -1,64 +1,35 @@
 //! Plugin timers: one-shot or repeating, delivered to the plugin instance that started them through its
 //! `on-timer` export, cancellable, and owned.
 //!
-//! A timer belongs to the instance *incarnation* that started it (each fresh instance after a trap is a new
-//! incarnation) and, optionally, to one connection: it dies with either — when the instance is replaced or retired
-//! by a reload, and when its connection closes — and a finished or cancelled timer leaves nothing behind. An
+//! A timer is owned work (see [`crate::owned`]): it dies with its instance incarnation — replaced, or (when no
+//! connection owns it) retired by a reload — and with the connection that owns it, and a finished or cancelled timer
+//! leaves nothing behind. An
 //! incarnation may hold at most `max_timers_per_instance` live timers; all of this is host memory outside the
 //! plugin's `max_memory_mib`, so it must be capped and reclaimed.
 //!
-//! A timer is a small task on the worker that started it; when it fires it sends a [`Fire`] to the worker, which
+//! A timer is a small task on the worker that started it; when it fires it sends a [`crate::owned::Due`] event to the worker, which
 //! calls the instance — never while another plugin call runs, since the worker is single-threaded.
 
 use crate::metrics::Metrics;
+use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
 use crate::registry::{self, ConnectionId};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
 
 /// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
 pub type TimerId = u64;
-/// Names one incarnation of a plugin instance, unique in the process.
-pub type Incarnation = u64;
 
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// A timer fired for instance `instance` of route `route` in routes generation `generation`, started by
-/// `incarnation` of it (a fire for an incarnation that has since been replaced is dropped).
-pub struct Fire {
-    pub generation: u64,
-    pub route: usize,
-    pub instance: usize,
-    pub incarnation: Incarnation,
-    pub timer: TimerId,
-    /// The connection that owns the timer: a trap in its on-timer is charged to it.
-    pub owner: Option<ConnectionId>,
-}
-
-/// One live timer.
-struct Entry {
-    task: AbortHandle,
-    incarnation: Incarnation,
-    owner: Option<ConnectionId>,
-    /// A fire is on its way to the worker and not handled yet: a repeating timer whose plugin cannot keep up
-    /// skips ticks rather than queueing fires without bound.
-    pending: bool,
-}
-
-/// This worker's live timers, indexed every way they are ended.
+/// This worker's live timers. A timer's extra flag says a fire is on its way to the worker and not handled yet: a
+/// repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
 #[derive(Default)]
 struct Table {
-    running: HashMap<TimerId, Entry>,
-    /// Live timers of each incarnation: its cap, and what dies with it.
-    by_incarnation: HashMap<Incarnation, HashSet<TimerId>>,
-    /// Live timers owned by each connection.
-    by_owner: HashMap<ConnectionId, HashSet<TimerId>>,
+    running: OwnedTasks<bool>,
     last: u64,
     /// The live-timer gauge in /metrics, and this worker's shard in it.
     metrics: Option<(Arc<Metrics>, usize)>,
@@ -67,11 +38,7 @@ struct Table {
 impl Table {
     /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
     fn remove(&mut self, id: TimerId) -> Option<AbortHandle> {
-        let entry = self.running.remove(&id)?;
-        remove_from(&mut self.by_incarnation, entry.incarnation, id);
-        if let Some(owner) = entry.owner {
-            remove_from(&mut self.by_owner, owner, id);
-        }
+        let entry = self.running.remove(id)?;
         if let Some((metrics, worker)) = &self.metrics {
             metrics.timer_ended(*worker);
         }
@@ -79,39 +46,13 @@ impl Table {
     }
 }
 
-fn remove_from(map: &mut HashMap<u64, HashSet<TimerId>>, key: u64, id: TimerId) {
-    if let Some(set) = map.get_mut(&key) {
-        set.remove(&id);
-        if set.is_empty() {
-            map.remove(&key);
-        }
-    }
-}
-
 thread_local! {
     static TIMERS: RefCell<Table> = RefCell::default();
-}
-
-static INCARNATIONS: AtomicU64 = AtomicU64::new(1);
-
-/// A number for a fresh instance.
-pub fn next_incarnation() -> Incarnation {
-    INCARNATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Makes this worker's timers count in `metrics`' shard `worker`.
 pub fn init_worker(metrics: Arc<Metrics>, worker: usize) {
     TIMERS.with(|t| t.borrow_mut().metrics = Some((metrics, worker)));
-}
-
-/// Where a plugin instance's timers report to.
-#[derive(Clone)]
-pub struct TimerTarget {
-    pub fire: UnboundedSender<Fire>,
-    /// The routes generation (see reloads) the instance belongs to.
-    pub generation: u64,
-    pub route: usize,
-    pub instance: usize,
 }
 
 /// Why a timer was not started.
@@ -124,7 +65,7 @@ pub enum TimerRefusal {
 /// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
 /// instance's own connection); must run inside the worker's task set.
 pub fn start(
-    target: &TimerTarget,
+    target: &InstanceAddress,
     incarnation: Incarnation,
     delay: Duration,
     repeat: bool,
@@ -133,24 +74,14 @@ pub fn start(
 ) -> Result<TimerId, TimerRefusal> {
     let id = TIMERS.with(|t| {
         let mut table = t.borrow_mut();
-        if table
-            .by_incarnation
-            .get(&incarnation)
-            .map_or(0, HashSet::len)
-            >= max
-        {
+        if table.running.count(incarnation) >= max {
             return Err(TimerRefusal::TooMany);
         }
         table.last += 1;
         Ok(((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last)
     })?;
     let period = delay.max(MIN_PERIOD);
-    let TimerTarget {
-        fire,
-        generation,
-        route,
-        instance,
-    } = target.clone();
+    let target = target.clone();
     let task = tokio::task::spawn_local(async move {
         let mut next = Instant::now() + delay;
         loop {
@@ -163,21 +94,14 @@ pub fn start(
             }
             let waiting = TIMERS.with(|t| {
                 let mut table = t.borrow_mut();
-                let entry = table.running.get_mut(&id);
-                entry.is_some_and(|e| std::mem::replace(&mut e.pending, true))
+                let entry = table.running.get_mut(id);
+                entry.is_some_and(|e| std::mem::replace(&mut e.extra, true))
             });
             if waiting {
                 continue;
             }
-            let fired = Fire {
-                generation,
-                route,
-                instance,
-                incarnation,
-                timer: id,
-                owner,
-            };
-            if fire.send(fired).is_err() || !repeat {
+            let sent = target.send(incarnation, owner, DueEvent::Timer(id));
+            if !sent || !repeat {
                 break;
             }
         }
@@ -187,21 +111,13 @@ pub fn start(
         let mut table = t.borrow_mut();
         table.running.insert(
             id,
-            Entry {
+            Owned {
                 task: task.abort_handle(),
                 incarnation,
                 owner,
-                pending: false,
+                extra: false,
             },
         );
-        table
-            .by_incarnation
-            .entry(incarnation)
-            .or_default()
-            .insert(id);
-        if let Some(owner) = owner {
-            table.by_owner.entry(owner).or_default().insert(id);
-        }
         if let Some((metrics, worker)) = &table.metrics {
             metrics.timer_started(*worker);
         }
@@ -212,8 +128,8 @@ pub fn start(
 /// The worker took timer `id`'s fire: the timer may send the next one.
 pub fn delivered(id: TimerId) {
     TIMERS.with(|t| {
-        if let Some(entry) = t.borrow_mut().running.get_mut(&id) {
-            entry.pending = false;
+        if let Some(entry) = t.borrow_mut().running.get_mut(id) {
+            entry.extra = false;
         }
     });
 }
@@ -224,7 +140,7 @@ pub fn cancel(id: TimerId, incarnation: Incarnation) -> bool {
         let mut table = t.borrow_mut();
         let theirs = table
             .running
-            .get(&id)
+            .get(id)
             .is_some_and(|e| e.incarnation == incarnation);
         if theirs { table.remove(id) } else { None }
     });
@@ -245,57 +161,36 @@ fn cancel_where(select: impl FnOnce(&Table) -> Vec<TimerId>) {
 
 /// Cancels the timers a closing connection owns.
 pub fn cancel_owned_by(conn: ConnectionId) {
-    cancel_where(|t| {
-        t.by_owner
-            .get(&conn)
-            .map_or_else(Vec::new, |s| s.iter().copied().collect())
-    });
+    cancel_where(|t| t.running.owned_by(conn));
 }
 
 /// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
 pub fn cancel_incarnation(incarnation: Incarnation) {
-    cancel_where(|t| {
-        t.by_incarnation
-            .get(&incarnation)
-            .map_or_else(Vec::new, |s| s.iter().copied().collect())
-    });
+    cancel_where(|t| t.running.of_incarnation(incarnation, false));
 }
 
 /// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
 /// keeps serving its open connections but must no longer act for the route as a whole.
 pub fn cancel_unowned(incarnation: Incarnation) {
-    cancel_where(|t| {
-        t.by_incarnation
-            .get(&incarnation)
-            .map_or_else(Vec::new, |s| {
-                s.iter()
-                    .copied()
-                    .filter(|id| t.running.get(id).is_some_and(|e| e.owner.is_none()))
-                    .collect()
-            })
-    });
+    cancel_where(|t| t.running.of_incarnation(incarnation, true));
 }
 
 /// Live timers of `incarnation` on this worker.
 #[cfg(test)]
 fn live(incarnation: Incarnation) -> usize {
-    TIMERS.with(|t| {
-        t.borrow()
-            .by_incarnation
-            .get(&incarnation)
-            .map_or(0, HashSet::len)
-    })
+    TIMERS.with(|t| t.borrow().running.count(incarnation))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::owned::{Due, next_incarnation};
     use tokio::sync::mpsc::unbounded_channel;
 
-    fn target() -> (TimerTarget, tokio::sync::mpsc::UnboundedReceiver<Fire>) {
-        let (fire, fired) = unbounded_channel();
-        let target = TimerTarget {
-            fire,
+    fn target() -> (InstanceAddress, tokio::sync::mpsc::UnboundedReceiver<Due>) {
+        let (events, fired) = unbounded_channel();
+        let target = InstanceAddress {
+            events,
             generation: 0,
             route: 0,
             instance: 0,
@@ -326,7 +221,8 @@ mod tests {
                 // A one-shot timer that fired leaves nothing.
                 let short = start(&target, mine, Duration::from_millis(5), false, None, 2).unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                assert_eq!(fired.recv().await.unwrap().timer, short);
+                let due = fired.recv().await.unwrap();
+                assert!(matches!(due.event, DueEvent::Timer(id) if id == short));
                 tokio::task::yield_now().await;
                 assert_eq!(live(mine), 1);
                 // Resetting a timeout timer many times holds one timer.
@@ -338,14 +234,14 @@ mod tests {
                 TIMERS.with(|t| {
                     let t = t.borrow();
                     assert_eq!(t.running.len(), 2);
-                    assert_eq!(t.by_owner.get(&9).map(HashSet::len), Some(1));
+                    assert_eq!(t.running.owned_by(9).len(), 1);
                 });
                 // Retirement ends the unowned timer only; the replacement ends the rest.
                 cancel_unowned(mine);
                 assert_eq!(live(mine), 1);
                 cancel_incarnation(mine);
                 assert_eq!(live(mine), 0);
-                TIMERS.with(|t| assert!(t.borrow().by_owner.is_empty()));
+                TIMERS.with(|t| assert!(t.borrow().running.owners_is_empty()));
             })
             .await;
     }

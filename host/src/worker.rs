@@ -12,7 +12,9 @@ use crate::plugin::HostLinks;
 use crate::proxy::TrustedProxies;
 use crate::registry;
 use crate::route::{Route, RouteTemplate, Routes};
-use crate::timers::{self, Fire, TimerTarget};
+use crate::owned::{Due, DueEvent, InstanceAddress};
+use crate::timers;
+use crate::upstream::{UpstreamConfig, WorkerUpstreams, requests};
 use anyhow::{Context, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,28 +47,31 @@ pub struct WorkerContext {
     pub hub: Arc<Hub>,
     /// Turns true when the gateway shuts down: sessions send 1001 and end.
     pub shutdown: watch::Receiver<bool>,
-    /// Where this worker's plugin timers report.
-    fire: UnboundedSender<Fire>,
+    /// Where this worker's plugin timers and outbound responses report.
+    events: UnboundedSender<Due>,
 }
 
 impl WorkerContext {
-    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`.
+    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`, with clients of
+    /// `upstreams`.
     fn instantiate(
         &self,
         templates: &[RouteTemplate],
         generation: u64,
         limits: &Arc<Limits>,
+        upstreams: &[Arc<UpstreamConfig>],
     ) -> Result<Rc<Routes>> {
         let links = HostLinks {
             metrics: self.metrics.clone(),
             worker: self.index,
             hub: self.hub.clone(),
-            timers: TimerTarget {
-                fire: self.fire.clone(),
+            address: InstanceAddress {
+                events: self.events.clone(),
                 generation,
                 route: 0,
                 instance: 0,
             },
+            upstreams: Arc::new(WorkerUpstreams::new(upstreams, &self.metrics.upstreams)),
             limits: limits.clone(),
             admission: self.admission.clone(),
         };
@@ -84,7 +89,12 @@ impl WorkerContext {
     /// Applies a reload: new connections get the new routes, limits and listener settings; the old routes' instances
     /// are retired (they serve their open connections until those close, and their route-wide timers end now).
     fn apply(&self, reload: &Reload) -> Result<()> {
-        let routes = self.instantiate(&reload.routes, reload.generation, &reload.limits)?;
+        let routes = self.instantiate(
+            &reload.routes,
+            reload.generation,
+            &reload.limits,
+            &reload.upstreams,
+        )?;
         let retired = std::mem::replace(&mut *self.routes.borrow_mut(), routes);
         retired.retire();
         *self.limits.borrow_mut() = reload.limits.clone();
@@ -99,6 +109,7 @@ pub struct Reload {
     pub generation: u64,
     pub routes: Arc<Vec<RouteTemplate>>,
     pub limits: Arc<Limits>,
+    pub upstreams: Arc<Vec<Arc<UpstreamConfig>>>,
     /// One per listener, in the order the worker's sockets were given.
     pub listeners: Vec<Arc<ListenerOptions>>,
     /// Each worker answers here once it applied the reload, or why it could not.
@@ -130,6 +141,7 @@ pub struct WorkerSpec {
     pub listeners: Vec<ListenerSpec>,
     pub routes: Arc<Vec<RouteTemplate>>,
     pub limits: Arc<Limits>,
+    pub upstreams: Arc<Vec<Arc<UpstreamConfig>>>,
     pub admission: Arc<Admission>,
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
@@ -166,7 +178,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
     timers::init_worker(spec.metrics.clone(), spec.index);
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let (fire, mut fired) = unbounded_channel::<Fire>();
+        let (events, mut due_events) = unbounded_channel::<Due>();
         let context = Rc::new(WorkerContext {
             index: spec.index,
             metrics: spec.metrics.clone(),
@@ -177,26 +189,31 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             admission: spec.admission.clone(),
             hub: spec.hub.clone(),
             shutdown: spec.shutdown.clone(),
-            fire,
+            events,
         });
-        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
+        *context.routes.borrow_mut() =
+            context.instantiate(&spec.routes, 0, &spec.limits, &spec.upstreams)?;
         tokio::task::spawn_local(spec.deliveries.run());
-        let timer_context = context.clone();
+        let due_context = context.clone();
         tokio::task::spawn_local(async move {
-            while let Some(fired) = fired.recv().await {
-                timers::delivered(fired.timer);
-                let routes = timer_context
+            while let Some(due) = due_events.recv().await {
+                let wanted = match &due.event {
+                    DueEvent::Timer(timer) => {
+                        timers::delivered(*timer);
+                        true
+                    }
+                    // Exactly once: a request cancelled after its answer was queued is dropped here.
+                    DueEvent::Response { request, .. } => requests::delivered(*request),
+                };
+                let routes = due_context
                     .generations
                     .borrow()
-                    .get(&fired.generation)
+                    .get(&due.generation)
                     .and_then(Weak::upgrade);
-                let route = routes.as_ref().and_then(|r| r.get(fired.route));
-                if let Some(instance) = route.and_then(|r| r.instance(fired.instance)) {
+                let route = routes.as_ref().and_then(|r| r.get(due.route));
+                if wanted && let Some(instance) = route.and_then(|r| r.instance(due.instance)) {
                     // A trap is logged and handled by the instance.
-                    let _ =
-                        instance
-                            .borrow_mut()
-                            .on_timer(fired.incarnation, fired.timer, fired.owner);
+                    let _ = instance.borrow_mut().on_due(due);
                 }
             }
         });

@@ -33,11 +33,16 @@
 //! - a connection's outbound queue holds what the test has not taken yet: a send past 1 MiB
 //!   ([`MockHost::with_max_outbound_bytes`]) fails with `QueueFull` and closes the connection with 1008;
 //! - [`MockHost::restart`] replaces the instance as the gateway does after a trap: a fresh plugin value, `init`,
-//!   `on_connect` replayed with `restored = true` for every connection, and the old instance's timers gone;
+//!   `on_connect` replayed with `restored = true` for every connection, and the old instance's timers and requests
+//!   gone (cancelled, no event);
 //! - a plugin that starts timers without exporting their events is refused (the test panics with the gateway's
 //!   load error);
 //! - groups, users, broadcasts and sessions work as in the gateway (one worker, one route); timers run on a clock
-//!   that only [`MockHost::advance`] moves.
+//!   that only [`MockHost::advance`] moves;
+//! - outbound HTTP requests wait until the test answers them ([`MockHost::respond`], [`MockHost::fail`]) and are
+//!   refused as the gateway refuses them: an upstream the route does not grant ([`MockHost::with_upstream`]
+//!   grants one), a 1025th request in flight, a body over 1 MiB, a bad method, path or header, an unknown owner,
+//!   a call from `init`; a request owned by a connection is cancelled when it closes.
 //!
 //! It refuses calls as the gateway does, with the same [`crate::Refusal`]s and the gateway's default caps, which its
 //! `with_max_*` builders change: names (groups, user ids, session keys) longer than 256 bytes
@@ -73,6 +78,7 @@
 //! );
 //! ```
 
+mod http;
 mod scenario;
 mod state;
 
@@ -186,6 +192,7 @@ impl<P: Exported> MockHost<P> {
     pub fn with_plugin(plugin: P) -> Self {
         let state = MockState {
             timer_events: P::TIMER_EVENTS,
+            http_events: P::HTTP_EVENTS,
             ..MockState::default()
         };
         crate::log::install_bridge();
@@ -255,7 +262,10 @@ impl<P: Exported> MockHost<P> {
             return Ok(());
         }
         let settings = Settings::new(self.state.borrow().settings.clone());
-        self.run(|r| r.init(&settings))?;
+        self.state.borrow_mut().in_init = true;
+        let refused = self.run(|r| r.init(&settings));
+        self.state.borrow_mut().in_init = false;
+        refused?;
         self.started.set(true);
         Ok(())
     }
@@ -411,6 +421,7 @@ impl<P: Exported> MockHost<P> {
     pub fn restart_with(&self, plugin: P) {
         *self.runtime.borrow_mut() = Runtime::new(plugin);
         self.state.borrow_mut().timers.clear();
+        self.state.borrow_mut().outbound.clear();
         self.started.set(false);
         self.start();
         let live: Vec<(u64, Status, Request)> = {

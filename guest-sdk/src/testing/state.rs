@@ -22,6 +22,10 @@ pub(super) struct Limits {
     pub outbound_bytes: usize,
     /// The route's `accept_timeout_ms`.
     pub accept_timeout: Duration,
+    /// An upstream's `max_in_flight`: requests sent and not answered yet.
+    pub requests_in_flight: usize,
+    /// An upstream's `max_request_bytes`: body and headers of one request.
+    pub request_bytes: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +37,8 @@ impl Default for Limits {
             session_bytes: 64 * 1024,
             outbound_bytes: 1 << 20,
             accept_timeout: Duration::from_secs(10),
+            requests_in_flight: 1024,
+            request_bytes: 1 << 20,
         }
     }
 }
@@ -92,6 +98,16 @@ pub(crate) struct MockState {
     pub(super) now: Duration,
     /// The last timer id handed out.
     pub(super) last_timer: u64,
+    /// Whether the plugin exports HTTP events: a plugin that sends requests without them is refused.
+    pub(super) http_events: bool,
+    /// The upstreams the route grants.
+    pub(super) upstreams: BTreeSet<String>,
+    /// Requests sent and not yet answered by the test, by id.
+    pub(super) outbound: BTreeMap<u64, crate::http::Request>,
+    /// The last request id handed out.
+    pub(super) last_request: u64,
+    /// The plugin's `init` is running (requests are refused).
+    pub(super) in_init: bool,
 }
 
 /// The close codes a server may put on the wire (RFC 6455 section 7.4); the gateway sends 1008 for any other.
@@ -209,6 +225,8 @@ impl MockState {
         self.users.remove(&connection);
         self.sessions.remove(&connection);
         self.timers.retain(|_, t| t.owner != Some(connection));
+        self.outbound
+            .retain(|_, r| r.owner.map(crate::Connection::id) != Some(connection));
     }
 
     /// The earliest timer due by `until`, taken off (or rescheduled, when it repeats), with its owner.
@@ -472,5 +490,16 @@ impl HostCalls for MockState {
 
     fn cancel_timer(&mut self, timer: u64) -> bool {
         self.timers.remove(&timer).is_some()
+    }
+
+    fn send_request(
+        &mut self,
+        request: &crate::http::Request,
+    ) -> Result<u64, crate::http::RequestRefusal> {
+        self.http_send(request)
+    }
+
+    fn cancel_request(&mut self, request: u64) -> bool {
+        self.outbound.remove(&request).is_some()
     }
 }

@@ -1,13 +1,16 @@
 //! What a plugin exports: the one required interface (`connection-events`) and the optional ones (`lifecycle`,
-//! `timer-events`, and whatever later 1.x versions add), probed when the plugin loads so that the host calls only
+//! `timer-events`, `http-events` since 1.1, and whatever later 1.x versions add), probed when the plugin loads so that the host calls only
 //! what exists.
 //!
 //! This is what lets the contract grow: a plugin built before an event interface existed simply does not export it,
 //! and still loads. What a plugin imports is checked here too, against what it exports: timers fire through
-//! `timer-events`, so a plugin that imports `timers` without exporting it is refused at load, with a message that
-//! says what to do, rather than having its timers fire into nothing.
+//! `timer-events` and responses arrive through `http-events`, so a plugin that imports `timers` (or `http`) without
+//! exporting the matching events is refused at load, with a message that says what to do, rather than having its
+//! events go nowhere.
 
-use super::bindings::exports::wssgate::plugin::{connection_events, lifecycle, timer_events};
+use super::bindings::exports::wssgate::plugin::{
+    connection_events, http_events, lifecycle, timer_events,
+};
 use super::host_calls::HostState;
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
@@ -18,12 +21,15 @@ use wasmtime::component::{Component, Instance, InstancePre};
 const PACKAGE: &str = "wssgate:plugin/";
 /// The major version of the contract this gateway implements; it loads a plugin built for any minor version of it.
 const MAJOR: &str = "1.";
+/// The version the gateway's bindings are generated from; wasmtime matches a plugin's 1.x names to it.
+const VERSION: &str = "1.1.0";
 
 /// Where each exported interface's functions are, found once per plugin.
 pub struct ExportIndices {
     connection: connection_events::GuestIndices,
     lifecycle: Option<lifecycle::GuestIndices>,
     timer_events: Option<timer_events::GuestIndices>,
+    http_events: Option<http_events::GuestIndices>,
 }
 
 /// One instance's exports, ready to call.
@@ -31,6 +37,7 @@ pub struct Exports {
     pub connection: connection_events::Guest,
     pub lifecycle: Option<lifecycle::Guest>,
     pub timer_events: Option<timer_events::Guest>,
+    pub http_events: Option<http_events::Guest>,
 }
 
 /// The indices of optional interface `name`: `None` when the plugin does not export it, an error when it exports
@@ -42,7 +49,7 @@ fn optional<T>(
     find: impl FnOnce(&InstancePre<HostState>) -> wasmtime::Result<T>,
     path: &Path,
 ) -> Result<Option<T>> {
-    let interface = format!("{PACKAGE}{name}@1.0.0");
+    let interface = format!("{PACKAGE}{name}@{VERSION}");
     if pre.component().get_export_index(None, &interface).is_none() {
         return Ok(None);
     }
@@ -95,19 +102,28 @@ impl ExportIndices {
             connection,
             lifecycle: optional(pre, "lifecycle", lifecycle::GuestIndices::new, path)?,
             timer_events: optional(pre, "timer-events", timer_events::GuestIndices::new, path)?,
+            http_events: optional(pre, "http-events", http_events::GuestIndices::new, path)?,
         };
-        let imports_timers = pre
-            .component()
-            .component_type()
-            .imports(engine)
-            .any(|(name, _)| name.starts_with("wssgate:plugin/timers@"));
-        if imports_timers && indices.timer_events.is_none() {
-            bail!(
-                "{}: imports `wssgate:plugin/timers` but does not export `wssgate:plugin/timer-events`, where its \
-                 timers would fire: export it (with wssgate-sdk, implement `TimerEvents` and export the plugin with \
-                 `export_plugin!(YourPlugin, timers)`)",
-                path.display()
-            );
+        let imports = |interface: &str| {
+            let prefix = format!("{PACKAGE}{interface}@");
+            pre.component()
+                .component_type()
+                .imports(engine)
+                .any(|(name, _)| name.starts_with(&prefix))
+        };
+        let paired = [
+            ("timers", "timer-events", indices.timer_events.is_some(), "timers would fire", "TimerEvents", "timers"),
+            ("http", "http-events", indices.http_events.is_some(), "responses would arrive", "HttpEvents", "http"),
+        ];
+        for (import, export, exported, why, sdk_trait, sdk_arm) in paired {
+            if imports(import) && !exported {
+                bail!(
+                    "{}: imports `wssgate:plugin/{import}` but does not export `wssgate:plugin/{export}`, where its \
+                     {why}: export it (with wssgate-sdk, implement `{sdk_trait}` and export the plugin with \
+                     `export_plugin!(YourPlugin, {sdk_arm})`)",
+                    path.display()
+                );
+            }
         }
         Ok(indices)
     }
@@ -126,6 +142,10 @@ impl ExportIndices {
                 None => None,
             },
             timer_events: match &self.timer_events {
+                Some(indices) => Some(indices.load(&mut store, instance)?),
+                None => None,
+            },
+            http_events: match &self.http_events {
                 Some(indices) => Some(indices.load(&mut store, instance)?),
                 None => None,
             },

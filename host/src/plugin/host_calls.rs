@@ -12,7 +12,8 @@ use crate::hub::HubRefusal;
 use crate::metrics::CapHit;
 use crate::outbound::{NotDeferred, Refused, UpgradeAnswer, close_frame};
 use crate::registry::{self, ConnectionId};
-use crate::timers::{self, Incarnation, TimerRefusal};
+use crate::owned::Incarnation;
+use crate::timers::{self, TimerRefusal};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -38,8 +39,10 @@ pub struct HostState {
     pub(super) incarnation: Incarnation,
     /// Log lines left this second, shared with stdout and stderr and with the instance's later incarnations.
     pub(super) log_budget: Arc<LogBudget>,
-    /// Set once a reload retired the instance: it may no longer start timers no connection owns.
+    /// Set once a reload retired the instance: it may no longer start timers or requests no connection owns.
     pub(super) retired: bool,
+    /// `init` is running: requests cannot be sent from it (the instance may not be the one that serves).
+    pub(super) in_init: bool,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }
@@ -298,7 +301,7 @@ impl timer_calls::Host for HostState {
         };
         let delay = Duration::from_millis(delay_ms);
         timers::start(
-            &self.links.timers,
+            &self.links.address,
             self.incarnation,
             delay,
             repeat,

@@ -31,7 +31,9 @@ use crate::limits::Limits;
 use crate::metrics::{CapHit, Metrics};
 use crate::outbound::{UpgradeAnswer, close_frame};
 use crate::registry::{self, ConnectionId, IdMap, IdSet};
-use crate::timers::{self, Incarnation, TimerId, TimerTarget};
+use crate::owned::{self, Due, DueEvent, Incarnation, InstanceAddress};
+use crate::timers;
+use crate::upstream::{WorkerUpstreams, requests};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +56,8 @@ pub struct RouteContext {
     pub plugin: String,
     /// The route's `[route.settings]`, handed to the plugin on request.
     pub settings: BTreeMap<String, String>,
+    /// The upstreams the route grants its plugin.
+    pub upstreams: Vec<String>,
     /// The memory cap of each instance.
     pub max_memory_bytes: usize,
     /// How much CPU time one callback may use.
@@ -77,6 +81,7 @@ impl RouteContext {
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             settings: route.settings.clone(),
+            upstreams: route.upstreams.clone(),
             max_memory_bytes: route.max_memory_bytes,
             event_deadline: route.event_deadline,
             fuel: route.fuel,
@@ -112,14 +117,18 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The host links an instance needs beyond its route: the shared hub, its timers' way back, the limits.
+/// The host links an instance needs beyond its route: the shared hub, the way back for its timers and responses,
+/// the worker's upstream clients, the limits.
 #[derive(Clone)]
 pub struct HostLinks {
     /// Counters for /metrics, and the worker's shard in them.
     pub metrics: Arc<Metrics>,
     pub worker: usize,
     pub hub: Arc<Hub>,
-    pub timers: TimerTarget,
+    /// Where the instance's timers and outbound responses report.
+    pub address: InstanceAddress,
+    /// This worker's clients of the configured upstreams (the route's grants pick among them).
+    pub upstreams: Arc<WorkerUpstreams>,
     /// The caps on what host calls may create, as of the generation the instance belongs to.
     pub limits: Arc<Limits>,
     /// Where traps are counted against the client's address.
@@ -203,8 +212,8 @@ enum Caller {
     /// An event of this connection, whose session writes what the plugin queued right after the call: a trap
     /// closes it and counts against its client's address.
     Connection(ConnectionId),
-    /// A timer, charged to the connection that owns it, if any.
-    Timer { owner: Option<ConnectionId> },
+    /// A timer or a response, charged to the connection that owns it, if any.
+    Later { owner: Option<ConnectionId> },
 }
 
 impl Caller {
@@ -212,7 +221,7 @@ impl Caller {
     fn charged(self) -> Option<ConnectionId> {
         match self {
             Caller::Connection(conn) => Some(conn),
-            Caller::Timer { owner } => owner,
+            Caller::Later { owner } => owner,
         }
     }
 }
@@ -238,7 +247,7 @@ impl PluginInstance {
             template,
             route,
             live: None,
-            incarnation: timers::next_incarnation(),
+            incarnation: owned::next_incarnation(),
             deadline_ticks: ticks,
             connections: IdMap::default(),
             awaiting_replay: IdSet::default(),
@@ -268,7 +277,9 @@ impl PluginInstance {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
+            store.data_mut().in_init = true;
             let verdict = lifecycle.call_init(&mut store, &settings);
+            store.data_mut().in_init = false;
             let refusal = match verdict {
                 Ok(Ok(())) => None,
                 // A reload retired this instance, whose settings were accepted when its generation started: it only
@@ -288,7 +299,7 @@ impl PluginInstance {
                 self.links
                     .metrics
                     .init_failed(self.links.worker, self.metrics_slot);
-                timers::cancel_incarnation(self.incarnation);
+                end_work_of(self.incarnation);
                 return Err(refusal);
             }
         }
@@ -324,6 +335,7 @@ impl PluginInstance {
             incarnation: self.incarnation,
             log_budget: budget,
             retired: self.retired,
+            in_init: false,
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.pre.engine(), state);
@@ -384,28 +396,49 @@ impl PluginInstance {
         self.deferred.remove(&conn);
     }
 
-    /// A timer of `incarnation` fired. A trap in it is charged like one in an event of the timer's `owner`
-    /// connection, which is closed with 1011.
-    pub fn on_timer(
-        &mut self,
-        incarnation: Incarnation,
-        timer: TimerId,
-        owner: Option<ConnectionId>,
-    ) -> Result<(), Trapped> {
-        if incarnation != self.incarnation {
-            // Started by an instance since replaced: its timers died with it.
+    /// A timer of this instance fired, or one of its requests was answered. A trap in the event is charged like one
+    /// in an event of the work's `owner` connection, which is closed with 1011.
+    pub fn on_due(&mut self, due: Due) -> Result<(), Trapped> {
+        if due.incarnation != self.incarnation {
+            // Started by an instance since replaced: its work died with it.
             return Ok(());
         }
-        let owner = owner.and_then(|conn| Some((conn, self.connections.get(&conn)?.client_ip)));
+        let owner = due
+            .owner
+            .and_then(|conn| Some((conn, self.connections.get(&conn)?.client_ip)));
         let owner_id = owner.map(|(conn, _)| conn);
-        let caller = Caller::Timer { owner: owner_id };
-        let result = self.call(caller, owner.map(|(_, ip)| ip), "on-timer", |e, s| {
-            match &e.timer_events {
-                Some(events) => events.call_on_timer(s, timer, owner_id),
-                // Refused at load: a plugin that can start timers exports their events.
-                None => Ok(()),
+        // The owner's state must be in the fresh instance before an event about it.
+        if let Some(conn) = owner_id {
+            match self.replay_if_due(conn) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(Trapped) => {
+                    close_connection(conn, 1011, "plugin error");
+                    self.replay_deferred_if_due();
+                    return Err(Trapped);
+                }
             }
-        });
+        }
+        let caller = Caller::Later { owner: owner_id };
+        let client_ip = owner.map(|(_, ip)| ip);
+        let result = match due.event {
+            DueEvent::Timer(timer) => self.call(caller, client_ip, "on-timer", |e, s| {
+                match &e.timer_events {
+                    Some(events) => events.call_on_timer(s, timer, owner_id),
+                    // Refused at load: a plugin that can start timers exports their events.
+                    None => Ok(()),
+                }
+            }),
+            DueEvent::Response { request, result } => {
+                self.call(caller, client_ip, "on-http-response", |e, s| {
+                    match &e.http_events {
+                        Some(events) => super::http_calls::deliver(events, s, request, owner_id, &result),
+                        // Refused at load: a plugin that can send requests exports their events.
+                        None => Ok(()),
+                    }
+                })
+            }
+        };
         if let (Err(Trapped), Some((conn, _))) = (&result, owner) {
             close_connection(conn, 1011, "plugin error");
         }
@@ -470,6 +503,7 @@ impl PluginInstance {
             store.data_mut().retired = true;
         }
         timers::cancel_unowned(self.incarnation);
+        requests::cancel_unowned(self.incarnation);
     }
 
     fn call<R>(
@@ -487,7 +521,7 @@ impl PluginInstance {
         let started = quanta::Instant::now();
         store.data_mut().current = match caller {
             Caller::Connection(conn) => Some(conn),
-            Caller::Timer { .. } => None,
+            Caller::Later { .. } => None,
         };
         start_budget(store, self.deadline_ticks, started);
         if let Some(fuel) = self.route.fuel {
@@ -645,13 +679,13 @@ impl PluginInstance {
     /// Ends the live store and everything it created.
     fn drop_live(&mut self) {
         self.live = None;
-        timers::cancel_incarnation(self.incarnation);
+        end_work_of(self.incarnation);
     }
 
     /// Puts a fresh instance in place; every connection it serves is replayed into it before its next event.
     fn replace(&mut self) {
         self.drop_live();
-        self.incarnation = timers::next_incarnation();
+        self.incarnation = owned::next_incarnation();
         match self.instantiate() {
             Ok(live) => {
                 self.live = Some(live);
@@ -670,8 +704,14 @@ impl PluginInstance {
 
 impl Drop for PluginInstance {
     fn drop(&mut self) {
-        timers::cancel_incarnation(self.incarnation);
+        end_work_of(self.incarnation);
     }
+}
+
+/// Ends everything an incarnation started that is still running: its timers and its outbound requests.
+fn end_work_of(incarnation: Incarnation) {
+    timers::cancel_incarnation(incarnation);
+    requests::cancel_incarnation(incarnation);
 }
 
 /// Starts the CPU budget of a callback starting `now`: the CPU time it is counted from, and the epoch deadline at

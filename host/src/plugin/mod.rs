@@ -9,6 +9,7 @@ mod bindings;
 mod cpu_budget;
 mod exports;
 mod host_calls;
+mod http_calls;
 mod instance;
 mod stdio;
 mod wasi;

@@ -1,0 +1,114 @@
+//! The outbound requests running on this worker: each a task that runs the request and sends its answer back to
+//! the instance that made it as a [`DueEvent::Response`].
+//!
+//! A request is owned work (see [`crate::owned`]): cancelled, without an event, by the plugin, when the connection
+//! that owns it closes, when its instance incarnation is replaced, and (when no connection owns it) when a reload
+//! retires the instance. Cancelling aborts the task, which drops the HTTP exchange and gives back its in-flight
+//! place. Otherwise exactly one response event follows: the worker takes each answer through [`delivered`], which
+//! hands it on only while the request is still live.
+
+use super::client::{InFlight, OutboundRequest, UpstreamClient};
+use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
+use crate::registry::{self, ConnectionId};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Names one request: the worker's index in the top 16 bits, a per-worker counter below.
+pub type RequestId = u64;
+
+#[derive(Default)]
+struct Table {
+    /// Each running request, with its upstream's client (to count a cancellation against it).
+    running: OwnedTasks<Arc<UpstreamClient>>,
+    last: u64,
+}
+
+thread_local! {
+    static REQUESTS: RefCell<Table> = RefCell::default();
+}
+
+/// Starts `request` on this worker for `incarnation` of the instance at `address`, owned by `owner` (which the
+/// caller has checked); `place` is its place under the upstream's in-flight cap. Must run inside the worker's task
+/// set.
+pub fn start(
+    address: &InstanceAddress,
+    incarnation: Incarnation,
+    owner: Option<ConnectionId>,
+    client: &Arc<UpstreamClient>,
+    request: OutboundRequest,
+    place: InFlight,
+) -> RequestId {
+    let id = REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        table.last += 1;
+        ((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last
+    });
+    let (address, runner) = (address.clone(), client.clone());
+    let task = tokio::task::spawn_local(async move {
+        let result = runner.execute(request).await;
+        drop(place);
+        address.send(incarnation, owner, DueEvent::Response { request: id, result });
+    });
+    REQUESTS.with(|t| {
+        t.borrow_mut().running.insert(
+            id,
+            Owned {
+                task: task.abort_handle(),
+                incarnation,
+                owner,
+                extra: client.clone(),
+            },
+        )
+    });
+    id
+}
+
+/// The worker took request `id`'s answer: true when it is to be delivered (the request is then forgotten), false
+/// when the request was cancelled meanwhile.
+pub fn delivered(id: RequestId) -> bool {
+    REQUESTS.with(|t| t.borrow_mut().running.remove(id).is_some())
+}
+
+/// Cancels the requests `select` picks: their tasks are aborted and no event follows.
+fn cancel_where(select: impl FnOnce(&OwnedTasks<Arc<UpstreamClient>>) -> Vec<RequestId>) -> usize {
+    let ended: Vec<_> = REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        let ids = select(&table.running);
+        ids.into_iter()
+            .filter_map(|id| table.running.remove(id))
+            .collect()
+    });
+    for owned in &ended {
+        owned.task.abort();
+        owned.extra.cancelled();
+    }
+    ended.len()
+}
+
+/// Cancels request `id` if `incarnation` made it; false when it was answered already or is not that incarnation's.
+pub fn cancel(id: RequestId, incarnation: Incarnation) -> bool {
+    cancel_where(|t| {
+        let theirs = t.get(id).is_some_and(|e| e.incarnation == incarnation);
+        if theirs { vec![id] } else { Vec::new() }
+    }) == 1
+}
+
+/// Cancels the requests a closing connection owns.
+pub fn cancel_owned_by(conn: ConnectionId) {
+    cancel_where(|t| t.owned_by(conn));
+}
+
+/// Cancels every request of an incarnation that is gone.
+pub fn cancel_incarnation(incarnation: Incarnation) {
+    cancel_where(|t| t.of_incarnation(incarnation, false));
+}
+
+/// Cancels the requests no connection owns of an incarnation a reload retired.
+pub fn cancel_unowned(incarnation: Incarnation) {
+    cancel_where(|t| t.of_incarnation(incarnation, true));
+}
+
+/// Requests of `incarnation` running on this worker.
+pub fn live(incarnation: Incarnation) -> usize {
+    REQUESTS.with(|t| t.borrow().running.count(incarnation))
+}
