@@ -11,6 +11,7 @@ use crate::outbound::{Outbox, SHUTTING_DOWN, UpgradeAnswer};
 use crate::plugin::{PluginInstance, Trapped, Verdict};
 use crate::registry::{self, ConnectionId};
 use crate::timers;
+use crate::upstream::requests;
 use crate::upgrade::{self, Answer};
 use crate::worker::WorkerContext;
 use std::cell::RefCell;
@@ -25,7 +26,7 @@ use tokio::time::sleep;
 const MAX_EARLY_BYTES: usize = 64 * 1024;
 
 /// A connection known to the worker (registry, hub) and to nobody else; dropping it forgets the connection
-/// everywhere and ends the timers it owns.
+/// everywhere and ends the timers and requests it owns.
 pub struct Registration {
     pub id: ConnectionId,
     pub outbox: Rc<Outbox>,
@@ -58,6 +59,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         registry::remove(self.id);
         timers::cancel_owned_by(self.id);
+        requests::cancel_owned_by(self.id);
         self.worker.hub.close(self.id);
     }
 }

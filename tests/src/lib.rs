@@ -4,6 +4,7 @@
 //! Every wait here is bounded: [`WAIT`] for network steps, [`START`] for a gateway to come up.
 
 pub mod admin;
+pub mod backend;
 pub mod nginx;
 pub mod pebble;
 pub mod process;
@@ -58,6 +59,7 @@ const PLUGINS: &[&str] = &[
     "frozen-1-0",
     "timers-without-events",
     "contract-0-3",
+    "fetcher",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:

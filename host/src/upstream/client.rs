@@ -223,11 +223,7 @@ fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     // Bounded by the error chain's length.
     while let Some(e) = cause {
-        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref()?.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = tls {
+        if let Some(tls) = tls_error(e) {
             return HttpError::Tls(tls.to_string());
         }
         cause = e.source();
@@ -237,6 +233,20 @@ fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
     } else {
         HttpError::Protocol(root_cause(&error))
     }
+}
+
+/// The rustls error inside `error`, looking through the `io::Error`s the connector wraps it in (an `io::Error`'s
+/// `source` skips the error it wraps, so the chain alone does not reach it).
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = error;
+    // Bounded: the connector wraps twice.
+    for _ in 0..8 {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+    None
 }
 
 /// The innermost error's message, which says what actually failed ("Connection refused").
