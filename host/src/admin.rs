@@ -1,5 +1,7 @@
 //! The admin listener's push API, like GatewayWorker's GatewayClient: lets an existing web backend send to a user,
-//! publish to a group or broadcast to a route, and ask whether a user is online or how big a group is. Off unless
+//! publish to a group, broadcast to a route, send to or close one connection (the webhook route's backends), and ask
+//! whether a user is online or how big a group is. Connection ids are decimal strings (JavaScript numbers cannot
+//! hold them) or numbers; binary messages are base64. Off unless
 //! `[admin]` is configured; every request needs `Authorization: Bearer <token>`.
 //!
 //! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
@@ -19,8 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The largest request body accepted.
-const MAX_BODY: usize = 1 << 20;
+/// The largest request body accepted: a 1 MiB binary message in base64, with room for the rest of the JSON.
+const MAX_BODY: usize = 2 << 20;
 /// How long a client may take to send a request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -135,11 +137,93 @@ async fn read_body(
 #[serde(deny_unknown_fields)]
 struct Push {
     route: String,
-    message: String,
+    /// A text message; `binary` (base64) sends a binary one instead.
+    message: Option<String>,
+    binary: Option<String>,
     uid: Option<String>,
     group: Option<String>,
+    /// `/api/send` and `/api/close`: the connection.
+    connection: Option<Id>,
     #[serde(default)]
-    exclude: Vec<u64>,
+    exclude: Vec<Id>,
+    /// `/api/close`: the close code (default 1000) and reason.
+    code: Option<u16>,
+    reason: Option<String>,
+}
+
+/// A connection id as a decimal string (what JavaScript backends can hold without losing precision) or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Number(u64),
+    Text(String),
+}
+
+impl Id {
+    fn parse(&self) -> Result<u64, String> {
+        match self {
+            Id::Number(n) => Ok(*n),
+            Id::Text(text) => text
+                .parse()
+                .map_err(|_| format!("connection id {text:?} is not a decimal number")),
+        }
+    }
+}
+
+impl Push {
+    /// The message to send: `message` as text, or `binary` decoded from base64.
+    fn payload(&self) -> Result<Message, String> {
+        use base64::Engine;
+        match (&self.message, &self.binary) {
+            (Some(text), None) => Ok(Message::text(text.clone())),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map(Message::binary)
+                .map_err(|e| format!("`binary` is not base64: {e}")),
+            _ => Err("needs exactly one of `message` (text) and `binary` (base64)".into()),
+        }
+    }
+
+    /// `/api/close`'s frame: a code a server may send (1000–1003, 1007–1011, 3000–4999) and a reason of at most
+    /// 123 bytes.
+    fn close_frame(&self) -> Result<Message, String> {
+        let code = self.code.unwrap_or(1000);
+        if !matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999) {
+            return Err(format!("close code {code} may not be sent by a server"));
+        }
+        let reason = self.reason.as_deref().unwrap_or("");
+        if reason.len() > 123 {
+            return Err("`reason` is longer than 123 bytes".into());
+        }
+        Ok(Message::Close(Some(crate::outbound::close_frame(code, reason))))
+    }
+}
+
+/// Runs a push (`/api/send-to-user`, `/api/publish`, `/api/broadcast`, `/api/send`, `/api/close`) on a known route.
+fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
+    let route = push.route.as_str();
+    let exclude = push
+        .exclude
+        .iter()
+        .map(Id::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let connection = push.connection.as_ref().map(Id::parse).transpose()?;
+    Ok(match (path, &push.uid, &push.group, connection) {
+        ("/api/send-to-user", Some(uid), _, _) => api.hub.send_to_user(route, uid, push.payload()?),
+        ("/api/publish", _, Some(group), _) => {
+            api.hub.publish(route, group, push.payload()?, &exclude)
+        }
+        ("/api/broadcast", _, _, _) => api.hub.broadcast(route, push.payload()?, &exclude),
+        ("/api/send", _, _, Some(id)) => api.hub.send_to_connection(route, id, push.payload()?),
+        ("/api/close", _, _, Some(id)) => {
+            api.hub.send_to_connection(route, id, push.close_frame()?)
+        }
+        _ => {
+            return Err(
+                "send-to-user needs `uid`, publish needs `group`, send and close need `connection`".into(),
+            );
+        }
+    })
 }
 
 fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
@@ -187,35 +271,27 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
             }
             _ => (400, json!({"error": "needs a known `route` and a `group`"})),
         },
-        ("POST", path @ ("/api/send-to-user" | "/api/publish" | "/api/broadcast")) => {
-            let push: Push = match serde_json::from_slice(body) {
-                Ok(push) => push,
+        (
+            "POST",
+            path @ ("/api/send-to-user" | "/api/publish" | "/api/broadcast" | "/api/send"
+            | "/api/close"),
+        ) => {
+            let parsed: Push = match serde_json::from_slice(body) {
+                Ok(parsed) => parsed,
                 Err(e) => return (400, json!({"error": format!("bad JSON: {e}")})),
             };
-            if !known(&push.route) {
-                return (400, json!({"error": format!("no route {}", push.route)}));
+            if !known(&parsed.route) {
+                return (400, json!({"error": format!("no route {}", parsed.route)}));
             }
-            let route = push.route.as_str();
-            let message = Message::text(push.message);
-            let delivered = match (path, push.uid, push.group) {
-                ("/api/send-to-user", Some(uid), _) => api.hub.send_to_user(route, &uid, message),
-                ("/api/publish", _, Some(group)) => {
-                    api.hub.publish(route, &group, message, &push.exclude)
-                }
-                ("/api/broadcast", _, _) => api.hub.broadcast(route, message, &push.exclude),
-                _ => {
-                    return (
-                        400,
-                        json!({"error": "send-to-user needs `uid`, publish needs `group`"}),
-                    );
-                }
-            };
-            (200, json!({"delivered": delivered}))
+            match push(api, path, parsed) {
+                Ok(delivered) => (200, json!({"delivered": delivered})),
+                Err(error) => (400, json!({"error": error})),
+            }
         }
         (
             _,
             "/api/user-online" | "/api/group-size" | "/api/send-to-user" | "/api/publish"
-            | "/api/broadcast",
+            | "/api/broadcast" | "/api/send" | "/api/close",
         ) => (405, json!({"error": "wrong method"})),
         _ => (404, json!({"error": "no such endpoint"})),
     }

@@ -29,6 +29,8 @@ pub enum Audience {
     Group(String),
     User(String),
     Route,
+    /// One connection (the push API's `/api/send` and `/api/close`).
+    Connection(ConnectionId),
 }
 
 /// A message for the members of an audience on one worker.
@@ -116,6 +118,8 @@ impl State {
             Audience::Group(group) => self.groups.get(&(route.to_owned(), group.clone())),
             Audience::User(uid) => self.users.get(&(route.to_owned(), uid.clone())),
             Audience::Route => self.routes.get(route),
+            // One connection is not a member set: see `Hub::send_to_connection`.
+            Audience::Connection(_) => None,
         }
     }
 
@@ -421,6 +425,16 @@ impl Hub {
         self.send(route, Audience::Route, message, exclude)
     }
 
+    /// Sends `message` to connection `id` of `route` (open, or waiting for its upgrade's answer), on whichever
+    /// worker holds it; a `Message::Close` frame closes it instead. Returns 1 when it was queued, 0 when the
+    /// connection is unknown, another route's, or its worker's queue is full.
+    pub fn send_to_connection(&self, route: &str, id: ConnectionId, message: Message) -> usize {
+        if self.lock().member(route, id).is_none() {
+            return 0;
+        }
+        self.send(route, Audience::Connection(id), message, &[])
+    }
+
     /// Queues `message` for `audience`: directly for this thread's own worker, as one [`Delivery`] for each other
     /// worker that has a member. Returns how many members it went to (a worker whose queue is full gets none).
     fn send(
@@ -437,10 +451,15 @@ impl Hub {
         let mut remote = Vec::new();
         {
             let state = self.lock();
-            let Some(members) = state.audience(route, &audience) else {
-                return 0;
-            };
-            for (worker, set) in members.0.iter().enumerate() {
+            if let Audience::Connection(id) = audience {
+                match registry::worker_of(id) {
+                    worker if Some(worker) == here => local.push(id),
+                    worker if worker < self.workers.len() => remote.push((worker, 1)),
+                    _ => return 0,
+                }
+            }
+            let members = state.audience(route, &audience);
+            for (worker, set) in members.iter().flat_map(|m| m.0.iter().enumerate()) {
                 if Some(worker) == here {
                     local.extend(set.iter().copied().filter(|id| !exclude.contains(id)));
                     continue;
@@ -458,7 +477,7 @@ impl Hub {
         }
         let name = match &audience {
             Audience::Group(name) | Audience::User(name) => name.len(),
-            Audience::Route => 0,
+            Audience::Route | Audience::Connection(_) => 0,
         };
         let cost = message.len() + name + route.len() + exclude.len() * 8 + DELIVERY_OVERHEAD;
         let route: Arc<str> = route.into();
@@ -504,6 +523,11 @@ impl Hub {
     /// This worker's members of a delivery's audience, less its exclusions, as of now.
     fn local_targets(&self, delivery: &Delivery, worker: usize) -> Vec<ConnectionId> {
         let state = self.lock();
+        if let Audience::Connection(id) = delivery.audience {
+            return state
+                .member(&delivery.route, id)
+                .map_or_else(Vec::new, |_| vec![id]);
+        }
         state
             .audience(&delivery.route, &delivery.audience)
             .and_then(|members| members.on_worker(worker))
@@ -516,13 +540,22 @@ impl Hub {
     }
 }
 
-/// Queues `message` for each of this worker's `targets` and wakes their writers. A target whose queue is full is
-/// closed as a slow consumer by its outbox; one that is gone is skipped.
+/// Queues `message` for each of this worker's `targets` and wakes their writers (a close frame starts their close
+/// handshake instead). A target whose queue is full is closed as a slow consumer by its outbox; one that is gone is
+/// skipped.
 pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
     for id in targets {
-        if let Some(outbox) = registry::get(*id)
-            && outbox.push(message.clone()).is_ok()
-        {
+        let Some(outbox) = registry::get(*id) else {
+            continue;
+        };
+        let queued = match message {
+            Message::Close(Some(frame)) => {
+                outbox.request_close(frame.clone());
+                true
+            }
+            _ => outbox.push(message.clone()).is_ok(),
+        };
+        if queued {
             outbox.wake();
         }
     }

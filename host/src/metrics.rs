@@ -97,6 +97,10 @@ struct RouteCounters {
     accept_timeouts: AtomicU64,
     /// Instances whose `init` refused the route's settings or trapped (at start, replacement or reload).
     init_failures: AtomicU64,
+    /// Lines the plugin logged at warn and error level: what a plugin reports as going wrong (a webhook's failed
+    /// backend call) shows in /metrics.
+    plugin_warnings: AtomicU64,
+    plugin_errors: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -225,6 +229,13 @@ impl Metrics {
         }
     }
 
+    /// A plugin log line at warn (`error` false) or error level, counted by the worker that ran the plugin.
+    pub fn plugin_logged(&self, worker: usize, route: usize, error: bool) {
+        if let Some(r) = self.route(worker, route) {
+            bump(if error { &r.plugin_errors } else { &r.plugin_warnings }, 1);
+        }
+    }
+
     pub fn init_failed(&self, worker: usize, route: usize) {
         if let Some(r) = self.route(worker, route) {
             r.init_failures.fetch_add(1, Relaxed);
@@ -282,7 +293,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         type Field = fn(&RouteCounters) -> &AtomicU64;
-        let counters: [(&str, &str, &str, Field); 10] = [
+        let counters: [(&str, &str, &str, Field); 12] = [
             (
                 "wssgate_connections_total",
                 "counter",
@@ -342,6 +353,18 @@ impl Metrics {
                 "counter",
                 "Plugin instances whose init refused the settings or trapped",
                 |r| &r.init_failures,
+            ),
+            (
+                "wssgate_plugin_warnings_total",
+                "counter",
+                "Lines plugins logged at warn level",
+                |r| &r.plugin_warnings,
+            ),
+            (
+                "wssgate_plugin_errors_total",
+                "counter",
+                "Lines plugins logged at error level",
+                |r| &r.plugin_errors,
             ),
         ];
         for (name, kind, help, field) in counters {

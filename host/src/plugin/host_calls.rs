@@ -150,6 +150,11 @@ impl host::Host for HostState {
         if !self.log_budget.take(route) {
             return Err(types::Refusal::RateLimited);
         }
+        if matches!(level, types::LogLevel::Warn | types::LogLevel::Error) {
+            let slot = self.links.metrics.slot(route);
+            let error = matches!(level, types::LogLevel::Error);
+            self.links.metrics.plugin_logged(self.links.worker, slot, error);
+        }
         match level {
             types::LogLevel::Trace => {
                 tracing::trace!(target: "plugin", %route, %plugin, "{message}")

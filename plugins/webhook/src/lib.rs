@@ -1,0 +1,301 @@
+//! `webhook`: a WebSocket API for any web backend, without plugin code — like AWS API Gateway's WebSocket APIs.
+//! Each connection's life becomes HTTP calls to the upstream named by the route setting `upstream`:
+//!
+//! - `POST /connect` before the upgrade is answered (the upgrade is deferred): a 2xx accepts (its optional JSON
+//!   names a `uid`, `groups` to join and a `reply`), a 4xx rejects with that status, anything else fails closed
+//!   (502, or 504 when the backend timed out);
+//! - `POST /message` for each message, one at a time per connection, in order (later ones wait in a queue of
+//!   `max_queued_messages`, default 64; past it the client is closed with 1008): a 2xx's JSON actions apply in
+//!   order; a failed call or a bad answer is logged (and counted in /metrics) and applies nothing;
+//! - `POST /disconnect` once an accepted connection closes.
+//!
+//! The backend pushes at any time through the gateway's push API (`/api/send`, `/api/close`, …). With the route
+//! setting `secret`, every call is signed (see [`signing`]). The wire protocol is in [`wire`] and the README.
+
+pub mod signing;
+pub mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use wssgate_sdk::http::{self, HttpError, Response, Sent};
+use wssgate_sdk::{
+    CloseFrame, Connection, Connections, HttpEvents, Message, Plugin, Request, Settings, Verdict,
+};
+
+/// Per-connection queue bound when the route does not set `max_queued_messages`.
+const DEFAULT_MAX_QUEUED: usize = 64;
+/// Session keys that survive an instance replacement: whether the backend accepted the connection, and its uid.
+const ACCEPTED_KEY: &str = "webhook.accepted";
+const UID_KEY: &str = "webhook.uid";
+
+#[derive(Default)]
+pub struct Webhook {
+    upstream: String,
+    secret: Option<String>,
+    max_queued: usize,
+}
+
+/// What the webhook keeps per connection.
+#[derive(Default)]
+pub struct Client {
+    uid: Option<String>,
+    /// The backend accepted the connection (its `/disconnect` is due when it closes).
+    accepted: bool,
+    /// A `/connect` or `/message` call is waiting for its answer.
+    in_flight: bool,
+    /// Messages waiting for the call in flight to finish.
+    queue: VecDeque<Message>,
+}
+
+impl Webhook {
+    /// POSTs `body` to `path` on the upstream, signed when a secret is set, for `owner` (cancelled if it closes).
+    fn post(&self, path: &str, body: Vec<u8>, owner: Option<Connection>) -> Result<Sent, http::RequestRefusal> {
+        let mut request = http::Request::post(&self.upstream, path)
+            .header("content-type", "application/json");
+        if let Some(secret) = &self.secret {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            for (name, value) in signing::headers(secret, now, &body) {
+                request = request.header(name, &value);
+            }
+        }
+        if let Some(owner) = owner {
+            request = request.owner(owner);
+        }
+        request.body(body).send()
+    }
+
+    /// Sends the connection's next message to the backend, if one waits and none is in flight.
+    fn send_next(&self, conn: Connection, client: &mut Client) {
+        // Bounded by the queue: each turn takes one message off it.
+        while !client.in_flight {
+            let Some(message) = client.queue.pop_front() else { return };
+            let event = match &message {
+                Message::Text(text) => wire::MessageEvent {
+                    connection: conn.id().to_string(),
+                    uid: client.uid.as_deref(),
+                    text: Some(text),
+                    binary: None,
+                },
+                Message::Binary(bytes) => wire::MessageEvent {
+                    connection: conn.id().to_string(),
+                    uid: client.uid.as_deref(),
+                    text: None,
+                    binary: Some(wire::base64(bytes)),
+                },
+            };
+            let body = serde_json::to_vec(&event).unwrap_or_default();
+            match self.post("/message", body, Some(conn)) {
+                Ok(_) => client.in_flight = true,
+                Err(refusal) => log::warn!("connection {}: /message not sent: {refusal}", conn.id()),
+            }
+        }
+    }
+
+    /// The backend answered `/connect`.
+    fn connected(&self, conn: Connection, client: &mut Client, response: Result<Response, HttpError>) {
+        let answer = match response {
+            Ok(r) if r.is_success() => wire::parse_accepted(&r.body).map_err(|e| (502, e)),
+            Ok(r) if (400..500).contains(&r.status) => Err((r.status, r.text().unwrap_or("").to_owned())),
+            Ok(r) => Err((502, format!("the backend answered {}", r.status))),
+            Err(HttpError::Timeout) => Err((504, "the backend timed out".to_owned())),
+            Err(e) => Err((502, e.to_string())),
+        };
+        let accepted = match answer {
+            Ok(accepted) => accepted,
+            Err((status, why)) => {
+                if status >= 500 {
+                    log::warn!("connection {}: /connect failed ({why}): answering {status}", conn.id());
+                }
+                let body = if status >= 500 { "backend unavailable" } else { why.as_str() };
+                let _ = conn.reject(status, body);
+                return;
+            }
+        };
+        if let Some(uid) = &accepted.uid {
+            if let Err(refusal) = conn.bind_user(uid) {
+                log::warn!("connection {}: uid {uid:?} refused: {refusal}", conn.id());
+                let _ = conn.reject(502, "backend unavailable");
+                return;
+            }
+            let _ = conn.session_set(UID_KEY, uid);
+            client.uid = Some(uid.clone());
+        }
+        for group in &accepted.groups {
+            if let Err(refusal) = conn.join(group) {
+                log::warn!("connection {}: group {group:?} refused: {refusal}", conn.id());
+            }
+        }
+        if let Some(reply) = accepted.reply {
+            let _ = conn.send(reply);
+        }
+        let _ = conn.session_set(ACCEPTED_KEY, "1");
+        client.accepted = true;
+        let _ = conn.accept();
+    }
+
+    /// The backend answered a `/message`: its actions apply, whole or not at all.
+    fn answered(&self, conn: Connection, response: Result<Response, HttpError>) {
+        let checked = match response {
+            Ok(r) if r.is_success() => wire::parse_actions(&r.body),
+            Ok(r) => Err(format!("the backend answered {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(why) => {
+                log::warn!("connection {}: /message failed, no action applied: {why}", conn.id());
+                return;
+            }
+        };
+        let actions = checked.actions;
+        if let Some(text) = actions.reply {
+            let _ = conn.send(text);
+        }
+        if let Some(bytes) = checked.reply_binary {
+            let _ = conn.send(bytes);
+        }
+        for publish in actions.publish {
+            wssgate_sdk::groups::publish(&publish.group, publish.text, &[]);
+        }
+        for to_user in actions.send_to_user {
+            wssgate_sdk::users::send(&to_user.uid, to_user.text);
+        }
+        for group in actions.join {
+            if let Err(refusal) = conn.join(&group) {
+                log::warn!("connection {}: join {group:?} refused: {refusal}", conn.id());
+            }
+        }
+        for group in actions.leave {
+            conn.leave(&group);
+        }
+        if let Some(close) = actions.close {
+            conn.close(close.code, &close.reason);
+        }
+    }
+}
+
+impl Plugin for Webhook {
+    type State = Client;
+
+    fn init(&mut self, settings: &Settings) -> Result<(), String> {
+        self.upstream = settings
+            .get("upstream")
+            .ok_or("the webhook needs the route setting `upstream` (an [[upstream]] the route grants)")?
+            .to_owned();
+        self.secret = settings.get("secret").map(str::to_owned);
+        self.max_queued = match settings.get("max_queued_messages") {
+            None => DEFAULT_MAX_QUEUED,
+            Some(n) => n
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or("`max_queued_messages` must be a whole number of at least 1")?,
+        };
+        Ok(())
+    }
+
+    fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Client> {
+        // A replacement instance (after a trap) rebuilds what it needs from the session the gateway kept.
+        if request.restored && conn.session_get(ACCEPTED_KEY).is_some() {
+            return Verdict::Accept(Client {
+                uid: conn.session_get(UID_KEY),
+                accepted: true,
+                ..Client::default()
+            });
+        }
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &request.headers {
+            headers
+                .entry(name.clone())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(value);
+                })
+                .or_insert_with(|| value.clone());
+        }
+        let event = wire::Connect {
+            connection: conn.id().to_string(),
+            path: &request.path,
+            query: &request.query,
+            headers,
+            remote_address: &request.remote_address,
+        };
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        match self.post("/connect", body, Some(conn)) {
+            Ok(_) => Verdict::Defer(Client {
+                in_flight: true,
+                ..Client::default()
+            }),
+            Err(refusal) => {
+                log::warn!("connection {}: /connect not sent: {refusal}", conn.id());
+                Verdict::reject(503, "backend unavailable")
+            }
+        }
+    }
+
+    fn on_message(&mut self, conn: Connection, client: &mut Client, message: Message) {
+        if client.queue.len() >= self.max_queued {
+            log::warn!(
+                "connection {}: {} messages wait for the backend; closing it",
+                conn.id(),
+                client.queue.len()
+            );
+            conn.close(1008, "too many messages waiting for the backend");
+            return;
+        }
+        client.queue.push_back(message);
+        self.send_next(conn, client);
+    }
+
+    fn on_close(&mut self, conn: Connection, client: Client, close: CloseFrame) {
+        if !client.accepted {
+            return;
+        }
+        let event = wire::Disconnect {
+            connection: conn.id().to_string(),
+            uid: client.uid.as_deref(),
+            code: close.code,
+            reason: &close.reason,
+        };
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        // Owned by no connection: it must outlive the one that closed.
+        if let Err(refusal) = self.post("/disconnect", body, None) {
+            log::warn!("connection {}: /disconnect not sent: {refusal}", conn.id());
+        }
+    }
+}
+
+impl HttpEvents for Webhook {
+    fn on_http_response(
+        &mut self,
+        request: Sent,
+        response: Result<Response, HttpError>,
+        connections: &mut Connections<Client>,
+    ) {
+        let Some(conn) = request.owner() else {
+            // A /disconnect: nothing waits for it, but a failure is worth a line.
+            match response {
+                Ok(r) if r.is_success() => {}
+                Ok(r) => log::warn!("/disconnect: the backend answered {}", r.status),
+                Err(e) => log::warn!("/disconnect failed: {e}"),
+            }
+            return;
+        };
+        let Some(client) = connections.get_mut(conn) else { return };
+        client.in_flight = false;
+        if client.accepted {
+            self.answered(conn, response);
+        } else {
+            self.connected(conn, client, response);
+        }
+        if client.accepted {
+            self.send_next(conn, client);
+        }
+    }
+}
+
+wssgate_sdk::export_plugin!(Webhook, http);
+
+#[cfg(test)]
+mod tests;
