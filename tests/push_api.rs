@@ -2,8 +2,9 @@
 //! bearer token, JSON in and out.
 
 use futures_util::SinkExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::admin::call;
 use wssgate_tests::*;
 
 const TOKEN: &str = "test-token-0123456789";
@@ -20,50 +21,6 @@ fn gateway() -> TestGateway {
         &format!("workers = 2\n[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
         &routes,
     )
-}
-
-fn admin_address(gw: &TestGateway) -> String {
-    assert!(
-        gw.wait_for_log("admin API listening on http://"),
-        "{}",
-        gw.log()
-    );
-    let log = gw.log();
-    let rest = log.split("admin API listening on http://").nth(1).unwrap();
-    rest.split_whitespace().next().unwrap().to_owned()
-}
-
-/// Sends one HTTP request to the admin listener; returns the status and the JSON body.
-async fn call(
-    gw: &TestGateway,
-    method: &str,
-    target: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let tcp = bounded(tokio::net::TcpStream::connect(admin_address(gw)))
-        .await
-        .unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let answer = raw_exchange(tcp, request.as_bytes()).await;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let json = answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
 }
 
 async fn login(gw: &TestGateway, uid: &str) -> Ws {

@@ -10,6 +10,8 @@ use wssgate_tests::admin::{ADMIN, admin_get, metric_until};
 use wssgate_tests::backend::Backend;
 use wssgate_tests::*;
 
+const UPSTREAM: &str = "tests/backends/upstream.py";
+
 /// A gateway with `upstreams` (TOML) and `/fetch` granted `grants`, beside the standard routes.
 fn gateway(workers: usize, upstreams: &str, grants: &str) -> TestGateway {
     let routes = format!(
@@ -39,7 +41,7 @@ async fn fetch<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 
 #[tokio::test]
 async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     let base = format!("{}/base/", backend.url());
     let upstreams = upstream("backend", &base, "") + &upstream("other", &backend.url(), "");
     let gw = gateway(1, &upstreams, "[\"backend\"]");
@@ -106,7 +108,7 @@ async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
 
 #[tokio::test]
 async fn failures_arrive_as_typed_errors_and_caps_refuse() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let down = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
@@ -176,7 +178,7 @@ async fn https_upstreams_are_verified_against_their_ca() {
     let dir = scratch_dir("upstream-tls");
     let cert = TestCert::create(&dir);
     let (cert_path, key_path) = (cert.cert.display().to_string(), cert.key.display().to_string());
-    let backend = Backend::start("upstream.py", &["--cert", &cert_path, "--key", &key_path]);
+    let backend = Backend::start(UPSTREAM, &["--cert", &cert_path, "--key", &key_path]);
     let url = format!("https://localhost:{}", backend.port);
     let upstreams = upstream("secure", &url, &format!("ca = \"{cert_path}\""))
         + &upstream("untrusted", &url, "");
@@ -190,7 +192,7 @@ async fn https_upstreams_are_verified_against_their_ca() {
 
 #[tokio::test]
 async fn every_request_gets_exactly_one_answer_across_ten_thousand_with_random_failures() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     let gw = gateway(2, &upstream("backend", &backend.url(), ""), "[\"backend\"]");
     let mut ws = gw.ws("/fetch").await;
     bounded(ws.send(Message::text("many backend /flaky 10000 64")))
@@ -219,7 +221,7 @@ async fn every_request_gets_exactly_one_answer_across_ten_thousand_with_random_f
 
 #[tokio::test]
 async fn requests_die_with_their_connection_and_with_their_instance() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     let gw = gateway(1, &upstream("backend", &backend.url(), ""), "[\"backend\"]");
     let cancelled = "wssgate_upstream_requests_total{upstream=\"backend\",outcome=\"cancelled\"}";
     let in_flight = "wssgate_upstream_in_flight{upstream=\"backend\"}";
@@ -254,7 +256,7 @@ async fn requests_die_with_their_connection_and_with_their_instance() {
 
 #[tokio::test]
 async fn a_deferred_upgrade_waits_for_the_backend() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     let gw = gateway(1, &upstream("backend", &backend.url(), ""), "[\"backend\"]");
     let mut ws = gw.ws("/fetch?auth=/status/204").await;
     assert_eq!(ask(&mut ws, "stats").await, "responses 1");
@@ -267,7 +269,7 @@ async fn a_deferred_upgrade_waits_for_the_backend() {
 
 #[tokio::test]
 async fn a_slow_backend_never_stalls_the_worker() {
-    let backend = Backend::start("upstream.py", &[]);
+    let backend = Backend::start(UPSTREAM, &[]);
     // A timeout well past the backend's delay: this test is about the worker, not about timeouts.
     let slow = upstream("backend", &backend.url(), "timeout_ms = 60000");
     let gw = gateway(1, &slow, "[\"backend\"]");

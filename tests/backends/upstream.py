@@ -28,6 +28,7 @@ stats = {"requests": 0, "connections": 0}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, each waits for an ACK
 
     def log_message(self, *args):
         pass

@@ -1,27 +1,60 @@
 //! The admin listener as tests read it: `/metrics` and `/healthz` over plain HTTP on loopback.
 
 use crate::{TestGateway, bounded, raw_exchange};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Top-level config that turns the admin listener on (port 0; the address is read back from the log).
 pub const ADMIN: &str = "[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-token-0123456789\"\n";
 
-/// GETs `path` from the gateway's admin listener; returns the status and the body.
-pub async fn admin_get(gw: &TestGateway, path: &str) -> (u16, String) {
+/// The admin listener's address, read from the gateway's log.
+fn admin_address(gw: &TestGateway) -> String {
     assert!(
         gw.wait_for_log("admin API listening on http://"),
         "{}",
         gw.log()
     );
     let log = gw.log();
-    let address = log
-        .split("admin API listening on http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
+    let rest = log.split("admin API listening on http://").nth(1).unwrap();
+    rest.split_whitespace().next().unwrap().to_owned()
+}
+
+/// Sends one HTTP request to the admin listener (the push API); returns the status and the JSON body.
+pub async fn call(
+    gw: &TestGateway,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let tcp = bounded(tokio::net::TcpStream::connect(admin_address(gw)))
+        .await
         .unwrap();
-    let tcp = bounded(tokio::net::TcpStream::connect(address))
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw_exchange(tcp, request.as_bytes()).await;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let json = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// GETs `path` from the gateway's admin listener; returns the status and the body.
+pub async fn admin_get(gw: &TestGateway, path: &str) -> (u16, String) {
+    let tcp = bounded(tokio::net::TcpStream::connect(admin_address(gw)))
         .await
         .unwrap();
     let answer = raw_exchange(

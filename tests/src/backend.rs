@@ -1,5 +1,5 @@
-//! HTTP backends the outbound-HTTP and webhook tests start: small Python (standard library) servers from
-//! `tests/backends/` on 127.0.0.1, on a port the system picks, stopped when the test ends.
+//! HTTP backends the outbound-HTTP and webhook tests start: small Python (standard library) servers (`tests/backends/`,
+//! the README's webhook backend) on 127.0.0.1, on a port the system picks, stopped when the test ends.
 
 use crate::process::{ProcessGroup, SIGTERM};
 use crate::{WAIT, workspace_root};
@@ -15,9 +15,10 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Starts `tests/backends/<script>` with `args`; it prints its port on its first line of stdout.
+    /// Starts the Python script at `script` (relative to the workspace) with `args`; it prints its port on its
+    /// first line of stdout.
     pub fn start(script: &str, args: &[&str]) -> Backend {
-        let path = workspace_root().join("tests/backends").join(script);
+        let path = workspace_root().join(script);
         let mut child = Command::new("python3")
             .arg(&path)
             .args(args)

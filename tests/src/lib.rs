@@ -60,6 +60,7 @@ const PLUGINS: &[&str] = &[
     "timers-without-events",
     "contract-0-3",
     "fetcher",
+    "webhook",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:

@@ -1,0 +1,194 @@
+//! The webhook route (`plugins/webhook`) against real Python backends on 127.0.0.1: the connect, message and
+//! disconnect calls, the actions, signing, failing closed, ordering over 10,000 messages, the push API's
+//! `/api/send` and `/api/close`, and the README's example backend answering the seed's `tom` with `ok`.
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::admin::{ADMIN, call, metric_until};
+use wssgate_tests::backend::Backend;
+use wssgate_tests::*;
+
+const TOKEN: &str = "test-token-0123456789";
+const BACKEND: &str = "tests/backends/webhook.py";
+
+/// A gateway whose `/hook` route is the webhook to `url`, with extra route `settings` (TOML lines).
+fn gateway(url: &str, settings: &str) -> TestGateway {
+    let routes = format!(
+        "[[upstream]]\nname = \"backend\"\nurl = \"{url}\"\n{}\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n{settings}\n",
+        standard_routes(),
+        plugin("webhook").display()
+    );
+    TestGateway::start_with(&format!("workers = 2\n{ADMIN}"), &routes)
+}
+
+/// The backend's record of what it saw.
+async fn backend_state(backend: &Backend) -> Value {
+    let tcp = bounded(tokio::net::TcpStream::connect(("127.0.0.1", backend.port)))
+        .await
+        .unwrap();
+    let answer = raw_exchange(tcp, b"GET /state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn connect_message_actions_push_and_disconnect_through_a_signing_backend() {
+    let backend = Backend::start(BACKEND, &["--secret", "s3cret"]);
+    let gw = gateway(&backend.url(), "secret = \"s3cret\"");
+
+    // A 4xx from /connect refuses the upgrade with that status, before any 101.
+    let refused = gw.try_wss("/hook?token=bad").await;
+    assert_eq!(refused.err().map(|(status, _)| status), Some(401));
+
+    let mut ann = gw.wss("/hook?token=good&uid=ann").await;
+    assert_eq!(next_message(&mut ann).await, Message::text("welcome"));
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+    let mut bob = gw.wss("/hook?token=good&uid=bob").await;
+    assert_eq!(next_message(&mut bob).await, Message::text("welcome"));
+
+    // Actions: publish to the lobby both joined, send to a user.
+    bounded(ann.send(Message::text("pub hello"))).await.unwrap();
+    assert_eq!(next_message(&mut ann).await, Message::text("hello"));
+    assert_eq!(next_message(&mut bob).await, Message::text("hello"));
+    bounded(ann.send(Message::text("dm bob psst"))).await.unwrap();
+    assert_eq!(next_message(&mut bob).await, Message::text("psst"));
+    assert_eq!(ask(&mut ann, "join room").await, "joined");
+    bounded(ann.send(Message::binary(vec![0u8, 1, 2]))).await.unwrap();
+    assert_eq!(next_message(&mut ann).await, Message::binary(vec![0u8, 1, 2]));
+
+    // A malformed answer and a failed call apply nothing and leave the connection open; both are counted.
+    bounded(ann.send(Message::text("bad"))).await.unwrap();
+    bounded(ann.send(Message::text("fail"))).await.unwrap();
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+    metric_until(&gw, "wssgate_plugin_warnings_total{route=\"/hook\"}", |v| v >= 2.0).await;
+
+    // The push API reaches one connection by its id, as a string, with text, binary (base64) and a close.
+    let state = backend_state(&backend).await;
+    let ann_id = state["connections"]["ann"].as_str().unwrap().to_owned();
+    let bob_id = state["connections"]["bob"].as_str().unwrap().to_owned();
+    let push = |body: Value| call(&gw, "POST", "/api/send", Some(TOKEN), Some(body));
+    let (status, answer) = push(json!({"route": "/hook", "connection": ann_id, "message": "pushed"})).await;
+    assert_eq!((status, &answer["delivered"]), (200, &json!(1)), "{answer}");
+    assert_eq!(next_message(&mut ann).await, Message::text("pushed"));
+    let (status, _) = push(json!({"route": "/hook", "connection": bob_id, "binary": "AAEC"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(next_message(&mut bob).await, Message::binary(vec![0u8, 1, 2]));
+    let (status, answer) = push(json!({"route": "/hook", "connection": "x7", "message": "m"})).await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, answer) = push(json!({"route": "/wss", "connection": ann_id, "message": "m"})).await;
+    assert_eq!(answer["delivered"], 0, "another route's connection is not reached");
+    let (status, answer) = call(
+        &gw,
+        "POST",
+        "/api/publish",
+        Some(TOKEN),
+        Some(json!({"route": "/hook", "group": "lobby", "message": "to all but bob", "exclude": [bob_id]})),
+    )
+    .await;
+    assert_eq!((status, &answer["delivered"]), (200, &json!(1)), "{answer}");
+    assert_eq!(next_message(&mut ann).await, Message::text("to all but bob"));
+    let (status, _) = call(
+        &gw,
+        "POST",
+        "/api/close",
+        Some(TOKEN),
+        Some(json!({"route": "/hook", "connection": bob_id, "code": 4001, "reason": "pushed out"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(expect_close(&mut bob).await, (4001, "pushed out".to_owned()));
+
+    // A close action, then the disconnect notices for both.
+    bounded(ann.send(Message::text("close"))).await.unwrap();
+    assert_eq!(expect_close(&mut ann).await, (4000, "bye".to_owned()));
+    let mut disconnects = Vec::new();
+    for _ in 0..100 {
+        disconnects = backend_state(&backend).await["disconnects"].as_array().unwrap().clone();
+        if disconnects.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let by_uid = |uid: &str| disconnects.iter().find(|d| d["uid"] == uid).cloned();
+    assert_eq!(by_uid("bob").map(|d| d["code"].clone()), Some(json!(4001)), "{disconnects:?}");
+    assert_eq!(
+        by_uid("ann").map(|d| (d["code"].clone(), d["connection"].clone())),
+        Some((json!(4000), json!(ann_id)))
+    );
+    let state = backend_state(&backend).await;
+    assert_eq!(state["bad_signatures"], 0, "{state}");
+    assert!(state["signed"].as_u64().unwrap() >= 10, "{state}");
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_or_silent_fails_closed() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let gw = gateway(&down, "");
+    assert_eq!(gw.try_wss("/hook").await.err().map(|(s, _)| s), Some(502));
+    // A backend that never answers: the webhook's call times out (the upstream's timeout, below the route's
+    // accept_timeout_ms) and the upgrade is answered 504.
+    let backend = Backend::start(BACKEND, &[]);
+    let routes = format!(
+        "[[upstream]]\nname = \"backend\"\nurl = \"{}\"\ntimeout_ms = 500\n\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n",
+        backend.url(),
+        plugin("webhook").display()
+    );
+    let gw = TestGateway::start(&routes);
+    assert_eq!(gw.try_wss("/hook?token=slow").await.err().map(|(s, _)| s), Some(504));
+}
+
+#[tokio::test]
+async fn ten_thousand_messages_reach_the_backend_and_come_back_in_order() {
+    let backend = Backend::start(BACKEND, &[]);
+    let gw = gateway(&backend.url(), "max_queued_messages = 10000");
+    let mut ws = gw.wss("/hook?token=good&uid=seq&plain").await;
+    const N: usize = 10_000;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(ws);
+    let sender = tokio::spawn(async move {
+        for n in 0..N {
+            bounded(sink.send(Message::text(format!("seq {n}")))).await.unwrap();
+        }
+        sink
+    });
+    let received = tokio::time::timeout(Duration::from_secs(300), async {
+        let mut n = 0;
+        while n < N {
+            match bounded(futures_util::StreamExt::next(&mut stream)).await {
+                Some(Ok(Message::Text(text))) => {
+                    assert_eq!(text.as_str(), format!("seq {n}"), "out of order");
+                    n += 1;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("after {n} replies: {other:?}"),
+            }
+        }
+        n
+    })
+    .await
+    .expect("the replies did not all arrive");
+    assert_eq!(received, N);
+    let sink = sender.await.unwrap();
+    ws = sink.reunite(stream).unwrap();
+    let state = backend_state(&backend).await;
+    assert_eq!((state["sequences"].as_u64(), state["out_of_order"].as_u64()), (Some(N as u64), Some(0)), "{state}");
+    // Past the queue bound the client is closed with 1008.
+    let gw = gateway(&backend.url(), "max_queued_messages = 2");
+    let mut eager = gw.wss("/hook?token=good&plain").await;
+    for _ in 0..4 {
+        bounded(eager.send(Message::text("slow"))).await.unwrap();
+    }
+    assert_eq!(expect_close(&mut eager).await.0, 1008);
+    drop(ws);
+}
+
+#[tokio::test]
+async fn the_readme_backend_answers_tom_with_ok() {
+    let backend = Backend::start("plugins/webhook/example_backend.py", &["0"]);
+    let gw = gateway(&backend.url(), "");
+    let mut ws = gw.wss("/hook").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+    assert_eq!(gw.try_wss("/hook?token=bad").await.err().map(|(s, _)| s), Some(401));
+}
