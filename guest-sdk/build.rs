@@ -11,8 +11,16 @@ use std::path::PathBuf;
 
 /// The optional exports: the glue world's name, the interface it exports, the Rust constant holding its section.
 const OPTIONAL: [(&str, &str, &str); 2] = [
-    ("timer-events", "wssgate:plugin/timer-events@1.1.0", "TIMER_EVENTS_TYPE"),
-    ("http-events", "wssgate:plugin/http-events@1.1.0", "HTTP_EVENTS_TYPE"),
+    (
+        "timer-events",
+        "wssgate:plugin/timer-events@1.1.0",
+        "TIMER_EVENTS_TYPE",
+    ),
+    (
+        "http-events",
+        "wssgate:plugin/http-events@1.1.0",
+        "HTTP_EVENTS_TYPE",
+    ),
 ];
 
 fn main() {
@@ -26,7 +34,9 @@ fn main() {
         let glue = resolve
             .push_str(
                 "wssgate-sdk-glue.wit",
-                &format!("package wssgate-sdk:glue;\nworld {world_name} {{ export {interface}; }}\n"),
+                &format!(
+                    "package wssgate-sdk:glue;\nworld {world_name} {{ export {interface}; }}\n"
+                ),
             )
             .expect("the glue world");
         let world = resolve

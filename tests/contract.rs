@@ -52,18 +52,23 @@ async fn a_plugin_built_against_the_frozen_1_0_wit_exporting_only_the_connection
 }
 
 #[test]
-fn check_refuses_a_plugin_that_imports_timers_without_exporting_their_events() {
-    let (ok, text) = check_config(
-        &scratch_dir("timers-no-events"),
-        &plain_route("/t", &plugin("timers-without-events"), ""),
-    );
-    assert!(!ok, "{text}");
-    for needle in [
-        "timers_without_events.wasm",
-        "imports `wssgate:plugin/timers` but does not export `wssgate:plugin/timer-events`",
-        "export_plugin!(YourPlugin, timers)",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+fn check_refuses_a_plugin_that_imports_timers_or_http_without_exporting_their_events() {
+    let cases = [
+        ("timers-without-events", "timers", "timer-events", "timers"),
+        ("http-without-events", "http", "http-events", "http"),
+    ];
+    for (name, import, export, arm) in cases {
+        let (ok, text) = check_config(&scratch_dir(name), &plain_route("/t", &plugin(name), ""));
+        assert!(!ok, "{text}");
+        for needle in [
+            format!("{}.wasm", name.replace('-', "_")),
+            format!(
+                "imports `wssgate:plugin/{import}` but does not export `wssgate:plugin/{export}`"
+            ),
+            format!("export_plugin!(YourPlugin, {arm})"),
+        ] {
+            assert!(text.contains(&needle), "{needle:?} missing from:\n{text}");
+        }
     }
 }
 

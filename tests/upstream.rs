@@ -51,7 +51,10 @@ async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
     assert_eq!((status, header.as_str()), (200, "yes"), "{body}");
     let echo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["method"], "POST");
-    assert_eq!(echo["target"], "/base/echo?x=1", "the upstream's base path leads");
+    assert_eq!(
+        echo["target"], "/base/echo?x=1",
+        "the upstream's base path leads"
+    );
     assert_eq!(echo["body"], "hello");
     assert_eq!(echo["headers"]["content-type"], "text/plain");
     assert_eq!(echo["headers"]["content-length"], "5");
@@ -63,14 +66,23 @@ async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
     assert_eq!(headers["host"], format!("127.0.0.1:{}", backend.port));
     assert_eq!(headers["x-plugin"], "yes");
     assert!(!headers.contains_key("transfer-encoding"), "{headers:?}");
-    assert_ne!(headers.get("connection").and_then(Value::as_str), Some("close"));
+    assert_ne!(
+        headers.get("connection").and_then(Value::as_str),
+        Some("close")
+    );
 
     // Not granted, unknown, and not a path under the upstream.
     assert_eq!(ask(&mut ws, "get other /echo").await, "refused NotGranted");
     assert_eq!(ask(&mut ws, "get nosuch /echo").await, "refused NotGranted");
-    assert_eq!(ask(&mut ws, "get backend echo").await, "refused InvalidRequest");
     assert_eq!(
-        ask(&mut ws, "get backend //evil.example/echo").await.split(' ').nth(1),
+        ask(&mut ws, "get backend echo").await,
+        "refused InvalidRequest"
+    );
+    assert_eq!(
+        ask(&mut ws, "get backend //evil.example/echo")
+            .await
+            .split(' ')
+            .nth(1),
         Some("200"),
         "a path that looks like an authority is still a path on the upstream"
     );
@@ -98,7 +110,10 @@ async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
         "wssgate_upstream_requests_total{upstream=\"backend\",outcome=\"response\"}",
         "wssgate_upstream_request_seconds_count{upstream=\"backend\"}",
     ] {
-        assert!(admin::sample(&metrics, series) >= 26.0, "{series}:\n{metrics}");
+        assert!(
+            admin::sample(&metrics, series) >= 26.0,
+            "{series}:\n{metrics}"
+        );
     }
     assert_eq!(
         admin::sample(&metrics, "wssgate_upstream_in_flight{upstream=\"backend\"}"),
@@ -117,7 +132,11 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
         upstream("backend", &url, ""),
         upstream("quick", &url, "timeout_ms = 300"),
         upstream("down", &down, ""),
-        upstream("capped", &url, "max_response_bytes = 1000\nmax_request_bytes = 100"),
+        upstream(
+            "capped",
+            &url,
+            "max_response_bytes = 1000\nmax_request_bytes = 100",
+        ),
         upstream("narrow", &url, "max_in_flight = 2"),
     ]
     .concat();
@@ -131,19 +150,34 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
         error(ask(&mut ws, "timeout backend /slow?ms=3000 200").await),
         "error timeout"
     );
-    assert_eq!(error(ask(&mut ws, "get quick /slow?ms=3000").await), "error timeout");
+    assert_eq!(
+        error(ask(&mut ws, "get quick /slow?ms=3000").await),
+        "error timeout"
+    );
     assert_eq!(
         error(ask(&mut ws, "timeout quick /slow?ms=1000 60000").await),
         "error timeout",
         "a plugin cannot lengthen the upstream's timeout"
     );
-    assert_eq!(error(ask(&mut ws, "get down /echo").await), "error connect-failed");
+    assert_eq!(
+        error(ask(&mut ws, "get down /echo").await),
+        "error connect-failed"
+    );
     assert_eq!(
         error(ask(&mut ws, "get capped /big?bytes=5000").await),
         "error response-too-large"
     );
-    assert_eq!(ask(&mut ws, "get capped /big?bytes=500").await.split(' ').nth(1), Some("200"));
-    assert_eq!(error(ask(&mut ws, "get backend /cut").await), "error protocol");
+    assert_eq!(
+        ask(&mut ws, "get capped /big?bytes=500")
+            .await
+            .split(' ')
+            .nth(1),
+        Some("200")
+    );
+    assert_eq!(
+        error(ask(&mut ws, "get backend /cut").await),
+        "error protocol"
+    );
     let big = "x".repeat(200);
     assert_eq!(
         ask(&mut ws, &format!("post capped /echo {big}")).await,
@@ -152,24 +186,43 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
 
     // Two in flight at most: the third is refused at once, the two still answer.
     for _ in 0..2 {
-        bounded(ws.send(Message::text("get narrow /slow?ms=1500"))).await.unwrap();
+        bounded(ws.send(Message::text("get narrow /slow?ms=1500")))
+            .await
+            .unwrap();
     }
-    metric_until(&gw, "wssgate_upstream_in_flight{upstream=\"narrow\"}", |v| v == 2.0).await;
-    assert_eq!(ask(&mut ws, "get narrow /echo").await, "refused TooManyInFlight");
+    metric_until(
+        &gw,
+        "wssgate_upstream_in_flight{upstream=\"narrow\"}",
+        |v| v == 2.0,
+    )
+    .await;
+    assert_eq!(
+        ask(&mut ws, "get narrow /echo").await,
+        "refused TooManyInFlight"
+    );
     for _ in 0..2 {
         let answer = next_message(&mut ws).await.into_text().unwrap();
         assert!(answer.starts_with("status 200"), "{answer}");
     }
     let (_, metrics) = admin_get(&gw, "/metrics").await;
-    for outcome in ["timeout", "connect_failed", "response_too_large", "protocol"] {
+    for outcome in [
+        "timeout",
+        "connect_failed",
+        "response_too_large",
+        "protocol",
+    ] {
         let upstream = match outcome {
             "connect_failed" => "down",
             "response_too_large" => "capped",
             _ => "backend",
         };
-        let series =
-            format!("wssgate_upstream_requests_total{{upstream=\"{upstream}\",outcome=\"{outcome}\"}}");
-        assert!(admin::sample(&metrics, &series) >= 1.0, "{series}:\n{metrics}");
+        let series = format!(
+            "wssgate_upstream_requests_total{{upstream=\"{upstream}\",outcome=\"{outcome}\"}}"
+        );
+        assert!(
+            admin::sample(&metrics, &series) >= 1.0,
+            "{series}:\n{metrics}"
+        );
     }
 }
 
@@ -177,7 +230,10 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
 async fn https_upstreams_are_verified_against_their_ca() {
     let dir = scratch_dir("upstream-tls");
     let cert = TestCert::create(&dir);
-    let (cert_path, key_path) = (cert.cert.display().to_string(), cert.key.display().to_string());
+    let (cert_path, key_path) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
     let backend = Backend::start(UPSTREAM, &["--cert", &cert_path, "--key", &key_path]);
     let url = format!("https://localhost:{}", backend.port);
     let upstreams = upstream("secure", &url, &format!("ca = \"{cert_path}\""))
@@ -228,7 +284,9 @@ async fn requests_die_with_their_connection_and_with_their_instance() {
 
     // The owner closes: the request ends, no event follows.
     let mut owner = gw.ws("/fetch").await;
-    bounded(owner.send(Message::text("get backend /slow?ms=1000"))).await.unwrap();
+    bounded(owner.send(Message::text("get backend /slow?ms=1000")))
+        .await
+        .unwrap();
     metric_until(&gw, in_flight, |v| v == 1.0).await;
     bounded(owner.close(None)).await.unwrap();
     metric_until(&gw, cancelled, |v| v == 1.0).await;
@@ -238,7 +296,9 @@ async fn requests_die_with_their_connection_and_with_their_instance() {
     assert_eq!(ask(&mut witness, "stats").await, "responses 0");
 
     // The instance is replaced after a trap: its requests end with it, its other connections stay open.
-    bounded(witness.send(Message::text("get backend /slow?ms=1000"))).await.unwrap();
+    bounded(witness.send(Message::text("get backend /slow?ms=1000")))
+        .await
+        .unwrap();
     metric_until(&gw, in_flight, |v| v == 1.0).await;
     let mut crasher = gw.ws("/fetch").await;
     bounded(crasher.send(Message::text("panic"))).await.unwrap();
@@ -264,7 +324,11 @@ async fn a_deferred_upgrade_waits_for_the_backend() {
     assert_eq!(refused.err().map(|(status, _)| status), Some(401));
     drop(backend);
     let refused = gw.try_wss("/fetch?auth=/status/204").await;
-    assert_eq!(refused.err().map(|(status, _)| status), Some(502), "a backend that is down fails closed");
+    assert_eq!(
+        refused.err().map(|(status, _)| status),
+        Some(502),
+        "a backend that is down fails closed"
+    );
 }
 
 #[tokio::test]
@@ -277,7 +341,12 @@ async fn a_slow_backend_never_stalls_the_worker() {
     bounded(fetcher.send(Message::text("many backend /slow?ms=3000 300 300")))
         .await
         .unwrap();
-    metric_until(&gw, "wssgate_upstream_in_flight{upstream=\"backend\"}", |v| v >= 100.0).await;
+    metric_until(
+        &gw,
+        "wssgate_upstream_in_flight{upstream=\"backend\"}",
+        |v| v >= 100.0,
+    )
+    .await;
     // One worker serves both: every round trip of the bystander completes within a generous bound throughout.
     let mut bystander = gw.wss("/wss").await;
     let started = Instant::now();
@@ -316,11 +385,15 @@ fn bad_upstream_config_names_the_line_and_field() {
             "must start with http:// or https://",
         ),
         (
-            format!("[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1/\"\ntimeout_ms = 0\n{route}"),
+            format!(
+                "[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1/\"\ntimeout_ms = 0\n{route}"
+            ),
             "`timeout_ms` must be at least 1",
         ),
         (
-            format!("[[upstream]]\nname = \"b\"\nurl = \"https://127.0.0.1/\"\nca = \"missing.pem\"\n{route}"),
+            format!(
+                "[[upstream]]\nname = \"b\"\nurl = \"https://127.0.0.1/\"\nca = \"missing.pem\"\n{route}"
+            ),
             "`ca`",
         ),
     ];

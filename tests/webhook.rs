@@ -28,7 +28,11 @@ async fn backend_state(backend: &Backend) -> Value {
     let tcp = bounded(tokio::net::TcpStream::connect(("127.0.0.1", backend.port)))
         .await
         .unwrap();
-    let answer = raw_exchange(tcp, b"GET /state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let answer = raw_exchange(
+        tcp,
+        b"GET /state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
 }
 
@@ -51,33 +55,51 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
     bounded(ann.send(Message::text("pub hello"))).await.unwrap();
     assert_eq!(next_message(&mut ann).await, Message::text("hello"));
     assert_eq!(next_message(&mut bob).await, Message::text("hello"));
-    bounded(ann.send(Message::text("dm bob psst"))).await.unwrap();
+    bounded(ann.send(Message::text("dm bob psst")))
+        .await
+        .unwrap();
     assert_eq!(next_message(&mut bob).await, Message::text("psst"));
     assert_eq!(ask(&mut ann, "join room").await, "joined");
-    bounded(ann.send(Message::binary(vec![0u8, 1, 2]))).await.unwrap();
-    assert_eq!(next_message(&mut ann).await, Message::binary(vec![0u8, 1, 2]));
+    bounded(ann.send(Message::binary(vec![0u8, 1, 2])))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut ann).await,
+        Message::binary(vec![0u8, 1, 2])
+    );
 
     // A malformed answer and a failed call apply nothing and leave the connection open; both are counted.
     bounded(ann.send(Message::text("bad"))).await.unwrap();
     bounded(ann.send(Message::text("fail"))).await.unwrap();
     assert_eq!(ask(&mut ann, "tom").await, "ok");
-    metric_until(&gw, "wssgate_plugin_warnings_total{route=\"/hook\"}", |v| v >= 2.0).await;
+    metric_until(&gw, "wssgate_plugin_warnings_total{route=\"/hook\"}", |v| {
+        v >= 2.0
+    })
+    .await;
 
     // The push API reaches one connection by its id, as a string, with text, binary (base64) and a close.
     let state = backend_state(&backend).await;
     let ann_id = state["connections"]["ann"].as_str().unwrap().to_owned();
     let bob_id = state["connections"]["bob"].as_str().unwrap().to_owned();
     let push = |body: Value| call(&gw, "POST", "/api/send", Some(TOKEN), Some(body));
-    let (status, answer) = push(json!({"route": "/hook", "connection": ann_id, "message": "pushed"})).await;
+    let (status, answer) =
+        push(json!({"route": "/hook", "connection": ann_id, "message": "pushed"})).await;
     assert_eq!((status, &answer["delivered"]), (200, &json!(1)), "{answer}");
     assert_eq!(next_message(&mut ann).await, Message::text("pushed"));
     let (status, _) = push(json!({"route": "/hook", "connection": bob_id, "binary": "AAEC"})).await;
     assert_eq!(status, 200);
-    assert_eq!(next_message(&mut bob).await, Message::binary(vec![0u8, 1, 2]));
-    let (status, answer) = push(json!({"route": "/hook", "connection": "x7", "message": "m"})).await;
+    assert_eq!(
+        next_message(&mut bob).await,
+        Message::binary(vec![0u8, 1, 2])
+    );
+    let (status, answer) =
+        push(json!({"route": "/hook", "connection": "x7", "message": "m"})).await;
     assert_eq!(status, 400, "{answer}");
     let (_, answer) = push(json!({"route": "/wss", "connection": ann_id, "message": "m"})).await;
-    assert_eq!(answer["delivered"], 0, "another route's connection is not reached");
+    assert_eq!(
+        answer["delivered"], 0,
+        "another route's connection is not reached"
+    );
     let (status, answer) = call(
         &gw,
         "POST",
@@ -87,7 +109,10 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
     )
     .await;
     assert_eq!((status, &answer["delivered"]), (200, &json!(1)), "{answer}");
-    assert_eq!(next_message(&mut ann).await, Message::text("to all but bob"));
+    assert_eq!(
+        next_message(&mut ann).await,
+        Message::text("to all but bob")
+    );
     let (status, _) = call(
         &gw,
         "POST",
@@ -97,21 +122,31 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(expect_close(&mut bob).await, (4001, "pushed out".to_owned()));
+    assert_eq!(
+        expect_close(&mut bob).await,
+        (4001, "pushed out".to_owned())
+    );
 
     // A close action, then the disconnect notices for both.
     bounded(ann.send(Message::text("close"))).await.unwrap();
     assert_eq!(expect_close(&mut ann).await, (4000, "bye".to_owned()));
     let mut disconnects = Vec::new();
     for _ in 0..100 {
-        disconnects = backend_state(&backend).await["disconnects"].as_array().unwrap().clone();
+        disconnects = backend_state(&backend).await["disconnects"]
+            .as_array()
+            .unwrap()
+            .clone();
         if disconnects.len() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let by_uid = |uid: &str| disconnects.iter().find(|d| d["uid"] == uid).cloned();
-    assert_eq!(by_uid("bob").map(|d| d["code"].clone()), Some(json!(4001)), "{disconnects:?}");
+    assert_eq!(
+        by_uid("bob").map(|d| d["code"].clone()),
+        Some(json!(4001)),
+        "{disconnects:?}"
+    );
     assert_eq!(
         by_uid("ann").map(|d| (d["code"].clone(), d["connection"].clone())),
         Some((json!(4000), json!(ann_id)))
@@ -137,7 +172,10 @@ async fn a_backend_that_is_down_or_silent_fails_closed() {
         plugin("webhook").display()
     );
     let gw = TestGateway::start(&routes);
-    assert_eq!(gw.try_wss("/hook?token=slow").await.err().map(|(s, _)| s), Some(504));
+    assert_eq!(
+        gw.try_wss("/hook?token=slow").await.err().map(|(s, _)| s),
+        Some(504)
+    );
 }
 
 #[tokio::test]
@@ -149,7 +187,9 @@ async fn ten_thousand_messages_reach_the_backend_and_come_back_in_order() {
     let (mut sink, mut stream) = futures_util::StreamExt::split(ws);
     let sender = tokio::spawn(async move {
         for n in 0..N {
-            bounded(sink.send(Message::text(format!("seq {n}")))).await.unwrap();
+            bounded(sink.send(Message::text(format!("seq {n}"))))
+                .await
+                .unwrap();
         }
         sink
     });
@@ -173,7 +213,11 @@ async fn ten_thousand_messages_reach_the_backend_and_come_back_in_order() {
     let sink = sender.await.unwrap();
     ws = sink.reunite(stream).unwrap();
     let state = backend_state(&backend).await;
-    assert_eq!((state["sequences"].as_u64(), state["out_of_order"].as_u64()), (Some(N as u64), Some(0)), "{state}");
+    assert_eq!(
+        (state["sequences"].as_u64(), state["out_of_order"].as_u64()),
+        (Some(N as u64), Some(0)),
+        "{state}"
+    );
     // Past the queue bound the client is closed with 1008.
     let gw = gateway(&backend.url(), "max_queued_messages = 2");
     let mut eager = gw.wss("/hook?token=good&plain").await;
@@ -190,5 +234,8 @@ async fn the_readme_backend_answers_tom_with_ok() {
     let gw = gateway(&backend.url(), "");
     let mut ws = gw.wss("/hook").await;
     assert_eq!(ask(&mut ws, "tom").await, "ok");
-    assert_eq!(gw.try_wss("/hook?token=bad").await.err().map(|(s, _)| s), Some(401));
+    assert_eq!(
+        gw.try_wss("/hook?token=bad").await.err().map(|(s, _)| s),
+        Some(401)
+    );
 }

@@ -2,9 +2,9 @@
 //! instance's one piece of global state — its [`Runtime`] — and turns raw types into the SDK's, so a plugin never
 //! sees them.
 
+use crate::http::{HttpError, Response, Sent};
 use crate::runtime::{Answer, Exported, Runtime};
 use crate::settings::Settings;
-use crate::http::{HttpError, Response, Sent};
 use crate::{CloseFrame, Message, Request, Timer};
 use std::any::Any;
 use std::cell::RefCell;

@@ -4,8 +4,8 @@
 //! signatures the mock offers cannot drift from the ones the gateway offers.
 
 use crate::Refusal;
-use crate::http::RequestRefusal;
 use crate::connection::SendError;
+use crate::http::RequestRefusal;
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
 

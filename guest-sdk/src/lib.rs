@@ -288,7 +288,8 @@ macro_rules! __http_events {
             ) {
                 $crate::__export::run_ctors_once();
                 // Safety: these are the host's arguments to this export, lifted once.
-                let response = unsafe { $crate::__export::lift_http_result(is_err, [a, b, c, d, e]) };
+                let response =
+                    unsafe { $crate::__export::lift_http_result(is_err, [a, b, c, d, e]) };
                 $crate::__export::on_http_response::<$plugin>(
                     request as u64,
                     (has_owner != 0).then_some(owner as u64),

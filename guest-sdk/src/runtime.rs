@@ -2,8 +2,8 @@
 //! state to the events — the same code under the gateway (`export_plugin!`'s glue) and under
 //! [`crate::testing::MockHost`], so what a unit test shows is what the gateway does.
 
-use crate::settings::Settings;
 use crate::http::{HttpError, Response, Sent};
+use crate::settings::Settings;
 use crate::{CloseFrame, Connection, Connections, Message, Plugin, Request, Timer, Verdict};
 
 /// What a component exports beyond the required connection events. Implemented by [`crate::export_plugin!`] for the

@@ -18,11 +18,11 @@ use wssgate::hub::{ConnectionDetails, Hub};
 use wssgate::limits::Limits;
 use wssgate::metrics::Metrics;
 use wssgate::outbound::Outbox;
+use wssgate::owned::{Due, DueEvent, InstanceAddress};
 use wssgate::plugin::{
     HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext, Verdict,
 };
 use wssgate::registry;
-use wssgate::timers::TimerTarget;
 
 fn dispatch(c: &mut Criterion) {
     let wasm = |name: &str| {
@@ -44,6 +44,7 @@ fn dispatch(c: &mut Criterion) {
         path: "/wss".into(),
         plugin: "echo_ok.wasm".into(),
         settings: BTreeMap::new(),
+        upstreams: Vec::new(),
         max_memory_bytes: 64 << 20,
         event_deadline: Duration::from_millis(50),
         fuel: None,
@@ -53,13 +54,14 @@ fn dispatch(c: &mut Criterion) {
     let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
     let limits = Arc::new(Limits::default());
     let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
-    let (fire, _fired) = tokio::sync::mpsc::unbounded_channel();
+    let (events, _due) = tokio::sync::mpsc::unbounded_channel();
     let links = HostLinks {
         metrics,
         worker: 0,
         hub: hub.clone(),
-        timers: TimerTarget {
-            fire,
+        upstreams: Default::default(),
+        address: InstanceAddress {
+            events,
             generation: 0,
             route: 0,
             instance: 0,
@@ -101,7 +103,17 @@ fn dispatch(c: &mut Criterion) {
     // to the line above is what the message and the reply cost.
     c.bench_function("on-timer, a bare call", |b| {
         let incarnation = reference.incarnation();
-        b.iter(|| reference.on_timer(incarnation, 7, None).expect("no trap"))
+        b.iter(|| {
+            let due = Due {
+                generation: 0,
+                route: 0,
+                instance: 0,
+                incarnation,
+                owner: None,
+                event: DueEvent::Timer(7),
+            };
+            reference.on_due(due).expect("no trap")
+        })
     });
 }
 

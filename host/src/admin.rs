@@ -195,7 +195,9 @@ impl Push {
         if reason.len() > 123 {
             return Err("`reason` is longer than 123 bytes".into());
         }
-        Ok(Message::Close(Some(crate::outbound::close_frame(code, reason))))
+        Ok(Message::Close(Some(crate::outbound::close_frame(
+            code, reason,
+        ))))
     }
 }
 
@@ -220,7 +222,8 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
         }
         _ => {
             return Err(
-                "send-to-user needs `uid`, publish needs `group`, send and close need `connection`".into(),
+                "send-to-user needs `uid`, publish needs `group`, send and close need `connection`"
+                    .into(),
             );
         }
     })

@@ -522,10 +522,15 @@ impl Config {
                 Some(grants) => (grants.span(), grants.into_inner()),
                 None => (path_span.clone(), Vec::new()),
             };
-            if let Some(unknown) = grants.iter().find(|g| !upstreams.iter().any(|u| &&u.name == g)) {
+            if let Some(unknown) = grants
+                .iter()
+                .find(|g| !upstreams.iter().any(|u| &&u.name == g))
+            {
                 return Err(at(
                     grants_span,
-                    format!("route `{route_path}`: `upstreams` names `{unknown}`, which no [[upstream]] defines"),
+                    format!(
+                        "route `{route_path}`: `upstreams` names `{unknown}`, which no [[upstream]] defines"
+                    ),
                 ));
             }
             routes.push(RouteConfig {

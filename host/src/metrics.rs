@@ -232,7 +232,14 @@ impl Metrics {
     /// A plugin log line at warn (`error` false) or error level, counted by the worker that ran the plugin.
     pub fn plugin_logged(&self, worker: usize, route: usize, error: bool) {
         if let Some(r) = self.route(worker, route) {
-            bump(if error { &r.plugin_errors } else { &r.plugin_warnings }, 1);
+            bump(
+                if error {
+                    &r.plugin_errors
+                } else {
+                    &r.plugin_warnings
+                },
+                1,
+            );
         }
     }
 

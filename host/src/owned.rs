@@ -107,7 +107,9 @@ impl<E> Default for OwnedTasks<E> {
 impl<E> OwnedTasks<E> {
     /// How much live work `incarnation` has.
     pub fn count(&self, incarnation: Incarnation) -> usize {
-        self.by_incarnation.get(&incarnation).map_or(0, HashSet::len)
+        self.by_incarnation
+            .get(&incarnation)
+            .map_or(0, HashSet::len)
     }
 
     pub fn len(&self) -> usize {

@@ -1,8 +1,8 @@
 //! A worker's routes: request path → the route's settings and its plugin instance on this worker.
 
 use crate::config::RouteConfig;
-use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
 use crate::owned::InstanceAddress;
+use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;

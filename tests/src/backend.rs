@@ -39,7 +39,10 @@ impl Backend {
         let line = rx.recv_timeout(WAIT).unwrap_or_default();
         let Ok(port) = line.trim().parse() else {
             let status = process.child_mut().try_wait();
-            panic!("{} did not print its port (got {line:?}; {status:?})", path.display());
+            panic!(
+                "{} did not print its port (got {line:?}; {status:?})",
+                path.display()
+            );
         };
         Backend {
             _process: process,

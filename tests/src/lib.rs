@@ -61,6 +61,7 @@ const PLUGINS: &[&str] = &[
     "contract-0-3",
     "fetcher",
     "webhook",
+    "http-without-events",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:

@@ -13,7 +13,19 @@ impl Plugin for Quiet {
 impl TimerEvents for Quiet {
     fn on_timer(&mut self, _timer: Timer, _connections: &mut Connections<()>) {}
 }
-crate::export_plugin!(Quiet, timers);
+impl crate::HttpEvents for Quiet {
+    fn on_http_response(
+        &mut self,
+        request: crate::http::Sent,
+        response: Result<crate::http::Response, crate::http::HttpError>,
+        _connections: &mut Connections<()>,
+    ) {
+        if let (Some(conn), Ok(response)) = (request.owner(), response) {
+            let _ = conn.send(response.body);
+        }
+    }
+}
+crate::export_plugin!(Quiet, timers, http);
 
 /// Makes host calls as a plugin callback would.
 fn call<R>(host: &MockHost<Quiet>, f: impl FnOnce() -> R) -> R {
@@ -427,4 +439,74 @@ fn accept_and_reject_answer_only_a_waiting_connection() {
         call(&host, || Connection::new(999).accept()),
         Err(Refusal::UnknownConnection)
     );
+}
+
+#[test]
+fn http_requests_are_refused_like_the_gateway_and_die_with_their_owner_and_instance() {
+    use crate::http::{Request as Http, RequestRefusal, Response};
+    let host = MockHost::<Quiet>::new()
+        .with_upstream("backend")
+        .with_max_requests_in_flight(2);
+    let conn = open(&host);
+    let send = |request: Http| call(&host, || request.send());
+    assert_eq!(
+        send(Http::get("other", "/")),
+        Err(RequestRefusal::NotGranted)
+    );
+    assert_eq!(
+        send(Http::get("backend", "x")),
+        Err(RequestRefusal::InvalidRequest)
+    );
+    assert_eq!(
+        send(Http::get("backend", "/").owner(Connection::new(99))),
+        Err(RequestRefusal::UnknownConnection)
+    );
+    assert_eq!(
+        send(Http::post("backend", "/").body(vec![0; 2 << 20])),
+        Err(RequestRefusal::TooLarge)
+    );
+    let sent = send(Http::get("backend", "/a").owner(conn)).unwrap();
+    send(Http::get("backend", "/b")).unwrap();
+    assert_eq!(
+        send(Http::get("backend", "/c")),
+        Err(RequestRefusal::TooManyInFlight)
+    );
+    assert_eq!(host.http_requests()[0].1.path, "/a");
+    host.respond(sent, Response::new(200, "answer"));
+    assert_eq!(
+        host.take_sent(conn),
+        vec![Message::Binary(b"answer".to_vec())]
+    );
+    // The owner closes: its request is gone; a restart ends the rest.
+    send(Http::get("backend", "/d").owner(conn)).unwrap();
+    host.client_close(conn, 1000, "bye");
+    assert_eq!(host.http_requests().len(), 1);
+    host.restart();
+    assert!(host.http_requests().is_empty());
+}
+
+#[test]
+fn http_requests_are_refused_in_init() {
+    #[derive(Default)]
+    struct EarlyBird(Option<crate::http::RequestRefusal>);
+    impl Plugin for EarlyBird {
+        type State = ();
+        fn init(&mut self, _settings: &Settings) -> Result<(), String> {
+            self.0 = crate::http::Request::get("backend", "/").send().err();
+            Ok(())
+        }
+    }
+    impl crate::HttpEvents for EarlyBird {
+        fn on_http_response(
+            &mut self,
+            _request: crate::http::Sent,
+            _response: Result<crate::http::Response, crate::http::HttpError>,
+            _connections: &mut Connections<()>,
+        ) {
+        }
+    }
+    crate::export_plugin!(EarlyBird, http);
+    let host = MockHost::<EarlyBird>::new().with_upstream("backend");
+    host.init().unwrap();
+    assert_eq!(host.plugin().0, Some(crate::http::RequestRefusal::NotNow));
 }

@@ -112,8 +112,22 @@ impl ExportIndices {
                 .any(|(name, _)| name.starts_with(&prefix))
         };
         let paired = [
-            ("timers", "timer-events", indices.timer_events.is_some(), "timers would fire", "TimerEvents", "timers"),
-            ("http", "http-events", indices.http_events.is_some(), "responses would arrive", "HttpEvents", "http"),
+            (
+                "timers",
+                "timer-events",
+                indices.timer_events.is_some(),
+                "timers would fire",
+                "TimerEvents",
+                "timers",
+            ),
+            (
+                "http",
+                "http-events",
+                indices.http_events.is_some(),
+                "responses would arrive",
+                "HttpEvents",
+                "http",
+            ),
         ];
         for (import, export, exported, why, sdk_trait, sdk_arm) in paired {
             if imports(import) && !exported {

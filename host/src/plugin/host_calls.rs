@@ -11,8 +11,8 @@ use super::stdio::LogBudget;
 use crate::hub::HubRefusal;
 use crate::metrics::CapHit;
 use crate::outbound::{NotDeferred, Refused, UpgradeAnswer, close_frame};
-use crate::registry::{self, ConnectionId};
 use crate::owned::Incarnation;
+use crate::registry::{self, ConnectionId};
 use crate::timers::{self, TimerRefusal};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +153,9 @@ impl host::Host for HostState {
         if matches!(level, types::LogLevel::Warn | types::LogLevel::Error) {
             let slot = self.links.metrics.slot(route);
             let error = matches!(level, types::LogLevel::Error);
-            self.links.metrics.plugin_logged(self.links.worker, slot, error);
+            self.links
+                .metrics
+                .plugin_logged(self.links.worker, slot, error);
         }
         match level {
             types::LogLevel::Trace => {

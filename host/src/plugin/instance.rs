@@ -30,8 +30,8 @@ use crate::hub::{ConnectionDetails, Hub};
 use crate::limits::Limits;
 use crate::metrics::{CapHit, Metrics};
 use crate::outbound::{UpgradeAnswer, close_frame};
-use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use crate::owned::{self, Due, DueEvent, Incarnation, InstanceAddress};
+use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use crate::timers;
 use crate::upstream::{WorkerUpstreams, requests};
 use std::collections::BTreeMap;
@@ -432,7 +432,9 @@ impl PluginInstance {
             DueEvent::Response { request, result } => {
                 self.call(caller, client_ip, "on-http-response", |e, s| {
                     match &e.http_events {
-                        Some(events) => super::http_calls::deliver(events, s, request, owner_id, &result),
+                        Some(events) => {
+                            super::http_calls::deliver(events, s, request, owner_id, &result)
+                        }
                         // Refused at load: a plugin that can send requests exports their events.
                         None => Ok(()),
                     }

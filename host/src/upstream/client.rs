@@ -132,8 +132,8 @@ impl UpstreamClient {
         if body.len().saturating_add(header_bytes) > self.config.max_request_bytes {
             return Err(RequestRefusal::TooLarge);
         }
-        let method =
-            http::Method::from_bytes(method.as_bytes()).map_err(|_| RequestRefusal::InvalidRequest)?;
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| RequestRefusal::InvalidRequest)?;
         if !path.starts_with('/') || path.contains('#') {
             return Err(RequestRefusal::InvalidRequest);
         }
@@ -173,7 +173,9 @@ impl UpstreamClient {
         let result = tokio::time::timeout(outbound.timeout, self.run(outbound.request))
             .await
             .unwrap_or(Err(HttpError::Timeout));
-        let outcome = result.as_ref().map_or_else(HttpError::outcome, |_| "response");
+        let outcome = result
+            .as_ref()
+            .map_or_else(HttpError::outcome, |_| "response");
         self.stats
             .finished(&self.config.name, outcome, started.elapsed());
         result

@@ -104,7 +104,11 @@ impl UpstreamConfig {
             tls: None,
             base_path: uri.path().trim_end_matches('/').to_owned(),
             ca: raw.ca.as_deref().map(resolve),
-            timeout: Duration::from_millis(positive(raw.timeout_ms, DEFAULT_TIMEOUT_MS, "timeout_ms")?),
+            timeout: Duration::from_millis(positive(
+                raw.timeout_ms,
+                DEFAULT_TIMEOUT_MS,
+                "timeout_ms",
+            )?),
             max_in_flight: count(raw.max_in_flight, DEFAULT_MAX_IN_FLIGHT, "max_in_flight")?,
             max_response_bytes: count(
                 raw.max_response_bytes,
@@ -137,8 +141,8 @@ impl UpstreamConfig {
             return Ok(None);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder =
-            rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?;
         let config = match &self.ca {
             Some(ca) => builder
                 .with_root_certificates(read_roots(ca).with_context(|| {

@@ -47,7 +47,14 @@ pub fn start(
     let task = tokio::task::spawn_local(async move {
         let result = runner.execute(request).await;
         drop(place);
-        address.send(incarnation, owner, DueEvent::Response { request: id, result });
+        address.send(
+            incarnation,
+            owner,
+            DueEvent::Response {
+                request: id,
+                result,
+            },
+        );
     });
     REQUESTS.with(|t| {
         t.borrow_mut().running.insert(

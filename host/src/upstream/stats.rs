@@ -66,7 +66,10 @@ impl UpstreamStats {
         );
         for (upstream, u) in map.iter() {
             for (outcome, n) in &u.outcomes {
-                let _ = writeln!(out, "{name}{{upstream=\"{upstream}\",outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "{name}{{upstream=\"{upstream}\",outcome=\"{outcome}\"}} {n}"
+                );
             }
             let _ = writeln!(
                 out,
@@ -89,7 +92,10 @@ impl UpstreamStats {
         );
         for (upstream, u) in map.iter() {
             let mut cumulative = 0;
-            let bounds = BUCKETS.iter().map(f64::to_string).chain(["+Inf".to_owned()]);
+            let bounds = BUCKETS
+                .iter()
+                .map(f64::to_string)
+                .chain(["+Inf".to_owned()]);
             for (le, n) in bounds.zip(u.latency) {
                 cumulative += n;
                 let _ = writeln!(

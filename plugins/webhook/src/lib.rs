@@ -48,9 +48,14 @@ pub struct Client {
 
 impl Webhook {
     /// POSTs `body` to `path` on the upstream, signed when a secret is set, for `owner` (cancelled if it closes).
-    fn post(&self, path: &str, body: Vec<u8>, owner: Option<Connection>) -> Result<Sent, http::RequestRefusal> {
-        let mut request = http::Request::post(&self.upstream, path)
-            .header("content-type", "application/json");
+    fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        owner: Option<Connection>,
+    ) -> Result<Sent, http::RequestRefusal> {
+        let mut request =
+            http::Request::post(&self.upstream, path).header("content-type", "application/json");
         if let Some(secret) = &self.secret {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -69,7 +74,9 @@ impl Webhook {
     fn send_next(&self, conn: Connection, client: &mut Client) {
         // Bounded by the queue: each turn takes one message off it.
         while !client.in_flight {
-            let Some(message) = client.queue.pop_front() else { return };
+            let Some(message) = client.queue.pop_front() else {
+                return;
+            };
             let event = match &message {
                 Message::Text(text) => wire::MessageEvent {
                     connection: conn.id().to_string(),
@@ -87,16 +94,25 @@ impl Webhook {
             let body = serde_json::to_vec(&event).unwrap_or_default();
             match self.post("/message", body, Some(conn)) {
                 Ok(_) => client.in_flight = true,
-                Err(refusal) => log::warn!("connection {}: /message not sent: {refusal}", conn.id()),
+                Err(refusal) => {
+                    log::warn!("connection {}: /message not sent: {refusal}", conn.id())
+                }
             }
         }
     }
 
     /// The backend answered `/connect`.
-    fn connected(&self, conn: Connection, client: &mut Client, response: Result<Response, HttpError>) {
+    fn connected(
+        &self,
+        conn: Connection,
+        client: &mut Client,
+        response: Result<Response, HttpError>,
+    ) {
         let answer = match response {
             Ok(r) if r.is_success() => wire::parse_accepted(&r.body).map_err(|e| (502, e)),
-            Ok(r) if (400..500).contains(&r.status) => Err((r.status, r.text().unwrap_or("").to_owned())),
+            Ok(r) if (400..500).contains(&r.status) => {
+                Err((r.status, r.text().unwrap_or("").to_owned()))
+            }
             Ok(r) => Err((502, format!("the backend answered {}", r.status))),
             Err(HttpError::Timeout) => Err((504, "the backend timed out".to_owned())),
             Err(e) => Err((502, e.to_string())),
@@ -105,9 +121,16 @@ impl Webhook {
             Ok(accepted) => accepted,
             Err((status, why)) => {
                 if status >= 500 {
-                    log::warn!("connection {}: /connect failed ({why}): answering {status}", conn.id());
+                    log::warn!(
+                        "connection {}: /connect failed ({why}): answering {status}",
+                        conn.id()
+                    );
                 }
-                let body = if status >= 500 { "backend unavailable" } else { why.as_str() };
+                let body = if status >= 500 {
+                    "backend unavailable"
+                } else {
+                    why.as_str()
+                };
                 let _ = conn.reject(status, body);
                 return;
             }
@@ -123,7 +146,10 @@ impl Webhook {
         }
         for group in &accepted.groups {
             if let Err(refusal) = conn.join(group) {
-                log::warn!("connection {}: group {group:?} refused: {refusal}", conn.id());
+                log::warn!(
+                    "connection {}: group {group:?} refused: {refusal}",
+                    conn.id()
+                );
             }
         }
         if let Some(reply) = accepted.reply {
@@ -144,7 +170,10 @@ impl Webhook {
         let checked = match checked {
             Ok(checked) => checked,
             Err(why) => {
-                log::warn!("connection {}: /message failed, no action applied: {why}", conn.id());
+                log::warn!(
+                    "connection {}: /message failed, no action applied: {why}",
+                    conn.id()
+                );
                 return;
             }
         };
@@ -163,7 +192,10 @@ impl Webhook {
         }
         for group in actions.join {
             if let Err(refusal) = conn.join(&group) {
-                log::warn!("connection {}: join {group:?} refused: {refusal}", conn.id());
+                log::warn!(
+                    "connection {}: join {group:?} refused: {refusal}",
+                    conn.id()
+                );
             }
         }
         for group in actions.leave {
@@ -181,7 +213,9 @@ impl Plugin for Webhook {
     fn init(&mut self, settings: &Settings) -> Result<(), String> {
         self.upstream = settings
             .get("upstream")
-            .ok_or("the webhook needs the route setting `upstream` (an [[upstream]] the route grants)")?
+            .ok_or(
+                "the webhook needs the route setting `upstream` (an [[upstream]] the route grants)",
+            )?
             .to_owned();
         self.secret = settings.get("secret").map(str::to_owned);
         self.max_queued = match settings.get("max_queued_messages") {
@@ -282,7 +316,9 @@ impl HttpEvents for Webhook {
             }
             return;
         };
-        let Some(client) = connections.get_mut(conn) else { return };
+        let Some(client) = connections.get_mut(conn) else {
+            return;
+        };
         client.in_flight = false;
         if client.accepted {
             self.answered(conn, response);

@@ -7,7 +7,8 @@ use sha2::Sha256;
 
 /// The two headers for `body` signed with `secret` at `timestamp`.
 pub fn headers(secret: &str, timestamp: u64, body: &[u8]) -> [(&'static str, String); 2] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);

@@ -18,8 +18,15 @@ fn only_request(host: &MockHost<Webhook>) -> (Sent, String, Value) {
     let requests = host.http_requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
     let (sent, request) = requests.into_iter().next().unwrap();
-    assert_eq!((request.method.as_str(), request.upstream.as_str()), ("POST", "backend"));
-    (sent, request.path, serde_json::from_slice(&request.body).unwrap())
+    assert_eq!(
+        (request.method.as_str(), request.upstream.as_str()),
+        ("POST", "backend")
+    );
+    (
+        sent,
+        request.path,
+        serde_json::from_slice(&request.body).unwrap(),
+    )
 }
 
 fn json_response(status: u16, body: Value) -> Response {
@@ -32,7 +39,10 @@ fn accepted(host: &MockHost<Webhook>, answer: Value) -> Connection {
     let (sent, path, body) = only_request(host);
     assert_eq!(path, "/connect");
     assert_eq!(body["connection"], conn.id().to_string());
-    assert_eq!((body["path"].as_str(), body["query"].as_str()), (Some("/hook"), Some("token=t")));
+    assert_eq!(
+        (body["path"].as_str(), body["query"].as_str()),
+        (Some("/hook"), Some("token=t"))
+    );
     host.respond(sent, json_response(200, answer));
     assert_eq!(host.status(conn), Some(Status::Open));
     conn
@@ -47,7 +57,10 @@ fn init_needs_the_upstream_setting() {
 #[test]
 fn connect_answers_accept_reject_and_fail_closed() {
     let host = host();
-    let conn = accepted(&host, json!({"uid": "ann", "groups": ["lobby"], "reply": "welcome"}));
+    let conn = accepted(
+        &host,
+        json!({"uid": "ann", "groups": ["lobby"], "reply": "welcome"}),
+    );
     assert_eq!(host.user_of(conn).as_deref(), Some("ann"));
     assert_eq!(host.groups_of(conn), vec!["lobby"]);
     assert_eq!(host.take_sent(conn), vec![Message::from("welcome")]);
@@ -55,7 +68,11 @@ fn connect_answers_accept_reject_and_fail_closed() {
     let refused = host.connect("/hook").deferred();
     let (sent, _, _) = only_request(&host);
     host.respond(sent, Response::new(401, "bad token"));
-    assert_eq!(host.status(refused).map(|s| matches!(s, Status::Rejected(r) if r.status == 401)), Some(true));
+    assert_eq!(
+        host.status(refused)
+            .map(|s| matches!(s, Status::Rejected(r) if r.status == 401)),
+        Some(true)
+    );
 
     for (error, status) in [
         (Err(HttpError::Timeout), 504),
@@ -85,27 +102,49 @@ fn messages_go_one_at_a_time_in_order_and_actions_apply() {
     host.message(conn, Message::Binary(vec![0, 1]));
     let (sent, path, body) = only_request(&host);
     assert_eq!(path, "/message");
-    assert_eq!(body, json!({"connection": conn.id().to_string(), "uid": "ann", "text": "tom"}));
-    host.respond(sent, json_response(200, json!({"reply": "ok", "join": ["room"]})));
+    assert_eq!(
+        body,
+        json!({"connection": conn.id().to_string(), "uid": "ann", "text": "tom"})
+    );
+    host.respond(
+        sent,
+        json_response(200, json!({"reply": "ok", "join": ["room"]})),
+    );
     assert_eq!(host.take_sent(conn), vec![Message::from("ok")]);
     assert_eq!(host.groups_of(conn), vec!["room"]);
     // The second message went only once the first was answered.
     let (sent, _, body) = only_request(&host);
     assert_eq!(body["binary"], "AAE=");
     // A bad answer applies nothing, not even its valid parts.
-    host.respond(sent, json_response(200, json!({"reply": "x", "close": {"code": 1005}})));
+    host.respond(
+        sent,
+        json_response(200, json!({"reply": "x", "close": {"code": 1005}})),
+    );
     assert!(host.take_sent(conn).is_empty());
     assert_eq!(host.status(conn), Some(Status::Open));
-    assert!(host.logs().iter().any(|(_, line)| line.contains("no action applied")));
+    assert!(
+        host.logs()
+            .iter()
+            .any(|(_, line)| line.contains("no action applied"))
+    );
     // A close action closes.
     host.message(conn, "bye");
     let (sent, _, _) = only_request(&host);
-    host.respond(sent, json_response(200, json!({"close": {"code": 4000, "reason": "done"}})));
-    assert_eq!(host.status(conn), Some(Status::Closed(CloseFrame::new(4000, "done"))));
+    host.respond(
+        sent,
+        json_response(200, json!({"close": {"code": 4000, "reason": "done"}})),
+    );
+    assert_eq!(
+        host.status(conn),
+        Some(Status::Closed(CloseFrame::new(4000, "done")))
+    );
     // ... and the backend hears of it, from a request no connection owns.
     let (sent, path, body) = only_request(&host);
     assert_eq!(path, "/disconnect");
-    assert_eq!(body, json!({"connection": conn.id().to_string(), "uid": "ann", "code": 4000, "reason": "done"}));
+    assert_eq!(
+        body,
+        json!({"connection": conn.id().to_string(), "uid": "ann", "code": 4000, "reason": "done"})
+    );
     assert_eq!(sent.owner(), None);
 }
 
@@ -116,9 +155,24 @@ fn a_full_queue_closes_the_client_and_signing_adds_headers() {
         .with_setting("secret", "s3cret");
     let conn = host.connect("/hook").deferred();
     let (_, request) = host.http_requests().remove(0);
-    let header = |name: &str| request.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    assert!(header("x-wssgate-signature").unwrap().starts_with("sha256="));
-    assert!(header("x-wssgate-timestamp").unwrap().parse::<u64>().is_ok());
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert!(
+        header("x-wssgate-signature")
+            .unwrap()
+            .starts_with("sha256=")
+    );
+    assert!(
+        header("x-wssgate-timestamp")
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
     let (sent, _) = host.http_requests().remove(0);
     host.respond(sent, Response::new(204, ""));
     for n in 0..3 {

@@ -124,7 +124,10 @@ pub fn parse_actions(body: &[u8]) -> Result<Checked, String> {
     }
     if let Some(close) = &actions.close {
         if !matches!(close.code, 1000..=1003 | 1007..=1011 | 3000..=4999) {
-            return Err(format!("close code {} may not be sent by a server", close.code));
+            return Err(format!(
+                "close code {} may not be sent by a server",
+                close.code
+            ));
         }
         if close.reason.len() > 123 {
             return Err("close reason over 123 bytes".into());
@@ -174,7 +177,8 @@ mod tests {
         assert!(parse_actions(br#"{"reply_binary":"%%%"}"#).is_err());
         let many = format!("{{\"join\": {:?}}}", vec!["g"; MAX_ENTRIES + 1]);
         assert!(parse_actions(many.as_bytes()).is_err());
-        let ok = parse_actions(br#"{"reply":"ok","reply_binary":"AAE=","future_action":1}"#).unwrap();
+        let ok =
+            parse_actions(br#"{"reply":"ok","reply_binary":"AAE=","future_action":1}"#).unwrap();
         assert_eq!(ok.reply_binary, Some(vec![0, 1]));
         assert_eq!(ok.actions.reply.as_deref(), Some("ok"));
     }

@@ -68,7 +68,10 @@ impl Batch {
     fn fill(&mut self, conn: Connection) {
         while self.left > 0 && self.waiting.len() < self.window {
             self.left -= 1;
-            match http::Request::get(&self.upstream, &self.path).owner(conn).send() {
+            match http::Request::get(&self.upstream, &self.path)
+                .owner(conn)
+                .send()
+            {
                 Ok(sent) => {
                     self.waiting.insert(sent);
                 }
@@ -90,7 +93,7 @@ impl Plugin for Fetcher {
                 authorizing: true,
                 ..State::default()
             }),
-            Err(r) => Verdict::reject(500, &refusal(r)),
+            Err(r) => Verdict::reject(500, refusal(r)),
         }
     }
 
