@@ -4,7 +4,8 @@
 //! [`proxy`] and [`tls`] and reads the HTTP request with [`upgrade`], which picks a [`route`]; [`admission`] caps how many may
 //! connect; [`accept`] asks the route's plugin whether to open it (now or, deferred, later); [`session`] runs the WebSocket and hands its events to the route's [`plugin`], whose host calls reach
 //! other connections through the worker's [`registry`] and their [`outbound`] queues, connections on other workers
-//! through the [`hub`], and fire [`timers`]. [`worker`] ties one core's
+//! through the [`hub`], fire [`timers`] and send requests to the operator's [`upstream`]s — work they start is [`owned`]
+//! by their instance and connection. [`worker`] ties one core's
 //! share of all this together; [`gateway`] starts the workers and stops them; [`config`] is what the user wrote and
 //! [`limits`] what it bounds; [`scaffold`] writes new plugin crates; [`admin`] serves the push API for existing backends and
 //! the [`metrics`].

@@ -12,7 +12,7 @@
 //!   in proportion to the instance's open connections. Connections whose upgrade still waits for the plugin's
 //!   answer have no next event, so they are replayed at once: that work is bounded by the deferred connections,
 //!   which the connection caps, the handshake cap per address and `accept_timeout_ms` bound;
-//! - the old instance's timers die with it;
+//! - the old instance's timers and outbound requests die with it (cancelled: no event follows);
 //! - only a plugin that cannot run at all — it fails to instantiate, or its replays of `on-connect` trap for the
 //!   connections of [`REPLAY_TRAPS_TO_BACK_OFF`] client addresses in a row — is taken down for a back-off that
 //!   doubles each time (until it runs again): its

@@ -114,8 +114,3 @@ pub fn cancel_incarnation(incarnation: Incarnation) {
 pub fn cancel_unowned(incarnation: Incarnation) {
     cancel_where(|t| t.of_incarnation(incarnation, true));
 }
-
-/// Requests of `incarnation` running on this worker.
-pub fn live(incarnation: Incarnation) -> usize {
-    REQUESTS.with(|t| t.borrow().running.count(incarnation))
-}
