@@ -82,17 +82,7 @@ pub fn parse_sources(spec: &str) -> Result<Vec<IpAddr>> {
 impl Target {
     /// Opens connection number `n` (which picks its source address) through TLS and the upgrade.
     pub async fn connect(&self, n: usize) -> Result<Ws> {
-        let tcp = self.tcp(n).await?;
-        tcp.set_nodelay(true)?;
-        let io: Box<dyn Io> = match &self.tls {
-            Some(connector) => Box::new(
-                connector
-                    .connect(ServerName::try_from("localhost")?, tcp)
-                    .await
-                    .context("TLS handshake")?,
-            ),
-            None => Box::new(tcp),
-        };
+        let io = self.stream(n).await?;
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         let url = format!("{scheme}://localhost:{}{}", self.address.port(), self.path);
         let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
@@ -100,6 +90,21 @@ impl Target {
             .await
             .context("WebSocket upgrade")?;
         Ok(ws)
+    }
+
+    /// Opens connection number `n` through TLS (when the target has it): the byte stream, before any protocol.
+    pub async fn stream(&self, n: usize) -> Result<Box<dyn Io>> {
+        let tcp = self.tcp(n).await?;
+        tcp.set_nodelay(true)?;
+        Ok(match &self.tls {
+            Some(connector) => Box::new(
+                connector
+                    .connect(ServerName::try_from("localhost")?, tcp)
+                    .await
+                    .context("TLS handshake")?,
+            ),
+            None => Box::new(tcp),
+        })
     }
 
     async fn tcp(&self, n: usize) -> Result<TcpStream> {

@@ -1,10 +1,12 @@
 //! # wssgate-bench: same-run comparisons of the gateway against the stack it is built on
 //!
-//! Three programs share this library: [`loadgen`](../loadgen/index.html) drives a server and reports what it
-//! measured, `baseline` is the reference server every run carries, and `benchrun` starts both, drives them
-//! alternately with the same load and reports the ratios (see `BENCHMARKS.md`).
+//! Four programs share this library: [`loadgen`](../loadgen/index.html) drives a server and reports what it
+//! measured, `baseline` is the reference server every run carries, `hookd` is the HTTP backend of the webhook
+//! scenarios, and `benchrun` starts them, drives baseline and gateway alternately with the same load and reports
+//! the ratios (see `BENCHMARKS.md`).
 
 pub mod client;
+pub mod http1;
 pub mod procfs;
 pub mod report;
 pub mod server_tls;

@@ -15,8 +15,8 @@ use wssgate_bench::report::LoadReport;
 #[derive(Parser)]
 #[command(about)]
 struct Args {
-    /// Scenarios to run: a b c d e f g h i, `all`, or `smoke` and `smoke-paced` (two-second checks that the harness
-    /// works, the second with the paced client and the tuned baseline).
+    /// Scenarios to run: a b c d e f g h i w x, `all`, or `smoke` and `smoke-paced` (two-second checks that the
+    /// harness works, the second with the paced client and the tuned baseline). w and x need nginx.
     #[arg(long, num_args = 1.., default_values = ["all"])]
     scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -61,6 +61,8 @@ enum Goal {
     CapacityRatioAtLeast(f64),
     /// Gateway KiB of resident memory per open connection at most this.
     KibPerConnectionAtMost(f64),
+    /// No target: reported side by side, as server CPU µs per message (`cpu`) or messages per second.
+    Reported { cpu: bool },
 }
 
 struct Scenario {
@@ -69,10 +71,30 @@ struct Scenario {
     /// Arguments for loadgen, the same for both servers.
     load: Vec<String>,
     gateway_path: &'static str,
-    baseline_mode: &'static str,
-    /// The baseline runs tuned (see `baseline --tuned`) rather than naive.
-    tuned: bool,
+    baseline: Baseline,
     goal: Goal,
+}
+
+/// What the gateway is compared with.
+#[derive(Clone, Copy)]
+enum Baseline {
+    /// The `baseline` reference server in this mode, naive or tuned (`baseline --tuned`).
+    Stack { mode: &'static str, tuned: bool },
+    /// nginx (TLS, one process) with `proxy_pass` to `hookd`, the same backend the gateway's webhook route calls,
+    /// driven with loadgen's `http` mode: the reverse-proxy alternative to the webhook route.
+    Nginx,
+    /// The gateway itself on another route: what the scenario's route adds to it.
+    Gateway { path: &'static str },
+}
+
+impl Baseline {
+    fn stack(mode: &'static str) -> Self {
+        Baseline::Stack { mode, tuned: false }
+    }
+
+    fn tuned(mode: &'static str) -> Self {
+        Baseline::Stack { mode, tuned: true }
+    }
 }
 
 fn scenarios(args: &Args) -> Vec<Scenario> {
@@ -94,8 +116,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             what: "100 conns x 1 in flight, 32 B".into(),
             load: echo(100, 1),
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
+            baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(1.0),
         },
         Scenario {
@@ -103,8 +124,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             what: "100 conns x 8 in flight, 32 B".into(),
             load: echo(100, 8),
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
+            baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(0.36),
         },
         Scenario {
@@ -112,8 +132,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             what: "1,000 conns x 1 in flight, 32 B".into(),
             load: echo(1000, 1),
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
+            baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(0.6),
         },
         Scenario {
@@ -125,8 +144,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             ]
             .concat(),
             gateway_path: "/echo",
-            baseline_mode: "echo",
-            tuned: false,
+            baseline: Baseline::stack("echo"),
             goal: Goal::CpuRatioAtMost(1.0),
         },
         Scenario {
@@ -145,8 +163,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
                 "1".into(),
             ],
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
+            baseline: Baseline::stack("ok"),
             goal: Goal::KibPerConnectionAtMost(16.0),
         },
         Scenario {
@@ -161,8 +178,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
                 sources.clone(),
             ],
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: false,
+            baseline: Baseline::stack("ok"),
             goal: Goal::CapacityRatioAtLeast(0.9),
         },
         Scenario {
@@ -179,8 +195,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
                 sources,
             ],
             gateway_path: "/fanout",
-            baseline_mode: "fanout",
-            tuned: false,
+            baseline: Baseline::stack("fanout"),
             goal: Goal::RateRatioAtLeast(0.8),
         },
         Scenario {
@@ -188,8 +203,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             what: "100 conns x 1 in flight, paced, vs the tuned stack".into(),
             load: paced(1),
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: true,
+            baseline: Baseline::tuned("ok"),
             goal: Goal::CpuRatioAtMost(1.10),
         },
         Scenario {
@@ -197,9 +211,24 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             what: "100 conns x 8 in flight, paced, vs the tuned stack".into(),
             load: paced(8),
             gateway_path: "/wss",
-            baseline_mode: "ok",
-            tuned: true,
+            baseline: Baseline::tuned("ok"),
             goal: Goal::CpuRatioAtMost(1.10),
+        },
+        Scenario {
+            name: "w",
+            what: "100 conns x 1 in flight through plugins/webhook to a local backend, vs the same backend behind nginx proxy_pass".into(),
+            load: paced(1),
+            gateway_path: "/hook",
+            baseline: Baseline::Nginx,
+            goal: Goal::Reported { cpu: false },
+        },
+        Scenario {
+            name: "x",
+            what: "100 conns x 1 in flight, paced: the webhook route (an outstanding HTTP request per message) vs echo-ok on the same gateway".into(),
+            load: paced(1),
+            gateway_path: "/hook",
+            baseline: Baseline::Gateway { path: "/wss" },
+            goal: Goal::Reported { cpu: true },
         },
         smoke(
             "smoke",
@@ -239,8 +268,7 @@ fn smoke(name: &'static str, what: &str, extra: &[&str], tuned: bool) -> Scenari
         what: what.into(),
         load,
         gateway_path: "/wss",
-        baseline_mode: "ok",
-        tuned,
+        baseline: Baseline::Stack { mode: "ok", tuned },
         goal: Goal::CpuRatioAtMost(f64::INFINITY),
     }
 }
@@ -313,6 +341,8 @@ struct Tools {
     gateway: PathBuf,
     baseline: PathBuf,
     loadgen: PathBuf,
+    /// The webhook scenarios' backend.
+    hookd: PathBuf,
 }
 
 impl Tools {
@@ -325,21 +355,23 @@ impl Tools {
             gateway: args.gateway.clone(),
             baseline: here.join("baseline"),
             loadgen: here.join("loadgen"),
+            hookd: here.join("hookd"),
         };
         for (path, hint) in [
             (&tools.gateway, "cargo build --release -p wssgate"),
             (&tools.baseline, "cargo build --release -p wssgate-bench"),
             (&tools.loadgen, "cargo build --release -p wssgate-bench"),
+            (&tools.hookd, "cargo build --release -p wssgate-bench"),
         ] {
             if !path.is_file() {
                 bail!("{} is missing: build it with `{hint}`", path.display());
             }
         }
-        for plugin in ["echo_ok", "echo", "fanout"] {
+        for plugin in ["echo_ok", "echo", "fanout", "webhook"] {
             let path = args.plugins.join(format!("{plugin}.wasm"));
             if !path.is_file() {
                 bail!(
-                    "{} is missing: build the plugins with `cargo build --release --target wasm32-wasip2 -p echo-ok -p echo -p fanout`",
+                    "{} is missing: build the plugins with `cargo build --release --target wasm32-wasip2 -p echo-ok -p echo -p fanout -p webhook`",
                     path.display()
                 );
             }
@@ -355,13 +387,58 @@ struct Server {
     /// The gateway's admin listener, for the plugin share.
     admin: Option<SocketAddr>,
     path: &'static str,
+    /// loadgen arguments for this server only (nginx is driven over HTTP).
+    load: Vec<String>,
+    /// Programs the server needs (the webhook backend), killed with it.
+    helpers: Vec<Child>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(&mut self.helpers) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// nginx as the user's alternative to the webhook route: TLS with the same certificate, one process (so its CPU is
+/// the pid's), keep-alive to the backend.
+const NGINX: &str = "/usr/sbin/nginx";
+
+fn nginx_config(
+    dir: &Path,
+    address: SocketAddr,
+    backend: SocketAddr,
+    cert: &Path,
+    key: &Path,
+) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes 1;\nmaster_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         upstream hook {{ server {backend}; keepalive 128; }}\n\
+         server {{\n    listen {address} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n\
+         ssl_protocols TLSv1.2 TLSv1.3;\n    keepalive_requests 1000000;\n\
+         location / {{ proxy_pass http://hook; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// Starts `hookd` on the server core; returns it and its address.
+fn start_hookd(tools: &Tools, args: &Args) -> Result<(Child, SocketAddr)> {
+    let mut child = pinned(args.server_core, &tools.hookd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting hookd")?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().context("hookd's stdout")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    let address = line.trim().parse().context("hookd's address")?;
+    Ok((child, address))
 }
 
 /// A port that was free a moment ago.
@@ -391,7 +468,23 @@ impl Server {
         } else {
             "baseline.log"
         }))?;
-        let (mut command, admin, path) = if is_gateway {
+        let needs_backend =
+            scenario.gateway_path == "/hook" || matches!(scenario.baseline, Baseline::Nginx);
+        let mut helpers = Vec::new();
+        let backend = if needs_backend {
+            let (child, address) = start_hookd(tools, args)?;
+            helpers.push(child);
+            Some(address)
+        } else {
+            None
+        };
+        let gateway_path = match (is_gateway, scenario.baseline) {
+            (true, _) => Some(scenario.gateway_path),
+            (false, Baseline::Gateway { path }) => Some(path),
+            (false, _) => None,
+        };
+        let mut load = Vec::new();
+        let (mut command, admin, path) = if let Some(route_path) = gateway_path {
             let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let plugins = std::path::absolute(&args.plugins)?;
             let config = dir.join("gateway.toml");
@@ -404,6 +497,13 @@ impl Server {
                 file,
                 "[admin]\naddress = \"{admin}\"\ntoken = \"benchmark-token-not-secret\"\n"
             )?;
+            if let Some(backend) = backend {
+                writeln!(
+                    file,
+                    "[[upstream]]\nname = \"hook\"\nurl = \"http://{backend}\"\n\n[[route]]\npath = \"/hook\"\nplugin = {:?}\nupstreams = [\"hook\"]\n[route.settings]\nupstream = \"hook\"\n",
+                    plugins.join("webhook.wasm")
+                )?;
+            }
             for (route, plugin) in [
                 ("/wss", "echo_ok"),
                 ("/echo", "echo"),
@@ -422,8 +522,18 @@ impl Server {
                 .arg(&config)
                 .arg("--workers")
                 .arg("1");
-            (command, Some(admin), scenario.gateway_path)
+            (command, Some(admin), route_path)
+        } else if let (Baseline::Nginx, Some(backend)) = (scenario.baseline, backend) {
+            let config = dir.join("nginx.conf");
+            std::fs::write(&config, nginx_config(dir, address, backend, cert, key))?;
+            let mut command = pinned(args.server_core, Path::new(NGINX));
+            command.arg("-p").arg(dir).arg("-c").arg(&config);
+            load = ["--mode", "http"].map(String::from).to_vec();
+            (command, None, "/message")
         } else {
+            let Baseline::Stack { mode, tuned } = scenario.baseline else {
+                bail!("scenario {}: no baseline to start", scenario.name);
+            };
             let mut command = pinned(args.server_core, &tools.baseline);
             command
                 .arg("--address")
@@ -433,8 +543,8 @@ impl Server {
                 .arg("--key")
                 .arg(key)
                 .arg("--mode")
-                .arg(scenario.baseline_mode);
-            if scenario.tuned {
+                .arg(mode);
+            if tuned {
                 command.arg("--tuned");
             }
             (command, None, "/")
@@ -450,6 +560,8 @@ impl Server {
             address,
             admin,
             path,
+            load,
+            helpers,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
@@ -486,8 +598,9 @@ impl Server {
         if let Some(admin) = self.admin {
             command.arg("--metrics").arg(admin.to_string());
         }
-        // The later of a repeated flag wins, so a scenario's own warm-up and duration stand.
-        command.args(&scenario.load);
+        // The later of a repeated flag wins, so a scenario's own warm-up and duration stand, and a server's own
+        // arguments (nginx's `--mode http`) replace the scenario's.
+        command.args(&scenario.load).args(&self.load);
         let output = command
             .stderr(Stdio::inherit())
             .output()
@@ -537,10 +650,14 @@ fn range(values: &[f64]) -> String {
 impl Summary {
     fn of(scenario: &Scenario, baseline: &[LoadReport], gateway: &[LoadReport]) -> Summary {
         let (metric, pick): (&'static str, fn(&LoadReport) -> f64) = match scenario.goal {
-            Goal::CpuRatioAtMost(_) => ("server CPU µs per message", |r| {
-                r.server.as_ref().map_or(f64::NAN, |s| s.cpu_us_per_op)
-            }),
-            Goal::RateRatioAtLeast(_) => ("per second", |r| r.per_sec),
+            Goal::CpuRatioAtMost(_) | Goal::Reported { cpu: true } => {
+                ("server CPU µs per message", |r| {
+                    r.server.as_ref().map_or(f64::NAN, |s| s.cpu_us_per_op)
+                })
+            }
+            Goal::RateRatioAtLeast(_) | Goal::Reported { cpu: false } => {
+                ("per second", |r| r.per_sec)
+            }
             Goal::CapacityRatioAtLeast(_) => ("per second of server CPU", |r| {
                 r.server
                     .as_ref()
@@ -595,6 +712,7 @@ impl Summary {
     fn verdict(&self) -> (String, bool) {
         match self.goal {
             Goal::CpuRatioAtMost(max) if max.is_infinite() => ("—".into(), true),
+            Goal::Reported { .. } => ("—".into(), true),
             Goal::CpuRatioAtMost(max) => (format!("≤ {max}×"), self.ratio() <= max),
             Goal::RateRatioAtLeast(min) | Goal::CapacityRatioAtLeast(min) => {
                 (format!("≥ {min}×"), self.ratio() >= min)

@@ -9,6 +9,8 @@
 //!   server's resident memory per connection.
 //! - `fanout`: `--connections` members plus one publisher that keeps `--in-flight` publishes under way; counts the
 //!   messages members receive (deliveries).
+//! - `http`: no WebSocket: every connection POSTs a webhook `/message` call (`--path`) on keep-alive HTTP/1.1,
+//!   one at a time, as the webhook route would; counts responses. For the reverse-proxy alternative.
 //!
 //! With `--server-pid` it reads the server's CPU time across the window from `/proc`; with `--metrics` (the
 //! gateway's admin address) also the time spent in plugin callbacks. Output: one line, or JSON with `--json`.
@@ -36,6 +38,7 @@ enum Mode {
     Handshake,
     Idle,
     Fanout,
+    Http,
 }
 
 #[derive(Parser)]
@@ -204,6 +207,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
             Mode::Idle | Mode::Fanout => {
                 member(target, n, shared, message(Bytes::from_static(b"hi"))).boxed_local()
             }
+            Mode::Http => posts(target, n, shared, args.size).boxed_local(),
         };
         tokio::task::spawn_local(task);
     }
@@ -286,7 +290,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default(),
         op: match args.mode {
-            Mode::Echo => "message",
+            Mode::Echo | Mode::Http => "message",
             Mode::Handshake => "handshake",
             Mode::Idle => "connection",
             Mode::Fanout => "delivery",
@@ -306,6 +310,42 @@ async fn run(args: &Args) -> Result<LoadReport> {
         errors: shared.errors.get(),
         server,
     })
+}
+
+/// The `http` mode's connection: POSTs `/message` calls with a `size`-byte text, one at a time, on one keep-alive
+/// connection.
+async fn posts(target: Target, n: usize, shared: Rc<Shared>, size: usize) {
+    let permit = shared.ramp.acquire().await;
+    let mut io = match target.stream(n).await {
+        Ok(io) => io,
+        Err(e) => return shared.error("connect", e),
+    };
+    shared.opened.set(shared.opened.get() + 1);
+    drop(permit);
+    let body = format!(
+        "{{\"connection\":\"{n}\",\"uid\":null,\"text\":\"{}\"}}",
+        "x".repeat(size)
+    );
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        target.path,
+        body.len()
+    );
+    let mut buffer = Vec::new();
+    while !shared.stop.get() {
+        let sent = Instant::now();
+        if let Err(e) = io.write_all(request.as_bytes()).await {
+            return shared.error("send", e);
+        }
+        match wssgate_bench::http1::read(&mut io, &mut buffer, false).await {
+            Ok(Some(response)) if response.first == "200" => shared.record(sent),
+            Ok(Some(response)) => {
+                return shared.error("receive", format!("status {}", response.first));
+            }
+            Ok(None) => return shared.error("receive", "server closed the connection"),
+            Err(e) => return shared.error("receive", e),
+        }
+    }
 }
 
 /// Waits until every connection has opened or failed; gives up if the ramp stalls for 30 seconds.
