@@ -16,7 +16,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_MAX_IN_FLIGHT: usize = 1_024;
 const DEFAULT_MAX_RESPONSE_BYTES: usize = 1 << 20;
 const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
-const DEFAULT_POOL_MAX_IDLE: usize = 64;
+const DEFAULT_POOL_MAX_IDLE: usize = 256;
 const DEFAULT_POOL_IDLE_TIMEOUT_MS: u64 = 60_000;
 
 /// `[[upstream]]` as written.
