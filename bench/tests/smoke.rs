@@ -7,19 +7,24 @@ use std::process::Command;
 use std::time::Duration;
 use wssgate_tests::process::{SIGTERM, stop_group};
 
-#[test]
-fn smoke_scenario_runs_both_servers_and_reports() {
+/// Runs benchrun's `scenarios` once each against the debug gateway; returns its table and JSON report.
+fn run_benchrun(scenarios: &[&str]) -> (String, serde_json::Value) {
     let gateway = wssgate_tests::gateway_binary();
     let plugins = wssgate_tests::plugin("echo-ok")
         .parent()
         .unwrap()
         .to_path_buf();
-    let json =
-        std::env::temp_dir().join(format!("wssgate-bench-smoke-{}.json", std::process::id()));
+    let json = std::env::temp_dir().join(format!(
+        "wssgate-bench-smoke-{}-{}.json",
+        std::process::id(),
+        scenarios[0]
+    ));
     // In a group of its own, so that a timeout stops the servers benchrun started along with it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_benchrun"))
         .process_group(0)
-        .args(["--scenario", "smoke", "smoke-paced", "--rounds", "1"])
+        .arg("--scenario")
+        .args(scenarios)
+        .args(["--rounds", "1"])
         .arg("--gateway")
         .arg(&gateway)
         .arg("--plugins")
@@ -29,7 +34,8 @@ fn smoke_scenario_runs_both_servers_and_reports() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starting benchrun");
-    // Bounded: four server runs, each started and driven for 2.5 s, well inside two minutes even on a slow machine.
+    // Bounded: two server runs per scenario, each started and driven for 2.5 s, well inside two minutes even on a
+    // slow machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for benchrun") {
@@ -44,20 +50,14 @@ fn smoke_scenario_runs_both_servers_and_reports() {
     let mut table = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut table).unwrap();
     assert!(status.success(), "benchrun failed: {status}\n{table}");
-    assert!(table.contains("| smoke ("), "no smoke row in:\n{table}");
-    assert!(
-        table.contains("| smoke-paced ("),
-        "no row for the paced client against the tuned baseline in:\n{table}"
-    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).unwrap();
     let _ = std::fs::remove_file(&json);
-    let runs = summary["runs"].as_array().expect("runs");
-    assert_eq!(
-        runs.len(),
-        4,
-        "a baseline and a gateway run for each scenario: {summary}"
-    );
+    (table, summary)
+}
+
+/// Every run answered messages, without errors, and measured the server's CPU and the latency.
+fn assert_measured(runs: &[serde_json::Value]) {
     for run in runs {
         let report = &run["report"];
         assert!(
@@ -75,6 +75,42 @@ fn smoke_scenario_runs_both_servers_and_reports() {
             "no latency: {run}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs nginx (./test.sh installs it)"]
+fn webhook_smoke_runs_the_gateway_and_nginx_against_the_same_backend() {
+    wssgate_tests::require_tool(
+        "nginx",
+        std::path::Path::new("/usr/sbin/nginx"),
+        "apt-get install nginx",
+    );
+    let (table, summary) = run_benchrun(&["smoke-webhook"]);
+    assert!(table.contains("| smoke-webhook ("), "no row in:\n{table}");
+    let runs = summary["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{summary}");
+    assert_eq!(
+        runs[0]["report"]["mode"], "http",
+        "nginx is driven over HTTP: {summary}"
+    );
+    assert_measured(runs);
+}
+
+#[test]
+fn smoke_scenario_runs_both_servers_and_reports() {
+    let (table, summary) = run_benchrun(&["smoke", "smoke-paced"]);
+    assert!(table.contains("| smoke ("), "no smoke row in:\n{table}");
+    assert!(
+        table.contains("| smoke-paced ("),
+        "no row for the paced client against the tuned baseline in:\n{table}"
+    );
+    let runs = summary["runs"].as_array().expect("runs");
+    assert_eq!(
+        runs.len(),
+        4,
+        "a baseline and a gateway run for each scenario: {summary}"
+    );
+    assert_measured(runs);
     for gateway_run in [&runs[1], &runs[3]] {
         assert!(
             gateway_run["report"]["server"]["plugin_share"]

@@ -16,7 +16,8 @@ use wssgate_bench::report::LoadReport;
 #[command(about)]
 struct Args {
     /// Scenarios to run: a b c d e f g h i w x, `all`, or `smoke` and `smoke-paced` (two-second checks that the
-    /// harness works, the second with the paced client and the tuned baseline). w and x need nginx.
+    /// harness works, the second with the paced client and the tuned baseline), and `smoke-webhook` (the webhook
+    /// route against nginx). w, x and smoke-webhook need nginx.
     #[arg(long, num_args = 1.., default_values = ["all"])]
     scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -242,6 +243,13 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             &["--paced"],
             true,
         ),
+        Scenario {
+            name: "smoke-webhook",
+            what: "10 conns x 1 in flight through the webhook route, vs nginx proxy_pass, two seconds".into(),
+            gateway_path: "/hook",
+            baseline: Baseline::Nginx,
+            ..smoke("smoke-webhook", "", &["--paced"], false)
+        },
     ]
 }
 
