@@ -7,7 +7,7 @@
 //! (finished, cancelled, its connection closed, its instance replaced or retired) forgets it everywhere.
 
 use crate::registry::ConnectionId;
-use crate::upstream::{HttpError, UpstreamResponse};
+use crate::upstream::{HttpError, InFlight, UpstreamResponse};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
@@ -52,6 +52,9 @@ pub enum DueEvent {
     Response {
         request: u64,
         result: Result<UpstreamResponse, HttpError>,
+        /// The request's place under its upstream's in-flight cap, held until the plugin has the answer: answers
+        /// waiting for the worker count too, so they cannot pile up past the cap.
+        place: InFlight,
     },
 }
 

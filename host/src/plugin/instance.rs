@@ -429,7 +429,9 @@ impl PluginInstance {
                     None => Ok(()),
                 }
             }),
-            DueEvent::Response { request, result } => {
+            DueEvent::Response {
+                request, result, ..
+            } => {
                 self.call(caller, client_ip, "on-http-response", |e, s| {
                     match &e.http_events {
                         Some(events) => {

@@ -45,7 +45,9 @@ pub enum RequestRefusal {
 pub struct UpstreamClient {
     pub config: Arc<UpstreamConfig>,
     pool: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// Requests of this upstream running on this worker: capped at `max_in_flight`.
+    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin: capped at
+    /// `max_in_flight`, which so bounds the response bodies a worker holds at `max_in_flight` ×
+    /// `max_response_bytes`.
     in_flight: AtomicUsize,
     stats: Arc<UpstreamStats>,
 }

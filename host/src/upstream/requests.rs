@@ -46,15 +46,12 @@ pub fn start(
     let (address, runner) = (address.clone(), client.clone());
     let task = tokio::task::spawn_local(async move {
         let result = runner.execute(request).await;
-        drop(place);
-        address.send(
-            incarnation,
-            owner,
-            DueEvent::Response {
-                request: id,
-                result,
-            },
-        );
+        let answer = DueEvent::Response {
+            request: id,
+            result,
+            place,
+        };
+        address.send(incarnation, owner, answer);
     });
     REQUESTS.with(|t| {
         t.borrow_mut().running.insert(
