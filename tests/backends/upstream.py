@@ -20,7 +20,9 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from serving import serve
 
 lock = threading.Lock()
 stats = {"requests": 0, "connections": 0}
@@ -92,27 +94,17 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-    def handle_error(self, request, client_address):
-        # A client that gives up (a TLS handshake the gateway refused, a timed-out request) is expected here.
-        pass
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cert")
     parser.add_argument("--key")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
+    wrap = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+        wrap = lambda socket: context.wrap_socket(socket, server_side=True)  # noqa: E731
+    serve(Handler, wrap)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from serving import serve
 
 lock = threading.Lock()
 state = {"connections": {}, "disconnects": [], "out_of_order": 0, "sequences": 0, "bad_signatures": 0, "signed": 0}
@@ -108,22 +110,12 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(200)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 def main():
     global SECRET
     parser = argparse.ArgumentParser()
     parser.add_argument("--secret")
     SECRET = parser.parse_args().secret
-    server = Server(("127.0.0.1", 0), Handler)
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+    serve(Handler)
 
 
 if __name__ == "__main__":
