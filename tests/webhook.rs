@@ -247,3 +247,42 @@ async fn the_readme_backend_answers_tom_with_ok() {
         Some(401)
     );
 }
+
+#[tokio::test]
+async fn connections_opened_before_a_reload_keep_talking_and_get_their_disconnect_notice() {
+    let backend = Backend::start(BACKEND, &[]);
+    let dir = scratch_dir("webhook-reload");
+    let cert = TestCert::create(&dir);
+    let config = format!(
+        "workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[upstream]]\nname = \"backend\"\nurl = \"{}\"\n\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n",
+        cert.cert.display(),
+        cert.key.display(),
+        backend.url(),
+        plugin("webhook").display()
+    );
+    let gw = TestGateway::launch(&dir, &config, &[], Some(cert.der.clone()));
+    let mut ann = gw.wss("/hook?token=good&uid=ann").await;
+    assert_eq!(next_message(&mut ann).await, Message::text("welcome"));
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+    assert!(gw.reload(&dir, &config), "{}", gw.log());
+    // The retired instance still serves ann, and her end still reaches the backend.
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+    bounded(ann.close(None)).await.unwrap();
+    let mut disconnects = Vec::new();
+    for _ in 0..100 {
+        disconnects = backend_state(&backend).await["disconnects"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !disconnects.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        disconnects.first().map(|d| d["uid"].clone()),
+        Some(json!("ann")),
+        "{}",
+        gw.log()
+    );
+}

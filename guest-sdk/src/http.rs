@@ -19,9 +19,10 @@
 //! ```
 //!
 //! Exactly one response event follows every request that was sent, unless it is cancelled first, which ends it
-//! without an event: by [`Sent::cancel`], when its owner connection closes, when the gateway replaces the instance
-//! (after a trap), and — for a request without an owner — when a reload retires the instance. Requests cannot be
-//! sent from [`crate::Plugin::init`].
+//! without an event: by [`Sent::cancel`], when its owner connection closes, or when the gateway replaces the
+//! instance (after a trap). A request without an owner is also cancelled when a reload retires the instance or the
+//! instance ends with its last connection — but its exchange runs to its end, so a notice sent from `on_close`
+//! still reaches the backend. Requests cannot be sent from [`crate::Plugin::init`].
 
 use crate::{Connection, host};
 use std::time::Duration;
@@ -219,7 +220,7 @@ pub enum RequestRefusal {
     InvalidRequest,
     /// The owner is not a connection this instance serves.
     UnknownConnection,
-    /// Sent from `init`, or without an owner by an instance a reload retired.
+    /// Sent from `init`.
     NotNow,
 }
 

@@ -49,17 +49,17 @@ pub struct WorkerContext {
     pub shutdown: watch::Receiver<bool>,
     /// Where this worker's plugin timers and outbound responses report.
     events: UnboundedSender<Due>,
+    /// This worker's upstream clients, renewed by reloads and shared by every generation's instances.
+    upstreams: Arc<WorkerUpstreams>,
 }
 
 impl WorkerContext {
-    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`, with clients of
-    /// `upstreams`.
+    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`.
     fn instantiate(
         &self,
         templates: &[RouteTemplate],
         generation: u64,
         limits: &Arc<Limits>,
-        upstreams: &[Arc<UpstreamConfig>],
     ) -> Result<Rc<Routes>> {
         let links = HostLinks {
             metrics: self.metrics.clone(),
@@ -71,7 +71,7 @@ impl WorkerContext {
                 route: 0,
                 instance: 0,
             },
-            upstreams: Arc::new(WorkerUpstreams::new(upstreams, &self.metrics.upstreams)),
+            upstreams: self.upstreams.clone(),
             limits: limits.clone(),
             admission: self.admission.clone(),
         };
@@ -89,12 +89,9 @@ impl WorkerContext {
     /// Applies a reload: new connections get the new routes, limits and listener settings; the old routes' instances
     /// are retired (they serve their open connections until those close, and their route-wide timers end now).
     fn apply(&self, reload: &Reload) -> Result<()> {
-        let routes = self.instantiate(
-            &reload.routes,
-            reload.generation,
-            &reload.limits,
-            &reload.upstreams,
-        )?;
+        let routes = self.instantiate(&reload.routes, reload.generation, &reload.limits)?;
+        self.upstreams
+            .renew(&reload.upstreams, &self.metrics.upstreams);
         let retired = std::mem::replace(&mut *self.routes.borrow_mut(), routes);
         retired.retire();
         *self.limits.borrow_mut() = reload.limits.clone();
@@ -190,9 +187,12 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             hub: spec.hub.clone(),
             shutdown: spec.shutdown.clone(),
             events,
+            upstreams: Arc::new(WorkerUpstreams::new(
+                &spec.upstreams,
+                &spec.metrics.upstreams,
+            )),
         });
-        *context.routes.borrow_mut() =
-            context.instantiate(&spec.routes, 0, &spec.limits, &spec.upstreams)?;
+        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
         tokio::task::spawn_local(spec.deliveries.run());
         let due_context = context.clone();
         tokio::task::spawn_local(async move {

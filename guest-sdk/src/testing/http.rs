@@ -40,10 +40,10 @@ impl MockState {
         if request.body.len() + header_bytes > self.limits.request_bytes {
             return Err(RequestRefusal::TooLarge);
         }
-        let valid_headers = request
-            .headers
-            .iter()
-            .all(|(n, v)| is_token(n) && !v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0));
+        // The gateway takes header values of visible ASCII, spaces and tabs.
+        let valid_headers = request.headers.iter().all(|(n, v)| {
+            is_token(n) && v.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
+        });
         if !is_token(&request.method) || !request.path.starts_with('/') || !valid_headers {
             return Err(RequestRefusal::InvalidRequest);
         }

@@ -28,7 +28,7 @@ impl From<RequestRefusal> for wit::RequestRefusal {
 
 impl HostState {
     fn send_request(&mut self, request: wit::HttpRequest) -> Result<u64, RequestRefusal> {
-        if self.in_init || (self.retired && request.owner.is_none()) {
+        if self.in_init {
             return Err(RequestRefusal::NotNow);
         }
         if !self.route.upstreams.contains(&request.upstream) {
@@ -39,6 +39,7 @@ impl HostState {
             .upstreams
             .get(&request.upstream)
             .ok_or(RequestRefusal::NotGranted)?;
+        let client = &client;
         // An owner must be a connection of this route on this worker, where its close can cancel the request.
         if let Some(owner) = request.owner
             && registry::get_on_route(owner, &self.route.path).is_none()
@@ -53,13 +54,15 @@ impl HostState {
             request.timeout_ms,
         )?;
         let place = client.acquire().ok_or(RequestRefusal::TooManyInFlight)?;
+        // A retired instance no longer acts for the route: what it sends without an owner gets no answer back.
+        let detached = self.retired && request.owner.is_none();
         Ok(requests::start(
             &self.links.address,
             self.incarnation,
             request.owner,
             client,
-            prepared,
-            place,
+            (prepared, place),
+            detached,
         ))
     }
 }

@@ -403,9 +403,14 @@ impl PluginInstance {
             // Started by an instance since replaced: its work died with it.
             return Ok(());
         }
-        let owner = due
-            .owner
-            .and_then(|conn| Some((conn, self.connections.get(&conn)?.client_ip)));
+        let owner = match due.owner {
+            None => None,
+            Some(conn) => match self.connections.get(&conn) {
+                Some(details) => Some((conn, details.client_ip)),
+                // An owner this instance no longer serves (closed, or rejected by a replay): its work ended with it.
+                None => return Ok(()),
+            },
+        };
         let owner_id = owner.map(|(conn, _)| conn);
         // The owner's state must be in the fresh instance before an event about it.
         if let Some(conn) = owner_id {
@@ -507,7 +512,7 @@ impl PluginInstance {
             store.data_mut().retired = true;
         }
         timers::cancel_unowned(self.incarnation);
-        requests::cancel_unowned(self.incarnation);
+        requests::detach_unowned(self.incarnation);
     }
 
     fn call<R>(
@@ -708,11 +713,15 @@ impl PluginInstance {
 
 impl Drop for PluginInstance {
     fn drop(&mut self) {
-        end_work_of(self.incarnation);
+        // The instance ends with its last connection (or the gateway): its requests' answers have nowhere to go,
+        // but notices it sent on the way out still reach the backend.
+        timers::cancel_incarnation(self.incarnation);
+        requests::detach_incarnation(self.incarnation);
     }
 }
 
-/// Ends everything an incarnation started that is still running: its timers and its outbound requests.
+/// Ends everything an incarnation that was replaced or taken down started and that is still running: its timers
+/// and its outbound requests.
 fn end_work_of(incarnation: Incarnation) {
     timers::cancel_incarnation(incarnation);
     requests::cancel_incarnation(incarnation);

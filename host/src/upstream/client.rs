@@ -136,7 +136,8 @@ impl UpstreamClient {
         }
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| RequestRefusal::InvalidRequest)?;
-        if !path.starts_with('/') || path.contains('#') {
+        if matches!(method, http::Method::CONNECT | http::Method::TRACE) || !stays_under_base(path)
+        {
             return Err(RequestRefusal::InvalidRequest);
         }
         let path_and_query = PathAndQuery::try_from(format!("{}{path}", self.config.base_path))
@@ -221,6 +222,23 @@ impl UpstreamClient {
     }
 }
 
+/// Whether `path` (with its query) is a path under the upstream's base: it starts with `/`, has no fragment, and no
+/// segment a backend could resolve upward — `..` or `.`, also percent-encoded, or a backslash some servers treat as
+/// a separator — so that `/api` + `/../admin` cannot reach `/admin`.
+fn stays_under_base(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let path_only = rest.split('?').next().unwrap_or("");
+    if path.contains('#') || path_only.contains('\\') {
+        return false;
+    }
+    path_only.split('/').all(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded != "." && decoded != ".." && !decoded.contains("%2f") && !decoded.contains("%5c")
+    })
+}
+
 /// What went wrong, as the plugin sees it: a TLS failure anywhere in the chain, else a failure to connect, else
 /// broken HTTP.
 fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
@@ -260,4 +278,37 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         last = next;
     }
     last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stays_under_base;
+
+    #[test]
+    fn a_path_cannot_climb_out_of_the_base() {
+        for ok in [
+            "/",
+            "/echo?x=1",
+            "/a/b.c/d",
+            "/a?next=../x",
+            "/..a/b",
+            "//evil.example/x",
+        ] {
+            assert!(stays_under_base(ok), "{ok}");
+        }
+        for bad in [
+            "echo",
+            "/../admin",
+            "/a/../../b",
+            "/a/..",
+            "/./a",
+            "/%2e%2e/admin",
+            "/%2E./x",
+            "/a%2f..%2fb",
+            "/a\\..\\b",
+            "/a#frag",
+        ] {
+            assert!(!stays_under_base(bad), "{bad}");
+        }
+    }
 }

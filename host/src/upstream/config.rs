@@ -63,8 +63,11 @@ impl UpstreamConfig {
     /// Checks one `[[upstream]]`; `resolve` anchors a relative `ca` at the config's folder. Errors name the field.
     pub fn from_raw(raw: RawUpstream, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
         let name = raw.name;
-        if name.is_empty() || name.len() > 64 {
-            return Err("[[upstream]] `name` must be 1 to 64 characters".into());
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+            return Err(format!(
+                "[[upstream]] `name` {name:?} must be 1 to 64 letters, digits, `-`, `_` or `.`"
+            ));
         }
         let uri: http::Uri = raw
             .url
@@ -132,6 +135,34 @@ impl UpstreamConfig {
         };
         upstream.tls = upstream.tls_config().map_err(|e| format!("{e:#}"))?;
         Ok(upstream)
+    }
+
+    /// Whether `other` is the same upstream with the same settings (a reload keeps its client and pool).
+    pub fn same_as(&self, other: &UpstreamConfig) -> bool {
+        (
+            &self.name,
+            &self.scheme,
+            &self.authority,
+            &self.base_path,
+            &self.ca,
+        ) == (
+            &other.name,
+            &other.scheme,
+            &other.authority,
+            &other.base_path,
+            &other.ca,
+        ) && (self.timeout, self.pool_idle_timeout) == (other.timeout, other.pool_idle_timeout)
+            && (
+                self.max_in_flight,
+                self.max_response_bytes,
+                self.max_request_bytes,
+                self.pool_max_idle,
+            ) == (
+                other.max_in_flight,
+                other.max_response_bytes,
+                other.max_request_bytes,
+                other.pool_max_idle,
+            )
     }
 
     /// The TLS settings for an https upstream: its `ca` alone when set, else the system's roots. Built when the

@@ -14,7 +14,7 @@ pub use client::{InFlight, OutboundRequest, RequestRefusal, UpstreamClient};
 pub use config::UpstreamConfig;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// An upstream's answer, as handed to the plugin.
 #[derive(Debug)]
@@ -48,27 +48,42 @@ impl HttpError {
 }
 
 /// One worker's clients, one per configured upstream (so a route's grants decide which it may use, and the pools
-/// and in-flight caps are per worker and upstream, shared by every route granted it).
+/// and in-flight caps are per worker and upstream, shared by every route granted it). The worker keeps one for its
+/// whole life: a reload renews it in place, keeping the client (its pool and its in-flight count) of every upstream
+/// whose settings did not change, and dropping the ones the config no longer names — for old connections too.
 #[derive(Default)]
 pub struct WorkerUpstreams {
-    clients: HashMap<String, Arc<UpstreamClient>>,
+    clients: RwLock<HashMap<String, Arc<UpstreamClient>>>,
 }
 
 impl WorkerUpstreams {
     /// Clients for `upstreams`, counting into `stats`; must be called on the worker's runtime.
     pub fn new(upstreams: &[Arc<UpstreamConfig>], stats: &Arc<stats::UpstreamStats>) -> Self {
-        WorkerUpstreams {
-            clients: upstreams
-                .iter()
-                .map(|u| {
-                    let client = UpstreamClient::new(u.clone(), stats.clone());
-                    (u.name.clone(), Arc::new(client))
-                })
-                .collect(),
-        }
+        let renewed = WorkerUpstreams::default();
+        renewed.renew(upstreams, stats);
+        renewed
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<UpstreamClient>> {
-        self.clients.get(name)
+    /// Takes a reloaded config's upstreams.
+    pub fn renew(&self, upstreams: &[Arc<UpstreamConfig>], stats: &Arc<stats::UpstreamStats>) {
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        let renewed = upstreams
+            .iter()
+            .map(|u| {
+                let kept = clients
+                    .get(&u.name)
+                    .filter(|c| c.config.same_as(u))
+                    .cloned();
+                let client =
+                    kept.unwrap_or_else(|| Arc::new(UpstreamClient::new(u.clone(), stats.clone())));
+                (u.name.clone(), client)
+            })
+            .collect();
+        *clients = renewed;
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<UpstreamClient>> {
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        clients.get(name).cloned()
     }
 }

@@ -2,10 +2,13 @@
 //! the instance that made it as a [`DueEvent::Response`].
 //!
 //! A request is owned work (see [`crate::owned`]): cancelled, without an event, by the plugin, when the connection
-//! that owns it closes, when its instance incarnation is replaced, and (when no connection owns it) when a reload
-//! retires the instance. Cancelling aborts the task, which drops the HTTP exchange and gives back its in-flight
-//! place. Otherwise exactly one response event follows: the worker takes each answer through [`delivered`], which
-//! hands it on only while the request is still live.
+//! that owns it closes, and when its instance incarnation is replaced after a trap; cancelling aborts the task,
+//! which drops the HTTP exchange and gives back its in-flight place. A request no connection owns is instead
+//! *detached* when a reload retires its instance or the instance ends: no event follows, but the exchange runs to
+//! its end (bounded by its timeout and still counted in flight), so a notice such as the webhook's `/disconnect`
+//! still reaches the backend. A retired instance's requests without an owner are sent detached from the start.
+//! Otherwise exactly one response event follows: the worker takes each answer through [`delivered`], which hands it
+//! on only while the request is still live.
 
 use super::client::{InFlight, OutboundRequest, UpstreamClient};
 use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
@@ -28,15 +31,15 @@ thread_local! {
 }
 
 /// Starts `request` on this worker for `incarnation` of the instance at `address`, owned by `owner` (which the
-/// caller has checked); `place` is its place under the upstream's in-flight cap. Must run inside the worker's task
-/// set.
+/// caller has checked); `place` is its place under the upstream's in-flight cap. A `detached` request runs without
+/// an event to follow. Must run inside the worker's task set.
 pub fn start(
     address: &InstanceAddress,
     incarnation: Incarnation,
     owner: Option<ConnectionId>,
     client: &Arc<UpstreamClient>,
-    request: OutboundRequest,
-    place: InFlight,
+    (request, place): (OutboundRequest, InFlight),
+    detached: bool,
 ) -> RequestId {
     let id = REQUESTS.with(|t| {
         let mut table = t.borrow_mut();
@@ -53,6 +56,9 @@ pub fn start(
         };
         address.send(incarnation, owner, answer);
     });
+    if detached {
+        return id;
+    }
     REQUESTS.with(|t| {
         t.borrow_mut().running.insert(
             id,
@@ -107,7 +113,22 @@ pub fn cancel_incarnation(incarnation: Incarnation) {
     cancel_where(|t| t.of_incarnation(incarnation, false));
 }
 
-/// Cancels the requests no connection owns of an incarnation a reload retired.
-pub fn cancel_unowned(incarnation: Incarnation) {
-    cancel_where(|t| t.of_incarnation(incarnation, true));
+/// Detaches the requests `select` picks: their exchanges run on, and no event follows.
+fn detach_where(select: impl FnOnce(&OwnedTasks<Arc<UpstreamClient>>) -> Vec<RequestId>) {
+    REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        for id in select(&table.running) {
+            table.running.remove(id);
+        }
+    });
+}
+
+/// Detaches the requests no connection owns of an incarnation a reload retired.
+pub fn detach_unowned(incarnation: Incarnation) {
+    detach_where(|t| t.of_incarnation(incarnation, true));
+}
+
+/// Detaches every request of an instance that ended (its connections are gone, so none has an owner left).
+pub fn detach_incarnation(incarnation: Incarnation) {
+    detach_where(|t| t.of_incarnation(incarnation, false));
 }

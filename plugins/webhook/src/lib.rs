@@ -5,8 +5,9 @@
 //!   names a `uid`, `groups` to join and a `reply`), a 4xx rejects with that status, anything else fails closed
 //!   (502, or 504 when the backend timed out);
 //! - `POST /message` for each message, one at a time per connection, in order (later ones wait in a queue of
-//!   `max_queued_messages`, default 64; past it the client is closed with 1008): a 2xx's JSON actions apply in
-//!   order; a failed call or a bad answer is logged (and counted in /metrics) and applies nothing;
+//!   `max_queued_messages`, default 64, and `max_queued_bytes` over the instance's connections, default 16 MiB;
+//!   past either the client is closed with 1008): a 2xx's JSON actions apply in order; a failed call or a bad
+//!   answer is logged (and counted in /metrics) and applies nothing;
 //! - `POST /disconnect` once an accepted connection closes.
 //!
 //! The backend pushes at any time through the gateway's push API (`/api/send`, `/api/close`, …). With the route
@@ -23,15 +24,23 @@ use wssgate_sdk::{
 
 /// Per-connection queue bound when the route does not set `max_queued_messages`.
 const DEFAULT_MAX_QUEUED: usize = 64;
+/// The most bytes of messages waiting for the backend, over all of an instance's connections, when the route does
+/// not set `max_queued_bytes`: well inside the instance's default 64 MiB of memory.
+const DEFAULT_MAX_QUEUED_BYTES: usize = 16 << 20;
 /// Session keys that survive an instance replacement: whether the backend accepted the connection, and its uid.
 const ACCEPTED_KEY: &str = "webhook.accepted";
 const UID_KEY: &str = "webhook.uid";
+/// Set while a `/message` call is in flight, so a replacement instance can say that one was dropped.
+const BUSY_KEY: &str = "webhook.busy";
 
 #[derive(Default)]
 pub struct Webhook {
     upstream: String,
     secret: Option<String>,
     max_queued: usize,
+    max_queued_bytes: usize,
+    /// Bytes of messages waiting in every connection's queue.
+    queued_bytes: usize,
 }
 
 /// What the webhook keeps per connection.
@@ -44,6 +53,8 @@ pub struct Client {
     in_flight: bool,
     /// Messages waiting for the call in flight to finish.
     queue: VecDeque<Message>,
+    /// The session says a `/message` call is under way (set once per busy spell, not per message).
+    busy: bool,
 }
 
 impl Webhook {
@@ -71,12 +82,17 @@ impl Webhook {
     }
 
     /// Sends the connection's next message to the backend, if one waits and none is in flight.
-    fn send_next(&self, conn: Connection, client: &mut Client) {
+    fn send_next(&mut self, conn: Connection, client: &mut Client) {
         // Bounded by the queue: each turn takes one message off it.
         while !client.in_flight {
             let Some(message) = client.queue.pop_front() else {
+                if client.busy {
+                    client.busy = false;
+                    conn.session_remove(BUSY_KEY);
+                }
                 return;
             };
+            self.queued_bytes -= message.as_bytes().len();
             let event = match &message {
                 Message::Text(text) => wire::MessageEvent {
                     connection: conn.id().to_string(),
@@ -93,7 +109,13 @@ impl Webhook {
             };
             let body = serde_json::to_vec(&event).unwrap_or_default();
             match self.post("/message", body, Some(conn)) {
-                Ok(_) => client.in_flight = true,
+                Ok(_) => {
+                    client.in_flight = true;
+                    if !client.busy {
+                        client.busy = true;
+                        let _ = conn.session_set(BUSY_KEY, "1");
+                    }
+                }
                 Err(refusal) => {
                     log::warn!("connection {}: /message not sent: {refusal}", conn.id())
                 }
@@ -218,20 +240,29 @@ impl Plugin for Webhook {
             )?
             .to_owned();
         self.secret = settings.get("secret").map(str::to_owned);
-        self.max_queued = match settings.get("max_queued_messages") {
-            None => DEFAULT_MAX_QUEUED,
+        let positive = |key: &str, default: usize| match settings.get(key) {
+            None => Ok(default),
             Some(n) => n
                 .parse()
                 .ok()
-                .filter(|&n| n > 0)
-                .ok_or("`max_queued_messages` must be a whole number of at least 1")?,
+                .filter(|&n: &usize| n > 0)
+                .ok_or(format!("`{key}` must be a whole number of at least 1")),
         };
+        self.max_queued = positive("max_queued_messages", DEFAULT_MAX_QUEUED)?;
+        self.max_queued_bytes = positive("max_queued_bytes", DEFAULT_MAX_QUEUED_BYTES)?;
         Ok(())
     }
 
     fn on_connect(&mut self, conn: Connection, request: &Request) -> Verdict<Client> {
         // A replacement instance (after a trap) rebuilds what it needs from the session the gateway kept.
         if request.restored && conn.session_get(ACCEPTED_KEY).is_some() {
+            if conn.session_get(BUSY_KEY).is_some() {
+                conn.session_remove(BUSY_KEY);
+                log::warn!(
+                    "connection {}: the plugin restarted while messages waited for the backend; they were dropped",
+                    conn.id()
+                );
+            }
             return Verdict::Accept(Client {
                 uid: conn.session_get(UID_KEY),
                 accepted: true,
@@ -269,20 +300,27 @@ impl Plugin for Webhook {
     }
 
     fn on_message(&mut self, conn: Connection, client: &mut Client, message: Message) {
-        if client.queue.len() >= self.max_queued {
+        let bytes = message.as_bytes().len();
+        if client.queue.len() >= self.max_queued
+            || self.queued_bytes + bytes > self.max_queued_bytes
+        {
             log::warn!(
-                "connection {}: {} messages wait for the backend; closing it",
+                "connection {}: {} messages ({} bytes on the route) wait for the backend; closing it",
                 conn.id(),
-                client.queue.len()
+                client.queue.len(),
+                self.queued_bytes
             );
             conn.close(1008, "too many messages waiting for the backend");
             return;
         }
+        self.queued_bytes += bytes;
         client.queue.push_back(message);
         self.send_next(conn, client);
     }
 
     fn on_close(&mut self, conn: Connection, client: Client, close: CloseFrame) {
+        let waiting: usize = client.queue.iter().map(|m| m.as_bytes().len()).sum();
+        self.queued_bytes -= waiting;
         if !client.accepted {
             return;
         }

@@ -182,3 +182,32 @@ fn a_full_queue_closes_the_client_and_signing_adds_headers() {
     host.message(conn, "one too many");
     assert!(matches!(host.status(conn), Some(Status::Closed(f)) if f.code == 1008));
 }
+
+#[test]
+fn queued_bytes_are_capped_over_the_route_and_a_restart_says_what_it_dropped() {
+    let host = host().with_setting("max_queued_bytes", "10");
+    let conn = accepted(&host, json!({}));
+    host.message(conn, "12345"); // in flight at once: queues nothing
+    host.message(conn, "123456"); // queued: 6 bytes
+    assert_eq!(host.status(conn), Some(Status::Open), "{:?}", host.logs());
+    host.message(conn, "12345"); // 11 bytes would wait
+    assert!(matches!(host.status(conn), Some(Status::Closed(f)) if f.code == 1008));
+    let (disconnect, path, _) = only_request(&host);
+    assert_eq!(
+        path, "/disconnect",
+        "the /message in flight died with its connection"
+    );
+    host.respond(disconnect, Response::new(204, ""));
+
+    let other = accepted(&host, json!({}));
+    host.message(other, "tom");
+    host.restart();
+    assert_eq!(host.status(other), Some(Status::Open));
+    assert!(
+        host.logs()
+            .iter()
+            .any(|(_, line)| line.contains("plugin restarted while messages waited")),
+        "{:?}",
+        host.logs()
+    );
+}
