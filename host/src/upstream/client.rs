@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Headers the gateway sets or that concern only one hop (RFC 9110 section 7.6.1): a plugin's are dropped.
+/// Headers the gateway sets or that concern only one hop (RFC 9110 section 7.6.1): a plugin's are dropped, and so
+/// are the hop-by-hop ones (from `connection` on) of a response.
 const DROPPED_HEADERS: [&str; 11] = [
     "host",
     "content-length",
@@ -209,9 +210,11 @@ impl UpstreamClient {
                 buffer.extend_from_slice(&data);
             }
         }
+        // Hop-by-hop headers describe the gateway's connection to the upstream, not the answer.
         let headers = parts
             .headers
             .iter()
+            .filter(|(n, _)| !DROPPED_HEADERS[2..].contains(&n.as_str()))
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
         Ok(UpstreamResponse {
