@@ -617,6 +617,32 @@ impl Config {
 }
 
 impl Config {
+    /// Settings that work, but probably not as meant: a route whose `accept_timeout_ms` is not longer than the
+    /// `timeout_ms` of an upstream it grants, so that an upgrade deferred on that upstream's answer gets the
+    /// gateway's 504 before the backend's answer (or its own timeout).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for route in &self.routes {
+            for upstream in self
+                .upstreams
+                .iter()
+                .filter(|u| route.upstreams.contains(&u.name))
+            {
+                if route.accept_timeout <= upstream.timeout {
+                    warnings.push(format!(
+                        "route {}: accept_timeout_ms ({} ms) is not longer than upstream {}'s timeout_ms ({} ms): an \
+                         upgrade deferred on it is answered 504 before the upstream answers",
+                        route.path,
+                        route.accept_timeout.as_millis(),
+                        upstream.name,
+                        upstream.timeout.as_millis()
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
     /// Whether any route meters fuel, which the engine must then do for all.
     pub fn needs_fuel(&self) -> bool {
         self.routes.iter().any(|r| r.fuel.is_some())
@@ -706,6 +732,26 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(err.contains("cannot validate a wildcard"), "{err}");
+    }
+
+    #[test]
+    fn a_route_waiting_no_longer_than_its_upstream_is_warned_about() {
+        let plugin = std::env::current_exe().unwrap();
+        let text = format!(
+            "[[listener]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:1\"\ntimeout_ms = 3000\n[[route]]\npath = \"/a\"\nplugin = {:?}\nupstreams = [\"b\"]\naccept_timeout_ms = {{}}\n",
+            plugin.display().to_string()
+        );
+        let warnings = |ms: u64| {
+            parse(&text.replace("{}", &ms.to_string()))
+                .unwrap()
+                .warnings()
+        };
+        assert!(warnings(3001).is_empty());
+        let warned = warnings(3000);
+        assert!(
+            warned.len() == 1 && warned[0].contains("route /a") && warned[0].contains("upstream b"),
+            "{warned:?}"
+        );
     }
 
     #[test]

@@ -192,6 +192,9 @@ impl Gateway {
             config.workers,
         ));
         let routes = Arc::new(load_routes(config, &runtime, &metrics)?);
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let mut certificates = Certificates {
             metrics: metrics.clone(),
             acme: HashMap::new(),
@@ -333,6 +336,9 @@ impl Gateway {
             &self.runtime,
             &self.certificates.metrics,
         )?);
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         // A listener keeps its running settings unless the new config has one at the same place with the same
         // address.
         let mut listeners = Vec::new();

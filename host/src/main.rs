@@ -220,6 +220,9 @@ fn check(config: Config) -> Result<()> {
             println!("warning: {warning}");
         }
     }
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
     let runtime = PluginRuntime::new(config.needs_fuel())?;
     // Plugins' init runs here: its deadline needs the epoch to advance, as when serving.
     runtime.start_epoch_ticker();
