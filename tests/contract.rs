@@ -1,6 +1,6 @@
-//! The plugin contract 1.0 as a plugin author meets it: what loads (a plugin exporting only the connection events,
-//! a plugin built against the frozen 1.0 WIT), what is refused at load and why (timers without their events, a
-//! plugin built for 0.3), `init` refusing its settings in `check`, `serve` and a reload, and deferred upgrades as
+//! The plugin contract 1.x as a plugin author meets it: what loads (a plugin exporting only the connection events,
+//! plugins built against the frozen 1.0 and 1.1 WITs), what is refused at load and why (timers or HTTP without
+//! their events, a plugin built for 0.3), `init` refusing its settings in `check`, `serve` and a reload, and deferred upgrades as
 //! the gateway counts them.
 
 use futures_util::SinkExt;
@@ -25,6 +25,25 @@ fn route(path: &str, plugin_file: &Path, extra: &str) -> String {
         "[[route]]\npath = \"{path}\"\nplugin = \"{}\"\n{extra}",
         plugin_file.display()
     )
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_frozen_1_1_wit_sends_a_request_and_reads_its_answer() {
+    let backend = wssgate_tests::backend::Backend::start("tests/backends/upstream.py", &[]);
+    let upstream = format!(
+        "[[upstream]]\nname = \"backend\"\nurl = \"{}\"\n",
+        backend.url()
+    );
+    let gw = TestGateway::start(&format!(
+        "{upstream}\n{}",
+        route(
+            "/frozen",
+            &plugin("frozen-1-1"),
+            "upstreams = [\"backend\"]"
+        )
+    ));
+    let mut ws = gw.wss("/frozen").await;
+    assert_eq!(ask(&mut ws, "fetch /status/201").await, "201 status 201");
 }
 
 #[tokio::test]

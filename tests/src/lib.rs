@@ -57,6 +57,7 @@ const PLUGINS: &[&str] = &[
     "fanout",
     "deferred",
     "frozen-1-0",
+    "frozen-1-1",
     "timers-without-events",
     "contract-0-3",
     "fetcher",
