@@ -1,5 +1,5 @@
-//! Groups, users, sessions and timers across workers, through the chat plugin and the probe: what GatewayWorker
-//! users build chat rooms and notifications with.
+//! Groups, users, sessions, timers and sends to one connection across workers, through the chat plugin and the
+//! probe: what GatewayWorker users build chat rooms and notifications with.
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -208,4 +208,64 @@ async fn a_publish_reaches_every_one_of_five_thousand_members() {
     for reader in readers {
         bounded(reader).await.expect("a member missed the publish");
     }
+}
+
+/// The probe's id for its connection (from `info`).
+async fn probe_id(ws: &mut Ws) -> u64 {
+    let info = ask(ws, "info").await;
+    info.rsplit("id=").next().unwrap().parse().unwrap()
+}
+
+/// Opens connections to `path` until one lands on `worker` (a connection id's top 16 bits name its worker; the
+/// kernel spreads connections over the workers' sockets).
+async fn on_worker(gw: &TestGateway, path: &str, worker: u64) -> (Ws, u64) {
+    for _ in 0..64 {
+        let mut ws = gw.ws(path).await;
+        let id = probe_id(&mut ws).await;
+        if id >> 48 == worker {
+            return (ws, id);
+        }
+    }
+    panic!("64 connections to {path} and none on worker {worker}");
+}
+
+#[tokio::test]
+async fn a_plugin_sends_to_and_closes_a_connection_on_another_worker_of_its_route_only() {
+    let routes = format!(
+        "{}\n[[route]]\npath = \"/other\"\nplugin = \"{}\"\n",
+        standard_routes(),
+        plugin("probe").display()
+    );
+    let gw = TestGateway::start_with("workers = 2\n", &routes);
+    let (mut a, _) = on_worker(&gw, "/probe", 0).await;
+    let (mut b, b_id) = on_worker(&gw, "/probe", 1).await;
+    assert_eq!(
+        ask(&mut a, &format!("flood {b_id} 1 5")).await,
+        "flood sent=1 error=none"
+    );
+    assert_eq!(next_message(&mut b).await, Message::binary(vec![1u8; 5]));
+    assert_eq!(ask(&mut a, &format!("kick {b_id}")).await, "kicked");
+    assert_eq!(expect_close(&mut b).await, (4003, "kicked".to_owned()));
+    drop(b);
+    // Once it is gone, a send to it fails as for any closed connection.
+    let mut answer = String::new();
+    for _ in 0..100 {
+        answer = ask(&mut a, &format!("flood {b_id} 1 5")).await;
+        if answer != "flood sent=1 error=none" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answer, "flood sent=0 error=Closed");
+    // Another route's connection on the other worker is out of reach, as on the same worker.
+    let (mut other, other_id) = on_worker(&gw, "/other", 1).await;
+    assert_eq!(
+        ask(&mut a, &format!("flood {other_id} 1 5")).await,
+        "flood sent=0 error=Closed"
+    );
+    assert_eq!(ask(&mut a, &format!("kick {other_id}")).await, "kicked");
+    assert!(
+        ask(&mut other, "info").await.contains("path=/other"),
+        "still open and unharmed"
+    );
 }

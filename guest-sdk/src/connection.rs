@@ -21,7 +21,10 @@ impl Connection {
     }
 
     /// Queues a message to the client. It is written when the current callback returns. The connection's queue is
-    /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`].
+    /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`]. A
+    /// connection of the route served by another worker is reached too, through that worker's queue: there a full
+    /// queue closes the client without the send failing, and the send fails with [`SendError::Closed`] only once
+    /// the connection is gone.
     pub fn send(self, message: impl Outgoing) -> Result<(), SendError> {
         host::with_host(|h| h.send(self.0, message.payload()))
     }

@@ -111,8 +111,14 @@ impl host::Host for HostState {
         connection: u64,
         message: types::MessageResult,
     ) -> Result<(), types::SendError> {
-        let outbox =
-            registry::get_on_route(connection, self.route()).ok_or(types::SendError::Closed)?;
+        let Some(outbox) = registry::get_on_route(connection, self.route()) else {
+            // Another worker's connection, through its delivery queue (a full queue there closes the client).
+            let hub = &self.links.hub;
+            return match hub.send_to_connection(self.route(), connection, to_wire(message)) {
+                0 => Err(types::SendError::Closed),
+                _ => Ok(()),
+            };
+        };
         outbox
             .push(to_wire(message))
             .map_err(|refused| match refused {
@@ -126,10 +132,16 @@ impl host::Host for HostState {
     }
 
     fn close(&mut self, connection: u64, code: u16, reason: String) {
+        let frame = close_frame(code, &reason);
         let Some(outbox) = registry::get_on_route(connection, self.route()) else {
+            // Another worker's connection, through its delivery queue.
+            let close = Message::Close(Some(frame));
+            self.links
+                .hub
+                .send_to_connection(self.route(), connection, close);
             return;
         };
-        outbox.request_close(close_frame(code, &reason));
+        outbox.request_close(frame);
         // The running event's own connection writes right after it, unless it waits for its upgrade's answer (its
         // on-connect replayed from another connection's event): that wait must learn of the close now.
         if self.current != Some(connection) || outbox.is_deferred() {

@@ -4,7 +4,7 @@
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
-//!   sends to another connection, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
+//!   sends to another connection, `kick <id>` closes another connection with 4003, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
 //!   group and `publish <group> <text>` publishes to it (excluding the sender), `remember <key> <value>` and
 //!   `recall <key>` use the host-side session;
 //! - on-close tells every other open connection `closed <id> <code> <reason>`;
@@ -162,6 +162,13 @@ impl Plugin for Probe {
             },
             Some(text) if text.starts_with("busy ") => busy(text),
             Some(text) if text.starts_with("flood ") => flood(text),
+            Some(text) if text.starts_with("kick ") => {
+                let target = text[5..].parse().map(Connection::new);
+                target.map_or("usage: kick <id>".to_owned(), |target| {
+                    target.close(4003, "kicked");
+                    "kicked".to_owned()
+                })
+            }
             Some(text) if text.starts_with("remember ") => {
                 let (key, value) = text[9..].split_once(' ').unwrap_or((&text[9..], ""));
                 format!("{:?}", conn.session_set(key, value))
