@@ -217,14 +217,16 @@ async fn probe_id(ws: &mut Ws) -> u64 {
 }
 
 /// Opens connections to `path` until one lands on `worker` (a connection id's top 16 bits name its worker; the
-/// kernel spreads connections over the workers' sockets).
-async fn on_worker(gw: &TestGateway, path: &str, worker: u64) -> (Ws, u64) {
+/// kernel spreads connections over the workers' sockets). The others stay open in `spare`: the probe tells every
+/// connection about each close, which would come between a test's questions and answers.
+async fn on_worker(gw: &TestGateway, path: &str, worker: u64, spare: &mut Vec<Ws>) -> (Ws, u64) {
     for _ in 0..64 {
         let mut ws = gw.ws(path).await;
         let id = probe_id(&mut ws).await;
         if id >> 48 == worker {
             return (ws, id);
         }
+        spare.push(ws);
     }
     panic!("64 connections to {path} and none on worker {worker}");
 }
@@ -237,8 +239,9 @@ async fn a_plugin_sends_to_and_closes_a_connection_on_another_worker_of_its_rout
         plugin("probe").display()
     );
     let gw = TestGateway::start_with("workers = 2\n", &routes);
-    let (mut a, _) = on_worker(&gw, "/probe", 0).await;
-    let (mut b, b_id) = on_worker(&gw, "/probe", 1).await;
+    let mut spare = Vec::new();
+    let (mut a, _) = on_worker(&gw, "/probe", 0, &mut spare).await;
+    let (mut b, b_id) = on_worker(&gw, "/probe", 1, &mut spare).await;
     assert_eq!(
         ask(&mut a, &format!("flood {b_id} 1 5")).await,
         "flood sent=1 error=none"
@@ -258,7 +261,7 @@ async fn a_plugin_sends_to_and_closes_a_connection_on_another_worker_of_its_rout
     }
     assert_eq!(answer, "flood sent=0 error=Closed");
     // Another route's connection on the other worker is out of reach, as on the same worker.
-    let (mut other, other_id) = on_worker(&gw, "/other", 1).await;
+    let (mut other, other_id) = on_worker(&gw, "/other", 1, &mut spare).await;
     assert_eq!(
         ask(&mut a, &format!("flood {other_id} 1 5")).await,
         "flood sent=0 error=Closed"

@@ -22,9 +22,10 @@ impl Connection {
 
     /// Queues a message to the client. It is written when the current callback returns. The connection's queue is
     /// bounded: a client that reads too slowly is closed, and the send fails with [`SendError::QueueFull`]. A
-    /// connection of the route served by another worker is reached too, through that worker's queue: there a full
-    /// queue closes the client without the send failing, and the send fails with [`SendError::Closed`] only once
-    /// the connection is gone.
+    /// connection of the route served by another worker is reached too, through that worker's delivery queue: the
+    /// send fails with [`SendError::Closed`] only once the connection is gone, with [`SendError::QueueFull`] when
+    /// that worker's delivery queue is full, and a full client queue there closes the client without the send
+    /// failing.
     pub fn send(self, message: impl Outgoing) -> Result<(), SendError> {
         host::with_host(|h| h.send(self.0, message.payload()))
     }

@@ -74,7 +74,7 @@ fn dispatch(c: &mut Criterion) {
     let mut reference = PluginInstance::new(chat, route, links).expect("instantiating chat");
     registry::init_worker(0);
     let outbox = Rc::new(Outbox::new(1 << 20));
-    let id = registry::open(outbox.clone(), "/wss".into());
+    let id = registry::open(outbox.clone(), "/wss".into(), instance.uid());
     let details = Arc::new(ConnectionDetails {
         route: "/wss".into(),
         path: "/wss".into(),

@@ -34,14 +34,15 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Registers a connection of `route` served by plugin instance `instance` (its `uid`).
     pub fn open(
         worker: &Rc<WorkerContext>,
-        route: &str,
+        (route, instance): (&str, u64),
         max_outbound_bytes: usize,
         details: Arc<ConnectionDetails>,
     ) -> Self {
         let outbox = Rc::new(Outbox::new(max_outbound_bytes));
-        let id = registry::open(outbox.clone(), route.into());
+        let id = registry::open(outbox.clone(), route.into(), instance);
         worker.hub.register(id, details);
         // Shutdown reaches connections through the registry; one that registers while it is under way closes now.
         if *worker.shutdown.borrow() {

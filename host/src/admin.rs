@@ -6,7 +6,7 @@
 //!
 //! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Reached};
 use crate::metrics::Metrics;
 use crate::upgrade::{self, RequestHead};
 use anyhow::{Context, Result};
@@ -216,10 +216,12 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
             api.hub.publish(route, group, push.payload()?, &exclude)
         }
         ("/api/broadcast", _, _, _) => api.hub.broadcast(route, push.payload()?, &exclude),
-        ("/api/send", _, _, Some(id)) => api.hub.send_to_connection(route, id, push.payload()?),
-        ("/api/close", _, _, Some(id)) => {
-            api.hub.send_to_connection(route, id, push.close_frame()?)
+        ("/api/send", _, _, Some(id)) => {
+            usize::from(api.hub.send_to_connection(route, id, push.payload()?) == Reached::Queued)
         }
+        ("/api/close", _, _, Some(id)) => usize::from(
+            api.hub.send_to_connection(route, id, push.close_frame()?) == Reached::Queued,
+        ),
         _ => {
             return Err(
                 "send-to-user needs `uid`, publish needs `group`, send and close need `connection`"

@@ -199,9 +199,10 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
             .map_or(0, |d| d.as_millis() as u64),
     });
     let slot = worker.metrics.slot(&route.path);
+    let served_by = instance.borrow().uid();
     let registration = Registration::open(
         &worker,
-        &route.path,
+        (&route.path, served_by),
         limits.max_outbound_bytes,
         details.clone(),
     );

@@ -135,6 +135,17 @@ impl State {
     }
 }
 
+/// What became of a message for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// Queued for the connection's worker.
+    Queued,
+    /// No such connection on the route (closed, unknown, or another route's).
+    Unknown,
+    /// The connection's worker has `max_worker_queue_bytes` of deliveries waiting: this one was dropped.
+    Dropped,
+}
+
 /// Why the hub refused a change.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HubRefusal {
@@ -426,13 +437,15 @@ impl Hub {
     }
 
     /// Sends `message` to connection `id` of `route` (open, or waiting for its upgrade's answer), on whichever
-    /// worker holds it; a `Message::Close` frame closes it instead. Returns 1 when it was queued, 0 when the
-    /// connection is unknown, another route's, or its worker's queue is full.
-    pub fn send_to_connection(&self, route: &str, id: ConnectionId, message: Message) -> usize {
+    /// worker holds it; a `Message::Close` frame closes it instead.
+    pub fn send_to_connection(&self, route: &str, id: ConnectionId, message: Message) -> Reached {
         if self.lock().member(route, id).is_none() {
-            return 0;
+            return Reached::Unknown;
         }
-        self.send(route, Audience::Connection(id), message, &[])
+        match self.send(route, Audience::Connection(id), message, &[]) {
+            0 => Reached::Dropped,
+            _ => Reached::Queued,
+        }
     }
 
     /// Queues `message` for `audience`: directly for this thread's own worker, as one [`Delivery`] for each other

@@ -24,6 +24,9 @@ struct Entry {
     outbox: Rc<Outbox>,
     /// The route's path: a plugin reaches only connections of its own route.
     route: Rc<str>,
+    /// The plugin instance that serves the connection (see `PluginInstance::uid`): only it may tie work (timers,
+    /// requests) to the connection, since only it gets that work's events.
+    instance: u64,
 }
 
 #[derive(Default)]
@@ -61,14 +64,19 @@ pub fn worker_of(id: ConnectionId) -> usize {
 }
 
 /// Registers a new connection of the route at path `route` and returns its id.
-pub fn open(outbox: Rc<Outbox>, route: Rc<str>) -> ConnectionId {
+pub fn open(outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
     REGISTRY.with(|r| {
         let next = r.last.get() + 1;
         r.last.set(next);
         let id = (r.worker.get() << 48) | next;
-        r.connections
-            .borrow_mut()
-            .insert(id, Entry { outbox, route });
+        r.connections.borrow_mut().insert(
+            id,
+            Entry {
+                outbox,
+                route,
+                instance,
+            },
+        );
         id
     })
 }
@@ -88,6 +96,17 @@ pub fn get_on_route(id: ConnectionId, route: &str) -> Option<Rc<Outbox>> {
             .get(&id)
             .filter(|e| &*e.route == route)
             .map(|e| e.outbox.clone())
+    })
+}
+
+/// Whether connection `id` is open on this worker, on `route`, served by plugin instance `instance`: what an owner
+/// of a timer or request must be.
+pub fn is_served_by(id: ConnectionId, route: &str, instance: u64) -> bool {
+    REGISTRY.with(|r| {
+        r.connections
+            .borrow()
+            .get(&id)
+            .is_some_and(|e| &*e.route == route && e.instance == instance)
     })
 }
 

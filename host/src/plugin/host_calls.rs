@@ -8,7 +8,7 @@
 use super::bindings::wssgate::plugin::{host, timers as timer_calls, types};
 use super::instance::{HostLinks, RouteContext};
 use super::stdio::LogBudget;
-use crate::hub::HubRefusal;
+use crate::hub::{HubRefusal, Reached};
 use crate::metrics::CapHit;
 use crate::outbound::{NotDeferred, Refused, UpgradeAnswer, close_frame};
 use crate::owned::Incarnation;
@@ -43,6 +43,8 @@ pub struct HostState {
     pub(super) retired: bool,
     /// `init` is running: requests cannot be sent from it (the instance may not be the one that serves).
     pub(super) in_init: bool,
+    /// The instance's `uid`: the owner of a timer or request must be one of its own connections.
+    pub(super) instance: u64,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }
@@ -115,8 +117,9 @@ impl host::Host for HostState {
             // Another worker's connection, through its delivery queue (a full queue there closes the client).
             let hub = &self.links.hub;
             return match hub.send_to_connection(self.route(), connection, to_wire(message)) {
-                0 => Err(types::SendError::Closed),
-                _ => Ok(()),
+                Reached::Queued => Ok(()),
+                Reached::Unknown => Err(types::SendError::Closed),
+                Reached::Dropped => Err(types::SendError::QueueFull),
             };
         };
         outbox
@@ -307,9 +310,10 @@ impl timer_calls::Host for HostState {
         repeat: bool,
         owner: Option<u64>,
     ) -> Result<u64, types::Refusal> {
-        // An owner must be a connection of this route on this worker, where its close can end the timer.
+        // An owner must be one of this instance's connections: its close ends the timer, and only this instance
+        // gets the timer's events.
         if let Some(owner) = owner
-            && registry::get_on_route(owner, self.route()).is_none()
+            && !registry::is_served_by(owner, self.route(), self.instance)
         {
             return Err(types::Refusal::UnknownConnection);
         }

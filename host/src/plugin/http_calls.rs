@@ -40,9 +40,10 @@ impl HostState {
             .get(&request.upstream)
             .ok_or(RequestRefusal::NotGranted)?;
         let client = &client;
-        // An owner must be a connection of this route on this worker, where its close can cancel the request.
+        // An owner must be one of this instance's connections: its close cancels the request, and only this
+        // instance gets the answer.
         if let Some(owner) = request.owner
-            && registry::get_on_route(owner, &self.route.path).is_none()
+            && !registry::is_served_by(owner, &self.route.path, self.instance)
         {
             return Err(RequestRefusal::UnknownConnection);
         }

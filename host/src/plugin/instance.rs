@@ -167,6 +167,8 @@ fn header_refs(details: &ConnectionDetails) -> Vec<(&str, &str)> {
 
 /// A live instance together with the means to replace it.
 pub struct PluginInstance {
+    /// Names this instance (across its incarnations) in the registry, which records who serves each connection.
+    uid: u64,
     template: PluginTemplate,
     route: Arc<RouteContext>,
     /// `None` while the instance is down (it cannot run; see the module doc).
@@ -243,7 +245,9 @@ impl PluginInstance {
             links.metrics.clone(),
             links.worker,
         ));
+        static UIDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut instance = PluginInstance {
+            uid: UIDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             template,
             route,
             live: None,
@@ -336,6 +340,7 @@ impl PluginInstance {
             log_budget: budget,
             retired: self.retired,
             in_init: false,
+            instance: self.uid,
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.pre.engine(), state);
@@ -497,6 +502,11 @@ impl PluginInstance {
         };
         self.replay_deferred_if_due();
         result
+    }
+
+    /// Names this instance for the registry (the same across its incarnations).
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// The live store's number, which its timers carry.

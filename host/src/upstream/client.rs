@@ -226,8 +226,9 @@ impl UpstreamClient {
 }
 
 /// Whether `path` (with its query) is a path under the upstream's base: it starts with `/`, has no fragment, and no
-/// segment a backend could resolve upward — `..` or `.`, also percent-encoded, or a backslash some servers treat as
-/// a separator — so that `/api` + `/../admin` cannot reach `/admin`.
+/// segment a backend could resolve upward — `..` or `.`, also percent-encoded or followed by `;parameters` (which
+/// Java servers strip) — and no encoded slash or backslash some servers treat as a separator, so that `/api` +
+/// `/../admin` cannot reach `/admin`.
 fn stays_under_base(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
@@ -237,8 +238,12 @@ fn stays_under_base(path: &str) -> bool {
         return false;
     }
     path_only.split('/').all(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded != "." && decoded != ".." && !decoded.contains("%2f") && !decoded.contains("%5c")
+        let decoded = segment
+            .to_ascii_lowercase()
+            .replace("%2e", ".")
+            .replace("%3b", ";");
+        let name = decoded.split(';').next().unwrap_or("");
+        name != "." && name != ".." && !decoded.contains("%2f") && !decoded.contains("%5c")
     })
 }
 
@@ -310,6 +315,10 @@ mod tests {
             "/a%2f..%2fb",
             "/a\\..\\b",
             "/a#frag",
+            "/..;/admin",
+            "/%2e%2e;x/admin",
+            "/.;/a",
+            "/..%3b/admin",
         ] {
             assert!(!stays_under_base(bad), "{bad}");
         }

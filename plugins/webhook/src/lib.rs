@@ -5,8 +5,9 @@
 //!   names a `uid`, `groups` to join and a `reply`), a 4xx rejects with that status, anything else fails closed
 //!   (502, or 504 when the backend timed out);
 //! - `POST /message` for each message, one at a time per connection, in order (later ones wait in a queue of
-//!   `max_queued_messages`, default 64, and `max_queued_bytes` over the instance's connections, default 16 MiB;
-//!   past either the client is closed with 1008): a 2xx's JSON actions apply in order; a failed call or a bad
+//!   `max_queued_messages`, default 64, and `max_queued_bytes`, default 2 MiB, per connection, and
+//!   `max_queued_bytes_total`, default 16 MiB, over the instance's connections; past any the client is closed with
+//!   1008): a 2xx's JSON actions apply in order; a failed call or a bad
 //!   answer is logged (and counted in /metrics) and applies nothing;
 //! - `POST /disconnect` once an accepted connection closes.
 //!
@@ -24,9 +25,13 @@ use wssgate_sdk::{
 
 /// Per-connection queue bound when the route does not set `max_queued_messages`.
 const DEFAULT_MAX_QUEUED: usize = 64;
-/// The most bytes of messages waiting for the backend, over all of an instance's connections, when the route does
-/// not set `max_queued_bytes`: well inside the instance's default 64 MiB of memory.
-const DEFAULT_MAX_QUEUED_BYTES: usize = 16 << 20;
+/// The most bytes of messages one connection may have waiting for the backend, when the route does not set
+/// `max_queued_bytes`: room for two full-size (1 MiB) messages.
+const DEFAULT_MAX_QUEUED_BYTES: usize = 2 << 20;
+/// The most bytes of messages waiting for the backend over all of an instance's connections, when the route does
+/// not set `max_queued_bytes_total`: well inside the instance's default 64 MiB of memory. With the per-connection
+/// bound, one client alone cannot fill it.
+const DEFAULT_MAX_QUEUED_BYTES_TOTAL: usize = 16 << 20;
 /// Session keys that survive an instance replacement: whether the backend accepted the connection, and its uid.
 const ACCEPTED_KEY: &str = "webhook.accepted";
 const UID_KEY: &str = "webhook.uid";
@@ -39,6 +44,7 @@ pub struct Webhook {
     secret: Option<String>,
     max_queued: usize,
     max_queued_bytes: usize,
+    max_queued_bytes_total: usize,
     /// Bytes of messages waiting in every connection's queue.
     queued_bytes: usize,
 }
@@ -53,6 +59,8 @@ pub struct Client {
     in_flight: bool,
     /// Messages waiting for the call in flight to finish.
     queue: VecDeque<Message>,
+    /// Their bytes.
+    queue_bytes: usize,
     /// The session says a `/message` call is under way (set once per busy spell, not per message).
     busy: bool,
 }
@@ -93,6 +101,7 @@ impl Webhook {
                 return;
             };
             self.queued_bytes -= message.as_bytes().len();
+            client.queue_bytes -= message.as_bytes().len();
             let event = match &message {
                 Message::Text(text) => wire::MessageEvent {
                     connection: conn.id().to_string(),
@@ -250,6 +259,8 @@ impl Plugin for Webhook {
         };
         self.max_queued = positive("max_queued_messages", DEFAULT_MAX_QUEUED)?;
         self.max_queued_bytes = positive("max_queued_bytes", DEFAULT_MAX_QUEUED_BYTES)?;
+        self.max_queued_bytes_total =
+            positive("max_queued_bytes_total", DEFAULT_MAX_QUEUED_BYTES_TOTAL)?;
         Ok(())
     }
 
@@ -301,26 +312,28 @@ impl Plugin for Webhook {
 
     fn on_message(&mut self, conn: Connection, client: &mut Client, message: Message) {
         let bytes = message.as_bytes().len();
-        if client.queue.len() >= self.max_queued
-            || self.queued_bytes + bytes > self.max_queued_bytes
-        {
+        let full = client.queue.len() >= self.max_queued
+            || client.queue_bytes + bytes > self.max_queued_bytes
+            || self.queued_bytes + bytes > self.max_queued_bytes_total;
+        if full {
             log::warn!(
-                "connection {}: {} messages ({} bytes on the route) wait for the backend; closing it",
+                "connection {}: {} messages ({} bytes; {} on the route) wait for the backend; closing it",
                 conn.id(),
                 client.queue.len(),
+                client.queue_bytes,
                 self.queued_bytes
             );
             conn.close(1008, "too many messages waiting for the backend");
             return;
         }
         self.queued_bytes += bytes;
+        client.queue_bytes += bytes;
         client.queue.push_back(message);
         self.send_next(conn, client);
     }
 
     fn on_close(&mut self, conn: Connection, client: Client, close: CloseFrame) {
-        let waiting: usize = client.queue.iter().map(|m| m.as_bytes().len()).sum();
-        self.queued_bytes -= waiting;
+        self.queued_bytes -= client.queue_bytes;
         if !client.accepted {
             return;
         }

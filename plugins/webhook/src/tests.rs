@@ -185,7 +185,9 @@ fn a_full_queue_closes_the_client_and_signing_adds_headers() {
 
 #[test]
 fn queued_bytes_are_capped_over_the_route_and_a_restart_says_what_it_dropped() {
-    let host = host().with_setting("max_queued_bytes", "10");
+    let host = host()
+        .with_setting("max_queued_bytes_total", "10")
+        .with_setting("max_queued_bytes", "8");
     let conn = accepted(&host, json!({}));
     host.message(conn, "12345"); // in flight at once: queues nothing
     host.message(conn, "123456"); // queued: 6 bytes
@@ -199,6 +201,18 @@ fn queued_bytes_are_capped_over_the_route_and_a_restart_says_what_it_dropped() {
     );
     host.respond(disconnect, Response::new(204, ""));
 
+    let other = accepted(&host, json!({}));
+    host.message(other, "tom"); // in flight
+    host.message(other, "12345678"); // queued: 8 bytes, this connection's bound
+    host.message(other, "1"); // one more would pass it
+    assert!(matches!(host.status(other), Some(Status::Closed(f)) if f.code == 1008));
+    let (disconnect, _, _) = host
+        .http_requests()
+        .into_iter()
+        .map(|(s, r)| (s, r.path, ()))
+        .find(|(_, path, _)| path == "/disconnect")
+        .unwrap();
+    host.respond(disconnect, Response::new(204, ""));
     let other = accepted(&host, json!({}));
     host.message(other, "tom");
     host.restart();
