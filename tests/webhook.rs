@@ -13,14 +13,39 @@ use wssgate_tests::*;
 const TOKEN: &str = "test-token-0123456789";
 const BACKEND: &str = "tests/backends/webhook.py";
 
-/// A gateway whose `/hook` route is the webhook to `url`, with extra route `settings` (TOML lines).
+/// The upstream `backend` at `url` (with `upstream_keys`, TOML lines) and a `/hook` route that is the webhook to it,
+/// with `settings` (TOML lines).
+fn webhook_routes(url: &str, upstream_keys: &str, settings: &str) -> String {
+    format!(
+        "[[upstream]]\nname = \"backend\"\nurl = \"{url}\"\n{upstream_keys}\n\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n{settings}\n",
+        plugin("webhook").display()
+    )
+}
+
+/// A gateway with the standard routes and the webhook's `/hook` to `url`, with extra route `settings`.
 fn gateway(url: &str, settings: &str) -> TestGateway {
     let routes = format!(
-        "[[upstream]]\nname = \"backend\"\nurl = \"{url}\"\n{}\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n{settings}\n",
+        "{}\n{}",
         standard_routes(),
-        plugin("webhook").display()
+        webhook_routes(url, "", settings)
     );
     TestGateway::start_with(&format!("workers = 2\n{ADMIN}"), &routes)
+}
+
+/// The backend's `/disconnect` notices, once there are `count` of them (bounded: 5 s).
+async fn disconnects(backend: &Backend, count: usize) -> Vec<Value> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = backend_state(backend).await["disconnects"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if seen.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen
 }
 
 /// The backend's record of what it saw.
@@ -130,17 +155,7 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
     // A close action, then the disconnect notices for both.
     bounded(ann.send(Message::text("close"))).await.unwrap();
     assert_eq!(expect_close(&mut ann).await, (4000, "bye".to_owned()));
-    let mut disconnects = Vec::new();
-    for _ in 0..100 {
-        disconnects = backend_state(&backend).await["disconnects"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if disconnects.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let disconnects = disconnects(&backend, 2).await;
     let by_uid = |uid: &str| disconnects.iter().find(|d| d["uid"] == uid).cloned();
     assert_eq!(
         by_uid("bob").map(|d| d["code"].clone()),
@@ -166,11 +181,7 @@ async fn a_backend_that_is_down_or_silent_fails_closed() {
     // A backend that never answers: the webhook's call times out (the upstream's timeout, below the route's
     // accept_timeout_ms) and the upgrade is answered 504.
     let backend = Backend::start(BACKEND, &[]);
-    let routes = format!(
-        "[[upstream]]\nname = \"backend\"\nurl = \"{}\"\ntimeout_ms = 500\n\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n",
-        backend.url(),
-        plugin("webhook").display()
-    );
+    let routes = webhook_routes(&backend.url(), "timeout_ms = 500", "");
     let gw = TestGateway::start(&routes);
     assert_eq!(
         gw.try_wss("/hook?token=slow").await.err().map(|(s, _)| s),
@@ -254,11 +265,10 @@ async fn connections_opened_before_a_reload_keep_talking_and_get_their_disconnec
     let dir = scratch_dir("webhook-reload");
     let cert = TestCert::create(&dir);
     let config = format!(
-        "workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n[[upstream]]\nname = \"backend\"\nurl = \"{}\"\n\n[[route]]\npath = \"/hook\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n[route.settings]\nupstream = \"backend\"\n",
+        "workers = 1\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n\n{}",
         cert.cert.display(),
         cert.key.display(),
-        backend.url(),
-        plugin("webhook").display()
+        webhook_routes(&backend.url(), "", "")
     );
     let gw = TestGateway::launch(&dir, &config, &[], Some(cert.der.clone()));
     let mut ann = gw.wss("/hook?token=good&uid=ann").await;
@@ -268,19 +278,11 @@ async fn connections_opened_before_a_reload_keep_talking_and_get_their_disconnec
     // The retired instance still serves ann, and her end still reaches the backend.
     assert_eq!(ask(&mut ann, "tom").await, "ok");
     bounded(ann.close(None)).await.unwrap();
-    let mut disconnects = Vec::new();
-    for _ in 0..100 {
-        disconnects = backend_state(&backend).await["disconnects"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if !disconnects.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        disconnects.first().map(|d| d["uid"].clone()),
+        disconnects(&backend, 1)
+            .await
+            .first()
+            .map(|d| d["uid"].clone()),
         Some(json!("ann")),
         "{}",
         gw.log()
