@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on this machine, installing first what the tests need:
 # the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
-# systemd-socket-activate, pebble, Python `websockets`, the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
+# systemd-socket-activate, pebble, nats-server, Python `websockets`, the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
 # than "passed"; this script runs them too (`--include-ignored`), and one whose tool is missing fails, naming it.
@@ -25,6 +25,7 @@ install_tools() {
   [ -x /usr/bin/chromium ] || debian_packages="$debian_packages chromium"
   [ -x /usr/bin/systemd-socket-activate ] || debian_packages="$debian_packages systemd"
   [ -x /usr/bin/pebble ] || debian_packages="$debian_packages pebble"
+  [ -x /usr/sbin/nats-server ] || debian_packages="$debian_packages nats-server"
   for package in $debian_packages; do
     say "installing the Debian package $package"
     if [ -z "$apt_updated" ]; then as_root apt-get update -qq && apt_updated=1; fi

@@ -35,6 +35,8 @@ pub struct AdminApi {
     pub token: String,
     /// The paths of the configured routes, which scope groups and users; replaced on reload.
     pub routes: Arc<RwLock<HashSet<String>>>,
+    /// The link to the cluster's broker, when `[cluster]` is configured: `/healthz` and `/metrics` report it.
+    pub cluster: Option<Arc<crate::cluster::LinkState>>,
 }
 
 /// Starts the admin listener on its own thread; returns the bound address.
@@ -234,8 +236,19 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
 fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
     // Read-only and on loopback: scrapers and health checks need no token.
     match (head.method.as_str(), head.path.as_str()) {
-        ("GET", "/healthz") => return (200, json!({"status": "ok"})),
-        ("GET", "/metrics") => return (200, Value::String(api.metrics.render())),
+        ("GET", "/healthz") => {
+            // A node whose broker is away still serves its own clients: degraded, not down.
+            let degraded = api.cluster.as_ref().is_some_and(|c| !c.is_connected());
+            let status = if degraded { "degraded" } else { "ok" };
+            return (200, json!({"status": status}));
+        }
+        ("GET", "/metrics") => {
+            let mut text = api.metrics.render();
+            if let Some(cluster) = &api.cluster {
+                cluster.render(&mut text);
+            }
+            return (200, Value::String(text));
+        }
         _ => {}
     }
     let authorized = head

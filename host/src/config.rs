@@ -35,6 +35,8 @@ pub struct Config {
     pub run_as: Option<RunAs>,
     /// The backends plugins may reach (`[[upstream]]`), each only from the routes that grant it.
     pub upstreams: Vec<Arc<UpstreamConfig>>,
+    /// Cluster mode (`[cluster]`): `None` runs a single node.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// Top-level `user` and optional `group`: who the gateway becomes once its listeners are bound.
@@ -189,6 +191,7 @@ struct RawConfig {
     route: Vec<RawRoute>,
     #[serde(default)]
     upstream: Vec<Spanned<RawUpstream>>,
+    cluster: Option<Spanned<crate::cluster::config::RawCluster>>,
     limits: Option<Spanned<Limits>>,
     admin: Option<Spanned<AdminConfig>>,
     log: Option<Spanned<LogConfig>>,
@@ -599,7 +602,18 @@ impl Config {
                 )));
             }
         };
+        let cluster = match raw.cluster {
+            None => None,
+            Some(spanned) => {
+                let span = spanned.span();
+                let cluster =
+                    crate::cluster::ClusterConfig::from_raw(spanned.into_inner(), |p| resolve(p))
+                        .map_err(|e| at(span, e))?;
+                Some(cluster)
+            }
+        };
         Ok(Config {
+            cluster,
             upstreams,
             run_as,
             log,

@@ -266,6 +266,15 @@ impl Gateway {
                 return Err(e);
             }
         }
+        let cluster = match &config.cluster {
+            None => None,
+            Some(cluster) => {
+                let link = crate::cluster::ClusterLink::start(cluster, watch_shutdown.clone())?;
+                tracing::info!(node = %cluster.node, "cluster: this node is {}; connecting to {}", cluster.node, cluster.servers.join(", "));
+                gateway.workers.push(link.thread);
+                Some(link.state)
+            }
+        };
         if let Some(admin) = &config.admin {
             let admin_routes = Arc::new(RwLock::new(
                 routes.iter().map(|r| r.config.path.clone()).collect(),
@@ -276,6 +285,7 @@ impl Gateway {
                 hub: hub.clone(),
                 token: admin.token.clone(),
                 routes: admin_routes,
+                cluster,
             };
             match admin::start(admin.address, api, watch_shutdown.clone()) {
                 Ok((bound, thread)) => {

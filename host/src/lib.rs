@@ -14,6 +14,7 @@ pub mod accept;
 pub mod acme;
 pub mod admin;
 pub mod admission;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod gateway;
