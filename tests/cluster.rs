@@ -85,3 +85,117 @@ fn bad_cluster_config_names_the_field() {
         );
     }
 }
+
+/// A node of a cluster on `broker`, with the standard routes and the push API.
+fn node(name: &str, broker: &Nats) -> TestGateway {
+    let cluster = format!(
+        "[cluster]\nservers = [\"{}\"]\nnode = \"{name}\"\n",
+        broker.url()
+    );
+    TestGateway::start_with(
+        &format!("workers = 2\n{ADMIN}{cluster}"),
+        &standard_routes(),
+    )
+}
+
+/// The subjects node `name` is subscribed to, from nats-server's monitoring endpoint.
+async fn subscriptions_of(broker: &Nats, name: &str) -> Vec<String> {
+    let tcp = bounded(tokio::net::TcpStream::connect((
+        "127.0.0.1",
+        broker.monitor,
+    )))
+    .await
+    .unwrap();
+    let answer = raw_exchange(
+        tcp,
+        b"GET /connz?subs=1 HTTP/1.0\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    body["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == name)
+        .flat_map(|c| {
+            c["subscriptions_list"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server (./test.sh installs it)"]
+async fn a_publication_reaches_group_members_on_another_node_which_alone_subscribes() {
+    let broker = Nats::start();
+    let (a, b) = (node("a", &broker), node("b", &broker));
+    health_becomes(&a, "ok").await;
+    health_becomes(&b, "ok").await;
+    let mut member = a.wss("/probe").await;
+    assert_eq!(ask(&mut member, "join room").await, "joined");
+    let group_subject = "wssgate.x2f70726f6265.g.x726f6f6d"; // "/probe", "room"
+    let mut subscribed = false;
+    for _ in 0..100 {
+        subscribed = subscriptions_of(&broker, "a")
+            .await
+            .iter()
+            .any(|s| s == group_subject);
+        if subscribed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        subscribed,
+        "node a, which has the member, subscribes to the group"
+    );
+    assert!(
+        !subscriptions_of(&broker, "b")
+            .await
+            .iter()
+            .any(|s| s == group_subject),
+        "node b has no member and no subscription"
+    );
+    let mut publisher = b.wss("/probe").await;
+    assert_eq!(
+        ask(&mut publisher, "publish room hello").await,
+        "published 0",
+        "no member on b itself"
+    );
+    assert_eq!(
+        next_message(&mut member).await,
+        tokio_tungstenite::tungstenite::Message::text("hello")
+    );
+    // The push API of node b reaches the member on node a too.
+    let (status, _) = wssgate_tests::admin::call(
+        &b,
+        "POST",
+        "/api/publish",
+        Some("test-token-0123456789"),
+        Some(serde_json::json!({"route": "/probe", "group": "room", "message": "pushed"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        next_message(&mut member).await,
+        tokio_tungstenite::tungstenite::Message::text("pushed")
+    );
+    // The last member leaves: node a unsubscribes.
+    drop(member);
+    let mut gone = false;
+    for _ in 0..100 {
+        gone = !subscriptions_of(&broker, "a")
+            .await
+            .iter()
+            .any(|s| s == group_subject);
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "node a unsubscribed once its last member left");
+}

@@ -37,7 +37,7 @@ async fn login(gw: &TestGateway, uid: &str) -> (Ws, u64) {
     send_json(&mut ws, json!({"type": "login", "uid": uid})).await;
     let answer = next_json(&mut ws).await;
     assert_eq!(answer["type"], "login", "{answer}");
-    let worker = answer["connection"].as_u64().unwrap() >> 48;
+    let worker = (answer["connection"].as_u64().unwrap() >> 40) & 0xff;
     (ws, worker)
 }
 
@@ -216,14 +216,14 @@ async fn probe_id(ws: &mut Ws) -> u64 {
     info.rsplit("id=").next().unwrap().parse().unwrap()
 }
 
-/// Opens connections to `path` until one lands on `worker` (a connection id's top 16 bits name its worker; the
+/// Opens connections to `path` until one lands on `worker` (a connection id's bits 40 to 47 name its worker; the
 /// kernel spreads connections over the workers' sockets). The others stay open in `spare`: the probe tells every
 /// connection about each close, which would come between a test's questions and answers.
 async fn on_worker(gw: &TestGateway, path: &str, worker: u64, spare: &mut Vec<Ws>) -> (Ws, u64) {
     for _ in 0..64 {
         let mut ws = gw.ws(path).await;
         let id = probe_id(&mut ws).await;
-        if id >> 48 == worker {
+        if (id >> 40) & 0xff == worker {
             return (ws, id);
         }
         spare.push(ws);

@@ -330,8 +330,14 @@ impl Config {
                     path.display()
                 )));
             }
+            Some(n) if n > 255 => {
+                return Err(ConfigError(format!(
+                    "{}: `workers` must be at most 255",
+                    path.display()
+                )));
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(255)),
         };
         if raw.listener.is_empty() {
             return Err(ConfigError(format!(

@@ -269,7 +269,11 @@ impl Gateway {
         let cluster = match &config.cluster {
             None => None,
             Some(cluster) => {
-                let link = crate::cluster::ClusterLink::start(cluster, watch_shutdown.clone())?;
+                let link = crate::cluster::ClusterLink::start(
+                    cluster,
+                    hub.clone(),
+                    watch_shutdown.clone(),
+                )?;
                 tracing::info!(node = %cluster.node, "cluster: this node is {}; connecting to {}", cluster.node, cluster.servers.join(", "));
                 gateway.workers.push(link.thread);
                 Some(link.state)

@@ -175,6 +175,9 @@ pub struct Hub {
     /// When a dropped delivery was last logged, in seconds since the hub started, so a storm logs once a second.
     last_drop_log: AtomicU64,
     started: std::time::Instant,
+    /// The link to the other nodes, in cluster mode: publications go to it, and it learns which audiences this
+    /// node has members of.
+    cluster: std::sync::OnceLock<crate::cluster::ClusterHandle>,
 }
 
 /// A worker's side of its delivery queue.
@@ -219,6 +222,7 @@ impl Hub {
             metrics,
             last_drop_log: AtomicU64::new(u64::MAX),
             started: std::time::Instant::now(),
+            cluster: std::sync::OnceLock::new(),
         });
         let receivers = receivers
             .into_iter()
@@ -230,6 +234,29 @@ impl Hub {
             })
             .collect();
         (hub, receivers)
+    }
+
+    /// Joins the hub to a cluster.
+    pub fn set_cluster(&self, handle: crate::cluster::ClusterHandle) {
+        let _ = self.cluster.set(handle);
+    }
+
+    /// Tells the cluster link (if any) that this node now has, or no longer has, members of `audience`.
+    fn interest(&self, route: &str, audience: &Audience, present: bool) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.interest(route, audience, present);
+        }
+    }
+
+    /// Delivers a publication another node sent to this node's members (it goes no further).
+    pub fn deliver_from_cluster(&self, publication: crate::cluster::Publication) {
+        let crate::cluster::Publication {
+            route,
+            audience,
+            exclude,
+            message,
+        } = publication;
+        self.fan_out(&route, audience, message, &exclude);
     }
 
     /// Takes the queue bound of reloaded limits.
@@ -263,7 +290,11 @@ impl Hub {
         let Some(route) = state.members.get(&id).map(|m| m.details.route.clone()) else {
             return;
         };
-        state.routes.entry(route).or_default().insert(id);
+        let first = !state.routes.contains_key(&route);
+        state.routes.entry(route.clone()).or_default().insert(id);
+        if first {
+            self.interest(&route, &Audience::Route, true);
+        }
     }
 
     /// Forgets a closed connection: it leaves its groups, its user and its session.
@@ -274,12 +305,18 @@ impl Hub {
         };
         let route = member.details.route.clone();
         for group in member.groups {
-            remove_from(&mut state.groups, (route.clone(), group), id);
+            if remove_from(&mut state.groups, (route.clone(), group.clone()), id) {
+                self.interest(&route, &Audience::Group(group), false);
+            }
         }
-        if let Some(uid) = member.user {
-            remove_from(&mut state.users, (route.clone(), uid), id);
+        if let Some(uid) = member.user
+            && remove_from(&mut state.users, (route.clone(), uid.clone()), id)
+        {
+            self.interest(&route, &Audience::User(uid), false);
         }
-        remove_from(&mut state.routes, route, id);
+        if remove_from(&mut state.routes, route.clone(), id) {
+            self.interest(&route, &Audience::Route, false);
+        }
     }
 
     /// The details of connection `id` if it is open on `route`.
@@ -306,11 +343,12 @@ impl Hub {
             return Err(HubRefusal::TooManyGroups);
         }
         member.groups.insert(group.to_owned());
-        state
-            .groups
-            .entry((route.to_owned(), group.to_owned()))
-            .or_default()
-            .insert(id);
+        let key = (route.to_owned(), group.to_owned());
+        let first = !state.groups.contains_key(&key);
+        state.groups.entry(key).or_default().insert(id);
+        if first {
+            self.interest(route, &Audience::Group(group.to_owned()), true);
+        }
         Ok(())
     }
 
@@ -319,8 +357,10 @@ impl Hub {
         let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        if member.groups.remove(group) {
-            remove_from(&mut state.groups, (route.to_owned(), group.to_owned()), id);
+        if member.groups.remove(group)
+            && remove_from(&mut state.groups, (route.to_owned(), group.to_owned()), id)
+        {
+            self.interest(route, &Audience::Group(group.to_owned()), false);
         }
     }
 
@@ -347,14 +387,17 @@ impl Hub {
             .member_mut(route, id)
             .ok_or(HubRefusal::UnknownConnection)?;
         let previous = member.user.replace(uid.to_owned());
-        if let Some(previous) = previous {
-            remove_from(&mut state.users, (route.to_owned(), previous), id);
+        if let Some(previous) = previous
+            && remove_from(&mut state.users, (route.to_owned(), previous.clone()), id)
+        {
+            self.interest(route, &Audience::User(previous), false);
         }
-        state
-            .users
-            .entry((route.to_owned(), uid.to_owned()))
-            .or_default()
-            .insert(id);
+        let key = (route.to_owned(), uid.to_owned());
+        let first = !state.users.contains_key(&key);
+        state.users.entry(key).or_default().insert(id);
+        if first {
+            self.interest(route, &Audience::User(uid.to_owned()), true);
+        }
         Ok(())
     }
 
@@ -363,8 +406,10 @@ impl Hub {
         let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        if let Some(uid) = member.user.take() {
-            remove_from(&mut state.users, (route.to_owned(), uid), id);
+        if let Some(uid) = member.user.take()
+            && remove_from(&mut state.users, (route.to_owned(), uid.clone()), id)
+        {
+            self.interest(route, &Audience::User(uid), false);
         }
     }
 
@@ -448,9 +493,25 @@ impl Hub {
         }
     }
 
-    /// Queues `message` for `audience`: directly for this thread's own worker, as one [`Delivery`] for each other
-    /// worker that has a member. Returns how many members it went to (a worker whose queue is full gets none).
+    /// Queues `message` for `audience`: on this node through [`Hub::fan_out`], and for the other nodes' members
+    /// through the cluster link, if any. Returns how many of this node's members it went to (a worker whose queue is
+    /// full gets none).
     fn send(
+        &self,
+        route: &str,
+        audience: Audience,
+        message: Message,
+        exclude: &[ConnectionId],
+    ) -> usize {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.publish(route, &audience, exclude, &message);
+        }
+        self.fan_out(route, audience, message, exclude)
+    }
+
+    /// Queues `message` for this node's members of `audience`: directly for this thread's own worker, as one
+    /// [`Delivery`] for each other worker that has a member. Returns how many members it went to.
+    fn fan_out(
         &self,
         route: &str,
         audience: Audience,
@@ -574,11 +635,19 @@ pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Members>, key: K, id: ConnectionId) {
-    if let Some(members) = map.get_mut(&key) {
-        members.remove(id);
-        if members.is_empty() {
-            map.remove(&key);
-        }
+/// Removes `id` from the audience `key`; true when that emptied it (this node has no member left).
+fn remove_from<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Members>,
+    key: K,
+    id: ConnectionId,
+) -> bool {
+    let Some(members) = map.get_mut(&key) else {
+        return false;
+    };
+    members.remove(id);
+    let emptied = members.is_empty();
+    if emptied {
+        map.remove(&key);
     }
+    emptied
 }

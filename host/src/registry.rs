@@ -8,8 +8,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// A connection id: the worker's index in the top 16 bits, a per-worker counter below, so ids are unique across
-/// the gateway without coordination.
+/// A connection id: a tag of this gateway process in the top 16 bits (random, so that ids of different nodes, and of
+/// one node across restarts, differ — with a 1 in 65,536 chance of a clash between two processes; a cluster-wide
+/// node numbering is still to come), the worker's index in the next 8, and a per-worker counter in the low 40.
 pub type ConnectionId = u64;
 
 /// A map keyed by connection ids. It hashes with Fx, fast and unkeyed: the ids are the gateway's own counters, not
@@ -60,7 +61,17 @@ pub fn current_worker() -> Option<usize> {
 
 /// The worker a connection lives on.
 pub fn worker_of(id: ConnectionId) -> usize {
-    (id >> 48) as usize
+    ((id >> 40) & 0xff) as usize
+}
+
+/// This process's tag, the top 16 bits of its connection ids: random and never zero.
+fn process_tag() -> u64 {
+    static TAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        (random & 0xffff).max(1)
+    })
 }
 
 /// Registers a new connection of the route at path `route` and returns its id.
@@ -68,7 +79,7 @@ pub fn open(outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
     REGISTRY.with(|r| {
         let next = r.last.get() + 1;
         r.last.set(next);
-        let id = (r.worker.get() << 48) | next;
+        let id = (process_tag() << 48) | (r.worker.get() << 40) | next;
         r.connections.borrow_mut().insert(
             id,
             Entry {

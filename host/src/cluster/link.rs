@@ -4,12 +4,22 @@
 //! is what `/healthz` and `/metrics` report.
 
 use super::config::{ClusterConfig, Credentials};
+use super::wire::{self, Publication};
+use crate::hub::{Audience, Hub};
+use crate::registry::ConnectionId;
 use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Publications waiting for the link: past this, new ones are dropped and counted (a worker never waits on the
+/// broker).
+const PUBLISH_QUEUE: usize = 4096;
 
 /// How often the client pings the broker: a broker that vanished without closing the connection is noticed within
 /// about three of these (async-nats' default of a minute would take three minutes).
@@ -22,6 +32,8 @@ pub struct LinkState {
     /// Times the link connected, the first included.
     connects: AtomicU64,
     disconnects: AtomicU64,
+    /// Publications dropped: the link was down or its queue full.
+    dropped: AtomicU64,
 }
 
 impl LinkState {
@@ -38,7 +50,8 @@ impl LinkState {
         );
         let _ = writeln!(
             out,
-            "# HELP wssgate_cluster_connected Whether the link to NATS is up\n# TYPE wssgate_cluster_connected gauge\nwssgate_cluster_connected {connected}\n# HELP wssgate_cluster_connects_total Times the link to NATS connected\n# TYPE wssgate_cluster_connects_total counter\nwssgate_cluster_connects_total {connects}\n# HELP wssgate_cluster_disconnects_total Times the link to NATS was lost\n# TYPE wssgate_cluster_disconnects_total counter\nwssgate_cluster_disconnects_total {disconnects}"
+            "# HELP wssgate_cluster_connected Whether the link to NATS is up\n# TYPE wssgate_cluster_connected gauge\nwssgate_cluster_connected {connected}\n# HELP wssgate_cluster_connects_total Times the link to NATS connected\n# TYPE wssgate_cluster_connects_total counter\nwssgate_cluster_connects_total {connects}\n# HELP wssgate_cluster_disconnects_total Times the link to NATS was lost\n# TYPE wssgate_cluster_disconnects_total counter\nwssgate_cluster_disconnects_total {disconnects}\n# HELP wssgate_cluster_dropped_total Publications for other nodes dropped (broker down, queue full)\n# TYPE wssgate_cluster_dropped_total counter\nwssgate_cluster_dropped_total {}",
+            self.dropped.load(Ordering::Relaxed)
         );
     }
 }
@@ -49,10 +62,50 @@ pub struct ClusterLink {
     pub thread: std::thread::JoinHandle<()>,
 }
 
+/// What the hub hands the link: its interest in an audience, and publications for other nodes.
+pub struct ClusterHandle {
+    prefix: String,
+    /// (subject, wanted): subscribe or unsubscribe. Unbounded: one entry per change of an audience's presence on
+    /// this node, which the hub's own caps bound.
+    interest: mpsc::UnboundedSender<(String, bool)>,
+    publish: mpsc::Sender<(String, Vec<u8>)>,
+    state: Arc<LinkState>,
+}
+
+impl ClusterHandle {
+    /// This node now has (`present`) or no longer has members of `audience` on `route`.
+    pub fn interest(&self, route: &str, audience: &Audience, present: bool) {
+        if let Some(subject) = wire::subject(&self.prefix, route, audience) {
+            let _ = self.interest.send((subject, present));
+        }
+    }
+
+    /// Sends a publication to the other nodes; dropped (and counted) when the broker is away or the queue is full.
+    pub fn publish(
+        &self,
+        route: &str,
+        audience: &Audience,
+        exclude: &[ConnectionId],
+        message: &Message,
+    ) {
+        let Some(subject) = wire::subject(&self.prefix, route, audience) else {
+            return;
+        };
+        let Some(payload) = Publication::encode(route, audience, exclude, message) else {
+            return;
+        };
+        if !self.state.is_connected() || self.publish.try_send((subject, payload)).is_err() {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl ClusterLink {
-    /// Starts the link's thread. Returns at once: the broker may come later.
+    /// Starts the link's thread, delivering what other nodes publish through `hub`, and gives `hub` its handle.
+    /// Returns at once: the broker may come later.
     pub fn start(
         config: &ClusterConfig,
+        hub: Arc<Hub>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<ClusterLink> {
         let servers = config
@@ -69,6 +122,8 @@ impl ClusterLink {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .ping_interval(PING_INTERVAL)
+            // Its own publications reach this node's members directly: the broker must not send them back.
+            .no_echo()
             .event_callback(move |event| {
                 let (state, node) = (events.clone(), node.clone());
                 async move { state.record(&node, event) }
@@ -83,6 +138,15 @@ impl ClusterLink {
         if let Some(ca) = &config.ca {
             options = options.add_root_certificates(ca.clone());
         }
+        let (interest, mut interest_rx) = mpsc::unbounded_channel();
+        let (publish, mut publish_rx) = mpsc::channel::<(String, Vec<u8>)>(PUBLISH_QUEUE);
+        hub.set_cluster(ClusterHandle {
+            prefix: config.prefix.clone(),
+            interest,
+            publish,
+            state: state.clone(),
+        });
+        let state_for_loop = state.clone();
         let thread = std::thread::Builder::new()
             .name("wssgate-cluster".into())
             .spawn(move || {
@@ -99,7 +163,44 @@ impl ClusterLink {
                         Ok(client) => client,
                         Err(e) => return tracing::error!("cluster: {e}"),
                     };
-                    let _ = shutdown.wait_for(|down| *down).await;
+                    // Each subscription is a task delivering what arrives; aborting it unsubscribes.
+                    let mut subscriptions: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+                    // Bounded by the shutdown: each turn handles one command.
+                    loop {
+                        tokio::select! {
+                            _ = shutdown.wait_for(|down| *down) => break,
+                            Some((subject, wanted)) = interest_rx.recv() => {
+                                if !wanted {
+                                    if let Some(task) = subscriptions.remove(&subject) {
+                                        task.abort();
+                                    }
+                                } else if !subscriptions.contains_key(&subject) {
+                                    match client.subscribe(subject.clone()).await {
+                                        Ok(mut subscriber) => {
+                                            let hub = hub.clone();
+                                            let task = tokio::spawn(async move {
+                                                while let Some(message) = subscriber.next().await {
+                                                    if let Some(publication) = Publication::decode(&message.payload) {
+                                                        hub.deliver_from_cluster(publication);
+                                                    }
+                                                }
+                                            });
+                                            subscriptions.insert(subject, task.abort_handle());
+                                        }
+                                        Err(e) => tracing::warn!("cluster: cannot subscribe to {subject}: {e}"),
+                                    }
+                                }
+                            }
+                            Some((subject, payload)) = publish_rx.recv() => {
+                                if client.publish(subject, payload.into()).await.is_err() {
+                                    state_for_loop.dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
+                    for task in subscriptions.into_values() {
+                        task.abort();
+                    }
                     drop(client);
                 });
             })
