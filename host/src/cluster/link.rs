@@ -10,6 +10,7 @@ use crate::registry::ConnectionId;
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -174,20 +175,10 @@ impl ClusterLink {
                                     if let Some(task) = subscriptions.remove(&subject) {
                                         task.abort();
                                     }
-                                } else if !subscriptions.contains_key(&subject) {
-                                    match client.subscribe(subject.clone()).await {
-                                        Ok(mut subscriber) => {
-                                            let hub = hub.clone();
-                                            let task = tokio::spawn(async move {
-                                                while let Some(message) = subscriber.next().await {
-                                                    if let Some(publication) = Publication::decode(&message.payload) {
-                                                        hub.deliver_from_cluster(publication);
-                                                    }
-                                                }
-                                            });
-                                            subscriptions.insert(subject, task.abort_handle());
-                                        }
-                                        Err(e) => tracing::warn!("cluster: cannot subscribe to {subject}: {e}"),
+                                } else if let Entry::Vacant(slot) = subscriptions.entry(subject) {
+                                    let subject = slot.key().clone();
+                                    if let Some(task) = subscribe(&client, subject, hub.clone()).await {
+                                        slot.insert(task);
                                     }
                                 }
                             }
@@ -206,6 +197,32 @@ impl ClusterLink {
             })
             .context("spawning the cluster thread")?;
         Ok(ClusterLink { state, thread })
+    }
+}
+
+/// Subscribes to `subject`; what arrives is delivered to this node's members through `hub` by a task, whose abort
+/// handle ends the subscription.
+async fn subscribe(
+    client: &async_nats::Client,
+    subject: String,
+    hub: Arc<Hub>,
+) -> Option<tokio::task::AbortHandle> {
+    match client.subscribe(subject.clone()).await {
+        Ok(mut subscriber) => {
+            let task = tokio::spawn(async move {
+                // Bounded by the subscription: it ends when aborted or when the client closes.
+                while let Some(message) = subscriber.next().await {
+                    if let Some(publication) = Publication::decode(&message.payload) {
+                        hub.deliver_from_cluster(publication);
+                    }
+                }
+            });
+            Some(task.abort_handle())
+        }
+        Err(e) => {
+            tracing::warn!("cluster: cannot subscribe to {subject}: {e}");
+            None
+        }
     }
 }
 
