@@ -86,16 +86,81 @@ fn bad_cluster_config_names_the_field() {
     }
 }
 
-/// A node of a cluster on `broker`, with the standard routes and the push API.
+/// A node of a cluster on `broker`, with the standard routes, `/chat` and the push API.
 fn node(name: &str, broker: &Nats) -> TestGateway {
     let cluster = format!(
         "[cluster]\nservers = [\"{}\"]\nnode = \"{name}\"\n",
         broker.url()
     );
-    TestGateway::start_with(
-        &format!("workers = 2\n{ADMIN}{cluster}"),
-        &standard_routes(),
-    )
+    let routes = format!(
+        "{}\n[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
+        standard_routes(),
+        plugin("chat").display()
+    );
+    TestGateway::start_with(&format!("workers = 2\n{ADMIN}{cluster}"), &routes)
+}
+
+/// Waits for the text message `wanted`, skipping others (at most 20).
+async fn receives<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    wanted: &str,
+) {
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        match next_message(ws).await {
+            tokio_tungstenite::tungstenite::Message::Text(text) if text.as_str() == wanted => {
+                return;
+            }
+            other => seen.push(other),
+        }
+    }
+    panic!("{wanted:?} never came; got {seen:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server (./test.sh installs it)"]
+async fn the_push_api_of_one_node_reaches_a_user_and_a_route_on_another() {
+    use futures_util::SinkExt;
+    let broker = Nats::start();
+    let (a, b) = (node("a", &broker), node("b", &broker));
+    health_becomes(&a, "ok").await;
+    health_becomes(&b, "ok").await;
+    let mut ann = a.wss("/chat").await;
+    let login = serde_json::json!({"type": "login", "uid": "ann"}).to_string();
+    bounded(ann.send(tokio_tungstenite::tungstenite::Message::text(login)))
+        .await
+        .unwrap();
+    let mut probe = a.wss("/probe").await;
+    assert!(ask(&mut probe, "info").await.contains("path=/probe"));
+    let cases = [
+        (
+            "/api/send-to-user",
+            serde_json::json!({"route": "/chat", "uid": "ann", "message": "psst"}),
+        ),
+        (
+            "/api/broadcast",
+            serde_json::json!({"route": "/probe", "message": "everyone"}),
+        ),
+    ];
+    for ((path, body), ws) in cases.into_iter().zip([&mut ann, &mut probe]) {
+        let wanted = body["message"].as_str().unwrap().to_owned();
+        // Node a subscribes as its members arrive: push until the subscription is in place (bounded).
+        let mut got = false;
+        for _ in 0..50 {
+            let token = Some("test-token-0123456789");
+            let (status, _) =
+                wssgate_tests::admin::call(&b, "POST", path, token, Some(body.clone())).await;
+            assert_eq!(status, 200);
+            if tokio::time::timeout(Duration::from_millis(200), receives(ws, &wanted))
+                .await
+                .is_ok()
+            {
+                got = true;
+                break;
+            }
+        }
+        assert!(got, "{path} from node b never reached node a");
+    }
 }
 
 /// The subjects node `name` is subscribed to, from nats-server's monitoring endpoint.
