@@ -166,7 +166,7 @@ struct WorkerQueue {
 
 pub struct Hub {
     state: Mutex<State>,
-    /// One queue per worker, indexed by the worker number in a connection id's high bits.
+    /// One queue per worker, indexed by the worker number a connection id carries (`registry::worker_of`).
     workers: Vec<WorkerQueue>,
     /// The most bytes one worker's queue may hold (`max_worker_queue_bytes`, replaced on reload).
     max_queue_bytes: AtomicUsize,

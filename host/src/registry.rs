@@ -34,7 +34,7 @@ struct Entry {
 struct Registry {
     /// Live connections of this worker.
     connections: RefCell<IdMap<Entry>>,
-    /// The worker's index, the high bits of its ids.
+    /// The worker's index, bits 40 to 47 of its ids.
     worker: Cell<u64>,
     /// The last id handed out.
     last: Cell<u64>,

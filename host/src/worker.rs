@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// What a worker's connections share.
 pub struct WorkerContext {
-    /// This worker's number: its metrics shard and the high bits of its ids.
+    /// This worker's number: its metrics shard and bits 40 to 47 of its connection ids.
     pub index: usize,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
