@@ -100,6 +100,29 @@ fn node(name: &str, broker: &Nats) -> TestGateway {
     TestGateway::start_with(&format!("workers = 2\n{ADMIN}{cluster}"), &routes)
 }
 
+/// Nodes `a` and `b` on `broker`, both connected.
+async fn two_nodes(broker: &Nats) -> (TestGateway, TestGateway) {
+    let (a, b) = (node("a", broker), node("b", broker));
+    health_becomes(&a, "ok").await;
+    health_becomes(&b, "ok").await;
+    (a, b)
+}
+
+/// Whether node `name`'s subscription to `subject` comes to be (`wanted`) or to go, within 5 s.
+async fn subscription_becomes(broker: &Nats, name: &str, subject: &str, wanted: bool) -> bool {
+    for _ in 0..100 {
+        let subscribed = subscriptions_of(broker, name)
+            .await
+            .iter()
+            .any(|s| s == subject);
+        if subscribed == wanted {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Waits for the text message `wanted`, skipping others (at most 20).
 async fn receives<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
@@ -122,9 +145,7 @@ async fn receives<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 async fn the_push_api_of_one_node_reaches_a_user_and_a_route_on_another() {
     use futures_util::SinkExt;
     let broker = Nats::start();
-    let (a, b) = (node("a", &broker), node("b", &broker));
-    health_becomes(&a, "ok").await;
-    health_becomes(&b, "ok").await;
+    let (a, b) = two_nodes(&broker).await;
     let mut ann = a.wss("/chat").await;
     let login = serde_json::json!({"type": "login", "uid": "ann"}).to_string();
     bounded(ann.send(tokio_tungstenite::tungstenite::Message::text(login)))
@@ -197,23 +218,11 @@ async fn subscriptions_of(broker: &Nats, name: &str) -> Vec<String> {
 #[ignore = "needs nats-server (./test.sh installs it)"]
 async fn a_publication_reaches_group_members_on_another_node_which_alone_subscribes() {
     let broker = Nats::start();
-    let (a, b) = (node("a", &broker), node("b", &broker));
-    health_becomes(&a, "ok").await;
-    health_becomes(&b, "ok").await;
+    let (a, b) = two_nodes(&broker).await;
     let mut member = a.wss("/probe").await;
     assert_eq!(ask(&mut member, "join room").await, "joined");
     let group_subject = "wssgate.x2f70726f6265.g.x726f6f6d"; // "/probe", "room"
-    let mut subscribed = false;
-    for _ in 0..100 {
-        subscribed = subscriptions_of(&broker, "a")
-            .await
-            .iter()
-            .any(|s| s == group_subject);
-        if subscribed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let subscribed = subscription_becomes(&broker, "a", group_subject, true).await;
     assert!(
         subscribed,
         "node a, which has the member, subscribes to the group"
@@ -251,16 +260,6 @@ async fn a_publication_reaches_group_members_on_another_node_which_alone_subscri
     );
     // The last member leaves: node a unsubscribes.
     drop(member);
-    let mut gone = false;
-    for _ in 0..100 {
-        gone = !subscriptions_of(&broker, "a")
-            .await
-            .iter()
-            .any(|s| s == group_subject);
-        if gone {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let gone = subscription_becomes(&broker, "a", group_subject, false).await;
     assert!(gone, "node a unsubscribed once its last member left");
 }
