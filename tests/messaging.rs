@@ -37,7 +37,9 @@ async fn login(gw: &TestGateway, uid: &str) -> (Ws, u64) {
     send_json(&mut ws, json!({"type": "login", "uid": uid})).await;
     let answer = next_json(&mut ws).await;
     assert_eq!(answer["type"], "login", "{answer}");
-    let worker = (answer["connection"].as_u64().unwrap() >> 40) & 0xff;
+    // A decimal string: ids pass 2^53, which a JavaScript number cannot hold.
+    let id: u64 = answer["connection"].as_str().unwrap().parse().unwrap();
+    let worker = (id >> 40) & 0xff;
     (ws, worker)
 }
 

@@ -236,6 +236,20 @@ impl Gateway {
             hub: hub.clone(),
             certificates,
         };
+        // Before the workers, so that no join or login can happen before the hub has its link to tell.
+        let cluster = match &config.cluster {
+            None => None,
+            Some(cluster) => {
+                let link = crate::cluster::ClusterLink::start(
+                    cluster,
+                    hub.clone(),
+                    watch_shutdown.clone(),
+                )?;
+                tracing::info!(node = %cluster.node, "cluster: this node is {}; connecting to {}", cluster.node, cluster.servers.join(", "));
+                gateway.workers.push(link.thread);
+                Some(link.state)
+            }
+        };
         for (index, (listeners, deliveries)) in per_worker.into_iter().zip(deliveries).enumerate() {
             let (reload_tx, reloads) = unbounded_channel();
             gateway.reloads.push(reload_tx);
@@ -266,19 +280,6 @@ impl Gateway {
                 return Err(e);
             }
         }
-        let cluster = match &config.cluster {
-            None => None,
-            Some(cluster) => {
-                let link = crate::cluster::ClusterLink::start(
-                    cluster,
-                    hub.clone(),
-                    watch_shutdown.clone(),
-                )?;
-                tracing::info!(node = %cluster.node, "cluster: this node is {}; connecting to {}", cluster.node, cluster.servers.join(", "));
-                gateway.workers.push(link.thread);
-                Some(link.state)
-            }
-        };
         if let Some(admin) = &config.admin {
             let admin_routes = Arc::new(RwLock::new(
                 routes.iter().map(|r| r.config.path.clone()).collect(),

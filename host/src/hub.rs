@@ -386,6 +386,9 @@ impl Hub {
         let member = state
             .member_mut(route, id)
             .ok_or(HubRefusal::UnknownConnection)?;
+        if member.user.as_deref() == Some(uid) {
+            return Ok(());
+        }
         let previous = member.user.replace(uid.to_owned());
         if let Some(previous) = previous
             && remove_from(&mut state.users, (route.to_owned(), previous.clone()), id)

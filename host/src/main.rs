@@ -59,7 +59,7 @@ impl Options {
     fn load(&self) -> Result<Config> {
         let mut config = Config::load(&self.config)?;
         if let Some(workers) = self.workers {
-            anyhow::ensure!(workers > 0, "--workers must be at least 1");
+            anyhow::ensure!((1..=255).contains(&workers), "--workers must be 1 to 255");
             config.workers = workers;
         }
         Ok(config)

@@ -166,6 +166,8 @@ impl ClusterLink {
                     };
                     // Each subscription is a task delivering what arrives; aborting it unsubscribes.
                     let mut subscriptions: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+                    // A second view of the shutdown, for the waits inside a turn.
+                    let mut stopping = shutdown.clone();
                     // Bounded by the shutdown: each turn handles one command.
                     loop {
                         tokio::select! {
@@ -176,14 +178,28 @@ impl ClusterLink {
                                         task.abort();
                                     }
                                 } else if let Entry::Vacant(slot) = subscriptions.entry(subject) {
+                                    // While the client (re)connects it reads no commands: a full command queue
+                                    // must not keep the gateway from shutting down.
                                     let subject = slot.key().clone();
-                                    if let Some(task) = subscribe(&client, subject, hub.clone()).await {
-                                        slot.insert(task);
+                                    tokio::select! {
+                                        task = subscribe(&client, subject, hub.clone()) => {
+                                            if let Some(task) = task {
+                                                slot.insert(task);
+                                            }
+                                        }
+                                        _ = stopping.wait_for(|down| *down) => break,
                                     }
                                 }
                             }
                             Some((subject, payload)) = publish_rx.recv() => {
-                                if client.publish(subject, payload.into()).await.is_err() {
+                                // Published while disconnected, it would wait in the client's queue (and block
+                                // the link once that is full): dropped and counted instead.
+                                let connected = client.connection_state() == async_nats::connection::State::Connected;
+                                let sent = connected && tokio::select! {
+                                    sent = client.publish(subject, payload.into()) => sent.is_ok(),
+                                    _ = stopping.wait_for(|down| *down) => break,
+                                };
+                                if !sent {
                                     state_for_loop.dropped.fetch_add(1, Ordering::Relaxed);
                                 }
                             }

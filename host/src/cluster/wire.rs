@@ -9,7 +9,19 @@ use crate::registry::ConnectionId;
 use std::fmt::Write as _;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Names longer than this are hashed rather than spelled out: a NATS protocol line (subject included) must stay
+/// under 4096 bytes, or the server closes the connection.
+const MAX_SPELLED: usize = 100;
+
+/// A name as a subject token: `x` and its hex, or for a long name `h` and the hex of its FNV-1a hash (the same on
+/// every node and build; a clash only sends a node traffic it then finds no member for).
 fn hex(text: &str) -> String {
+    if text.len() > MAX_SPELLED {
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        return format!("h{hash:016x}");
+    }
     let mut out = String::with_capacity(text.len() * 2 + 1);
     out.push('x');
     for byte in text.bytes() {
@@ -123,8 +135,8 @@ mod tests {
 
     #[test]
     fn names_cannot_become_wildcards_and_publications_round_trip() {
-        let subject = subject("wssgate", "/chat", &Audience::Group("a.*>".into())).unwrap();
-        assert_eq!(subject, "wssgate.x2f63686174.g.x612e2a3e");
+        let group = subject("wssgate", "/chat", &Audience::Group("a.*>".into())).unwrap();
+        assert_eq!(group, "wssgate.x2f63686174.g.x612e2a3e");
         let bytes = Publication::encode(
             "/chat",
             &Audience::User("ann".into()),
@@ -139,5 +151,7 @@ mod tests {
         );
         assert!(matches!(back.audience, Audience::User(u) if u == "ann"));
         assert!(Publication::decode(&bytes[..5]).is_none());
+        let long = subject("wssgate", "/chat", &Audience::User("u".repeat(5000))).unwrap();
+        assert!(long.len() < 100, "{long}");
     }
 }

@@ -95,7 +95,7 @@ impl Chat {
                 }
                 send(
                     conn,
-                    json!({"type": "login", "uid": uid, "connection": conn.id()}),
+                    json!({"type": "login", "uid": uid, "connection": conn.id().to_string()}),
                 );
             }
             _ if uid.is_none() => error(conn, "log in first"),
