@@ -115,12 +115,10 @@ impl<E> OwnedTasks<E> {
             .map_or(0, HashSet::len)
     }
 
-    pub fn len(&self) -> usize {
+    /// All live work (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.running.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
     }
 
     pub fn insert(&mut self, id: u64, owned: Owned<E>) {
@@ -173,7 +171,9 @@ impl<E> OwnedTasks<E> {
             })
     }
 
-    pub fn owners_is_empty(&self) -> bool {
+    /// Whether no connection owns any live work (for tests).
+    #[cfg(test)]
+    pub(crate) fn owners_is_empty(&self) -> bool {
         self.by_owner.is_empty()
     }
 }
