@@ -391,7 +391,7 @@ async fn a_stalled_worker_drops_its_deliveries_rather_than_growing_the_gateway()
     let mut by_worker: HashMap<u64, Vec<_>> = HashMap::new();
     for _ in 0..200 {
         let mut ws = gw.wss("/a").await;
-        let worker = (id_of(&mut ws).await >> 40) & 0xff;
+        let worker = (id_of(&mut ws).await >> 36) & 0xff;
         by_worker.entry(worker).or_default().push(ws);
         if by_worker.len() == 2 && by_worker.values().all(|v| v.len() >= 3) {
             break;

@@ -39,7 +39,7 @@ async fn login(gw: &TestGateway, uid: &str) -> (Ws, u64) {
     assert_eq!(answer["type"], "login", "{answer}");
     // A decimal string: ids pass 2^53, which a JavaScript number cannot hold.
     let id: u64 = answer["connection"].as_str().unwrap().parse().unwrap();
-    let worker = (id >> 40) & 0xff;
+    let worker = (id >> 36) & 0xff;
     (ws, worker)
 }
 
@@ -225,7 +225,7 @@ async fn on_worker(gw: &TestGateway, path: &str, worker: u64, spare: &mut Vec<Ws
     for _ in 0..64 {
         let mut ws = gw.ws(path).await;
         let id = probe_id(&mut ws).await;
-        if (id >> 40) & 0xff == worker {
+        if (id >> 36) & 0xff == worker {
             return (ws, id);
         }
         spare.push(ws);

@@ -9,6 +9,7 @@
 //! takes the delivery, so the message's size does not grow with the group. Each worker's queue of deliveries is
 //! bounded in bytes; past the bound, that worker's copy is dropped and counted (`wssgate_cap_hits_total`).
 
+use crate::cluster::{PresenceKey, PresenceValue};
 use crate::metrics::{CapHit, Metrics};
 use crate::registry::{self, ConnectionId, IdMap, IdSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -98,6 +99,11 @@ impl Members {
 
     fn on_worker(&self, worker: usize) -> Option<&IdSet> {
         self.0.get(worker)
+    }
+
+    /// Every member, in no order.
+    fn ids(&self) -> Vec<ConnectionId> {
+        self.0.iter().flatten().copied().collect()
     }
 }
 
@@ -248,6 +254,66 @@ impl Hub {
         }
     }
 
+    /// Tells the cluster link (if any) that this node's members of `group` (`Group`) or connections of `uid`
+    /// (`User`) changed, for the other nodes' presence.
+    fn changed(&self, route: &str, audience: &Audience) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let route = route.to_owned();
+        cluster.changed(match audience {
+            Audience::Group(group) => PresenceKey::Group {
+                route,
+                group: group.clone(),
+            },
+            Audience::User(uid) => PresenceKey::User {
+                route,
+                uid: uid.clone(),
+            },
+            Audience::Route | Audience::Connection(_) => return,
+        });
+    }
+
+    /// This node's part of one piece of presence, for the other nodes.
+    pub fn local_presence(&self, key: &PresenceKey) -> PresenceValue {
+        let state = self.lock();
+        match key {
+            PresenceKey::Group { route, group } => PresenceValue::Members(
+                state
+                    .groups
+                    .get(&(route.clone(), group.clone()))
+                    .map_or(0, |m| m.len() as u32),
+            ),
+            PresenceKey::User { route, uid } => PresenceValue::Connections(
+                state
+                    .users
+                    .get(&(route.clone(), uid.clone()))
+                    .map(Members::ids)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// This node's whole presence, for another node that asked for it.
+    pub fn all_local_presence(&self) -> Vec<(PresenceKey, PresenceValue)> {
+        let state = self.lock();
+        let groups = state.groups.iter().map(|((route, group), members)| {
+            let key = PresenceKey::Group {
+                route: route.clone(),
+                group: group.clone(),
+            };
+            (key, PresenceValue::Members(members.len() as u32))
+        });
+        let users = state.users.iter().map(|((route, uid), members)| {
+            let key = PresenceKey::User {
+                route: route.clone(),
+                uid: uid.clone(),
+            };
+            (key, PresenceValue::Connections(members.ids()))
+        });
+        groups.chain(users).collect()
+    }
+
     /// Delivers a publication another node sent to this node's members (it goes no further).
     pub fn deliver_from_cluster(&self, publication: crate::cluster::Publication) {
         let crate::cluster::Publication {
@@ -256,6 +322,10 @@ impl Hub {
             exclude,
             message,
         } = publication;
+        if let Audience::Connection(id) = audience {
+            self.to_local_connection(&route, id, message);
+            return;
+        }
         self.fan_out(&route, audience, message, &exclude);
     }
 
@@ -305,17 +375,32 @@ impl Hub {
         };
         let route = member.details.route.clone();
         for group in member.groups {
-            if remove_from(&mut state.groups, (route.clone(), group.clone()), id) {
-                self.interest(&route, &Audience::Group(group), false);
-            }
+            let emptied = remove_from(&mut state.groups, (route.clone(), group.clone()), id);
+            self.left(&route, Audience::Group(group), emptied);
         }
-        if let Some(uid) = member.user
-            && remove_from(&mut state.users, (route.clone(), uid.clone()), id)
-        {
-            self.interest(&route, &Audience::User(uid), false);
+        if let Some(uid) = member.user {
+            let emptied = remove_from(&mut state.users, (route.clone(), uid.clone()), id);
+            self.left(&route, Audience::User(uid), emptied);
         }
         if remove_from(&mut state.routes, route.clone(), id) {
             self.interest(&route, &Audience::Route, false);
+        }
+    }
+
+    /// A member left `audience` on `route`: the other nodes learn of it, and, if it was the last here, this node
+    /// loses interest.
+    fn left(&self, route: &str, audience: Audience, emptied: bool) {
+        self.changed(route, &audience);
+        if emptied {
+            self.interest(route, &audience, false);
+        }
+    }
+
+    /// A member joined `audience` on `route`; `first` if it is the first here.
+    fn joined(&self, route: &str, audience: Audience, first: bool) {
+        self.changed(route, &audience);
+        if first {
+            self.interest(route, &audience, true);
         }
     }
 
@@ -346,9 +431,7 @@ impl Hub {
         let key = (route.to_owned(), group.to_owned());
         let first = !state.groups.contains_key(&key);
         state.groups.entry(key).or_default().insert(id);
-        if first {
-            self.interest(route, &Audience::Group(group.to_owned()), true);
-        }
+        self.joined(route, Audience::Group(group.to_owned()), first);
         Ok(())
     }
 
@@ -357,18 +440,21 @@ impl Hub {
         let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        if member.groups.remove(group)
-            && remove_from(&mut state.groups, (route.to_owned(), group.to_owned()), id)
-        {
-            self.interest(route, &Audience::Group(group.to_owned()), false);
+        if member.groups.remove(group) {
+            let emptied = remove_from(&mut state.groups, (route.to_owned(), group.to_owned()), id);
+            self.left(route, Audience::Group(group.to_owned()), emptied);
         }
     }
 
+    /// Members of the group on this node and, in a cluster, on the others as they last announced.
     pub fn group_size(&self, route: &str, group: &str) -> usize {
-        self.lock()
+        let here = self
+            .lock()
             .groups
             .get(&(route.to_owned(), group.to_owned()))
-            .map_or(0, Members::len)
+            .map_or(0, Members::len);
+        let others = self.cluster.get();
+        here + others.map_or(0, |c| c.others().group_size(route, group))
     }
 
     pub fn groups_of(&self, route: &str, id: ConnectionId) -> Vec<String> {
@@ -390,17 +476,14 @@ impl Hub {
             return Ok(());
         }
         let previous = member.user.replace(uid.to_owned());
-        if let Some(previous) = previous
-            && remove_from(&mut state.users, (route.to_owned(), previous.clone()), id)
-        {
-            self.interest(route, &Audience::User(previous), false);
+        if let Some(previous) = previous {
+            let emptied = remove_from(&mut state.users, (route.to_owned(), previous.clone()), id);
+            self.left(route, Audience::User(previous), emptied);
         }
         let key = (route.to_owned(), uid.to_owned());
         let first = !state.users.contains_key(&key);
         state.users.entry(key).or_default().insert(id);
-        if first {
-            self.interest(route, &Audience::User(uid.to_owned()), true);
-        }
+        self.joined(route, Audience::User(uid.to_owned()), first);
         Ok(())
     }
 
@@ -409,20 +492,23 @@ impl Hub {
         let Some(member) = state.member_mut(route, id) else {
             return;
         };
-        if let Some(uid) = member.user.take()
-            && remove_from(&mut state.users, (route.to_owned(), uid.clone()), id)
-        {
-            self.interest(route, &Audience::User(uid), false);
+        if let Some(uid) = member.user.take() {
+            let emptied = remove_from(&mut state.users, (route.to_owned(), uid.clone()), id);
+            self.left(route, Audience::User(uid), emptied);
         }
     }
 
+    /// The user's connections on this node and, in a cluster, on the others as they last announced.
     pub fn connections_of_user(&self, route: &str, uid: &str) -> Vec<ConnectionId> {
-        let state = self.lock();
-        let mut ids: Vec<ConnectionId> = state
+        let mut ids: Vec<ConnectionId> = self
+            .lock()
             .users
             .get(&(route.to_owned(), uid.to_owned()))
-            .map(|m| m.0.iter().flatten().copied().collect())
+            .map(Members::ids)
             .unwrap_or_default();
+        if let Some(cluster) = self.cluster.get() {
+            ids.extend(cluster.others().connections_of_user(route, uid));
+        }
         ids.sort_unstable();
         ids
     }
@@ -485,12 +571,32 @@ impl Hub {
     }
 
     /// Sends `message` to connection `id` of `route` (open, or waiting for its upgrade's answer), on whichever
-    /// worker holds it; a `Message::Close` frame closes it instead.
+    /// worker, and in a cluster whichever node, holds it; a `Message::Close` frame closes it instead. For another
+    /// node's connection the answer is `Queued` once the link took it (that node drops it if the connection is
+    /// gone or of another route), `Unknown` when no node in presence has that id's tag, `Dropped` when the broker
+    /// is away or the link's queue is full.
     pub fn send_to_connection(&self, route: &str, id: ConnectionId, message: Message) -> Reached {
+        let tag = registry::node_tag_of(id);
+        match self.cluster.get() {
+            Some(cluster) if tag != registry::node_tag() => {
+                if !cluster.others().knows(tag) {
+                    Reached::Unknown
+                } else if cluster.publish(route, &Audience::Connection(id), &[], &message) {
+                    Reached::Queued
+                } else {
+                    Reached::Dropped
+                }
+            }
+            _ => self.to_local_connection(route, id, message),
+        }
+    }
+
+    /// [`Hub::send_to_connection`] for a connection of this node.
+    fn to_local_connection(&self, route: &str, id: ConnectionId, message: Message) -> Reached {
         if self.lock().member(route, id).is_none() {
             return Reached::Unknown;
         }
-        match self.send(route, Audience::Connection(id), message, &[]) {
+        match self.fan_out(route, Audience::Connection(id), message, &[]) {
             0 => Reached::Dropped,
             _ => Reached::Queued,
         }

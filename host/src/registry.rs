@@ -8,10 +8,15 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// A connection id: a tag of this gateway process in the top 16 bits (random, so that ids of different nodes, and of
-/// one node across restarts, differ — with a 1 in 65,536 chance of a clash between two processes; a cluster-wide
-/// node numbering is still to come), the worker's index in the next 8, and a per-worker counter in the low 40.
+/// A connection id: this gateway process's tag in the top 20 bits ([`node_tag`]: random at every start, so the ids
+/// of different nodes, and of one node across restarts, differ; it is also how a cluster finds the node that holds
+/// a connection), the worker's index in the next 8, and a per-worker counter in the low 36 (68 billion connections
+/// per worker and start).
 pub type ConnectionId = u64;
+
+/// Where the parts of a [`ConnectionId`] start.
+const TAG_SHIFT: u32 = 44;
+const WORKER_SHIFT: u32 = 36;
 
 /// A map keyed by connection ids. It hashes with Fx, fast and unkeyed: the ids are the gateway's own counters, not
 /// client input, so nobody can choose colliding keys, and these maps are looked up on every message and for every
@@ -34,7 +39,7 @@ struct Entry {
 struct Registry {
     /// Live connections of this worker.
     connections: RefCell<IdMap<Entry>>,
-    /// The worker's index, bits 40 to 47 of its ids.
+    /// The worker's index, bits 36 to 43 of its ids.
     worker: Cell<u64>,
     /// The last id handed out.
     last: Cell<u64>,
@@ -61,16 +66,23 @@ pub fn current_worker() -> Option<usize> {
 
 /// The worker a connection lives on.
 pub fn worker_of(id: ConnectionId) -> usize {
-    ((id >> 40) & 0xff) as usize
+    ((id >> WORKER_SHIFT) & 0xff) as usize
 }
 
-/// This process's tag, the top 16 bits of its connection ids: random and never zero.
-fn process_tag() -> u64 {
-    static TAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// The tag of the process (node) that holds connection `id`.
+pub fn node_tag_of(id: ConnectionId) -> u32 {
+    (id >> TAG_SHIFT) as u32
+}
+
+/// This process's tag, the top 20 bits of its connection ids: random at every start and never zero. Two nodes
+/// clash with a chance of one in a million per pair; a cluster node that hears another with its own tag says so in
+/// its log.
+pub fn node_tag() -> u32 {
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *TAG.get_or_init(|| {
         use std::hash::BuildHasher;
         let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        (random & 0xffff).max(1)
+        ((random & 0xf_ffff) as u32).max(1)
     })
 }
 
@@ -79,7 +91,7 @@ pub fn open(outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
     REGISTRY.with(|r| {
         let next = r.last.get() + 1;
         r.last.set(next);
-        let id = (process_tag() << 48) | (r.worker.get() << 40) | next;
+        let id = (u64::from(node_tag()) << TAG_SHIFT) | (r.worker.get() << WORKER_SHIFT) | next;
         r.connections.borrow_mut().insert(
             id,
             Entry {

@@ -4,18 +4,22 @@
 //! is what `/healthz` and `/metrics` report.
 
 use super::config::{ClusterConfig, Credentials};
-use super::wire::{self, Publication};
+use super::presence::{
+    Announcer, CHANGES_EVERY, Changes, DEAD_AFTER, HEARTBEAT, Key, RemoteView, SNAPSHOT_EVERY,
+    Value,
+};
+use super::subscriptions;
+use super::wire::{self, Publication, ReassemblyBudget};
 use crate::hub::{Audience, Hub};
-use crate::registry::ConnectionId;
+use crate::registry::{self, ConnectionId};
 use anyhow::{Context, Result};
-use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Publications waiting for the link: past this, new ones are dropped and counted (a worker never waits on the
@@ -35,6 +39,12 @@ pub struct LinkState {
     disconnects: AtomicU64,
     /// Publications dropped: the link was down or its queue full.
     dropped: AtomicU64,
+    /// Messages async-nats dropped because a subscription fell behind.
+    slow_consumer: AtomicU64,
+    /// Chunked publications being put back together, and those lost.
+    pub reassembly: Arc<ReassemblyBudget>,
+    /// The other nodes' presence (`/metrics` counts them).
+    view: Arc<RemoteView>,
 }
 
 impl LinkState {
@@ -44,16 +54,57 @@ impl LinkState {
 
     /// Appends the link's `/metrics` lines.
     pub fn render(&self, out: &mut String) {
-        let connected = u8::from(self.is_connected());
-        let (connects, disconnects) = (
-            self.connects.load(Ordering::Relaxed),
-            self.disconnects.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wssgate_cluster_connected Whether the link to NATS is up\n# TYPE wssgate_cluster_connected gauge\nwssgate_cluster_connected {connected}\n# HELP wssgate_cluster_connects_total Times the link to NATS connected\n# TYPE wssgate_cluster_connects_total counter\nwssgate_cluster_connects_total {connects}\n# HELP wssgate_cluster_disconnects_total Times the link to NATS was lost\n# TYPE wssgate_cluster_disconnects_total counter\nwssgate_cluster_disconnects_total {disconnects}\n# HELP wssgate_cluster_dropped_total Publications for other nodes dropped (broker down, queue full)\n# TYPE wssgate_cluster_dropped_total counter\nwssgate_cluster_dropped_total {}",
-            self.dropped.load(Ordering::Relaxed)
-        );
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let metrics = [
+            (
+                "connected",
+                "gauge",
+                "Whether the link to NATS is up",
+                u64::from(self.is_connected()),
+            ),
+            (
+                "connects_total",
+                "counter",
+                "Times the link to NATS connected",
+                count(&self.connects),
+            ),
+            (
+                "disconnects_total",
+                "counter",
+                "Times the link to NATS was lost",
+                count(&self.disconnects),
+            ),
+            (
+                "dropped_total",
+                "counter",
+                "Publications for other nodes dropped (broker down, queue full)",
+                count(&self.dropped),
+            ),
+            (
+                "slow_consumer_total",
+                "counter",
+                "Times NATS messages for this node were dropped because a subscription fell behind",
+                count(&self.slow_consumer),
+            ),
+            (
+                "reassembly_lost_total",
+                "counter",
+                "Chunked publications from other nodes that never came together",
+                count(&self.reassembly.lost),
+            ),
+            (
+                "nodes",
+                "gauge",
+                "Other nodes in presence",
+                self.view.nodes() as u64,
+            ),
+        ];
+        for (name, kind, help, value) in metrics {
+            let _ = writeln!(
+                out,
+                "# HELP wssgate_cluster_{name} {help}\n# TYPE wssgate_cluster_{name} {kind}\nwssgate_cluster_{name} {value}"
+            );
+        }
     }
 }
 
@@ -63,7 +114,8 @@ pub struct ClusterLink {
     pub thread: std::thread::JoinHandle<()>,
 }
 
-/// What the hub hands the link: its interest in an audience, and publications for other nodes.
+/// What the hub hands the link: its interest in audiences, publications for other nodes, and changes to its
+/// presence; and what it reads back: the other nodes' presence.
 pub struct ClusterHandle {
     prefix: String,
     /// (subject, wanted): subscribe or unsubscribe. Unbounded: one entry per change of an audience's presence on
@@ -71,35 +123,56 @@ pub struct ClusterHandle {
     interest: mpsc::UnboundedSender<(String, bool)>,
     publish: mpsc::Sender<(String, Vec<u8>)>,
     state: Arc<LinkState>,
+    changes: Arc<Changes>,
+    view: Arc<RemoteView>,
 }
 
 impl ClusterHandle {
     /// This node now has (`present`) or no longer has members of `audience` on `route`.
     pub fn interest(&self, route: &str, audience: &Audience, present: bool) {
-        if let Some(subject) = wire::subject(&self.prefix, route, audience) {
-            let _ = self.interest.send((subject, present));
-        }
+        let subject = wire::subject(&self.prefix, route, audience);
+        let _ = self.interest.send((subject, present));
     }
 
-    /// Sends a publication to the other nodes; dropped (and counted) when the broker is away or the queue is full.
+    /// Sends a publication to the other nodes (for one connection: to its node); false when it was dropped (and
+    /// counted): the broker is away or the queue is full.
     pub fn publish(
         &self,
         route: &str,
         audience: &Audience,
         exclude: &[ConnectionId],
         message: &Message,
-    ) {
-        let Some(subject) = wire::subject(&self.prefix, route, audience) else {
-            return;
-        };
+    ) -> bool {
+        let subject = wire::subject(&self.prefix, route, audience);
         let Some(payload) = Publication::encode(route, audience, exclude, message) else {
-            return;
+            return true;
         };
-        if !self.state.is_connected() || self.publish.try_send((subject, payload)).is_err() {
+        let sent = self.state.is_connected() && self.publish.try_send((subject, payload)).is_ok();
+        if !sent {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
         }
+        sent
+    }
+
+    /// A piece of this node's presence changed: the link announces its new value.
+    pub fn changed(&self, key: Key) {
+        self.changes.mark(key);
+    }
+
+    /// The other nodes' presence.
+    pub fn others(&self) -> &RemoteView {
+        &self.view
     }
 }
+
+/// Subscriptions to audiences nobody here is a member of any more end this long after the last member left, so
+/// members that come and go do not make the node subscribe and unsubscribe each time.
+const UNSUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
+
+/// Messages async-nats holds for one subscription that the link has not taken yet; past it, it drops them and says
+/// so (counted in `wssgate_cluster_slow_consumer_total`). The link takes each at once (the hub never blocks), so
+/// only a starved thread fills it.
+const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 impl ClusterLink {
     /// Starts the link's thread, delivering what other nodes publish through `hub`, and gives `hub` its handle.
@@ -107,7 +180,7 @@ impl ClusterLink {
     pub fn start(
         config: &ClusterConfig,
         hub: Arc<Hub>,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> Result<ClusterLink> {
         let servers = config
             .servers
@@ -123,6 +196,7 @@ impl ClusterLink {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .ping_interval(PING_INTERVAL)
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
             // Its own publications reach this node's members directly: the broker must not send them back.
             .no_echo()
             .event_callback(move |event| {
@@ -139,15 +213,28 @@ impl ClusterLink {
         if let Some(ca) = &config.ca {
             options = options.add_root_certificates(ca.clone());
         }
-        let (interest, mut interest_rx) = mpsc::unbounded_channel();
-        let (publish, mut publish_rx) = mpsc::channel::<(String, Vec<u8>)>(PUBLISH_QUEUE);
+        let (interest, interest_rx) = mpsc::unbounded_channel();
+        let (publish, publish_rx) = mpsc::channel::<(String, Vec<u8>)>(PUBLISH_QUEUE);
+        let changes = Arc::new(Changes::default());
+        let view = state.view.clone();
         hub.set_cluster(ClusterHandle {
             prefix: config.prefix.clone(),
             interest,
             publish,
             state: state.clone(),
+            changes: changes.clone(),
+            view: view.clone(),
         });
-        let state_for_loop = state.clone();
+        let link = Link {
+            prefix: config.prefix.clone(),
+            node: config.node.clone(),
+            tag: registry::node_tag(),
+            hub,
+            state: state.clone(),
+            changes,
+            view,
+            shutdown,
+        };
         let thread = std::thread::Builder::new()
             .name("wssgate-cluster".into())
             .spawn(move || {
@@ -160,55 +247,10 @@ impl ClusterLink {
                 };
                 runtime.block_on(async move {
                     // With `retry_on_initial_connect` this returns at once and connects in the background.
-                    let client = match options.connect(servers).await {
-                        Ok(client) => client,
-                        Err(e) => return tracing::error!("cluster: {e}"),
-                    };
-                    // Each subscription is a task delivering what arrives; aborting it unsubscribes.
-                    let mut subscriptions: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
-                    // A second view of the shutdown, for the waits inside a turn.
-                    let mut stopping = shutdown.clone();
-                    // Bounded by the shutdown: each turn handles one command.
-                    loop {
-                        tokio::select! {
-                            _ = shutdown.wait_for(|down| *down) => break,
-                            Some((subject, wanted)) = interest_rx.recv() => {
-                                if !wanted {
-                                    if let Some(task) = subscriptions.remove(&subject) {
-                                        task.abort();
-                                    }
-                                } else if let Entry::Vacant(slot) = subscriptions.entry(subject) {
-                                    // While the client (re)connects it reads no commands: a full command queue
-                                    // must not keep the gateway from shutting down.
-                                    let subject = slot.key().clone();
-                                    tokio::select! {
-                                        task = subscribe(&client, subject, hub.clone()) => {
-                                            if let Some(task) = task {
-                                                slot.insert(task);
-                                            }
-                                        }
-                                        _ = stopping.wait_for(|down| *down) => break,
-                                    }
-                                }
-                            }
-                            Some((subject, payload)) = publish_rx.recv() => {
-                                // Published while disconnected, it would wait in the client's queue (and block
-                                // the link once that is full): dropped and counted instead.
-                                let connected = client.connection_state() == async_nats::connection::State::Connected;
-                                let sent = connected && tokio::select! {
-                                    sent = client.publish(subject, payload.into()) => sent.is_ok(),
-                                    _ = stopping.wait_for(|down| *down) => break,
-                                };
-                                if !sent {
-                                    state_for_loop.dropped.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        }
+                    match options.connect(servers).await {
+                        Ok(client) => link.run(client, interest_rx, publish_rx).await,
+                        Err(e) => tracing::error!("cluster: {e}"),
                     }
-                    for task in subscriptions.into_values() {
-                        task.abort();
-                    }
-                    drop(client);
                 });
             })
             .context("spawning the cluster thread")?;
@@ -216,28 +258,197 @@ impl ClusterLink {
     }
 }
 
-/// Subscribes to `subject`; what arrives is delivered to this node's members through `hub` by a task, whose abort
-/// handle ends the subscription.
-async fn subscribe(
-    client: &async_nats::Client,
-    subject: String,
+/// The link's side, on its own thread.
+struct Link {
+    prefix: String,
+    node: String,
+    /// This node's tag, the top bits of its connection ids: its own subject and its name in presence.
+    tag: u32,
     hub: Arc<Hub>,
-) -> Option<tokio::task::AbortHandle> {
-    match client.subscribe(subject.clone()).await {
-        Ok(mut subscriber) => {
-            let task = tokio::spawn(async move {
-                // Bounded by the subscription: it ends when aborted or when the client closes.
-                while let Some(message) = subscriber.next().await {
-                    if let Some(publication) = Publication::decode(&message.payload) {
-                        hub.deliver_from_cluster(publication);
+    state: Arc<LinkState>,
+    changes: Arc<Changes>,
+    view: Arc<RemoteView>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// What the link does between commands: presence announcements and delayed unsubscriptions.
+struct Chores {
+    /// The number of this node's last presence change.
+    seq: u64,
+    last_heartbeat: Instant,
+    last_snapshot: Option<Instant>,
+    /// Set by the task that hears snapshot requests.
+    snapshot_wanted: Arc<AtomicBool>,
+    /// Subscriptions whose last member left, and when they end.
+    unsubscribing: HashMap<String, Instant>,
+    /// Serial numbers of this node's chunked publications.
+    serial: u64,
+}
+
+impl Link {
+    async fn run(
+        mut self,
+        client: async_nats::Client,
+        mut interest_rx: mpsc::UnboundedReceiver<(String, bool)>,
+        mut publish_rx: mpsc::Receiver<(String, Vec<u8>)>,
+    ) {
+        let mut chores = Chores {
+            seq: 0,
+            last_heartbeat: Instant::now(),
+            last_snapshot: None,
+            snapshot_wanted: Arc::new(AtomicBool::new(false)),
+            unsubscribing: HashMap::new(),
+            serial: 0,
+        };
+        // Each subscription is a task; aborting it unsubscribes.
+        let mut subscriptions: HashMap<String, AbortHandle> = HashMap::new();
+        let own = wire::node_subject(&self.prefix, self.tag);
+        let fixed = [
+            subscriptions::publications(&client, own, self.hub.clone(), self.state.clone()),
+            subscriptions::presence(
+                &client,
+                self.prefix.clone(),
+                (self.tag, self.node.clone()),
+                self.view.clone(),
+            ),
+            subscriptions::snapshot_requests(
+                &client,
+                wire::sync_subject(&self.prefix, self.tag),
+                chores.snapshot_wanted.clone(),
+            ),
+        ];
+        let mut tick = tokio::time::interval(CHANGES_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown = self.shutdown.clone();
+        // Bounded by the shutdown: each turn handles one command or one tick.
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|down| *down) => break,
+                Some((subject, wanted)) = interest_rx.recv() => {
+                    if wanted {
+                        chores.unsubscribing.remove(&subject);
+                        if let std::collections::hash_map::Entry::Vacant(slot) = subscriptions.entry(subject) {
+                            let subject = slot.key().clone();
+                            slot.insert(subscriptions::publications(&client, subject, self.hub.clone(), self.state.clone()));
+                        }
+                    } else if subscriptions.contains_key(&subject) {
+                        chores.unsubscribing.insert(subject, Instant::now() + UNSUBSCRIBE_AFTER);
                     }
                 }
-            });
-            Some(task.abort_handle())
+                Some((subject, payload)) = publish_rx.recv() => {
+                    chores.serial += 1;
+                    let max = client.server_info().max_payload;
+                    let frames = wire::frames(&payload, max, self.tag, chores.serial);
+                    if !self.send(&client, &subject, frames).await {
+                        self.state.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    chores.unsubscribing.retain(|subject, at| {
+                        let waiting = *at > now;
+                        if !waiting && let Some(task) = subscriptions.remove(subject) {
+                            task.abort();
+                        }
+                        waiting
+                    });
+                    self.announce(&client, &mut chores).await;
+                    for node in self.view.expire() {
+                        tracing::warn!("cluster: node {node} left presence (not heard from for {DEAD_AFTER:?})");
+                    }
+                }
+            }
         }
-        Err(e) => {
-            tracing::warn!("cluster: cannot subscribe to {subject}: {e}");
-            None
+        if client.connection_state() == async_nats::connection::State::Connected {
+            // Out of presence at once rather than after a silence (bounded: the gateway is stopping).
+            let leaving = Announcer {
+                tag: self.tag,
+                node: &self.node,
+                seq: chores.seq,
+            }
+            .leaving();
+            let subject = wire::presence_subject(&self.prefix);
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let _ = client.publish(subject, leaving.into()).await;
+                let _ = client.flush().await;
+            })
+            .await;
+        }
+        for task in subscriptions.into_values().chain(fixed) {
+            task.abort();
+        }
+    }
+
+    /// Publishes `frames` on `subject`, unless the client is not connected (the client would hold them and, once its
+    /// queue is full, block the link) or the gateway is stopping. True when all were handed to the client.
+    async fn send(
+        &mut self,
+        client: &async_nats::Client,
+        subject: &str,
+        frames: Vec<Vec<u8>>,
+    ) -> bool {
+        for frame in frames {
+            if client.connection_state() != async_nats::connection::State::Connected {
+                return false;
+            }
+            let sent = tokio::select! {
+                sent = client.publish(subject.to_owned(), frame.into()) => sent.is_ok(),
+                _ = self.shutdown.wait_for(|down| *down) => false,
+            };
+            if !sent {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Announces what changed in this node's presence, a heartbeat when one is due, and a snapshot when asked.
+    async fn announce(&mut self, client: &async_nats::Client, chores: &mut Chores) {
+        let subject = wire::presence_subject(&self.prefix);
+        let max = client.server_info().max_payload;
+        let changed = self.changes.take();
+        let mut announcer = Announcer {
+            tag: self.tag,
+            node: &self.node,
+            seq: chores.seq,
+        };
+        if !changed.is_empty() {
+            let pieces: Vec<(Key, Value)> = changed
+                .into_iter()
+                .map(|key| {
+                    let value = self.hub.local_presence(&key);
+                    (key, value)
+                })
+                .collect();
+            let messages = announcer.changes(&pieces, max);
+            chores.seq = announcer.seq;
+            // A change that does not go out leaves a gap in the numbers, which makes the others ask for a snapshot.
+            self.send(client, &subject, messages).await;
+        }
+        let now = Instant::now();
+        let snapshot_due = chores
+            .last_snapshot
+            .is_none_or(|at| now.duration_since(at) >= SNAPSHOT_EVERY);
+        if snapshot_due && chores.snapshot_wanted.swap(false, Ordering::Relaxed) {
+            chores.last_snapshot = Some(now);
+            let pieces = self.hub.all_local_presence();
+            let announcer = Announcer {
+                tag: self.tag,
+                node: &self.node,
+                seq: chores.seq,
+            };
+            let parts = announcer.snapshot(&pieces, max);
+            self.send(client, &subject, parts).await;
+        }
+        if now.duration_since(chores.last_heartbeat) >= HEARTBEAT {
+            chores.last_heartbeat = now;
+            let heartbeat = Announcer {
+                tag: self.tag,
+                node: &self.node,
+                seq: chores.seq,
+            }
+            .heartbeat();
+            self.send(client, &subject, vec![heartbeat]).await;
         }
     }
 }
@@ -256,6 +467,13 @@ impl LinkState {
                 tracing::warn!(
                     node,
                     "cluster: lost the connection to NATS; serving local clients, reconnecting"
+                );
+            }
+            async_nats::Event::SlowConsumer(_) => {
+                self.slow_consumer.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    node,
+                    "cluster: a subscription fell behind; NATS messages were dropped"
                 );
             }
             other => tracing::debug!(node, "cluster: {other}"),

@@ -1,0 +1,486 @@
+//! Presence across nodes: who is in which group and which user has which connections, for the whole cluster,
+//! answered without waiting on the network (a plugin's `group-size`, `is-user-online` and `connections-of-user`
+//! run inside its callback, which must stay synchronous and bounded).
+//!
+//! Each node announces its own part on one subject: every second a heartbeat with the number of its last change;
+//! every 100 ms the changes since the last (absolute values: a group's member count on the node, a user's
+//! connections on it, so announcing one twice does no harm); and a full snapshot when another node asks for one —
+//! a node it has not heard of yet, or one that missed a change (its numbers skip). Each node keeps the others'
+//! parts in a [`RemoteView`] and adds them to its own answers. A node not heard from for [`DEAD_AFTER`] is out of
+//! presence: it died, or the broker (or the way to it) is down; a node that stops cleanly says so and is out at once.
+
+use super::wire::{Reader, put_str};
+use crate::registry::ConnectionId;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A node not heard from for this long is out of presence.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+/// How often a node announces its changes: the staleness of a live node's part of presence, plus transit.
+pub const CHANGES_EVERY: Duration = Duration::from_millis(100);
+/// The least time between two snapshots a node sends, however often it is asked.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+
+/// One piece of a node's presence.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A group of a route: its member count on the node.
+    Group { route: String, group: String },
+    /// A user of a route: its connections on the node.
+    User { route: String, uid: String },
+}
+
+/// A piece's value on the announcing node; zero or empty takes it out.
+pub enum Value {
+    Members(u32),
+    Connections(Vec<ConnectionId>),
+}
+
+/// Pieces of presence that changed on this node since its last announcement: the hub marks them, the link reads
+/// their values from the hub when it announces. A set, so a group that churns is announced once per round.
+#[derive(Default)]
+pub struct Changes(Mutex<HashSet<Key>>);
+
+impl Changes {
+    pub fn mark(&self, key: Key) {
+        lock(&self.0).insert(key);
+    }
+
+    pub fn take(&self) -> HashSet<Key> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What an announcement is.
+const HEARTBEAT_KIND: u8 = b'h';
+const CHANGES_KIND: u8 = b'd';
+const SNAPSHOT_KIND: u8 = b's';
+const LEAVING_KIND: u8 = b'l';
+
+/// Who announces: the node's tag (the top bits of its connection ids), its name, and the number of its last change.
+pub struct Announcer<'a> {
+    pub tag: u32,
+    pub node: &'a str,
+    pub seq: u64,
+}
+
+impl Announcer<'_> {
+    fn header(&self, kind: u8) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend_from_slice(&self.tag.to_be_bytes());
+        put_str(&mut out, self.node);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    pub fn heartbeat(&self) -> Vec<u8> {
+        self.header(HEARTBEAT_KIND)
+    }
+
+    pub fn leaving(&self) -> Vec<u8> {
+        self.header(LEAVING_KIND)
+    }
+
+    /// Changes as messages of at most `max_payload` bytes; each takes the next number (`seq` advances).
+    pub fn changes(&mut self, pieces: &[(Key, Value)], max_payload: usize) -> Vec<Vec<u8>> {
+        let mut messages = Vec::new();
+        for part in split(pieces, max_payload) {
+            self.seq += 1;
+            let mut out = self.header(CHANGES_KIND);
+            put_pieces(&mut out, part);
+            messages.push(out);
+        }
+        messages
+    }
+
+    /// The node's whole presence as numbered parts of at most `max_payload` bytes, as of change `seq`.
+    pub fn snapshot(&self, pieces: &[(Key, Value)], max_payload: usize) -> Vec<Vec<u8>> {
+        let parts = split(pieces, max_payload);
+        let count = parts.len().max(1) as u32;
+        let mut messages = Vec::new();
+        for index in 0..count {
+            let mut out = self.header(SNAPSHOT_KIND);
+            out.extend_from_slice(&index.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            put_pieces(&mut out, parts.get(index as usize).copied().unwrap_or(&[]));
+            messages.push(out);
+        }
+        messages
+    }
+}
+
+/// What one piece costs in an announcement.
+fn size(piece: &(Key, Value)) -> usize {
+    let names = match &piece.0 {
+        Key::Group { route, group } => route.len() + group.len(),
+        Key::User { route, uid } => route.len() + uid.len(),
+    };
+    let value = match &piece.1 {
+        Value::Members(_) => 4,
+        Value::Connections(ids) => 4 + ids.len() * 8,
+    };
+    1 + 8 + names + value
+}
+
+/// `pieces` in runs that each fit a message of `max_payload` bytes (with room for the header).
+fn split(pieces: &[(Key, Value)], max_payload: usize) -> Vec<&[(Key, Value)]> {
+    let room = max_payload.saturating_sub(256).max(1024);
+    let mut parts = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, piece) in pieces.iter().enumerate() {
+        let cost = size(piece);
+        if i > start && used + cost > room {
+            parts.push(&pieces[start..i]);
+            (start, used) = (i, 0);
+        }
+        used += cost;
+    }
+    if start < pieces.len() {
+        parts.push(&pieces[start..]);
+    }
+    parts
+}
+
+fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)]) {
+    out.extend_from_slice(&(pieces.len() as u32).to_be_bytes());
+    for (key, value) in pieces {
+        match (key, value) {
+            (Key::Group { route, group }, Value::Members(count)) => {
+                out.push(b'g');
+                put_str(out, route);
+                put_str(out, group);
+                out.extend_from_slice(&count.to_be_bytes());
+            }
+            (Key::User { route, uid }, Value::Connections(ids)) => {
+                out.push(b'u');
+                put_str(out, route);
+                put_str(out, uid);
+                out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+                for id in ids {
+                    out.extend_from_slice(&id.to_be_bytes());
+                }
+            }
+            // The hub pairs every key with its kind of value.
+            _ => {}
+        }
+    }
+}
+
+/// One other node's part of presence, as last announced.
+struct NodeView {
+    name: String,
+    heard: Instant,
+    /// The number of the last change applied.
+    seq: u64,
+    /// Whether the view holds everything up to `seq`: false until a snapshot arrives, and after a missed change.
+    synced: bool,
+    /// The next part of a snapshot being received.
+    snapshot_next: u32,
+    /// When this node last asked for the other's snapshot, so a burst of changes asks once.
+    asked: Option<Instant>,
+    groups: HashMap<(String, String), u32>,
+    users: HashMap<(String, String), Vec<ConnectionId>>,
+}
+
+impl NodeView {
+    fn new(name: &str, now: Instant) -> Self {
+        NodeView {
+            name: name.to_owned(),
+            heard: now,
+            seq: 0,
+            synced: false,
+            snapshot_next: 0,
+            asked: None,
+            groups: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    fn alive(&self, now: Instant) -> bool {
+        now.duration_since(self.heard) < DEAD_AFTER
+    }
+
+    fn apply_pieces(&mut self, reader: &mut Reader) -> Option<()> {
+        let count = reader.u32()?;
+        for _ in 0..count {
+            let kind = reader.u8()?;
+            let key = (reader.str()?.to_owned(), reader.str()?.to_owned());
+            match kind {
+                b'g' => match reader.u32()? {
+                    0 => self.groups.remove(&key),
+                    members => self.groups.insert(key, members),
+                },
+                b'u' => {
+                    let n = reader.u32()? as usize;
+                    let mut ids = Vec::with_capacity(n.min(4096));
+                    for _ in 0..n {
+                        ids.push(reader.u64()?);
+                    }
+                    if ids.is_empty() {
+                        self.users.remove(&key);
+                    } else {
+                        self.users.insert(key, ids);
+                    }
+                    None
+                }
+                _ => return None,
+            };
+        }
+        Some(())
+    }
+
+    /// Whether to ask the node for a snapshot now (not synced, and not asked within the last second).
+    fn should_ask(&mut self, now: Instant) -> bool {
+        if self.synced
+            || self
+                .asked
+                .is_some_and(|at| now.duration_since(at) < SNAPSHOT_EVERY)
+        {
+            return false;
+        }
+        self.asked = Some(now);
+        true
+    }
+}
+
+/// The other nodes' presence.
+#[derive(Default)]
+pub struct RemoteView {
+    nodes: Mutex<HashMap<u32, NodeView>>,
+}
+
+/// What a node learned from an announcement.
+pub enum Heard {
+    Nothing,
+    /// Ask the node with this tag for a snapshot.
+    AskSnapshot(u32),
+    /// Another node uses this node's tag: its connection ids could be taken for this node's.
+    Clash(String),
+}
+
+impl RemoteView {
+    /// Applies one announcement from another node.
+    pub fn apply(&self, bytes: &[u8], own_tag: u32, own_name: &str) -> Heard {
+        self.apply_at(bytes, own_tag, own_name, Instant::now())
+            .unwrap_or(Heard::Nothing)
+    }
+
+    fn apply_at(&self, bytes: &[u8], own_tag: u32, own_name: &str, now: Instant) -> Option<Heard> {
+        let mut reader = Reader::new(bytes);
+        let kind = reader.u8()?;
+        let tag = reader.u32()?;
+        let name = reader.str()?;
+        let seq = reader.u64()?;
+        if tag == own_tag {
+            return Some(if name == own_name {
+                Heard::Nothing
+            } else {
+                Heard::Clash(name.to_owned())
+            });
+        }
+        let mut nodes = lock(&self.nodes);
+        if kind == LEAVING_KIND {
+            nodes.remove(&tag);
+            return Some(Heard::Nothing);
+        }
+        let view = nodes.entry(tag).or_insert_with(|| NodeView::new(name, now));
+        if view.name != name || !view.alive(now) {
+            // The tag went to another node, or the node came back after it was counted out: start over.
+            *view = NodeView::new(name, now);
+        }
+        view.heard = now;
+        match kind {
+            HEARTBEAT_KIND => {
+                if seq != view.seq {
+                    view.synced = false;
+                }
+            }
+            CHANGES_KIND => {
+                if seq != view.seq + 1 {
+                    view.synced = false;
+                }
+                view.seq = seq;
+                view.apply_pieces(&mut reader)?;
+            }
+            SNAPSHOT_KIND => {
+                let (index, count) = (reader.u32()?, reader.u32()?);
+                if index == 0 {
+                    view.groups.clear();
+                    view.users.clear();
+                    view.snapshot_next = 0;
+                }
+                if index != view.snapshot_next {
+                    view.synced = false;
+                } else {
+                    view.apply_pieces(&mut reader)?;
+                    view.snapshot_next += 1;
+                    if view.snapshot_next == count {
+                        view.seq = seq;
+                        view.synced = true;
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(if view.should_ask(now) {
+            Heard::AskSnapshot(tag)
+        } else {
+            Heard::Nothing
+        })
+    }
+
+    /// Takes out the nodes not heard from for [`DEAD_AFTER`]; returns their names.
+    pub fn expire(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        lock(&self.nodes).retain(|_, view| {
+            let alive = view.alive(now);
+            if !alive {
+                gone.push(view.name.clone());
+            }
+            alive
+        });
+        gone
+    }
+
+    /// Forgets every other node (this node lost the broker: it cannot tell who is still there).
+    pub fn clear(&self) {
+        lock(&self.nodes).clear();
+    }
+
+    /// How many other nodes are in presence.
+    pub fn nodes(&self) -> usize {
+        let now = Instant::now();
+        lock(&self.nodes).values().filter(|v| v.alive(now)).count()
+    }
+
+    /// Whether a node with this tag is in presence.
+    pub fn knows(&self, tag: u32) -> bool {
+        lock(&self.nodes)
+            .get(&tag)
+            .is_some_and(|v| v.alive(Instant::now()))
+    }
+
+    /// Members of `group` on the other nodes.
+    pub fn group_size(&self, route: &str, group: &str) -> usize {
+        let key = (route.to_owned(), group.to_owned());
+        let now = Instant::now();
+        lock(&self.nodes)
+            .values()
+            .filter(|v| v.alive(now))
+            .filter_map(|v| v.groups.get(&key))
+            .map(|&n| n as usize)
+            .sum()
+    }
+
+    /// Connections of `uid` on the other nodes.
+    pub fn connections_of_user(&self, route: &str, uid: &str) -> Vec<ConnectionId> {
+        let key = (route.to_owned(), uid.to_owned());
+        let now = Instant::now();
+        lock(&self.nodes)
+            .values()
+            .filter(|v| v.alive(now))
+            .filter_map(|v| v.users.get(&key))
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str) -> Key {
+        Key::Group {
+            route: "/chat".into(),
+            group: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_view_follows_changes_asks_for_a_snapshot_when_one_is_missed_and_forgets_a_silent_node() {
+        let view = RemoteView::default();
+        let mut b = Announcer {
+            tag: 2,
+            node: "b",
+            seq: 0,
+        };
+        let t0 = Instant::now();
+        // First heard of: asks for a snapshot, but applies what it hears meanwhile.
+        let first = b.changes(&[(group("room"), Value::Members(3))], 1 << 20);
+        assert!(matches!(
+            view.apply_at(&first[0], 1, "a", t0),
+            Some(Heard::AskSnapshot(2))
+        ));
+        assert_eq!(view.group_size("/chat", "room"), 3);
+        let snapshot = b.snapshot(&[(group("room"), Value::Members(4))], 1 << 20);
+        view.apply_at(&snapshot[0], 1, "a", t0);
+        assert_eq!(view.group_size("/chat", "room"), 4);
+        // A change is missed: the next one shows the gap, and the view asks again.
+        b.changes(&[(group("room"), Value::Members(5))], 1 << 20);
+        let next = b.changes(&[(group("hall"), Value::Members(1))], 1 << 20);
+        let later = t0 + SNAPSHOT_EVERY;
+        assert!(matches!(
+            view.apply_at(&next[0], 1, "a", later),
+            Some(Heard::AskSnapshot(2))
+        ));
+        // A user's connections; an empty list takes the user out.
+        let user = |ids: Vec<u64>| {
+            (
+                Key::User {
+                    route: "/chat".into(),
+                    uid: "ann".into(),
+                },
+                Value::Connections(ids),
+            )
+        };
+        view.apply_at(&b.changes(&[user(vec![7, 8])], 1 << 20)[0], 1, "a", later);
+        assert_eq!(view.connections_of_user("/chat", "ann"), vec![7, 8]);
+        view.apply_at(&b.changes(&[user(vec![])], 1 << 20)[0], 1, "a", later);
+        assert!(view.connections_of_user("/chat", "ann").is_empty());
+        // Another node with this node's tag is a clash.
+        let clash = Announcer {
+            tag: 1,
+            node: "c",
+            seq: 0,
+        };
+        assert!(matches!(
+            view.apply_at(&clash.heartbeat(), 1, "a", later),
+            Some(Heard::Clash(name)) if name == "c"
+        ));
+        // Leaving takes it out at once.
+        view.apply_at(&b.leaving(), 1, "a", later);
+        assert_eq!(view.nodes(), 0);
+    }
+
+    #[test]
+    fn large_announcements_are_split_under_the_payload_limit() {
+        let pieces: Vec<(Key, Value)> = (0..5000)
+            .map(|i| (group(&format!("group-{i}")), Value::Members(1)))
+            .collect();
+        let mut a = Announcer {
+            tag: 1,
+            node: "a",
+            seq: 0,
+        };
+        let messages = a.changes(&pieces, 16 * 1024);
+        assert!(messages.len() > 5 && messages.iter().all(|m| m.len() <= 16 * 1024));
+        assert_eq!(a.seq, messages.len() as u64);
+        let view = RemoteView::default();
+        for part in a.snapshot(&pieces, 16 * 1024) {
+            view.apply(&part, 9, "z");
+        }
+        assert_eq!(view.group_size("/chat", "group-4999"), 1);
+        assert!(lock(&view.nodes)[&1].synced);
+    }
+}
