@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod cluster;
 pub mod nats;
 pub mod nginx;
 pub mod pebble;

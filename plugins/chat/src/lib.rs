@@ -6,6 +6,7 @@
 //! - `{"type":"join","room":"lobby"}` / `{"type":"leave","room":"lobby"}`: the room's members get a `presence` event;
 //! - `{"type":"say","room":"lobby","text":"hi"}` reaches every member of the room once, the sender included;
 //! - `{"type":"dm","to":"bob","text":"hi"}` reaches every connection of user `bob`;
+//! - `{"type":"online","uid":"bob"}` answers how many connections user `bob` has (on every gateway node);
 //! - `{"type":"whoami"}` answers the logged-in user, read back from the session;
 //! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
 //!   sends `tick` events until `{"type":"stop_ticks"}`.
@@ -32,6 +33,7 @@ enum Command {
     Leave { room: String },
     Say { room: String, text: String },
     Dm { to: String, text: String },
+    Online { uid: String },
     Whoami,
     Remind { after_ms: u64, text: String },
     Ticks { every_ms: u64 },
@@ -134,10 +136,19 @@ impl Chat {
                 groups::publish(&group(&room), said.to_string(), &[]);
             }
             Command::Dm { to, text } => {
-                let dm = json!({"type": "dm", "from": uid, "text": text});
-                if users::send(&to, dm.to_string()) == 0 {
-                    error(conn, "that user is not online");
+                // Whether the user is online anywhere in the cluster: `users::send` counts this node only.
+                if !users::is_online(&to) {
+                    return error(conn, "that user is not online");
                 }
+                let dm = json!({"type": "dm", "from": uid, "text": text});
+                users::send(&to, dm.to_string());
+            }
+            Command::Online { uid: other } => {
+                let connections = users::connections(&other).len();
+                send(
+                    conn,
+                    json!({"type": "online", "uid": other, "connections": connections}),
+                );
             }
             Command::Whoami => send(conn, json!({"type": "whoami", "uid": uid})),
             Command::Remind { after_ms, text } => {

@@ -4,7 +4,8 @@
 //! - text commands: `info` answers with the request it saw, `print` writes to stdout and stderr, `clock` reads the
 //!   wall and monotonic clocks, `panic` panics, `spin` loops forever, `hog` allocates without bound, `close` closes
 //!   the connection with 4002, `sendloop` sends 64 KiB messages to itself forever, `flood <id> <count> <size>`
-//!   sends to another connection, `kick <id>` closes another connection with 4003, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
+//!   sends to another connection, `tell <id> <text>` sends one message to another connection and answers the
+//!   result, `size <group>` answers the group's size, `kick <id>` closes another connection with 4003, `block` sleeps (a blocking WASI call the gateway refuses), `join <group>` joins a
 //!   group and `publish <group> <text>` publishes to it (excluding the sender), `remember <key> <value>` and
 //!   `recall <key>` use the host-side session;
 //! - on-close tells every other open connection `closed <id> <code> <reason>`;
@@ -168,6 +169,17 @@ impl Plugin for Probe {
                     target.close(4003, "kicked");
                     "kicked".to_owned()
                 })
+            }
+            Some(text) if text.starts_with("tell ") => {
+                let (target, body) = text[5..].split_once(' ').unwrap_or((&text[5..], ""));
+                target
+                    .parse()
+                    .map_or("usage: tell <id> <text>".to_owned(), |id| {
+                        format!("told {:?}", Connection::new(id).send(body))
+                    })
+            }
+            Some(text) if text.starts_with("size ") => {
+                format!("size {}", wssgate_sdk::groups::size(&text[5..]))
             }
             Some(text) if text.starts_with("remember ") => {
                 let (key, value) = text[9..].split_once(' ').unwrap_or((&text[9..], ""));
