@@ -70,6 +70,18 @@ async fn three_nodes_a_group_over_all_gets_each_publish_once_per_member_counts_a
         all
     });
     eprintln!("group size across three nodes after {took:?}");
+    let (_, size) = call(
+        &gws[1],
+        "GET",
+        "/api/group-size?route=/probe&group=room",
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        size["members"], 6,
+        "the push API's group size counts every node"
+    );
 
     // A publisher that is no member, on node b: each member gets each message once, in order.
     let mut publisher = gws[1].wss("/probe").await;
@@ -244,6 +256,18 @@ async fn the_chat_plugin_with_its_users_on_three_nodes_rooms_dms_and_presence() 
         .await;
         reply["connections"] == 2
     });
+    let (_, online) = call(
+        &gws[2],
+        "GET",
+        "/api/user-online?route=/chat&uid=ann",
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        online["connections"], 2,
+        "the push API's presence counts every node"
+    );
     // A DM from cid reaches ann on a and on b.
     chat_send(
         &mut users[2],

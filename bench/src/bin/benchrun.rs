@@ -15,9 +15,9 @@ use wssgate_bench::report::LoadReport;
 #[derive(Parser)]
 #[command(about)]
 struct Args {
-    /// Scenarios to run: a b c d e f g h i w x, `all`, or `smoke` and `smoke-paced` (two-second checks that the
+    /// Scenarios to run: a b c d e f g h i n o w x, `all`, or `smoke` and `smoke-paced` (two-second checks that the
     /// harness works, the second with the paced client and the tuned baseline), and `smoke-webhook` (the webhook
-    /// route against nginx). w, x and smoke-webhook need nginx.
+    /// route against nginx). w, x and smoke-webhook need nginx; n and o need nats-server.
     #[arg(long, num_args = 1.., default_values = ["all"])]
     scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -74,6 +74,18 @@ struct Scenario {
     gateway_path: &'static str,
     baseline: Baseline,
     goal: Goal,
+    /// How the gateway side runs: one node, or a cluster on a nats-server the run starts.
+    nodes: Nodes,
+}
+
+/// The gateway side of a scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nodes {
+    One,
+    /// One node in cluster mode, connected to a nats-server, with no other node.
+    Clustered,
+    /// Two nodes of a cluster; loadgen spreads the connections over both.
+    Two,
 }
 
 /// What the gateway is compared with.
@@ -98,6 +110,25 @@ impl Baseline {
     }
 }
 
+/// Loopback source addresses to spread many connections over.
+const SOURCES: &str = "127.0.0.2-127.0.0.61";
+
+/// loadgen's fan-out load: `members` members, 4 publishes under way.
+fn fanout(members: usize) -> Vec<String> {
+    [
+        "--mode",
+        "fanout",
+        "--connections",
+        &members.to_string(),
+        "--in-flight",
+        "4",
+        "--sources",
+        SOURCES,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn scenarios(args: &Args) -> Vec<Scenario> {
     let echo = |c: usize, k: usize| -> Vec<String> {
         vec![
@@ -110,7 +141,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
         ]
     };
     let paced = |k: usize| -> Vec<String> { [echo(100, k), vec!["--paced".into()]].concat() };
-    let sources = "127.0.0.2-127.0.0.61".to_string();
+    let sources = SOURCES.to_string();
     vec![
         Scenario {
             name: "a",
@@ -119,6 +150,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(1.0),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "b",
@@ -127,6 +159,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(0.36),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "c",
@@ -135,6 +168,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::stack("ok"),
             goal: Goal::CpuRatioAtMost(0.6),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "d",
@@ -147,6 +181,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/echo",
             baseline: Baseline::stack("echo"),
             goal: Goal::CpuRatioAtMost(1.0),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "e",
@@ -166,6 +201,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::stack("ok"),
             goal: Goal::KibPerConnectionAtMost(16.0),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "f",
@@ -181,23 +217,16 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::stack("ok"),
             goal: Goal::CapacityRatioAtLeast(0.9),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "g",
             what: format!("publish to {} members, 4 under way", args.members),
-            load: vec![
-                "--mode".into(),
-                "fanout".into(),
-                "--connections".into(),
-                args.members.to_string(),
-                "--in-flight".into(),
-                "4".into(),
-                "--sources".into(),
-                sources,
-            ],
+            load: fanout(args.members),
             gateway_path: "/fanout",
             baseline: Baseline::stack("fanout"),
             goal: Goal::RateRatioAtLeast(0.8),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "h",
@@ -206,6 +235,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::tuned("ok"),
             goal: Goal::CpuRatioAtMost(1.10),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "i",
@@ -214,6 +244,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/wss",
             baseline: Baseline::tuned("ok"),
             goal: Goal::CpuRatioAtMost(1.10),
+            nodes: Nodes::One,
         },
         Scenario {
             name: "w",
@@ -222,6 +253,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/hook",
             baseline: Baseline::Nginx,
             goal: Goal::Reported { cpu: false },
+            nodes: Nodes::One,
         },
         Scenario {
             name: "x",
@@ -230,6 +262,28 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             gateway_path: "/hook",
             baseline: Baseline::Gateway { path: "/wss" },
             goal: Goal::Reported { cpu: true },
+            nodes: Nodes::One,
+        },
+        Scenario {
+            name: "n",
+            what: "scenario (a) with cluster mode on (a nats-server, no other node) vs the same gateway without".into(),
+            load: echo(100, 1),
+            gateway_path: "/wss",
+            baseline: Baseline::Gateway { path: "/wss" },
+            goal: Goal::CpuRatioAtMost(1.05),
+            nodes: Nodes::Clustered,
+        },
+        Scenario {
+            name: "o",
+            what: format!(
+                "publish to {} members, 4 under way, spread over two cluster nodes vs all on one node",
+                args.members
+            ),
+            load: fanout(args.members),
+            gateway_path: "/fanout",
+            baseline: Baseline::Gateway { path: "/fanout" },
+            goal: Goal::Reported { cpu: false },
+            nodes: Nodes::Two,
         },
         smoke(
             "smoke",
@@ -278,6 +332,7 @@ fn smoke(name: &'static str, what: &str, extra: &[&str], tuned: bool) -> Scenari
         gateway_path: "/wss",
         baseline: Baseline::Stack { mode: "ok", tuned },
         goal: Goal::CpuRatioAtMost(f64::INFINITY),
+        nodes: Nodes::One,
     }
 }
 
@@ -449,6 +504,104 @@ fn start_hookd(tools: &Tools, args: &Args) -> Result<(Child, SocketAddr)> {
     Ok((child, address))
 }
 
+/// Waits (bounded: 60 s) until a server listens on `address`.
+fn wait_for_listener(address: SocketAddr, dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            bail!(
+                "the server did not listen on {address} within 60 s (logs in {})",
+                dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Debian's nats-server, for the cluster scenarios.
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// Starts a nats-server with its defaults on the server core; returns it and its URL.
+fn start_nats(args: &Args) -> Result<(Child, String)> {
+    let port = free_port()?;
+    let child = pinned(args.server_core, Path::new(NATS_SERVER))
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nats-server (apt-get install nats-server)")?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_listener(address, Path::new("."))?;
+    Ok((child, format!("nats://{address}")))
+}
+
+/// One gateway process of a run: its TLS listener, its admin listener, and its cluster (NATS URL, node name).
+struct GatewayNode<'a> {
+    address: SocketAddr,
+    admin: SocketAddr,
+    cluster: Option<(&'a str, &'a str)>,
+}
+
+impl GatewayNode<'_> {
+    /// Writes the node's config (every bench route; `/hook` when there is a `backend`) and returns the command that
+    /// starts it, with one worker, on the server core.
+    fn command(
+        &self,
+        tools: &Tools,
+        args: &Args,
+        dir: &Path,
+        cert: &Path,
+        key: &Path,
+        backend: Option<SocketAddr>,
+    ) -> Result<Command> {
+        let (address, admin) = (self.address, self.admin);
+        let plugins = std::path::absolute(&args.plugins)?;
+        let config = dir.join(format!("gateway-{}.toml", address.port()));
+        let mut file = std::fs::File::create(&config)?;
+        writeln!(
+            file,
+            "workers = 1\n[[listener]]\naddress = \"{address}\"\ntls = true\ncert = {cert:?}\nkey = {key:?}\n"
+        )?;
+        writeln!(
+            file,
+            "[admin]\naddress = \"{admin}\"\ntoken = \"benchmark-token-not-secret\"\n"
+        )?;
+        if let Some((url, node)) = self.cluster {
+            writeln!(
+                file,
+                "[cluster]\nservers = [\"{url}\"]\nnode = \"{node}\"\n"
+            )?;
+        }
+        if let Some(backend) = backend {
+            writeln!(
+                file,
+                "[[upstream]]\nname = \"hook\"\nurl = \"http://{backend}\"\n\n[[route]]\npath = \"/hook\"\nplugin = {:?}\nupstreams = [\"hook\"]\n[route.settings]\nupstream = \"hook\"\n",
+                plugins.join("webhook.wasm")
+            )?;
+        }
+        for (route, plugin) in [
+            ("/wss", "echo_ok"),
+            ("/echo", "echo"),
+            ("/fanout", "fanout"),
+        ] {
+            writeln!(
+                file,
+                "[[route]]\npath = \"{route}\"\nplugin = {:?}\n",
+                plugins.join(format!("{plugin}.wasm"))
+            )?;
+        }
+        let mut command = pinned(args.server_core, &tools.gateway);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--workers")
+            .arg("1");
+        Ok(command)
+    }
+}
+
 /// A port that was free a moment ago.
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -494,42 +647,43 @@ impl Server {
         let mut load = Vec::new();
         let (mut command, admin, path) = if let Some(route_path) = gateway_path {
             let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-            let plugins = std::path::absolute(&args.plugins)?;
-            let config = dir.join("gateway.toml");
-            let mut file = std::fs::File::create(&config)?;
-            writeln!(
-                file,
-                "workers = 1\n[[listener]]\naddress = \"{address}\"\ntls = true\ncert = {cert:?}\nkey = {key:?}\n"
-            )?;
-            writeln!(
-                file,
-                "[admin]\naddress = \"{admin}\"\ntoken = \"benchmark-token-not-secret\"\n"
-            )?;
-            if let Some(backend) = backend {
-                writeln!(
-                    file,
-                    "[[upstream]]\nname = \"hook\"\nurl = \"http://{backend}\"\n\n[[route]]\npath = \"/hook\"\nplugin = {:?}\nupstreams = [\"hook\"]\n[route.settings]\nupstream = \"hook\"\n",
-                    plugins.join("webhook.wasm")
-                )?;
+            let nodes = if is_gateway {
+                scenario.nodes
+            } else {
+                Nodes::One
+            };
+            let cluster = if nodes == Nodes::One {
+                None
+            } else {
+                let (child, url) = start_nats(args)?;
+                helpers.push(child);
+                Some(url)
+            };
+            if nodes == Nodes::Two {
+                let second = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+                let node = GatewayNode {
+                    address: second,
+                    admin: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+                    cluster: cluster.as_deref().map(|url| (url, "second")),
+                };
+                let log = std::fs::File::create(dir.join("gateway-second.log"))?;
+                let child = node
+                    .command(tools, args, dir, cert, key, backend)?
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .context("starting the second gateway node")?;
+                helpers.push(child);
+                wait_for_listener(second, dir)?;
+                load = vec!["--also".into(), second.to_string()];
             }
-            for (route, plugin) in [
-                ("/wss", "echo_ok"),
-                ("/echo", "echo"),
-                ("/fanout", "fanout"),
-            ] {
-                writeln!(
-                    file,
-                    "[[route]]\npath = \"{route}\"\nplugin = {:?}\n",
-                    plugins.join(format!("{plugin}.wasm"))
-                )?;
-            }
-            let mut command = pinned(args.server_core, &tools.gateway);
-            command
-                .arg("serve")
-                .arg("--config")
-                .arg(&config)
-                .arg("--workers")
-                .arg("1");
+            let node = GatewayNode {
+                address,
+                admin,
+                cluster: cluster.as_deref().map(|url| (url, "first")),
+            };
+            let command = node.command(tools, args, dir, cert, key, backend)?;
             (command, Some(admin), route_path)
         } else if let (Baseline::Nginx, Some(backend)) = (scenario.baseline, backend) {
             let config = dir.join("nginx.conf");
@@ -571,16 +725,7 @@ impl Server {
             load,
             helpers,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            if Instant::now() > deadline {
-                bail!(
-                    "the server did not listen on {address} within 60 s (log in {})",
-                    dir.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_listener(address, dir)?;
         Ok(server)
     }
 

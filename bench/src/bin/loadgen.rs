@@ -8,7 +8,8 @@
 //! - `idle`: opens `--connections`, each sends one message and waits for its reply, then stays open; reports the
 //!   server's resident memory per connection.
 //! - `fanout`: `--connections` members plus one publisher that keeps `--in-flight` publishes under way; counts the
-//!   messages members receive (deliveries).
+//!   messages members receive (deliveries) and the time from each publish to each delivery. With `--also`, the
+//!   members are spread over several servers (the nodes of a cluster); the publisher is on the first.
 //! - `http`: no WebSocket: every connection POSTs a webhook `/message` call (`--path`) on keep-alive HTTP/1.1,
 //!   one at a time, as the webhook route would; counts responses. For the reverse-proxy alternative.
 //!
@@ -49,6 +50,9 @@ struct Args {
     /// Server address (`IP:PORT`).
     #[arg(long, default_value = "127.0.0.1:8282")]
     address: SocketAddr,
+    /// `fanout`: more servers (cluster nodes) to spread the members over, round robin with `--address`.
+    #[arg(long)]
+    also: Vec<SocketAddr>,
     /// Request path.
     #[arg(long, default_value = "/wss")]
     path: String,
@@ -110,6 +114,9 @@ struct Shared {
     latency: RefCell<Histogram<u64>>,
     /// Fan-out: deliveries since the start, and the publisher's wake-up when enough arrived.
     delivered: Cell<u64>,
+    /// Fan-out: when each publish under way was sent, by its number modulo the length (far more than the publishes
+    /// ever under way at once).
+    published_at: RefCell<Vec<Option<Instant>>>,
     wanted: Cell<u64>,
     progress: Notify,
     /// Bounds the connections being opened at once.
@@ -176,6 +183,7 @@ async fn run(args: &Args) -> Result<LoadReport> {
         opened: Cell::new(0),
         latency: RefCell::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
         delivered: Cell::new(0),
+        published_at: RefCell::new(vec![None; PUBLISH_SLOTS]),
         wanted: Cell::new(0),
         progress: Notify::new(),
         ramp: Semaphore::new(args.ramp.max(1)),
@@ -193,8 +201,15 @@ async fn run(args: &Args) -> Result<LoadReport> {
         .map(procfs::memory)
         .transpose()?
         .unwrap_or_default();
+    let targets: Vec<Target> = std::iter::once(args.address)
+        .chain(args.also.iter().copied())
+        .map(|address| Target {
+            address,
+            ..target.clone()
+        })
+        .collect();
     for n in 0..args.connections {
-        let (target, shared) = (target.clone(), shared.clone());
+        let (target, shared) = (targets[n % targets.len()].clone(), shared.clone());
         let task = match args.mode {
             Mode::Echo => {
                 let pacing = Pacing {
@@ -219,10 +234,10 @@ async fn run(args: &Args) -> Result<LoadReport> {
             .connect(args.connections)
             .await
             .context("publisher")?;
-        let body = message(Bytes::from(format!(
-            "pub:{}",
-            "x".repeat(args.size.saturating_sub(4))
-        )));
+        let body = Publication {
+            size: args.size,
+            binary: args.binary,
+        };
         tokio::task::spawn_local(publish(
             publisher,
             shared.clone(),
@@ -495,10 +510,8 @@ async fn member(target: Target, n: usize, shared: Rc<Shared>, hello: Message) {
     }
     while !shared.stop.get() {
         match ws.next().await {
-            Some(Ok(Message::Text(_) | Message::Binary(_))) => {
-                if shared.measuring.get() {
-                    shared.count.set(shared.count.get() + 1);
-                }
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                shared.delivery(&message.into_data());
                 let delivered = shared.delivered.get() + 1;
                 shared.delivered.set(delivered);
                 if delivered >= shared.wanted.get() {
@@ -512,8 +525,50 @@ async fn member(target: Target, n: usize, shared: Rc<Shared>, hello: Message) {
     }
 }
 
+/// Fan-out: the slots of [`Shared::published_at`].
+const PUBLISH_SLOTS: usize = 4096;
+
+/// A fan-out publication: `pub:`, its number, `:`, padding to `size` bytes. The number lets each member find when
+/// it was sent.
+struct Publication {
+    size: usize,
+    binary: bool,
+}
+
+impl Publication {
+    fn numbered(&self, number: u64) -> Message {
+        let head = format!("pub:{number}:");
+        let body = format!("{head}{}", "x".repeat(self.size.saturating_sub(head.len())));
+        if self.binary {
+            Message::Binary(body.into())
+        } else {
+            Message::text(body)
+        }
+    }
+}
+
+impl Shared {
+    /// A member received `body`: counts it and, when it is a numbered publication, its latency.
+    fn delivery(&self, body: &[u8]) {
+        if !self.measuring.get() {
+            return;
+        }
+        self.count.set(self.count.get() + 1);
+        let number = body
+            .strip_prefix(b"pub:")
+            .and_then(|rest| rest.split(|b| *b == b':').next())
+            .and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<u64>().ok());
+        if let Some(number) = number
+            && let Some(sent) = self.published_at.borrow()[number as usize % PUBLISH_SLOTS]
+        {
+            let us = sent.elapsed().as_micros() as u64;
+            let _ = self.latency.borrow_mut().record(us.max(1));
+        }
+    }
+}
+
 /// Publishes back to back, with at most `window` publishes not yet delivered to every member.
-async fn publish(mut ws: Ws, shared: Rc<Shared>, body: Message, window: usize, members: usize) {
+async fn publish(mut ws: Ws, shared: Rc<Shared>, body: Publication, window: usize, members: usize) {
     let window = window.max(1) as u64;
     let members = members as u64;
     let mut published: u64 = 0;
@@ -530,7 +585,8 @@ async fn publish(mut ws: Ws, shared: Rc<Shared>, body: Message, window: usize, m
                 }
             }
         }
-        if let Err(e) = ws.send(body.clone()).await {
+        shared.published_at.borrow_mut()[published as usize % PUBLISH_SLOTS] = Some(Instant::now());
+        if let Err(e) = ws.send(body.numbered(published)).await {
             return shared.error("publish", e);
         }
         published += 1;

@@ -97,6 +97,11 @@ fn a_dm_reaches_every_connection_of_the_user() {
         json!({"type": "dm", "to": "nobody", "text": "?"}),
     );
     assert_eq!(received(&host, ann)[0]["type"], "error");
+    exchange(&host, ann, json!({"type": "online", "uid": "bob"}));
+    assert_eq!(
+        received(&host, ann),
+        vec![json!({"type": "online", "uid": "bob", "connections": 2})]
+    );
 }
 
 #[test]
