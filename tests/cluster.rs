@@ -96,6 +96,11 @@ async fn three_nodes_a_group_over_all_gets_each_publish_once_per_member_counts_a
     for ws in &mut members {
         assert_eq!(next_message(ws).await, Message::text("m1"));
         assert_eq!(next_message(ws).await, Message::text("m2"));
+        // Nothing more: the very next message is the answer to this.
+        bounded(futures_util::SinkExt::send(ws, Message::text("size room")))
+            .await
+            .unwrap();
+        assert_eq!(next_message(ws).await, Message::text("size 6"));
     }
 
     // A member on c leaves: the others count 5.
@@ -170,6 +175,9 @@ async fn send_close_and_the_push_api_reach_a_connection_on_another_node_of_the_s
         "told",
     )
     .await;
+    // Node c takes what node a sends in order: once this marker is in, the intruder was handled there.
+    reply(&mut sender, &format!("tell {target_id} marker"), "told").await;
+    receives(&mut target, "marker").await;
     let unknown = (0xf_ffffu64 ^ (target_id >> 44)).max(1) << 44 | 1;
     assert_eq!(
         reply(&mut sender, &format!("tell {unknown} nobody"), "told").await,

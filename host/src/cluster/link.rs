@@ -13,7 +13,7 @@ use super::wire::{self, Publication, ReassemblyBudget};
 use crate::hub::{Audience, Hub};
 use crate::registry::{self, ConnectionId};
 use anyhow::{Context, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -165,6 +165,11 @@ impl ClusterHandle {
     }
 }
 
+/// The longest the link waits for the NATS client to take a command: past it the client is not draining its
+/// queue (reconnecting, or its connection died silently), and the command is dropped (a publication, counted) or
+/// tried again (a subscription, a snapshot request).
+pub const SEND_WAIT: Duration = Duration::from_millis(100);
+
 /// Subscriptions to audiences nobody here is a member of any more end this long after the last member left, so
 /// members that come and go do not make the node subscribe and unsubscribe each time.
 const UNSUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
@@ -281,7 +286,9 @@ struct Chores {
     snapshot_wanted: Arc<AtomicBool>,
     /// Subscriptions whose last member left, and when they end.
     unsubscribing: HashMap<String, Instant>,
-    /// Serial numbers of this node's chunked publications.
+    /// Subjects to subscribe to that the client could not take yet.
+    to_subscribe: HashSet<String>,
+    /// Serial numbers of this node's chunked publications and snapshots.
     serial: u64,
 }
 
@@ -298,24 +305,31 @@ impl Link {
             last_snapshot: None,
             snapshot_wanted: Arc::new(AtomicBool::new(false)),
             unsubscribing: HashMap::new(),
+            to_subscribe: HashSet::new(),
             serial: 0,
         };
         // Each subscription is a task; aborting it unsubscribes.
         let mut subscriptions: HashMap<String, AbortHandle> = HashMap::new();
-        let own = wire::node_subject(&self.prefix, self.tag);
+        // The client's command queue is empty at the start: these go in at once, connected or not.
+        let subscribe = |subject: String| client.subscribe(subject);
+        let (own, presence, requests) = match tokio::try_join!(
+            subscribe(wire::node_subject(&self.prefix, self.tag)),
+            subscribe(wire::presence_subject(&self.prefix)),
+            subscribe(wire::sync_subject(&self.prefix, self.tag)),
+        ) {
+            Ok(subscribers) => subscribers,
+            Err(e) => return tracing::error!("cluster: cannot subscribe: {e}"),
+        };
         let fixed = [
-            subscriptions::publications(&client, own, self.hub.clone(), self.state.clone()),
+            subscriptions::publications(own, self.hub.clone(), self.state.clone()),
             subscriptions::presence(
+                presence,
                 &client,
                 self.prefix.clone(),
                 (self.tag, self.node.clone()),
                 self.view.clone(),
             ),
-            subscriptions::snapshot_requests(
-                &client,
-                wire::sync_subject(&self.prefix, self.tag),
-                chores.snapshot_wanted.clone(),
-            ),
+            subscriptions::snapshot_requests(requests, chores.snapshot_wanted.clone()),
         ];
         let mut tick = tokio::time::interval(CHANGES_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -327,12 +341,15 @@ impl Link {
                 Some((subject, wanted)) = interest_rx.recv() => {
                     if wanted {
                         chores.unsubscribing.remove(&subject);
-                        if let std::collections::hash_map::Entry::Vacant(slot) = subscriptions.entry(subject) {
-                            let subject = slot.key().clone();
-                            slot.insert(subscriptions::publications(&client, subject, self.hub.clone(), self.state.clone()));
+                        if !subscriptions.contains_key(&subject) {
+                            chores.to_subscribe.insert(subject);
+                            self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
                         }
-                    } else if subscriptions.contains_key(&subject) {
-                        chores.unsubscribing.insert(subject, Instant::now() + UNSUBSCRIBE_AFTER);
+                    } else {
+                        chores.to_subscribe.remove(&subject);
+                        if subscriptions.contains_key(&subject) {
+                            chores.unsubscribing.insert(subject, Instant::now() + UNSUBSCRIBE_AFTER);
+                        }
                     }
                 }
                 Some((subject, payload)) = publish_rx.recv() => {
@@ -344,6 +361,7 @@ impl Link {
                     }
                 }
                 _ = tick.tick() => {
+                    self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
                     let now = Instant::now();
                     chores.unsubscribing.retain(|subject, at| {
                         let waiting = *at > now;
@@ -379,23 +397,48 @@ impl Link {
         }
     }
 
-    /// Publishes `frames` on `subject`, unless the client is not connected (the client would hold them and, once its
-    /// queue is full, block the link) or the gateway is stopping. True when all were handed to the client.
-    async fn send(
-        &mut self,
+    /// Subscribes to the subjects in `wanted`, each handed to a delivery task in `subscriptions`. Awaited here,
+    /// before anything the link publishes next (a presence announcement that tells other nodes to send here), so
+    /// the subscription reaches the broker first. A subject the client cannot take now stays in `wanted`, for the
+    /// next tick.
+    async fn subscribe(
+        &self,
         client: &async_nats::Client,
-        subject: &str,
-        frames: Vec<Vec<u8>>,
-    ) -> bool {
+        wanted: &mut HashSet<String>,
+        subscriptions: &mut HashMap<String, AbortHandle>,
+    ) {
+        let subjects: Vec<String> = wanted.iter().cloned().collect();
+        for subject in subjects {
+            match tokio::time::timeout(SEND_WAIT, client.subscribe(subject.clone())).await {
+                Ok(Ok(subscriber)) => {
+                    wanted.remove(&subject);
+                    let task = subscriptions::publications(
+                        subscriber,
+                        self.hub.clone(),
+                        self.state.clone(),
+                    );
+                    subscriptions.insert(subject, task);
+                }
+                Ok(Err(e)) => {
+                    wanted.remove(&subject);
+                    tracing::warn!("cluster: cannot subscribe to {subject}: {e}");
+                }
+                // The client's queue is full (it is reconnecting): the next tick tries again.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Publishes `frames` on `subject`, unless the client is not connected (the client would hold them) or cannot
+    /// take them within [`SEND_WAIT`] (its queue is full: a connection that died silently, not noticed yet). True
+    /// when all were handed to the client.
+    async fn send(&self, client: &async_nats::Client, subject: &str, frames: Vec<Vec<u8>>) -> bool {
         for frame in frames {
             if client.connection_state() != async_nats::connection::State::Connected {
                 return false;
             }
-            let sent = tokio::select! {
-                sent = client.publish(subject.to_owned(), frame.into()) => sent.is_ok(),
-                _ = self.shutdown.wait_for(|down| *down) => false,
-            };
-            if !sent {
+            let publish = client.publish(subject.to_owned(), frame.into());
+            if !matches!(tokio::time::timeout(SEND_WAIT, publish).await, Ok(Ok(()))) {
                 return false;
             }
         }
@@ -437,7 +480,8 @@ impl Link {
                 node: &self.node,
                 seq: chores.seq,
             };
-            let parts = announcer.snapshot(&pieces, max);
+            chores.serial += 1;
+            let parts = announcer.snapshot(chores.serial, &pieces, max);
             self.send(client, &subject, parts).await;
         }
         if now.duration_since(chores.last_heartbeat) >= HEARTBEAT {

@@ -60,6 +60,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The most connections of one user one node announces (a piece must fit in one NATS message): the others' view of
+/// a user with more connections than this on one node lists this many of them.
+pub const MAX_ANNOUNCED_IDS: usize = 65_536;
+
 /// What an announcement is.
 const HEARTBEAT_KIND: u8 = b'h';
 const CHANGES_KIND: u8 = b'd';
@@ -102,13 +106,19 @@ impl Announcer<'_> {
         messages
     }
 
-    /// The node's whole presence as numbered parts of at most `max_payload` bytes, as of change `seq`.
-    pub fn snapshot(&self, pieces: &[(Key, Value)], max_payload: usize) -> Vec<Vec<u8>> {
+    /// The node's whole presence, as of change `seq`, as snapshot `number`'s parts of at most `max_payload` bytes.
+    pub fn snapshot(
+        &self,
+        number: u64,
+        pieces: &[(Key, Value)],
+        max_payload: usize,
+    ) -> Vec<Vec<u8>> {
         let parts = split(pieces, max_payload);
         let count = parts.len().max(1) as u32;
         let mut messages = Vec::new();
         for index in 0..count {
             let mut out = self.header(SNAPSHOT_KIND);
+            out.extend_from_slice(&number.to_be_bytes());
             out.extend_from_slice(&index.to_be_bytes());
             out.extend_from_slice(&count.to_be_bytes());
             put_pieces(&mut out, parts.get(index as usize).copied().unwrap_or(&[]));
@@ -126,7 +136,7 @@ fn size(piece: &(Key, Value)) -> usize {
     };
     let value = match &piece.1 {
         Value::Members(_) => 4,
-        Value::Connections(ids) => 4 + ids.len() * 8,
+        Value::Connections(ids) => 4 + ids.len().min(MAX_ANNOUNCED_IDS) * 8,
     };
     1 + 8 + names + value
 }
@@ -164,6 +174,7 @@ fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)]) {
                 out.push(b'u');
                 put_str(out, route);
                 put_str(out, uid);
+                let ids = &ids[..ids.len().min(MAX_ANNOUNCED_IDS)];
                 out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
                 for id in ids {
                     out.extend_from_slice(&id.to_be_bytes());
@@ -183,10 +194,19 @@ struct NodeView {
     seq: u64,
     /// Whether the view holds everything up to `seq`: false until a snapshot arrives, and after a missed change.
     synced: bool,
-    /// The next part of a snapshot being received.
-    snapshot_next: u32,
+    /// A snapshot being received: it replaces the view once its last part is in.
+    staging: Option<Staging>,
     /// When this node last asked for the other's snapshot, so a burst of changes asks once.
     asked: Option<Instant>,
+    groups: HashMap<(String, String), u32>,
+    users: HashMap<(String, String), Vec<ConnectionId>>,
+}
+
+/// A snapshot's parts received so far.
+#[derive(Default)]
+struct Staging {
+    number: u64,
+    next: u32,
     groups: HashMap<(String, String), u32>,
     users: HashMap<(String, String), Vec<ConnectionId>>,
 }
@@ -198,7 +218,7 @@ impl NodeView {
             heard: now,
             seq: 0,
             synced: false,
-            snapshot_next: 0,
+            staging: None,
             asked: None,
             groups: HashMap::new(),
             users: HashMap::new(),
@@ -209,31 +229,32 @@ impl NodeView {
         now.duration_since(self.heard) < DEAD_AFTER
     }
 
-    fn apply_pieces(&mut self, reader: &mut Reader) -> Option<()> {
-        let count = reader.u32()?;
-        for _ in 0..count {
-            let kind = reader.u8()?;
-            let key = (reader.str()?.to_owned(), reader.str()?.to_owned());
-            match kind {
-                b'g' => match reader.u32()? {
-                    0 => self.groups.remove(&key),
-                    members => self.groups.insert(key, members),
-                },
-                b'u' => {
-                    let n = reader.u32()? as usize;
-                    let mut ids = Vec::with_capacity(n.min(4096));
-                    for _ in 0..n {
-                        ids.push(reader.u64()?);
-                    }
-                    if ids.is_empty() {
-                        self.users.remove(&key);
-                    } else {
-                        self.users.insert(key, ids);
-                    }
-                    None
-                }
-                _ => return None,
-            };
+    /// Applies a snapshot's part: the first starts a staging copy, each next one adds to it, the last replaces the
+    /// view. A part out of order drops the staging copy and leaves the view as it was, not synced.
+    fn apply_snapshot_part(&mut self, seq: u64, reader: &mut Reader) -> Option<()> {
+        let (number, index, count) = (reader.u64()?, reader.u32()?, reader.u32()?);
+        if index == 0 {
+            self.staging = Some(Staging {
+                number,
+                ..Staging::default()
+            });
+        }
+        let Some(staging) = self
+            .staging
+            .as_mut()
+            .filter(|s| s.number == number && s.next == index)
+        else {
+            self.staging = None;
+            self.synced = false;
+            return Some(());
+        };
+        apply_pieces(&mut staging.groups, &mut staging.users, reader)?;
+        staging.next += 1;
+        if staging.next == count {
+            let staging = self.staging.take()?;
+            (self.groups, self.users) = (staging.groups, staging.users);
+            self.seq = seq;
+            self.synced = true;
         }
         Some(())
     }
@@ -252,6 +273,40 @@ impl NodeView {
     }
 }
 
+/// Reads pieces into `groups` and `users`: a zero count or an empty list takes a piece out.
+fn apply_pieces(
+    groups: &mut HashMap<(String, String), u32>,
+    users: &mut HashMap<(String, String), Vec<ConnectionId>>,
+    reader: &mut Reader,
+) -> Option<()> {
+    let count = reader.u32()?;
+    for _ in 0..count {
+        let kind = reader.u8()?;
+        let key = (reader.str()?.to_owned(), reader.str()?.to_owned());
+        match kind {
+            b'g' => match reader.u32()? {
+                0 => groups.remove(&key),
+                members => groups.insert(key, members),
+            },
+            b'u' => {
+                let n = reader.u32()? as usize;
+                let mut ids = Vec::with_capacity(n.min(MAX_ANNOUNCED_IDS));
+                for _ in 0..n {
+                    ids.push(reader.u64()?);
+                }
+                if ids.is_empty() {
+                    users.remove(&key);
+                } else {
+                    users.insert(key, ids);
+                }
+                None
+            }
+            _ => return None,
+        };
+    }
+    Some(())
+}
+
 /// The other nodes' presence.
 #[derive(Default)]
 pub struct RemoteView {
@@ -265,6 +320,8 @@ pub enum Heard {
     AskSnapshot(u32),
     /// Another node uses this node's tag: its connection ids could be taken for this node's.
     Clash(String),
+    /// Another node (this tag) uses this node's name.
+    SameName(u32),
 }
 
 impl RemoteView {
@@ -287,10 +344,17 @@ impl RemoteView {
                 Heard::Clash(name.to_owned())
             });
         }
+        if name == own_name && kind == HEARTBEAT_KIND {
+            return Some(Heard::SameName(tag));
+        }
         let mut nodes = lock(&self.nodes);
         if kind == LEAVING_KIND {
             nodes.remove(&tag);
             return Some(Heard::Nothing);
+        }
+        if !nodes.contains_key(&tag) {
+            // A node that restarted comes back with a new tag: its old part is gone with its old process.
+            nodes.retain(|_, old| old.name != name);
         }
         let view = nodes.entry(tag).or_insert_with(|| NodeView::new(name, now));
         if view.name != name || !view.alive(now) {
@@ -309,26 +373,9 @@ impl RemoteView {
                     view.synced = false;
                 }
                 view.seq = seq;
-                view.apply_pieces(&mut reader)?;
+                apply_pieces(&mut view.groups, &mut view.users, &mut reader)?;
             }
-            SNAPSHOT_KIND => {
-                let (index, count) = (reader.u32()?, reader.u32()?);
-                if index == 0 {
-                    view.groups.clear();
-                    view.users.clear();
-                    view.snapshot_next = 0;
-                }
-                if index != view.snapshot_next {
-                    view.synced = false;
-                } else {
-                    view.apply_pieces(&mut reader)?;
-                    view.snapshot_next += 1;
-                    if view.snapshot_next == count {
-                        view.seq = seq;
-                        view.synced = true;
-                    }
-                }
-            }
+            SNAPSHOT_KIND => view.apply_snapshot_part(seq, &mut reader)?,
             _ => return None,
         }
         Some(if view.should_ask(now) {
@@ -350,11 +397,6 @@ impl RemoteView {
             alive
         });
         gone
-    }
-
-    /// Forgets every other node (this node lost the broker: it cannot tell who is still there).
-    pub fn clear(&self) {
-        lock(&self.nodes).clear();
     }
 
     /// How many other nodes are in presence.
@@ -423,7 +465,7 @@ mod tests {
             Some(Heard::AskSnapshot(2))
         ));
         assert_eq!(view.group_size("/chat", "room"), 3);
-        let snapshot = b.snapshot(&[(group("room"), Value::Members(4))], 1 << 20);
+        let snapshot = b.snapshot(1, &[(group("room"), Value::Members(4))], 1 << 20);
         view.apply_at(&snapshot[0], 1, "a", t0);
         assert_eq!(view.group_size("/chat", "room"), 4);
         // A change is missed: the next one shows the gap, and the view asks again.
@@ -477,10 +519,58 @@ mod tests {
         assert!(messages.len() > 5 && messages.iter().all(|m| m.len() <= 16 * 1024));
         assert_eq!(a.seq, messages.len() as u64);
         let view = RemoteView::default();
-        for part in a.snapshot(&pieces, 16 * 1024) {
+        for part in a.snapshot(1, &pieces, 16 * 1024) {
             view.apply(&part, 9, "z");
         }
         assert_eq!(view.group_size("/chat", "group-4999"), 1);
         assert!(lock(&view.nodes)[&1].synced);
+    }
+
+    #[test]
+    fn a_snapshot_with_a_lost_part_changes_nothing_and_a_restarted_node_replaces_its_old_self() {
+        let view = RemoteView::default();
+        let pieces: Vec<(Key, Value)> = (0..3000)
+            .map(|i| (group(&format!("g{i}")), Value::Members(2)))
+            .collect();
+        let b = Announcer {
+            tag: 2,
+            node: "b",
+            seq: 0,
+        };
+        for part in b.snapshot(1, &pieces, 16 * 1024) {
+            view.apply(&part, 1, "a");
+        }
+        assert_eq!(view.group_size("/chat", "g0"), 2);
+        let smaller: Vec<(Key, Value)> = (0..3000)
+            .map(|i| (group(&format!("g{i}")), Value::Members(1)))
+            .collect();
+        let parts = b.snapshot(2, &smaller, 16 * 1024);
+        assert!(parts.len() > 2);
+        for (i, part) in parts.iter().enumerate() {
+            if i != 1 {
+                view.apply(part, 1, "a");
+            }
+        }
+        assert_eq!(view.group_size("/chat", "g0"), 2, "the old view stands");
+        assert!(!lock(&view.nodes)[&2].synced);
+        // Node b restarts with another tag: its old part goes.
+        let b_again = Announcer {
+            tag: 3,
+            node: "b",
+            seq: 0,
+        };
+        view.apply(&b_again.heartbeat(), 1, "a");
+        assert_eq!(view.nodes(), 1);
+        assert_eq!(view.group_size("/chat", "g0"), 0);
+        // A node named like this one is reported.
+        let twin = Announcer {
+            tag: 4,
+            node: "a",
+            seq: 0,
+        };
+        assert!(matches!(
+            view.apply(&twin.heartbeat(), 1, "a"),
+            Heard::SameName(4)
+        ));
     }
 }

@@ -236,12 +236,26 @@ struct Partial {
     next: u32,
     count: u32,
     bytes: Vec<u8>,
-    started: Instant,
+    /// When its last chunk came.
+    touched: Instant,
     /// A chunk of it was lost (counted): the rest of its chunks are dropped as they come.
     broken: bool,
 }
 
-/// Chunks older than this belong to a publication whose other chunks were lost: dropped.
+impl Partial {
+    fn new(serial: u64, count: u32, now: Instant) -> Self {
+        Partial {
+            serial,
+            next: 0,
+            count,
+            bytes: Vec::new(),
+            touched: now,
+            broken: false,
+        }
+    }
+}
+
+/// A partial publication whose next chunk has not come for this long will not be completed: dropped.
 const PARTIAL_TTL: Duration = Duration::from_secs(10);
 
 /// What all of a node's reassemblies share: the bytes they hold, and how many publications they lost.
@@ -278,56 +292,39 @@ impl Reassembly {
         let (sender, serial, index, count) =
             (reader.u32()?, reader.u64()?, reader.u32()?, reader.u32()?);
         let data = reader.rest();
+        let last = index + 1 >= count;
         let now = Instant::now();
-        // Bounded by the number of senders.
-        let stale: Vec<u32> = self
-            .partials
-            .iter()
-            .filter(|(_, p)| now - p.started > PARTIAL_TTL)
-            .map(|(sender, _)| *sender)
-            .collect();
-        for sender in stale {
-            self.forget(sender);
-        }
         if index == 0 {
             self.forget(sender);
+            self.partials
+                .insert(sender, Partial::new(serial, count, now));
         }
-        let partial = self.partials.entry(sender).or_insert_with(|| Partial {
-            serial,
-            next: 0,
-            count,
-            bytes: Vec::new(),
-            started: now,
-            broken: false,
-        });
-        if partial.serial != serial {
-            // A new publication whose first chunk was lost, after one that ended: one loss, this one.
-            let old = std::mem::take(&mut partial.bytes);
-            self.budget.held.fetch_sub(old.len(), Ordering::AcqRel);
-            if !partial.broken {
+        let partial = match self.partials.get_mut(&sender) {
+            Some(partial) if partial.serial == serial => partial,
+            _ => {
+                // Its first chunks were lost: one loss, counted once; its other chunks are dropped as they come.
+                self.forget(sender);
                 self.budget.lost.fetch_add(1, Ordering::Relaxed);
+                if !last {
+                    let mut broken = Partial::new(serial, count, now);
+                    broken.broken = true;
+                    self.partials.insert(sender, broken);
+                }
+                return None;
             }
-            *partial = Partial {
-                serial,
-                next: index,
-                count,
-                bytes: Vec::new(),
-                started: now,
-                broken: true,
-            };
-        }
+        };
+        partial.touched = now;
         let held = self.budget.held.fetch_add(data.len(), Ordering::AcqRel);
         let fits = held + data.len() <= REASSEMBLY_BUDGET;
         if partial.broken || partial.next != index || !fits {
             self.budget.held.fetch_sub(data.len(), Ordering::AcqRel);
             if !partial.broken {
                 self.budget.lost.fetch_add(1, Ordering::Relaxed);
-                self.budget
-                    .held
-                    .fetch_sub(std::mem::take(&mut partial.bytes).len(), Ordering::AcqRel);
+                let bytes = std::mem::take(&mut partial.bytes);
+                self.budget.held.fetch_sub(bytes.len(), Ordering::AcqRel);
                 partial.broken = true;
             }
-            if index + 1 >= count {
+            if last {
                 self.partials.remove(&sender);
             }
             return None;
@@ -340,6 +337,21 @@ impl Reassembly {
         let bytes = self.partials.remove(&sender)?.bytes;
         self.budget.held.fetch_sub(bytes.len(), Ordering::AcqRel);
         Some(bytes)
+    }
+
+    /// Drops the partial publications whose next chunk has not come for [`PARTIAL_TTL`] (their sender died or lost
+    /// the broker mid-way), counting them lost. Called on a timer, so a silent subject frees its share too.
+    pub fn expire(&mut self) {
+        let now = Instant::now();
+        let stale: Vec<u32> = self
+            .partials
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.touched) > PARTIAL_TTL)
+            .map(|(sender, _)| *sender)
+            .collect();
+        for sender in stale {
+            self.forget(sender);
+        }
     }
 
     /// Drops `sender`'s partial publication, counting it lost unless it was already.
