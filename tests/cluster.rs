@@ -329,6 +329,32 @@ async fn the_chat_plugin_with_its_users_on_three_nodes_rooms_dms_and_presence() 
         }
         assert_eq!(event["event"], "leave", "{event}");
     }
+
+    // Node b stops cleanly (SIGTERM): it says so, and leaves the others' presence at once — well before the 3 s a
+    // silent node takes (its clients are still being closed: they do not answer the close here).
+    let stopped = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &gws[1].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    within!(
+        Duration::from_millis(1500),
+        "node b leaving presence on SIGTERM",
+        {
+            let reply = chat(
+                &mut users[2],
+                json!({"type": "online", "uid": "ann"}),
+                "online",
+            )
+            .await;
+            reply["connections"] == 1
+        }
+    );
+    eprintln!(
+        "a stopping node left presence {:?} after SIGTERM",
+        stopped.elapsed()
+    );
 }
 
 /// Sends a chat command.
