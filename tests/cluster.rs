@@ -470,3 +470,75 @@ async fn a_node_subscribes_only_to_the_groups_it_has_members_of() {
         "unsubscribed after {took:?}, not 2 s"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs nats-server (./test.sh installs it)"]
+async fn nodes_reach_a_broker_that_wants_tls_and_a_token_and_one_without_the_token_is_refused() {
+    let dir = scratch_dir("nats-tls");
+    let cert = TestCert::create(&dir);
+    let port = pebble::free_port();
+    let (cert_path, key_path) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
+    let _broker = Nats::start_with(
+        port,
+        &[
+            "--tls",
+            "--tlscert",
+            &cert_path,
+            "--tlskey",
+            &key_path,
+            "--auth",
+            "s3cret-token",
+        ],
+    );
+    let cluster = |name: &str, token: &str| {
+        format!(
+            "[cluster]\nservers = [\"tls://127.0.0.1:{port}\"]\nnode = \"{name}\"\nca = \"{cert_path}\"\n{token}"
+        )
+    };
+    let start = |name: &str, token: &str| {
+        TestGateway::start_with(
+            &format!(
+                "workers = 1\n{}{}",
+                wssgate_tests::admin::ADMIN,
+                cluster(name, token)
+            ),
+            &standard_routes(),
+        )
+    };
+    let a = start("a", "token = \"s3cret-token\"\n");
+    let b = start("b", "token = \"s3cret-token\"\n");
+    let intruder = start("c", "token = \"wrong\"\n");
+    health_becomes(&a, "ok").await;
+    health_becomes(&b, "ok").await;
+    let mut member = a.wss("/probe").await;
+    assert_eq!(reply(&mut member, "join room", "joined").await, "joined");
+    let mut publisher = b.wss("/probe").await;
+    within!(
+        PRESENCE,
+        "node b counting the member on a",
+        group_size(&mut publisher, "room").await == 1
+    );
+    assert_eq!(
+        reply(&mut publisher, "publish room sealed", "published").await,
+        "published 0"
+    );
+    assert_eq!(next_message(&mut member).await, Message::text("sealed"));
+    // The node with the wrong token never gets in: degraded, serving its own clients.
+    health_becomes(&intruder, "degraded").await;
+    assert!(
+        intruder.wait_for_log("authorization violation"),
+        "{}",
+        intruder.log()
+    );
+    let mut local = intruder.wss("/wss").await;
+    assert_eq!(ask(&mut local, "tom").await, "ok");
+    assert_eq!(
+        wssgate_tests::admin::metric_until(&intruder, "wssgate_cluster_connects_total", |n| n
+            == 0.0)
+        .await,
+        0.0
+    );
+}

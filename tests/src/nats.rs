@@ -27,6 +27,11 @@ impl Nats {
 
     /// A broker on client port `port`, with its defaults otherwise (`max_payload` 1 MiB).
     pub fn start_on(port: u16) -> Nats {
+        Nats::start_with(port, &[])
+    }
+
+    /// A broker on client port `port` with `extra` command-line options (TLS, authentication).
+    pub fn start_with(port: u16, extra: &[&str]) -> Nats {
         require_tool(
             "nats-server",
             Path::new(NATS_SERVER),
@@ -42,6 +47,7 @@ impl Nats {
                 "-m",
                 &monitor.to_string(),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)

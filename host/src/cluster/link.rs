@@ -520,6 +520,10 @@ impl LinkState {
                     "cluster: a subscription fell behind; NATS messages were dropped"
                 );
             }
+            event @ (async_nats::Event::ServerError(_) | async_nats::Event::ClientError(_)) => {
+                // A wrong token or password, a TLS or permission problem: what the operator must fix.
+                tracing::error!(node, "cluster: NATS: {event}");
+            }
             other => tracing::debug!(node, "cluster: {other}"),
         }
     }
