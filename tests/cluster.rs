@@ -542,3 +542,29 @@ async fn nodes_reach_a_broker_that_wants_tls_and_a_token_and_one_without_the_tok
         0.0
     );
 }
+
+#[test]
+fn a_reload_that_changes_the_cluster_says_it_needs_a_restart() {
+    let dir = scratch_dir("cluster-reload");
+    let cert = TestCert::create(&dir);
+    let config = |prefix: &str| {
+        format!(
+            "[cluster]\nservers = [\"nats://127.0.0.1:{}\"]\nprefix = \"{prefix}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{}",
+            pebble::free_port(),
+            cert.cert.display(),
+            cert.key.display(),
+            standard_routes()
+        )
+    };
+    let same = config("one");
+    let gw = TestGateway::launch(&dir, &same, &[], Some(cert.der.clone()));
+    assert!(gw.reload(&dir, &same));
+    assert!(!gw.log().contains("`[cluster]`"), "{}", gw.log());
+    assert!(gw.reload(&dir, &config("two")));
+    assert!(
+        gw.log()
+            .contains("the reloaded config changes `[cluster]`, which needs a restart"),
+        "{}",
+        gw.log()
+    );
+}

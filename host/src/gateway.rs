@@ -343,6 +343,13 @@ impl Gateway {
         if config.admin.as_ref().map(|a| a.address) != old.admin.as_ref().map(|a| a.address) {
             tracing::warn!("the reloaded config changes the admin listener, which needs a restart");
         }
+        let same_cluster = match (&config.cluster, &old.cluster) {
+            (Some(new), Some(old)) => new.same_link(old),
+            (new, old) => new.is_none() && old.is_none(),
+        };
+        if !same_cluster {
+            tracing::warn!("the reloaded config changes `[cluster]`, which needs a restart");
+        }
         if config.run_as != old.run_as {
             tracing::warn!("the reloaded config changes `user` or `group`, which needs a restart");
         }

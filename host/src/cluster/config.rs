@@ -70,6 +70,13 @@ fn host_name() -> String {
 }
 
 impl ClusterConfig {
+    /// Whether `other` would make the same link (the node name aside: without `node`, each load draws another
+    /// default).
+    pub fn same_link(&self, other: &ClusterConfig) -> bool {
+        (&self.servers, &self.prefix, &self.credentials, &self.ca)
+            == (&other.servers, &other.prefix, &other.credentials, &other.ca)
+    }
+
     pub fn from_raw(raw: RawCluster, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
         if raw.servers.is_empty() {
             return Err("[cluster] `servers` lists none".into());
