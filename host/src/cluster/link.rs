@@ -1,22 +1,22 @@
 //! The link to NATS: one client per process, on a thread of its own with its own runtime, so that a slow or absent
 //! broker can never stall a worker (workers will hand it work through bounded queues and never wait on it). It
 //! connects when the broker is there — also when it comes up after the gateway — and reconnects forever; its state
-//! is what `/healthz` and `/metrics` report.
+//! ([`LinkState`]) is what `/healthz` and `/metrics` report.
 
 use super::config::{ClusterConfig, Credentials};
 use super::presence::{
     Announcer, CHANGES_EVERY, Changes, DEAD_AFTER, HEARTBEAT, Key, RemoteView, SNAPSHOT_EVERY,
     Value,
 };
+use super::state::LinkState;
 use super::subscriptions;
-use super::wire::{self, Publication, ReassemblyBudget};
+use super::wire::{self, Publication};
 use crate::hub::{Audience, Hub};
 use crate::registry::{self, ConnectionId};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -29,84 +29,6 @@ const PUBLISH_QUEUE: usize = 4096;
 /// How often the client pings the broker: a broker that vanished without closing the connection is noticed within
 /// about three of these (async-nats' default of a minute would take three minutes).
 const PING_INTERVAL: Duration = Duration::from_secs(2);
-
-/// What the link reports.
-#[derive(Default)]
-pub struct LinkState {
-    connected: AtomicBool,
-    /// Times the link connected, the first included.
-    connects: AtomicU64,
-    disconnects: AtomicU64,
-    /// Publications dropped: the link was down or its queue full.
-    dropped: AtomicU64,
-    /// Messages async-nats dropped because a subscription fell behind.
-    slow_consumer: AtomicU64,
-    /// Chunked publications being put back together, and those lost.
-    pub reassembly: Arc<ReassemblyBudget>,
-    /// The other nodes' presence (`/metrics` counts them).
-    view: Arc<RemoteView>,
-}
-
-impl LinkState {
-    pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
-
-    /// Appends the link's `/metrics` lines.
-    pub fn render(&self, out: &mut String) {
-        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let metrics = [
-            (
-                "connected",
-                "gauge",
-                "Whether the link to NATS is up",
-                u64::from(self.is_connected()),
-            ),
-            (
-                "connects_total",
-                "counter",
-                "Times the link to NATS connected",
-                count(&self.connects),
-            ),
-            (
-                "disconnects_total",
-                "counter",
-                "Times the link to NATS was lost",
-                count(&self.disconnects),
-            ),
-            (
-                "dropped_total",
-                "counter",
-                "Publications for other nodes dropped (broker down, queue full)",
-                count(&self.dropped),
-            ),
-            (
-                "slow_consumer_total",
-                "counter",
-                "Times NATS messages for this node were dropped because a subscription fell behind",
-                count(&self.slow_consumer),
-            ),
-            (
-                "reassembly_lost_total",
-                "counter",
-                "Chunked publications from other nodes that never came together",
-                count(&self.reassembly.lost),
-            ),
-            (
-                "nodes",
-                "gauge",
-                "Other nodes in presence",
-                self.view.nodes() as u64,
-            ),
-        ];
-        for (name, kind, help, value) in metrics {
-            let _ = writeln!(
-                out,
-                "# HELP wssgate_cluster_{name} {help}\n# TYPE wssgate_cluster_{name} {kind}\nwssgate_cluster_{name} {value}"
-            );
-        }
-    }
-}
 
 /// The running link; its thread ends with the gateway's shutdown.
 pub struct ClusterLink {
@@ -493,38 +415,6 @@ impl Link {
             }
             .heartbeat();
             self.send(client, &subject, vec![heartbeat]).await;
-        }
-    }
-}
-
-impl LinkState {
-    fn record(&self, node: &str, event: async_nats::Event) {
-        match event {
-            async_nats::Event::Connected => {
-                self.connected.store(true, Ordering::Relaxed);
-                self.connects.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node, "cluster: connected to NATS");
-            }
-            async_nats::Event::Disconnected => {
-                self.connected.store(false, Ordering::Relaxed);
-                self.disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    node,
-                    "cluster: lost the connection to NATS; serving local clients, reconnecting"
-                );
-            }
-            async_nats::Event::SlowConsumer(_) => {
-                self.slow_consumer.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    node,
-                    "cluster: a subscription fell behind; NATS messages were dropped"
-                );
-            }
-            event @ (async_nats::Event::ServerError(_) | async_nats::Event::ClientError(_)) => {
-                // A wrong token or password, a TLS or permission problem: what the operator must fix.
-                tracing::error!(node, "cluster: NATS: {event}");
-            }
-            other => tracing::debug!(node, "cluster: {other}"),
         }
     }
 }

@@ -5,10 +5,12 @@
 pub mod config;
 mod link;
 mod presence;
+mod state;
 mod subscriptions;
 mod wire;
 
 pub use config::ClusterConfig;
-pub use link::{ClusterHandle, ClusterLink, LinkState};
+pub use link::{ClusterHandle, ClusterLink};
 pub use presence::{Key as PresenceKey, Value as PresenceValue};
+pub use state::LinkState;
 pub use wire::Publication;

@@ -4,8 +4,9 @@
 //! anything the link publishes after it) and hands the subscriber to a task here; aborting the task drops the
 //! subscriber, which unsubscribes.
 
-use super::link::{LinkState, SEND_WAIT};
+use super::link::SEND_WAIT;
 use super::presence::{Heard, RemoteView};
+use super::state::LinkState;
 use super::wire::{self, Publication, Reassembly};
 use crate::hub::Hub;
 use async_nats::Subscriber;
