@@ -355,6 +355,13 @@ async fn the_chat_plugin_with_its_users_on_three_nodes_rooms_dms_and_presence() 
         "a stopping node left presence {:?} after SIGTERM",
         stopped.elapsed()
     );
+    assert!(
+        !gws[2]
+            .log()
+            .contains("node b left presence (not heard from"),
+        "node b left by saying so, not by going silent: {}",
+        gws[2].log()
+    );
 }
 
 /// Sends a chat command.

@@ -398,10 +398,11 @@ impl Hub {
 
     /// A member joined `audience` on `route`; `first` if it is the first here.
     fn joined(&self, route: &str, audience: Audience, first: bool) {
-        self.changed(route, &audience);
+        // Interest first: the link subscribes before it announces the member.
         if first {
             self.interest(route, &audience, true);
         }
+        self.changed(route, &audience);
     }
 
     /// The details of connection `id` if it is open on `route`.

@@ -87,6 +87,16 @@ impl ClusterHandle {
     }
 }
 
+/// The subject a piece of presence is about: a group's, or a user's.
+fn key_subject(prefix: &str, key: &Key) -> String {
+    match key {
+        Key::Group { route, group } => {
+            wire::subject(prefix, route, &Audience::Group(group.clone()))
+        }
+        Key::User { route, uid } => wire::subject(prefix, route, &Audience::User(uid.clone())),
+    }
+}
+
 /// The longest the link waits for the NATS client to take a command: past it the client is not draining its
 /// queue (reconnecting, or its connection died silently), and the command is dropped (a publication, counted) or
 /// tried again (a subscription, a snapshot request).
@@ -214,6 +224,29 @@ struct Chores {
     serial: u64,
 }
 
+impl Chores {
+    /// Takes a change of interest: a subject to subscribe to (now, or again if its unsubscription is pending), or
+    /// one to unsubscribe from after [`UNSUBSCRIBE_AFTER`].
+    fn interest(
+        &mut self,
+        (subject, wanted): (String, bool),
+        subscriptions: &HashMap<String, AbortHandle>,
+    ) {
+        if wanted {
+            self.unsubscribing.remove(&subject);
+            if !subscriptions.contains_key(&subject) {
+                self.to_subscribe.insert(subject);
+            }
+        } else {
+            self.to_subscribe.remove(&subject);
+            if subscriptions.contains_key(&subject) {
+                self.unsubscribing
+                    .insert(subject, Instant::now() + UNSUBSCRIBE_AFTER);
+            }
+        }
+    }
+}
+
 impl Link {
     async fn run(
         mut self,
@@ -260,19 +293,9 @@ impl Link {
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|down| *down) => break,
-                Some((subject, wanted)) = interest_rx.recv() => {
-                    if wanted {
-                        chores.unsubscribing.remove(&subject);
-                        if !subscriptions.contains_key(&subject) {
-                            chores.to_subscribe.insert(subject);
-                            self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
-                        }
-                    } else {
-                        chores.to_subscribe.remove(&subject);
-                        if subscriptions.contains_key(&subject) {
-                            chores.unsubscribing.insert(subject, Instant::now() + UNSUBSCRIBE_AFTER);
-                        }
-                    }
+                Some(interest) = interest_rx.recv() => {
+                    chores.interest(interest, &subscriptions);
+                    self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
                 }
                 Some((subject, payload)) = publish_rx.recv() => {
                     chores.serial += 1;
@@ -283,6 +306,11 @@ impl Link {
                     }
                 }
                 _ = tick.tick() => {
+                    self.state.follow(client.connection_state() == async_nats::connection::State::Connected);
+                    // Every interest that came before the changes about to be announced is subscribed first.
+                    while let Ok(interest) = interest_rx.try_recv() {
+                        chores.interest(interest, &subscriptions);
+                    }
                     self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
                     let now = Instant::now();
                     chores.unsubscribing.retain(|subject, at| {
@@ -371,7 +399,18 @@ impl Link {
     async fn announce(&mut self, client: &async_nats::Client, chores: &mut Chores) {
         let subject = wire::presence_subject(&self.prefix);
         let max = client.server_info().max_payload;
-        let changed = self.changes.take();
+        let mut changed = self.changes.take();
+        // A member whose subscription the client could not take yet is announced once it has: announced now, other
+        // nodes would send to it before this node hears.
+        changed.retain(|key| {
+            let waiting = chores
+                .to_subscribe
+                .contains(&key_subject(&self.prefix, key));
+            if waiting {
+                self.changes.mark(key.clone());
+            }
+            !waiting
+        });
         let mut announcer = Announcer {
             tag: self.tag,
             node: &self.node,

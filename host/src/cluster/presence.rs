@@ -61,8 +61,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The most connections of one user one node announces (a piece must fit in one NATS message): the others' view of
-/// a user with more connections than this on one node lists this many of them.
+/// a user with more connections than this on one node lists this many of them. Less on a broker whose
+/// `max_payload` is small: what fits in half of it.
 pub const MAX_ANNOUNCED_IDS: usize = 65_536;
+
+/// How many of one user's connections fit in an announcement on a broker taking `max_payload` bytes.
+fn max_ids(max_payload: usize) -> usize {
+    (max_payload / 2 / 8).clamp(1, MAX_ANNOUNCED_IDS)
+}
 
 /// What an announcement is.
 const HEARTBEAT_KIND: u8 = b'h';
@@ -100,7 +106,7 @@ impl Announcer<'_> {
         for part in split(pieces, max_payload) {
             self.seq += 1;
             let mut out = self.header(CHANGES_KIND);
-            put_pieces(&mut out, part);
+            put_pieces(&mut out, part, max_ids(max_payload));
             messages.push(out);
         }
         messages
@@ -121,22 +127,23 @@ impl Announcer<'_> {
             out.extend_from_slice(&number.to_be_bytes());
             out.extend_from_slice(&index.to_be_bytes());
             out.extend_from_slice(&count.to_be_bytes());
-            put_pieces(&mut out, parts.get(index as usize).copied().unwrap_or(&[]));
+            let part = parts.get(index as usize).copied().unwrap_or(&[]);
+            put_pieces(&mut out, part, max_ids(max_payload));
             messages.push(out);
         }
         messages
     }
 }
 
-/// What one piece costs in an announcement.
-fn size(piece: &(Key, Value)) -> usize {
+/// What one piece costs in an announcement that lists at most `max_ids` connections of a user.
+fn size(piece: &(Key, Value), max_ids: usize) -> usize {
     let names = match &piece.0 {
         Key::Group { route, group } => route.len() + group.len(),
         Key::User { route, uid } => route.len() + uid.len(),
     };
     let value = match &piece.1 {
         Value::Members(_) => 4,
-        Value::Connections(ids) => 4 + ids.len().min(MAX_ANNOUNCED_IDS) * 8,
+        Value::Connections(ids) => 4 + ids.len().min(max_ids) * 8,
     };
     1 + 8 + names + value
 }
@@ -147,7 +154,7 @@ fn split(pieces: &[(Key, Value)], max_payload: usize) -> Vec<&[(Key, Value)]> {
     let mut parts = Vec::new();
     let (mut start, mut used) = (0, 0);
     for (i, piece) in pieces.iter().enumerate() {
-        let cost = size(piece);
+        let cost = size(piece, max_ids(max_payload));
         if i > start && used + cost > room {
             parts.push(&pieces[start..i]);
             (start, used) = (i, 0);
@@ -160,7 +167,7 @@ fn split(pieces: &[(Key, Value)], max_payload: usize) -> Vec<&[(Key, Value)]> {
     parts
 }
 
-fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)]) {
+fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)], max_ids: usize) {
     out.extend_from_slice(&(pieces.len() as u32).to_be_bytes());
     for (key, value) in pieces {
         match (key, value) {
@@ -174,7 +181,7 @@ fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)]) {
                 out.push(b'u');
                 put_str(out, route);
                 put_str(out, uid);
-                let ids = &ids[..ids.len().min(MAX_ANNOUNCED_IDS)];
+                let ids = &ids[..ids.len().min(max_ids)];
                 out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
                 for id in ids {
                     out.extend_from_slice(&id.to_be_bytes());
@@ -259,13 +266,11 @@ impl NodeView {
         Some(())
     }
 
-    /// Whether to ask the node for a snapshot now (not synced, and not asked within the last second).
+    /// Whether to ask the node for a snapshot now: not synced, not asked within the last second, and no snapshot
+    /// on its way (a large one takes a while).
     fn should_ask(&mut self, now: Instant) -> bool {
-        if self.synced
-            || self
-                .asked
-                .is_some_and(|at| now.duration_since(at) < SNAPSHOT_EVERY)
-        {
+        let since = |wait| self.asked.is_some_and(|at| now.duration_since(at) < wait);
+        if self.synced || since(SNAPSHOT_EVERY) || (self.staging.is_some() && since(DEAD_AFTER)) {
             return false;
         }
         self.asked = Some(now);
@@ -311,6 +316,8 @@ fn apply_pieces(
 #[derive(Default)]
 pub struct RemoteView {
     nodes: Mutex<HashMap<u32, NodeView>>,
+    /// When two other nodes sharing a name were last reported, so the log says it once a minute.
+    twins_reported: Mutex<Option<Instant>>,
 }
 
 /// What a node learned from an announcement.
@@ -344,17 +351,22 @@ impl RemoteView {
                 Heard::Clash(name.to_owned())
             });
         }
-        if name == own_name && kind == HEARTBEAT_KIND {
-            return Some(Heard::SameName(tag));
-        }
         let mut nodes = lock(&self.nodes);
         if kind == LEAVING_KIND {
             nodes.remove(&tag);
             return Some(Heard::Nothing);
         }
         if !nodes.contains_key(&tag) {
-            // A node that restarted comes back with a new tag: its old part is gone with its old process.
-            nodes.retain(|_, old| old.name != name);
+            // A node that restarted comes back with a new tag: its old part is gone with its old process — unless
+            // that one still speaks (two nodes given one name), which this node's log then reports.
+            let twin = nodes
+                .values()
+                .any(|old| old.name == name && now.duration_since(old.heard) < 2 * HEARTBEAT);
+            if twin {
+                self.twin_seen(name, now);
+            } else {
+                nodes.retain(|_, old| old.name != name);
+            }
         }
         let view = nodes.entry(tag).or_insert_with(|| NodeView::new(name, now));
         if view.name != name || !view.alive(now) {
@@ -378,11 +390,24 @@ impl RemoteView {
             SNAPSHOT_KIND => view.apply_snapshot_part(seq, &mut reader)?,
             _ => return None,
         }
-        Some(if view.should_ask(now) {
+        Some(if name == own_name {
+            Heard::SameName(tag)
+        } else if view.should_ask(now) {
             Heard::AskSnapshot(tag)
         } else {
             Heard::Nothing
         })
+    }
+
+    /// Two live nodes speak under one name: logged (once a minute), since their parts cannot be told from a restart.
+    fn twin_seen(&self, name: &str, now: Instant) {
+        let mut reported = lock(&self.twins_reported);
+        if reported.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+            *reported = Some(now);
+            tracing::error!(
+                "cluster: two other nodes are named {name}: give each node its own `node` name"
+            );
+        }
     }
 
     /// Takes out the nodes not heard from for [`DEAD_AFTER`]; returns their names.
@@ -559,7 +584,8 @@ mod tests {
             node: "b",
             seq: 0,
         };
-        view.apply(&b_again.heartbeat(), 1, "a");
+        let later = Instant::now() + 2 * HEARTBEAT;
+        view.apply_at(&b_again.heartbeat(), 1, "a", later);
         assert_eq!(view.nodes(), 1);
         assert_eq!(view.group_size("/chat", "g0"), 0);
         // A node named like this one is reported.

@@ -29,6 +29,12 @@ impl LinkState {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// Sets the connection state from the client itself, every tick of the link: the client's events, which also
+    /// set it, can be dropped when their queue is full.
+    pub(super) fn follow(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+
     /// Appends the link's `/metrics` lines.
     pub fn render(&self, out: &mut String) {
         let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -103,11 +109,17 @@ impl LinkState {
                 );
             }
             async_nats::Event::SlowConsumer(_) => {
-                self.slow_consumer.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    node,
-                    "cluster: a subscription fell behind; NATS messages were dropped"
-                );
+                // Logged at the first and then every 1,000th: one event comes per dropped message.
+                if self
+                    .slow_consumer
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
+                    tracing::warn!(
+                        node,
+                        "cluster: a subscription fell behind; NATS messages were dropped (wssgate_cluster_slow_consumer_total)"
+                    );
+                }
             }
             event @ (async_nats::Event::ServerError(_) | async_nats::Event::ClientError(_)) => {
                 // A wrong token or password, a TLS or permission problem: what the operator must fix.

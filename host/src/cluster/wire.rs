@@ -367,9 +367,13 @@ impl Reassembly {
     }
 }
 
+/// An unsubscription ends the publications still coming together: lost.
 impl Drop for Reassembly {
     fn drop(&mut self) {
         for partial in self.partials.values() {
+            if !partial.broken {
+                self.budget.lost.fetch_add(1, Ordering::Relaxed);
+            }
             self.budget
                 .held
                 .fetch_sub(partial.bytes.len(), Ordering::AcqRel);
