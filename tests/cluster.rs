@@ -483,13 +483,12 @@ async fn a_node_subscribes_only_to_the_groups_it_has_members_of() {
 async fn nodes_reach_a_broker_that_wants_tls_and_a_token_and_one_without_the_token_is_refused() {
     let dir = scratch_dir("nats-tls");
     let cert = TestCert::create(&dir);
-    let port = pebble::free_port();
     let (cert_path, key_path) = (
         cert.cert.display().to_string(),
         cert.key.display().to_string(),
     );
-    let _broker = Nats::start_with(
-        port,
+    let broker = Nats::start_with(
+        None,
         &[
             "--tls",
             "--tlscert",
@@ -500,6 +499,7 @@ async fn nodes_reach_a_broker_that_wants_tls_and_a_token_and_one_without_the_tok
             "s3cret-token",
         ],
     );
+    let port = broker.port;
     let cluster = |name: &str, token: &str| {
         format!(
             "[cluster]\nservers = [\"tls://127.0.0.1:{port}\"]\nnode = \"{name}\"\nca = \"{cert_path}\"\n{token}"

@@ -25,12 +25,25 @@ pub struct Pebble {
     api_cert: rustls::pki_types::CertificateDer<'static>,
 }
 
+/// A port that is free now, for a server a test starts later on a port it must know first (pebble, a broker that
+/// comes back). It is drawn below the kernel's ephemeral range, where the port-0 binds of every other test and
+/// server never land, so only another draw of this function could take it before the server binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::BuildHasher;
+    let lowest_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, lowest_ephemeral.max(10_001));
+    // Bounded: 1,000 draws.
+    for attempt in 0..1000u32 {
+        let draw = std::collections::hash_map::RandomState::new().hash_one(attempt);
+        let port = low + (draw % u64::from(high - low)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {high}");
 }
 
 fn wait_for_port(port: u16, what: &str, log: &Path) {

@@ -405,7 +405,8 @@ impl RemoteView {
         if reported.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
             *reported = Some(now);
             tracing::error!(
-                "cluster: two other nodes are named {name}: give each node its own `node` name"
+                "cluster: two nodes named {name} spoke within 2 s of each other: give each node its own \
+                 `node` name (or one of them restarted that fast)"
             );
         }
     }
