@@ -3,10 +3,11 @@
 //! workers; checked once per connection, never per message.
 
 use crate::limits::Limits;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Trap records kept before expired ones are swept (the sweep then runs when the table has doubled again), so
@@ -73,10 +74,6 @@ impl Drop for HandshakeTicket {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One admitted connection; dropping it frees its place.

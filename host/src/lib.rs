@@ -31,6 +31,7 @@ pub mod registry;
 pub mod route;
 pub mod scaffold;
 pub mod session;
+pub mod sync;
 pub mod timers;
 pub mod tls;
 pub mod upgrade;

@@ -11,8 +11,9 @@
 
 use super::wire::{Reader, put_str};
 use crate::registry::ConnectionId;
+use crate::sync::lock;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often a node says it is alive.
@@ -52,12 +53,6 @@ impl Changes {
     pub fn take(&self) -> HashSet<Key> {
         std::mem::take(&mut *lock(&self.0))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The most connections of one user one node announces (a piece must fit in one NATS message): the others' view of
