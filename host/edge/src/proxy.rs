@@ -1,0 +1,199 @@
+//! Who the client really is when the gateway runs behind a proxy (nginx, Apache, a load balancer).
+//!
+//! A proxy reports the client's address in a PROXY protocol header (v1 text or v2 binary) before the connection's
+//! first byte, or in the `X-Real-IP` / `X-Forwarded-For` request headers. Anyone can send those, so they are
+//! believed only from the listener's trusted proxies; from anyone else the socket's address is the client's.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+pub use wssgate_config::TrustedProxies;
+
+/// The signature that opens a PROXY protocol v2 header.
+const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+/// The longest v1 header, including its CRLF.
+const V1_MAX: usize = 107;
+
+/// Reads the PROXY protocol header a proxy sends before anything else, and returns the client address it names
+/// (`None` for `UNKNOWN`/`LOCAL`, which name no client). Only the header's own bytes are consumed.
+pub async fn read_proxy_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, String> {
+    let mut start = [0u8; 16];
+    let seen = peek_until(tcp, &mut start, |b| {
+        b.len() >= 6 && b.starts_with(b"PROXY ")
+    })
+    .await?;
+    if start[..seen].starts_with(b"PROXY ") {
+        let mut line = [0u8; V1_MAX];
+        let peeked = peek_until(tcp, &mut line, |b| b.windows(2).any(|w| w == b"\r\n")).await?;
+        let end = line[..peeked]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("a PROXY v1 header without CRLF in its first 107 bytes")?;
+        let mut header = vec![0u8; end + 2];
+        tcp.read_exact(&mut header)
+            .await
+            .map_err(|e| e.to_string())?;
+        parse_v1(&header[..end])
+    } else if seen == 16 && start[..12] == V2_SIGNATURE {
+        let len = u16::from_be_bytes([start[14], start[15]]) as usize;
+        let mut header = vec![0u8; 16 + len];
+        tcp.read_exact(&mut header)
+            .await
+            .map_err(|e| e.to_string())?;
+        parse_v2(&header)
+    } else {
+        Err("the listener expects a PROXY protocol header, and the connection did not start with one".into())
+    }
+}
+
+/// Peeks into `buf` until `done` holds for what arrived or `buf` is full, without consuming anything. Bounded to
+/// about a second of waiting for the rest of a header that arrives in pieces.
+async fn peek_until(
+    tcp: &TcpStream,
+    buf: &mut [u8],
+    done: impl Fn(&[u8]) -> bool,
+) -> Result<usize, String> {
+    for _ in 0..200 {
+        let seen = tcp.peek(buf).await.map_err(|e| e.to_string())?;
+        if seen == 0 {
+            return Err("the connection closed before its PROXY header was complete".into());
+        }
+        if seen == buf.len() || done(&buf[..seen]) {
+            return Ok(seen);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Err("the PROXY header did not arrive in time".into())
+}
+
+/// `PROXY TCP4 <src> <dst> <sport> <dport>` or `PROXY UNKNOWN ...`.
+fn parse_v1(line: &[u8]) -> Result<Option<SocketAddr>, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "a PROXY v1 header that is not ASCII")?;
+    let parts: Vec<&str> = text.split(' ').collect();
+    match parts.as_slice() {
+        ["PROXY", "UNKNOWN", ..] => Ok(None),
+        [
+            "PROXY",
+            "TCP4" | "TCP6",
+            source,
+            _destination,
+            source_port,
+            _destination_port,
+        ] => {
+            let ip: IpAddr = source
+                .parse()
+                .map_err(|_| format!("bad PROXY v1 source `{source}`"))?;
+            let port: u16 = source_port
+                .parse()
+                .map_err(|_| format!("bad PROXY v1 port `{source_port}`"))?;
+            Ok(Some(SocketAddr::new(ip, port)))
+        }
+        _ => Err(format!("a malformed PROXY v1 header: `{text}`")),
+    }
+}
+
+/// The 16-byte v2 preamble and its address block.
+fn parse_v2(header: &[u8]) -> Result<Option<SocketAddr>, String> {
+    let version_command = header[12];
+    if version_command >> 4 != 2 {
+        return Err(format!(
+            "PROXY protocol version {} is not 2",
+            version_command >> 4
+        ));
+    }
+    if version_command & 0x0f == 0 {
+        // LOCAL: the proxy's own connection (a health check); no client.
+        return Ok(None);
+    }
+    let body = &header[16..];
+    let port = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
+    match header[13] >> 4 {
+        1 if body.len() >= 12 => {
+            let ip = Ipv4Addr::new(body[0], body[1], body[2], body[3]);
+            Ok(Some(SocketAddr::new(ip.into(), port(8))))
+        }
+        2 if body.len() >= 36 => {
+            let octets: [u8; 16] = body[..16].try_into().expect("16 bytes");
+            Ok(Some(SocketAddr::new(
+                Ipv6Addr::from(octets).into(),
+                port(32),
+            )))
+        }
+        // UNSPEC or UNIX sockets: no IP client address.
+        0 | 3 => Ok(None),
+        family => Err(format!(
+            "a PROXY v2 header with address family {family} and {} bytes",
+            body.len()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(entries: &[&str]) -> TrustedProxies {
+        TrustedProxies(
+            entries
+                .iter()
+                .map(|e| TrustedProxies::parse_entry(e).unwrap())
+                .collect(),
+        )
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn headers_from_an_untrusted_peer_are_ignored() {
+        let peer: SocketAddr = "127.0.0.2:5000".parse().unwrap();
+        let got =
+            trusted(&["127.0.0.1"]).client_address(peer, &headers(&[("x-real-ip", "203.0.113.9")]));
+        assert_eq!(got, peer);
+    }
+
+    #[test]
+    fn x_real_ip_from_a_trusted_peer_wins() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-real-ip", "203.0.113.9"),
+        ]);
+        assert_eq!(
+            trusted(&["127.0.0.0/8"]).client_address(peer, &h),
+            "203.0.113.9:0".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn x_forwarded_for_skips_trusted_hops_from_the_right() {
+        let peer: SocketAddr = "10.0.0.5:5000".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.0.0.7")]);
+        assert_eq!(
+            trusted(&["10.0.0.0/8"]).client_address(peer, &h),
+            "198.51.100.1:0".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn proxy_v1_and_v2_headers_parse() {
+        assert_eq!(
+            parse_v1(b"PROXY TCP4 192.0.2.1 192.0.2.2 4000 80").unwrap(),
+            Some("192.0.2.1:4000".parse().unwrap())
+        );
+        assert_eq!(parse_v1(b"PROXY UNKNOWN").unwrap(), None);
+        assert!(parse_v1(b"PROXY TCP4 nonsense").is_err());
+        let mut v2 = V2_SIGNATURE.to_vec();
+        v2.extend_from_slice(&[
+            0x21, 0x11, 0, 12, 192, 0, 2, 1, 192, 0, 2, 2, 0x0f, 0xa0, 0, 80,
+        ]);
+        assert_eq!(
+            parse_v2(&v2).unwrap(),
+            Some("192.0.2.1:4000".parse().unwrap())
+        );
+    }
+}

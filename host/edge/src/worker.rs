@@ -1,0 +1,279 @@
+//! A worker: one thread, one single-threaded tokio runtime, its own listening sockets and its own plugin instances.
+//! A connection lives on one worker for life, so its events reach one plugin instance in order, with no
+//! cross-thread hop and no lock on the hot path (like nginx workers or Workerman's `count`).
+
+use crate::connection;
+use anyhow::{Context, Result};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use wssgate_config::TrustedProxies;
+use wssgate_config::limits::Limits;
+use wssgate_hub::admission::Admission;
+use wssgate_hub::metrics::Metrics;
+use wssgate_hub::outbound::{SHUTTING_DOWN, close_frame};
+use wssgate_hub::registry;
+use wssgate_hub::{DeliveryReceiver, Hub};
+use wssgate_runtime::owned::{Due, DueEvent, InstanceAddress};
+use wssgate_runtime::plugin::HostLinks;
+use wssgate_runtime::route::{Route, RouteTemplate, Routes};
+use wssgate_runtime::timers;
+use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams, requests};
+
+/// What a worker's connections share.
+pub struct WorkerContext {
+    /// This worker's number: its metrics shard and bits 40 to 47 of its connection ids.
+    pub index: usize,
+    /// Counters for /metrics.
+    pub metrics: Arc<Metrics>,
+    /// This worker's instances of every route, as of the last reload. A connection keeps the generation it
+    /// started with (its `Rc`) until it closes, so a reload never moves it to another plugin instance.
+    pub routes: RefCell<Rc<Routes>>,
+    /// Every generation of routes still in use, by number, so a timer reaches the instance that started it.
+    generations: RefCell<HashMap<u64, Weak<Routes>>>,
+    /// The connection and protocol limits, as of the last reload.
+    pub limits: RefCell<Arc<Limits>>,
+    /// Each listener's TLS and proxy settings, as of the last reload.
+    pub listeners: RefCell<Vec<Arc<ListenerOptions>>>,
+    /// The gateway-wide connection caps.
+    pub admission: Arc<Admission>,
+    /// Groups, users and sessions shared by all workers.
+    pub hub: Arc<Hub>,
+    /// Turns true when the gateway shuts down: sessions send 1001 and end.
+    pub shutdown: watch::Receiver<bool>,
+    /// Where this worker's plugin timers and outbound responses report.
+    events: UnboundedSender<Due>,
+    /// This worker's upstream clients, renewed by reloads and shared by every generation's instances.
+    upstreams: Arc<WorkerUpstreams>,
+}
+
+impl WorkerContext {
+    /// Instantiates `templates` on this worker as routes generation `generation`, under `limits`.
+    fn instantiate(
+        &self,
+        templates: &[RouteTemplate],
+        generation: u64,
+        limits: &Arc<Limits>,
+    ) -> Result<Rc<Routes>> {
+        let links = HostLinks {
+            metrics: self.metrics.clone(),
+            worker: self.index,
+            hub: self.hub.clone(),
+            address: InstanceAddress {
+                events: self.events.clone(),
+                generation,
+                route: 0,
+                instance: 0,
+            },
+            upstreams: self.upstreams.clone(),
+            limits: limits.clone(),
+            admission: self.admission.clone(),
+        };
+        let routes = templates
+            .iter()
+            .map(|t| Route::instantiate(t, &links))
+            .collect::<Result<Vec<_>>>()?;
+        let routes = Rc::new(Routes::new(routes));
+        let mut generations = self.generations.borrow_mut();
+        generations.retain(|_, routes| routes.strong_count() > 0);
+        generations.insert(generation, Rc::downgrade(&routes));
+        Ok(routes)
+    }
+
+    /// Applies a reload: new connections get the new routes, limits and listener settings; the old routes' instances
+    /// are retired (they serve their open connections until those close, and their route-wide timers end now).
+    fn apply(&self, reload: &Reload) -> Result<()> {
+        let routes = self.instantiate(&reload.routes, reload.generation, &reload.limits)?;
+        self.upstreams
+            .renew(&reload.upstreams, &self.metrics.upstreams);
+        let retired = std::mem::replace(&mut *self.routes.borrow_mut(), routes);
+        retired.retire();
+        *self.limits.borrow_mut() = reload.limits.clone();
+        *self.listeners.borrow_mut() = reload.listeners.clone();
+        Ok(())
+    }
+}
+
+/// A new configuration for running workers (see `Gateway::reload` in the `wssgate` crate).
+pub struct Reload {
+    /// Numbers this set of routes for the timers its instances start.
+    pub generation: u64,
+    pub routes: Arc<Vec<RouteTemplate>>,
+    pub limits: Arc<Limits>,
+    pub upstreams: Arc<Vec<Arc<UpstreamConfig>>>,
+    /// One per listener, in the order the worker's sockets were given.
+    pub listeners: Vec<Arc<ListenerOptions>>,
+    /// Each worker answers here once it applied the reload, or why it could not.
+    pub done: std::sync::mpsc::Sender<Result<()>>,
+}
+
+/// One listener as a worker serves it.
+pub struct ListenerSpec {
+    /// The worker's own socket on the listener's address.
+    pub socket: std::net::TcpListener,
+    /// What its connections share.
+    pub options: Arc<ListenerOptions>,
+}
+
+/// How a listener treats its connections.
+pub struct ListenerOptions {
+    /// TLS settings; `None` for plain ws.
+    pub tls: Option<TlsAcceptor>,
+    /// Peers believed about the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// Connections start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+}
+
+/// Everything a worker thread starts from.
+pub struct WorkerSpec {
+    pub index: usize,
+    /// This worker's own socket for each listener.
+    pub listeners: Vec<ListenerSpec>,
+    pub routes: Arc<Vec<RouteTemplate>>,
+    pub limits: Arc<Limits>,
+    pub upstreams: Arc<Vec<Arc<UpstreamConfig>>>,
+    pub admission: Arc<Admission>,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// Messages other workers publish to this worker's connections.
+    pub deliveries: DeliveryReceiver,
+    /// New configurations, on SIGHUP.
+    pub reloads: UnboundedReceiver<Reload>,
+    pub shutdown: watch::Receiver<bool>,
+    /// How long the worker waits for its connections to close after shutdown began.
+    pub grace: Duration,
+}
+
+/// Starts the worker thread; it reports on `ready` once it serves, or why it could not start.
+pub fn spawn(
+    spec: WorkerSpec,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("wssgate-worker-{}", spec.index))
+        .spawn(move || {
+            if let Err(e) = run(spec, &ready) {
+                let _ = ready.send(Err(e));
+            }
+        })
+        .context("spawning a worker thread")
+}
+
+fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("worker runtime")?;
+    registry::init_worker(spec.index);
+    timers::init_worker(spec.metrics.clone(), spec.index);
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let (events, mut due_events) = unbounded_channel::<Due>();
+        let context = Rc::new(WorkerContext {
+            index: spec.index,
+            metrics: spec.metrics.clone(),
+            routes: RefCell::new(Rc::new(Routes::new(Vec::new()))),
+            generations: RefCell::default(),
+            limits: RefCell::new(spec.limits.clone()),
+            listeners: RefCell::new(spec.listeners.iter().map(|l| l.options.clone()).collect()),
+            admission: spec.admission.clone(),
+            hub: spec.hub.clone(),
+            shutdown: spec.shutdown.clone(),
+            events,
+            upstreams: Arc::new(WorkerUpstreams::new(
+                &spec.upstreams,
+                &spec.metrics.upstreams,
+            )),
+        });
+        *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
+        tokio::task::spawn_local(spec.deliveries.run());
+        let due_context = context.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(due) = due_events.recv().await {
+                let wanted = match &due.event {
+                    DueEvent::Timer(timer) => {
+                        timers::delivered(*timer);
+                        true
+                    }
+                    // Exactly once: a request cancelled after its answer was queued is dropped here.
+                    DueEvent::Response { request, .. } => requests::delivered(*request),
+                };
+                let routes = due_context
+                    .generations
+                    .borrow()
+                    .get(&due.generation)
+                    .and_then(Weak::upgrade);
+                let route = routes.as_ref().and_then(|r| r.get(due.route));
+                if wanted && let Some(instance) = route.and_then(|r| r.instance(due.instance)) {
+                    // A trap is logged and handled by the instance.
+                    let _ = instance.borrow_mut().on_due(due);
+                }
+            }
+        });
+        let reload_context = context.clone();
+        let mut reloads = spec.reloads;
+        tokio::task::spawn_local(async move {
+            while let Some(reload) = reloads.recv().await {
+                let _ = reload.done.send(reload_context.apply(&reload));
+            }
+        });
+        // Each connection holds a clone of `done`; when all are dropped, every connection has ended.
+        let (done, mut all_done) = mpsc::channel::<()>(1);
+        for (index, listener) in spec.listeners.into_iter().enumerate() {
+            let socket =
+                TcpListener::from_std(listener.socket).context("registering a listener")?;
+            tokio::task::spawn_local(accept_loop(socket, index, context.clone(), done.clone()));
+        }
+        drop(done);
+        let _ = ready.send(Ok(()));
+        let mut shutdown = spec.shutdown;
+        let _ = shutdown.wait_for(|down| *down).await;
+        registry::close_all(&close_frame(1001, SHUTTING_DOWN));
+        if tokio::time::timeout(spec.grace, all_done.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = spec.index,
+                "{} connections still open after the {:?} grace period; dropping them",
+                registry::open_count(),
+                spec.grace
+            );
+        }
+        Ok(())
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    index: usize,
+    context: Rc<WorkerContext>,
+    done: mpsc::Sender<()>,
+) {
+    let mut shutdown = context.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|down| *down) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    // The listener's settings as of now: a reload applies to the next connection.
+                    let options = context.listeners.borrow()[index].clone();
+                    let (context, done) = (context.clone(), done.clone());
+                    tokio::task::spawn_local(connection::serve(tcp, peer, options, context, done));
+                }
+                Err(e) => {
+                    // Out of file descriptors or a transient error: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}

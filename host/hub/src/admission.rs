@@ -1,0 +1,292 @@
+//! Who may open a WebSocket: the caps on connections open at once, in total and per client address, on handshakes
+//! in progress per address, and the throttle on addresses whose clients keep making plugins trap. Shared by all
+//! workers; checked once per connection, never per message.
+
+use crate::sync::lock;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wssgate_config::limits::Limits;
+
+/// Trap records kept before expired ones are swept (the sweep then runs when the table has doubled again), so
+/// clients from many addresses cannot grow the table without bound.
+const TRAP_RECORDS_SWEEP_AT: usize = 4096;
+
+/// One address's recent plugin traps.
+struct TrapRecord {
+    /// When the current counting window began.
+    window_start: Instant,
+    traps: u32,
+    /// New upgrades from the address are refused until then.
+    throttled_until: Option<Instant>,
+}
+
+impl TrapRecord {
+    fn expired(&self, now: Instant, window: Duration) -> bool {
+        self.throttled_until.is_none_or(|until| now >= until)
+            && now.duration_since(self.window_start) >= window
+    }
+}
+
+/// The trap throttle's caps and records.
+#[derive(Default)]
+struct TrapThrottle {
+    records: HashMap<IpAddr, TrapRecord>,
+    /// The table size at which expired records are next swept.
+    sweep_at: usize,
+}
+
+/// The gateway-wide connection counts.
+pub struct Admission {
+    /// Caps, replaced on reload.
+    max_total: AtomicUsize,
+    /// 0 = no per-address cap.
+    max_per_ip: AtomicUsize,
+    total: AtomicUsize,
+    /// Open connections per client address; only kept when a per-address cap is set.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// 0 = no handshake cap.
+    max_handshakes_per_ip: AtomicUsize,
+    /// Handshakes (TLS and upgrade request) in progress per peer address.
+    handshakes: Mutex<HashMap<IpAddr, usize>>,
+    /// 0 = no trap throttle.
+    max_traps_per_ip: AtomicU32,
+    trap_window_ms: AtomicU64,
+    trap_cooloff_ms: AtomicU64,
+    traps: Mutex<TrapThrottle>,
+}
+
+/// A handshake in progress; dropping it frees its place.
+pub struct HandshakeTicket {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for HandshakeTicket {
+    fn drop(&mut self) {
+        let mut handshakes = lock(&self.admission.handshakes);
+        if let Some(count) = handshakes.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                handshakes.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One admitted connection; dropping it frees its place.
+pub struct Ticket {
+    admission: Arc<Admission>,
+    /// The address counted against the per-address cap, if one is set.
+    ip: Option<IpAddr>,
+}
+
+/// Why a connection was turned away.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    TooManyConnections,
+    TooManyFromAddress,
+}
+
+impl Admission {
+    pub fn new(limits: &Limits) -> Arc<Self> {
+        Arc::new(Admission {
+            max_total: AtomicUsize::new(limits.max_connections),
+            max_per_ip: AtomicUsize::new(limits.max_connections_per_ip),
+            total: AtomicUsize::new(0),
+            per_ip: Mutex::default(),
+            max_handshakes_per_ip: AtomicUsize::new(limits.max_handshakes_per_ip),
+            handshakes: Mutex::default(),
+            max_traps_per_ip: AtomicU32::new(limits.max_traps_per_ip),
+            trap_window_ms: AtomicU64::new(limits.trap_window_ms),
+            trap_cooloff_ms: AtomicU64::new(limits.trap_cooloff_ms),
+            traps: Mutex::default(),
+        })
+    }
+
+    /// Takes the caps of reloaded limits; connections already admitted stay.
+    pub fn set_limits(&self, limits: &Limits) {
+        self.max_total
+            .store(limits.max_connections, Ordering::Relaxed);
+        self.max_per_ip
+            .store(limits.max_connections_per_ip, Ordering::Relaxed);
+        self.max_handshakes_per_ip
+            .store(limits.max_handshakes_per_ip, Ordering::Relaxed);
+        self.max_traps_per_ip
+            .store(limits.max_traps_per_ip, Ordering::Relaxed);
+        self.trap_window_ms
+            .store(limits.trap_window_ms, Ordering::Relaxed);
+        self.trap_cooloff_ms
+            .store(limits.trap_cooloff_ms, Ordering::Relaxed);
+    }
+
+    /// Takes a place for a handshake from `peer`, or `None` when the address has `max_handshakes_per_ip` in
+    /// progress already.
+    pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Option<HandshakeTicket> {
+        let max = self.max_handshakes_per_ip.load(Ordering::Relaxed);
+        let mut handshakes = lock(&self.handshakes);
+        let count = handshakes.entry(peer).or_insert(0);
+        if max > 0 && *count >= max {
+            if *count == 0 {
+                handshakes.remove(&peer);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(HandshakeTicket {
+            admission: self.clone(),
+            ip: peer,
+        })
+    }
+
+    /// Counts a plugin trap caused by a client at `ip`; true when this trap starts the address's throttle.
+    pub fn record_trap(&self, ip: IpAddr) -> bool {
+        let max = self.max_traps_per_ip.load(Ordering::Relaxed);
+        if max == 0 {
+            return false;
+        }
+        let window = Duration::from_millis(self.trap_window_ms.load(Ordering::Relaxed));
+        let cooloff = Duration::from_millis(self.trap_cooloff_ms.load(Ordering::Relaxed));
+        let now = Instant::now();
+        let mut throttle = lock(&self.traps);
+        if throttle.records.len() >= throttle.sweep_at.max(TRAP_RECORDS_SWEEP_AT) {
+            throttle.records.retain(|_, r| !r.expired(now, window));
+            throttle.sweep_at = throttle.records.len() * 2;
+        }
+        let record = throttle.records.entry(ip).or_insert(TrapRecord {
+            window_start: now,
+            traps: 0,
+            throttled_until: None,
+        });
+        if now.duration_since(record.window_start) >= window {
+            record.window_start = now;
+            record.traps = 0;
+        }
+        record.traps += 1;
+        let throttled = record.throttled_until.is_some_and(|until| now < until);
+        if record.traps >= max && !throttled {
+            record.throttled_until = Some(now + cooloff);
+            return true;
+        }
+        false
+    }
+
+    /// Whether new upgrades from `ip` are refused because its clients kept making plugins trap.
+    pub fn is_throttled(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        lock(&self.traps)
+            .records
+            .get(&ip)
+            .and_then(|r| r.throttled_until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// Takes a place for a connection from `ip`, or says why there is none.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
+        if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total.load(Ordering::Relaxed) {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::TooManyConnections);
+        }
+        let mut ticket = Ticket {
+            admission: self.clone(),
+            ip: None,
+        };
+        let max_per_ip = self.max_per_ip.load(Ordering::Relaxed);
+        if max_per_ip > 0 {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            let count = per_ip.entry(ip).or_insert(0);
+            if *count >= max_per_ip {
+                return Err(Refusal::TooManyFromAddress);
+            }
+            *count += 1;
+            ticket.ip = Some(ip);
+        }
+        Ok(ticket)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.admission.total.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.ip {
+            let mut per_ip = self
+                .admission
+                .per_ip
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = per_ip.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_total_and_per_address_and_frees_on_drop() {
+        let limits = Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Limits::default()
+        };
+        let admission = Admission::new(&limits);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = admission.admit(a).unwrap();
+        let _second = admission.admit(a).unwrap();
+        assert_eq!(admission.admit(a).err(), Some(Refusal::TooManyFromAddress));
+        let _third = admission.admit(b).unwrap();
+        assert_eq!(admission.admit(b).err(), Some(Refusal::TooManyConnections));
+        drop(first);
+        assert!(admission.admit(a).is_ok());
+    }
+
+    #[test]
+    fn handshakes_in_progress_are_capped_per_address() {
+        let limits = Limits {
+            max_handshakes_per_ip: 2,
+            ..Limits::default()
+        };
+        let admission = Admission::new(&limits);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = admission.begin_handshake(a).unwrap();
+        let _second = admission.begin_handshake(a).unwrap();
+        assert!(admission.begin_handshake(a).is_none());
+        assert!(admission.begin_handshake(b).is_some());
+        drop(first);
+        assert!(admission.begin_handshake(a).is_some());
+    }
+
+    #[test]
+    fn an_address_that_keeps_trapping_is_throttled_alone_for_the_cooloff() {
+        let limits = Limits {
+            max_traps_per_ip: 3,
+            trap_window_ms: 60_000,
+            trap_cooloff_ms: 100,
+            ..Limits::default()
+        };
+        let admission = Admission::new(&limits);
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let b: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(!admission.record_trap(a));
+        assert!(!admission.record_trap(b));
+        assert!(!admission.record_trap(a));
+        assert!(
+            admission.record_trap(a),
+            "the third trap starts the throttle"
+        );
+        assert!(admission.is_throttled(a));
+        assert!(!admission.is_throttled(b));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(!admission.is_throttled(a), "the cool-off ended");
+    }
+}

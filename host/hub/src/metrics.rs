@@ -1,0 +1,501 @@
+//! Counters for the admin listener's `/metrics` (Prometheus text format): connections, messages and bytes per route,
+//! plugin event latency, traps, rejected connections and closes by code.
+//!
+//! Each worker writes only its own shard, so counting on the hot path is an uncontended relaxed add; a scrape sums
+//! the shards. The per-message counters are written by their worker's thread alone, so they are bumped with a plain
+//! load and store ([`bump`]) rather than a locked read-modify-write, which costs tens of nanoseconds per message.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the plugin event latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 5e-2, 0.5,
+];
+
+/// Adds `n` to a counter that only the calling thread writes (a worker's own shard): readers on other threads see
+/// every update eventually, and with a single writer none is lost.
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Why a connection was turned away before its WebSocket opened.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    TooManyConnections,
+    TooManyFromAddress,
+    PluginDown,
+    Origin,
+    /// The address is throttled after making plugins trap (HTTP 429).
+    Throttled,
+    /// Any other HTTP answer: unknown path, not an upgrade, malformed.
+    BadRequest,
+    /// The plugin's answer: its rejection, a deferred upgrade's timeout, a trap in on-connect.
+    Plugin,
+}
+
+const REJECTIONS: [(&str, Rejection); 7] = [
+    ("too_many_connections", Rejection::TooManyConnections),
+    ("too_many_from_address", Rejection::TooManyFromAddress),
+    ("plugin_down", Rejection::PluginDown),
+    ("origin", Rejection::Origin),
+    ("trap_throttle", Rejection::Throttled),
+    ("bad_request", Rejection::BadRequest),
+    ("plugin", Rejection::Plugin),
+];
+
+/// A cap that was hit: what a hostile plugin or client ran into instead of growing the gateway.
+#[derive(Debug, Clone, Copy)]
+pub enum CapHit {
+    /// A cross-worker delivery was dropped because the receiving worker's queue was full.
+    DeliveryDropped,
+    /// `set-timer` refused at `max_timers_per_instance`.
+    Timers,
+    /// `join-group` refused at `max_groups_per_connection`.
+    Groups,
+    /// A group name, uid or session key over `max_name_bytes`.
+    NameBytes,
+    /// A plugin log line dropped over `max_plugin_log_lines_per_sec`.
+    LogLines,
+    /// An address started throttling after `max_traps_per_ip` traps.
+    TrapThrottleStarted,
+    /// An upgrade refused because its address is throttled.
+    TrapThrottled,
+    /// A connection closed at once because its address had `max_handshakes_per_ip` handshakes in progress.
+    Handshakes,
+}
+
+const CAP_HITS: [(&str, CapHit); 8] = [
+    ("delivery_queue", CapHit::DeliveryDropped),
+    ("timers_per_instance", CapHit::Timers),
+    ("groups_per_connection", CapHit::Groups),
+    ("name_bytes", CapHit::NameBytes),
+    ("plugin_log_lines", CapHit::LogLines),
+    ("trap_throttle_started", CapHit::TrapThrottleStarted),
+    ("trap_throttled_upgrades", CapHit::TrapThrottled),
+    ("handshakes_per_ip", CapHit::Handshakes),
+];
+
+/// One route's counters in one shard.
+#[derive(Default)]
+struct RouteCounters {
+    opened: AtomicU64,
+    closed: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    traps: AtomicU64,
+    /// Upgrades whose on-connect deferred its answer, and those since answered (accepted, rejected, timed out or
+    /// left): the difference is how many wait now.
+    deferred: AtomicU64,
+    deferred_ended: AtomicU64,
+    /// Deferred upgrades answered 504 because the plugin did not answer in `accept_timeout_ms`.
+    accept_timeouts: AtomicU64,
+    /// Instances whose `init` refused the route's settings or trapped (at start, replacement or reload).
+    init_failures: AtomicU64,
+    /// Lines the plugin logged at warn and error level: what a plugin reports as going wrong (a webhook's failed
+    /// backend call) shows in /metrics.
+    plugin_warnings: AtomicU64,
+    plugin_errors: AtomicU64,
+    /// Events per latency bucket (the last one is +Inf).
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_sum_ns: AtomicU64,
+}
+
+/// One worker's counters.
+#[derive(Default)]
+struct Shard {
+    routes: Vec<RouteCounters>,
+    rejected: [AtomicU64; REJECTIONS.len()],
+    cap_hits: [AtomicU64; CAP_HITS.len()],
+    /// Timers started minus timers ended on this worker: the live count.
+    timers_started: AtomicU64,
+    timers_ended: AtomicU64,
+    /// Closes by code; a mutex is fine at one lock per connection.
+    closes: Mutex<BTreeMap<u16, u64>>,
+}
+
+pub struct Metrics {
+    /// Route paths, the `route` label.
+    routes: Vec<String>,
+    /// Each certificate's expiry (Unix seconds), by listener and source (`file` or `acme`).
+    certificates: Mutex<BTreeMap<(String, String), i64>>,
+    /// One per worker.
+    shards: Vec<Shard>,
+    /// Outbound requests to upstreams.
+    pub upstreams: std::sync::Arc<crate::upstream_stats::UpstreamStats>,
+}
+
+impl Metrics {
+    pub fn new(routes: Vec<String>, workers: usize) -> Self {
+        let shards = (0..workers)
+            .map(|_| Shard {
+                routes: routes.iter().map(|_| RouteCounters::default()).collect(),
+                ..Shard::default()
+            })
+            .collect();
+        Metrics {
+            routes,
+            shards,
+            certificates: Mutex::default(),
+            upstreams: Default::default(),
+        }
+    }
+
+    /// The slot of the route at `path`; routes added by a reload have none (counted from the next restart).
+    pub fn slot(&self, path: &str) -> usize {
+        self.routes
+            .iter()
+            .position(|r| r == path)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn route(&self, worker: usize, route: usize) -> Option<&RouteCounters> {
+        self.shards.get(worker)?.routes.get(route)
+    }
+
+    pub fn opened(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.opened.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn closed(&self, worker: usize, route: usize, code: u16) {
+        if let Some(r) = self.route(worker, route) {
+            r.closed.fetch_add(1, Relaxed);
+        }
+        if let Some(shard) = self.shards.get(worker) {
+            *shard
+                .closes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(code)
+                .or_default() += 1;
+        }
+    }
+
+    /// A message from a client, counted by the worker that serves it (on its own thread).
+    pub fn message_in(&self, worker: usize, route: usize, bytes: usize) {
+        if let Some(r) = self.route(worker, route) {
+            bump(&r.messages_in, 1);
+            bump(&r.bytes_in, bytes as u64);
+        }
+    }
+
+    /// A message written to a client, counted by the worker that serves it (on its own thread).
+    pub fn message_out(&self, worker: usize, route: usize, bytes: usize) {
+        if let Some(r) = self.route(worker, route) {
+            bump(&r.messages_out, 1);
+            bump(&r.bytes_out, bytes as u64);
+        }
+    }
+
+    /// A plugin callback's duration, counted by the worker that ran it (on its own thread).
+    pub fn plugin_event(&self, worker: usize, route: usize, took: Duration) {
+        if let Some(r) = self.route(worker, route) {
+            let seconds = took.as_secs_f64();
+            let bucket = LATENCY_BUCKETS
+                .iter()
+                .position(|&le| seconds <= le)
+                .unwrap_or(LATENCY_BUCKETS.len());
+            bump(&r.latency[bucket], 1);
+            bump(&r.latency_sum_ns, took.as_nanos() as u64);
+        }
+    }
+
+    pub fn trap(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.traps.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn deferred(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.deferred.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A deferred upgrade got its answer (or lost its client); `timed_out` when the answer was the 504.
+    pub fn deferred_ended(&self, worker: usize, route: usize, timed_out: bool) {
+        if let Some(r) = self.route(worker, route) {
+            r.deferred_ended.fetch_add(1, Relaxed);
+            if timed_out {
+                r.accept_timeouts.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// A plugin log line at warn (`error` false) or error level, counted by the worker that ran the plugin.
+    pub fn plugin_logged(&self, worker: usize, route: usize, error: bool) {
+        if let Some(r) = self.route(worker, route) {
+            bump(
+                if error {
+                    &r.plugin_errors
+                } else {
+                    &r.plugin_warnings
+                },
+                1,
+            );
+        }
+    }
+
+    pub fn init_failed(&self, worker: usize, route: usize) {
+        if let Some(r) = self.route(worker, route) {
+            r.init_failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn rejected(&self, worker: usize, why: Rejection) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.rejected[why as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Records when the certificate `listener` serves from `source` expires (a renewal or reload replaces it).
+    pub fn certificate_expiry(&self, listener: &str, source: &str, unix_seconds: i64) {
+        self.certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((listener.to_owned(), source.to_owned()), unix_seconds);
+    }
+
+    /// Counts one hit of `cap`; `worker` may be any shard (the push API's thread counts in shard 0).
+    pub fn cap_hit(&self, worker: usize, cap: CapHit) {
+        if let Some(shard) = self.shards.get(worker).or(self.shards.first()) {
+            shard.cap_hits[cap as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn timer_started(&self, worker: usize) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.timers_started.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn timer_ended(&self, worker: usize) {
+        if let Some(shard) = self.shards.get(worker) {
+            shard.timers_ended.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Sums a shard counter over the shards.
+    fn sum_shards(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| field(s).load(Relaxed)).sum()
+    }
+
+    /// Sums a route counter over the shards.
+    fn sum(&self, route: usize, field: impl Fn(&RouteCounters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.routes.get(route))
+            .map(|r| field(r).load(Relaxed))
+            .sum()
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        type Field = fn(&RouteCounters) -> &AtomicU64;
+        let counters: [(&str, &str, &str, Field); 12] = [
+            (
+                "wssgate_connections_total",
+                "counter",
+                "WebSocket connections opened",
+                |r| &r.opened,
+            ),
+            (
+                "wssgate_messages_in_total",
+                "counter",
+                "Messages received from clients",
+                |r| &r.messages_in,
+            ),
+            (
+                "wssgate_messages_out_total",
+                "counter",
+                "Messages written to clients",
+                |r| &r.messages_out,
+            ),
+            (
+                "wssgate_bytes_in_total",
+                "counter",
+                "Payload bytes received from clients",
+                |r| &r.bytes_in,
+            ),
+            (
+                "wssgate_bytes_out_total",
+                "counter",
+                "Payload bytes written to clients",
+                |r| &r.bytes_out,
+            ),
+            (
+                "wssgate_plugin_traps_total",
+                "counter",
+                "Plugin callbacks that trapped",
+                |r| &r.traps,
+            ),
+            (
+                "wssgate_connections_closed_total",
+                "counter",
+                "WebSocket connections closed",
+                |r| &r.closed,
+            ),
+            (
+                "wssgate_deferred_connections_total",
+                "counter",
+                "Upgrades whose on-connect deferred the answer",
+                |r| &r.deferred,
+            ),
+            (
+                "wssgate_accept_timeouts_total",
+                "counter",
+                "Deferred upgrades answered 504 after accept_timeout_ms",
+                |r| &r.accept_timeouts,
+            ),
+            (
+                "wssgate_plugin_init_failures_total",
+                "counter",
+                "Plugin instances whose init refused the settings or trapped",
+                |r| &r.init_failures,
+            ),
+            (
+                "wssgate_plugin_warnings_total",
+                "counter",
+                "Lines plugins logged at warn level",
+                |r| &r.plugin_warnings,
+            ),
+            (
+                "wssgate_plugin_errors_total",
+                "counter",
+                "Lines plugins logged at error level",
+                |r| &r.plugin_errors,
+            ),
+        ];
+        for (name, kind, help, field) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, route) in self.routes.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{route=\"{route}\"}} {}", self.sum(i, field));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wssgate_connections_open WebSocket connections open now"
+        );
+        let _ = writeln!(out, "# TYPE wssgate_connections_open gauge");
+        for (i, route) in self.routes.iter().enumerate() {
+            let open = self
+                .sum(i, |r| &r.opened)
+                .saturating_sub(self.sum(i, |r| &r.closed));
+            let _ = writeln!(out, "wssgate_connections_open{{route=\"{route}\"}} {open}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wssgate_deferred_connections Upgrades waiting for the plugin's accept or reject now"
+        );
+        let _ = writeln!(out, "# TYPE wssgate_deferred_connections gauge");
+        for (i, route) in self.routes.iter().enumerate() {
+            let waiting = self
+                .sum(i, |r| &r.deferred)
+                .saturating_sub(self.sum(i, |r| &r.deferred_ended));
+            let _ = writeln!(
+                out,
+                "wssgate_deferred_connections{{route=\"{route}\"}} {waiting}"
+            );
+        }
+        let name = "wssgate_plugin_event_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time one plugin callback took\n# TYPE {name} histogram"
+        );
+        for (i, route) in self.routes.iter().enumerate() {
+            let mut cumulative = 0;
+            for (b, le) in LATENCY_BUCKETS
+                .iter()
+                .map(|le| le.to_string())
+                .chain(["+Inf".to_owned()])
+                .enumerate()
+            {
+                cumulative += self.sum(i, |r| &r.latency[b]);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let sum = self.sum(i, |r| &r.latency_sum_ns) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "{name}_sum{{route=\"{route}\"}} {sum}\n{name}_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        let name = "wssgate_rejected_connections_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections turned away before the upgrade\n# TYPE {name} counter"
+        );
+        for (label, why) in REJECTIONS {
+            let count: u64 = self
+                .shards
+                .iter()
+                .map(|s| s.rejected[why as usize].load(Relaxed))
+                .sum();
+            let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {count}");
+        }
+        let name = "wssgate_cap_hits_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Times a plugin or client ran into a cap, by cap\n# TYPE {name} counter"
+        );
+        for (label, cap) in CAP_HITS {
+            let count = self.sum_shards(|s| &s.cap_hits[cap as usize]);
+            let _ = writeln!(out, "{name}{{cap=\"{label}\"}} {count}");
+        }
+        let name = "wssgate_plugin_timers";
+        let live = self
+            .sum_shards(|s| &s.timers_started)
+            .saturating_sub(self.sum_shards(|s| &s.timers_ended));
+        let _ = writeln!(
+            out,
+            "# HELP {name} Plugin timers alive now\n# TYPE {name} gauge\n{name} {live}"
+        );
+        let name = "wssgate_certificate_expiry_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} When each listener's certificate expires (Unix time)\n# TYPE {name} gauge"
+        );
+        for ((listener, source), expiry) in self
+            .certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{listener}\",source=\"{source}\"}} {expiry}"
+            );
+        }
+        let name = "wssgate_closes_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections closed, by close code\n# TYPE {name} counter"
+        );
+        let mut closes = BTreeMap::new();
+        for shard in &self.shards {
+            for (code, n) in shard
+                .closes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                *closes.entry(*code).or_insert(0u64) += n;
+            }
+        }
+        for (code, n) in closes {
+            let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
+        }
+        self.upstreams.render(&mut out);
+        out
+    }
+}

@@ -1,0 +1,268 @@
+//! Plugin timers: one-shot or repeating, delivered to the plugin instance that started them through its
+//! `on-timer` export, cancellable, and owned.
+//!
+//! A timer is owned work (see [`crate::owned`]): it dies with its instance incarnation — replaced, or (when no
+//! connection owns it) retired by a reload — and with the connection that owns it, and a finished or cancelled timer
+//! leaves nothing behind. An
+//! incarnation may hold at most `max_timers_per_instance` live timers; all of this is host memory outside the
+//! plugin's `max_memory_mib`, so it must be capped and reclaimed.
+//!
+//! A timer is a small task on the worker that started it; when it fires it sends a [`crate::owned::Due`] event to the worker, which
+//! calls the instance — never while another plugin call runs, since the worker is single-threaded.
+
+use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, sleep_until};
+use wssgate_hub::metrics::Metrics;
+use wssgate_hub::registry::{self, ConnectionId};
+
+/// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
+pub type TimerId = u64;
+
+/// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+/// This worker's live timers. A timer's extra flag says a fire is on its way to the worker and not handled yet: a
+/// repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
+#[derive(Default)]
+struct Table {
+    running: OwnedTasks<bool>,
+    last: u64,
+    /// The live-timer gauge in /metrics, and this worker's shard in it.
+    metrics: Option<(Arc<Metrics>, usize)>,
+}
+
+impl Table {
+    /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
+    fn remove(&mut self, id: TimerId) -> Option<AbortHandle> {
+        let entry = self.running.remove(id)?;
+        if let Some((metrics, worker)) = &self.metrics {
+            metrics.timer_ended(*worker);
+        }
+        Some(entry.task)
+    }
+}
+
+thread_local! {
+    static TIMERS: RefCell<Table> = RefCell::default();
+}
+
+/// Makes this worker's timers count in `metrics`' shard `worker`.
+pub fn init_worker(metrics: Arc<Metrics>, worker: usize) {
+    TIMERS.with(|t| t.borrow_mut().metrics = Some((metrics, worker)));
+}
+
+/// Why a timer was not started.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TimerRefusal {
+    /// The incarnation holds `max` live timers already.
+    TooMany,
+}
+
+/// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
+/// instance's own connection); must run inside the worker's task set.
+pub fn start(
+    target: &InstanceAddress,
+    incarnation: Incarnation,
+    delay: Duration,
+    repeat: bool,
+    owner: Option<ConnectionId>,
+    max: usize,
+) -> Result<TimerId, TimerRefusal> {
+    let id = TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        if table.running.count(incarnation) >= max {
+            return Err(TimerRefusal::TooMany);
+        }
+        table.last += 1;
+        Ok(((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last)
+    })?;
+    let period = delay.max(MIN_PERIOD);
+    let target = target.clone();
+    let task = tokio::task::spawn_local(async move {
+        let mut next = Instant::now() + delay;
+        loop {
+            sleep_until(next).await;
+            // Missed ticks are skipped, and so is a tick while the last fire is still waiting for the worker.
+            let now = Instant::now();
+            next += period;
+            if next <= now {
+                next = now + period;
+            }
+            let waiting = TIMERS.with(|t| {
+                let mut table = t.borrow_mut();
+                let entry = table.running.get_mut(id);
+                entry.is_some_and(|e| std::mem::replace(&mut e.extra, true))
+            });
+            if waiting {
+                continue;
+            }
+            let sent = target.send(incarnation, owner, DueEvent::Timer(id));
+            if !sent || !repeat {
+                break;
+            }
+        }
+        TIMERS.with(|t| t.borrow_mut().remove(id));
+    });
+    TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        table.running.insert(
+            id,
+            Owned {
+                task: task.abort_handle(),
+                incarnation,
+                owner,
+                extra: false,
+            },
+        );
+        if let Some((metrics, worker)) = &table.metrics {
+            metrics.timer_started(*worker);
+        }
+    });
+    Ok(id)
+}
+
+/// The worker took timer `id`'s fire: the timer may send the next one.
+pub fn delivered(id: TimerId) {
+    TIMERS.with(|t| {
+        if let Some(entry) = t.borrow_mut().running.get_mut(id) {
+            entry.extra = false;
+        }
+    });
+}
+
+/// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
+pub fn cancel(id: TimerId, incarnation: Incarnation) -> bool {
+    let task = TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        let theirs = table
+            .running
+            .get(id)
+            .is_some_and(|e| e.incarnation == incarnation);
+        if theirs { table.remove(id) } else { None }
+    });
+    task.map(|task| task.abort()).is_some()
+}
+
+/// Ends the timers `select` picks, aborting their tasks.
+fn cancel_where(select: impl FnOnce(&Table) -> Vec<TimerId>) {
+    let tasks: Vec<AbortHandle> = TIMERS.with(|t| {
+        let mut table = t.borrow_mut();
+        let ids = select(&table);
+        ids.into_iter().filter_map(|id| table.remove(id)).collect()
+    });
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// Cancels the timers a closing connection owns.
+pub fn cancel_owned_by(conn: ConnectionId) {
+    cancel_where(|t| t.running.owned_by(conn));
+}
+
+/// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
+pub fn cancel_incarnation(incarnation: Incarnation) {
+    cancel_where(|t| t.running.of_incarnation(incarnation, false));
+}
+
+/// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
+/// keeps serving its open connections but must no longer act for the route as a whole.
+pub fn cancel_unowned(incarnation: Incarnation) {
+    cancel_where(|t| t.running.of_incarnation(incarnation, true));
+}
+
+/// Live timers of `incarnation` on this worker.
+#[cfg(test)]
+fn live(incarnation: Incarnation) -> usize {
+    TIMERS.with(|t| t.borrow().running.count(incarnation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::owned::{Due, next_incarnation};
+    use tokio::sync::mpsc::unbounded_channel;
+
+    fn target() -> (InstanceAddress, tokio::sync::mpsc::UnboundedReceiver<Due>) {
+        let (events, fired) = unbounded_channel();
+        let target = InstanceAddress {
+            events,
+            generation: 0,
+            route: 0,
+            instance: 0,
+        };
+        (target, fired)
+    }
+
+    #[tokio::test]
+    async fn timers_are_capped_owned_and_leave_nothing_when_ended() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let (target, mut fired) = target();
+                let (mine, other) = (next_incarnation(), next_incarnation());
+                let long = Duration::from_secs(60);
+                let a = start(&target, mine, long, true, Some(7), 2).unwrap();
+                let _b = start(&target, mine, long, false, None, 2).unwrap();
+                assert_eq!(
+                    start(&target, mine, long, false, None, 2),
+                    Err(TimerRefusal::TooMany)
+                );
+                // Another incarnation cannot cancel mine.
+                assert!(!cancel(a, other));
+                assert_eq!(live(mine), 2);
+                // The owner closing ends its timer; the cap frees up.
+                cancel_owned_by(7);
+                assert_eq!(live(mine), 1);
+                // A one-shot timer that fired leaves nothing.
+                let short = start(&target, mine, Duration::from_millis(5), false, None, 2).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let due = fired.recv().await.unwrap();
+                assert!(matches!(due.event, DueEvent::Timer(id) if id == short));
+                tokio::task::yield_now().await;
+                assert_eq!(live(mine), 1);
+                // Resetting a timeout timer many times holds one timer.
+                let mut reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                for _ in 0..10_000 {
+                    assert!(cancel(reset, mine));
+                    reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                }
+                TIMERS.with(|t| {
+                    let t = t.borrow();
+                    assert_eq!(t.running.len(), 2);
+                    assert_eq!(t.running.owned_by(9).len(), 1);
+                });
+                // Retirement ends the unowned timer only; the replacement ends the rest.
+                cancel_unowned(mine);
+                assert_eq!(live(mine), 1);
+                cancel_incarnation(mine);
+                assert_eq!(live(mine), 0);
+                TIMERS.with(|t| assert!(t.borrow().running.owners_is_empty()));
+            })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_repeating_timer_the_worker_cannot_keep_up_with_queues_one_fire() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let (target, mut fired) = target();
+                let mine = next_incarnation();
+                let id = start(&target, mine, MIN_PERIOD, true, None, 1).unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
+                assert_eq!(queued, 1, "fires queued while the first was not handled");
+                delivered(id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
+                assert_eq!(queued, 1, "fires queued after the first was handled");
+                cancel_incarnation(mine);
+            })
+            .await;
+    }
+}

@@ -1,0 +1,326 @@
+//! One upstream's client on one worker: a hyper connection pool (keep-alive, so a request does not pay a TCP and
+//! TLS handshake each time), the in-flight cap, and the checks that turn a plugin's request into an HTTP request
+//! that can only go where the operator said.
+
+use super::{HttpError, UpstreamConfig, UpstreamResponse};
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use wssgate_hub::upstream_stats::UpstreamStats;
+
+/// Headers the gateway sets or that concern only one hop (RFC 9110 section 7.6.1): a plugin's are dropped, and so
+/// are the hop-by-hop ones (from `connection` on) of a response.
+const DROPPED_HEADERS: [&str; 11] = [
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a plugin's request was not sent (`request-refusal` in the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestRefusal {
+    NotGranted,
+    TooManyInFlight,
+    TooLarge,
+    InvalidRequest,
+    UnknownConnection,
+    NotNow,
+}
+
+pub struct UpstreamClient {
+    pub config: Arc<UpstreamConfig>,
+    pool: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin: capped at
+    /// `max_in_flight`, which so bounds the response bodies a worker holds at `max_in_flight` ×
+    /// `max_response_bytes`.
+    in_flight: AtomicUsize,
+    stats: Arc<UpstreamStats>,
+}
+
+/// A checked request, ready to run.
+pub struct OutboundRequest {
+    request: http::Request<Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// A request's place under its upstream's in-flight cap, given back when the request ends however it ends.
+pub struct InFlight(Arc<UpstreamClient>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.stats.in_flight(&self.0.config.name, -1);
+    }
+}
+
+impl UpstreamClient {
+    /// A client with an empty pool; must be created on the runtime whose tasks will use it.
+    pub fn new(config: Arc<UpstreamConfig>, stats: Arc<UpstreamStats>) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.timeout));
+        // Plain-http upstreams never reach the TLS config; https ones were given theirs when the config loaded.
+        let tls = config.tls.as_deref().cloned().unwrap_or_else(|| {
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        });
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(config.pool_max_idle)
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        stats.in_flight(&config.name, 0);
+        UpstreamClient {
+            config,
+            pool,
+            in_flight: AtomicUsize::new(0),
+            stats,
+        }
+    }
+
+    /// Counts a request that was cancelled (no event followed).
+    pub fn cancelled(&self) {
+        self.stats.cancelled(&self.config.name);
+    }
+
+    /// Takes a place under the in-flight cap, or `None` when the upstream has `max_in_flight` requests running.
+    pub fn acquire(self: &Arc<Self>) -> Option<InFlight> {
+        let taken = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if taken >= self.config.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        self.stats.in_flight(&self.config.name, 1);
+        Some(InFlight(self.clone()))
+    }
+
+    /// Checks a plugin's request and builds it against this upstream's scheme, authority and base path.
+    pub fn prepare(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Result<OutboundRequest, RequestRefusal> {
+        let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        if body.len().saturating_add(header_bytes) > self.config.max_request_bytes {
+            return Err(RequestRefusal::TooLarge);
+        }
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| RequestRefusal::InvalidRequest)?;
+        if matches!(method, http::Method::CONNECT | http::Method::TRACE) || !stays_under_base(path)
+        {
+            return Err(RequestRefusal::InvalidRequest);
+        }
+        let path_and_query = PathAndQuery::try_from(format!("{}{path}", self.config.base_path))
+            .map_err(|_| RequestRefusal::InvalidRequest)?;
+        let uri = http::Uri::builder()
+            .scheme(self.config.scheme.clone())
+            .authority(self.config.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| RequestRefusal::InvalidRequest)?;
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let map = request.headers_mut();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| RequestRefusal::InvalidRequest)?;
+            let value = HeaderValue::from_str(value).map_err(|_| RequestRefusal::InvalidRequest)?;
+            if !DROPPED_HEADERS.contains(&name.as_str()) {
+                map.append(name, value);
+            }
+        }
+        let asked = timeout_ms.map_or(self.config.timeout, |ms| {
+            Duration::from_millis(ms.into()).max(Duration::from_millis(1))
+        });
+        Ok(OutboundRequest {
+            request,
+            timeout: asked.min(self.config.timeout),
+        })
+    }
+
+    /// Runs a prepared request to its end: the whole response (body read up to `max_response_bytes`) or an error,
+    /// within its timeout. Counted in /metrics by outcome and latency.
+    pub async fn execute(&self, outbound: OutboundRequest) -> Result<UpstreamResponse, HttpError> {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(outbound.timeout, self.run(outbound.request))
+            .await
+            .unwrap_or(Err(HttpError::Timeout));
+        let outcome = result
+            .as_ref()
+            .map_or_else(HttpError::outcome, |_| "response");
+        self.stats
+            .finished(&self.config.name, outcome, started.elapsed());
+        result
+    }
+
+    async fn run(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<UpstreamResponse, HttpError> {
+        let response = self.pool.request(request).await.map_err(classify)?;
+        let (parts, mut body) = response.into_parts();
+        let max = self.config.max_response_bytes;
+        let announced = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|len| len > max as u64) {
+            return Err(HttpError::ResponseTooLarge);
+        }
+        let mut buffer = BytesMut::new();
+        // Bounded: every turn consumes a frame of the body, whose total is capped below.
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| HttpError::Protocol(root_cause(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                if buffer.len() + data.len() > max {
+                    return Err(HttpError::ResponseTooLarge);
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        // Hop-by-hop headers describe the gateway's connection to the upstream, not the answer.
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(n, _)| !DROPPED_HEADERS[2..].contains(&n.as_str()))
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Ok(UpstreamResponse {
+            status: parts.status.as_u16(),
+            headers,
+            body: buffer.freeze(),
+        })
+    }
+}
+
+/// Whether `path` (with its query) is a path under the upstream's base: it starts with `/`, has no fragment, and no
+/// segment a backend could resolve upward — `..` or `.`, also percent-encoded or followed by `;parameters` (which
+/// Java servers strip) — and no encoded slash or backslash some servers treat as a separator, so that `/api` +
+/// `/../admin` cannot reach `/admin`.
+fn stays_under_base(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let path_only = rest.split('?').next().unwrap_or("");
+    if path.contains('#') || path_only.contains('\\') {
+        return false;
+    }
+    path_only.split('/').all(|segment| {
+        let decoded = segment
+            .to_ascii_lowercase()
+            .replace("%2e", ".")
+            .replace("%3b", ";");
+        let name = decoded.split(';').next().unwrap_or("");
+        name != "." && name != ".." && !decoded.contains("%2f") && !decoded.contains("%5c")
+    })
+}
+
+/// What went wrong, as the plugin sees it: a TLS failure anywhere in the chain, else a failure to connect, else
+/// broken HTTP.
+fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    // Bounded by the error chain's length.
+    while let Some(e) = cause {
+        if let Some(tls) = tls_error(e) {
+            return HttpError::Tls(tls.to_string());
+        }
+        cause = e.source();
+    }
+    if error.is_connect() {
+        HttpError::ConnectFailed(root_cause(&error))
+    } else {
+        HttpError::Protocol(root_cause(&error))
+    }
+}
+
+/// The rustls error inside `error`, looking through the `io::Error`s the connector wraps it in (an `io::Error`'s
+/// `source` skips the error it wraps, so the chain alone does not reach it).
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = error;
+    // Bounded: the connector wraps twice.
+    for _ in 0..8 {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+    None
+}
+
+/// The innermost error's message, which says what actually failed ("Connection refused").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stays_under_base;
+
+    #[test]
+    fn a_path_cannot_climb_out_of_the_base() {
+        for ok in [
+            "/",
+            "/echo?x=1",
+            "/a/b.c/d",
+            "/a?next=../x",
+            "/..a/b",
+            "//evil.example/x",
+        ] {
+            assert!(stays_under_base(ok), "{ok}");
+        }
+        for bad in [
+            "echo",
+            "/../admin",
+            "/a/../../b",
+            "/a/..",
+            "/./a",
+            "/%2e%2e/admin",
+            "/%2E./x",
+            "/a%2f..%2fb",
+            "/a\\..\\b",
+            "/a#frag",
+            "/..;/admin",
+            "/%2e%2e;x/admin",
+            "/.;/a",
+            "/..%3b/admin",
+        ] {
+            assert!(!stays_under_base(bad), "{bad}");
+        }
+    }
+}

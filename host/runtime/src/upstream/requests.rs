@@ -1,0 +1,134 @@
+//! The outbound requests running on this worker: each a task that runs the request and sends its answer back to
+//! the instance that made it as a [`DueEvent::Response`].
+//!
+//! A request is owned work (see [`crate::owned`]): cancelled, without an event, by the plugin, when the connection
+//! that owns it closes, and when its instance incarnation is replaced after a trap; cancelling aborts the task,
+//! which drops the HTTP exchange and gives back its in-flight place. A request no connection owns is instead
+//! *detached* when a reload retires its instance or the instance ends: no event follows, but the exchange runs to
+//! its end (bounded by its timeout and still counted in flight), so a notice such as the webhook's `/disconnect`
+//! still reaches the backend. A retired instance's requests without an owner are sent detached from the start.
+//! Otherwise exactly one response event follows: the worker takes each answer through [`delivered`], which hands it
+//! on only while the request is still live.
+
+use super::client::{InFlight, OutboundRequest, UpstreamClient};
+use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
+use std::cell::RefCell;
+use std::sync::Arc;
+use wssgate_hub::registry::{self, ConnectionId};
+
+/// Names one request: the worker's index in the top 16 bits, a per-worker counter below.
+pub type RequestId = u64;
+
+#[derive(Default)]
+struct Table {
+    /// Each running request, with its upstream's client (to count a cancellation against it).
+    running: OwnedTasks<Arc<UpstreamClient>>,
+    last: u64,
+}
+
+thread_local! {
+    static REQUESTS: RefCell<Table> = RefCell::default();
+}
+
+/// Starts `request` on this worker for `incarnation` of the instance at `address`, owned by `owner` (which the
+/// caller has checked); `place` is its place under the upstream's in-flight cap. A `detached` request runs without
+/// an event to follow. Must run inside the worker's task set.
+pub fn start(
+    address: &InstanceAddress,
+    incarnation: Incarnation,
+    owner: Option<ConnectionId>,
+    client: &Arc<UpstreamClient>,
+    (request, place): (OutboundRequest, InFlight),
+    detached: bool,
+) -> RequestId {
+    let id = REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        table.last += 1;
+        ((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last
+    });
+    let (address, runner) = (address.clone(), client.clone());
+    let task = tokio::task::spawn_local(async move {
+        let result = runner.execute(request).await;
+        let answer = DueEvent::Response {
+            request: id,
+            result,
+            place,
+        };
+        address.send(incarnation, owner, answer);
+    });
+    if detached {
+        return id;
+    }
+    REQUESTS.with(|t| {
+        t.borrow_mut().running.insert(
+            id,
+            Owned {
+                task: task.abort_handle(),
+                incarnation,
+                owner,
+                extra: client.clone(),
+            },
+        )
+    });
+    id
+}
+
+/// The worker took request `id`'s answer: true when it is to be delivered (the request is then forgotten), false
+/// when the request was cancelled meanwhile.
+pub fn delivered(id: RequestId) -> bool {
+    REQUESTS.with(|t| t.borrow_mut().running.remove(id).is_some())
+}
+
+/// Cancels the requests `select` picks: their tasks are aborted and no event follows.
+fn cancel_where(select: impl FnOnce(&OwnedTasks<Arc<UpstreamClient>>) -> Vec<RequestId>) -> usize {
+    let ended: Vec<_> = REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        let ids = select(&table.running);
+        ids.into_iter()
+            .filter_map(|id| table.running.remove(id))
+            .collect()
+    });
+    for owned in &ended {
+        owned.task.abort();
+        owned.extra.cancelled();
+    }
+    ended.len()
+}
+
+/// Cancels request `id` if `incarnation` made it; false when it was answered already or is not that incarnation's.
+pub fn cancel(id: RequestId, incarnation: Incarnation) -> bool {
+    cancel_where(|t| {
+        let theirs = t.get(id).is_some_and(|e| e.incarnation == incarnation);
+        if theirs { vec![id] } else { Vec::new() }
+    }) == 1
+}
+
+/// Cancels the requests a closing connection owns.
+pub fn cancel_owned_by(conn: ConnectionId) {
+    cancel_where(|t| t.owned_by(conn));
+}
+
+/// Cancels every request of an incarnation that is gone.
+pub fn cancel_incarnation(incarnation: Incarnation) {
+    cancel_where(|t| t.of_incarnation(incarnation, false));
+}
+
+/// Detaches the requests `select` picks: their exchanges run on, and no event follows.
+fn detach_where(select: impl FnOnce(&OwnedTasks<Arc<UpstreamClient>>) -> Vec<RequestId>) {
+    REQUESTS.with(|t| {
+        let mut table = t.borrow_mut();
+        for id in select(&table.running) {
+            table.running.remove(id);
+        }
+    });
+}
+
+/// Detaches the requests no connection owns of an incarnation a reload retired.
+pub fn detach_unowned(incarnation: Incarnation) {
+    detach_where(|t| t.of_incarnation(incarnation, true));
+}
+
+/// Detaches every request of an instance that ended (its connections are gone, so none has an owner left).
+pub fn detach_incarnation(incarnation: Incarnation) {
+    detach_where(|t| t.of_incarnation(incarnation, false));
+}

@@ -1,0 +1,243 @@
+//! The `wssgate` command: `serve` runs the gateway, `check` validates a config and everything it names.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wssgate::gateway::{self, Gateway};
+use wssgate::privileges;
+use wssgate::scaffold;
+use wssgate_config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
+use wssgate_edge::tls;
+use wssgate_runtime::plugin::PluginRuntime;
+
+/// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
+/// sandboxed wasm plugin chosen by the request path.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway until SIGINT or SIGTERM, then close every connection with 1001 and exit. SIGHUP reloads the
+    /// config, certificates and plugins for new connections.
+    Serve(Options),
+    /// Validate the config, the certificates and every plugin (compiled, linked and started with its settings),
+    /// then exit: 0 when all is well, 1 with a message naming the file, line, import or setting at fault otherwise.
+    Check(Options),
+    /// Create a plugin crate: the SDK dependency, an echo plugin, its unit test and a config that serves it.
+    New(NewArgs),
+}
+
+#[derive(clap::Args)]
+struct NewArgs {
+    /// The plugin's crate name (lower-case letters, digits, `-` and `_`); its route is `/<name>`.
+    name: String,
+    /// The folder to create the crate in.
+    #[arg(long, default_value = ".")]
+    path: PathBuf,
+    /// Where the SDK comes from: a wssgate checkout's guest-sdk folder or the wssgate git URL (default: the checkout
+    /// this binary was built from).
+    #[arg(long)]
+    sdk: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct Options {
+    /// The TOML config file; relative paths in it are resolved against its folder.
+    #[arg(long, short, default_value = "config/gateway.toml")]
+    config: PathBuf,
+    /// Worker threads (one single-threaded runtime each); overrides the config's `workers`.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl Options {
+    fn load(&self) -> Result<Config> {
+        let mut config = Config::load(&self.config)?;
+        if let Some(workers) = self.workers {
+            anyhow::ensure!((1..=255).contains(&workers), "--workers must be 1 to 255");
+            config.workers = workers;
+        }
+        Ok(config)
+    }
+}
+
+/// Logs to stderr as the config's `[log]` says; `RUST_LOG`, when set, overrides the level.
+fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve(options) => options.load().and_then(|config| {
+            init_logging(&config.log);
+            serve(options, config)
+        }),
+        Command::Check(options) => options.load().and_then(|config| {
+            init_logging(&config.log);
+            check(config)
+        }),
+        Command::New(args) => new_plugin(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new_plugin(args: &NewArgs) -> Result<()> {
+    let sdk = scaffold::SdkSource::from_arg(args.sdk.as_deref())?;
+    let dir = scaffold::new_plugin(&args.name, &args.path, &sdk)?;
+    println!(
+        "created {}: build it with `cargo build --target wasm32-wasip2 --release`, test it with `cargo test`, serve it \
+         with `wssgate serve --config config.toml` (all in that folder)",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn serve(options: &Options, config: Config) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("signal runtime")?;
+    // Handlers go in before the gateway starts: once it logs that it listens, a signal must not find the default
+    // action (which for SIGHUP would end the process).
+    let (mut term, mut int, mut hup) = {
+        let _runtime = signals.enter();
+        (
+            signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        )
+    };
+    let mut gateway = Gateway::start(&config)?;
+    signals.block_on(async {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading {}", options.config.display());
+                    gateway.reload(&options.config, options.workers);
+                }
+            }
+        }
+    });
+    tracing::info!(
+        "shutting down: closing every connection with 1001 (grace {:?})",
+        config.shutdown_grace
+    );
+    gateway.stop();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the account the gateway drops to could not read (or write) that it needs at start, on reloads or for
+/// the development certificate.
+fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
+    let account = privileges::account(run_as)?;
+    // The config file itself is read again on every reload.
+    let mut needed: Vec<(PathBuf, bool)> = std::iter::once((config.source.clone(), false))
+        .chain(config.routes.iter().map(|r| (r.plugin.clone(), false)))
+        .collect();
+    for listener in &config.listeners {
+        match &listener.tls {
+            Some(TlsFiles::Pem { cert, key }) => {
+                needed.extend([(cert.clone(), false), (key.clone(), false)]);
+            }
+            Some(TlsFiles::BySni(certificates)) => {
+                for c in certificates {
+                    needed.extend([(c.cert.clone(), false), (c.key.clone(), false)]);
+                }
+            }
+            Some(TlsFiles::Acme(acme)) => {
+                let existing = if acme.cache.exists() {
+                    &acme.cache
+                } else {
+                    acme.cache.parent().unwrap_or(&acme.cache)
+                };
+                needed.push((existing.to_path_buf(), true));
+            }
+            Some(TlsFiles::Development { dir }) => {
+                let existing = if dir.exists() {
+                    dir
+                } else {
+                    dir.parent().unwrap_or(dir)
+                };
+                needed.push((existing.to_path_buf(), true));
+            }
+            None => {}
+        }
+    }
+    Ok(needed
+        .into_iter()
+        .filter(|(path, write)| !privileges::allows(&account, path, *write))
+        .map(|(path, write)| {
+            let verb = if write { "write in" } else { "read" };
+            format!(
+                "user `{}` cannot {verb} {}, which the gateway needs after dropping to it",
+                run_as.user,
+                path.display()
+            )
+        })
+        .collect())
+}
+
+fn check(config: Config) -> Result<()> {
+    for listener in &config.listeners {
+        if let Some(files) = &listener.tls {
+            for warning in tls::inspect::inspect(files)?.warnings {
+                println!("warning: {warning}");
+            }
+            // An ACME listener's certificate is obtained when it serves; check only reads its settings.
+            if !matches!(files, TlsFiles::Acme(_)) {
+                tls::server_config(files, listener.address.port(), None)?;
+            }
+        }
+    }
+    if let Some(run_as) = &config.run_as {
+        for warning in run_as_warnings(&config, run_as)? {
+            println!("warning: {warning}");
+        }
+    }
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
+    let runtime = PluginRuntime::new(config.needs_fuel())?;
+    // Plugins' init runs here: its deadline needs the epoch to advance, as when serving.
+    runtime.start_epoch_ticker();
+    let metrics = std::sync::Arc::new(wssgate_hub::metrics::Metrics::new(Vec::new(), 1));
+    let routes = gateway::load_routes(&config, &runtime, &metrics)?;
+    println!(
+        "{}: ok — {} listener(s), {} worker(s), routes: {}",
+        config.source.display(),
+        config.listeners.len(),
+        config.workers,
+        routes
+            .iter()
+            .map(|r| format!("{} → {}", r.config.path, r.config.plugin.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
