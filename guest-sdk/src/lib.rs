@@ -43,6 +43,9 @@
 //!
 //! The raw bindings generated from `wit/plugin.wit` stay inside this crate: nothing in the API above depends on them.
 
+// The only `unsafe` code is wit-bindgen's generated canonical ABI, allowed on its modules alone (see `__export`).
+#![deny(unsafe_code)]
+
 mod connection;
 mod connections;
 pub mod groups;
@@ -214,23 +217,15 @@ macro_rules! __timer_events {
     (export, timers, $plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            // Describes the `timer-events` export to the component linker; only plugins exporting timer events
-            // carry it (see the SDK's build script).
-            #[unsafe(link_section = "component-type:wssgate-sdk:timer-events")]
-            #[used]
-            static TIMER_EVENTS_TYPE: [u8; $crate::__export::TIMER_EVENTS_TYPE.len()] =
-                $crate::__export::TIMER_EVENTS_TYPE;
-
-            /// `on-timer: func(timer: u64, owner: option<u64>)` in the canonical ABI: the option flattens to a
-            /// discriminant and its payload.
-            #[unsafe(export_name = "wssgate:plugin/timer-events@1.1.0#on-timer")]
-            unsafe extern "C" fn on_timer(timer: i64, has_owner: i32, owner: i64) {
-                $crate::__export::run_ctors_once();
-                $crate::__export::on_timer::<$plugin>(
-                    timer as u64,
-                    (has_owner != 0).then_some(owner as u64),
-                )
+            struct Export;
+            impl $crate::__export::TimerEvents for Export {
+                fn on_timer(timer: u64, owner: ::std::option::Option<u64>) {
+                    $crate::__export::on_timer::<$plugin>(timer, owner)
+                }
             }
+            // Also describes the `timer-events` export to the component linker: only plugins expanding this carry
+            // it (see `__export`).
+            $crate::__export::export_timer_events!(Export with_types_in $crate::__export::timer_bindings);
         };
     };
 }
@@ -264,38 +259,22 @@ macro_rules! __http_events {
     (export, http, $plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            // Describes the `http-events` export to the component linker; only plugins exporting HTTP events
-            // carry it (see the SDK's build script).
-            #[unsafe(link_section = "component-type:wssgate-sdk:http-events")]
-            #[used]
-            static HTTP_EVENTS_TYPE: [u8; $crate::__export::HTTP_EVENTS_TYPE.len()] =
-                $crate::__export::HTTP_EVENTS_TYPE;
-
-            /// `on-http-response: func(request: u64, owner: option<u64>, response: result<http-response,
-            /// http-error>)` in the canonical ABI: the option flattens to a discriminant and its payload, the
-            /// result to a discriminant and five i32 slots (see `lift_http_result`).
-            #[unsafe(export_name = "wssgate:plugin/http-events@1.1.0#on-http-response")]
-            unsafe extern "C" fn on_http_response(
-                request: i64,
-                has_owner: i32,
-                owner: i64,
-                is_err: i32,
-                a: i32,
-                b: i32,
-                c: i32,
-                d: i32,
-                e: i32,
-            ) {
-                $crate::__export::run_ctors_once();
-                // Safety: these are the host's arguments to this export, lifted once.
-                let response =
-                    unsafe { $crate::__export::lift_http_result(is_err, [a, b, c, d, e]) };
-                $crate::__export::on_http_response::<$plugin>(
-                    request as u64,
-                    (has_owner != 0).then_some(owner as u64),
-                    response,
-                )
+            struct Export;
+            impl $crate::__export::HttpEvents for Export {
+                fn on_http_response(
+                    request: u64,
+                    owner: ::std::option::Option<u64>,
+                    response: ::std::result::Result<
+                        $crate::__export::RawHttpResponse,
+                        $crate::__export::RawHttpError,
+                    >,
+                ) {
+                    $crate::__export::on_http_response::<$plugin>(request, owner, response)
+                }
             }
+            // Also describes the `http-events` export to the component linker: only plugins expanding this carry
+            // it (see `__export`).
+            $crate::__export::export_http_events!(Export with_types_in $crate::__export::http_bindings);
         };
     };
 }
