@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod nats;
 pub mod nginx;
 pub mod pebble;
+pub mod ports;
 pub mod process;
 
 use futures_util::{SinkExt, StreamExt};

@@ -1,12 +1,12 @@
 //! Debian's nginx in front of the gateway, from the shipped config/nginx.conf and config/behind-nginx.toml adapted to
 //! loopback test ports.
 
+use crate::ports::{free_port, listens_within};
 use crate::process::ProcessGroup;
 use crate::{TestCert, TestGateway, WAIT, plugin, require_tool, workspace_root};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
@@ -17,14 +17,6 @@ pub struct Nginx {
     _process: ProcessGroup,
     /// Where nginx serves TLS.
     pub address: std::net::SocketAddr,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts nginx from the shipped config/nginx.conf, pointed at loopback ports, the test certificate and `upstream`.
@@ -86,15 +78,11 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
         .expect("starting nginx");
     let process = ProcessGroup::new(child, libc::SIGQUIT);
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen on {address}; {}",
-            error_log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        listens_within(address, WAIT),
+        "nginx did not listen on {address}; {}",
+        error_log(dir)
+    );
     Nginx {
         _process: process,
         address,
