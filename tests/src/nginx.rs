@@ -2,9 +2,8 @@
 //! loopback test ports.
 
 use crate::ports::{free_port, listens_within};
-use crate::process::ProcessGroup;
+use crate::process::{ProcessGroup, SIGQUIT};
 use crate::{TestCert, TestGateway, WAIT, plugin, require_tool, workspace_root};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -65,18 +64,18 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).unwrap();
     require_tool("nginx", &PathBuf::from(NGINX), "apt-get install nginx");
-    let child = Command::new(NGINX)
-        .process_group(0)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting nginx");
-    let process = ProcessGroup::new(child, libc::SIGQUIT);
+    let process = ProcessGroup::spawn(
+        Command::new(NGINX)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        SIGQUIT,
+        "nginx",
+    );
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     assert!(
         listens_within(address, WAIT),

@@ -5,7 +5,6 @@
 use crate::ports::{free_port, listens_within};
 use crate::process::{ProcessGroup, SIGTERM};
 use crate::{TestCert, WAIT, require_tool};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -42,17 +41,17 @@ fn spawn(
     env: &[(&str, &str)],
 ) -> ProcessGroup {
     let output = std::fs::File::create(dir.join(log)).unwrap();
-    let child = Command::new(program)
-        .process_group(0)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(output.try_clone().unwrap())
-        .stderr(output)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
-    ProcessGroup::new(child, SIGTERM)
+    ProcessGroup::spawn(
+        Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output),
+        SIGTERM,
+        program,
+    )
 }
 
 impl Pebble {
