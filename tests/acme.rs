@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use wssgate_tests::admin::*;
-use wssgate_tests::pebble::{Pebble, free_port};
+use wssgate_tests::pebble::Pebble;
+use wssgate_tests::ports::free_port;
 use wssgate_tests::*;
 
 const DOMAIN: &str = "gw.wssgate.test";

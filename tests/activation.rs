@@ -1,7 +1,6 @@
 //! Port 443 without root: under systemd socket activation the gateway serves on the socket the service manager
 //! passed (here Debian's `systemd-socket-activate`, as a unit's `.socket` would), not one it binds itself.
 
-use std::time::{Duration, Instant};
 use wssgate_tests::*;
 
 const SOCKET_ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
@@ -14,11 +13,7 @@ async fn a_socket_activated_gateway_serves_on_the_passed_socket() {
         std::path::Path::new(SOCKET_ACTIVATE),
         "apt-get install systemd",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = ports::free_port();
     let dir = scratch_dir("activation");
     let cert = TestCert::create(&dir);
     let config = format!(
@@ -28,16 +23,8 @@ async fn a_socket_activated_gateway_serves_on_the_passed_socket() {
         standard_routes()
     );
     // systemd-socket-activate listens, and starts the gateway when the first connection arrives.
-    let knock = std::thread::spawn(move || {
-        let deadline = Instant::now() + START;
-        while Instant::now() < deadline {
-            if let Ok(tcp) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                return Some(tcp);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    });
+    let knock =
+        std::thread::spawn(move || ports::connect_within(([127, 0, 0, 1], port).into(), START));
     let listen = format!("--listen=127.0.0.1:{port}");
     let gw = TestGateway::launch_wrapped(
         &dir,

@@ -557,7 +557,7 @@ fn a_reload_that_changes_the_cluster_says_it_needs_a_restart() {
     let config = |prefix: &str| {
         format!(
             "[cluster]\nservers = [\"nats://127.0.0.1:{}\"]\nprefix = \"{prefix}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{}",
-            pebble::free_port(),
+            ports::free_port(),
             cert.cert.display(),
             cert.key.display(),
             standard_routes()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use wssgate_tests::admin::{admin_get, metric_until, sample};
 use wssgate_tests::cluster::*;
 use wssgate_tests::nats::Nats;
-use wssgate_tests::pebble::free_port;
+use wssgate_tests::ports::free_port;
 use wssgate_tests::*;
 
 /// How long one `/wss` round trip may take while the broker comes and goes: generous, a liveness bound.

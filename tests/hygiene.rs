@@ -6,12 +6,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use wssgate_tests::*;
 
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// The gateway's open fds once they stop changing (bounded): the baseline after a warm-up.
 async fn steady_fds(pid: u32) -> usize {
     let mut last = open_fds(pid);

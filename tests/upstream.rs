@@ -124,9 +124,8 @@ async fn a_granted_upstream_round_trips_and_nothing_else_is_reachable() {
 #[tokio::test]
 async fn failures_arrive_as_typed_errors_and_caps_refuse() {
     let backend = Backend::start(UPSTREAM, &[]);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let down = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // Nothing listens there: a port drawn where no other test's port-0 bind can land on it meanwhile.
+    let down = format!("http://127.0.0.1:{}", ports::free_port());
     let url = backend.url();
     let upstreams = [
         upstream("backend", &url, ""),

@@ -173,9 +173,8 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
 
 #[tokio::test]
 async fn a_backend_that_is_down_or_silent_fails_closed() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let down = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // Nothing listens there: a port drawn where no other test's port-0 bind can land on it meanwhile.
+    let down = format!("http://127.0.0.1:{}", ports::free_port());
     let gw = gateway(&down, "");
     assert_eq!(gw.try_wss("/hook").await.err().map(|(s, _)| s), Some(502));
     // A backend that never answers: the webhook's call times out (the upstream's timeout, below the route's

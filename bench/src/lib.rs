@@ -7,6 +7,11 @@
 
 pub mod client;
 pub mod http1;
+/// The test kit's loopback ports (`tests/src/ports.rs`, standard library only), compiled in here rather than taken
+/// from the `wssgate-tests` crate: that crate would bring the guest SDK, wit-bindgen and a test plugin into every
+/// benchmark binary for two functions.
+#[path = "../../tests/src/ports.rs"]
+pub mod ports;
 pub mod procfs;
 pub mod report;
 pub mod server_tls;

@@ -4,7 +4,6 @@
 use crate::process::{ProcessGroup, SIGTERM};
 use crate::{WAIT, workspace_root};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// A running backend script.
@@ -19,16 +18,16 @@ impl Backend {
     /// first line of stdout.
     pub fn start(script: &str, args: &[&str]) -> Backend {
         let path = workspace_root().join(script);
-        let mut child = Command::new("python3")
-            .arg(&path)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut process = ProcessGroup::new(child, SIGTERM);
+        let mut process = ProcessGroup::spawn(
+            Command::new("python3")
+                .arg(&path)
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+            SIGTERM,
+            &path.display().to_string(),
+        );
+        let stdout = process.child_mut().stdout.take().expect("piped stdout");
         // Read the port on a thread, so a script that never prints cannot hang the test.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

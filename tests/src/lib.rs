@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod nats;
 pub mod nginx;
 pub mod pebble;
+pub mod ports;
 pub mod process;
 
 use futures_util::{SinkExt, StreamExt};
@@ -515,6 +516,22 @@ pub fn allowed_cpu() -> usize {
         .expect("reading Cpus_allowed_list")
 }
 
+/// How many file descriptors process `pid` has open, from `/proc/PID/fd`. Fails the test when that cannot be read,
+/// or lists none (a process that has exited but is not yet reaped): a count of 0 would make every "no more fds
+/// than before" assertion hold whatever the gateway leaked.
+pub fn open_fds(pid: u32) -> usize {
+    let path = format!("/proc/{pid}/fd");
+    let count = std::fs::read_dir(&path)
+        .and_then(|fds| fds.collect::<std::io::Result<Vec<_>>>())
+        .unwrap_or_else(|e| panic!("cannot count open fds: reading {path}: {e}"))
+        .len();
+    assert!(
+        count > 0,
+        "{path} lists no open fds: has process {pid} exited?"
+    );
+    count
+}
+
 /// The value of field `name` in `/proc/PROCESS/status` (`PROCESS` a pid or `self`).
 fn proc_status_field(process: &str, name: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
@@ -792,4 +809,23 @@ pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut answer = Vec::new();
     let _ = bounded(stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn open_fds_counts_a_live_process_and_fails_loudly_where_proc_cannot_be_read() {
+        // Other unit tests open and close sockets meanwhile, so only: some, and no panic.
+        assert!(super::open_fds(std::process::id()) >= 3);
+        // No process has this pid (it is above the kernel's pid_max limit of 2^22).
+        let missing = std::panic::catch_unwind(|| super::open_fds(u32::MAX - 1))
+            .expect_err("counting the fds of no process");
+        let message = missing
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(
+            message.contains(&format!("/proc/{}/fd", u32::MAX - 1)),
+            "{message}"
+        );
+    }
 }

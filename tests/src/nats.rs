@@ -5,7 +5,6 @@
 use crate::process::{ProcessGroup, SIGTERM};
 use crate::{WAIT, require_tool};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -40,16 +39,20 @@ impl Nats {
             "apt-get install nats-server",
         );
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
-        let mut child = Command::new(NATS_SERVER)
-            .args(["-a", "127.0.0.1", "-p", &port_arg, "-m", "-1"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("starting nats-server");
-        let log = child.stderr.take().expect("nats-server's log");
-        let process = ProcessGroup::new(child, SIGTERM);
+        let mut process = ProcessGroup::spawn(
+            Command::new(NATS_SERVER)
+                .args(["-a", "127.0.0.1", "-p", &port_arg, "-m", "-1"])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+            SIGTERM,
+            "nats-server",
+        );
+        let log = process
+            .child_mut()
+            .stderr
+            .take()
+            .expect("nats-server's log");
         // Its log, read on a thread of its own (and drained to the end, so the server never blocks on it).
         let (lines, heard) = mpsc::channel();
         std::thread::spawn(move || {

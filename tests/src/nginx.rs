@@ -1,12 +1,11 @@
 //! Debian's nginx in front of the gateway, from the shipped config/nginx.conf and config/behind-nginx.toml adapted to
 //! loopback test ports.
 
-use crate::process::ProcessGroup;
+use crate::ports::{free_port, listens_within};
+use crate::process::{ProcessGroup, SIGQUIT};
 use crate::{TestCert, TestGateway, WAIT, plugin, require_tool, workspace_root};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
@@ -17,14 +16,6 @@ pub struct Nginx {
     _process: ProcessGroup,
     /// Where nginx serves TLS.
     pub address: std::net::SocketAddr,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts nginx from the shipped config/nginx.conf, pointed at loopback ports, the test certificate and `upstream`.
@@ -73,28 +64,24 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).unwrap();
     require_tool("nginx", &PathBuf::from(NGINX), "apt-get install nginx");
-    let child = Command::new(NGINX)
-        .process_group(0)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting nginx");
-    let process = ProcessGroup::new(child, libc::SIGQUIT);
+    let process = ProcessGroup::spawn(
+        Command::new(NGINX)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        SIGQUIT,
+        "nginx",
+    );
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen on {address}; {}",
-            error_log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        listens_within(address, WAIT),
+        "nginx did not listen on {address}; {}",
+        error_log(dir)
+    );
     Nginx {
         _process: process,
         address,

@@ -2,12 +2,11 @@
 //! loopback ports chosen at run time and stopped with the test. Validation is real: pebble connects to the
 //! gateway's listener (`tlsPort`) for TLS-ALPN-01, and its random `badNonce` rejections stay on.
 
+use crate::ports::{free_port, listens_within};
 use crate::process::{ProcessGroup, SIGTERM};
 use crate::{TestCert, WAIT, require_tool};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub const PEBBLE: &str = "/usr/bin/pebble";
 pub const CHALLTESTSRV: &str = "/usr/bin/pebble-challtestsrv";
@@ -25,37 +24,13 @@ pub struct Pebble {
     api_cert: rustls::pki_types::CertificateDer<'static>,
 }
 
-/// A port that is free now, for a server a test starts later on a port it must know first (pebble, a broker that
-/// comes back). It is drawn below the kernel's ephemeral range, where the port-0 binds of every other test and
-/// server never land, so only another draw of this function could take it before the server binds it.
-pub fn free_port() -> u16 {
-    use std::hash::BuildHasher;
-    let lowest_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let (low, high) = (10_000u16, lowest_ephemeral.max(10_001));
-    // Bounded: 1,000 draws.
-    for attempt in 0..1000u32 {
-        let draw = std::collections::hash_map::RandomState::new().hash_one(attempt);
-        let port = low + (draw % u64::from(high - low)) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port below {high}");
-}
-
+/// Waits (bounded: [`WAIT`]) until `what` listens on `port`; fails with its log otherwise.
 fn wait_for_port(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {port}: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        listens_within(([127, 0, 0, 1], port).into(), WAIT),
+        "{what} did not listen on {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn spawn(
@@ -66,17 +41,17 @@ fn spawn(
     env: &[(&str, &str)],
 ) -> ProcessGroup {
     let output = std::fs::File::create(dir.join(log)).unwrap();
-    let child = Command::new(program)
-        .process_group(0)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(output.try_clone().unwrap())
-        .stderr(output)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
-    ProcessGroup::new(child, SIGTERM)
+    ProcessGroup::spawn(
+        Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output),
+        SIGTERM,
+        program,
+    )
 }
 
 impl Pebble {

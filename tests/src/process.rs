@@ -23,6 +23,21 @@ impl ProcessGroup {
         ProcessGroup { child, stop_signal }
     }
 
+    /// Starts `command` as the leader of a group of its own (`process_group(0)`), stopped with `stop_signal` when
+    /// dropped; fails the test, naming `what`, if it cannot start.
+    pub fn spawn(
+        command: &mut std::process::Command,
+        stop_signal: libc::c_int,
+        what: &str,
+    ) -> ProcessGroup {
+        use std::os::unix::process::CommandExt;
+        let child = command
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        ProcessGroup::new(child, stop_signal)
+    }
+
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
     }

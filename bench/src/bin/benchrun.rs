@@ -6,10 +6,11 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use wssgate_bench::ports::{free_port, listens_within};
 use wssgate_bench::report::LoadReport;
 
 #[derive(Parser)]
@@ -506,15 +507,11 @@ fn start_hookd(tools: &Tools, args: &Args) -> Result<(Child, SocketAddr)> {
 
 /// Waits (bounded: 60 s) until a server listens on `address`.
 fn wait_for_listener(address: SocketAddr, dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-        if Instant::now() > deadline {
-            bail!(
-                "the server did not listen on {address} within 60 s (logs in {})",
-                dir.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if !listens_within(address, Duration::from_secs(60)) {
+        bail!(
+            "the server did not listen on {address} within 60 s (logs in {})",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -524,7 +521,7 @@ const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// Starts a nats-server with its defaults on the server core; returns it and its URL.
 fn start_nats(args: &Args) -> Result<(Child, String)> {
-    let port = free_port()?;
+    let port = free_port();
     let child = pinned(args.server_core, Path::new(NATS_SERVER))
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -602,11 +599,6 @@ impl GatewayNode<'_> {
     }
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn pinned(core: usize, program: &Path) -> Command {
     let mut command = Command::new("taskset");
     command.arg("-c").arg(core.to_string()).arg(program);
@@ -623,7 +615,7 @@ impl Server {
         scenario: &Scenario,
         is_gateway: bool,
     ) -> Result<Server> {
-        let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = std::fs::File::create(dir.join(if is_gateway {
             "gateway.log"
         } else {
@@ -646,7 +638,7 @@ impl Server {
         };
         let mut load = Vec::new();
         let (mut command, admin, path) = if let Some(route_path) = gateway_path {
-            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let nodes = if is_gateway {
                 scenario.nodes
             } else {
@@ -660,10 +652,10 @@ impl Server {
                 Some(url)
             };
             if nodes == Nodes::Two {
-                let second = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+                let second = SocketAddr::from(([127, 0, 0, 1], free_port()));
                 let node = GatewayNode {
                     address: second,
-                    admin: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+                    admin: SocketAddr::from(([127, 0, 0, 1], free_port())),
                     cluster: cluster.as_deref().map(|url| (url, "second")),
                 };
                 let log = std::fs::File::create(dir.join("gateway-second.log"))?;
