@@ -213,16 +213,21 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let connection = push.connection.as_ref().map(Id::parse).transpose()?;
     Ok(match (path, &push.uid, &push.group, connection) {
-        ("/api/send-to-user", Some(uid), _, _) => api.hub.send_to_user(route, uid, push.payload()?),
+        ("/api/send-to-user", Some(uid), _, _) => {
+            api.hub.send_to_user(None, route, uid, push.payload()?)
+        }
         ("/api/publish", _, Some(group), _) => {
-            api.hub.publish(route, group, push.payload()?, &exclude)
+            api.hub
+                .publish(None, route, group, push.payload()?, &exclude)
         }
-        ("/api/broadcast", _, _, _) => api.hub.broadcast(route, push.payload()?, &exclude),
-        ("/api/send", _, _, Some(id)) => {
-            usize::from(api.hub.send_to_connection(route, id, push.payload()?) == Reached::Queued)
-        }
+        ("/api/broadcast", _, _, _) => api.hub.broadcast(None, route, push.payload()?, &exclude),
+        ("/api/send", _, _, Some(id)) => usize::from(
+            api.hub.send_to_connection(None, route, id, push.payload()?) == Reached::Queued,
+        ),
         ("/api/close", _, _, Some(id)) => usize::from(
-            api.hub.send_to_connection(route, id, push.close_frame()?) == Reached::Queued,
+            api.hub
+                .send_to_connection(None, route, id, push.close_frame()?)
+                == Reached::Queued,
         ),
         _ => {
             return Err(

@@ -16,10 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::sleep;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::outbound::{Outbox, SHUTTING_DOWN, UpgradeAnswer};
-use wssgate_hub::registry::{self, ConnectionId};
+use wssgate_hub::registry::ConnectionId;
 use wssgate_runtime::plugin::{PluginInstance, Trapped, Verdict};
-use wssgate_runtime::timers;
-use wssgate_runtime::upstream::requests;
 
 /// The most a client may send while its upgrade waits for the plugin's answer (a conforming client sends nothing
 /// before the 101); the bytes are kept for the WebSocket once it opens.
@@ -42,7 +40,10 @@ impl Registration {
         details: Arc<ConnectionDetails>,
     ) -> Self {
         let outbox = Rc::new(Outbox::new(max_outbound_bytes));
-        let id = registry::open(outbox.clone(), route.into(), instance);
+        let id = worker
+            .local
+            .connections
+            .open(outbox.clone(), route.into(), instance);
         worker.hub.register(id, details);
         // Shutdown reaches connections through the registry; one that registers while it is under way closes now.
         if *worker.shutdown.borrow() {
@@ -58,9 +59,10 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        registry::remove(self.id);
-        timers::cancel_owned_by(self.id);
-        requests::cancel_owned_by(self.id);
+        let local = &self.worker.local;
+        local.connections.remove(self.id);
+        local.timers.cancel_owned_by(self.id);
+        local.requests.cancel_owned_by(self.id);
         self.worker.hub.close(self.id);
     }
 }

@@ -24,7 +24,7 @@ use wssgate_config::limits::Limits;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::admission::Ticket;
 use wssgate_hub::outbound::{Outbox, SLOW_CONSUMER, close_frame};
-use wssgate_hub::registry::{self, ConnectionId};
+use wssgate_hub::registry::ConnectionId;
 use wssgate_runtime::plugin::{MessageParam, PluginInstance};
 use wssgate_runtime::route::Routes;
 
@@ -175,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             bytes_in = t.bytes_in, messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code,
             "connection closed");
         self.outbox.shut();
-        registry::remove(self.id);
+        self.worker.local.connections.remove(self.id);
         // A trap here is logged by the instance; the connection is gone either way.
         let _ = self
             .plugin

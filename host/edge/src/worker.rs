@@ -18,18 +18,19 @@ use wssgate_config::limits::Limits;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::{SHUTTING_DOWN, close_frame};
-use wssgate_hub::registry;
 use wssgate_hub::{DeliveryReceiver, Hub};
 use wssgate_runtime::owned::{Due, DueEvent, InstanceAddress};
 use wssgate_runtime::plugin::HostLinks;
 use wssgate_runtime::route::{Route, RouteTemplate, Routes};
-use wssgate_runtime::timers;
-use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams, requests};
+use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams};
+use wssgate_runtime::worker::Worker;
 
 /// What a worker's connections share.
 pub struct WorkerContext {
-    /// This worker's number: its metrics shard and bits 40 to 47 of its connection ids.
+    /// This worker's number: its metrics shard and bits 36 to 43 of its connection ids.
     pub index: usize,
+    /// What the worker owns that its plugins reach: its connections, timers and requests.
+    pub local: Rc<Worker>,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
     /// This worker's instances of every route, as of the last reload. A connection keeps the generation it
@@ -77,7 +78,7 @@ impl WorkerContext {
         };
         let routes = templates
             .iter()
-            .map(|t| Route::instantiate(t, &links))
+            .map(|t| Route::instantiate(t, &links, &self.local))
             .collect::<Result<Vec<_>>>()?;
         let routes = Rc::new(Routes::new(routes));
         let mut generations = self.generations.borrow_mut();
@@ -171,13 +172,14 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         .enable_all()
         .build()
         .context("worker runtime")?;
-    registry::init_worker(spec.index);
-    timers::init_worker(spec.metrics.clone(), spec.index);
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
+    let local = Worker::new(spec.index, spec.metrics.clone());
+    Worker::enter(&local);
+    let tasks = tokio::task::LocalSet::new();
+    tasks.block_on(&runtime, async move {
         let (events, mut due_events) = unbounded_channel::<Due>();
         let context = Rc::new(WorkerContext {
             index: spec.index,
+            local: local.clone(),
             metrics: spec.metrics.clone(),
             routes: RefCell::new(Rc::new(Routes::new(Vec::new()))),
             generations: RefCell::default(),
@@ -193,17 +195,19 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             )),
         });
         *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
-        tokio::task::spawn_local(spec.deliveries.run());
+        tokio::task::spawn_local(spec.deliveries.run(local.connections.clone()));
         let due_context = context.clone();
         tokio::task::spawn_local(async move {
             while let Some(due) = due_events.recv().await {
                 let wanted = match &due.event {
                     DueEvent::Timer(timer) => {
-                        timers::delivered(*timer);
+                        due_context.local.timers.delivered(*timer);
                         true
                     }
                     // Exactly once: a request cancelled after its answer was queued is dropped here.
-                    DueEvent::Response { request, .. } => requests::delivered(*request),
+                    DueEvent::Response { request, .. } => {
+                        due_context.local.requests.delivered(*request)
+                    }
                 };
                 let routes = due_context
                     .generations
@@ -235,7 +239,9 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         let _ = ready.send(Ok(()));
         let mut shutdown = spec.shutdown;
         let _ = shutdown.wait_for(|down| *down).await;
-        registry::close_all(&close_frame(1001, SHUTTING_DOWN));
+        local
+            .connections
+            .close_all(&close_frame(1001, SHUTTING_DOWN));
         if tokio::time::timeout(spec.grace, all_done.recv())
             .await
             .is_err()
@@ -243,7 +249,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
             tracing::warn!(
                 worker = spec.index,
                 "{} connections still open after the {:?} grace period; dropping them",
-                registry::open_count(),
+                local.connections.len(),
                 spec.grace
             );
         }

@@ -11,7 +11,7 @@
 
 use crate::metrics::{CapHit, Metrics};
 use crate::peers::{Peers, PresenceKey, PresenceValue, Publication};
-use crate::registry::{self, ConnectionId, IdMap, IdSet};
+use crate::registry::{self, ConnectionId, Connections, IdMap, IdSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -194,14 +194,15 @@ pub struct DeliveryReceiver {
 }
 
 impl DeliveryReceiver {
-    /// Takes deliveries and queues each for this worker's members of its audience, until the hub is gone.
-    pub async fn run(mut self) {
+    /// Takes deliveries and queues each for this worker's members of its audience (`here`, the worker's
+    /// connections), until the hub is gone.
+    pub async fn run(mut self, here: std::rc::Rc<Connections>) {
         while let Some(delivery) = self.channel.recv().await {
             self.hub.workers[self.worker]
                 .queued_bytes
                 .fetch_sub(delivery.cost, Ordering::AcqRel);
             let targets = self.hub.local_targets(&delivery, self.worker);
-            deliver_here(&delivery.message, &targets);
+            deliver_here(&here, &delivery.message, &targets);
         }
     }
 }
@@ -323,10 +324,10 @@ impl Hub {
             message,
         } = publication;
         if let Audience::Connection(id) = audience {
-            self.to_local_connection(&route, id, message);
+            self.to_local_connection(None, &route, id, message);
             return;
         }
-        self.fan_out(&route, audience, message, &exclude);
+        self.fan_out(None, &route, audience, message, &exclude);
     }
 
     /// Takes the queue bound of reloaded limits.
@@ -551,22 +552,41 @@ impl Hub {
     /// Sends to every member of (route, group) but `exclude`; returns how many it was queued for.
     pub fn publish(
         &self,
+        here: Option<&Connections>,
         route: &str,
         group: &str,
         message: Message,
         exclude: &[ConnectionId],
     ) -> usize {
-        self.send(route, Audience::Group(group.to_owned()), message, exclude)
+        self.send(
+            here,
+            route,
+            Audience::Group(group.to_owned()),
+            message,
+            exclude,
+        )
     }
 
     /// Sends to every connection of (route, uid); returns how many.
-    pub fn send_to_user(&self, route: &str, uid: &str, message: Message) -> usize {
-        self.send(route, Audience::User(uid.to_owned()), message, &[])
+    pub fn send_to_user(
+        &self,
+        here: Option<&Connections>,
+        route: &str,
+        uid: &str,
+        message: Message,
+    ) -> usize {
+        self.send(here, route, Audience::User(uid.to_owned()), message, &[])
     }
 
     /// Sends to every connection of the route but `exclude`; returns how many.
-    pub fn broadcast(&self, route: &str, message: Message, exclude: &[ConnectionId]) -> usize {
-        self.send(route, Audience::Route, message, exclude)
+    pub fn broadcast(
+        &self,
+        here: Option<&Connections>,
+        route: &str,
+        message: Message,
+        exclude: &[ConnectionId],
+    ) -> usize {
+        self.send(here, route, Audience::Route, message, exclude)
     }
 
     /// Sends `message` to connection `id` of `route` (open, or waiting for its upgrade's answer), on whichever
@@ -574,7 +594,13 @@ impl Hub {
     /// node's connection the answer is `Queued` once the link took it (that node drops it if the connection is
     /// gone or of another route), `Unknown` when no node in presence has that id's tag, `Dropped` when the broker
     /// is away or the link's queue is full.
-    pub fn send_to_connection(&self, route: &str, id: ConnectionId, message: Message) -> Reached {
+    pub fn send_to_connection(
+        &self,
+        here: Option<&Connections>,
+        route: &str,
+        id: ConnectionId,
+        message: Message,
+    ) -> Reached {
         let tag = registry::node_tag_of(id);
         match self.cluster.get() {
             Some(cluster) if tag != registry::node_tag() => {
@@ -586,16 +612,22 @@ impl Hub {
                     Reached::Dropped
                 }
             }
-            _ => self.to_local_connection(route, id, message),
+            _ => self.to_local_connection(here, route, id, message),
         }
     }
 
     /// [`Hub::send_to_connection`] for a connection of this node.
-    fn to_local_connection(&self, route: &str, id: ConnectionId, message: Message) -> Reached {
+    fn to_local_connection(
+        &self,
+        here: Option<&Connections>,
+        route: &str,
+        id: ConnectionId,
+        message: Message,
+    ) -> Reached {
         if self.lock().member(route, id).is_none() {
             return Reached::Unknown;
         }
-        match self.fan_out(route, Audience::Connection(id), message, &[]) {
+        match self.fan_out(here, route, Audience::Connection(id), message, &[]) {
             0 => Reached::Dropped,
             _ => Reached::Queued,
         }
@@ -606,6 +638,7 @@ impl Hub {
     /// full gets none).
     fn send(
         &self,
+        here: Option<&Connections>,
         route: &str,
         audience: Audience,
         message: Message,
@@ -614,19 +647,21 @@ impl Hub {
         if let Some(cluster) = self.cluster.get() {
             cluster.publish(route, &audience, exclude, &message);
         }
-        self.fan_out(route, audience, message, exclude)
+        self.fan_out(here, route, audience, message, exclude)
     }
 
-    /// Queues `message` for this node's members of `audience`: directly for this thread's own worker, as one
-    /// [`Delivery`] for each other worker that has a member. Returns how many members it went to.
+    /// Queues `message` for this node's members of `audience`: directly for the calling worker's own members (`here`:
+    /// its connections, when a worker calls), as one [`Delivery`] for each other worker that has a member. Returns
+    /// how many members it went to.
     fn fan_out(
         &self,
+        here: Option<&Connections>,
         route: &str,
         audience: Audience,
         message: Message,
         exclude: &[ConnectionId],
     ) -> usize {
-        let here = registry::current_worker();
+        let worker_here = here.map(Connections::worker);
         // A set, built outside the lock: looking each member up in a plugin's list would cost members × list.
         let exclude: Arc<HashSet<ConnectionId>> = Arc::new(exclude.iter().copied().collect());
         let mut local = Vec::new();
@@ -635,14 +670,14 @@ impl Hub {
             let state = self.lock();
             if let Audience::Connection(id) = audience {
                 match registry::worker_of(id) {
-                    worker if Some(worker) == here => local.push(id),
+                    worker if Some(worker) == worker_here => local.push(id),
                     worker if worker < self.workers.len() => remote.push((worker, 1)),
                     _ => return 0,
                 }
             }
             let members = state.audience(route, &audience);
             for (worker, set) in members.iter().flat_map(|m| m.0.iter().enumerate()) {
-                if Some(worker) == here {
+                if Some(worker) == worker_here {
                     local.extend(set.iter().copied().filter(|id| !exclude.contains(id)));
                     continue;
                 }
@@ -653,7 +688,9 @@ impl Hub {
             }
         }
         let mut delivered = local.len();
-        deliver_here(&message, &local);
+        if let Some(here) = here {
+            deliver_here(here, &message, &local);
+        }
         if remote.is_empty() {
             return delivered;
         }
@@ -677,7 +714,7 @@ impl Hub {
             // Like a connection's queue, an empty one always takes one delivery, however large.
             if (queued > 0 && queued + cost > max) || queue.channel.send(delivery).is_err() {
                 queue.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
-                self.dropped(worker, queued);
+                self.dropped(worker_here, worker, queued);
             } else {
                 delivered += count;
             }
@@ -685,12 +722,11 @@ impl Hub {
         delivered
     }
 
-    /// Counts a delivery dropped for `worker` and logs it, at most once a second.
-    fn dropped(&self, worker: usize, queued: usize) {
-        self.metrics.cap_hit(
-            registry::current_worker().unwrap_or(0),
-            CapHit::DeliveryDropped,
-        );
+    /// Counts a delivery dropped for `worker` (in the shard of the calling worker, `caller`, or the first one) and
+    /// logs it, at most once a second.
+    fn dropped(&self, caller: Option<usize>, worker: usize, queued: usize) {
+        self.metrics
+            .cap_hit(caller.unwrap_or(0), CapHit::DeliveryDropped);
         let now = self.started.elapsed().as_secs();
         let last = self.last_drop_log.swap(now, Ordering::Relaxed);
         if last != now {
@@ -722,12 +758,12 @@ impl Hub {
     }
 }
 
-/// Queues `message` for each of this worker's `targets` and wakes their writers (a close frame starts their close
+/// Queues `message` for each of this worker's (`here`) `targets` and wakes their writers (a close frame starts their close
 /// handshake instead). A target whose queue is full is closed as a slow consumer by its outbox; one that is gone is
 /// skipped.
-pub fn deliver_here(message: &Message, targets: &[ConnectionId]) {
+pub fn deliver_here(here: &Connections, message: &Message, targets: &[ConnectionId]) {
     for id in targets {
-        let Some(outbox) = registry::get(*id) else {
+        let Some(outbox) = here.get(*id) else {
             continue;
         };
         let queued = match message {

@@ -1,7 +1,7 @@
 //! The worker's table of live connections: how a host call that names a connection id finds its outbound queue.
 //!
-//! A worker owns its thread, so its table is a thread-local: plugin host calls reach it without a lock, and the
-//! plugin store's data stays `Send` as wasmtime-wasi requires.
+//! A worker owns its thread and its table ([`Connections`]), so host calls reach it without a lock. The ids and
+//! what they say (which node, which worker) are here too.
 
 use crate::outbound::Outbox;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -35,33 +35,14 @@ struct Entry {
     instance: u64,
 }
 
-#[derive(Default)]
-struct Registry {
-    /// Live connections of this worker.
-    connections: RefCell<IdMap<Entry>>,
+/// A worker's live connections. The worker that owns it passes it to what needs it; it is not `Sync`, so only
+/// that worker's thread ever touches it (see `wssgate_runtime::worker` for how a plugin's host calls reach it).
+pub struct Connections {
     /// The worker's index, bits 36 to 43 of its ids.
-    worker: Cell<u64>,
+    worker: u64,
     /// The last id handed out.
     last: Cell<u64>,
-    /// Set on worker threads (the push API's thread is not one).
-    is_worker: Cell<bool>,
-}
-
-thread_local! {
-    static REGISTRY: Registry = Registry::default();
-}
-
-/// Marks this thread as worker `index`: its connection ids carry the index.
-pub fn init_worker(index: usize) {
-    REGISTRY.with(|r| {
-        r.worker.set(index as u64);
-        r.is_worker.set(true);
-    });
-}
-
-/// The index of the worker running on this thread, if it is a worker thread.
-pub fn current_worker() -> Option<usize> {
-    REGISTRY.with(|r| r.is_worker.get().then(|| r.worker.get() as usize))
+    table: RefCell<IdMap<Entry>>,
 }
 
 /// The worker a connection lives on.
@@ -86,13 +67,27 @@ pub fn node_tag() -> u32 {
     })
 }
 
-/// Registers a new connection of the route at path `route` and returns its id.
-pub fn open(outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
-    REGISTRY.with(|r| {
-        let next = r.last.get() + 1;
-        r.last.set(next);
-        let id = (u64::from(node_tag()) << TAG_SHIFT) | (r.worker.get() << WORKER_SHIFT) | next;
-        r.connections.borrow_mut().insert(
+impl Connections {
+    /// The table of worker `index`: its connection ids carry the index.
+    pub fn new(index: usize) -> Self {
+        Connections {
+            worker: index as u64,
+            last: Cell::new(0),
+            table: RefCell::default(),
+        }
+    }
+
+    /// The index of the worker that owns the table.
+    pub fn worker(&self) -> usize {
+        self.worker as usize
+    }
+
+    /// Registers a new connection of the route at path `route` and returns its id.
+    pub fn open(&self, outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
+        let next = self.last.get() + 1;
+        self.last.set(next);
+        let id = (u64::from(node_tag()) << TAG_SHIFT) | (self.worker << WORKER_SHIFT) | next;
+        self.table.borrow_mut().insert(
             id,
             Entry {
                 outbox,
@@ -101,54 +96,53 @@ pub fn open(outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
             },
         );
         id
-    })
-}
+    }
 
-/// The outbound queue of connection `id`, if it is open on this worker. For the gateway's own use; a plugin's
-/// call goes through [`get_on_route`].
-pub fn get(id: ConnectionId) -> Option<Rc<Outbox>> {
-    REGISTRY.with(|r| r.connections.borrow().get(&id).map(|e| e.outbox.clone()))
-}
+    /// The outbound queue of connection `id`, if it is open on this worker. For the gateway's own use; a plugin's
+    /// call goes through [`Connections::get_on_route`].
+    pub fn get(&self, id: ConnectionId) -> Option<Rc<Outbox>> {
+        self.table.borrow().get(&id).map(|e| e.outbox.clone())
+    }
 
-/// The outbound queue of connection `id` if it is open on this worker and belongs to the route at path `route`;
-/// another route's connection is not found.
-pub fn get_on_route(id: ConnectionId, route: &str) -> Option<Rc<Outbox>> {
-    REGISTRY.with(|r| {
-        r.connections
+    /// The outbound queue of connection `id` if it is open on this worker and belongs to the route at path
+    /// `route`; another route's connection is not found.
+    pub fn get_on_route(&self, id: ConnectionId, route: &str) -> Option<Rc<Outbox>> {
+        self.table
             .borrow()
             .get(&id)
             .filter(|e| &*e.route == route)
             .map(|e| e.outbox.clone())
-    })
-}
+    }
 
-/// Whether connection `id` is open on this worker, on `route`, served by plugin instance `instance`: what an owner
-/// of a timer or request must be.
-pub fn is_served_by(id: ConnectionId, route: &str, instance: u64) -> bool {
-    REGISTRY.with(|r| {
-        r.connections
+    /// Whether connection `id` is open on this worker, on `route`, served by plugin instance `instance`: what an
+    /// owner of a timer or request must be.
+    pub fn is_served_by(&self, id: ConnectionId, route: &str, instance: u64) -> bool {
+        self.table
             .borrow()
             .get(&id)
             .is_some_and(|e| &*e.route == route && e.instance == instance)
-    })
-}
+    }
 
-pub fn remove(id: ConnectionId) {
-    REGISTRY.with(|r| r.connections.borrow_mut().remove(&id));
-}
+    pub fn remove(&self, id: ConnectionId) {
+        self.table.borrow_mut().remove(&id);
+    }
 
-/// How many connections this worker has open.
-pub fn open_count() -> usize {
-    REGISTRY.with(|r| r.connections.borrow().len())
-}
+    /// How many connections this worker has open.
+    pub fn len(&self) -> usize {
+        self.table.borrow().len()
+    }
 
-/// Asks every open connection of this worker to close with `frame` (on shutdown). Each session writes it and waits
-/// for its client's answer; a connection that opens afterwards sees the shutdown itself (see `Session::open`).
-pub fn close_all(frame: &tokio_tungstenite::tungstenite::protocol::CloseFrame) {
-    REGISTRY.with(|r| {
-        for entry in r.connections.borrow().values() {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Asks every open connection of this worker to close with `frame` (on shutdown). Each session writes it and
+    /// waits for its client's answer; a connection that opens afterwards sees the shutdown itself (see
+    /// `Session::open`).
+    pub fn close_all(&self, frame: &tokio_tungstenite::tungstenite::protocol::CloseFrame) {
+        for entry in self.table.borrow().values() {
             entry.outbox.request_close(frame.clone());
             entry.outbox.wake();
         }
-    });
+    }
 }

@@ -10,3 +10,4 @@ pub mod plugin;
 pub mod route;
 pub mod timers;
 pub mod upstream;
+pub mod worker;

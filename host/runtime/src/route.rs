@@ -2,6 +2,7 @@
 
 use crate::owned::InstanceAddress;
 use crate::plugin::{HostLinks, PluginInstance, PluginTemplate, RouteContext};
+use crate::worker::Worker;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -36,7 +37,11 @@ pub struct RouteTemplate {
 impl Route {
     /// Instantiates the route's plugin on this worker; `links` are the worker's, and each instance gets its own
     /// address for its timers and responses.
-    pub fn instantiate(template: &RouteTemplate, links: &HostLinks) -> anyhow::Result<Route> {
+    pub fn instantiate(
+        template: &RouteTemplate,
+        links: &HostLinks,
+        worker: &Rc<Worker>,
+    ) -> anyhow::Result<Route> {
         let mut instances = Vec::with_capacity(template.config.instances);
         for instance in 0..template.config.instances {
             let links = HostLinks {
@@ -47,15 +52,19 @@ impl Route {
                 },
                 ..links.clone()
             };
-            let instance =
-                PluginInstance::new(template.plugin.clone(), template.context.clone(), links)
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "route {} ({}): {e}",
-                            template.config.path,
-                            template.config.plugin.display()
-                        )
-                    })?;
+            let instance = PluginInstance::new(
+                template.plugin.clone(),
+                template.context.clone(),
+                links,
+                worker.clone(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "route {} ({}): {e}",
+                    template.config.path,
+                    template.config.plugin.display()
+                )
+            })?;
             instances.push(Rc::new(RefCell::new(instance)));
         }
         Ok(Route {

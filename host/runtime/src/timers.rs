@@ -12,12 +12,13 @@
 
 use crate::owned::{DueEvent, Incarnation, InstanceAddress, Owned, OwnedTasks};
 use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
 use wssgate_hub::metrics::Metrics;
-use wssgate_hub::registry::{self, ConnectionId};
+use wssgate_hub::registry::ConnectionId;
 
 /// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
 pub type TimerId = u64;
@@ -25,34 +26,19 @@ pub type TimerId = u64;
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// This worker's live timers. A timer's extra flag says a fire is on its way to the worker and not handled yet: a
+/// One worker's live timers. A timer's extra flag says a fire is on its way to the worker and not handled yet: a
 /// repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
+pub struct Timers {
+    /// The worker's index: the top bits of its timer ids, and its shard of the live-timer gauge.
+    worker: usize,
+    metrics: Arc<Metrics>,
+    table: RefCell<Table>,
+}
+
 #[derive(Default)]
 struct Table {
     running: OwnedTasks<bool>,
     last: u64,
-    /// The live-timer gauge in /metrics, and this worker's shard in it.
-    metrics: Option<(Arc<Metrics>, usize)>,
-}
-
-impl Table {
-    /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
-    fn remove(&mut self, id: TimerId) -> Option<AbortHandle> {
-        let entry = self.running.remove(id)?;
-        if let Some((metrics, worker)) = &self.metrics {
-            metrics.timer_ended(*worker);
-        }
-        Some(entry.task)
-    }
-}
-
-thread_local! {
-    static TIMERS: RefCell<Table> = RefCell::default();
-}
-
-/// Makes this worker's timers count in `metrics`' shard `worker`.
-pub fn init_worker(metrics: Arc<Metrics>, worker: usize) {
-    TIMERS.with(|t| t.borrow_mut().metrics = Some((metrics, worker)));
 }
 
 /// Why a timer was not started.
@@ -62,54 +48,78 @@ pub enum TimerRefusal {
     TooMany,
 }
 
-/// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
-/// instance's own connection); must run inside the worker's task set.
-pub fn start(
-    target: &InstanceAddress,
-    incarnation: Incarnation,
-    delay: Duration,
-    repeat: bool,
-    owner: Option<ConnectionId>,
-    max: usize,
-) -> Result<TimerId, TimerRefusal> {
-    let id = TIMERS.with(|t| {
-        let mut table = t.borrow_mut();
-        if table.running.count(incarnation) >= max {
-            return Err(TimerRefusal::TooMany);
-        }
-        table.last += 1;
-        Ok(((registry::current_worker().unwrap_or(0) as u64) << 48) | table.last)
-    })?;
-    let period = delay.max(MIN_PERIOD);
-    let target = target.clone();
-    let task = tokio::task::spawn_local(async move {
-        let mut next = Instant::now() + delay;
-        loop {
-            sleep_until(next).await;
-            // Missed ticks are skipped, and so is a tick while the last fire is still waiting for the worker.
-            let now = Instant::now();
-            next += period;
-            if next <= now {
-                next = now + period;
+impl Timers {
+    /// Worker `worker`'s timers, counted in its shard of `metrics`.
+    pub fn new(worker: usize, metrics: Arc<Metrics>) -> Rc<Self> {
+        Rc::new(Timers {
+            worker,
+            metrics,
+            table: RefCell::default(),
+        })
+    }
+
+    /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
+    fn remove(&self, id: TimerId) -> Option<AbortHandle> {
+        let entry = self.table.borrow_mut().running.remove(id)?;
+        self.metrics.timer_ended(self.worker);
+        Some(entry.task)
+    }
+
+    /// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
+    /// instance's own connection); must run inside the worker's task set.
+    pub fn start(
+        self: &Rc<Self>,
+        target: &InstanceAddress,
+        incarnation: Incarnation,
+        delay: Duration,
+        repeat: bool,
+        owner: Option<ConnectionId>,
+        max: usize,
+    ) -> Result<TimerId, TimerRefusal> {
+        let id = {
+            let mut table = self.table.borrow_mut();
+            if table.running.count(incarnation) >= max {
+                return Err(TimerRefusal::TooMany);
             }
-            let waiting = TIMERS.with(|t| {
-                let mut table = t.borrow_mut();
-                let entry = table.running.get_mut(id);
-                entry.is_some_and(|e| std::mem::replace(&mut e.extra, true))
-            });
-            if waiting {
-                continue;
+            table.last += 1;
+            ((self.worker as u64) << 48) | table.last
+        };
+        let period = delay.max(MIN_PERIOD);
+        let target = target.clone();
+        // The task holds the table weakly: it never keeps a worker's state alive past the worker.
+        let timers: Weak<Timers> = Rc::downgrade(self);
+        let task = tokio::task::spawn_local(async move {
+            let mut next = Instant::now() + delay;
+            loop {
+                sleep_until(next).await;
+                // Missed ticks are skipped, and so is a tick while the last fire is still waiting for the worker.
+                let now = Instant::now();
+                next += period;
+                if next <= now {
+                    next = now + period;
+                }
+                let Some(timers) = timers.upgrade() else {
+                    return;
+                };
+                let waiting = timers
+                    .table
+                    .borrow_mut()
+                    .running
+                    .get_mut(id)
+                    .is_some_and(|e| std::mem::replace(&mut e.extra, true));
+                if waiting {
+                    continue;
+                }
+                let sent = target.send(incarnation, owner, DueEvent::Timer(id));
+                if !sent || !repeat {
+                    break;
+                }
             }
-            let sent = target.send(incarnation, owner, DueEvent::Timer(id));
-            if !sent || !repeat {
-                break;
+            if let Some(timers) = timers.upgrade() {
+                timers.remove(id);
             }
-        }
-        TIMERS.with(|t| t.borrow_mut().remove(id));
-    });
-    TIMERS.with(|t| {
-        let mut table = t.borrow_mut();
-        table.running.insert(
+        });
+        self.table.borrow_mut().running.insert(
             id,
             Owned {
                 task: task.abort_handle(),
@@ -118,67 +128,58 @@ pub fn start(
                 extra: false,
             },
         );
-        if let Some((metrics, worker)) = &table.metrics {
-            metrics.timer_started(*worker);
-        }
-    });
-    Ok(id)
-}
+        self.metrics.timer_started(self.worker);
+        Ok(id)
+    }
 
-/// The worker took timer `id`'s fire: the timer may send the next one.
-pub fn delivered(id: TimerId) {
-    TIMERS.with(|t| {
-        if let Some(entry) = t.borrow_mut().running.get_mut(id) {
+    /// The worker took timer `id`'s fire: the timer may send the next one.
+    pub fn delivered(&self, id: TimerId) {
+        if let Some(entry) = self.table.borrow_mut().running.get_mut(id) {
             entry.extra = false;
         }
-    });
-}
+    }
 
-/// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
-pub fn cancel(id: TimerId, incarnation: Incarnation) -> bool {
-    let task = TIMERS.with(|t| {
-        let mut table = t.borrow_mut();
-        let theirs = table
+    /// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
+    pub fn cancel(&self, id: TimerId, incarnation: Incarnation) -> bool {
+        let theirs = self
+            .table
+            .borrow()
             .running
             .get(id)
             .is_some_and(|e| e.incarnation == incarnation);
-        if theirs { table.remove(id) } else { None }
-    });
-    task.map(|task| task.abort()).is_some()
-}
-
-/// Ends the timers `select` picks, aborting their tasks.
-fn cancel_where(select: impl FnOnce(&Table) -> Vec<TimerId>) {
-    let tasks: Vec<AbortHandle> = TIMERS.with(|t| {
-        let mut table = t.borrow_mut();
-        let ids = select(&table);
-        ids.into_iter().filter_map(|id| table.remove(id)).collect()
-    });
-    for task in tasks {
-        task.abort();
+        let task = if theirs { self.remove(id) } else { None };
+        task.map(|task| task.abort()).is_some()
     }
-}
 
-/// Cancels the timers a closing connection owns.
-pub fn cancel_owned_by(conn: ConnectionId) {
-    cancel_where(|t| t.running.owned_by(conn));
-}
+    /// Ends the timers `select` picks, aborting their tasks.
+    fn cancel_where(&self, select: impl FnOnce(&OwnedTasks<bool>) -> Vec<TimerId>) {
+        let ids = select(&self.table.borrow().running);
+        for task in ids.into_iter().filter_map(|id| self.remove(id)) {
+            task.abort();
+        }
+    }
 
-/// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
-pub fn cancel_incarnation(incarnation: Incarnation) {
-    cancel_where(|t| t.running.of_incarnation(incarnation, false));
-}
+    /// Cancels the timers a closing connection owns.
+    pub fn cancel_owned_by(&self, conn: ConnectionId) {
+        self.cancel_where(|t| t.owned_by(conn));
+    }
 
-/// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
-/// keeps serving its open connections but must no longer act for the route as a whole.
-pub fn cancel_unowned(incarnation: Incarnation) {
-    cancel_where(|t| t.running.of_incarnation(incarnation, true));
-}
+    /// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
+    pub fn cancel_incarnation(&self, incarnation: Incarnation) {
+        self.cancel_where(|t| t.of_incarnation(incarnation, false));
+    }
 
-/// Live timers of `incarnation` on this worker.
-#[cfg(test)]
-fn live(incarnation: Incarnation) -> usize {
-    TIMERS.with(|t| t.borrow().running.count(incarnation))
+    /// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
+    /// keeps serving its open connections but must no longer act for the route as a whole.
+    pub fn cancel_unowned(&self, incarnation: Incarnation) {
+        self.cancel_where(|t| t.of_incarnation(incarnation, true));
+    }
+
+    /// Live timers of `incarnation` on this worker.
+    #[cfg(test)]
+    fn live(&self, incarnation: Incarnation) -> usize {
+        self.table.borrow().running.count(incarnation)
+    }
 }
 
 #[cfg(test)]
@@ -204,44 +205,51 @@ mod tests {
         local
             .run_until(async {
                 let (target, mut fired) = target();
+                let timers = Timers::new(0, Arc::new(Metrics::new(Vec::new(), 1)));
                 let (mine, other) = (next_incarnation(), next_incarnation());
                 let long = Duration::from_secs(60);
-                let a = start(&target, mine, long, true, Some(7), 2).unwrap();
-                let _b = start(&target, mine, long, false, None, 2).unwrap();
+                let a = timers.start(&target, mine, long, true, Some(7), 2).unwrap();
+                let _b = timers.start(&target, mine, long, false, None, 2).unwrap();
                 assert_eq!(
-                    start(&target, mine, long, false, None, 2),
+                    timers.start(&target, mine, long, false, None, 2),
                     Err(TimerRefusal::TooMany)
                 );
                 // Another incarnation cannot cancel mine.
-                assert!(!cancel(a, other));
-                assert_eq!(live(mine), 2);
+                assert!(!timers.cancel(a, other));
+                assert_eq!(timers.live(mine), 2);
                 // The owner closing ends its timer; the cap frees up.
-                cancel_owned_by(7);
-                assert_eq!(live(mine), 1);
+                timers.cancel_owned_by(7);
+                assert_eq!(timers.live(mine), 1);
                 // A one-shot timer that fired leaves nothing.
-                let short = start(&target, mine, Duration::from_millis(5), false, None, 2).unwrap();
+                let short = timers
+                    .start(&target, mine, Duration::from_millis(5), false, None, 2)
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 let due = fired.recv().await.unwrap();
                 assert!(matches!(due.event, DueEvent::Timer(id) if id == short));
                 tokio::task::yield_now().await;
-                assert_eq!(live(mine), 1);
+                assert_eq!(timers.live(mine), 1);
                 // Resetting a timeout timer many times holds one timer.
-                let mut reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                let mut reset = timers
+                    .start(&target, mine, long, false, Some(9), 2)
+                    .unwrap();
                 for _ in 0..10_000 {
-                    assert!(cancel(reset, mine));
-                    reset = start(&target, mine, long, false, Some(9), 2).unwrap();
+                    assert!(timers.cancel(reset, mine));
+                    reset = timers
+                        .start(&target, mine, long, false, Some(9), 2)
+                        .unwrap();
                 }
-                TIMERS.with(|t| {
-                    let t = t.borrow();
+                {
+                    let t = timers.table.borrow();
                     assert_eq!(t.running.len(), 2);
                     assert_eq!(t.running.owned_by(9).len(), 1);
-                });
+                }
                 // Retirement ends the unowned timer only; the replacement ends the rest.
-                cancel_unowned(mine);
-                assert_eq!(live(mine), 1);
-                cancel_incarnation(mine);
-                assert_eq!(live(mine), 0);
-                TIMERS.with(|t| assert!(t.borrow().running.owners_is_empty()));
+                timers.cancel_unowned(mine);
+                assert_eq!(timers.live(mine), 1);
+                timers.cancel_incarnation(mine);
+                assert_eq!(timers.live(mine), 0);
+                assert!(timers.table.borrow().running.owners_is_empty());
             })
             .await;
     }
@@ -252,16 +260,19 @@ mod tests {
         local
             .run_until(async {
                 let (target, mut fired) = target();
+                let timers = Timers::new(0, Arc::new(Metrics::new(Vec::new(), 1)));
                 let mine = next_incarnation();
-                let id = start(&target, mine, MIN_PERIOD, true, None, 1).unwrap();
+                let id = timers
+                    .start(&target, mine, MIN_PERIOD, true, None, 1)
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
                 assert_eq!(queued, 1, "fires queued while the first was not handled");
-                delivered(id);
+                timers.delivered(id);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
                 assert_eq!(queued, 1, "fires queued after the first was handled");
-                cancel_incarnation(mine);
+                timers.cancel_incarnation(mine);
             })
             .await;
     }

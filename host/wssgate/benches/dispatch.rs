@@ -17,12 +17,12 @@ use wssgate_config::limits::Limits;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::Outbox;
-use wssgate_hub::registry;
 use wssgate_hub::{ConnectionDetails, Hub};
 use wssgate_runtime::owned::{Due, DueEvent, InstanceAddress};
 use wssgate_runtime::plugin::{
     HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext, Verdict,
 };
+use wssgate_runtime::worker::Worker;
 
 fn dispatch(c: &mut Criterion) {
     let wasm = |name: &str| {
@@ -69,12 +69,16 @@ fn dispatch(c: &mut Criterion) {
         admission: Admission::new(&limits),
         limits,
     };
-    let mut instance =
-        PluginInstance::new(template, route.clone(), links.clone()).expect("instantiating echo-ok");
-    let mut reference = PluginInstance::new(chat, route, links).expect("instantiating chat");
-    registry::init_worker(0);
+    let worker = Worker::new(0, links.metrics.clone());
+    Worker::enter(&worker);
+    let mut instance = PluginInstance::new(template, route.clone(), links.clone(), worker.clone())
+        .expect("instantiating echo-ok");
+    let mut reference =
+        PluginInstance::new(chat, route, links, worker.clone()).expect("instantiating chat");
     let outbox = Rc::new(Outbox::new(1 << 20));
-    let id = registry::open(outbox.clone(), "/wss".into(), instance.uid());
+    let id = worker
+        .connections
+        .open(outbox.clone(), "/wss".into(), instance.uid());
     let details = Arc::new(ConnectionDetails {
         route: "/wss".into(),
         path: "/wss".into(),

@@ -24,6 +24,7 @@ use wssgate_hub::metrics::Metrics;
 use wssgate_runtime::owned::InstanceAddress;
 use wssgate_runtime::plugin::{HostLinks, PluginRuntime, RouteContext};
 use wssgate_runtime::route::{Route, RouteTemplate};
+use wssgate_runtime::worker::Worker;
 
 /// A running gateway.
 pub struct Gateway {
@@ -159,8 +160,11 @@ pub fn validate_routes(
                         limits: Arc::new(limits.clone()),
                         admission: Admission::new(limits),
                     };
+                    // `init` may start route-wide timers: they need a worker to live on.
+                    let worker = Worker::new(0, links.metrics.clone());
+                    Worker::enter(&worker);
                     for route in routes {
-                        Route::instantiate(route, &links)?;
+                        Route::instantiate(route, &links, &worker)?;
                     }
                     Ok(())
                 })

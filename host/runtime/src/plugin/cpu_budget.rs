@@ -21,10 +21,10 @@ use wasmtime::UpdateDeadline;
 /// millisecond of a busy worker, and a callback is charged at most this much CPU that was not its own.
 const SAMPLE_MAX_AGE: Duration = Duration::from_millis(1);
 
-thread_local! {
-    /// This thread's CPU time, and when (by the TSC clock) it was read; `None` before the first read.
-    static SAMPLE: Cell<Option<(quanta::Instant, Duration)>> = const { Cell::new(None) };
-}
+/// A worker thread's CPU time, and when (by the TSC clock) it was read; `None` before the first read. Each worker
+/// keeps its own (`Worker::cpu`): a thread's CPU clock is its own.
+#[derive(Default)]
+pub(crate) struct CpuSample(Cell<Option<(quanta::Instant, Duration)>>);
 
 /// The calling thread's CPU time so far.
 fn thread_cpu_time() -> Duration {
@@ -32,19 +32,23 @@ fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// A lower bound, within [`SAMPLE_MAX_AGE`] of CPU, of the calling thread's CPU time at `now`: where an event that
-/// starts at `now` starts.
-pub fn event_start(now: quanta::Instant) -> Duration {
-    SAMPLE.with(|sample| match sample.get() {
-        Some((sampled_at, cpu)) if now.saturating_duration_since(sampled_at) <= SAMPLE_MAX_AGE => {
-            cpu
+impl CpuSample {
+    /// A lower bound, within [`SAMPLE_MAX_AGE`] of CPU, of the calling thread's CPU time at `now`: where an event
+    /// that starts at `now` starts. `self` must be the calling thread's own sample.
+    pub(crate) fn event_start(&self, now: quanta::Instant) -> Duration {
+        match self.0.get() {
+            Some((sampled_at, cpu))
+                if now.saturating_duration_since(sampled_at) <= SAMPLE_MAX_AGE =>
+            {
+                cpu
+            }
+            _ => {
+                let cpu = thread_cpu_time();
+                self.0.set(Some((now, cpu)));
+                cpu
+            }
         }
-        _ => {
-            let cpu = thread_cpu_time();
-            sample.set(Some((now, cpu)));
-            cpu
-        }
-    })
+    }
 }
 
 /// Decides, when a callback that started at CPU time `started` reaches its epoch deadline, whether it has used its
@@ -80,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_callback_within_its_budget_goes_on_until_the_budget_could_be_spent() {
-        let started = event_start(quanta::Instant::now());
+        let started = CpuSample::default().event_start(quanta::Instant::now());
         burn(Duration::from_millis(2));
         match on_deadline(started, Duration::from_millis(50)) {
             // 50 ms + 1 ms - at least 2 ms used: at most 10 ticks of 5 ms, at least 1.
@@ -91,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_callback_past_its_budget_is_stopped_with_a_reason() {
-        let started = event_start(quanta::Instant::now());
+        let started = CpuSample::default().event_start(quanta::Instant::now());
         burn(Duration::from_millis(20));
         let error = on_deadline(started, Duration::from_millis(10))
             .err()
@@ -104,16 +108,17 @@ mod tests {
 
     #[test]
     fn the_start_sample_is_reused_while_young_and_refreshed_when_old() {
+        let sample = CpuSample::default();
         let first_at = quanta::Instant::now();
-        let first = event_start(first_at);
+        let first = sample.event_start(first_at);
         assert!(first <= thread_cpu_time());
         burn(Duration::from_millis(2));
         assert_eq!(
-            event_start(first_at + SAMPLE_MAX_AGE),
+            sample.event_start(first_at + SAMPLE_MAX_AGE),
             first,
             "a sample no older than SAMPLE_MAX_AGE serves the next event"
         );
-        let later = event_start(first_at + SAMPLE_MAX_AGE + Duration::from_micros(1));
+        let later = sample.event_start(first_at + SAMPLE_MAX_AGE + Duration::from_micros(1));
         assert!(later >= first + Duration::from_millis(2));
     }
 }

@@ -9,7 +9,8 @@ use super::bindings::wssgate::plugin::{host, timers as timer_calls, types};
 use super::instance::{HostLinks, RouteContext};
 use super::stdio::LogBudget;
 use crate::owned::Incarnation;
-use crate::timers::{self, TimerRefusal};
+use crate::timers::TimerRefusal;
+use crate::worker::Worker;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,7 +19,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wssgate_hub::metrics::CapHit;
 use wssgate_hub::outbound::{NotDeferred, Refused, UpgradeAnswer, close_frame};
-use wssgate_hub::registry::{self, ConnectionId};
+use wssgate_hub::registry::ConnectionId;
 use wssgate_hub::{HubRefusal, Reached};
 
 /// The data of one plugin instance's store.
@@ -94,7 +95,9 @@ impl HostState {
 
     /// Gives a deferred upgrade of this route its answer.
     fn answer_upgrade(&self, connection: u64, answer: UpgradeAnswer) -> Result<(), types::Refusal> {
-        let outbox = registry::get_on_route(connection, self.route())
+        let outbox = Worker::current()
+            .connections
+            .get_on_route(connection, self.route())
             .ok_or(types::Refusal::UnknownConnection)?;
         outbox
             .answer(answer)
@@ -113,10 +116,13 @@ impl host::Host for HostState {
         connection: u64,
         message: types::MessageResult,
     ) -> Result<(), types::SendError> {
-        let Some(outbox) = registry::get_on_route(connection, self.route()) else {
+        let Some(outbox) = Worker::current()
+            .connections
+            .get_on_route(connection, self.route())
+        else {
             // Another worker's connection, through its delivery queue (a full queue there closes the client).
             let hub = &self.links.hub;
-            return match hub.send_to_connection(self.route(), connection, to_wire(message)) {
+            return match hub.send_to_connection(None, self.route(), connection, to_wire(message)) {
                 Reached::Queued => Ok(()),
                 Reached::Unknown => Err(types::SendError::Closed),
                 Reached::Dropped => Err(types::SendError::QueueFull),
@@ -136,12 +142,15 @@ impl host::Host for HostState {
 
     fn close(&mut self, connection: u64, code: u16, reason: String) {
         let frame = close_frame(code, &reason);
-        let Some(outbox) = registry::get_on_route(connection, self.route()) else {
+        let Some(outbox) = Worker::current()
+            .connections
+            .get_on_route(connection, self.route())
+        else {
             // Another worker's connection, through its delivery queue.
             let close = Message::Close(Some(frame));
             self.links
                 .hub
-                .send_to_connection(self.route(), connection, close);
+                .send_to_connection(None, self.route(), connection, close);
             return;
         };
         outbox.request_close(frame);
@@ -215,10 +224,12 @@ impl host::Host for HostState {
     }
 
     fn publish(&mut self, group: String, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
+        let worker = Worker::current();
+        let here = Some(&*worker.connections);
         count(
             self.links
                 .hub
-                .publish(self.route(), &group, to_wire(message), &exclude),
+                .publish(here, self.route(), &group, to_wire(message), &exclude),
         )
     }
 
@@ -240,10 +251,12 @@ impl host::Host for HostState {
     }
 
     fn send_to_user(&mut self, uid: String, message: types::MessageResult) -> u32 {
+        let worker = Worker::current();
+        let here = Some(&*worker.connections);
         count(
             self.links
                 .hub
-                .send_to_user(self.route(), &uid, to_wire(message)),
+                .send_to_user(here, self.route(), &uid, to_wire(message)),
         )
     }
 
@@ -260,10 +273,12 @@ impl host::Host for HostState {
     }
 
     fn broadcast(&mut self, message: types::MessageResult, exclude: Vec<u64>) -> u32 {
+        let worker = Worker::current();
+        let here = Some(&*worker.connections);
         count(
             self.links
                 .hub
-                .broadcast(self.route(), to_wire(message), &exclude),
+                .broadcast(here, self.route(), to_wire(message), &exclude),
         )
     }
 
@@ -313,7 +328,9 @@ impl timer_calls::Host for HostState {
         // An owner must be one of this instance's connections: its close ends the timer, and only this instance
         // gets the timer's events.
         if let Some(owner) = owner
-            && !registry::is_served_by(owner, self.route(), self.instance)
+            && !Worker::current()
+                .connections
+                .is_served_by(owner, self.route(), self.instance)
         {
             return Err(types::Refusal::UnknownConnection);
         }
@@ -323,21 +340,23 @@ impl timer_calls::Host for HostState {
             self.links.limits.max_timers_per_instance
         };
         let delay = Duration::from_millis(delay_ms);
-        timers::start(
-            &self.links.address,
-            self.incarnation,
-            delay,
-            repeat,
-            owner,
-            max,
-        )
-        .map_err(|TimerRefusal::TooMany| {
-            self.links.cap_hit(CapHit::Timers);
-            types::Refusal::TooManyTimers
-        })
+        Worker::current()
+            .timers
+            .start(
+                &self.links.address,
+                self.incarnation,
+                delay,
+                repeat,
+                owner,
+                max,
+            )
+            .map_err(|TimerRefusal::TooMany| {
+                self.links.cap_hit(CapHit::Timers);
+                types::Refusal::TooManyTimers
+            })
     }
 
     fn cancel_timer(&mut self, timer: u64) -> bool {
-        timers::cancel(timer, self.incarnation)
+        Worker::current().timers.cancel(timer, self.incarnation)
     }
 }

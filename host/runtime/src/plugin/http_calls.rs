@@ -10,8 +10,8 @@
 use super::bindings::exports::wssgate::plugin::http_events;
 use super::bindings::wssgate::plugin::http as wit;
 use super::host_calls::HostState;
-use crate::upstream::{HttpError, RequestRefusal, UpstreamResponse, requests};
-use wssgate_hub::registry;
+use crate::upstream::{HttpError, RequestRefusal, UpstreamResponse};
+use crate::worker::Worker;
 
 impl From<RequestRefusal> for wit::RequestRefusal {
     fn from(refusal: RequestRefusal) -> Self {
@@ -42,8 +42,11 @@ impl HostState {
         let client = &client;
         // An owner must be one of this instance's connections: its close cancels the request, and only this
         // instance gets the answer.
+        let worker = Worker::current();
         if let Some(owner) = request.owner
-            && !registry::is_served_by(owner, &self.route.path, self.instance)
+            && !worker
+                .connections
+                .is_served_by(owner, &self.route.path, self.instance)
         {
             return Err(RequestRefusal::UnknownConnection);
         }
@@ -57,7 +60,7 @@ impl HostState {
         let place = client.acquire().ok_or(RequestRefusal::TooManyInFlight)?;
         // A retired instance no longer acts for the route: what it sends without an owner gets no answer back.
         let detached = self.retired && request.owner.is_none();
-        Ok(requests::start(
+        Ok(worker.requests.start(
             &self.links.address,
             self.incarnation,
             request.owner,
@@ -74,7 +77,7 @@ impl wit::Host for HostState {
     }
 
     fn cancel_request(&mut self, request: u64) -> bool {
-        requests::cancel(request, self.incarnation)
+        Worker::current().requests.cancel(request, self.incarnation)
     }
 }
 

@@ -25,9 +25,10 @@ use super::stdio::LogBudget;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginTemplate, RequestInfoParam, Verdict};
 use crate::owned::{self, Due, DueEvent, Incarnation, InstanceAddress};
-use crate::timers;
-use crate::upstream::{WorkerUpstreams, requests};
+use crate::upstream::WorkerUpstreams;
+use crate::worker::Worker;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -37,7 +38,7 @@ use wssgate_config::limits::Limits;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::{CapHit, Metrics};
 use wssgate_hub::outbound::{UpgradeAnswer, close_frame};
-use wssgate_hub::registry::{self, ConnectionId, IdMap, IdSet};
+use wssgate_hub::registry::{ConnectionId, IdMap, IdSet};
 use wssgate_hub::{ConnectionDetails, Hub};
 
 /// The longest back-off between replacements of a plugin that cannot run.
@@ -188,6 +189,8 @@ pub struct PluginInstance {
     deferred: IdSet,
     /// What the instance's host calls reach beyond the route.
     links: HostLinks,
+    /// The worker it runs on: the connections it closes, the timers and requests it ends.
+    worker: Rc<Worker>,
     /// The route's slot in the metrics.
     metrics_slot: usize,
     /// The client addresses of the replays that trapped since the last one that succeeded: only replays of
@@ -233,6 +236,7 @@ impl PluginInstance {
         template: PluginTemplate,
         route: Arc<RouteContext>,
         links: HostLinks,
+        worker: Rc<Worker>,
     ) -> Result<Self, StartError> {
         let ticks = route
             .event_deadline
@@ -258,6 +262,7 @@ impl PluginInstance {
             deferred: IdSet::default(),
             metrics_slot,
             links,
+            worker,
             replay_traps_in_a_row: Vec::new(),
             log_budget,
             retired: false,
@@ -280,7 +285,12 @@ impl PluginInstance {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
+            start_budget(
+                &self.worker,
+                &mut store,
+                self.deadline_ticks,
+                quanta::Instant::now(),
+            );
             store.data_mut().in_init = true;
             let verdict = lifecycle.call_init(&mut store, &settings);
             store.data_mut().in_init = false;
@@ -303,7 +313,7 @@ impl PluginInstance {
                 self.links
                     .metrics
                     .init_failed(self.links.worker, self.metrics_slot);
-                end_work_of(self.incarnation);
+                end_work_of(&self.worker, self.incarnation);
                 return Err(refusal);
             }
         }
@@ -349,7 +359,12 @@ impl PluginInstance {
         store.epoch_deadline_callback(move |store| {
             cpu_budget::on_deadline(store.data().cpu_at_event_start, deadline)
         });
-        start_budget(&mut store, self.deadline_ticks, quanta::Instant::now());
+        start_budget(
+            &self.worker,
+            &mut store,
+            self.deadline_ticks,
+            quanta::Instant::now(),
+        );
         if self.route.fuel_metering {
             store.set_fuel(self.route.fuel.unwrap_or(u64::MAX))?;
         }
@@ -423,7 +438,7 @@ impl PluginInstance {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(Trapped) => {
-                    close_connection(conn, 1011, "plugin error");
+                    close_connection(&self.worker, conn, 1011, "plugin error");
                     self.replay_deferred_if_due();
                     return Err(Trapped);
                 }
@@ -454,7 +469,7 @@ impl PluginInstance {
             }
         };
         if let (Err(Trapped), Some((conn, _))) = (&result, owner) {
-            close_connection(conn, 1011, "plugin error");
+            close_connection(&self.worker, conn, 1011, "plugin error");
         }
         self.replay_deferred_if_due();
         result
@@ -521,8 +536,8 @@ impl PluginInstance {
         if let Some((store, _)) = self.live.as_mut() {
             store.data_mut().retired = true;
         }
-        timers::cancel_unowned(self.incarnation);
-        requests::detach_unowned(self.incarnation);
+        self.worker.timers.cancel_unowned(self.incarnation);
+        self.worker.requests.detach_unowned(self.incarnation);
     }
 
     fn call<R>(
@@ -542,7 +557,7 @@ impl PluginInstance {
             Caller::Connection(conn) => Some(conn),
             Caller::Later { .. } => None,
         };
-        start_budget(store, self.deadline_ticks, started);
+        start_budget(&self.worker, store, self.deadline_ticks, started);
         if let Some(fuel) = self.route.fuel {
             // Refilled per callback: fuel bounds one event, like the deadline.
             store.set_fuel(fuel).map_err(|_| Trapped)?;
@@ -612,7 +627,11 @@ impl PluginInstance {
             "on-connect (restored)",
             |e, s| e.connection.call_on_connect(s, conn, request),
         );
-        let deferred = registry::get(conn).filter(|outbox| outbox.is_deferred());
+        let deferred = self
+            .worker
+            .connections
+            .get(conn)
+            .filter(|outbox| outbox.is_deferred());
         match verdict {
             Ok(verdict) => {
                 self.replay_traps_in_a_row.clear();
@@ -633,7 +652,7 @@ impl PluginInstance {
                     (Verdict::Accept | Verdict::Defer, _) => Ok(true),
                     (Verdict::Reject(r), None) => {
                         self.connections.remove(&conn);
-                        close_connection(conn, 1008, &r.body);
+                        close_connection(&self.worker, conn, 1008, &r.body);
                         Ok(false)
                     }
                 }
@@ -672,7 +691,7 @@ impl PluginInstance {
                 .find(|conn| self.awaiting_replay.contains(conn));
             let Some(conn) = next else { break };
             if self.replay_if_due(conn).is_err() {
-                close_connection(conn, 1011, "plugin error");
+                close_connection(&self.worker, conn, 1011, "plugin error");
             }
         }
         self.deferred_replays_due = false;
@@ -691,14 +710,14 @@ impl PluginInstance {
         self.awaiting_replay.clear();
         self.deferred.clear();
         for (conn, _) in self.connections.drain() {
-            close_connection(conn, 1011, "plugin unavailable");
+            close_connection(&self.worker, conn, 1011, "plugin unavailable");
         }
     }
 
     /// Ends the live store and everything it created.
     fn drop_live(&mut self) {
         self.live = None;
-        end_work_of(self.incarnation);
+        end_work_of(&self.worker, self.incarnation);
     }
 
     /// Puts a fresh instance in place; every connection it serves is replayed into it before its next event.
@@ -725,29 +744,29 @@ impl Drop for PluginInstance {
     fn drop(&mut self) {
         // The instance ends with its last connection (or the gateway): its requests' answers have nowhere to go,
         // but notices it sent on the way out still reach the backend.
-        timers::cancel_incarnation(self.incarnation);
-        requests::detach_incarnation(self.incarnation);
+        self.worker.timers.cancel_incarnation(self.incarnation);
+        self.worker.requests.detach_incarnation(self.incarnation);
     }
 }
 
 /// Ends everything an incarnation that was replaced or taken down started and that is still running: its timers
 /// and its outbound requests.
-fn end_work_of(incarnation: Incarnation) {
-    timers::cancel_incarnation(incarnation);
-    requests::cancel_incarnation(incarnation);
+fn end_work_of(worker: &Worker, incarnation: Incarnation) {
+    worker.timers.cancel_incarnation(incarnation);
+    worker.requests.cancel_incarnation(incarnation);
 }
 
 /// Starts the CPU budget of a callback starting `now`: the CPU time it is counted from, and the epoch deadline at
 /// which it is first checked.
-fn start_budget(store: &mut Store<HostState>, ticks: u64, now: quanta::Instant) {
-    store.data_mut().cpu_at_event_start = cpu_budget::event_start(now);
+fn start_budget(worker: &Worker, store: &mut Store<HostState>, ticks: u64, now: quanta::Instant) {
+    store.data_mut().cpu_at_event_start = worker.cpu.event_start(now);
     store.set_epoch_deadline(ticks);
 }
 
 /// Asks connection `conn` on this worker to close with `code` (replaced by 1008 when a plugin's code may not be
 /// sent).
-fn close_connection(conn: ConnectionId, code: u16, reason: &str) {
-    if let Some(outbox) = registry::get(conn) {
+fn close_connection(worker: &Worker, conn: ConnectionId, code: u16, reason: &str) {
+    if let Some(outbox) = worker.connections.get(conn) {
         outbox.force_close(close_frame(code, reason));
         outbox.wake();
     }

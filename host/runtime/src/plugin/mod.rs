@@ -6,7 +6,7 @@
 //! connection.
 
 mod bindings;
-mod cpu_budget;
+pub(crate) mod cpu_budget;
 mod exports;
 mod host_calls;
 mod http_calls;
