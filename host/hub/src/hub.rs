@@ -339,7 +339,6 @@ impl Hub {
         crate::sync::lock(&self.state)
     }
 
-    /// Registers an open connection.
     /// Registers a connection whose plugin is being asked about its upgrade: from now on it has details, groups,
     /// a user and a session. It joins the route's audience (broadcasts) only once it opens ([`Hub::opened`]).
     pub fn register(&self, id: ConnectionId, details: Arc<ConnectionDetails>) {
@@ -795,3 +794,6 @@ fn remove_from<K: std::hash::Hash + Eq>(
     }
     emptied
 }
+
+#[cfg(test)]
+mod tests;

@@ -258,3 +258,6 @@ impl Outbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
