@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on this machine, installing first what the tests need:
 # the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
-# systemd-socket-activate, pebble, nats-server, Python `websockets`, the Node packages in tests/interop/node). The README's Quick start and .ci/run both call this script.
+# systemd-socket-activate, pebble, nats-server, Python `websockets`, the Node packages in tests/interop/node, and
+# mdbook, which builds the book in docs/). The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
 # than "passed"; this script runs them too (`--include-ignored`), and one whose tool is missing fails, naming it.
@@ -37,6 +38,12 @@ install_tools() {
     say "installing the Python package websockets"
     python3 -m pip install -q websockets \
       || say "could not install the Python package websockets (pip install websockets): the tests that need it will fail"
+  fi
+
+  if ! command -v mdbook >/dev/null; then
+    say "installing mdbook (cargo install mdbook), for the test that builds the book in docs/"
+    cargo install -q mdbook --version 0.5.4 --locked --no-default-features \
+      || say "could not install mdbook (cargo install mdbook --version 0.5.4 --locked --no-default-features): the test that needs it will fail"
   fi
 
   if ! [ -f tests/interop/node/node_modules/ws/package.json ] || ! [ -f tests/interop/node/node_modules/playwright-core/package.json ]; then

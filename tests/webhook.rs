@@ -240,13 +240,13 @@ async fn ten_thousand_messages_reach_the_backend_and_come_back_in_order() {
 
 #[tokio::test]
 async fn the_readme_backend_answers_tom_with_ok() {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let chapter = std::fs::read_to_string(workspace_root().join("docs/src/backend.md")).unwrap();
     let script =
         std::fs::read_to_string(workspace_root().join("plugins/webhook/example_backend.py"))
             .unwrap();
     assert!(
-        readme.contains(&script),
-        "the README shows the backend the test runs"
+        chapter.contains(&script),
+        "docs/src/backend.md shows the backend the test runs"
     );
     let backend = Backend::start("plugins/webhook/example_backend.py", &["0"]);
     let gw = gateway(&backend.url(), "");

@@ -331,3 +331,12 @@ pub mod __export;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
+
+/// The manual's Rust examples (docs/src: the SDK's shape, talking to a backend), run as doctests like the README's.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/sdk.md")]
+pub struct SdkChapterExamples;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/backend.md")]
+pub struct BackendChapterExamples;
