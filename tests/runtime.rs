@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use wssgate_config::limits::Limits;
+use wssgate_edge::upgrade::{Answer, RequestHead, decide};
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::Outbox;
@@ -21,6 +22,7 @@ const ROUTE: &str = "/probe";
 
 /// One probe instance on this thread's worker.
 struct Bench {
+    links: HostLinks,
     worker: Rc<Worker>,
     hub: Arc<Hub>,
     instance: PluginInstance,
@@ -65,9 +67,10 @@ impl Bench {
         };
         let worker = Worker::new(0, metrics);
         Worker::enter(&worker);
-        let instance =
-            PluginInstance::new(template, route, links, worker.clone()).expect("instantiating");
+        let instance = PluginInstance::new(template, route, links.clone(), worker.clone())
+            .expect("instantiating");
         Bench {
+            links,
             worker,
             hub,
             instance,
@@ -150,7 +153,12 @@ fn a_replay_that_traps_closes_that_connection_alone() {
     // The replay of `bad`'s on-connect traps before its message: the event fails and nothing else is hurt.
     assert!(bench.ask(bad, &bad_out, "info").is_err());
     // The instance no longer serves it: a late event of it reaches no plugin.
-    assert!(bench.instance.on_message(bad, MessageParam::Text("info")).is_ok());
+    assert!(
+        bench
+            .instance
+            .on_message(bad, MessageParam::Text("info"))
+            .is_ok()
+    );
     assert!(bad_out.pop().is_none());
     assert!(
         bench.instance.is_available(),
@@ -159,4 +167,119 @@ fn a_replay_that_traps_closes_that_connection_alone() {
     let info = bench.ask(good, &good_out, "info").unwrap();
     assert!(info.contains("restored=true"), "{info}");
     assert!(good_out.take_close().is_none());
+}
+
+/// Routes of one probe route on this thread's worker, configured by `route_toml` (keys of `[[route]]`).
+fn routes(bench: &Bench, route_toml: &str) -> wssgate_runtime::route::Routes {
+    let plugin = wssgate_tests::plugin("probe");
+    let text = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\n\n[[route]]\npath = \"{ROUTE}\"\nplugin = {:?}\n{route_toml}\n",
+        plugin.display()
+    );
+    let config = wssgate_config::Config::parse(std::path::Path::new("test.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let runtime = PluginRuntime::new(false).expect("engine");
+    let template = wssgate_runtime::route::RouteTemplate {
+        config: config.routes[0].clone(),
+        context: Arc::new(RouteContext::new(&config.routes[0], 0, false)),
+        plugin: runtime.load(&plugin).expect("loading probe"),
+    };
+    let route = wssgate_runtime::route::Route::instantiate(&template, &bench.links, &bench.worker)
+        .expect("instantiating");
+    wssgate_runtime::route::Routes::new(vec![route])
+}
+
+/// A GET upgrade request for `path` with `headers` added to (or replacing) a valid upgrade's.
+fn head(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHead {
+    let mut all: Vec<(String, String)> = [
+        ("host", "example.com"),
+        ("upgrade", "websocket"),
+        ("connection", "keep-alive, Upgrade"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]
+    .iter()
+    .filter(|(name, _)| !headers.iter().any(|(n, _)| n == name))
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    all.extend(
+        headers
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (n.to_string(), v.to_string())),
+    );
+    RequestHead {
+        method: method.into(),
+        path: path.into(),
+        query: String::new(),
+        headers: all,
+    }
+}
+
+/// The status `decide` answers `head` with: 101 for an upgrade, 200 for the test page.
+fn status(head: &RequestHead, routes: &wssgate_runtime::route::Routes) -> u16 {
+    match decide(head, routes) {
+        Answer::Upgrade { .. } => 101,
+        Answer::Page => 200,
+        Answer::Error { status, .. } => status,
+    }
+}
+
+#[test]
+fn the_upgrade_decision_follows_rfc_6455_and_the_routes_rules() {
+    let bench = Bench::new();
+    let routes = routes(
+        &bench,
+        "subprotocols = [\"chat.v2\", \"chat.v1\"]\nallowed_origins = [\"https://example.com\"]",
+    );
+    let origin = ("origin", "https://EXAMPLE.com");
+    // The RFC's own example key and answer; the route's preferred subprotocol of those offered.
+    match decide(
+        &head(
+            "GET",
+            ROUTE,
+            &[origin, ("sec-websocket-protocol", "chat.v1, chat.v2")],
+        ),
+        &routes,
+    ) {
+        Answer::Upgrade {
+            route,
+            accept_key,
+            subprotocol,
+        } => {
+            assert_eq!(route.path, ROUTE);
+            assert_eq!(accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+            assert_eq!(subprotocol.as_deref(), Some("chat.v2"));
+        }
+        _ => panic!("expected an upgrade"),
+    }
+    assert_eq!(status(&head("GET", "/nowhere", &[]), &routes), 404);
+    assert_eq!(status(&head("GET", "/", &[("upgrade", "")]), &routes), 200);
+    assert_eq!(status(&head("POST", ROUTE, &[origin]), &routes), 405);
+    assert_eq!(
+        status(&head("GET", ROUTE, &[origin, ("upgrade", "")]), &routes),
+        426
+    );
+    assert_eq!(
+        status(
+            &head("GET", ROUTE, &[origin, ("sec-websocket-version", "8")]),
+            &routes
+        ),
+        426
+    );
+    assert_eq!(
+        status(
+            &head("GET", ROUTE, &[origin, ("sec-websocket-key", "short")]),
+            &routes
+        ),
+        400
+    );
+    assert_eq!(status(&head("GET", ROUTE, &[]), &routes), 403, "no origin");
+    assert_eq!(
+        status(
+            &head("GET", ROUTE, &[("origin", "https://evil.example")]),
+            &routes
+        ),
+        403
+    );
 }
