@@ -6,10 +6,10 @@
 //! connection costs neither the memory of the largest state the handshake ever had, nor pointer hops through it on
 //! every message.
 
-use crate::accept::{self, Asked, Decision, Registration};
 use crate::proxy::read_proxy_header;
 use crate::session::{Holds, Session};
 use crate::upgrade::{self, Answer};
+use crate::verdict::{self, Asked, Decision, Registration};
 use crate::worker::{ListenerOptions, WorkerContext};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -214,7 +214,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         accept_timeout: route.accept_timeout,
     };
     if let Decision::Refuse(answer) =
-        accept::ask(&mut stream, &mut early, &registration, &details, asked).await
+        verdict::ask(&mut stream, &mut early, &registration, &details, asked).await
     {
         if let Some(answer) = answer {
             worker.metrics.rejected(worker.index, Rejection::Plugin);

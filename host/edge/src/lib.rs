@@ -2,10 +2,9 @@
 //!
 //! The modules follow the path a connection takes: [`listener`] accepts it on a worker, [`connection`] runs
 //! [`proxy`] and [`tls`] (with certificates from [`acme`]) and reads the HTTP request with [`upgrade`], which picks
-//! a route; [`accept`] asks the route's plugin whether to open it (now or, deferred, later); [`session`] runs the
+//! a route; [`verdict`] asks the route's plugin whether to open it (now or, deferred, later); [`session`] runs the
 //! WebSocket and hands its events to the plugin. [`worker`] ties one core's share of all this together.
 
-pub mod accept;
 pub mod acme;
 pub mod connection;
 pub mod listener;
@@ -13,4 +12,5 @@ pub mod proxy;
 pub mod session;
 pub mod tls;
 pub mod upgrade;
+pub mod verdict;
 pub mod worker;

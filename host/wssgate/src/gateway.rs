@@ -28,8 +28,8 @@ use wssgate_runtime::worker::Worker;
 
 /// A running gateway.
 pub struct Gateway {
-    /// The worker threads and the admin thread.
-    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Every thread the gateway started: the workers, the admin listener's and the cluster link's.
+    threads: Vec<std::thread::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     /// Each listener's bound address and whether it speaks TLS.
     pub addresses: Vec<(SocketAddr, bool)>,
@@ -228,7 +228,7 @@ impl Gateway {
         let (shutdown, watch_shutdown) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut gateway = Gateway {
-            workers: Vec::new(),
+            threads: Vec::new(),
             shutdown,
             addresses,
             runtime,
@@ -250,7 +250,7 @@ impl Gateway {
                     watch_shutdown.clone(),
                 )?;
                 tracing::info!(node = %cluster.node, "cluster: this node is {}; connecting to {}", cluster.node, cluster.servers.join(", "));
-                gateway.workers.push(link.thread);
+                gateway.threads.push(link.thread);
                 Some(link.state)
             }
         };
@@ -271,7 +271,7 @@ impl Gateway {
                 shutdown: watch_shutdown.clone(),
                 grace: config.shutdown_grace,
             };
-            gateway.workers.push(worker::spawn(spec, ready_tx.clone())?);
+            gateway.threads.push(worker::spawn(spec, ready_tx.clone())?);
         }
         drop(ready_tx);
         for _ in 0..config.workers {
@@ -298,7 +298,7 @@ impl Gateway {
             };
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
                 Ok((bound, thread)) => {
-                    gateway.workers.push(thread);
+                    gateway.threads.push(thread);
                     tracing::info!("admin API listening on http://{bound}");
                 }
                 Err(e) => {
@@ -416,12 +416,12 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stops accepting, closes every connection with 1001, and waits for the workers (each bounded by the grace
-    /// period).
+    /// Stops accepting, closes every connection with 1001, and waits for every thread (each worker bounded by the
+    /// grace period).
     pub fn stop(self) {
         let _ = self.shutdown.send(true);
-        for worker in self.workers {
-            let _ = worker.join();
+        for thread in self.threads {
+            let _ = thread.join();
         }
     }
 }
