@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// `[cluster]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCluster {
+pub(crate) struct RawCluster {
     servers: Vec<String>,
     node: Option<String>,
     prefix: Option<String>,
@@ -77,7 +77,7 @@ impl ClusterConfig {
             == (&other.servers, &other.prefix, &other.credentials, &other.ca)
     }
 
-    pub fn from_raw(raw: RawCluster, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
+    pub(crate) fn from_raw(raw: RawCluster, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
         if raw.servers.is_empty() {
             return Err("[cluster] `servers` lists none".into());
         }

@@ -129,7 +129,7 @@ pub struct AcmeConfig {
 }
 
 /// Let's Encrypt's production directory: the default for `[listener.acme] directory`.
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// One of a listener's certificates and the server names it is chosen for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +176,7 @@ const DEFAULT_MAX_MEMORY_MIB: usize = 64;
 const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
 const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
 /// Where the development certificate is kept, relative to the config file's folder.
-pub const DEV_CERT_DIR: &str = ".wssgate-dev-cert";
+pub(crate) const DEV_CERT_DIR: &str = ".wssgate-dev-cert";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -36,7 +36,7 @@ const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Serves one accepted TCP connection up to its upgrade; its session then runs as a task of its own. `done` is
 /// dropped when the connection has ended.
-pub async fn serve(
+pub(crate) async fn serve(
     mut tcp: TcpStream,
     mut peer: SocketAddr,
     listener: Arc<ListenerOptions>,

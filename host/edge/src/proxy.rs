@@ -16,7 +16,7 @@ const V1_MAX: usize = 107;
 
 /// Reads the PROXY protocol header a proxy sends before anything else, and returns the client address it names
 /// (`None` for `UNKNOWN`/`LOCAL`, which name no client). Only the header's own bytes are consumed.
-pub async fn read_proxy_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, String> {
+pub(crate) async fn read_proxy_header(tcp: &mut TcpStream) -> Result<Option<SocketAddr>, String> {
     let mut start = [0u8; 16];
     let seen = peek_until(tcp, &mut start, |b| {
         b.len() >= 6 && b.starts_with(b"PROXY ")

@@ -132,7 +132,7 @@ impl<S> Drop for Session<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Opens the session of a connection the plugin accepted (metrics slot `route`).
-    pub fn open(
+    pub(crate) fn open(
         ws: WebSocketStream<S>,
         route: usize,
         plugin: Rc<RefCell<PluginInstance>>,

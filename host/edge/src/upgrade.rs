@@ -226,7 +226,7 @@ pub fn unavailable(body: &str) -> Answer<'static> {
 }
 
 /// 429 for an address whose clients keep making plugins trap, until `cooloff` has passed.
-pub fn too_many_requests(cooloff: std::time::Duration) -> Answer<'static> {
+pub(crate) fn too_many_requests(cooloff: std::time::Duration) -> Answer<'static> {
     error(
         429,
         "Too Many Requests",
@@ -261,7 +261,7 @@ pub fn rejection(status: u16, body: &str) -> Answer<'static> {
 }
 
 /// The answer to a head that could not be parsed.
-pub fn head_error(error: &HeadError) -> Option<Answer<'static>> {
+pub(crate) fn head_error(error: &HeadError) -> Option<Answer<'static>> {
     match error {
         HeadError::Gone => None,
         HeadError::Malformed => Some(self::error(
@@ -284,7 +284,7 @@ pub fn head_error(error: &HeadError) -> Option<Answer<'static>> {
 const PAGE: &str = include_str!("page.html");
 
 /// Writes the HTTP response for `answer`.
-pub async fn respond<S: AsyncWrite + Unpin>(
+pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
     answer: &Answer<'_>,
 ) -> std::io::Result<()> {

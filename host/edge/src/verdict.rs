@@ -33,7 +33,7 @@ pub struct Registration {
 
 impl Registration {
     /// Registers a connection of `route` served by plugin instance `instance` (its `uid`).
-    pub fn open(
+    pub(crate) fn open(
         worker: &Rc<WorkerContext>,
         (route, instance): (&str, u64),
         max_outbound_bytes: usize,
@@ -68,7 +68,7 @@ impl Drop for Registration {
 }
 
 /// What to do with the upgrade after asking the plugin.
-pub enum Decision {
+pub(crate) enum Decision {
     /// Write the 101 and open the WebSocket.
     Open,
     /// Answer with this instead, or with nothing when the client has left.
@@ -76,7 +76,7 @@ pub enum Decision {
 }
 
 /// Where the connection's plugin and metrics are.
-pub struct Asked<'a> {
+pub(crate) struct Asked<'a> {
     pub instance: &'a Rc<RefCell<PluginInstance>>,
     pub worker: &'a Rc<WorkerContext>,
     /// The route's slot in the metrics.
@@ -86,7 +86,7 @@ pub struct Asked<'a> {
 
 /// Asks the plugin's `on-connect` how to answer, and waits for its answer if it defers. `early` collects what the
 /// client sends meanwhile.
-pub async fn ask<S: AsyncRead + Unpin>(
+pub(crate) async fn ask<S: AsyncRead + Unpin>(
     stream: &mut S,
     early: &mut Vec<u8>,
     registration: &Registration,

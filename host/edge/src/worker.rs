@@ -26,7 +26,7 @@ use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams};
 use wssgate_runtime::worker::Worker;
 
 /// What a worker's connections share.
-pub struct WorkerContext {
+pub(crate) struct WorkerContext {
     /// This worker's number: its metrics shard and bits 36 to 43 of its connection ids.
     pub index: usize,
     /// What the worker owns that its plugins reach: its connections, timers and requests.

@@ -20,7 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The most bytes (keys and values) one connection's session may hold.
-pub const MAX_SESSION_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_SESSION_BYTES: usize = 64 * 1024;
 /// What one queued delivery costs beyond its payload and exclusions (its names, the channel's node).
 const DELIVERY_OVERHEAD: usize = 128;
 
@@ -35,7 +35,7 @@ pub enum Audience {
 }
 
 /// A message for the members of an audience on one worker.
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub route: Arc<str>,
     pub audience: Audience,
     /// Connections not to deliver to, as a set (a plugin may name many); shared by every worker's copy. Hashed
@@ -760,7 +760,7 @@ impl Hub {
 /// Queues `message` for each of this worker's (`here`) `targets` and wakes their writers (a close frame starts their close
 /// handshake instead). A target whose queue is full is closed as a slow consumer by its outbox; one that is gone is
 /// skipped.
-pub fn deliver_here(here: &Connections, message: &Message, targets: &[ConnectionId]) {
+pub(crate) fn deliver_here(here: &Connections, message: &Message, targets: &[ConnectionId]) {
     for id in targets {
         let Some(outbox) = here.get(*id) else {
             continue;

@@ -22,7 +22,7 @@ fn is_sendable_close_code(code: u16) -> bool {
 
 /// `code` if it may be put on the wire, else 1008 (policy violation): the one place where a close code from a
 /// plugin (a rejection, a `close` call, a replayed rejection) is made safe.
-pub fn sendable_close_code(code: u16) -> u16 {
+pub(crate) fn sendable_close_code(code: u16) -> u16 {
     if is_sendable_close_code(code) {
         code
     } else {

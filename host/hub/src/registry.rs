@@ -46,7 +46,7 @@ pub struct Connections {
 }
 
 /// The worker a connection lives on.
-pub fn worker_of(id: ConnectionId) -> usize {
+pub(crate) fn worker_of(id: ConnectionId) -> usize {
     ((id >> WORKER_SHIFT) & 0xff) as usize
 }
 

@@ -14,12 +14,12 @@ use tokio::task::AbortHandle;
 use wssgate_hub::registry::ConnectionId;
 
 /// Names one incarnation of a plugin instance, unique in the process.
-pub type Incarnation = u64;
+pub(crate) type Incarnation = u64;
 
 static INCARNATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// A number for a fresh instance.
-pub fn next_incarnation() -> Incarnation {
+pub(crate) fn next_incarnation() -> Incarnation {
     INCARNATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -80,7 +80,7 @@ impl InstanceAddress {
 }
 
 /// One piece of running work.
-pub struct Owned<E> {
+pub(crate) struct Owned<E> {
     pub task: AbortHandle,
     pub incarnation: Incarnation,
     pub owner: Option<ConnectionId>,
@@ -89,7 +89,7 @@ pub struct Owned<E> {
 }
 
 /// A worker's running work of one kind, indexed every way it is ended.
-pub struct OwnedTasks<E> {
+pub(crate) struct OwnedTasks<E> {
     running: HashMap<u64, Owned<E>>,
     /// Live work of each incarnation: its cap, and what dies with it.
     by_incarnation: HashMap<Incarnation, HashSet<u64>>,
@@ -151,14 +151,14 @@ impl<E> OwnedTasks<E> {
     }
 
     /// The work `conn` owns.
-    pub fn owned_by(&self, conn: ConnectionId) -> Vec<u64> {
+    pub(crate) fn owned_by(&self, conn: ConnectionId) -> Vec<u64> {
         self.by_owner
             .get(&conn)
             .map_or_else(Vec::new, |s| s.iter().copied().collect())
     }
 
     /// The work of `incarnation`; with `unowned_only`, only what no connection owns.
-    pub fn of_incarnation(&self, incarnation: Incarnation, unowned_only: bool) -> Vec<u64> {
+    pub(crate) fn of_incarnation(&self, incarnation: Incarnation, unowned_only: bool) -> Vec<u64> {
         self.by_incarnation
             .get(&incarnation)
             .map_or_else(Vec::new, |s| {

@@ -21,7 +21,7 @@ use wssgate_hub::metrics::Metrics;
 use wssgate_hub::registry::ConnectionId;
 
 /// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
-pub type TimerId = u64;
+pub(crate) type TimerId = u64;
 
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
@@ -165,13 +165,13 @@ impl Timers {
     }
 
     /// Cancels every timer of an incarnation that is gone (replaced after a trap, or dropped).
-    pub fn cancel_incarnation(&self, incarnation: Incarnation) {
+    pub(crate) fn cancel_incarnation(&self, incarnation: Incarnation) {
         self.cancel_where(|t| t.of_incarnation(incarnation, false));
     }
 
     /// Cancels the timers of an incarnation that no connection owns: those of an instance a reload retired, which
     /// keeps serving its open connections but must no longer act for the route as a whole.
-    pub fn cancel_unowned(&self, incarnation: Incarnation) {
+    pub(crate) fn cancel_unowned(&self, incarnation: Incarnation) {
         self.cancel_where(|t| t.of_incarnation(incarnation, true));
     }
 

@@ -53,7 +53,7 @@ pub fn load_account(dir: &Path, directory: &str) -> Result<Option<AccountCredent
 
 /// Keeps a new account, made at `directory`; a certificate cached from another directory is dropped with the old
 /// account.
-pub fn save_account(dir: &Path, directory: &str, credentials: &AccountCredentials) -> Result<()> {
+pub(crate) fn save_account(dir: &Path, directory: &str, credentials: &AccountCredentials) -> Result<()> {
     if !from(dir, directory) {
         for stale in [CERTIFICATE, KEY] {
             let _ = std::fs::remove_file(dir.join(stale));
@@ -67,12 +67,12 @@ pub fn save_account(dir: &Path, directory: &str, credentials: &AccountCredential
 }
 
 /// Drops the cached account (the ACME server no longer knows it); the next order creates one.
-pub fn forget_account(dir: &Path) {
+pub(crate) fn forget_account(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(ACCOUNT));
 }
 
 /// The cached certificate, if `directory` issued it for exactly `domains` and it has not expired.
-pub fn load_certificate(dir: &Path, domains: &[String], directory: &str) -> Result<Option<Issued>> {
+pub(crate) fn load_certificate(dir: &Path, domains: &[String], directory: &str) -> Result<Option<Issued>> {
     let (cert, key) = (dir.join(CERTIFICATE), dir.join(KEY));
     if !cert.is_file() || !key.is_file() || !from(dir, directory) {
         return Ok(None);
@@ -97,7 +97,7 @@ pub fn save_certificate(dir: &Path, issued: &Issued) -> Result<()> {
 }
 
 /// A certificate chain and private key in PEM, checked to fit, with the leaf's validity.
-pub fn issued_from_pem(chain_pem: &str, key_pem: &str) -> Result<Issued> {
+pub(crate) fn issued_from_pem(chain_pem: &str, key_pem: &str) -> Result<Issued> {
     let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("not a PEM certificate chain: {e}"))?;

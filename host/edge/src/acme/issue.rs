@@ -21,7 +21,7 @@ const POLLING: RetryPolicy = RetryPolicy::new().timeout(Duration::from_secs(60))
 const RATE_LIMITED_WAIT: Duration = Duration::from_secs(3600);
 
 /// Why an order failed, and when the server asked to be tried again, if it said.
-pub struct Failure {
+pub(crate) struct Failure {
     pub error: anyhow::Error,
     pub retry_after: Option<Duration>,
 }
@@ -47,7 +47,7 @@ fn server_wait(error: &instant_acme::Error) -> Option<Duration> {
 }
 
 /// Runs one order for `config.domains` and returns the certificate.
-pub async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure> {
+pub(crate) async fn obtain(config: &AcmeConfig, slot: &Slot) -> Result<Issued, Failure> {
     let account = account(config, slot).await?;
     let identifiers: Vec<Identifier> = config
         .domains

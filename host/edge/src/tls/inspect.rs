@@ -8,7 +8,7 @@ use wssgate_config::TlsFiles;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// Days before expiry from which a certificate is warned about.
-pub const EXPIRY_WARNING_DAYS: i64 = 14;
+pub(crate) const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// What [`inspect`] found.
 #[derive(Default)]

@@ -81,7 +81,7 @@ fn certified(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<C
 }
 
 /// The certificate files of a listener, with the names each is listed for (none for a single certificate).
-pub fn certificate_files(files: &TlsFiles) -> Vec<(PathBuf, Vec<String>)> {
+pub(crate) fn certificate_files(files: &TlsFiles) -> Vec<(PathBuf, Vec<String>)> {
     match files {
         TlsFiles::Pem { cert, .. } => vec![(cert.clone(), Vec::new())],
         TlsFiles::Development { .. } | TlsFiles::Acme(_) => Vec::new(),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug)]
-pub struct SniResolver {
+pub(crate) struct SniResolver {
     /// The first certificate: for no name and unknown names.
     default: Arc<CertifiedKey>,
     /// By exact lower-case name.
@@ -27,7 +27,7 @@ impl SniResolver {
     }
 
     /// Certificates with the names each serves, the first the default; a name listed twice goes to the first.
-    pub fn by_names(certificates: Vec<(Arc<CertifiedKey>, Vec<String>)>) -> Self {
+    pub(crate) fn by_names(certificates: Vec<(Arc<CertifiedKey>, Vec<String>)>) -> Self {
         let default = certificates
             .first()
             .map(|(c, _)| c.clone())

@@ -54,7 +54,7 @@ impl CpuSample {
 /// Decides, when a callback that started at CPU time `started` reaches its epoch deadline, whether it has used its
 /// `budget`: if so it is stopped with an error naming the budget; if not, the deadline moves to the earliest tick at
 /// which it could have.
-pub fn on_deadline(started: Duration, budget: Duration) -> wasmtime::Result<UpdateDeadline> {
+pub(crate) fn on_deadline(started: Duration, budget: Duration) -> wasmtime::Result<UpdateDeadline> {
     let used = thread_cpu_time().saturating_sub(started);
     // `started` may be up to SAMPLE_MAX_AGE early: only past that is the budget surely spent.
     let limit = budget + SAMPLE_MAX_AGE;

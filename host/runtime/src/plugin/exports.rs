@@ -25,7 +25,7 @@ const MAJOR: &str = "1.";
 const VERSION: &str = "1.1.0";
 
 /// Where each exported interface's functions are, found once per plugin.
-pub struct ExportIndices {
+pub(crate) struct ExportIndices {
     connection: connection_events::GuestIndices,
     lifecycle: Option<lifecycle::GuestIndices>,
     timer_events: Option<timer_events::GuestIndices>,
@@ -33,7 +33,7 @@ pub struct ExportIndices {
 }
 
 /// One instance's exports, ready to call.
-pub struct Exports {
+pub(crate) struct Exports {
     pub connection: connection_events::Guest,
     pub lifecycle: Option<lifecycle::Guest>,
     pub timer_events: Option<timer_events::Guest>,
@@ -67,7 +67,7 @@ fn contract_version(name: &str) -> Option<&str> {
 }
 
 /// Refuses a component built for another major version of the contract, naming the version it was built for.
-pub fn check_contract_version(component: &Component, engine: &Engine, path: &Path) -> Result<()> {
+pub(crate) fn check_contract_version(component: &Component, engine: &Engine, path: &Path) -> Result<()> {
     let ty = component.component_type();
     let names = ty
         .imports(engine)

@@ -23,7 +23,7 @@ use wssgate_hub::registry::ConnectionId;
 use wssgate_hub::{HubRefusal, Reached};
 
 /// The data of one plugin instance's store.
-pub struct HostState {
+pub(crate) struct HostState {
     /// WASI state: no preopens, no environment, stdout/stderr to the log.
     pub(super) wasi: WasiCtx,
     /// WASI resources (streams) the plugin holds.

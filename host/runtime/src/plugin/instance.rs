@@ -45,7 +45,7 @@ use wssgate_hub::{ConnectionDetails, Hub};
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Client addresses whose replayed `on-connect` trapped in a row (none succeeding in between) after which the plugin
 /// counts as unable to run, rather than as hurt by one client (one address's connections count once).
-pub const REPLAY_TRAPS_TO_BACK_OFF: usize = 3;
+pub(crate) const REPLAY_TRAPS_TO_BACK_OFF: usize = 3;
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {

@@ -16,7 +16,7 @@ mod wasi;
 
 pub use bindings::wssgate::plugin::types::{LogLevel, Rejection, Verdict};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
-pub use host_calls::HostState;
+pub(crate) use host_calls::HostState;
 pub use instance::{HostLinks, PluginInstance, RouteContext, Trapped};
 
 use anyhow::{Result, anyhow};
@@ -27,7 +27,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances; event deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// A compiled and linked plugin with its exports found, ready to instantiate on any worker.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, StreamErro
 use wasmtime_wasi::random::WasiRandom;
 
 /// Adds every WASI interface a plugin may import.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
     let l = linker;
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
@@ -55,7 +55,7 @@ impl HasData for NonBlockingIo {
 }
 
 /// The plugin's resource table, seen through the non-blocking stream implementation below.
-pub struct NonBlocking<'a>(&'a mut ResourceTable);
+pub(crate) struct NonBlocking<'a>(&'a mut ResourceTable);
 
 fn refuse_to_block() -> wasmtime::Error {
     wasmtime::Error::msg(

@@ -9,7 +9,8 @@ mod client;
 
 pub mod requests;
 
-pub use client::{InFlight, OutboundRequest, RequestRefusal, UpstreamClient};
+pub(crate) use client::UpstreamClient;
+pub use client::{InFlight, OutboundRequest, RequestRefusal};
 pub use wssgate_config::upstream::UpstreamConfig;
 
 use std::collections::HashMap;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use wssgate_hub::registry::ConnectionId;
 
 /// Names one request: the worker's index in the top 16 bits, a per-worker counter below.
-pub type RequestId = u64;
+pub(crate) type RequestId = u64;
 
 /// One worker's running requests.
 pub struct Requests {
@@ -124,7 +124,7 @@ impl Requests {
     }
 
     /// Cancels every request of an incarnation that is gone.
-    pub fn cancel_incarnation(&self, incarnation: Incarnation) {
+    pub(crate) fn cancel_incarnation(&self, incarnation: Incarnation) {
         self.cancel_where(|t| t.of_incarnation(incarnation, false));
     }
 
@@ -140,12 +140,12 @@ impl Requests {
     }
 
     /// Detaches the requests no connection owns of an incarnation a reload retired.
-    pub fn detach_unowned(&self, incarnation: Incarnation) {
+    pub(crate) fn detach_unowned(&self, incarnation: Incarnation) {
         self.detach_where(|t| t.of_incarnation(incarnation, true));
     }
 
     /// Detaches every request of an instance that ended (its connections are gone, so none has an owner left).
-    pub fn detach_incarnation(&self, incarnation: Incarnation) {
+    pub(crate) fn detach_incarnation(&self, incarnation: Incarnation) {
         self.detach_where(|t| t.of_incarnation(incarnation, false));
     }
 }
