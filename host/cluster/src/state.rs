@@ -3,9 +3,9 @@
 
 use super::presence::RemoteView;
 use super::wire::ReassemblyBudget;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use wssgate_hub::exposition::{Exposition, Kind};
 
 /// What the link reports.
 #[derive(Default)]
@@ -41,52 +41,52 @@ impl LinkState {
         let metrics = [
             (
                 "connected",
-                "gauge",
+                Kind::Gauge,
                 "Whether the link to NATS is up",
                 u64::from(self.is_connected()),
             ),
             (
                 "connects_total",
-                "counter",
+                Kind::Counter,
                 "Times the link to NATS connected",
                 count(&self.connects),
             ),
             (
                 "disconnects_total",
-                "counter",
+                Kind::Counter,
                 "Times the link to NATS was lost",
                 count(&self.disconnects),
             ),
             (
                 "dropped_total",
-                "counter",
+                Kind::Counter,
                 "Publications for other nodes dropped (broker down, queue full)",
                 count(&self.dropped),
             ),
             (
                 "slow_consumer_total",
-                "counter",
+                Kind::Counter,
                 "Times NATS messages for this node were dropped because a subscription fell behind",
                 count(&self.slow_consumer),
             ),
             (
                 "reassembly_lost_total",
-                "counter",
+                Kind::Counter,
                 "Chunked publications from other nodes that never came together",
                 count(&self.reassembly.lost),
             ),
             (
                 "nodes",
-                "gauge",
+                Kind::Gauge,
                 "Other nodes in presence",
                 self.view.nodes() as u64,
             ),
         ];
+        let mut e = Exposition::new(out);
         for (name, kind, help, value) in metrics {
-            let _ = writeln!(
-                out,
-                "# HELP wssgate_cluster_{name} {help}\n# TYPE wssgate_cluster_{name} {kind}\nwssgate_cluster_{name} {value}"
-            );
+            let name = format!("wssgate_cluster_{name}");
+            e.family(&name, kind, help);
+            e.sample(&name, &[], value);
         }
     }
 }

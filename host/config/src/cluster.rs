@@ -77,7 +77,10 @@ impl ClusterConfig {
             == (&other.servers, &other.prefix, &other.credentials, &other.ca)
     }
 
-    pub(crate) fn from_raw(raw: RawCluster, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
+    pub(crate) fn from_raw(
+        raw: RawCluster,
+        resolve: impl Fn(&str) -> PathBuf,
+    ) -> Result<Self, String> {
         if raw.servers.is_empty() {
             return Err("[cluster] `servers` lists none".into());
         }

@@ -61,7 +61,10 @@ pub struct UpstreamConfig {
 
 impl UpstreamConfig {
     /// Checks one `[[upstream]]`; `resolve` anchors a relative `ca` at the config's folder. Errors name the field.
-    pub(crate) fn from_raw(raw: RawUpstream, resolve: impl Fn(&str) -> PathBuf) -> Result<Self, String> {
+    pub(crate) fn from_raw(
+        raw: RawUpstream,
+        resolve: impl Fn(&str) -> PathBuf,
+    ) -> Result<Self, String> {
         let name = raw.name;
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
         if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {

@@ -5,8 +5,9 @@
 //! the shards. The per-message counters are written by their worker's thread alone, so they are bumped with a plain
 //! load and store ([`bump`]) rather than a locked read-modify-write, which costs tens of nanoseconds per message.
 
+use crate::exposition::{Exposition, Kind};
+use crate::sync::lock;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -169,12 +170,7 @@ impl Metrics {
             r.closed.fetch_add(1, Relaxed);
         }
         if let Some(shard) = self.shards.get(worker) {
-            *shard
-                .closes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(code)
-                .or_default() += 1;
+            *lock(&shard.closes).entry(code).or_default() += 1;
         }
     }
 
@@ -257,10 +253,7 @@ impl Metrics {
 
     /// Records when the certificate `listener` serves from `source` expires (a renewal or reload replaces it).
     pub fn certificate_expiry(&self, listener: &str, source: &str, unix_seconds: i64) {
-        self.certificates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((listener.to_owned(), source.to_owned()), unix_seconds);
+        lock(&self.certificates).insert((listener.to_owned(), source.to_owned()), unix_seconds);
     }
 
     /// Counts one hit of `cap`; `worker` may be any shard (the push API's thread counts in shard 0).
@@ -300,140 +293,107 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         type Field = fn(&RouteCounters) -> &AtomicU64;
-        let counters: [(&str, &str, &str, Field); 12] = [
+        let counters: [(&str, &str, Field); 12] = [
             (
                 "wssgate_connections_total",
-                "counter",
                 "WebSocket connections opened",
                 |r| &r.opened,
             ),
             (
                 "wssgate_messages_in_total",
-                "counter",
                 "Messages received from clients",
                 |r| &r.messages_in,
             ),
             (
                 "wssgate_messages_out_total",
-                "counter",
                 "Messages written to clients",
                 |r| &r.messages_out,
             ),
             (
                 "wssgate_bytes_in_total",
-                "counter",
                 "Payload bytes received from clients",
                 |r| &r.bytes_in,
             ),
             (
                 "wssgate_bytes_out_total",
-                "counter",
                 "Payload bytes written to clients",
                 |r| &r.bytes_out,
             ),
             (
                 "wssgate_plugin_traps_total",
-                "counter",
                 "Plugin callbacks that trapped",
                 |r| &r.traps,
             ),
             (
                 "wssgate_connections_closed_total",
-                "counter",
                 "WebSocket connections closed",
                 |r| &r.closed,
             ),
             (
                 "wssgate_deferred_connections_total",
-                "counter",
                 "Upgrades whose on-connect deferred the answer",
                 |r| &r.deferred,
             ),
             (
                 "wssgate_accept_timeouts_total",
-                "counter",
                 "Deferred upgrades answered 504 after accept_timeout_ms",
                 |r| &r.accept_timeouts,
             ),
             (
                 "wssgate_plugin_init_failures_total",
-                "counter",
                 "Plugin instances whose init refused the settings or trapped",
                 |r| &r.init_failures,
             ),
             (
                 "wssgate_plugin_warnings_total",
-                "counter",
                 "Lines plugins logged at warn level",
                 |r| &r.plugin_warnings,
             ),
             (
                 "wssgate_plugin_errors_total",
-                "counter",
                 "Lines plugins logged at error level",
                 |r| &r.plugin_errors,
             ),
         ];
-        for (name, kind, help, field) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let mut e = Exposition::new(&mut out);
+        for (name, help, field) in counters {
+            e.family(name, Kind::Counter, help);
             for (i, route) in self.routes.iter().enumerate() {
-                let _ = writeln!(out, "{name}{{route=\"{route}\"}} {}", self.sum(i, field));
+                e.sample(name, &[("route", route)], self.sum(i, field));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP wssgate_connections_open WebSocket connections open now"
-        );
-        let _ = writeln!(out, "# TYPE wssgate_connections_open gauge");
+        let name = "wssgate_connections_open";
+        e.family(name, Kind::Gauge, "WebSocket connections open now");
         for (i, route) in self.routes.iter().enumerate() {
             let open = self
                 .sum(i, |r| &r.opened)
                 .saturating_sub(self.sum(i, |r| &r.closed));
-            let _ = writeln!(out, "wssgate_connections_open{{route=\"{route}\"}} {open}");
+            e.sample(name, &[("route", route)], open);
         }
-        let _ = writeln!(
-            out,
-            "# HELP wssgate_deferred_connections Upgrades waiting for the plugin's accept or reject now"
+        let name = "wssgate_deferred_connections";
+        e.family(
+            name,
+            Kind::Gauge,
+            "Upgrades waiting for the plugin's accept or reject now",
         );
-        let _ = writeln!(out, "# TYPE wssgate_deferred_connections gauge");
         for (i, route) in self.routes.iter().enumerate() {
             let waiting = self
                 .sum(i, |r| &r.deferred)
                 .saturating_sub(self.sum(i, |r| &r.deferred_ended));
-            let _ = writeln!(
-                out,
-                "wssgate_deferred_connections{{route=\"{route}\"}} {waiting}"
-            );
+            e.sample(name, &[("route", route)], waiting);
         }
         let name = "wssgate_plugin_event_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time one plugin callback took\n# TYPE {name} histogram"
-        );
+        e.family(name, Kind::Histogram, "Time one plugin callback took");
         for (i, route) in self.routes.iter().enumerate() {
-            let mut cumulative = 0;
-            for (b, le) in LATENCY_BUCKETS
-                .iter()
-                .map(|le| le.to_string())
-                .chain(["+Inf".to_owned()])
-                .enumerate()
-            {
-                cumulative += self.sum(i, |r| &r.latency[b]);
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
+            let counts = (0..=LATENCY_BUCKETS.len()).map(|b| self.sum(i, |r| &r.latency[b]));
             let sum = self.sum(i, |r| &r.latency_sum_ns) as f64 / 1e9;
-            let _ = writeln!(
-                out,
-                "{name}_sum{{route=\"{route}\"}} {sum}\n{name}_count{{route=\"{route}\"}} {cumulative}"
-            );
+            e.histogram(name, &[("route", route)], &LATENCY_BUCKETS, counts, sum);
         }
         let name = "wssgate_rejected_connections_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Connections turned away before the upgrade\n# TYPE {name} counter"
+        e.family(
+            name,
+            Kind::Counter,
+            "Connections turned away before the upgrade",
         );
         for (label, why) in REJECTIONS {
             let count: u64 = self
@@ -441,59 +401,43 @@ impl Metrics {
                 .iter()
                 .map(|s| s.rejected[why as usize].load(Relaxed))
                 .sum();
-            let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {count}");
+            e.sample(name, &[("reason", label)], count);
         }
         let name = "wssgate_cap_hits_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Times a plugin or client ran into a cap, by cap\n# TYPE {name} counter"
+        e.family(
+            name,
+            Kind::Counter,
+            "Times a plugin or client ran into a cap, by cap",
         );
         for (label, cap) in CAP_HITS {
             let count = self.sum_shards(|s| &s.cap_hits[cap as usize]);
-            let _ = writeln!(out, "{name}{{cap=\"{label}\"}} {count}");
+            e.sample(name, &[("cap", label)], count);
         }
         let name = "wssgate_plugin_timers";
         let live = self
             .sum_shards(|s| &s.timers_started)
             .saturating_sub(self.sum_shards(|s| &s.timers_ended));
-        let _ = writeln!(
-            out,
-            "# HELP {name} Plugin timers alive now\n# TYPE {name} gauge\n{name} {live}"
-        );
+        e.family(name, Kind::Gauge, "Plugin timers alive now");
+        e.sample(name, &[], live);
         let name = "wssgate_certificate_expiry_timestamp_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} When each listener's certificate expires (Unix time)\n# TYPE {name} gauge"
+        e.family(
+            name,
+            Kind::Gauge,
+            "When each listener's certificate expires (Unix time)",
         );
-        for ((listener, source), expiry) in self
-            .certificates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "{name}{{listener=\"{listener}\",source=\"{source}\"}} {expiry}"
-            );
+        for ((listener, source), expiry) in lock(&self.certificates).iter() {
+            e.sample(name, &[("listener", listener), ("source", source)], expiry);
         }
         let name = "wssgate_closes_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Connections closed, by close code\n# TYPE {name} counter"
-        );
+        e.family(name, Kind::Counter, "Connections closed, by close code");
         let mut closes = BTreeMap::new();
         for shard in &self.shards {
-            for (code, n) in shard
-                .closes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-            {
+            for (code, n) in lock(&shard.closes).iter() {
                 *closes.entry(*code).or_insert(0u64) += n;
             }
         }
         for (code, n) in closes {
-            let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
+            e.sample(name, &[("code", &code.to_string())], n);
         }
         self.upstreams.render(&mut out);
         out

@@ -1,8 +1,9 @@
 //! The outbound side of `/metrics`: requests by upstream and outcome, a latency histogram per upstream, and the
 //! requests in flight. One lock per request is nothing next to the request itself.
 
+use crate::exposition::{Exposition, Kind};
+use crate::sync::lock;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ pub struct UpstreamStats {
 
 impl UpstreamStats {
     fn with(&self, upstream: &str, f: impl FnOnce(&mut PerUpstream)) {
-        let mut map = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.upstreams);
         match map.get_mut(upstream) {
             Some(entry) => f(entry),
             None => f(map.entry(upstream.to_owned()).or_default()),
@@ -58,55 +59,39 @@ impl UpstreamStats {
 
     /// Appends the Prometheus text of every upstream's counters.
     pub fn render(&self, out: &mut String) {
-        let map = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
+        let map = lock(&self.upstreams);
+        let mut e = Exposition::new(out);
         let name = "wssgate_upstream_requests_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Outbound requests finished, by upstream and outcome (`response` is any HTTP status)\n# TYPE {name} counter"
+        e.family(
+            name,
+            Kind::Counter,
+            "Outbound requests finished, by upstream and outcome (`response` is any HTTP status)",
         );
         for (upstream, u) in map.iter() {
             for (outcome, n) in &u.outcomes {
-                let _ = writeln!(
-                    out,
-                    "{name}{{upstream=\"{upstream}\",outcome=\"{outcome}\"}} {n}"
-                );
+                e.sample(name, &[("upstream", upstream), ("outcome", outcome)], n);
             }
-            let _ = writeln!(
-                out,
-                "{name}{{upstream=\"{upstream}\",outcome=\"cancelled\"}} {}",
-                u.cancelled
-            );
+            let cancelled = [("upstream", upstream.as_str()), ("outcome", "cancelled")];
+            e.sample(name, &cancelled, u.cancelled);
         }
         let name = "wssgate_upstream_in_flight";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Outbound requests running now\n# TYPE {name} gauge"
-        );
+        e.family(name, Kind::Gauge, "Outbound requests running now");
         for (upstream, u) in map.iter() {
-            let _ = writeln!(out, "{name}{{upstream=\"{upstream}\"}} {}", u.in_flight);
+            e.sample(name, &[("upstream", upstream)], u.in_flight);
         }
         let name = "wssgate_upstream_request_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time from sending a request to its whole response or error\n# TYPE {name} histogram"
+        e.family(
+            name,
+            Kind::Histogram,
+            "Time from sending a request to its whole response or error",
         );
         for (upstream, u) in map.iter() {
-            let mut cumulative = 0;
-            let bounds = BUCKETS
-                .iter()
-                .map(f64::to_string)
-                .chain(["+Inf".to_owned()]);
-            for (le, n) in bounds.zip(u.latency) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{upstream=\"{upstream}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_sum{{upstream=\"{upstream}\"}} {}\n{name}_count{{upstream=\"{upstream}\"}} {cumulative}",
-                u.latency_sum
+            e.histogram(
+                name,
+                &[("upstream", upstream)],
+                &BUCKETS,
+                u.latency,
+                u.latency_sum,
             );
         }
     }

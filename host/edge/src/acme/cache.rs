@@ -53,7 +53,11 @@ pub fn load_account(dir: &Path, directory: &str) -> Result<Option<AccountCredent
 
 /// Keeps a new account, made at `directory`; a certificate cached from another directory is dropped with the old
 /// account.
-pub(crate) fn save_account(dir: &Path, directory: &str, credentials: &AccountCredentials) -> Result<()> {
+pub(crate) fn save_account(
+    dir: &Path,
+    directory: &str,
+    credentials: &AccountCredentials,
+) -> Result<()> {
     if !from(dir, directory) {
         for stale in [CERTIFICATE, KEY] {
             let _ = std::fs::remove_file(dir.join(stale));
@@ -72,7 +76,11 @@ pub(crate) fn forget_account(dir: &Path) {
 }
 
 /// The cached certificate, if `directory` issued it for exactly `domains` and it has not expired.
-pub(crate) fn load_certificate(dir: &Path, domains: &[String], directory: &str) -> Result<Option<Issued>> {
+pub(crate) fn load_certificate(
+    dir: &Path,
+    domains: &[String],
+    directory: &str,
+) -> Result<Option<Issued>> {
     let (cert, key) = (dir.join(CERTIFICATE), dir.join(KEY));
     if !cert.is_file() || !key.is_file() || !from(dir, directory) {
         return Ok(None);

@@ -67,7 +67,11 @@ fn contract_version(name: &str) -> Option<&str> {
 }
 
 /// Refuses a component built for another major version of the contract, naming the version it was built for.
-pub(crate) fn check_contract_version(component: &Component, engine: &Engine, path: &Path) -> Result<()> {
+pub(crate) fn check_contract_version(
+    component: &Component,
+    engine: &Engine,
+    path: &Path,
+) -> Result<()> {
     let ty = component.component_type();
     let names = ty
         .imports(engine)

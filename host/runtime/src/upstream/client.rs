@@ -172,7 +172,10 @@ impl UpstreamClient {
 
     /// Runs a prepared request to its end: the whole response (body read up to `max_response_bytes`) or an error,
     /// within its timeout. Counted in /metrics by outcome and latency.
-    pub(crate) async fn execute(&self, outbound: OutboundRequest) -> Result<UpstreamResponse, HttpError> {
+    pub(crate) async fn execute(
+        &self,
+        outbound: OutboundRequest,
+    ) -> Result<UpstreamResponse, HttpError> {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(outbound.timeout, self.run(outbound.request))
             .await
