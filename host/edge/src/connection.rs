@@ -6,11 +6,11 @@
 //! connection costs neither the memory of the largest state the handshake ever had, nor pointer hops through it on
 //! every message.
 
+use crate::context::{ListenerOptions, WorkerContext};
 use crate::proxy::read_proxy_header;
 use crate::session::{Holds, Session};
 use crate::upgrade::{self, Answer};
 use crate::verdict::{self, Asked, Decision, Registration};
-use crate::worker::{ListenerOptions, WorkerContext};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;

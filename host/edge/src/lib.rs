@@ -7,7 +7,9 @@
 
 pub mod acme;
 pub mod connection;
+pub mod context;
 pub mod listener;
+mod private_file;
 pub mod proxy;
 pub mod session;
 pub mod tls;

@@ -5,8 +5,8 @@
 //! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
+use crate::context::WorkerContext;
 use crate::verdict::Registration;
-use crate::worker::WorkerContext;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::cell::RefCell;
 use std::future::pending;

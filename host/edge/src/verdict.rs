@@ -6,8 +6,8 @@
 //! asked, so a deferred connection can own timers, join groups and be sent messages that reach the client once it
 //! is accepted. [`Registration`] is the drop guard that takes all of that down however the connection ends.
 
+use crate::context::WorkerContext;
 use crate::upgrade::{self, Answer};
-use crate::worker::WorkerContext;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;

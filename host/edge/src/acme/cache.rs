@@ -2,7 +2,7 @@
 //! permissions so a restart reuses them instead of ordering again.
 
 use super::Issued;
-use crate::tls::write_private;
+use crate::private_file::write_private;
 use anyhow::{Context, Result, anyhow};
 use instant_acme::AccountCredentials;
 use rustls::pki_types::pem::PemObject;
