@@ -9,6 +9,7 @@
 //! takes the delivery, so the message's size does not grow with the group. Each worker's queue of deliveries is
 //! bounded in bytes; past the bound, that worker's copy is dropped and counted (`wssgate_cap_hits_total`).
 
+pub use crate::audience::Audience;
 use crate::metrics::{CapHit, Metrics};
 use crate::peers::{Peers, PresenceKey, PresenceValue, Publication};
 use crate::registry::{self, ConnectionId, Connections, IdMap, IdSet};
@@ -23,16 +24,6 @@ use tokio_tungstenite::tungstenite::Message;
 pub(crate) const MAX_SESSION_BYTES: usize = 64 * 1024;
 /// What one queued delivery costs beyond its payload and exclusions (its names, the channel's node).
 const DELIVERY_OVERHEAD: usize = 128;
-
-/// Who a delivery is for, within its route.
-#[derive(Clone)]
-pub enum Audience {
-    Group(String),
-    User(String),
-    Route,
-    /// One connection (the push API's `/api/send` and `/api/close`).
-    Connection(ConnectionId),
-}
 
 /// A message for the members of an audience on one worker.
 pub(crate) struct Delivery {

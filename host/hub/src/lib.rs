@@ -7,6 +7,7 @@
 //! and [`sync`] is how shared state is locked. Below it is only the configuration.
 
 pub mod admission;
+mod audience;
 pub mod exposition;
 mod hub;
 pub mod metrics;

@@ -5,7 +5,7 @@
 //! at once — a worker never waits on the network — so what the hub reads about other nodes is their presence as
 //! they last announced it.
 
-use crate::hub::Audience;
+use crate::audience::Audience;
 use crate::registry::ConnectionId;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -6,7 +6,7 @@
 //! is refused with a `refusal` the plugin can see, never by silent growth.
 
 use super::bindings::wssgate::plugin::{host, timers as timer_calls, types};
-use super::instance::{HostLinks, RouteContext};
+use super::links::{HostLinks, RouteContext};
 use super::stdio::LogBudget;
 use crate::owned::Incarnation;
 use crate::timers::TimerRefusal;

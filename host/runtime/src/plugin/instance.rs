@@ -21,75 +21,27 @@
 use super::cpu_budget;
 use super::exports::Exports;
 use super::host_calls::HostState;
+use super::links::{HostLinks, RouteContext};
 use super::stdio::LogBudget;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginTemplate, RequestInfoParam, Verdict};
-use crate::owned::{self, Due, DueEvent, Incarnation, InstanceAddress};
-use crate::upstream::WorkerUpstreams;
+use crate::owned::{self, Due, DueEvent, Incarnation};
 use crate::worker::Worker;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder};
-use wssgate_config::RouteConfig;
-use wssgate_config::limits::Limits;
-use wssgate_hub::admission::Admission;
-use wssgate_hub::metrics::{CapHit, Metrics};
+use wssgate_hub::ConnectionDetails;
+use wssgate_hub::metrics::CapHit;
 use wssgate_hub::outbound::{UpgradeAnswer, close_frame};
 use wssgate_hub::registry::{ConnectionId, IdMap, IdSet};
-use wssgate_hub::{ConnectionDetails, Hub};
 
 /// The longest back-off between replacements of a plugin that cannot run.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Client addresses whose replayed `on-connect` trapped in a row (none succeeding in between) after which the plugin
 /// counts as unable to run, rather than as hurt by one client (one address's connections count once).
 pub(crate) const REPLAY_TRAPS_TO_BACK_OFF: usize = 3;
-
-/// What an instance knows of the route it serves; shared by the route's instances on every worker.
-pub struct RouteContext {
-    /// The route's position in the config: scopes its groups and users, and routes its timers.
-    pub index: usize,
-    /// The route's path, for log lines.
-    pub path: String,
-    /// The plugin's file name, for log lines.
-    pub plugin: String,
-    /// The route's `[route.settings]`, handed to the plugin on request.
-    pub settings: BTreeMap<String, String>,
-    /// The upstreams the route grants its plugin.
-    pub upstreams: Vec<String>,
-    /// The memory cap of each instance.
-    pub max_memory_bytes: usize,
-    /// How much CPU time one callback may use.
-    pub event_deadline: Duration,
-    /// Fuel (roughly, wasm instructions) one callback may use; `None` when fuel is off.
-    pub fuel: Option<u64>,
-    /// The first back-off before replacing an instance that cannot run.
-    pub restart_backoff: Duration,
-    /// The engine meters fuel (some route sets it), so every store needs some.
-    pub fuel_metering: bool,
-}
-
-impl RouteContext {
-    pub fn new(route: &RouteConfig, index: usize, fuel_metering: bool) -> Self {
-        RouteContext {
-            index,
-            fuel_metering,
-            path: route.path.clone(),
-            plugin: route
-                .plugin
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            settings: route.settings.clone(),
-            upstreams: route.upstreams.clone(),
-            max_memory_bytes: route.max_memory_bytes,
-            event_deadline: route.event_deadline,
-            fuel: route.fuel,
-            restart_backoff: route.restart_backoff,
-        }
-    }
-}
 
 /// A callback trapped. The reason is already logged and the instance is being replaced.
 #[derive(Debug)]
@@ -117,30 +69,6 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
-
-/// The host links an instance needs beyond its route: the shared hub, the way back for its timers and responses,
-/// the worker's upstream clients, the limits.
-#[derive(Clone)]
-pub struct HostLinks {
-    /// Counters for /metrics, and the worker's shard in them.
-    pub metrics: Arc<Metrics>,
-    pub worker: usize,
-    pub hub: Arc<Hub>,
-    /// Where the instance's timers and outbound responses report.
-    pub address: InstanceAddress,
-    /// This worker's clients of the configured upstreams (the route's grants pick among them).
-    pub upstreams: Arc<WorkerUpstreams>,
-    /// The caps on what host calls may create, as of the generation the instance belongs to.
-    pub limits: Arc<Limits>,
-    /// Where traps are counted against the client's address.
-    pub admission: Arc<Admission>,
-}
-
-impl HostLinks {
-    pub fn cap_hit(&self, cap: CapHit) {
-        self.metrics.cap_hit(self.worker, cap);
-    }
-}
 
 /// The `on-connect` argument for a connection.
 fn request_info<'a>(

@@ -11,13 +11,15 @@ mod exports;
 mod host_calls;
 mod http_calls;
 mod instance;
+mod links;
 mod stdio;
 mod wasi;
 
 pub use bindings::wssgate::plugin::types::{LogLevel, Rejection, Verdict};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
 pub(crate) use host_calls::HostState;
-pub use instance::{HostLinks, PluginInstance, RouteContext, Trapped};
+pub use instance::{PluginInstance, Trapped};
+pub use links::{HostLinks, RouteContext};
 
 use anyhow::{Result, anyhow};
 use std::path::Path;

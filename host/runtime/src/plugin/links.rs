@@ -1,0 +1,82 @@
+//! What an instance is given when it starts and its host calls read: its route ([`RouteContext`], shared by the
+//! route's instances on every worker) and the links beyond it ([`HostLinks`]: the hub, the way back for its timers
+//! and responses, the worker's upstream clients, the limits, the metrics).
+
+use crate::owned::InstanceAddress;
+use crate::upstream::WorkerUpstreams;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wssgate_config::RouteConfig;
+use wssgate_config::limits::Limits;
+use wssgate_hub::Hub;
+use wssgate_hub::admission::Admission;
+use wssgate_hub::metrics::{CapHit, Metrics};
+
+/// What an instance knows of the route it serves; shared by the route's instances on every worker.
+pub struct RouteContext {
+    /// The route's position in the config: scopes its groups and users, and routes its timers.
+    pub index: usize,
+    /// The route's path, for log lines.
+    pub path: String,
+    /// The plugin's file name, for log lines.
+    pub plugin: String,
+    /// The route's `[route.settings]`, handed to the plugin on request.
+    pub settings: BTreeMap<String, String>,
+    /// The upstreams the route grants its plugin.
+    pub upstreams: Vec<String>,
+    /// The memory cap of each instance.
+    pub max_memory_bytes: usize,
+    /// How much CPU time one callback may use.
+    pub event_deadline: Duration,
+    /// Fuel (roughly, wasm instructions) one callback may use; `None` when fuel is off.
+    pub fuel: Option<u64>,
+    /// The first back-off before replacing an instance that cannot run.
+    pub restart_backoff: Duration,
+    /// The engine meters fuel (some route sets it), so every store needs some.
+    pub fuel_metering: bool,
+}
+
+impl RouteContext {
+    pub fn new(route: &RouteConfig, index: usize, fuel_metering: bool) -> Self {
+        RouteContext {
+            index,
+            fuel_metering,
+            path: route.path.clone(),
+            plugin: route
+                .plugin
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            settings: route.settings.clone(),
+            upstreams: route.upstreams.clone(),
+            max_memory_bytes: route.max_memory_bytes,
+            event_deadline: route.event_deadline,
+            fuel: route.fuel,
+            restart_backoff: route.restart_backoff,
+        }
+    }
+}
+
+/// The host links an instance needs beyond its route: the shared hub, the way back for its timers and responses,
+/// the worker's upstream clients, the limits.
+#[derive(Clone)]
+pub struct HostLinks {
+    /// Counters for /metrics, and the worker's shard in them.
+    pub metrics: Arc<Metrics>,
+    pub worker: usize,
+    pub hub: Arc<Hub>,
+    /// Where the instance's timers and outbound responses report.
+    pub address: InstanceAddress,
+    /// This worker's clients of the configured upstreams (the route's grants pick among them).
+    pub upstreams: Arc<WorkerUpstreams>,
+    /// The caps on what host calls may create, as of the generation the instance belongs to.
+    pub limits: Arc<Limits>,
+    /// Where traps are counted against the client's address.
+    pub admission: Arc<Admission>,
+}
+
+impl HostLinks {
+    pub fn cap_hit(&self, cap: CapHit) {
+        self.metrics.cap_hit(self.worker, cap);
+    }
+}
