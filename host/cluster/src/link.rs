@@ -4,8 +4,8 @@
 //! ([`LinkState`]) is what `/healthz` and `/metrics` report.
 
 use super::presence::{
-    Announcer, CHANGES_EVERY, Changes, DEAD_AFTER, HEARTBEAT, Key, RemoteView, SNAPSHOT_EVERY,
-    Value,
+    Announcer, CHANGES_EVERY, Changes, DEAD_AFTER, HEARTBEAT, Key, Piece, RemoteView,
+    SNAPSHOT_EVERY,
 };
 use super::state::LinkState;
 use super::subscriptions;
@@ -421,12 +421,9 @@ impl Link {
             seq: chores.seq,
         };
         if !changed.is_empty() {
-            let pieces: Vec<(Key, Value)> = changed
+            let pieces: Vec<Piece> = changed
                 .into_iter()
-                .map(|key| {
-                    let value = self.hub.local_presence(&key);
-                    (key, value)
-                })
+                .map(|key| self.hub.local_presence(key))
                 .collect();
             let messages = announcer.changes(&pieces, max);
             chores.seq = announcer.seq;

@@ -9,8 +9,12 @@
 //! parts in a [`RemoteView`] and adds them to its own answers. A node not heard from for [`DEAD_AFTER`] is out of
 //! presence: it died, or the broker (or the way to it) is down; a node that stops cleanly says so and is out at once.
 
-use super::wire::{Reader, put_str};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use wssgate_hub::registry::ConnectionId;
@@ -25,7 +29,7 @@ pub const CHANGES_EVERY: Duration = Duration::from_millis(100);
 /// The least time between two snapshots a node sends, however often it is asked.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
-pub use wssgate_hub::peers::{PresenceKey as Key, PresenceValue as Value};
+pub use wssgate_hub::peers::{PresenceKey as Key, PresencePiece as Piece};
 
 /// Pieces of presence that changed on this node since its last announcement: the hub marks them, the link reads
 /// their values from the hub when it announces. A set, so a group that churns is announced once per round.
@@ -52,11 +56,167 @@ fn max_ids(max_payload: usize) -> usize {
     (max_payload / 2 / 8).clamp(1, MAX_ANNOUNCED_IDS)
 }
 
+/// The first byte of every announcement: the version of its layout. An announcement of another version is dropped
+/// like any unreadable one (nodes of two presence versions do not see each other's presence).
+const VERSION: u8 = 1;
+
+/// An announcement as it crosses: `[VERSION]` then this, in postcard. Strings and the piece list are
+/// length-prefixed (varints); connection ids are 8 bytes each, big-endian.
+#[derive(Serialize, Deserialize)]
+struct Announcement<'a> {
+    /// The node's tag (the top bits of its connection ids).
+    tag: u32,
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    /// The number of the node's last change.
+    seq: u64,
+    #[serde(borrow)]
+    kind: Kind<'a>,
+}
+
 /// What an announcement is.
-const HEARTBEAT_KIND: u8 = b'h';
-const CHANGES_KIND: u8 = b'd';
-const SNAPSHOT_KIND: u8 = b's';
-const LEAVING_KIND: u8 = b'l';
+#[derive(Serialize, Deserialize)]
+enum Kind<'a> {
+    Heartbeat,
+    Leaving,
+    Changes(#[serde(borrow)] Pieces<'a>),
+    /// Part `index` of `count` of snapshot `number`.
+    Snapshot {
+        number: u64,
+        index: u32,
+        count: u32,
+        #[serde(borrow)]
+        pieces: Pieces<'a>,
+    },
+}
+
+/// One piece as it crosses: a group always with its member count, a user always with its connections.
+#[derive(Serialize, Deserialize)]
+enum WirePiece<'a> {
+    Group {
+        #[serde(borrow)]
+        route: Cow<'a, str>,
+        #[serde(borrow)]
+        group: Cow<'a, str>,
+        members: u32,
+    },
+    User {
+        #[serde(borrow)]
+        route: Cow<'a, str>,
+        #[serde(borrow)]
+        uid: Cow<'a, str>,
+        #[serde(with = "ids")]
+        ids: Cow<'a, [ConnectionId]>,
+    },
+}
+
+impl<'a> WirePiece<'a> {
+    /// `piece`, listing at most `max_ids` connections of a user.
+    fn of(piece: &'a Piece, max_ids: usize) -> Self {
+        match piece {
+            Piece::Group {
+                route,
+                group,
+                members,
+            } => WirePiece::Group {
+                route: route.into(),
+                group: group.into(),
+                members: *members,
+            },
+            Piece::User { route, uid, ids } => WirePiece::User {
+                route: route.into(),
+                uid: uid.into(),
+                ids: ids[..ids.len().min(max_ids)].into(),
+            },
+        }
+    }
+}
+
+/// The pieces of an announcement. Read without reserving room for the count the sender claims: the list grows with
+/// the pieces actually read, so a crafted count costs nothing.
+struct Pieces<'a>(Vec<WirePiece<'a>>);
+
+impl Serialize for Pieces<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pieces<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for List<'a> {
+            type Value = Pieces<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of presence pieces")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Pieces<'a>, A::Error> {
+                let mut pieces = Vec::new();
+                while let Some(piece) = seq.next_element()? {
+                    pieces.push(piece);
+                }
+                Ok(Pieces(pieces))
+            }
+        }
+        deserializer.deserialize_seq(List(std::marker::PhantomData))
+    }
+}
+
+/// A user's connection ids as one byte string of 8 bytes each, big-endian (ids carry the node's tag in their top
+/// bits: as varints most would take 10 bytes). Read into exactly as many ids as the bytes present hold.
+mod ids {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        ids: &[ConnectionId],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_be_bytes()).collect();
+        serializer.serialize_bytes(&bytes)
+    }
+
+    pub fn deserialize<'de, 'a, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Cow<'a, [ConnectionId]>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<ConnectionId>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("connection ids, 8 bytes each")
+            }
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<ConnectionId>, E> {
+                if !bytes.len().is_multiple_of(8) {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
+                let mut ids = Vec::with_capacity(bytes.len() / 8);
+                for id in bytes.chunks_exact(8) {
+                    ids.push(u64::from_be_bytes(id.try_into().map_err(E::custom)?));
+                }
+                Ok(ids)
+            }
+        }
+        deserializer.deserialize_bytes(Bytes).map(Cow::Owned)
+    }
+}
+
+/// An announcement's bytes.
+fn encode(announcement: &Announcement) -> Vec<u8> {
+    let out = vec![VERSION];
+    // Writing to a Vec fails only for a type serde cannot write, and these are all plain.
+    postcard::to_extend(announcement, out).unwrap_or_else(|_| vec![VERSION])
+}
+
+/// Reads an announcement; `None` for another version, or bytes that are not a whole announcement and nothing else.
+fn decode(bytes: &[u8]) -> Option<Announcement<'_>> {
+    let (&version, rest) = bytes.split_first()?;
+    if version != VERSION {
+        return None;
+    }
+    match postcard::take_from_bytes(rest) {
+        Ok((announcement, [])) => Some(announcement),
+        _ => None,
+    }
+}
 
 /// Who announces: the node's tag (the top bits of its connection ids), its name, and the number of its last change.
 pub struct Announcer<'a> {
@@ -66,72 +226,82 @@ pub struct Announcer<'a> {
 }
 
 impl Announcer<'_> {
-    fn header(&self, kind: u8) -> Vec<u8> {
-        let mut out = vec![kind];
-        out.extend_from_slice(&self.tag.to_be_bytes());
-        put_str(&mut out, self.node);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out
+    fn message(&self, kind: Kind) -> Vec<u8> {
+        encode(&Announcement {
+            tag: self.tag,
+            node: self.node.into(),
+            seq: self.seq,
+            kind,
+        })
     }
 
     pub fn heartbeat(&self) -> Vec<u8> {
-        self.header(HEARTBEAT_KIND)
+        self.message(Kind::Heartbeat)
     }
 
     pub fn leaving(&self) -> Vec<u8> {
-        self.header(LEAVING_KIND)
+        self.message(Kind::Leaving)
     }
 
     /// Changes as messages of at most `max_payload` bytes; each takes the next number (`seq` advances).
-    pub fn changes(&mut self, pieces: &[(Key, Value)], max_payload: usize) -> Vec<Vec<u8>> {
+    pub fn changes(&mut self, pieces: &[Piece], max_payload: usize) -> Vec<Vec<u8>> {
         let mut messages = Vec::new();
         for part in split(pieces, max_payload) {
             self.seq += 1;
-            let mut out = self.header(CHANGES_KIND);
-            put_pieces(&mut out, part, max_ids(max_payload));
-            messages.push(out);
+            let pieces = wire_pieces(part, max_payload);
+            messages.push(self.message(Kind::Changes(pieces)));
         }
         messages
     }
 
     /// The node's whole presence, as of change `seq`, as snapshot `number`'s parts of at most `max_payload` bytes.
-    pub fn snapshot(
-        &self,
-        number: u64,
-        pieces: &[(Key, Value)],
-        max_payload: usize,
-    ) -> Vec<Vec<u8>> {
+    pub fn snapshot(&self, number: u64, pieces: &[Piece], max_payload: usize) -> Vec<Vec<u8>> {
         let parts = split(pieces, max_payload);
         let count = parts.len().max(1) as u32;
         let mut messages = Vec::new();
         for index in 0..count {
-            let mut out = self.header(SNAPSHOT_KIND);
-            out.extend_from_slice(&number.to_be_bytes());
-            out.extend_from_slice(&index.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
             let part = parts.get(index as usize).copied().unwrap_or(&[]);
-            put_pieces(&mut out, part, max_ids(max_payload));
-            messages.push(out);
+            messages.push(self.message(Kind::Snapshot {
+                number,
+                index,
+                count,
+                pieces: wire_pieces(part, max_payload),
+            }));
         }
         messages
     }
 }
 
-/// What one piece costs in an announcement that lists at most `max_ids` connections of a user.
-fn size(piece: &(Key, Value), max_ids: usize) -> usize {
-    let names = match &piece.0 {
-        Key::Group { route, group } => route.len() + group.len(),
-        Key::User { route, uid } => route.len() + uid.len(),
+fn wire_pieces(part: &[Piece], max_payload: usize) -> Pieces<'_> {
+    let max_ids = max_ids(max_payload);
+    Pieces(part.iter().map(|p| WirePiece::of(p, max_ids)).collect())
+}
+
+/// How many bytes postcard's varint of `n` takes: 7 bits a byte.
+fn varint(n: usize) -> usize {
+    (usize::BITS - n.leading_zeros()).div_ceil(7).max(1) as usize
+}
+
+/// What one piece costs in an announcement that lists at most `max_ids` connections of a user: exactly its encoded
+/// size (the variant, each string's length and bytes, the member count's varint or the ids' length and bytes).
+fn size(piece: &Piece, max_ids: usize) -> usize {
+    let text = |s: &str| varint(s.len()) + s.len();
+    let body = match piece {
+        Piece::Group {
+            route,
+            group,
+            members,
+        } => text(route) + text(group) + varint(*members as usize),
+        Piece::User { route, uid, ids } => {
+            let bytes = ids.len().min(max_ids) * 8;
+            text(route) + text(uid) + varint(bytes) + bytes
+        }
     };
-    let value = match &piece.1 {
-        Value::Members(_) => 4,
-        Value::Connections(ids) => 4 + ids.len().min(max_ids) * 8,
-    };
-    1 + 8 + names + value
+    1 + body
 }
 
 /// `pieces` in runs that each fit a message of `max_payload` bytes (with room for the header).
-fn split(pieces: &[(Key, Value)], max_payload: usize) -> Vec<&[(Key, Value)]> {
+fn split(pieces: &[Piece], max_payload: usize) -> Vec<&[Piece]> {
     let room = max_payload.saturating_sub(256).max(1024);
     let mut parts = Vec::new();
     let (mut start, mut used) = (0, 0);
@@ -147,32 +317,6 @@ fn split(pieces: &[(Key, Value)], max_payload: usize) -> Vec<&[(Key, Value)]> {
         parts.push(&pieces[start..]);
     }
     parts
-}
-
-fn put_pieces(out: &mut Vec<u8>, pieces: &[(Key, Value)], max_ids: usize) {
-    out.extend_from_slice(&(pieces.len() as u32).to_be_bytes());
-    for (key, value) in pieces {
-        match (key, value) {
-            (Key::Group { route, group }, Value::Members(count)) => {
-                out.push(b'g');
-                put_str(out, route);
-                put_str(out, group);
-                out.extend_from_slice(&count.to_be_bytes());
-            }
-            (Key::User { route, uid }, Value::Connections(ids)) => {
-                out.push(b'u');
-                put_str(out, route);
-                put_str(out, uid);
-                let ids = &ids[..ids.len().min(max_ids)];
-                out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
-                for id in ids {
-                    out.extend_from_slice(&id.to_be_bytes());
-                }
-            }
-            // The hub pairs every key with its kind of value.
-            _ => {}
-        }
-    }
 }
 
 /// One other node's part of presence, as last announced.
@@ -220,8 +364,12 @@ impl NodeView {
 
     /// Applies a snapshot's part: the first starts a staging copy, each next one adds to it, the last replaces the
     /// view. A part out of order drops the staging copy and leaves the view as it was, not synced.
-    fn apply_snapshot_part(&mut self, seq: u64, reader: &mut Reader) -> Option<()> {
-        let (number, index, count) = (reader.u64()?, reader.u32()?, reader.u32()?);
+    fn apply_snapshot_part(
+        &mut self,
+        seq: u64,
+        (number, index, count): (u64, u32, u32),
+        pieces: Pieces,
+    ) {
         if index == 0 {
             self.staging = Some(Staging {
                 number,
@@ -235,17 +383,17 @@ impl NodeView {
         else {
             self.staging = None;
             self.synced = false;
-            return Some(());
+            return;
         };
-        apply_pieces(&mut staging.groups, &mut staging.users, reader)?;
+        apply_pieces(&mut staging.groups, &mut staging.users, pieces);
         staging.next += 1;
-        if staging.next == count {
-            let staging = self.staging.take()?;
+        if staging.next == count
+            && let Some(staging) = self.staging.take()
+        {
             (self.groups, self.users) = (staging.groups, staging.users);
             self.seq = seq;
             self.synced = true;
         }
-        Some(())
     }
 
     /// Whether to ask the node for a snapshot now: not synced, not asked within the last second, and no snapshot
@@ -260,38 +408,35 @@ impl NodeView {
     }
 }
 
-/// Reads pieces into `groups` and `users`: a zero count or an empty list takes a piece out.
+/// Applies pieces to `groups` and `users`: a zero count or an empty list takes a piece out.
 fn apply_pieces(
     groups: &mut HashMap<(String, String), u32>,
     users: &mut HashMap<(String, String), Vec<ConnectionId>>,
-    reader: &mut Reader,
-) -> Option<()> {
-    let count = reader.u32()?;
-    for _ in 0..count {
-        let kind = reader.u8()?;
-        let key = (reader.str()?.to_owned(), reader.str()?.to_owned());
-        match kind {
-            b'g' => match reader.u32()? {
-                0 => groups.remove(&key),
-                members => groups.insert(key, members),
-            },
-            b'u' => {
-                let n = reader.u32()? as usize;
-                let mut ids = Vec::with_capacity(n.min(MAX_ANNOUNCED_IDS));
-                for _ in 0..n {
-                    ids.push(reader.u64()?);
-                }
+    pieces: Pieces,
+) {
+    for piece in pieces.0 {
+        match piece {
+            WirePiece::Group {
+                route,
+                group,
+                members,
+            } => {
+                let key = (route.into_owned(), group.into_owned());
+                match members {
+                    0 => groups.remove(&key),
+                    members => groups.insert(key, members),
+                };
+            }
+            WirePiece::User { route, uid, ids } => {
+                let key = (route.into_owned(), uid.into_owned());
                 if ids.is_empty() {
                     users.remove(&key);
                 } else {
-                    users.insert(key, ids);
+                    users.insert(key, ids.into_owned());
                 }
-                None
             }
-            _ => return None,
-        };
+        }
     }
-    Some(())
 }
 
 /// The other nodes' presence.
@@ -321,11 +466,13 @@ impl RemoteView {
     }
 
     fn apply_at(&self, bytes: &[u8], own_tag: u32, own_name: &str, now: Instant) -> Option<Heard> {
-        let mut reader = Reader::new(bytes);
-        let kind = reader.u8()?;
-        let tag = reader.u32()?;
-        let name = reader.str()?;
-        let seq = reader.u64()?;
+        let Announcement {
+            tag,
+            node: name,
+            seq,
+            kind,
+        } = decode(bytes)?;
+        let name = &*name;
         if tag == own_tag {
             return Some(if name == own_name {
                 Heard::Nothing
@@ -334,7 +481,7 @@ impl RemoteView {
             });
         }
         let mut nodes = lock(&self.nodes);
-        if kind == LEAVING_KIND {
+        if let Kind::Leaving = kind {
             nodes.remove(&tag);
             return Some(Heard::Nothing);
         }
@@ -357,20 +504,26 @@ impl RemoteView {
         }
         view.heard = now;
         match kind {
-            HEARTBEAT_KIND => {
+            Kind::Heartbeat => {
                 if seq != view.seq {
                     view.synced = false;
                 }
             }
-            CHANGES_KIND => {
-                if seq != view.seq + 1 {
+            Kind::Changes(pieces) => {
+                if seq != view.seq.wrapping_add(1) {
                     view.synced = false;
                 }
                 view.seq = seq;
-                apply_pieces(&mut view.groups, &mut view.users, &mut reader)?;
+                apply_pieces(&mut view.groups, &mut view.users, pieces);
             }
-            SNAPSHOT_KIND => view.apply_snapshot_part(seq, &mut reader)?,
-            _ => return None,
+            Kind::Snapshot {
+                number,
+                index,
+                count,
+                pieces,
+            } => view.apply_snapshot_part(seq, (number, index, count), pieces),
+            // Taken out above.
+            Kind::Leaving => return Some(Heard::Nothing),
         }
         Some(if name == own_name {
             Heard::SameName(tag)
@@ -450,10 +603,11 @@ impl RemoteView {
 mod tests {
     use super::*;
 
-    fn group(name: &str) -> Key {
-        Key::Group {
+    fn group(name: &str, members: u32) -> Piece {
+        Piece::Group {
             route: "/chat".into(),
             group: name.into(),
+            members,
         }
     }
 
@@ -467,32 +621,28 @@ mod tests {
         };
         let t0 = Instant::now();
         // First heard of: asks for a snapshot, but applies what it hears meanwhile.
-        let first = b.changes(&[(group("room"), Value::Members(3))], 1 << 20);
+        let first = b.changes(&[group("room", 3)], 1 << 20);
         assert!(matches!(
             view.apply_at(&first[0], 1, "a", t0),
             Some(Heard::AskSnapshot(2))
         ));
         assert_eq!(view.group_size("/chat", "room"), 3);
-        let snapshot = b.snapshot(1, &[(group("room"), Value::Members(4))], 1 << 20);
+        let snapshot = b.snapshot(1, &[group("room", 4)], 1 << 20);
         view.apply_at(&snapshot[0], 1, "a", t0);
         assert_eq!(view.group_size("/chat", "room"), 4);
         // A change is missed: the next one shows the gap, and the view asks again.
-        b.changes(&[(group("room"), Value::Members(5))], 1 << 20);
-        let next = b.changes(&[(group("hall"), Value::Members(1))], 1 << 20);
+        b.changes(&[group("room", 5)], 1 << 20);
+        let next = b.changes(&[group("hall", 1)], 1 << 20);
         let later = t0 + SNAPSHOT_EVERY;
         assert!(matches!(
             view.apply_at(&next[0], 1, "a", later),
             Some(Heard::AskSnapshot(2))
         ));
         // A user's connections; an empty list takes the user out.
-        let user = |ids: Vec<u64>| {
-            (
-                Key::User {
-                    route: "/chat".into(),
-                    uid: "ann".into(),
-                },
-                Value::Connections(ids),
-            )
+        let user = |ids: Vec<u64>| Piece::User {
+            route: "/chat".into(),
+            uid: "ann".into(),
+            ids,
         };
         view.apply_at(&b.changes(&[user(vec![7, 8])], 1 << 20)[0], 1, "a", later);
         assert_eq!(view.connections_of_user("/chat", "ann"), vec![7, 8]);
@@ -515,9 +665,7 @@ mod tests {
 
     #[test]
     fn large_announcements_are_split_under_the_payload_limit() {
-        let pieces: Vec<(Key, Value)> = (0..5000)
-            .map(|i| (group(&format!("group-{i}")), Value::Members(1)))
-            .collect();
+        let pieces: Vec<Piece> = (0..5000).map(|i| group(&format!("group-{i}"), 1)).collect();
         let mut a = Announcer {
             tag: 1,
             node: "a",
@@ -537,9 +685,7 @@ mod tests {
     #[test]
     fn a_snapshot_with_a_lost_part_changes_nothing_and_a_restarted_node_replaces_its_old_self() {
         let view = RemoteView::default();
-        let pieces: Vec<(Key, Value)> = (0..3000)
-            .map(|i| (group(&format!("g{i}")), Value::Members(2)))
-            .collect();
+        let pieces: Vec<Piece> = (0..3000).map(|i| group(&format!("g{i}"), 2)).collect();
         let b = Announcer {
             tag: 2,
             node: "b",
@@ -549,9 +695,7 @@ mod tests {
             view.apply(&part, 1, "a");
         }
         assert_eq!(view.group_size("/chat", "g0"), 2);
-        let smaller: Vec<(Key, Value)> = (0..3000)
-            .map(|i| (group(&format!("g{i}")), Value::Members(1)))
-            .collect();
+        let smaller: Vec<Piece> = (0..3000).map(|i| group(&format!("g{i}"), 1)).collect();
         let parts = b.snapshot(2, &smaller, 16 * 1024);
         assert!(parts.len() > 2);
         for (i, part) in parts.iter().enumerate() {
@@ -581,5 +725,240 @@ mod tests {
             view.apply(&twin.heartbeat(), 1, "a"),
             Heard::SameName(4)
         ));
+    }
+
+    fn user(uid: &str, ids: Vec<u64>) -> Piece {
+        Piece::User {
+            route: "/chat".into(),
+            uid: uid.into(),
+            ids,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_announcement_round_trips() {
+        let mut a = Announcer {
+            tag: 0xabcde,
+            node: "node-a",
+            seq: 41,
+        };
+        let header = |m: &Announcement| (m.tag, m.node.to_string(), m.seq);
+        let heartbeat = a.heartbeat();
+        assert_eq!(heartbeat[0], VERSION);
+        let m = decode(&heartbeat).unwrap();
+        assert_eq!(header(&m), (0xabcde, "node-a".into(), 41));
+        assert!(matches!(m.kind, Kind::Heartbeat));
+        assert!(matches!(decode(&a.leaving()).unwrap().kind, Kind::Leaving));
+        let ids = vec![u64::MAX, 1 << 63, 0, 7];
+        let pieces = [group("room", 3), user("ann", ids.clone()), group("gone", 0)];
+        let changes = a.changes(&pieces, 1 << 20);
+        let m = decode(&changes[0]).unwrap();
+        assert_eq!(header(&m), (0xabcde, "node-a".into(), 42));
+        let Kind::Changes(got) = m.kind else {
+            panic!("not changes")
+        };
+        assert!(matches!(
+            &got.0[..],
+            [
+                WirePiece::Group { route, group, members: 3 },
+                WirePiece::User { uid, ids: got_ids, .. },
+                WirePiece::Group { members: 0, .. },
+            ] if route == "/chat" && group == "room" && uid == "ann" && got_ids[..] == ids[..]
+        ));
+        let parts = a.snapshot(5, &pieces, 1 << 20);
+        let Kind::Snapshot {
+            number: 5,
+            index: 0,
+            count: 1,
+            pieces: got,
+        } = decode(&parts[0]).unwrap().kind
+        else {
+            panic!("not a snapshot's only part")
+        };
+        assert_eq!(got.0.len(), 3);
+        // An empty snapshot is one part with no pieces.
+        let empty = a.snapshot(6, &[], 1 << 20);
+        assert!(matches!(
+            decode(&empty[0]).unwrap().kind,
+            Kind::Snapshot { count: 1, pieces, .. } if pieces.0.is_empty()
+        ));
+    }
+
+    #[test]
+    fn another_version_truncated_or_trailing_bytes_are_dropped_like_any_bad_message() {
+        let mut b = Announcer {
+            tag: 2,
+            node: "b",
+            seq: 0,
+        };
+        let message = b.changes(&[group("room", 3), user("ann", vec![1, 2])], 1 << 20)[0].clone();
+        let view = RemoteView::default();
+        let mut other = message.clone();
+        other[0] = VERSION + 1;
+        assert!(decode(&other).is_none());
+        assert!(matches!(view.apply(&other, 1, "a"), Heard::Nothing));
+        for len in 0..message.len() {
+            assert!(decode(&message[..len]).is_none(), "{len} bytes");
+            assert!(matches!(
+                view.apply(&message[..len], 1, "a"),
+                Heard::Nothing
+            ));
+        }
+        let mut longer = message.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_none());
+        // None of them touched the view.
+        assert_eq!(view.nodes(), 0);
+        assert_eq!(view.group_size("/chat", "room"), 0);
+        view.apply(&message, 1, "a");
+        assert_eq!(view.group_size("/chat", "room"), 3);
+    }
+
+    /// The largest single allocation made on this thread since the last [`largest_reset`].
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static LARGEST: Cell<usize> = const { Cell::new(0) };
+        }
+
+        pub struct Counting;
+
+        // SAFETY: every call is passed on to the system allocator unchanged.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let _ = LARGEST.try_with(|l| l.set(l.get().max(layout.size())));
+                unsafe { System.alloc(layout) }
+            }
+
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                unsafe { System.dealloc(ptr, layout) }
+            }
+
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                let _ = LARGEST.try_with(|l| l.set(l.get().max(new_size)));
+                unsafe { System.realloc(ptr, layout, new_size) }
+            }
+        }
+
+        pub fn largest_reset() -> usize {
+            LARGEST.with(|l| l.replace(0))
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: counting::Counting = counting::Counting;
+
+    fn varint(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    #[test]
+    fn a_crafted_huge_length_is_rejected_without_allocating_for_it() {
+        // [VERSION], tag 2, node "b", seq 1, then what each case adds.
+        let start = || {
+            let mut m = vec![VERSION];
+            varint(&mut m, 2);
+            varint(&mut m, 1);
+            m.push(b'b');
+            varint(&mut m, 1);
+            m
+        };
+        let mut cases = Vec::new();
+        // A node name claiming 2^62 bytes.
+        let mut m = vec![VERSION, 2];
+        varint(&mut m, 1 << 62);
+        m.extend_from_slice(b"bbbb");
+        cases.push(m);
+        // Changes claiming u64::MAX pieces, then one group.
+        let mut m = start();
+        varint(&mut m, 2);
+        varint(&mut m, u64::MAX);
+        m.extend_from_slice(&[0, 1, b'r', 1, b'g', 1]);
+        cases.push(m);
+        // One user whose ids claim 2^40 bytes.
+        let mut m = start();
+        varint(&mut m, 2);
+        varint(&mut m, 1);
+        m.extend_from_slice(&[1, 1, b'r', 1, b'u']);
+        varint(&mut m, 1 << 40);
+        m.extend_from_slice(&[0; 16]);
+        cases.push(m);
+        // A snapshot part claiming 2^50 pieces.
+        let mut m = start();
+        varint(&mut m, 3);
+        m.extend_from_slice(&[1, 0, 1]);
+        varint(&mut m, 1 << 50);
+        cases.push(m);
+        // Ids that are not a whole number of 8 bytes.
+        let mut m = start();
+        varint(&mut m, 2);
+        varint(&mut m, 1);
+        m.extend_from_slice(&[1, 1, b'r', 1, b'u', 9]);
+        m.extend_from_slice(&[0; 9]);
+        cases.push(m);
+        let view = RemoteView::default();
+        for m in &cases {
+            counting::largest_reset();
+            assert!(decode(m).is_none(), "{m:?}");
+            let largest = counting::largest_reset();
+            // Nothing is reserved for a claimed length: at most the bytes present, or the first few pieces read.
+            let room = m.len().max(4 * size_of::<WirePiece>());
+            assert!(largest <= room, "{largest} bytes allocated for {m:?}");
+            assert!(matches!(view.apply(m, 1, "a"), Heard::Nothing));
+        }
+        assert_eq!(view.nodes(), 0);
+        // The last case with its ninth byte gone is a user with one id.
+        let mut fine = cases.pop().unwrap();
+        let at = fine.len() - 10;
+        fine[at] = 8;
+        fine.pop();
+        assert!(matches!(decode(&fine).unwrap().kind, Kind::Changes(p) if p.0.len() == 1));
+    }
+
+    #[test]
+    fn the_size_estimate_bounds_the_encoding_on_a_small_broker() {
+        // 4 KiB: 256 ids of a user fit (2 KiB); a user with more is announced with 256 of them.
+        let pieces: Vec<Piece> = (0..40)
+            .map(|i| {
+                if i % 2 == 0 {
+                    user(
+                        &format!("user-{i}-{}", "x".repeat(200)),
+                        (0..300).map(|id| u64::MAX - id).collect(),
+                    )
+                } else {
+                    group(&"g".repeat(300 + i), u32::MAX)
+                }
+            })
+            .collect();
+        let mut a = Announcer {
+            tag: 0xfffff,
+            node: &"n".repeat(64),
+            seq: u64::MAX - 100,
+        };
+        let messages = a.changes(&pieces, 4096);
+        assert!(messages.len() > 10);
+        assert!(messages.iter().all(|m| m.len() <= 4096));
+        let snapshot = a.snapshot(u64::MAX, &pieces, 4096);
+        assert!(snapshot.iter().all(|m| m.len() <= 4096));
+        for piece in &pieces {
+            let one = a.changes(std::slice::from_ref(piece), 4096);
+            let bare = Announcer {
+                tag: a.tag,
+                node: a.node,
+                seq: a.seq,
+            }
+            .message(Kind::Changes(Pieces(Vec::new())));
+            assert!(one[0].len() - bare.len() <= size(piece, max_ids(4096)));
+        }
+        let Kind::Changes(got) = decode(&messages[0]).unwrap().kind else {
+            panic!("not changes")
+        };
+        assert!(matches!(&got.0[0], WirePiece::User { ids, .. } if ids.len() == 256));
     }
 }

@@ -195,7 +195,7 @@ impl Admission {
         };
         let max_per_ip = self.max_per_ip.load(Ordering::Relaxed);
         if max_per_ip > 0 {
-            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            let mut per_ip = lock(&self.per_ip);
             let count = per_ip.entry(ip).or_insert(0);
             if *count >= max_per_ip {
                 return Err(Refusal::TooManyFromAddress);
@@ -211,11 +211,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         self.admission.total.fetch_sub(1, Ordering::AcqRel);
         if let Some(ip) = self.ip {
-            let mut per_ip = self
-                .admission
-                .per_ip
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut per_ip = lock(&self.admission.per_ip);
             if let Some(count) = per_ip.get_mut(&ip) {
                 *count -= 1;
                 if *count == 0 {

@@ -11,7 +11,7 @@
 
 pub use crate::audience::Audience;
 use crate::metrics::{CapHit, Metrics};
-use crate::peers::{Peers, PresenceKey, PresenceValue, Publication};
+use crate::peers::{Peers, PresenceKey, PresencePiece, Publication};
 use crate::registry::{self, ConnectionId, Connections, IdMap, IdSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -267,42 +267,50 @@ impl Hub {
     }
 
     /// This node's part of one piece of presence, for the other nodes.
-    pub fn local_presence(&self, key: &PresenceKey) -> PresenceValue {
+    pub fn local_presence(&self, key: PresenceKey) -> PresencePiece {
         let state = self.lock();
         match key {
-            PresenceKey::Group { route, group } => PresenceValue::Members(
-                state
+            PresenceKey::Group { route, group } => {
+                let members = state
                     .groups
                     .get(&(route.clone(), group.clone()))
-                    .map_or(0, |m| m.len() as u32),
-            ),
-            PresenceKey::User { route, uid } => PresenceValue::Connections(
-                state
+                    .map_or(0, |m| m.len() as u32);
+                PresencePiece::Group {
+                    route,
+                    group,
+                    members,
+                }
+            }
+            PresenceKey::User { route, uid } => {
+                let ids = state
                     .users
                     .get(&(route.clone(), uid.clone()))
                     .map(Members::ids)
-                    .unwrap_or_default(),
-            ),
+                    .unwrap_or_default();
+                PresencePiece::User { route, uid, ids }
+            }
         }
     }
 
     /// This node's whole presence, for another node that asked for it.
-    pub fn all_local_presence(&self) -> Vec<(PresenceKey, PresenceValue)> {
+    pub fn all_local_presence(&self) -> Vec<PresencePiece> {
         let state = self.lock();
-        let groups = state.groups.iter().map(|((route, group), members)| {
-            let key = PresenceKey::Group {
+        let groups = state
+            .groups
+            .iter()
+            .map(|((route, group), members)| PresencePiece::Group {
                 route: route.clone(),
                 group: group.clone(),
-            };
-            (key, PresenceValue::Members(members.len() as u32))
-        });
-        let users = state.users.iter().map(|((route, uid), members)| {
-            let key = PresenceKey::User {
+                members: members.len() as u32,
+            });
+        let users = state
+            .users
+            .iter()
+            .map(|((route, uid), members)| PresencePiece::User {
                 route: route.clone(),
                 uid: uid.clone(),
-            };
-            (key, PresenceValue::Connections(members.ids()))
-        });
+                ids: members.ids(),
+            });
         groups.chain(users).collect()
     }
 

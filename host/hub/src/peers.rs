@@ -46,10 +46,19 @@ pub enum PresenceKey {
     User { route: String, uid: String },
 }
 
-/// A piece's value on the announcing node; zero or empty takes it out.
-pub enum PresenceValue {
-    Members(u32),
-    Connections(Vec<ConnectionId>),
+/// A piece of a node's presence with its value on the node: a group always with its member count, a user always
+/// with its connections. Zero members or no connections takes the piece out.
+pub enum PresencePiece {
+    Group {
+        route: String,
+        group: String,
+        members: u32,
+    },
+    User {
+        route: String,
+        uid: String,
+        ids: Vec<ConnectionId>,
+    },
 }
 
 /// A publication another node sent: the route and audience, the connections it must not reach, and the message.

@@ -21,6 +21,7 @@ use wssgate_edge::worker::{self, ListenerOptions, ListenerSpec, Reload, WorkerSp
 use wssgate_hub::Hub;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
+use wssgate_hub::sync;
 use wssgate_runtime::owned::InstanceAddress;
 use wssgate_runtime::plugin::{HostLinks, PluginRuntime, RouteContext};
 use wssgate_runtime::route::{Route, RouteTemplate};
@@ -410,8 +411,7 @@ impl Gateway {
         self.hub
             .set_max_queue_bytes(config.limits.max_worker_queue_bytes);
         if let Some(admin_routes) = &self.admin_routes {
-            *admin_routes.write().unwrap_or_else(|e| e.into_inner()) =
-                routes.iter().map(|r| r.config.path.clone()).collect();
+            *sync::write(&admin_routes) = routes.iter().map(|r| r.config.path.clone()).collect();
         }
         Ok(())
     }

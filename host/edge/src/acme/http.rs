@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use wssgate_hub::sync;
 
 /// When the ACME server last asked to be left alone until.
 pub type RetryAfter = Arc<Mutex<Option<SystemTime>>>;
@@ -74,7 +75,7 @@ impl HttpClient for AcmeHttp {
             if (status == 429 || status == 503)
                 && let Some(at) = parse_retry_after(&response.parts.headers, SystemTime::now())
             {
-                *retry_after.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+                *sync::lock(&retry_after) = Some(at);
             }
             Ok(response)
         })
@@ -99,10 +100,7 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long from now until `at`, if the server asked to wait.
 pub fn take_wait(retry_after: &RetryAfter) -> Option<Duration> {
-    let at = retry_after
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()?;
+    let at = sync::lock(&retry_after).take()?;
     at.duration_since(SystemTime::now()).ok()
 }
 

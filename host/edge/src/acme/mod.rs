@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 use wssgate_config::AcmeConfig;
 use wssgate_hub::metrics::Metrics;
+use wssgate_hub::sync;
 
 /// The ALPN protocol of TLS-ALPN-01 validation handshakes (RFC 8737).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
@@ -76,18 +77,15 @@ impl Slot {
 
     fn install(&self, issued: Issued, metrics: &Metrics) {
         metrics.certificate_expiry(&self.listener, "acme", unix_seconds(issued.not_after));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(issued);
+        *sync::write(&self.current) = Some(issued);
     }
 
     fn current(&self) -> Option<Issued> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        sync::read(&self.current).clone()
     }
 
     fn set_challenge(&self, domain: &str, certificate: Option<Arc<CertifiedKey>>) {
-        let mut challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut challenges = sync::lock(&self.challenges);
         match certificate {
             Some(c) => challenges.insert(domain.to_owned(), c),
             None => challenges.remove(domain),
@@ -114,7 +112,7 @@ impl ResolvesServerCert for AcmeResolver {
         });
         if validation {
             let name = client_hello.server_name()?.to_ascii_lowercase();
-            let challenges = self.0.challenges.lock().unwrap_or_else(|e| e.into_inner());
+            let challenges = sync::lock(&self.0.challenges);
             return challenges.get(&name).cloned();
         }
         let current = self.0.current().map(|issued| issued.key);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wssgate_hub::metrics::{CapHit, Metrics};
+use wssgate_hub::sync;
 
 /// Longest line kept before it is logged in pieces, so a plugin cannot grow the buffer without bound.
 const MAX_LINE: usize = 4096;
@@ -36,7 +37,7 @@ impl LogBudget {
     /// Takes one line from the budget; false (and counted) when the second's lines are used up. The first line
     /// dropped in a window is replaced by a notice saying so.
     pub fn take(&self, origin: &str) -> bool {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let mut window = sync::lock(&self.window);
         let now = Instant::now();
         if now.duration_since(window.0) >= Duration::from_secs(1) {
             *window = (now, 0);

@@ -15,6 +15,7 @@ pub use wssgate_config::upstream::UpstreamConfig;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use wssgate_hub::sync;
 
 /// An upstream's answer, as handed to the plugin.
 #[derive(Debug)]
@@ -73,7 +74,7 @@ impl WorkerUpstreams {
         upstreams: &[Arc<UpstreamConfig>],
         stats: &Arc<wssgate_hub::upstream_stats::UpstreamStats>,
     ) {
-        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        let mut clients = sync::write(&self.clients);
         let renewed = upstreams
             .iter()
             .map(|u| {
@@ -90,7 +91,7 @@ impl WorkerUpstreams {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<UpstreamClient>> {
-        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        let clients = sync::read(&self.clients);
         clients.get(name).cloned()
     }
 }
