@@ -8,7 +8,7 @@ use super::presence::{
     SNAPSHOT_EVERY,
 };
 use super::state::LinkState;
-use super::subscriptions;
+use super::subscriptions::{self, SEND_WAIT};
 use super::wire;
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -100,11 +100,6 @@ fn key_subject(prefix: &str, key: &Key) -> String {
         Key::User { route, uid } => wire::subject(prefix, route, &Audience::User(uid.clone())),
     }
 }
-
-/// The longest the link waits for the NATS client to take a command: past it the client is not draining its
-/// queue (reconnecting, or its connection died silently), and the command is dropped (a publication, counted) or
-/// tried again (a subscription, a snapshot request).
-pub const SEND_WAIT: Duration = Duration::from_millis(100);
 
 /// Subscriptions to audiences nobody here is a member of any more end this long after the last member left, so
 /// members that come and go do not make the node subscribe and unsubscribe each time.

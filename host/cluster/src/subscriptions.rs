@@ -4,7 +4,6 @@
 //! anything the link publishes after it) and hands the subscriber to a task here; aborting the task drops the
 //! subscriber, which unsubscribes.
 
-use super::link::SEND_WAIT;
 use super::presence::{Heard, RemoteView};
 use super::state::LinkState;
 use super::wire::{self, Reassembly};
@@ -15,6 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::AbortHandle;
 use wssgate_hub::Hub;
+
+/// The longest the link waits for the NATS client to take a command: past it the client is not draining its
+/// queue (reconnecting, or its connection died silently), and the command is dropped (a publication, counted) or
+/// tried again (a subscription, a snapshot request).
+pub(crate) const SEND_WAIT: Duration = Duration::from_millis(100);
 
 /// Delivers the publications that arrive on `subscriber` to this node's members.
 pub fn publications(
