@@ -411,7 +411,7 @@ impl Gateway {
         self.hub
             .set_max_queue_bytes(config.limits.max_worker_queue_bytes);
         if let Some(admin_routes) = &self.admin_routes {
-            *sync::write(&admin_routes) = routes.iter().map(|r| r.config.path.clone()).collect();
+            *sync::write(admin_routes) = routes.iter().map(|r| r.config.path.clone()).collect();
         }
         Ok(())
     }

@@ -100,7 +100,7 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long from now until `at`, if the server asked to wait.
 pub fn take_wait(retry_after: &RetryAfter) -> Option<Duration> {
-    let at = sync::lock(&retry_after).take()?;
+    let at = sync::lock(retry_after).take()?;
     at.duration_since(SystemTime::now()).ok()
 }
 
