@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use wssgate_config::limits::Limits;
 use wssgate_edge::upgrade::{Answer, RequestHead, decide};
-use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::Outbox;
 use wssgate_hub::registry::ConnectionId;
 use wssgate_hub::{ConnectionDetails, Hub};
-use wssgate_runtime::owned::InstanceAddress;
 use wssgate_runtime::plugin::{
     HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext, Trapped, Verdict,
 };
@@ -48,23 +46,9 @@ impl Bench {
             fuel_metering: false,
         });
         let metrics = Arc::new(Metrics::new(vec![ROUTE.into()], 1));
-        let limits = Arc::new(Limits::default());
-        let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
         let (events, _due) = tokio::sync::mpsc::unbounded_channel();
-        let links = HostLinks {
-            metrics: metrics.clone(),
-            worker: 0,
-            hub: hub.clone(),
-            upstreams: Default::default(),
-            address: InstanceAddress {
-                events,
-                generation: 0,
-                route: 0,
-                instance: 0,
-            },
-            admission: Admission::new(&limits),
-            limits,
-        };
+        let links = HostLinks::alone(metrics.clone(), &Limits::default(), events);
+        let hub = links.hub.clone();
         let worker = Worker::new(0, metrics);
         Worker::enter(&worker);
         let instance = PluginInstance::new(template, route, links.clone(), worker.clone())

@@ -14,11 +14,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use wssgate_config::limits::Limits;
-use wssgate_hub::admission::Admission;
+use wssgate_hub::ConnectionDetails;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::Outbox;
-use wssgate_hub::{ConnectionDetails, Hub};
-use wssgate_runtime::owned::{Due, DueEvent, InstanceAddress};
+use wssgate_runtime::owned::{Due, DueEvent};
 use wssgate_runtime::plugin::{
     HostLinks, MessageParam, PluginInstance, PluginRuntime, RouteContext, Verdict,
 };
@@ -52,23 +51,9 @@ fn dispatch(c: &mut Criterion) {
         fuel_metering: false,
     });
     let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
-    let limits = Arc::new(Limits::default());
-    let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
     let (events, _due) = tokio::sync::mpsc::unbounded_channel();
-    let links = HostLinks {
-        metrics,
-        worker: 0,
-        hub: hub.clone(),
-        upstreams: Default::default(),
-        address: InstanceAddress {
-            events,
-            generation: 0,
-            route: 0,
-            instance: 0,
-        },
-        admission: Admission::new(&limits),
-        limits,
-    };
+    let links = HostLinks::alone(metrics, &Limits::default(), events);
+    let hub = links.hub.clone();
     let worker = Worker::new(0, links.metrics.clone());
     Worker::enter(&worker);
     let mut instance = PluginInstance::new(template, route.clone(), links.clone(), worker.clone())

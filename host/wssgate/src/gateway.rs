@@ -22,7 +22,6 @@ use wssgate_hub::Hub;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::sync;
-use wssgate_runtime::owned::InstanceAddress;
 use wssgate_runtime::plugin::{HostLinks, PluginRuntime, RouteContext};
 use wssgate_runtime::route::{Route, RouteTemplate};
 use wssgate_runtime::worker::Worker;
@@ -142,25 +141,9 @@ pub fn validate_routes(
                     .context("validation runtime")?;
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async {
-                    let metrics = metrics.clone();
-                    let (hub, _deliveries) =
-                        Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
                     let (events, _due) = tokio::sync::mpsc::unbounded_channel();
-                    let links = HostLinks {
-                        metrics,
-                        worker: 0,
-                        hub,
-                        // `init` cannot send requests: no upstream clients are needed to validate.
-                        upstreams: Default::default(),
-                        address: InstanceAddress {
-                            events,
-                            generation: 0,
-                            route: 0,
-                            instance: 0,
-                        },
-                        limits: Arc::new(limits.clone()),
-                        admission: Admission::new(limits),
-                    };
+                    // `init` cannot send requests: no upstream clients are needed to validate.
+                    let links = HostLinks::alone(metrics.clone(), limits, events);
                     // `init` may start route-wide timers: they need a worker to live on.
                     let worker = Worker::new(0, links.metrics.clone());
                     Worker::enter(&worker);

@@ -2,11 +2,12 @@
 //! route's instances on every worker) and the links beyond it ([`HostLinks`]: the hub, the way back for its timers
 //! and responses, the worker's upstream clients, the limits, the metrics).
 
-use crate::owned::InstanceAddress;
+use crate::owned::{Due, InstanceAddress};
 use crate::upstream::WorkerUpstreams;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 use wssgate_config::RouteConfig;
 use wssgate_config::limits::Limits;
 use wssgate_hub::Hub;
@@ -76,6 +77,27 @@ pub struct HostLinks {
 }
 
 impl HostLinks {
+    /// The links of instances that run alone, outside a serving gateway: on worker 0 of a hub of one worker, with
+    /// no upstream clients, their timers and responses reporting to `events`. For validating plugins before
+    /// serving, for the dispatch benchmark and for tests.
+    pub fn alone(metrics: Arc<Metrics>, limits: &Limits, events: UnboundedSender<Due>) -> Self {
+        let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
+        HostLinks {
+            metrics,
+            worker: 0,
+            hub,
+            upstreams: Default::default(),
+            address: InstanceAddress {
+                events,
+                generation: 0,
+                route: 0,
+                instance: 0,
+            },
+            limits: Arc::new(limits.clone()),
+            admission: Admission::new(limits),
+        }
+    }
+
     pub fn cap_hit(&self, cap: CapHit) {
         self.metrics.cap_hit(self.worker, cap);
     }
