@@ -1,10 +1,3 @@
-// NOTE FOR WHOEVER WORKS IN /work/wt-obs2 (left at 11:40 UTC by a second helper that was given the same brief for
-// a worktree /work/wt-obs that does not exist, and so worked here by mistake): at 11:37:24 that helper rewrote this
-// file's top part (everything above `/// A request body`) with its own hyper version, not knowing you were editing
-// it; your version of that part is lost (sorry). What is here now is coherent: the part below is yours, with its
-// status codes turned into `StatusCode`s. The root Cargo.toml and host/admin/Cargo.toml are exactly as you left
-// them. That helper has stopped editing this worktree. Delete this note.
-
 //! The admin listener's push API, like GatewayWorker's GatewayClient: lets an existing web backend send to a user,
 //! publish to a group, broadcast to a route, send to or close one connection (the webhook route's backends), and ask
 //! whether a user is online or how big a group is. Connection ids are decimal strings (JavaScript numbers cannot
@@ -54,7 +47,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The most headers accepted in one request: hyper answers 431 past it.
 const MAX_HEADERS: usize = 64;
 /// What /metrics is: the Prometheus text exposition format.
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// What the push API needs from the gateway.
 pub struct AdminApi {
@@ -83,12 +76,17 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("wssgate-admin".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(e) => return tracing::error!("admin runtime: {e}"),
             };
             runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(socket) else { return };
+                let Ok(listener) = TcpListener::from_std(socket) else {
+                    return;
+                };
                 loop {
                     tokio::select! {
                         _ = shutdown.wait_for(|down| *down) => return,
@@ -194,7 +192,11 @@ impl WriteTimeout {
     }
 
     /// Passes a write's result on, timing how long it has been waiting.
-    fn timed<T>(&mut self, cx: &mut TaskContext<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn timed<T>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         if poll.is_ready() {
             self.stalled = None;
             return poll;
@@ -388,7 +390,10 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), api.token.as_bytes()));
     if !authorized {
-        return (StatusCode::UNAUTHORIZED, json!({"error": "missing or wrong bearer token"}));
+        return (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "missing or wrong bearer token"}),
+        );
     }
     let query: HashMap<&str, String> = head
         .uri
@@ -410,17 +415,25 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
         ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
             (Some(route), Some(uid)) => {
                 let connections = api.hub.connections_of_user(&route, uid).len();
-                (StatusCode::OK,
+                (
+                    StatusCode::OK,
                     json!({"online": connections > 0, "connections": connections}),
                 )
             }
-            _ => (StatusCode::BAD_REQUEST, json!({"error": "needs a known `route` and a `uid`"})),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "needs a known `route` and a `uid`"}),
+            ),
         },
         ("GET", "/api/group-size") => match (route_of(query.get("route")), query.get("group")) {
-            (Some(route), Some(group)) => {
-                (StatusCode::OK, json!({"members": api.hub.group_size(&route, group)}))
-            }
-            _ => (StatusCode::BAD_REQUEST, json!({"error": "needs a known `route` and a `group`"})),
+            (Some(route), Some(group)) => (
+                StatusCode::OK,
+                json!({"members": api.hub.group_size(&route, group)}),
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "needs a known `route` and a `group`"}),
+            ),
         },
         (
             "POST",
@@ -429,10 +442,18 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
         ) => {
             let parsed: Push = match serde_json::from_slice(body) {
                 Ok(parsed) => parsed,
-                Err(e) => return (StatusCode::BAD_REQUEST, json!({"error": format!("bad JSON: {e}")})),
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": format!("bad JSON: {e}")}),
+                    );
+                }
             };
             if !known(&parsed.route) {
-                return (StatusCode::BAD_REQUEST, json!({"error": format!("no route {}", parsed.route)}));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("no route {}", parsed.route)}),
+                );
             }
             match push(api, path, parsed) {
                 Ok(delivered) => (StatusCode::OK, json!({"delivered": delivered})),
@@ -443,7 +464,10 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
             _,
             "/api/user-online" | "/api/group-size" | "/api/send-to-user" | "/api/publish"
             | "/api/broadcast" | "/api/send" | "/api/close",
-        ) => (StatusCode::METHOD_NOT_ALLOWED, json!({"error": "wrong method"})),
+        ) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "wrong method"}),
+        ),
         _ => (StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
     }
 }
