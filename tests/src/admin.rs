@@ -19,7 +19,8 @@ fn admin_address(gw: &TestGateway) -> String {
     rest.split_whitespace().next().unwrap().to_owned()
 }
 
-/// Sends one HTTP request to the admin listener (the push API); returns the status and the JSON body.
+/// Sends one HTTP request to the admin listener (the push API); returns the status and the JSON body. The listener
+/// keeps connections alive, so the request asks it to close after answering (the answer is read to its end).
 pub async fn call(
     gw: &TestGateway,
     method: &str,
@@ -35,7 +36,7 @@ pub async fn call(
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let answer = raw_exchange(tcp, request.as_bytes()).await;
@@ -59,7 +60,7 @@ pub async fn admin_get(gw: &TestGateway, path: &str) -> (u16, String) {
         .unwrap();
     let answer = raw_exchange(
         tcp,
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await;
     let status = answer

@@ -5,26 +5,49 @@
 //! `[admin]` is configured; every request needs `Authorization: Bearer <token>`.
 //!
 //! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
+//! HTTP is hyper's (HTTP/1.1 with keep-alive; content-length and chunked bodies); everything a client sends is
+//! bounded: the head's size and header count, the body's size, and the time to send the head, to send the body and
+//! to take the response.
 
 use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Message;
-use wssgate_edge::upgrade::{self, RequestHead};
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::{Hub, Reached};
 
 /// The largest request body accepted: a 1 MiB binary message in base64, with room for the rest of the JSON.
 const MAX_BODY: usize = 2 << 20;
-/// How long a client may take to send a request.
+/// How long a client may take to send a request's head (also how long a kept-alive connection may sit idle), then
+/// its body; and how long a response may wait for a client that stopped reading it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and headers) accepted: hyper answers 431 past it.
+const MAX_HEAD: usize = 16 * 1024;
+/// The most headers accepted in one request: hyper answers 431 past it.
+const MAX_HEADERS: usize = 64;
+/// What /metrics is: the Prometheus text exposition format.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// What the push API needs from the gateway.
 pub struct AdminApi {
@@ -53,20 +76,22 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("wssgate-admin".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(e) => return tracing::error!("admin runtime: {e}"),
             };
             runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(socket) else { return };
+                let Ok(listener) = TcpListener::from_std(socket) else {
+                    return;
+                };
                 loop {
                     tokio::select! {
                         _ = shutdown.wait_for(|down| *down) => return,
                         accepted = listener.accept() => if let Ok((tcp, _)) = accepted {
-                            let api = api.clone();
-                            tokio::spawn(async move {
-                                let _ = tokio::time::timeout(REQUEST_TIMEOUT, serve(tcp, &api)).await;
-                            });
+                            tokio::spawn(connection(tcp, api.clone()));
                         },
                     }
                 }
@@ -76,62 +101,162 @@ pub fn start(
     Ok((bound, thread))
 }
 
-async fn serve(mut tcp: TcpStream, api: &AdminApi) {
-    let (status, body) = match upgrade::read_head(&mut tcp).await {
-        Ok((head, rest)) => match read_body(&mut tcp, &head, rest).await {
-            Ok(body) => answer(api, &head, &body),
-            Err(status) => (status, json!({"error": "bad request body"})),
-        },
-        Err(_) => (400, json!({"error": "malformed request"})),
-    };
-    // /metrics is Prometheus text, everything else JSON.
-    let (text, content_type) = match body {
-        Value::String(text) => (text, "text/plain; version=0.0.4"),
-        other => (other.to_string(), "application/json"),
-    };
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Payload Too Large",
-    };
-    let auth = if status == 401 {
-        "WWW-Authenticate: Bearer\r\n"
-    } else {
-        ""
-    };
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = tcp.write_all(response.as_bytes()).await;
-    let _ = tcp.shutdown().await;
+/// Serves one client's requests, one after the other, until it closes, errs or times out.
+async fn connection(tcp: TcpStream, api: Arc<AdminApi>) {
+    let service = service_fn(move |request| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(serve(&api, request).await) }
+    });
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_TIMEOUT)
+        .max_header_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(WriteTimeout::new(tcp)), service)
+        .await;
 }
 
-async fn read_body(
-    tcp: &mut TcpStream,
-    head: &RequestHead,
-    mut body: Vec<u8>,
-) -> Result<Vec<u8>, u16> {
-    let length: usize = head
-        .header("content-length")
-        .map_or(Ok(0), |v| v.trim().parse())
-        .map_err(|_| 400u16)?;
-    if length > MAX_BODY {
-        return Err(413);
-    }
-    while body.len() < length {
-        let mut chunk = vec![0u8; (length - body.len()).min(64 * 1024)];
-        let n = tcp.read(&mut chunk).await.map_err(|_| 400u16)?;
-        if n == 0 {
-            return Err(400);
+/// Answers one request.
+async fn serve(api: &AdminApi, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (head, body) = request.into_parts();
+    match read_body(body).await {
+        Ok(body) => {
+            let (status, body) = answer(api, &head, &body);
+            respond(status, body)
         }
-        body.extend_from_slice(&chunk[..n]);
+        Err(status) => {
+            // The rest of the body is not read: the connection cannot carry another request.
+            let mut response = respond(status, json!({"error": "bad request body"}));
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
     }
-    body.truncate(length);
-    Ok(body)
+}
+
+/// Reads a request's whole body (content-length or chunked), at most [`MAX_BODY`] of it: 413 once it is longer
+/// (before reading any of it when its declared length is), 408 when it takes longer than [`REQUEST_TIMEOUT`], 400
+/// when it breaks off or is malformed.
+async fn read_body(mut body: Incoming) -> Result<Vec<u8>, StatusCode> {
+    let declared = body.size_hint().lower();
+    if declared > MAX_BODY as u64 {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let read = async {
+        let mut bytes = Vec::with_capacity(declared as usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > MAX_BODY {
+                    return Err(StatusCode::PAYLOAD_TOO_LARGE);
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(StatusCode::REQUEST_TIMEOUT))
+}
+
+/// The response: `body` as JSON, or a string as the Prometheus text of /metrics.
+fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let (text, content_type) = match body {
+        Value::String(text) => (text, METRICS_CONTENT_TYPE),
+        other => (other.to_string(), "application/json"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The admin connection's socket, whose writes fail once they have made no progress for [`REQUEST_TIMEOUT`]: hyper
+/// times reading a request head, but not writing a response to a client that stopped reading.
+struct WriteTimeout {
+    tcp: TcpStream,
+    /// Running while a write waits.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteTimeout {
+    fn new(tcp: TcpStream) -> Self {
+        WriteTimeout { tcp, stalled: None }
+    }
+
+    /// Passes a write's result on, timing how long it has been waiting.
+    fn timed<T>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(REQUEST_TIMEOUT)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteTimeout {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteTimeout {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        this.timed(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.timed(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_flush(cx);
+        this.timed(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_shutdown(cx);
+        this.timed(cx, poll)
+    }
 }
 
 /// A request body: the route and what to do on it.
@@ -238,33 +363,42 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
     })
 }
 
-fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
+fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
+    let method = head.method.as_str();
+    let path = head.uri.path();
     // Read-only and on loopback: scrapers and health checks need no token.
-    match (head.method.as_str(), head.path.as_str()) {
+    match (method, path) {
         ("GET", "/healthz") => {
             // A node whose broker is away still serves its own clients: degraded, not down.
             let degraded = api.cluster.as_ref().is_some_and(|c| !c.is_connected());
             let status = if degraded { "degraded" } else { "ok" };
-            return (200, json!({"status": status}));
+            return (StatusCode::OK, json!({"status": status}));
         }
         ("GET", "/metrics") => {
             let mut text = api.metrics.render();
             if let Some(cluster) = &api.cluster {
                 cluster.render(&mut text);
             }
-            return (200, Value::String(text));
+            return (StatusCode::OK, Value::String(text));
         }
         _ => {}
     }
     let authorized = head
-        .header("authorization")
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), api.token.as_bytes()));
     if !authorized {
-        return (401, json!({"error": "missing or wrong bearer token"}));
+        return (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "missing or wrong bearer token"}),
+        );
     }
     let query: HashMap<&str, String> = head
-        .query
+        .uri
+        .query()
+        .unwrap_or("")
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k, percent_decode(v)))
@@ -277,22 +411,29 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
     };
     let route_of =
         |path: Option<&'_ String>| -> Option<String> { path.filter(|p| known(p)).cloned() };
-    match (head.method.as_str(), head.path.as_str()) {
+    match (method, path) {
         ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
             (Some(route), Some(uid)) => {
                 let connections = api.hub.connections_of_user(&route, uid).len();
                 (
-                    200,
+                    StatusCode::OK,
                     json!({"online": connections > 0, "connections": connections}),
                 )
             }
-            _ => (400, json!({"error": "needs a known `route` and a `uid`"})),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "needs a known `route` and a `uid`"}),
+            ),
         },
         ("GET", "/api/group-size") => match (route_of(query.get("route")), query.get("group")) {
-            (Some(route), Some(group)) => {
-                (200, json!({"members": api.hub.group_size(&route, group)}))
-            }
-            _ => (400, json!({"error": "needs a known `route` and a `group`"})),
+            (Some(route), Some(group)) => (
+                StatusCode::OK,
+                json!({"members": api.hub.group_size(&route, group)}),
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "needs a known `route` and a `group`"}),
+            ),
         },
         (
             "POST",
@@ -301,22 +442,33 @@ fn answer(api: &AdminApi, head: &RequestHead, body: &[u8]) -> (u16, Value) {
         ) => {
             let parsed: Push = match serde_json::from_slice(body) {
                 Ok(parsed) => parsed,
-                Err(e) => return (400, json!({"error": format!("bad JSON: {e}")})),
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": format!("bad JSON: {e}")}),
+                    );
+                }
             };
             if !known(&parsed.route) {
-                return (400, json!({"error": format!("no route {}", parsed.route)}));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("no route {}", parsed.route)}),
+                );
             }
             match push(api, path, parsed) {
-                Ok(delivered) => (200, json!({"delivered": delivered})),
-                Err(error) => (400, json!({"error": error})),
+                Ok(delivered) => (StatusCode::OK, json!({"delivered": delivered})),
+                Err(error) => (StatusCode::BAD_REQUEST, json!({"error": error})),
             }
         }
         (
             _,
             "/api/user-online" | "/api/group-size" | "/api/send-to-user" | "/api/publish"
             | "/api/broadcast" | "/api/send" | "/api/close",
-        ) => (405, json!({"error": "wrong method"})),
-        _ => (404, json!({"error": "no such endpoint"})),
+        ) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "wrong method"}),
+        ),
+        _ => (StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
     }
 }
 
