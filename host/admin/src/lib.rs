@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Message;
 use wssgate_hub::metrics::Metrics;
+use wssgate_hub::sync;
 use wssgate_hub::{Hub, Reached};
 
 /// The largest request body accepted: a 1 MiB binary message in base64, with room for the rest of the JSON.
@@ -403,12 +404,7 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k, percent_decode(v)))
         .collect();
-    let known = |path: &str| {
-        api.routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(path)
-    };
+    let known = |path: &str| sync::read(&api.routes).contains(path);
     let route_of =
         |path: Option<&'_ String>| -> Option<String> { path.filter(|p| known(p)).cloned() };
     match (method, path) {
