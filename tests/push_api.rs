@@ -144,3 +144,42 @@ async fn the_push_api_publishes_to_a_group_and_broadcasts() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_admin_listener_reads_chunked_bodies_keeps_connections_alive_and_refuses_large_bodies()
+{
+    let gw = gateway();
+    let mut ws = login(&gw, "alice").await;
+    let address = wssgate_tests::admin::admin_address(&gw);
+    // A chunked broadcast, then a second request on the same connection, which asks to close after its answer.
+    let body = json!({"route": "/chat", "message": "in chunks"}).to_string();
+    let (first, second) = body.split_at(10);
+    let requests = format!(
+        "POST /api/broadcast HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n",
+        first.len(),
+        second.len()
+    );
+    let tcp = bounded(tokio::net::TcpStream::connect(&address))
+        .await
+        .unwrap();
+    let answer = raw_exchange(tcp, requests.as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains("{\"delivered\":1}"), "{answer}");
+    assert_eq!(next_message(&mut ws).await, Message::text("in chunks"));
+
+    // A body declared past 2 MiB is refused with 413 before any of it is read.
+    let huge = format!(
+        "POST /api/broadcast HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+        3 << 20
+    );
+    let tcp = bounded(tokio::net::TcpStream::connect(&address))
+        .await
+        .unwrap();
+    let answer = raw_exchange(tcp, huge.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large"),
+        "{answer}"
+    );
+}

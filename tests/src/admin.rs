@@ -8,7 +8,7 @@ use std::time::Duration;
 pub const ADMIN: &str = "[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-token-0123456789\"\n";
 
 /// The admin listener's address, read from the gateway's log.
-fn admin_address(gw: &TestGateway) -> String {
+pub fn admin_address(gw: &TestGateway) -> String {
     assert!(
         gw.wait_for_log("admin API listening on http://"),
         "{}",
