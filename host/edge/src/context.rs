@@ -65,8 +65,8 @@ impl WorkerContext {
             address: InstanceAddress {
                 events: self.events.clone(),
                 generation,
-                route: 0,
-                instance: 0,
+                route_index: 0,
+                instance_index: 0,
             },
             upstreams: self.upstreams.clone(),
             limits: limits.clone(),

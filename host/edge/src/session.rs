@@ -102,7 +102,7 @@ pub struct Session<S> {
     /// For the per-connection rate limit.
     rate: RateWindow,
     /// The route's slot in the metrics.
-    route: usize,
+    slot: usize,
     /// The limits as of the connection's start.
     limits: Arc<Limits>,
     /// Traffic both ways, for the access log.
@@ -126,24 +126,24 @@ impl<S> Drop for Session<S> {
     fn drop(&mut self) {
         self.worker
             .metrics
-            .closed(self.worker.index, self.route, self.close_code);
+            .closed(self.worker.index, self.slot, self.close_code);
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Opens the session of a connection the plugin accepted (metrics slot `route`).
+    /// Opens the session of a connection the plugin accepted (`slot`: its route's in the metrics).
     pub(crate) fn open(
         ws: WebSocketStream<S>,
-        route: usize,
+        slot: usize,
         plugin: Rc<RefCell<PluginInstance>>,
         worker: Rc<WorkerContext>,
         limits: Arc<Limits>,
         holds: Holds,
     ) -> Self {
         let (id, outbox) = (holds.registration.id, holds.registration.outbox.clone());
-        worker.metrics.opened(worker.index, route);
+        worker.metrics.opened(worker.index, slot);
         Session {
-            route,
+            slot,
             limits,
             traffic: Traffic::default(),
             close_code: 1006,
@@ -300,7 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.traffic.bytes_in += message.len() as u64;
         self.worker
             .metrics
-            .message_in(self.worker.index, self.route, message.len());
+            .message_in(self.worker.index, self.slot, message.len());
         if self.over_rate(message.len()) {
             self.outbox
                 .request_close(close_frame(1008, "message rate limit exceeded"));
@@ -415,7 +415,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.traffic.bytes_out += message.len() as u64;
             self.worker
                 .metrics
-                .message_out(self.worker.index, self.route, message.len());
+                .message_out(self.worker.index, self.slot, message.len());
             self.ws.feed(message).await?;
         }
         Ok(())
@@ -452,3 +452,6 @@ async fn tick(heartbeat: &mut Option<Interval>) {
         None => pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

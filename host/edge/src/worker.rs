@@ -113,8 +113,9 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                     .borrow()
                     .get(&due.generation)
                     .and_then(Weak::upgrade);
-                let route = routes.as_ref().and_then(|r| r.get(due.route));
-                if wanted && let Some(instance) = route.and_then(|r| r.instance(due.instance)) {
+                let route = routes.as_ref().and_then(|r| r.get(due.route_index));
+                if wanted && let Some(instance) = route.and_then(|r| r.instance(due.instance_index))
+                {
                     // A trap is logged and handled by the instance.
                     let _ = instance.borrow_mut().on_due(due);
                 }

@@ -155,18 +155,18 @@ impl Metrics {
             .unwrap_or(usize::MAX)
     }
 
-    fn route(&self, worker: usize, route: usize) -> Option<&RouteCounters> {
-        self.shards.get(worker)?.routes.get(route)
+    fn counters(&self, worker: usize, slot: usize) -> Option<&RouteCounters> {
+        self.shards.get(worker)?.routes.get(slot)
     }
 
-    pub fn opened(&self, worker: usize, route: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn opened(&self, worker: usize, slot: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             r.opened.fetch_add(1, Relaxed);
         }
     }
 
-    pub fn closed(&self, worker: usize, route: usize, code: u16) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn closed(&self, worker: usize, slot: usize, code: u16) {
+        if let Some(r) = self.counters(worker, slot) {
             r.closed.fetch_add(1, Relaxed);
         }
         if let Some(shard) = self.shards.get(worker) {
@@ -175,24 +175,24 @@ impl Metrics {
     }
 
     /// A message from a client, counted by the worker that serves it (on its own thread).
-    pub fn message_in(&self, worker: usize, route: usize, bytes: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn message_in(&self, worker: usize, slot: usize, bytes: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             bump(&r.messages_in, 1);
             bump(&r.bytes_in, bytes as u64);
         }
     }
 
     /// A message written to a client, counted by the worker that serves it (on its own thread).
-    pub fn message_out(&self, worker: usize, route: usize, bytes: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn message_out(&self, worker: usize, slot: usize, bytes: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             bump(&r.messages_out, 1);
             bump(&r.bytes_out, bytes as u64);
         }
     }
 
     /// A plugin callback's duration, counted by the worker that ran it (on its own thread).
-    pub fn plugin_event(&self, worker: usize, route: usize, took: Duration) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn plugin_event(&self, worker: usize, slot: usize, took: Duration) {
+        if let Some(r) = self.counters(worker, slot) {
             let seconds = took.as_secs_f64();
             let bucket = LATENCY_BUCKETS
                 .iter()
@@ -203,21 +203,21 @@ impl Metrics {
         }
     }
 
-    pub fn trap(&self, worker: usize, route: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn trap(&self, worker: usize, slot: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             r.traps.fetch_add(1, Relaxed);
         }
     }
 
-    pub fn deferred(&self, worker: usize, route: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn deferred(&self, worker: usize, slot: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             r.deferred.fetch_add(1, Relaxed);
         }
     }
 
     /// A deferred upgrade got its answer (or lost its client); `timed_out` when the answer was the 504.
-    pub fn deferred_ended(&self, worker: usize, route: usize, timed_out: bool) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn deferred_ended(&self, worker: usize, slot: usize, timed_out: bool) {
+        if let Some(r) = self.counters(worker, slot) {
             r.deferred_ended.fetch_add(1, Relaxed);
             if timed_out {
                 r.accept_timeouts.fetch_add(1, Relaxed);
@@ -226,8 +226,8 @@ impl Metrics {
     }
 
     /// A plugin log line at warn (`error` false) or error level, counted by the worker that ran the plugin.
-    pub fn plugin_logged(&self, worker: usize, route: usize, error: bool) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn plugin_logged(&self, worker: usize, slot: usize, error: bool) {
+        if let Some(r) = self.counters(worker, slot) {
             bump(
                 if error {
                     &r.plugin_errors
@@ -239,8 +239,8 @@ impl Metrics {
         }
     }
 
-    pub fn init_failed(&self, worker: usize, route: usize) {
-        if let Some(r) = self.route(worker, route) {
+    pub fn init_failed(&self, worker: usize, slot: usize) {
+        if let Some(r) = self.counters(worker, slot) {
             r.init_failures.fetch_add(1, Relaxed);
         }
     }
@@ -281,10 +281,10 @@ impl Metrics {
     }
 
     /// Sums a route counter over the shards.
-    fn sum(&self, route: usize, field: impl Fn(&RouteCounters) -> &AtomicU64) -> u64 {
+    fn sum(&self, slot: usize, field: impl Fn(&RouteCounters) -> &AtomicU64) -> u64 {
         self.shards
             .iter()
-            .filter_map(|s| s.routes.get(route))
+            .filter_map(|s| s.routes.get(slot))
             .map(|r| field(r).load(Relaxed))
             .sum()
     }

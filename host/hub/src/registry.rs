@@ -32,7 +32,7 @@ struct Entry {
     route: Rc<str>,
     /// The plugin instance that serves the connection (see `PluginInstance::uid`): only it may tie work (timers,
     /// requests) to the connection, since only it gets that work's events.
-    instance: u64,
+    served_by: u64,
 }
 
 /// A worker's live connections. The worker that owns it passes it to what needs it; it is not `Sync`, so only
@@ -83,7 +83,7 @@ impl Connections {
     }
 
     /// Registers a new connection of the route at path `route` and returns its id.
-    pub fn open(&self, outbox: Rc<Outbox>, route: Rc<str>, instance: u64) -> ConnectionId {
+    pub fn open(&self, outbox: Rc<Outbox>, route: Rc<str>, served_by: u64) -> ConnectionId {
         let next = self.last.get() + 1;
         self.last.set(next);
         let id = (u64::from(node_tag()) << TAG_SHIFT) | (self.worker << WORKER_SHIFT) | next;
@@ -92,7 +92,7 @@ impl Connections {
             Entry {
                 outbox,
                 route,
-                instance,
+                served_by,
             },
         );
         id
@@ -114,13 +114,13 @@ impl Connections {
             .map(|e| e.outbox.clone())
     }
 
-    /// Whether connection `id` is open on this worker, on `route`, served by plugin instance `instance`: what an
+    /// Whether connection `id` is open on this worker, on `route`, served by the plugin instance whose uid is `served_by`: what an
     /// owner of a timer or request must be.
-    pub fn is_served_by(&self, id: ConnectionId, route: &str, instance: u64) -> bool {
+    pub fn is_served_by(&self, id: ConnectionId, route: &str, served_by: u64) -> bool {
         self.table
             .borrow()
             .get(&id)
-            .is_some_and(|e| &*e.route == route && e.instance == instance)
+            .is_some_and(|e| &*e.route == route && e.served_by == served_by)
     }
 
     pub fn remove(&self, id: ConnectionId) {

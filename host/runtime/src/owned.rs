@@ -29,16 +29,17 @@ pub struct InstanceAddress {
     pub events: UnboundedSender<Due>,
     /// The routes generation (see reloads) the instance belongs to.
     pub generation: u64,
-    pub route: usize,
-    pub instance: usize,
+    /// The route's position in that generation, and the instance's among the route's instances on the worker.
+    pub route_index: usize,
+    pub instance_index: usize,
 }
 
 /// An event for the instance at an address, produced by work incarnation `incarnation` started (an event for an
 /// incarnation since replaced is dropped).
 pub struct Due {
     pub generation: u64,
-    pub route: usize,
-    pub instance: usize,
+    pub route_index: usize,
+    pub instance_index: usize,
     pub incarnation: Incarnation,
     /// The connection the work was started for: a trap in the event is charged to it.
     pub owner: Option<ConnectionId>,
@@ -69,8 +70,8 @@ impl InstanceAddress {
         self.events
             .send(Due {
                 generation: self.generation,
-                route: self.route,
-                instance: self.instance,
+                route_index: self.route_index,
+                instance_index: self.instance_index,
                 incarnation,
                 owner,
                 event,
@@ -79,25 +80,25 @@ impl InstanceAddress {
     }
 }
 
-/// One piece of running work.
-pub(crate) struct Owned<E> {
+/// One piece of running work; `K` is what its kind keeps besides (a timer's [`crate::timers`] fire flag, a
+/// request's upstream client).
+pub(crate) struct Owned<K> {
     pub task: AbortHandle,
     pub incarnation: Incarnation,
     pub owner: Option<ConnectionId>,
-    /// What the kind of work keeps besides.
-    pub extra: E,
+    pub kind: K,
 }
 
 /// A worker's running work of one kind, indexed every way it is ended.
-pub(crate) struct OwnedTasks<E> {
-    running: HashMap<u64, Owned<E>>,
+pub(crate) struct OwnedTasks<K> {
+    running: HashMap<u64, Owned<K>>,
     /// Live work of each incarnation: its cap, and what dies with it.
     by_incarnation: HashMap<Incarnation, HashSet<u64>>,
     /// Live work owned by each connection.
     by_owner: HashMap<ConnectionId, HashSet<u64>>,
 }
 
-impl<E> Default for OwnedTasks<E> {
+impl<K> Default for OwnedTasks<K> {
     fn default() -> Self {
         OwnedTasks {
             running: HashMap::new(),
@@ -107,7 +108,7 @@ impl<E> Default for OwnedTasks<E> {
     }
 }
 
-impl<E> OwnedTasks<E> {
+impl<K> OwnedTasks<K> {
     /// How much live work `incarnation` has.
     pub fn count(&self, incarnation: Incarnation) -> usize {
         self.by_incarnation
@@ -121,7 +122,7 @@ impl<E> OwnedTasks<E> {
         self.running.len()
     }
 
-    pub fn insert(&mut self, id: u64, owned: Owned<E>) {
+    pub fn insert(&mut self, id: u64, owned: Owned<K>) {
         self.by_incarnation
             .entry(owned.incarnation)
             .or_default()
@@ -132,16 +133,16 @@ impl<E> OwnedTasks<E> {
         self.running.insert(id, owned);
     }
 
-    pub fn get(&self, id: u64) -> Option<&Owned<E>> {
+    pub fn get(&self, id: u64) -> Option<&Owned<K>> {
         self.running.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: u64) -> Option<&mut Owned<E>> {
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Owned<K>> {
         self.running.get_mut(&id)
     }
 
     /// Forgets `id` everywhere, returning it.
-    pub fn remove(&mut self, id: u64) -> Option<Owned<E>> {
+    pub fn remove(&mut self, id: u64) -> Option<Owned<K>> {
         let owned = self.running.remove(&id)?;
         remove_from(&mut self.by_incarnation, owned.incarnation, id);
         if let Some(owner) = owned.owner {

@@ -46,8 +46,8 @@ impl Route {
         for instance in 0..template.config.instances {
             let links = HostLinks {
                 address: InstanceAddress {
-                    route: template.context.index,
-                    instance,
+                    route_index: template.context.index,
+                    instance_index: instance,
                     ..links.address.clone()
                 },
                 ..links.clone()

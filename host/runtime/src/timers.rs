@@ -26,8 +26,8 @@ pub(crate) type TimerId = u64;
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// One worker's live timers. A timer's extra flag says a fire is on its way to the worker and not handled yet: a
-/// repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
+/// One worker's live timers. A timer's [`FirePending`] flag says a fire is on its way to the worker and not handled
+/// yet: a repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
 pub struct Timers {
     /// The worker's index: the top bits of its timer ids, and its shard of the live-timer gauge.
     worker: usize,
@@ -35,9 +35,12 @@ pub struct Timers {
     table: RefCell<Table>,
 }
 
+/// A timer has fired and the worker has not yet delivered that fire to its plugin.
+struct FirePending(bool);
+
 #[derive(Default)]
 struct Table {
-    running: OwnedTasks<bool>,
+    running: OwnedTasks<FirePending>,
     last: u64,
 }
 
@@ -106,7 +109,7 @@ impl Timers {
                     .borrow_mut()
                     .running
                     .get_mut(id)
-                    .is_some_and(|e| std::mem::replace(&mut e.extra, true));
+                    .is_some_and(|e| std::mem::replace(&mut e.kind.0, true));
                 if waiting {
                     continue;
                 }
@@ -125,7 +128,7 @@ impl Timers {
                 task: task.abort_handle(),
                 incarnation,
                 owner,
-                extra: false,
+                kind: FirePending(false),
             },
         );
         self.metrics.timer_started(self.worker);
@@ -135,7 +138,7 @@ impl Timers {
     /// The worker took timer `id`'s fire: the timer may send the next one.
     pub fn delivered(&self, id: TimerId) {
         if let Some(entry) = self.table.borrow_mut().running.get_mut(id) {
-            entry.extra = false;
+            entry.kind.0 = false;
         }
     }
 
@@ -152,7 +155,7 @@ impl Timers {
     }
 
     /// Ends the timers `select` picks, aborting their tasks.
-    fn cancel_where(&self, select: impl FnOnce(&OwnedTasks<bool>) -> Vec<TimerId>) {
+    fn cancel_where(&self, select: impl FnOnce(&OwnedTasks<FirePending>) -> Vec<TimerId>) {
         let ids = select(&self.table.borrow().running);
         for task in ids.into_iter().filter_map(|id| self.remove(id)) {
             task.abort();
@@ -193,8 +196,8 @@ mod tests {
         let target = InstanceAddress {
             events,
             generation: 0,
-            route: 0,
-            instance: 0,
+            route_index: 0,
+            instance_index: 0,
         };
         (target, fired)
     }

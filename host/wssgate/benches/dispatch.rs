@@ -95,8 +95,8 @@ fn dispatch(c: &mut Criterion) {
         b.iter(|| {
             let due = Due {
                 generation: 0,
-                route: 0,
-                instance: 0,
+                route_index: 0,
+                instance_index: 0,
                 incarnation,
                 owner: None,
                 event: DueEvent::Timer(7),

@@ -45,7 +45,7 @@ pub(crate) struct HostState {
     /// `init` is running: requests cannot be sent from it (the instance may not be the one that serves).
     pub(super) in_init: bool,
     /// The instance's `uid`: the owner of a timer or request must be one of its own connections.
-    pub(super) instance: u64,
+    pub(super) instance_uid: u64,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }
@@ -330,7 +330,7 @@ impl timer_calls::Host for HostState {
         if let Some(owner) = owner
             && !Worker::current()
                 .connections
-                .is_served_by(owner, self.route(), self.instance)
+                .is_served_by(owner, self.route(), self.instance_uid)
         {
             return Err(types::Refusal::UnknownConnection);
         }

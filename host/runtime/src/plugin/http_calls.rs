@@ -46,7 +46,7 @@ impl HostState {
         if let Some(owner) = request.owner
             && !worker
                 .connections
-                .is_served_by(owner, &self.route.path, self.instance)
+                .is_served_by(owner, &self.route.path, self.instance_uid)
         {
             return Err(RequestRefusal::UnknownConnection);
         }

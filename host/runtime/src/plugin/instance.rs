@@ -278,7 +278,7 @@ impl PluginInstance {
             log_budget: budget,
             retired: self.retired,
             in_init: false,
-            instance: self.uid,
+            instance_uid: self.uid,
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.pre.engine(), state);

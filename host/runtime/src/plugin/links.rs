@@ -90,8 +90,8 @@ impl HostLinks {
             address: InstanceAddress {
                 events,
                 generation: 0,
-                route: 0,
-                instance: 0,
+                route_index: 0,
+                instance_index: 0,
             },
             limits: Arc::new(limits.clone()),
             admission: Admission::new(limits),

@@ -78,7 +78,7 @@ impl Requests {
                 task: task.abort_handle(),
                 incarnation,
                 owner,
-                extra: client.clone(),
+                kind: client.clone(),
             },
         );
         id
@@ -104,7 +104,7 @@ impl Requests {
         };
         for owned in &ended {
             owned.task.abort();
-            owned.extra.cancelled();
+            owned.kind.cancelled();
         }
         ended.len()
     }
