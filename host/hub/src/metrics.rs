@@ -155,6 +155,7 @@ impl Metrics {
             .unwrap_or(usize::MAX)
     }
 
+    #[inline]
     fn counters(&self, worker: usize, slot: usize) -> Option<&RouteCounters> {
         self.shards.get(worker)?.routes.get(slot)
     }
@@ -175,6 +176,7 @@ impl Metrics {
     }
 
     /// A message from a client, counted by the worker that serves it (on its own thread).
+    #[inline]
     pub fn message_in(&self, worker: usize, slot: usize, bytes: usize) {
         if let Some(r) = self.counters(worker, slot) {
             bump(&r.messages_in, 1);
@@ -183,6 +185,7 @@ impl Metrics {
     }
 
     /// A message written to a client, counted by the worker that serves it (on its own thread).
+    #[inline]
     pub fn message_out(&self, worker: usize, slot: usize, bytes: usize) {
         if let Some(r) = self.counters(worker, slot) {
             bump(&r.messages_out, 1);
@@ -191,6 +194,7 @@ impl Metrics {
     }
 
     /// A plugin callback's duration, counted by the worker that ran it (on its own thread).
+    #[inline]
     pub fn plugin_event(&self, worker: usize, slot: usize, took: Duration) {
         if let Some(r) = self.counters(worker, slot) {
             let seconds = took.as_secs_f64();

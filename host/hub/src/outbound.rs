@@ -181,6 +181,7 @@ impl Outbox {
         Some(answer)
     }
 
+    #[inline]
     pub fn push(&self, message: Message) -> Result<(), Refused> {
         if self.shut.get() {
             return Err(Refused::Closed);
@@ -201,6 +202,7 @@ impl Outbox {
         Ok(())
     }
 
+    #[inline]
     pub fn pop(&self) -> Option<Message> {
         let message = self.queue.borrow_mut().pop_front()?;
         self.queued_bytes
@@ -208,11 +210,13 @@ impl Outbox {
         Some(message)
     }
 
+    #[inline]
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes.get()
     }
 
     /// Asks for the close handshake; the first request wins.
+    #[inline]
     pub fn request_close(&self, frame: CloseFrame) {
         if !self.shut.replace(true) {
             *self.close.borrow_mut() = Some(frame);
@@ -229,29 +233,35 @@ impl Outbox {
     }
 
     /// Refuses any further message, e.g. once the client has started closing.
+    #[inline]
     pub fn shut(&self) {
         self.shut.set(true);
     }
 
+    #[inline]
     pub fn is_shut(&self) -> bool {
         self.shut.get()
     }
 
+    #[inline]
     pub fn take_close(&self) -> Option<CloseFrame> {
         let frame = self.close.borrow_mut().take()?;
         self.close_sent.set(true);
         Some(frame)
     }
 
+    #[inline]
     pub fn wake(&self) {
         self.wake.raise();
     }
 
+    #[inline]
     pub async fn woken(&self) {
         std::future::poll_fn(|cx| self.wake.poll_wait(cx)).await
     }
 
     /// Completes once a send has found the queue full.
+    #[inline]
     pub async fn overflowed(&self) {
         if !self.overflowed.get() {
             std::future::poll_fn(|cx| self.overflow.poll_wait(cx)).await

@@ -100,12 +100,14 @@ impl Connections {
 
     /// The outbound queue of connection `id`, if it is open on this worker. For the gateway's own use; a plugin's
     /// call goes through [`Connections::get_on_route`].
+    #[inline]
     pub fn get(&self, id: ConnectionId) -> Option<Rc<Outbox>> {
         self.table.borrow().get(&id).map(|e| e.outbox.clone())
     }
 
     /// The outbound queue of connection `id` if it is open on this worker and belongs to the route at path
     /// `route`; another route's connection is not found.
+    #[inline]
     pub fn get_on_route(&self, id: ConnectionId, route: &str) -> Option<Rc<Outbox>> {
         self.table
             .borrow()

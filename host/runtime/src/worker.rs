@@ -54,6 +54,7 @@ impl Worker {
 
     /// The worker of this thread, for a host call. A plugin runs only on a worker thread that entered its worker
     /// before instantiating any plugin, so a host call never finds none.
+    #[inline]
     pub fn current() -> Rc<Worker> {
         CURRENT.with(|current| {
             current
