@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on this machine, installing first what the tests need:
 # the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
-# systemd-socket-activate, pebble, nats-server, Python `websockets`, the Node packages in tests/interop/node, and
-# mdbook, which builds the book in docs/). The README's Quick start and .ci/run both call this script.
+# systemd-socket-activate, pebble, nats-server, lintian, Python `websockets`, the Node packages in tests/interop/node,
+# mdbook, which builds the book in docs/, and cargo-deb, which builds the Debian package the package test installs).
+# The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
 # than "passed"; this script runs them too (`--include-ignored`), and one whose tool is missing fails, naming it.
@@ -27,6 +28,7 @@ install_tools() {
   [ -x /usr/bin/systemd-socket-activate ] || debian_packages="$debian_packages systemd"
   [ -x /usr/bin/pebble ] || debian_packages="$debian_packages pebble"
   [ -x /usr/sbin/nats-server ] || debian_packages="$debian_packages nats-server"
+  [ -x /usr/bin/lintian ] || debian_packages="$debian_packages lintian"
   for package in $debian_packages; do
     say "installing the Debian package $package"
     if [ -z "$apt_updated" ]; then as_root apt-get update -qq && apt_updated=1; fi
@@ -44,6 +46,12 @@ install_tools() {
     say "installing mdbook (cargo install mdbook), for the test that builds the book in docs/"
     cargo install -q mdbook --version 0.5.4 --locked --no-default-features \
       || say "could not install mdbook (cargo install mdbook --version 0.5.4 --locked --no-default-features): the test that needs it will fail"
+  fi
+
+  if ! cargo deb --version >/dev/null 2>&1; then
+    say "installing cargo-deb (cargo install cargo-deb), for the test that builds and installs the Debian package"
+    cargo install -q cargo-deb --version 3.6.2 --locked \
+      || say "could not install cargo-deb (cargo install cargo-deb --version 3.6.2 --locked): the test that needs it will fail"
   fi
 
   if ! [ -f tests/interop/node/node_modules/ws/package.json ] || ! [ -f tests/interop/node/node_modules/playwright-core/package.json ]; then

@@ -187,7 +187,7 @@ fn the_readme_production_config_passes_check() {
     let shipped = std::fs::read_to_string(workspace_root().join("config/production.toml")).unwrap();
     let config = shipped
         .replace(
-            "/usr/local/lib/wssgate/echo_ok.wasm",
+            "/usr/lib/wssgate/plugins/echo_ok.wasm",
             &plugin("echo-ok").display().to_string(),
         )
         .replace("user = \"wssgate\"", "");

@@ -108,15 +108,26 @@ pub(crate) fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(chain)
 }
 
+/// The development certificate's files in `dir`: the certificate and its key.
+fn dev_certificate_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    (dir.join("localhost.pem"), dir.join("localhost-key.pem"))
+}
+
+/// Whether `dir` holds a development certificate already. `check` generates none (it may run as another user than
+/// the gateway, who must own the key): it reads one that exists, and otherwise says the first start will make it.
+pub fn has_dev_certificate(dir: &Path) -> bool {
+    let (cert, key) = dev_certificate_files(dir);
+    cert.is_file() && key.is_file()
+}
+
 /// Returns the development certificate and key in `dir`, generating them the first time. Kept on disk so that the
 /// certificate a browser accepted once stays valid on every later start.
 fn ensure_dev_certificate(
     dir: &Path,
     port: u16,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let cert = dir.join("localhost.pem");
-    let key = dir.join("localhost-key.pem");
-    if !(cert.is_file() && key.is_file()) {
+    let (cert, key) = dev_certificate_files(dir);
+    if !has_dev_certificate(dir) {
         let names = vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
