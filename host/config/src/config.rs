@@ -218,6 +218,16 @@ impl Config {
                 }
             }
         }
+        if let Some(cluster) = &self.cluster
+            && cluster.secret.is_none()
+        {
+            warnings.push(format!(
+                "[cluster] has no `secret`: any client that can publish on the NATS server under `{}.>` can send to \
+                 this gateway's users, close their connections and rewrite its view of the other nodes; set the same \
+                 long random `secret` on every node",
+                cluster.prefix
+            ));
+        }
         warnings
     }
 
