@@ -38,6 +38,10 @@ fn bad_cluster_config_names_the_field() {
             "servers = [\"nats://127.0.0.1:4222\"]\nuser = \"u\"",
             "`token`, or `user` and `password`",
         ),
+        (
+            "servers = [\"nats://127.0.0.1:4222\"]\nsecret = \"short\"",
+            "`secret` must be at least 16 bytes",
+        ),
     ] {
         let (ok, output) = check_config(&dir, &format!("{listener}[cluster]\n{cluster}\n"));
         assert!(
@@ -45,6 +49,24 @@ fn bad_cluster_config_names_the_field() {
             "{cluster}: {output}"
         );
     }
+}
+
+#[test]
+fn check_warns_about_a_cluster_without_a_secret() {
+    let dir = scratch_dir("cluster-secret");
+    let config = |secret: &str| {
+        format!(
+            "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\n{secret}\n{}",
+            standard_routes()
+        )
+    };
+    let (ok, output) = check_config(&dir, &config(""));
+    assert!(
+        ok && output.contains("warning: [cluster] has no `secret`"),
+        "{output}"
+    );
+    let (ok, output) = check_config(&dir, &config("secret = \"0123456789abcdef\""));
+    assert!(ok && !output.contains("`secret`"), "{output}");
 }
 
 #[tokio::test]

@@ -7,8 +7,9 @@ use super::presence::{
     Announcer, CHANGES_EVERY, Changes, DEAD_AFTER, HEARTBEAT, Key, Piece, RemoteView,
     SNAPSHOT_EVERY,
 };
+use super::seal::{self, Sealer};
 use super::state::LinkState;
-use super::subscriptions::{self, SEND_WAIT};
+use super::subscriptions::{self, Inbox, SEND_WAIT};
 use super::wire;
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -101,6 +102,11 @@ fn key_subject(prefix: &str, key: &Key) -> String {
     }
 }
 
+/// Whole messages as the bodies [`Link::send`] seals.
+fn whole(messages: &[Vec<u8>]) -> Vec<[&[u8]; 2]> {
+    messages.iter().map(|m| [&m[..], &[][..]]).collect()
+}
+
 /// Subscriptions to audiences nobody here is a member of any more end this long after the last member left, so
 /// members that come and go do not make the node subscribe and unsubscribe each time.
 const UNSUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
@@ -159,16 +165,14 @@ impl ClusterLink {
             publish,
             state: state.clone(),
             changes: changes.clone(),
-            view: view.clone(),
-        }));
-        let link = Link {
-            prefix: config.prefix.clone(),
-            node: config.node.clone(),
-            tag: registry::node_tag(),
-            hub,
-            state: state.clone(),
-            changes,
             view,
+        }));
+        let tag = registry::node_tag();
+        let sealer = Sealer::new(seal::Key::new(config.secret.as_deref()), tag);
+        let identity = (config.prefix.clone(), tag, config.node.clone());
+        let link = Link {
+            inbox: Arc::new(Inbox::new(identity, sealer, hub, state.clone())),
+            changes,
             shutdown,
         };
         let thread = std::thread::Builder::new()
@@ -196,15 +200,20 @@ impl ClusterLink {
 
 /// The link's side, on its own thread.
 struct Link {
-    prefix: String,
-    node: String,
-    /// This node's tag, the top bits of its connection ids: its own subject and its name in presence.
-    tag: u32,
-    hub: Arc<Hub>,
-    state: Arc<LinkState>,
+    /// Who this node is, its seal, and where what arrives goes: shared with the subscription tasks.
+    inbox: Arc<Inbox>,
     changes: Arc<Changes>,
-    view: Arc<RemoteView>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// The subscriptions a node holds for as long as it runs, each restarted if its task ends.
+#[derive(Clone, Copy)]
+enum Fixed {
+    /// Publications for this node's connections.
+    Own,
+    Presence,
+    /// Requests for this node's snapshot.
+    Requests,
 }
 
 /// What the link does between commands: presence announcements and delayed unsubscriptions.
@@ -219,6 +228,9 @@ struct Chores {
     unsubscribing: HashMap<String, Instant>,
     /// Subjects to subscribe to that the client could not take yet.
     to_subscribe: HashSet<String>,
+    /// Subjects whose subscription ended within the last [`seal::SLACK`], and when (ms): a new subscription to one
+    /// takes nothing stamped before then, which its predecessor may have taken already.
+    ended: HashMap<String, u64>,
     /// Serial numbers of this node's chunked publications and snapshots.
     serial: u64,
 }
@@ -244,11 +256,24 @@ impl Chores {
             }
         }
     }
+
+    /// The floor for a subscription to `subject` that begins now: [`seal::SLACK`] before now, or when its last
+    /// subscription ended if that was later.
+    fn floor(&self, subject: &str) -> u64 {
+        let slack = seal::SLACK.as_millis() as u64;
+        let floor = seal::now_ms().saturating_sub(slack);
+        self.ended.get(subject).map_or(floor, |&at| floor.max(at))
+    }
+
+    /// Notes that the subscription to `subject` ended now.
+    fn note_ended(&mut self, subject: String) {
+        self.ended.insert(subject, seal::now_ms());
+    }
 }
 
 impl Link {
     async fn run(
-        mut self,
+        self,
         client: async_nats::Client,
         mut interest_rx: mpsc::UnboundedReceiver<(String, bool)>,
         mut publish_rx: mpsc::Receiver<(String, Vec<u8>)>,
@@ -260,31 +285,19 @@ impl Link {
             snapshot_wanted: Arc::new(AtomicBool::new(false)),
             unsubscribing: HashMap::new(),
             to_subscribe: HashSet::new(),
+            ended: HashMap::new(),
             serial: 0,
         };
         // Each subscription is a task; aborting it unsubscribes.
         let mut subscriptions: HashMap<String, AbortHandle> = HashMap::new();
         // The client's command queue is empty at the start: these go in at once, connected or not.
-        let subscribe = |subject: String| client.subscribe(subject);
-        let (own, presence, requests) = match tokio::try_join!(
-            subscribe(wire::node_subject(&self.prefix, self.tag)),
-            subscribe(wire::presence_subject(&self.prefix)),
-            subscribe(wire::sync_subject(&self.prefix, self.tag)),
-        ) {
-            Ok(subscribers) => subscribers,
-            Err(e) => return tracing::error!("cluster: cannot subscribe: {e}"),
-        };
-        let fixed = [
-            subscriptions::publications(own, self.hub.clone(), self.state.clone()),
-            subscriptions::presence(
-                presence,
-                &client,
-                self.prefix.clone(),
-                (self.tag, self.node.clone()),
-                self.view.clone(),
-            ),
-            subscriptions::snapshot_requests(requests, chores.snapshot_wanted.clone()),
-        ];
+        let mut fixed = Vec::new();
+        for kind in [Fixed::Own, Fixed::Presence, Fixed::Requests] {
+            match self.fixed(&client, kind, &chores).await {
+                Some(task) => fixed.push((kind, task)),
+                None => return,
+            }
+        }
         let mut tick = tokio::time::interval(CHANGES_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown = self.shutdown.clone();
@@ -294,33 +307,44 @@ impl Link {
                 _ = shutdown.wait_for(|down| *down) => break,
                 Some(interest) = interest_rx.recv() => {
                     chores.interest(interest, &subscriptions);
-                    self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
+                    self.subscribe(&client, &mut chores, &mut subscriptions).await;
                 }
                 Some((subject, payload)) = publish_rx.recv() => {
                     chores.serial += 1;
                     let max = client.server_info().max_payload;
-                    let frames = wire::frames(&payload, max, self.tag, chores.serial);
-                    if !self.send(&client, &subject, frames).await {
-                        self.state.dropped.fetch_add(1, Ordering::Relaxed);
+                    let frames = wire::frames(&payload, max, chores.serial);
+                    let bodies = frames.iter().map(|(head, data)| [&head[..], *data]);
+                    if !self.send(&client, &subject, bodies).await {
+                        self.inbox.state.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 _ = tick.tick() => {
-                    self.state.follow(client.connection_state() == async_nats::connection::State::Connected);
+                    let state = &self.inbox.state;
+                    state.follow(client.connection_state() == async_nats::connection::State::Connected);
+                    self.restart_ended(&client, &mut chores, &mut fixed, &mut subscriptions).await;
                     // Every interest that came before the changes about to be announced is subscribed first.
                     while let Ok(interest) = interest_rx.try_recv() {
                         chores.interest(interest, &subscriptions);
                     }
-                    self.subscribe(&client, &mut chores.to_subscribe, &mut subscriptions).await;
+                    self.subscribe(&client, &mut chores, &mut subscriptions).await;
                     let now = Instant::now();
+                    let mut ended = Vec::new();
                     chores.unsubscribing.retain(|subject, at| {
                         let waiting = *at > now;
                         if !waiting && let Some(task) = subscriptions.remove(subject) {
                             task.abort();
+                            ended.push(subject.clone());
                         }
                         waiting
                     });
+                    for subject in ended {
+                        chores.note_ended(subject);
+                    }
+                    let slack = seal::SLACK.as_millis() as u64;
+                    let recent = seal::now_ms().saturating_sub(slack);
+                    chores.ended.retain(|_, at| *at >= recent);
                     self.announce(&client, &mut chores).await;
-                    for node in self.view.expire() {
+                    for node in self.inbox.view.expire() {
                         tracing::warn!("cluster: node {node} left presence (not heard from for {DEAD_AFTER:?})");
                     }
                 }
@@ -329,47 +353,137 @@ impl Link {
         if client.connection_state() == async_nats::connection::State::Connected {
             // Out of presence at once rather than after a silence (bounded: the gateway is stopping).
             let leaving = Announcer {
-                tag: self.tag,
-                node: &self.node,
+                tag: self.inbox.tag,
+                node: &self.inbox.node,
                 seq: chores.seq,
             }
             .leaving();
-            let subject = wire::presence_subject(&self.prefix);
+            let subject = wire::presence_subject(&self.inbox.prefix);
+            let sealed = self.inbox.sealer.seal(&subject, &[&leaving]);
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                let _ = client.publish(subject, leaving.into()).await;
+                let _ = client.publish(subject, sealed.into()).await;
                 let _ = client.flush().await;
             })
             .await;
         }
-        for task in subscriptions.into_values().chain(fixed) {
+        for task in subscriptions
+            .into_values()
+            .chain(fixed.into_iter().map(|(_, task)| task))
+        {
             task.abort();
         }
     }
 
-    /// Subscribes to the subjects in `wanted`, each handed to a delivery task in `subscriptions`. Awaited here,
-    /// before anything the link publishes next (a presence announcement that tells other nodes to send here), so
-    /// the subscription reaches the broker first. A subject the client cannot take now stays in `wanted`, for the
-    /// next tick.
+    fn fixed_subject(&self, kind: Fixed) -> String {
+        let inbox = &self.inbox;
+        match kind {
+            Fixed::Own => wire::node_subject(&inbox.prefix, inbox.tag),
+            Fixed::Presence => wire::presence_subject(&inbox.prefix),
+            Fixed::Requests => wire::sync_subject(&inbox.prefix, inbox.tag),
+        }
+    }
+
+    /// Subscribes to one of the fixed subjects and starts its task; `None` when the client refuses (it is
+    /// closed).
+    async fn fixed(
+        &self,
+        client: &async_nats::Client,
+        kind: Fixed,
+        chores: &Chores,
+    ) -> Option<AbortHandle> {
+        let inbox = &self.inbox;
+        let subject = self.fixed_subject(kind);
+        let floor = chores.floor(&subject);
+        let subscriber = match client.subscribe(subject).await {
+            Ok(subscriber) => subscriber,
+            Err(e) => {
+                tracing::error!("cluster: cannot subscribe: {e}");
+                return None;
+            }
+        };
+        let inbox = inbox.clone();
+        Some(match kind {
+            Fixed::Own => subscriptions::publications(subscriber, inbox, floor),
+            Fixed::Presence => subscriptions::presence(subscriber, client, inbox, floor),
+            Fixed::Requests => subscriptions::snapshot_requests(
+                subscriber,
+                inbox,
+                floor,
+                chores.snapshot_wanted.clone(),
+            ),
+        })
+    }
+
+    /// Subscribes again to the subjects whose task ended without being asked to (a subscription the client closed,
+    /// or a task that panicked): counted and logged (at most once a minute), so a node never stops hearing a
+    /// subject for good.
+    async fn restart_ended(
+        &self,
+        client: &async_nats::Client,
+        chores: &mut Chores,
+        fixed: &mut [(Fixed, AbortHandle)],
+        subscriptions: &mut HashMap<String, AbortHandle>,
+    ) {
+        let state = &self.inbox.state;
+        let mut restarted = Vec::new();
+        for (kind, task) in fixed.iter_mut() {
+            if task.is_finished()
+                && let Ok(Some(again)) =
+                    tokio::time::timeout(SEND_WAIT, self.fixed(client, *kind, chores)).await
+            {
+                *task = again;
+                restarted.push(self.fixed_subject(*kind));
+            }
+        }
+        let ended: Vec<String> = subscriptions
+            .iter()
+            .filter(|(_, task)| task.is_finished())
+            .map(|(subject, _)| subject.clone())
+            .collect();
+        for subject in ended {
+            subscriptions.remove(&subject);
+            chores.note_ended(subject.clone());
+            chores.to_subscribe.insert(subject.clone());
+            restarted.push(subject);
+        }
+        if restarted.is_empty() {
+            return;
+        }
+        let total = state
+            .restarts
+            .fetch_add(restarted.len() as u64, Ordering::Relaxed)
+            + restarted.len() as u64;
+        if state.restarts_log.due() {
+            tracing::error!(
+                "cluster: {} subscription(s) ended unasked and are subscribed again ({}); {total} so far \
+                 (wssgate_cluster_subscription_restarts_total; logged at most once a minute)",
+                restarted.len(),
+                restarted.join(", ")
+            );
+        }
+    }
+
+    /// Subscribes to the subjects in `chores.to_subscribe`, each handed to a delivery task in `subscriptions`.
+    /// Awaited here, before anything the link publishes next (a presence announcement that tells other nodes to
+    /// send here), so the subscription reaches the broker first. A subject the client cannot take now stays, for
+    /// the next tick.
     async fn subscribe(
         &self,
         client: &async_nats::Client,
-        wanted: &mut HashSet<String>,
+        chores: &mut Chores,
         subscriptions: &mut HashMap<String, AbortHandle>,
     ) {
-        let subjects: Vec<String> = wanted.iter().cloned().collect();
+        let subjects: Vec<String> = chores.to_subscribe.iter().cloned().collect();
         for subject in subjects {
+            let floor = chores.floor(&subject);
             match tokio::time::timeout(SEND_WAIT, client.subscribe(subject.clone())).await {
                 Ok(Ok(subscriber)) => {
-                    wanted.remove(&subject);
-                    let task = subscriptions::publications(
-                        subscriber,
-                        self.hub.clone(),
-                        self.state.clone(),
-                    );
+                    chores.to_subscribe.remove(&subject);
+                    let task = subscriptions::publications(subscriber, self.inbox.clone(), floor);
                     subscriptions.insert(subject, task);
                 }
                 Ok(Err(e)) => {
-                    wanted.remove(&subject);
+                    chores.to_subscribe.remove(&subject);
                     tracing::warn!("cluster: cannot subscribe to {subject}: {e}");
                 }
                 // The client's queue is full (it is reconnecting): the next tick tries again.
@@ -378,15 +492,22 @@ impl Link {
         }
     }
 
-    /// Publishes `frames` on `subject`, unless the client is not connected (the client would hold them) or cannot
-    /// take them within [`SEND_WAIT`] (its queue is full: a connection that died silently, not noticed yet). True
+    /// Seals each body (its parts one after the other) and publishes it on `subject`, unless the client is not
+    /// connected (the client would hold them) or cannot take one within [`SEND_WAIT`] (its queue is full: a
+    /// connection that died silently, not noticed yet). Sealed just before it goes, so its time is fresh. True
     /// when all were handed to the client.
-    async fn send(&self, client: &async_nats::Client, subject: &str, frames: Vec<Vec<u8>>) -> bool {
-        for frame in frames {
+    async fn send<'a>(
+        &self,
+        client: &async_nats::Client,
+        subject: &str,
+        bodies: impl IntoIterator<Item = [&'a [u8]; 2]>,
+    ) -> bool {
+        for parts in bodies {
             if client.connection_state() != async_nats::connection::State::Connected {
                 return false;
             }
-            let publish = client.publish(subject.to_owned(), frame.into());
+            let sealed = self.inbox.sealer.seal(subject, &parts);
+            let publish = client.publish(subject.to_owned(), sealed.into());
             if !matches!(tokio::time::timeout(SEND_WAIT, publish).await, Ok(Ok(()))) {
                 return false;
             }
@@ -395,8 +516,9 @@ impl Link {
     }
 
     /// Announces what changed in this node's presence, a heartbeat when one is due, and a snapshot when asked.
-    async fn announce(&mut self, client: &async_nats::Client, chores: &mut Chores) {
-        let subject = wire::presence_subject(&self.prefix);
+    async fn announce(&self, client: &async_nats::Client, chores: &mut Chores) {
+        let inbox = &self.inbox;
+        let subject = wire::presence_subject(&inbox.prefix);
         let max = client.server_info().max_payload;
         let mut changed = self.changes.take();
         // A member whose subscription the client could not take yet is announced once it has: announced now, other
@@ -404,26 +526,27 @@ impl Link {
         changed.retain(|key| {
             let waiting = chores
                 .to_subscribe
-                .contains(&key_subject(&self.prefix, key));
+                .contains(&key_subject(&inbox.prefix, key));
             if waiting {
                 self.changes.mark(key.clone());
             }
             !waiting
         });
-        let mut announcer = Announcer {
-            tag: self.tag,
-            node: &self.node,
-            seq: chores.seq,
+        let announcer = |seq| Announcer {
+            tag: inbox.tag,
+            node: &inbox.node,
+            seq,
         };
         if !changed.is_empty() {
             let pieces: Vec<Piece> = changed
                 .into_iter()
-                .map(|key| self.hub.local_presence(key))
+                .map(|key| inbox.hub.local_presence(key))
                 .collect();
-            let messages = announcer.changes(&pieces, max);
-            chores.seq = announcer.seq;
+            let mut changes = announcer(chores.seq);
+            let messages = changes.changes(&pieces, max);
+            chores.seq = changes.seq;
             // A change that does not go out leaves a gap in the numbers, which makes the others ask for a snapshot.
-            self.send(client, &subject, messages).await;
+            self.send(client, &subject, whole(&messages)).await;
         }
         let now = Instant::now();
         let snapshot_due = chores
@@ -431,25 +554,15 @@ impl Link {
             .is_none_or(|at| now.duration_since(at) >= SNAPSHOT_EVERY);
         if snapshot_due && chores.snapshot_wanted.swap(false, Ordering::Relaxed) {
             chores.last_snapshot = Some(now);
-            let pieces = self.hub.all_local_presence();
-            let announcer = Announcer {
-                tag: self.tag,
-                node: &self.node,
-                seq: chores.seq,
-            };
+            let pieces = inbox.hub.all_local_presence();
             chores.serial += 1;
-            let parts = announcer.snapshot(chores.serial, &pieces, max);
-            self.send(client, &subject, parts).await;
+            let parts = announcer(chores.seq).snapshot(chores.serial, &pieces, max);
+            self.send(client, &subject, whole(&parts)).await;
         }
         if now.duration_since(chores.last_heartbeat) >= HEARTBEAT {
             chores.last_heartbeat = now;
-            let heartbeat = Announcer {
-                tag: self.tag,
-                node: &self.node,
-                seq: chores.seq,
-            }
-            .heartbeat();
-            self.send(client, &subject, vec![heartbeat]).await;
+            let heartbeat = announcer(chores.seq).heartbeat();
+            self.send(client, &subject, whole(&[heartbeat])).await;
         }
     }
 }

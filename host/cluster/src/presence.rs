@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wssgate_hub::registry::ConnectionId;
 use wssgate_hub::sync::lock;
@@ -247,7 +248,8 @@ impl Announcer<'_> {
     pub fn changes(&mut self, pieces: &[Piece], max_payload: usize) -> Vec<Vec<u8>> {
         let mut messages = Vec::new();
         for part in split(pieces, max_payload) {
-            self.seq += 1;
+            // Never reached (one change a round); the receiver takes a wrap for a missed change.
+            self.seq = self.seq.wrapping_add(1);
             let pieces = wire_pieces(part, max_payload);
             messages.push(self.message(Kind::Changes(pieces)));
         }
@@ -319,6 +321,100 @@ fn split(pieces: &[Piece], max_payload: usize) -> Vec<&[Piece]> {
     parts
 }
 
+/// The most pieces (groups and users) of one other node this node's view holds, and the most bytes they take:
+/// past them a node's further pieces are not taken (counted in `wssgate_cluster_presence_refused_total`, logged
+/// once a minute) and its part of presence is incomplete. A snapshot being received is held beside the view, so
+/// one node costs at most twice this.
+pub const MAX_VIEW_ENTRIES: usize = 1 << 20;
+pub const MAX_VIEW_BYTES: usize = 128 << 20;
+/// The most other nodes in the view: announcements from further ones are not taken (counted the same way) until
+/// one leaves or falls silent.
+pub const MAX_NODES: usize = 1024;
+/// What a piece costs beyond its names and ids: its map entry and strings.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// What a view may hold: [`MAX_VIEW_ENTRIES`], [`MAX_VIEW_BYTES`] and [`MAX_NODES`] (smaller in tests).
+#[derive(Clone, Copy)]
+struct Caps {
+    entries: usize,
+    bytes: usize,
+    nodes: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            entries: MAX_VIEW_ENTRIES,
+            bytes: MAX_VIEW_BYTES,
+            nodes: MAX_NODES,
+        }
+    }
+}
+
+/// One node's groups and users, and the bytes they take.
+#[derive(Default)]
+struct Part {
+    groups: HashMap<(String, String), u32>,
+    users: HashMap<(String, String), Vec<ConnectionId>>,
+    bytes: usize,
+}
+
+impl Part {
+    /// Applies pieces: a zero count or an empty list takes a piece out. A piece that would take the part past
+    /// `caps` is not taken (a piece it replaces stays as it was); returns how many were not.
+    fn apply(&mut self, pieces: Pieces, caps: Caps) -> u64 {
+        let mut refused = 0;
+        for piece in pieces.0 {
+            let fits = |part: &Part, new: bool, old: usize, cost: usize| {
+                let entries = part.groups.len() + part.users.len() + usize::from(new);
+                entries <= caps.entries && part.bytes - old + cost <= caps.bytes
+            };
+            match piece {
+                WirePiece::Group {
+                    route,
+                    group,
+                    members,
+                } => {
+                    let key = (route.into_owned(), group.into_owned());
+                    let cost = ENTRY_OVERHEAD + key.0.len() + key.1.len();
+                    let present = self.groups.contains_key(&key);
+                    if members == 0 {
+                        if self.groups.remove(&key).is_some() {
+                            self.bytes -= cost;
+                        }
+                    } else if present {
+                        self.groups.insert(key, members);
+                    } else if fits(self, true, 0, cost) {
+                        self.groups.insert(key, members);
+                        self.bytes += cost;
+                    } else {
+                        refused += 1;
+                    }
+                }
+                WirePiece::User { route, uid, ids } => {
+                    let key = (route.into_owned(), uid.into_owned());
+                    let names = ENTRY_OVERHEAD + key.0.len() + key.1.len();
+                    let old = self.users.get(&key).map(|ids| names + ids.len() * 8);
+                    if ids.is_empty() {
+                        if self.users.remove(&key).is_some() {
+                            self.bytes -= old.unwrap_or(0);
+                        }
+                        continue;
+                    }
+                    let cost = names + ids.len() * 8;
+                    if fits(self, old.is_none(), old.unwrap_or(0), cost) {
+                        self.users.insert(key, ids.into_owned());
+                        self.bytes = self.bytes - old.unwrap_or(0) + cost;
+                    } else {
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        refused
+    }
+}
+
 /// One other node's part of presence, as last announced.
 struct NodeView {
     name: String,
@@ -331,8 +427,7 @@ struct NodeView {
     staging: Option<Staging>,
     /// When this node last asked for the other's snapshot, so a burst of changes asks once.
     asked: Option<Instant>,
-    groups: HashMap<(String, String), u32>,
-    users: HashMap<(String, String), Vec<ConnectionId>>,
+    part: Part,
 }
 
 /// A snapshot's parts received so far.
@@ -340,8 +435,7 @@ struct NodeView {
 struct Staging {
     number: u64,
     next: u32,
-    groups: HashMap<(String, String), u32>,
-    users: HashMap<(String, String), Vec<ConnectionId>>,
+    part: Part,
 }
 
 impl NodeView {
@@ -353,8 +447,7 @@ impl NodeView {
             synced: false,
             staging: None,
             asked: None,
-            groups: HashMap::new(),
-            users: HashMap::new(),
+            part: Part::default(),
         }
     }
 
@@ -363,13 +456,15 @@ impl NodeView {
     }
 
     /// Applies a snapshot's part: the first starts a staging copy, each next one adds to it, the last replaces the
-    /// view. A part out of order drops the staging copy and leaves the view as it was, not synced.
+    /// view. A part out of order drops the staging copy and leaves the view as it was, not synced. Returns the
+    /// pieces not taken (over the caps).
     fn apply_snapshot_part(
         &mut self,
         seq: u64,
         (number, index, count): (u64, u32, u32),
         pieces: Pieces,
-    ) {
+        caps: Caps,
+    ) -> u64 {
         if index == 0 {
             self.staging = Some(Staging {
                 number,
@@ -383,17 +478,23 @@ impl NodeView {
         else {
             self.staging = None;
             self.synced = false;
-            return;
+            return 0;
         };
-        apply_pieces(&mut staging.groups, &mut staging.users, pieces);
-        staging.next += 1;
-        if staging.next == count
+        let refused = staging.part.apply(pieces, caps);
+        // `index` past u32::MAX parts never completes.
+        let Some(next) = index.checked_add(1) else {
+            self.staging = None;
+            return refused;
+        };
+        staging.next = next;
+        if next == count
             && let Some(staging) = self.staging.take()
         {
-            (self.groups, self.users) = (staging.groups, staging.users);
+            self.part = staging.part;
             self.seq = seq;
             self.synced = true;
         }
+        refused
     }
 
     /// Whether to ask the node for a snapshot now: not synced, not asked within the last second, and no snapshot
@@ -408,43 +509,16 @@ impl NodeView {
     }
 }
 
-/// Applies pieces to `groups` and `users`: a zero count or an empty list takes a piece out.
-fn apply_pieces(
-    groups: &mut HashMap<(String, String), u32>,
-    users: &mut HashMap<(String, String), Vec<ConnectionId>>,
-    pieces: Pieces,
-) {
-    for piece in pieces.0 {
-        match piece {
-            WirePiece::Group {
-                route,
-                group,
-                members,
-            } => {
-                let key = (route.into_owned(), group.into_owned());
-                match members {
-                    0 => groups.remove(&key),
-                    members => groups.insert(key, members),
-                };
-            }
-            WirePiece::User { route, uid, ids } => {
-                let key = (route.into_owned(), uid.into_owned());
-                if ids.is_empty() {
-                    users.remove(&key);
-                } else {
-                    users.insert(key, ids.into_owned());
-                }
-            }
-        }
-    }
-}
-
 /// The other nodes' presence.
 #[derive(Default)]
 pub struct RemoteView {
     nodes: Mutex<HashMap<u32, NodeView>>,
+    caps: Caps,
     /// When two other nodes sharing a name were last reported, so the log says it once a minute.
     twins_reported: Mutex<Option<Instant>>,
+    /// Pieces and announcements not taken for the caps, and when that was last logged.
+    refused: AtomicU64,
+    refused_reported: Mutex<Option<Instant>>,
 }
 
 /// What a node learned from an announcement.
@@ -456,22 +530,34 @@ pub enum Heard {
     Clash(String),
     /// Another node (this tag) uses this node's name.
     SameName(u32),
+    /// The announcement speaks for another node than the one that sealed it: dropped.
+    Mismatch,
 }
 
 impl RemoteView {
-    /// Applies one announcement from another node.
-    pub fn apply(&self, bytes: &[u8], own_tag: u32, own_name: &str) -> Heard {
-        self.apply_at(bytes, own_tag, own_name, Instant::now())
+    /// Applies one announcement, sealed by the node tagged `sender`.
+    pub fn apply(&self, sender: u32, bytes: &[u8], own_tag: u32, own_name: &str) -> Heard {
+        self.apply_at(sender, bytes, own_tag, own_name, Instant::now())
             .unwrap_or(Heard::Nothing)
     }
 
-    fn apply_at(&self, bytes: &[u8], own_tag: u32, own_name: &str, now: Instant) -> Option<Heard> {
+    fn apply_at(
+        &self,
+        sender: u32,
+        bytes: &[u8],
+        own_tag: u32,
+        own_name: &str,
+        now: Instant,
+    ) -> Option<Heard> {
         let Announcement {
             tag,
             node: name,
             seq,
             kind,
         } = decode(bytes)?;
+        if tag != sender {
+            return Some(Heard::Mismatch);
+        }
         let name = &*name;
         if tag == own_tag {
             return Some(if name == own_name {
@@ -496,6 +582,14 @@ impl RemoteView {
             } else {
                 nodes.retain(|_, old| old.name != name);
             }
+            if nodes.len() >= self.caps.nodes {
+                nodes.retain(|_, view| view.alive(now));
+                if nodes.len() >= self.caps.nodes {
+                    drop(nodes);
+                    self.refuse(1, name, now);
+                    return Some(Heard::Nothing);
+                }
+            }
         }
         let view = nodes.entry(tag).or_insert_with(|| NodeView::new(name, now));
         if view.name != name || !view.alive(now) {
@@ -503,35 +597,63 @@ impl RemoteView {
             *view = NodeView::new(name, now);
         }
         view.heard = now;
-        match kind {
+        let refused = match kind {
             Kind::Heartbeat => {
                 if seq != view.seq {
                     view.synced = false;
                 }
+                0
             }
             Kind::Changes(pieces) => {
-                if seq != view.seq.wrapping_add(1) {
+                if view.seq.checked_add(1) != Some(seq) {
                     view.synced = false;
                 }
                 view.seq = seq;
-                apply_pieces(&mut view.groups, &mut view.users, pieces);
+                view.part.apply(pieces, self.caps)
             }
             Kind::Snapshot {
                 number,
                 index,
                 count,
                 pieces,
-            } => view.apply_snapshot_part(seq, (number, index, count), pieces),
+            } => view.apply_snapshot_part(seq, (number, index, count), pieces, self.caps),
             // Taken out above.
             Kind::Leaving => return Some(Heard::Nothing),
-        }
-        Some(if name == own_name {
+        };
+        let heard = if name == own_name {
             Heard::SameName(tag)
         } else if view.should_ask(now) {
             Heard::AskSnapshot(tag)
         } else {
             Heard::Nothing
-        })
+        };
+        drop(nodes);
+        if refused > 0 {
+            self.refuse(refused, name, now);
+        }
+        Some(heard)
+    }
+
+    /// Counts pieces (or a node's announcement) not taken for the caps; logged once a minute.
+    fn refuse(&self, count: u64, name: &str, now: Instant) {
+        let total = self.refused.fetch_add(count, Ordering::Relaxed) + count;
+        let mut reported = lock(&self.refused_reported);
+        if reported.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60)) {
+            *reported = Some(now);
+            tracing::error!(
+                "cluster: presence from node {name} not taken: a node's view is capped at {} groups and users and \
+                 {} MiB, and the view at {} other nodes; {total} so far \
+                 (wssgate_cluster_presence_refused_total; logged at most once a minute)",
+                self.caps.entries,
+                self.caps.bytes >> 20,
+                self.caps.nodes
+            );
+        }
+    }
+
+    /// How many pieces and announcements were not taken for the caps.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Two live nodes speak under one name: logged (once a minute), since their parts cannot be told from a restart.
@@ -580,7 +702,7 @@ impl RemoteView {
         lock(&self.nodes)
             .values()
             .filter(|v| v.alive(now))
-            .filter_map(|v| v.groups.get(&key))
+            .filter_map(|v| v.part.groups.get(&key))
             .map(|&n| n as usize)
             .sum()
     }
@@ -592,7 +714,7 @@ impl RemoteView {
         lock(&self.nodes)
             .values()
             .filter(|v| v.alive(now))
-            .filter_map(|v| v.users.get(&key))
+            .filter_map(|v| v.part.users.get(&key))
             .flatten()
             .copied()
             .collect()
@@ -602,6 +724,28 @@ impl RemoteView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tag an announcement names (0 for one that does not decode): the sender a real node's seal gives.
+    fn tag_in(bytes: &[u8]) -> u32 {
+        decode(bytes).map_or(0, |a| a.tag)
+    }
+
+    impl RemoteView {
+        /// Applies an announcement as sealed by the node it names.
+        fn hear(&self, bytes: &[u8], own_tag: u32, own_name: &str) -> Heard {
+            self.apply(tag_in(bytes), bytes, own_tag, own_name)
+        }
+
+        fn hear_at(
+            &self,
+            bytes: &[u8],
+            own_tag: u32,
+            own_name: &str,
+            now: Instant,
+        ) -> Option<Heard> {
+            self.apply_at(tag_in(bytes), bytes, own_tag, own_name, now)
+        }
+    }
 
     fn group(name: &str, members: u32) -> Piece {
         Piece::Group {
@@ -623,19 +767,19 @@ mod tests {
         // First heard of: asks for a snapshot, but applies what it hears meanwhile.
         let first = b.changes(&[group("room", 3)], 1 << 20);
         assert!(matches!(
-            view.apply_at(&first[0], 1, "a", t0),
+            view.hear_at(&first[0], 1, "a", t0),
             Some(Heard::AskSnapshot(2))
         ));
         assert_eq!(view.group_size("/chat", "room"), 3);
         let snapshot = b.snapshot(1, &[group("room", 4)], 1 << 20);
-        view.apply_at(&snapshot[0], 1, "a", t0);
+        view.hear_at(&snapshot[0], 1, "a", t0);
         assert_eq!(view.group_size("/chat", "room"), 4);
         // A change is missed: the next one shows the gap, and the view asks again.
         b.changes(&[group("room", 5)], 1 << 20);
         let next = b.changes(&[group("hall", 1)], 1 << 20);
         let later = t0 + SNAPSHOT_EVERY;
         assert!(matches!(
-            view.apply_at(&next[0], 1, "a", later),
+            view.hear_at(&next[0], 1, "a", later),
             Some(Heard::AskSnapshot(2))
         ));
         // A user's connections; an empty list takes the user out.
@@ -644,9 +788,9 @@ mod tests {
             uid: "ann".into(),
             ids,
         };
-        view.apply_at(&b.changes(&[user(vec![7, 8])], 1 << 20)[0], 1, "a", later);
+        view.hear_at(&b.changes(&[user(vec![7, 8])], 1 << 20)[0], 1, "a", later);
         assert_eq!(view.connections_of_user("/chat", "ann"), vec![7, 8]);
-        view.apply_at(&b.changes(&[user(vec![])], 1 << 20)[0], 1, "a", later);
+        view.hear_at(&b.changes(&[user(vec![])], 1 << 20)[0], 1, "a", later);
         assert!(view.connections_of_user("/chat", "ann").is_empty());
         // Another node with this node's tag is a clash.
         let clash = Announcer {
@@ -655,11 +799,11 @@ mod tests {
             seq: 0,
         };
         assert!(matches!(
-            view.apply_at(&clash.heartbeat(), 1, "a", later),
+            view.hear_at(&clash.heartbeat(), 1, "a", later),
             Some(Heard::Clash(name)) if name == "c"
         ));
         // Leaving takes it out at once.
-        view.apply_at(&b.leaving(), 1, "a", later);
+        view.hear_at(&b.leaving(), 1, "a", later);
         assert_eq!(view.nodes(), 0);
     }
 
@@ -676,7 +820,7 @@ mod tests {
         assert_eq!(a.seq, messages.len() as u64);
         let view = RemoteView::default();
         for part in a.snapshot(1, &pieces, 16 * 1024) {
-            view.apply(&part, 9, "z");
+            view.hear(&part, 9, "z");
         }
         assert_eq!(view.group_size("/chat", "group-4999"), 1);
         assert!(lock(&view.nodes)[&1].synced);
@@ -692,7 +836,7 @@ mod tests {
             seq: 0,
         };
         for part in b.snapshot(1, &pieces, 16 * 1024) {
-            view.apply(&part, 1, "a");
+            view.hear(&part, 1, "a");
         }
         assert_eq!(view.group_size("/chat", "g0"), 2);
         let smaller: Vec<Piece> = (0..3000).map(|i| group(&format!("g{i}"), 1)).collect();
@@ -700,7 +844,7 @@ mod tests {
         assert!(parts.len() > 2);
         for (i, part) in parts.iter().enumerate() {
             if i != 1 {
-                view.apply(part, 1, "a");
+                view.hear(part, 1, "a");
             }
         }
         assert_eq!(view.group_size("/chat", "g0"), 2, "the old view stands");
@@ -712,7 +856,7 @@ mod tests {
             seq: 0,
         };
         let later = Instant::now() + 2 * HEARTBEAT;
-        view.apply_at(&b_again.heartbeat(), 1, "a", later);
+        view.hear_at(&b_again.heartbeat(), 1, "a", later);
         assert_eq!(view.nodes(), 1);
         assert_eq!(view.group_size("/chat", "g0"), 0);
         // A node named like this one is reported.
@@ -722,7 +866,7 @@ mod tests {
             seq: 0,
         };
         assert!(matches!(
-            view.apply(&twin.heartbeat(), 1, "a"),
+            view.hear(&twin.heartbeat(), 1, "a"),
             Heard::SameName(4)
         ));
     }
@@ -796,13 +940,10 @@ mod tests {
         let mut other = message.clone();
         other[0] = VERSION + 1;
         assert!(decode(&other).is_none());
-        assert!(matches!(view.apply(&other, 1, "a"), Heard::Nothing));
+        assert!(matches!(view.hear(&other, 1, "a"), Heard::Nothing));
         for len in 0..message.len() {
             assert!(decode(&message[..len]).is_none(), "{len} bytes");
-            assert!(matches!(
-                view.apply(&message[..len], 1, "a"),
-                Heard::Nothing
-            ));
+            assert!(matches!(view.hear(&message[..len], 1, "a"), Heard::Nothing));
         }
         let mut longer = message.clone();
         longer.push(0);
@@ -810,7 +951,7 @@ mod tests {
         // None of them touched the view.
         assert_eq!(view.nodes(), 0);
         assert_eq!(view.group_size("/chat", "room"), 0);
-        view.apply(&message, 1, "a");
+        view.hear(&message, 1, "a");
         assert_eq!(view.group_size("/chat", "room"), 3);
     }
 
@@ -912,7 +1053,7 @@ mod tests {
             // Nothing is reserved for a claimed length: at most the bytes present, or the first few pieces read.
             let room = m.len().max(4 * size_of::<WirePiece>());
             assert!(largest <= room, "{largest} bytes allocated for {m:?}");
-            assert!(matches!(view.apply(m, 1, "a"), Heard::Nothing));
+            assert!(matches!(view.hear(m, 1, "a"), Heard::Nothing));
         }
         assert_eq!(view.nodes(), 0);
         // The last case with its ninth byte gone is a user with one id.
@@ -962,5 +1103,122 @@ mod tests {
             panic!("not changes")
         };
         assert!(matches!(&got.0[0], WirePiece::User { ids, .. } if ids.len() == 256));
+    }
+
+    #[test]
+    fn a_node_view_stops_at_its_caps_and_the_view_at_its_number_of_nodes() {
+        let caps = Caps {
+            entries: 10,
+            bytes: 4096,
+            nodes: 2,
+        };
+        let view = RemoteView {
+            caps,
+            ..RemoteView::default()
+        };
+        let mut b = Announcer {
+            tag: 2,
+            node: "b",
+            seq: 0,
+        };
+        let pieces: Vec<Piece> = (0..50).map(|i| group(&format!("g{i}"), 1)).collect();
+        view.hear(&b.changes(&pieces, 1 << 20)[0], 1, "a");
+        let held = |view: &RemoteView| {
+            let nodes = lock(&view.nodes);
+            let part = &nodes[&2].part;
+            (part.groups.len() + part.users.len(), part.bytes)
+        };
+        assert_eq!(held(&view).0, 10);
+        assert_eq!(view.refused(), 40);
+        // A held piece still changes; one taken out makes room; a user too large for the bytes is refused.
+        view.hear(
+            &b.changes(&[group("g1", 5), group("g0", 0)], 1 << 20)[0],
+            1,
+            "a",
+        );
+        assert_eq!(
+            (
+                view.group_size("/chat", "g1"),
+                view.group_size("/chat", "g0")
+            ),
+            (5, 0)
+        );
+        view.hear(
+            &b.changes(&[user("big", (0..1000).collect())], 1 << 20)[0],
+            1,
+            "a",
+        );
+        assert!(view.connections_of_user("/chat", "big").is_empty());
+        assert_eq!(view.refused(), 41);
+        let (entries, bytes) = held(&view);
+        assert!(entries == 9 && bytes <= caps.bytes, "{entries} {bytes}");
+        // A snapshot is capped the same way.
+        for part in b.snapshot(1, &pieces, 1 << 20) {
+            view.hear(&part, 1, "a");
+        }
+        assert_eq!(held(&view).0, 10);
+        assert!(lock(&view.nodes)[&2].synced);
+        // Two other nodes at most: a third is refused until one leaves.
+        let c = Announcer {
+            tag: 3,
+            node: "c",
+            seq: 0,
+        };
+        let d = Announcer {
+            tag: 4,
+            node: "d",
+            seq: 0,
+        };
+        view.hear(&c.heartbeat(), 1, "a");
+        view.hear(&d.heartbeat(), 1, "a");
+        assert_eq!(view.nodes(), 2);
+        assert!(!view.knows(4));
+        view.hear(&c.leaving(), 1, "a");
+        view.hear(&d.heartbeat(), 1, "a");
+        assert!(view.knows(4));
+    }
+
+    #[test]
+    fn an_announcement_sealed_by_another_node_changes_nothing_and_the_last_number_does_not_overflow()
+     {
+        let view = RemoteView::default();
+        let mut b = Announcer {
+            tag: 2,
+            node: "b",
+            seq: 0,
+        };
+        view.hear(&b.changes(&[group("room", 3)], 1 << 20)[0], 1, "a");
+        // Node 3 (or anyone who could seal) speaking for node 2: its goodbye, a rename, a change.
+        let forged = [
+            b.leaving(),
+            Announcer {
+                tag: 2,
+                node: "mallory",
+                seq: 9,
+            }
+            .heartbeat(),
+            b.changes(&[group("room", 0)], 1 << 20).remove(0),
+        ];
+        for message in &forged {
+            assert!(matches!(view.apply(3, message, 1, "a"), Heard::Mismatch));
+        }
+        assert!(view.knows(2) && !view.knows(3));
+        assert_eq!(view.group_size("/chat", "room"), 3);
+        assert_eq!(lock(&view.nodes)[&2].name, "b");
+        // The largest change number, then another: no overflow, the view asks for a snapshot.
+        let mut last = Announcer {
+            tag: 2,
+            node: "b",
+            seq: u64::MAX - 1,
+        };
+        let at_max = last.changes(&[group("hall", 1)], 1 << 20);
+        assert_eq!(last.seq, u64::MAX);
+        view.hear(&at_max[0], 1, "a");
+        view.hear(&at_max[0], 1, "a");
+        let wrapped = last.changes(&[group("hall", 2)], 1 << 20);
+        assert_eq!(last.seq, 0);
+        view.hear(&wrapped[0], 1, "a");
+        assert!(!lock(&view.nodes)[&2].synced);
+        assert_eq!(view.group_size("/chat", "hall"), 2);
     }
 }

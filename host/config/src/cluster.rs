@@ -1,5 +1,5 @@
 //! `[cluster]`: the NATS servers, this node's name, the subject prefix several deployments can share one NATS
-//! with, and credentials. Every error names the field.
+//! with, credentials, and the secret the nodes seal their messages with. Every error names the field.
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ pub(crate) struct RawCluster {
     password: Option<String>,
     /// A PEM root for `tls://` servers signed by a private CA.
     ca: Option<String>,
+    secret: Option<String>,
 }
 
 /// How the link authenticates to NATS.
@@ -36,7 +37,13 @@ pub struct ClusterConfig {
     pub prefix: String,
     pub credentials: Credentials,
     pub ca: Option<PathBuf>,
+    /// The key every node of the cluster seals its messages with (HMAC-SHA256), the same on all: without it any
+    /// client that can publish on the broker can speak for a node.
+    pub secret: Option<String>,
 }
+
+/// The shortest `secret` taken: 16 bytes, 128 bits if random.
+const MIN_SECRET: usize = 16;
 
 /// A subject token: letters, digits, `-` and `_`.
 fn is_token(text: &str) -> bool {
@@ -73,8 +80,19 @@ impl ClusterConfig {
     /// Whether `other` would make the same link (the node name aside: without `node`, each load draws another
     /// default).
     pub fn same_link(&self, other: &ClusterConfig) -> bool {
-        (&self.servers, &self.prefix, &self.credentials, &self.ca)
-            == (&other.servers, &other.prefix, &other.credentials, &other.ca)
+        (
+            &self.servers,
+            &self.prefix,
+            &self.credentials,
+            &self.ca,
+            &self.secret,
+        ) == (
+            &other.servers,
+            &other.prefix,
+            &other.credentials,
+            &other.ca,
+            &other.secret,
+        )
     }
 
     pub(crate) fn from_raw(
@@ -127,12 +145,22 @@ impl ClusterConfig {
                 );
             }
         };
+        if let Some(secret) = &raw.secret
+            && secret.len() < MIN_SECRET
+        {
+            return Err(format!(
+                "[cluster] `secret` must be at least {MIN_SECRET} bytes (it has {}): use a long random string, the \
+                 same on every node",
+                secret.len()
+            ));
+        }
         Ok(ClusterConfig {
             servers: raw.servers,
             node,
             prefix,
             credentials,
             ca: raw.ca.as_deref().map(resolve),
+            secret: raw.secret,
         })
     }
 }

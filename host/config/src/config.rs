@@ -218,6 +218,16 @@ impl Config {
                 }
             }
         }
+        if let Some(cluster) = &self.cluster
+            && cluster.secret.is_none()
+        {
+            warnings.push(format!(
+                "[cluster] has no `secret`: any client that can publish on the NATS server under `{}.>` can send to \
+                 this gateway's users, close their connections and rewrite its view of the other nodes; set the same \
+                 long random `secret` on every node",
+                cluster.prefix
+            ));
+        }
         warnings
     }
 
@@ -301,6 +311,30 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(err.contains("cannot validate a wildcard"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_secret_is_checked_warned_about_when_absent_and_part_of_the_link() {
+        let cluster = |secret: &str| {
+            parse(&format!(
+                "[[listener]]\naddress = \"127.0.0.1:0\"\n[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\nnode = \"a\"\n{secret}\n"
+            ))
+        };
+        let none = cluster("").unwrap();
+        assert!(
+            none.warnings()
+                .iter()
+                .any(|w| w.contains("has no `secret`"))
+        );
+        let one = cluster("secret = \"0123456789abcdef\"").unwrap();
+        assert!(one.warnings().is_empty());
+        let other = cluster("secret = \"fedcba9876543210\"").unwrap();
+        let link = |c: &Config| c.cluster.clone().unwrap();
+        assert!(link(&one).same_link(&link(&one)));
+        // A changed secret is another link: a reload says it needs a restart.
+        assert!(!link(&none).same_link(&link(&one)) && !link(&one).same_link(&link(&other)));
+        let err = cluster("secret = \"short\"").unwrap_err().0;
+        assert!(err.contains("`secret` must be at least 16 bytes"), "{err}");
     }
 
     #[test]

@@ -314,7 +314,9 @@ impl Hub {
         groups.chain(users).collect()
     }
 
-    /// Delivers a publication another node sent to this node's members (it goes no further).
+    /// Delivers a publication another node sent to this node's members (it goes no further). The link hands over
+    /// only publications whose seal verified and whose route and audience are those of the subject they came on;
+    /// a connection's route is checked here, where the connection lives.
     pub fn deliver_from_cluster(&self, publication: Publication) {
         let Publication {
             route,
