@@ -151,8 +151,9 @@ struct HeadScan {
     reads: u32,
     /// Parses so far (at most one per [`Check`] other than `Wait`, and one when the buffer is full).
     parses: u32,
-    /// Where the request line starts: after the empty lines a client may send first (which httparse skips too).
-    start: Option<usize>,
+    /// The request line has begun: the empty lines a client may send before it (which httparse skips too) are
+    /// behind, and are not taken for the blank line that ends the head.
+    started: bool,
     /// Where the search for the next line end resumes.
     next: usize,
     /// The first line has ended.
@@ -168,14 +169,21 @@ impl HeadScan {
         } else {
             Check::Wait
         };
-        let start = match self.start {
-            Some(start) => start,
-            None => match buf.iter().position(|b| !matches!(b, b'\r' | b'\n')) {
-                Some(start) => *self.start.insert(start),
-                None => return check,
-            },
-        };
-        self.next = self.next.max(start);
+        if !self.started {
+            match buf[self.next..]
+                .iter()
+                .position(|b| !matches!(b, b'\r' | b'\n'))
+            {
+                Some(skipped) => {
+                    self.next += skipped;
+                    self.started = true;
+                }
+                None => {
+                    self.next = buf.len();
+                    return check;
+                }
+            }
+        }
         // Bounded: each turn moves past one byte, or stops.
         while let Some(found) = buf[self.next..].iter().position(|&b| b == b'\n') {
             let at = self.next + found;
