@@ -53,7 +53,8 @@ async fn seen_through(nginx: std::net::SocketAddr, cert: &TestCert) -> String {
 
 #[tokio::test]
 #[ignore = "needs nginx: ./test.sh installs it and runs this test"]
-async fn a_client_forging_x_real_ip_through_a_proxy_that_only_appends_x_forwarded_for_is_not_believed() {
+async fn a_client_forging_x_real_ip_through_a_proxy_that_only_appends_x_forwarded_for_is_not_believed()
+ {
     // nginx as AWS ALB or HAProxy `option forwardfor` behave: X-Forwarded-For appended
     // ($proxy_add_x_forwarded_for), no X-Real-IP set, so the client's own X-Real-IP passes through untouched.
     let dir = scratch_dir("nginx-xff");

@@ -111,7 +111,10 @@ async fn x_forwarded_for_hops_with_ports_are_read_and_one_that_does_not_parse_en
     // A hop that does not parse: nothing left of it is vouched for, so the walk ends at the last trusted hop.
     let seen = via("203.0.113.9, unknown").await;
     assert!(seen.starts_with("127.0.0.1:"), "{seen}");
-    assert_eq!(via("203.0.113.9, nonsense, 127.0.0.1:80").await, "127.0.0.1:80");
+    assert_eq!(
+        via("203.0.113.9, nonsense, 127.0.0.1:80").await,
+        "127.0.0.1:80"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +182,8 @@ async fn an_untrusted_peer_on_a_proxy_listener_is_closed_before_its_header_is_re
     let mut declared = V2_SIGNATURE.to_vec();
     declared.extend_from_slice(&[0x21, 0x11, 0xff, 0xff, 192, 0, 2]);
     // A v1 header naming another client, with a whole upgrade after it.
-    let forged = b"PROXY TCP4 192.0.2.10 127.0.0.1 40123 8282\r\nGET /probe HTTP/1.1\r\nHost: x\r\n\r\n";
+    let forged =
+        b"PROXY TCP4 192.0.2.10 127.0.0.1 40123 8282\r\nGET /probe HTTP/1.1\r\nHost: x\r\n\r\n";
     for opening in [declared, forged.to_vec()] {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
@@ -268,10 +272,20 @@ async fn the_ipv6_prefix_is_configurable() {
         &standard_routes(),
     );
     let mut first = gw
-        .ws_from("127.0.0.1", b"", "/echo", &[("x-forwarded-for", "2001:db8::1")])
+        .ws_from(
+            "127.0.0.1",
+            b"",
+            "/echo",
+            &[("x-forwarded-for", "2001:db8::1")],
+        )
         .await;
     let mut second = gw
-        .ws_from("127.0.0.1", b"", "/echo", &[("x-forwarded-for", "2001:db8::2")])
+        .ws_from(
+            "127.0.0.1",
+            b"",
+            "/echo",
+            &[("x-forwarded-for", "2001:db8::2")],
+        )
         .await;
     let answer = upgrade_answer(&gw, "127.0.0.1", &[("x-forwarded-for", "2001:db8::1")]).await;
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");

@@ -3,9 +3,9 @@
 //! Every error names the file, and where the TOML parser or a value's position can tell, the line and the key, so
 //! that `wssgate check` explains a bad config without the user opening the source.
 
-use crate::{ClientAddress, TrustedProxies};
 use crate::limits::Limits;
 use crate::upstream::UpstreamConfig;
+use crate::{ClientAddress, TrustedProxies};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -406,8 +406,13 @@ mod tests {
         ))
         .unwrap_err()
         .0;
-        assert!(err.contains("line 1") && err.contains("one source"), "{err}");
-        let err = listener("client_address = \"x-forwarded-for\"").unwrap_err().0;
+        assert!(
+            err.contains("line 1") && err.contains("one source"),
+            "{err}"
+        );
+        let err = listener("client_address = \"x-forwarded-for\"")
+            .unwrap_err()
+            .0;
         assert!(err.contains("needs `trusted_proxies`"), "{err}");
         let err = listener(&format!("{trusting}client_address = \"forwarded\""))
             .unwrap_err()

@@ -3,7 +3,6 @@
 //! a value's position is known, its line.
 
 use crate::cluster::ClusterConfig;
-use crate::{ClientAddress, TrustedProxies};
 use crate::config::{
     AcmeConfig, AdminConfig, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT, ListenerConfig,
     LogConfig, NamedCertificate, RouteConfig, RunAs, TlsFiles,
@@ -11,6 +10,7 @@ use crate::config::{
 use crate::limits::Limits;
 use crate::upstream::RawUpstream;
 use crate::upstream::UpstreamConfig;
+use crate::{ClientAddress, TrustedProxies};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

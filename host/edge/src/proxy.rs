@@ -273,11 +273,19 @@ mod tests {
     fn x_forwarded_for_is_walked_from_the_right_over_trusted_hops_only() {
         let walk = |chain: &[&str]| {
             let h: Vec<(&str, &str)> = chain.iter().map(|c| ("x-forwarded-for", *c)).collect();
-            resolve(ClientAddress::XForwardedFor, &["10.0.0.0/8"], "10.0.0.5:5000", &h)
+            resolve(
+                ClientAddress::XForwardedFor,
+                &["10.0.0.0/8"],
+                "10.0.0.5:5000",
+                &h,
+            )
         };
         assert_eq!(walk(&["6.6.6.6, 198.51.100.1, 10.0.0.7"]), "198.51.100.1:0");
         // Several headers are one list, in order.
-        assert_eq!(walk(&["6.6.6.6", "198.51.100.1, 10.0.0.7"]), "198.51.100.1:0");
+        assert_eq!(
+            walk(&["6.6.6.6", "198.51.100.1, 10.0.0.7"]),
+            "198.51.100.1:0"
+        );
         // Ports and brackets, as some proxies write them.
         assert_eq!(walk(&["6.6.6.6, 198.51.100.1:4711"]), "198.51.100.1:4711");
         assert_eq!(

@@ -500,7 +500,10 @@ mod tests {
         long.resize(MAX_HEAD + 100, b'a');
         let (read, scan) = trickled(&long).await;
         assert!(matches!(read, Err(HeadError::TooLarge)), "{read:?}");
-        assert_eq!(scan.reads as usize, MAX_HEAD, "read no further than the bound");
+        assert_eq!(
+            scan.reads as usize, MAX_HEAD,
+            "read no further than the bound"
+        );
         assert!(scan.parses <= 3, "{} parses", scan.parses);
 
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();

@@ -329,7 +329,11 @@ mod tests {
         });
         assert!(admission.admit(same_64).is_ok());
         drop(open);
-        assert!(lock(&admission.per_ip).keys().all(|k| *k != ip("2001:db8:0:1::")));
+        assert!(
+            lock(&admission.per_ip)
+                .keys()
+                .all(|k| *k != ip("2001:db8:0:1::"))
+        );
     }
 
     #[test]
