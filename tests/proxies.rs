@@ -37,7 +37,8 @@ fn trusting_loopback_one(extra: &str) -> TestGateway {
     )
 }
 
-/// A raw upgrade of `/echo` on the plain listener from `source` with `headers`; the answer's head.
+/// A raw upgrade of `/echo` on the plain listener from `source` with `headers` that the gateway refuses: its whole
+/// answer.
 async fn upgrade_answer(gw: &TestGateway, source: &str, headers: &[(&str, &str)]) -> String {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
@@ -49,7 +50,7 @@ async fn upgrade_answer(gw: &TestGateway, source: &str, headers: &[(&str, &str)]
     let request = format!(
         "GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
-    raw_head(tcp, request.as_bytes()).await
+    raw_exchange(tcp, request.as_bytes()).await
 }
 
 #[tokio::test]
