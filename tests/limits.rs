@@ -357,7 +357,7 @@ async fn a_request_head_sent_a_byte_at_a_time_is_answered_and_parsed_only_a_few_
         &standard_routes(),
     );
     let mut request = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".to_vec();
-    for i in 0..56 {
+    for i in 0..57 {
         request.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(256)).as_bytes());
     }
     request.extend_from_slice(b"\r\n");
