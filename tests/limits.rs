@@ -348,3 +348,54 @@ async fn handshakes_in_progress_are_capped_per_address_and_others_still_connect(
     let mut again = gw.wss("/echo").await;
     assert_eq!(ask(&mut again, "back").await, "back");
 }
+
+#[tokio::test]
+async fn a_request_head_sent_a_byte_at_a_time_is_answered_and_parsed_only_a_few_times() {
+    // The upgrade reader says at trace level how many reads and parses a head took.
+    let gw = TestGateway::start_with(
+        "workers = 1\n[log]\nlevel = \"info,wssgate_edge::upgrade=trace\"\n",
+        &standard_routes(),
+    );
+    let mut request = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".to_vec();
+    for i in 0..57 {
+        request.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(256)).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    assert!(request.len() > 15 * 1024 && request.len() < 16 * 1024);
+    let mut tcp = bounded(tokio::net::TcpStream::connect(gw.ws))
+        .await
+        .unwrap();
+    tcp.set_nodelay(true).unwrap();
+    // Every byte its own write (its own segment, with Nagle off): parsing the whole head again on each read would
+    // cost the gateway a pass over up to 16 KiB per byte.
+    bounded(async {
+        for byte in &request {
+            tcp.write_all(std::slice::from_ref(byte)).await.unwrap();
+        }
+    })
+    .await;
+    let answer = raw_head(&mut tcp, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        tcp,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    assert_eq!(ask(&mut ws, "still here").await, "still here");
+
+    assert!(gw.wait_for_log("request head read"), "{}", gw.log());
+    let log = gw.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request head read") && l.contains("/echo"))
+        .unwrap_or_else(|| panic!("no trace of the head:\n{log}"));
+    let field = |name: &str| -> u32 {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    assert!(field("reads") >= 1, "{line}");
+    assert!(field("parses") <= 4, "{line}");
+}

@@ -367,6 +367,42 @@ async fn a_slow_backend_never_stalls_the_worker() {
     assert!(done.starts_with("done ok=300 error=0"), "{done}");
 }
 
+#[tokio::test]
+async fn a_plugin_cannot_reroute_its_request_out_of_the_base_path() {
+    let backend = Backend::start(UPSTREAM, &[]);
+    let upstreams = upstream("backend", &format!("{}/base/", backend.url()), "");
+    let gw = gateway(1, &upstreams, "[\"backend\"]");
+    let mut ws = gw.ws("/fetch").await;
+    // Dots encoded twice: a proxy in front of the backend that decodes once more would see `/base/../admin`.
+    for path in [
+        "/%252e%252e/admin",
+        "/a/%252E%252e/b",
+        "/%25252e%25252e/admin",
+        "/%252e%252e%253b/admin",
+    ] {
+        assert_eq!(
+            ask(&mut ws, &format!("get backend {path}")).await,
+            "refused InvalidRequest",
+            "{path}"
+        );
+    }
+    // An encoded percent sign alone is an ordinary path.
+    let (status, _, body) = fetch(&mut ws, "get backend /100%25/echo").await;
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["target"], "/base/100%25/echo");
+
+    // Headers that IIS, Symfony and host-routing backends take as the real target or host never leave.
+    let (_, _, body) = fetch(&mut ws, "reroute backend /echo").await;
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["target"], "/base/echo");
+    let headers = echo["headers"].as_object().unwrap();
+    assert_eq!(headers["x-plugin"], "yes");
+    for rerouting in ["x-original-url", "x-rewrite-url", "x-forwarded-host"] {
+        assert!(!headers.contains_key(rerouting), "{rerouting}: {headers:?}");
+    }
+}
+
 #[test]
 fn bad_upstream_config_names_the_line_and_field() {
     let dir = scratch_dir("upstream-config");

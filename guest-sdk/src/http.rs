@@ -64,7 +64,8 @@ impl Request {
         Request::new("POST", upstream, path)
     }
 
-    /// Adds a header (`host`, `content-length` and hop-by-hop headers are dropped by the gateway, which sets them).
+    /// Adds a header (`host`, `content-length` and hop-by-hop headers are dropped by the gateway, which sets them;
+    /// so are `x-original-url`, `x-rewrite-url` and `x-forwarded-host`, which some backends route by).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self

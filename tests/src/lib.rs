@@ -717,6 +717,29 @@ pub async fn try_wss_from(
     cert: &CertificateDer<'static>,
     path: &str,
 ) -> Result<WebSocketStream<TlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
+    try_wss_from_with(address, source, cert, path, &[]).await
+}
+
+/// Like [`wss_from`], adding `headers` to the upgrade request (e.g. a forged `X-Real-IP`).
+pub async fn wss_from_with(
+    address: SocketAddr,
+    source: &str,
+    cert: &CertificateDer<'static>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> WebSocketStream<TlsStream<TcpStream>> {
+    try_wss_from_with(address, source, cert, path, headers)
+        .await
+        .expect("WebSocket handshake")
+}
+
+async fn try_wss_from_with(
+    address: SocketAddr,
+    source: &str,
+    cert: &CertificateDer<'static>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<WebSocketStream<TlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket
         .bind(format!("{source}:0").parse().unwrap())
@@ -728,7 +751,7 @@ pub async fn try_wss_from(
     try_handshake(
         tls,
         &format!("wss://localhost:{}{path}", address.port()),
-        &[],
+        headers,
     )
     .await
 }

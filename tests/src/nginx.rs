@@ -20,6 +20,17 @@ pub struct Nginx {
 
 /// Starts nginx from the shipped config/nginx.conf, pointed at loopback ports, the test certificate and `upstream`.
 pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) -> Nginx {
+    start_nginx_edited(dir, cert, upstream, &[])
+}
+
+/// Like [`start_nginx`], with each `(from, to)` of `edits` replaced in the shipped config first (e.g. a proxy that
+/// sends no `X-Real-IP`).
+pub fn start_nginx_edited(
+    dir: &Path,
+    cert: &TestCert,
+    upstream: std::net::SocketAddr,
+    edits: &[(&str, &str)],
+) -> Nginx {
     let shipped = std::fs::read_to_string(workspace_root().join("config/nginx.conf")).unwrap();
     let port = free_port();
     let replacements = [
@@ -54,7 +65,8 @@ pub fn start_nginx(dir: &Path, cert: &TestCert, upstream: std::net::SocketAddr) 
         ),
     ];
     let mut config = shipped.clone();
-    for (from, to) in replacements {
+    let edits = edits.iter().map(|(from, to)| (*from, (*to).to_owned()));
+    for (from, to) in edits.chain(replacements) {
         assert!(
             config.contains(from),
             "config/nginx.conf no longer contains `{from}`"
@@ -95,8 +107,20 @@ pub fn error_log(dir: &Path) -> String {
 /// config/behind-nginx.toml with test ports and built plugins, plus the probe route and a TLS listener the
 /// harness expects.
 pub fn behind_nginx_gateway(dir: &Path) -> TestGateway {
-    let shipped =
+    behind_nginx_gateway_edited(dir, &[])
+}
+
+/// Like [`behind_nginx_gateway`], with each `(from, to)` of `edits` replaced in the shipped config first.
+pub fn behind_nginx_gateway_edited(dir: &Path, edits: &[(&str, &str)]) -> TestGateway {
+    let mut shipped =
         std::fs::read_to_string(workspace_root().join("config/behind-nginx.toml")).unwrap();
+    for (from, to) in edits {
+        assert!(
+            shipped.contains(from),
+            "config/behind-nginx.toml no longer contains `{from}`"
+        );
+        shipped = shipped.replace(from, to);
+    }
     let cert = TestCert::create(dir);
     let config = shipped.replace("127.0.0.1:8282", "127.0.0.1:0").replace(
         "../target/wasm32-wasip2/release/echo_ok.wasm",

@@ -3,9 +3,9 @@
 //! Every error names the file, and where the TOML parser or a value's position can tell, the line and the key, so
 //! that `wssgate check` explains a bad config without the user opening the source.
 
-use crate::TrustedProxies;
 use crate::limits::Limits;
 use crate::upstream::UpstreamConfig;
+use crate::{ClientAddress, TrustedProxies};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -92,10 +92,33 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// `None` for plain ws (behind a TLS-terminating proxy).
     pub tls: Option<TlsFiles>,
-    /// Peers whose PROXY header, `X-Real-IP` or `X-Forwarded-For` names the client.
+    /// Peers whose word about the client (in the source `client_address` names) is believed.
     pub trusted_proxies: TrustedProxies,
-    /// Every connection starts with a PROXY protocol (v1 or v2) header.
-    pub proxy_protocol: bool,
+    /// Where the client's address is read from connections of trusted proxies; `None` without trusted proxies (the
+    /// socket's peer is the client). `ProxyProtocol`: every connection starts with a PROXY (v1 or v2) header.
+    pub client_address: Option<ClientAddress>,
+    /// The listener trusts proxies but named no `client_address` (nor `proxy_protocol`): `X-Real-IP` is read, as
+    /// before the key existed, and `check` warns.
+    pub client_address_implied: bool,
+}
+
+impl ListenerConfig {
+    /// What `check` says about whose word names the client, for a listener that trusts proxies.
+    pub fn client_address_note(&self) -> Option<String> {
+        let source = self.client_address?;
+        Some(format!(
+            "listener {}: the client's address is {} on connections from {} (from anyone else: the socket's \
+             address){}",
+            self.address,
+            source.describe(),
+            self.trusted_proxies,
+            if self.client_address_implied {
+                ", the default for a listener with `trusted_proxies` and no `client_address`"
+            } else {
+                ""
+            }
+        ))
+    }
 }
 
 /// Where a TLS listener's certificate comes from.
@@ -198,8 +221,21 @@ impl Config {
     /// Settings that work, but probably not as meant: a route whose `accept_timeout_ms` is not longer than the
     /// `timeout_ms` of an upstream it grants, so that an upgrade deferred on that upstream's answer gets the
     /// gateway's 504 before the backend's answer (or its own timeout).
+    ///
+    /// And a listener that trusts proxies without naming `client_address`: it reads `X-Real-IP`, which only a proxy
+    /// that sets it on every request makes true.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        for listener in self.listeners.iter().filter(|l| l.client_address_implied) {
+            warnings.push(format!(
+                "listener {}: `trusted_proxies` without `client_address`: the client's address is read from \
+                 X-Real-IP alone, which is right only if every trusted proxy sets it on every request (nginx: \
+                 `proxy_set_header X-Real-IP $remote_addr`); a proxy that only appends X-Forwarded-For (AWS ALB, \
+                 Google Cloud load balancers, HAProxy `option forwardfor`, Caddy, Traefik) passes a client's own \
+                 X-Real-IP through. Name the source: `client_address = \"x-real-ip\"` or `\"x-forwarded-for\"`",
+                listener.address
+            ));
+        }
         for route in &self.routes {
             for upstream in self
                 .upstreams
@@ -354,6 +390,70 @@ mod tests {
         assert!(
             warned.len() == 1 && warned[0].contains("route /a") && warned[0].contains("upstream b"),
             "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn a_listener_believes_one_named_source_of_the_client_address() {
+        let listener = |extra: &str| {
+            parse(&format!(
+                "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n{extra}\n"
+            ))
+        };
+        let trusting = "trusted_proxies = [\"127.0.0.1\"]\n";
+        let c = listener("").unwrap();
+        assert_eq!(c.listeners[0].client_address, None);
+        assert!(c.warnings().is_empty());
+
+        for (named, source) in [
+            ("x-forwarded-for", ClientAddress::XForwardedFor),
+            ("x-real-ip", ClientAddress::XRealIp),
+            ("proxy-protocol", ClientAddress::ProxyProtocol),
+        ] {
+            let c = listener(&format!("{trusting}client_address = \"{named}\"")).unwrap();
+            assert_eq!(c.listeners[0].client_address, Some(source));
+            assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        }
+        let c = listener(&format!("{trusting}proxy_protocol = true")).unwrap();
+        assert_eq!(
+            c.listeners[0].client_address,
+            Some(ClientAddress::ProxyProtocol)
+        );
+
+        // A config from before the key: X-Real-IP alone, with a warning that says why and what to write.
+        let c = listener(trusting).unwrap();
+        assert_eq!(c.listeners[0].client_address, Some(ClientAddress::XRealIp));
+        let warned = c.warnings();
+        assert!(
+            warned.len() == 1 && warned[0].contains("client_address = \"x-real-ip\""),
+            "{warned:?}"
+        );
+        assert!(
+            c.listeners[0]
+                .client_address_note()
+                .unwrap()
+                .contains("X-Real-IP on connections from 127.0.0.1/32")
+        );
+
+        let err = listener(&format!(
+            "{trusting}proxy_protocol = true\nclient_address = \"x-real-ip\""
+        ))
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("line 1") && err.contains("one source"),
+            "{err}"
+        );
+        let err = listener("client_address = \"x-forwarded-for\"")
+            .unwrap_err()
+            .0;
+        assert!(err.contains("needs `trusted_proxies`"), "{err}");
+        let err = listener(&format!("{trusting}client_address = \"forwarded\""))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("line 5") && err.contains("x-forwarded-for"),
+            "{err}"
         );
     }
 

@@ -2,8 +2,8 @@
 //!
 //! The gateway's TOML configuration parsed, defaulted and validated ([`Config`]), with errors that name the file,
 //! line and field; the limits it sets ([`limits`]); the `[cluster]` and `[[upstream]]` sections ([`cluster`],
-//! [`upstream`]); and the proxies whose word about a client's address is believed ([`TrustedProxies`]). The bottom
-//! layer: it depends on no other crate of the gateway.
+//! [`upstream`]); and the proxies whose word about a client's address is believed ([`TrustedProxies`]) with the one
+//! source of that address each listener reads ([`ClientAddress`]). The bottom layer: it depends on no other crate of the gateway.
 
 pub mod cluster;
 mod config;
@@ -13,4 +13,4 @@ mod trusted_proxies;
 pub mod upstream;
 
 pub use config::*;
-pub use trusted_proxies::TrustedProxies;
+pub use trusted_proxies::{ClientAddress, TrustedProxies};

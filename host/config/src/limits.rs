@@ -50,9 +50,13 @@ pub struct Limits {
     pub max_traps_per_ip: u32,
     pub trap_window_ms: u64,
     pub trap_cooloff_ms: u64,
-    /// TLS handshakes and upgrade requests in progress at once from one TCP peer (or PROXY-protocol client);
-    /// the excess is disconnected at once. Trusted proxies are exempt; 0 = unlimited.
+    /// Handshakes (a PROXY header, TLS and the upgrade request) in progress at once from one TCP peer address; the
+    /// excess is disconnected before anything is read. Trusted proxies are exempt; 0 = unlimited.
     pub max_handshakes_per_ip: usize,
+    /// The per-address caps (`max_connections_per_ip`, `max_handshakes_per_ip`, the trap throttle) count IPv6
+    /// clients by the network of this prefix length rather than by address: one subscriber usually holds a whole
+    /// /64, and 2^64 addresses would make a per-address cap no cap. 128 counts each address; IPv4 always does.
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for Limits {
@@ -79,6 +83,7 @@ impl Default for Limits {
             trap_window_ms: 10_000,
             trap_cooloff_ms: 60_000,
             max_handshakes_per_ip: 1024,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -124,6 +129,9 @@ impl Limits {
             ("trap_window_ms", self.trap_window_ms),
             ("trap_cooloff_ms", self.trap_cooloff_ms),
         ];
+        if !(1..=128).contains(&self.ipv6_prefix_len) {
+            return Some("[limits] `ipv6_prefix_len` must be between 1 and 128".to_owned());
+        }
         zero_is_wrong
             .iter()
             .find(|(_, v)| *v == 0)

@@ -2,7 +2,6 @@
 //! defaults, and the validation of each section, one function per section. Every error names the file and, where
 //! a value's position is known, its line.
 
-use crate::TrustedProxies;
 use crate::cluster::ClusterConfig;
 use crate::config::{
     AcmeConfig, AdminConfig, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT, ListenerConfig,
@@ -11,6 +10,7 @@ use crate::config::{
 use crate::limits::Limits;
 use crate::upstream::RawUpstream;
 use crate::upstream::UpstreamConfig;
+use crate::{ClientAddress, TrustedProxies};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -61,6 +61,9 @@ struct RawListener {
     acme: Option<RawAcme>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    /// The one source of the client's address believed from trusted proxies.
+    client_address: Option<ClientAddress>,
+    /// The older spelling of `client_address = "proxy-protocol"`.
     #[serde(default)]
     proxy_protocol: bool,
 }
@@ -324,18 +327,45 @@ fn listener(
             .map_err(|e| src.at(span.clone(), format!("trusted_proxies: {e}")))?;
         trusted.push(net);
     }
-    if l.proxy_protocol && trusted.is_empty() {
+    let (client_address, client_address_implied) = match (l.client_address, l.proxy_protocol) {
+        (None | Some(ClientAddress::ProxyProtocol), true) => {
+            (Some(ClientAddress::ProxyProtocol), false)
+        }
+        (Some(header), true) => {
+            return Err(src.at(
+                span,
+                format!(
+                    "`proxy_protocol = true` takes the client's address from the PROXY header and \
+                     `client_address = \"{}\"` from a request header: a listener believes one source; keep one of them",
+                    header.name()
+                ),
+            ));
+        }
+        (Some(source), false) => (Some(source), false),
+        // Configs written before `client_address` existed: X-Real-IP is what the shipped nginx and Apache setups
+        // send, and reading only it keeps them working; `Config::warnings` asks for the source to be named.
+        (None, false) if !trusted.is_empty() => (Some(ClientAddress::XRealIp), true),
+        (None, false) => (None, false),
+    };
+    if client_address.is_some() && trusted.is_empty() {
+        let key = if l.proxy_protocol {
+            "`proxy_protocol = true`"
+        } else {
+            "`client_address`"
+        };
         return Err(src.at(
             span,
-            "`proxy_protocol = true` needs `trusted_proxies`: a PROXY header is believed only from them"
-                .into(),
+            format!(
+                "{key} needs `trusted_proxies`: the client's address is believed only from them"
+            ),
         ));
     }
     Ok(ListenerConfig {
         address: l.address,
         tls,
         trusted_proxies: TrustedProxies(trusted),
-        proxy_protocol: l.proxy_protocol,
+        client_address,
+        client_address_implied,
     })
 }
 

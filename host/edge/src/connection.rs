@@ -7,7 +7,7 @@
 //! every message.
 
 use crate::context::{ListenerOptions, WorkerContext};
-use crate::proxy::read_proxy_header;
+use crate::proxy::{self, read_proxy_header};
 use crate::session::{Holds, Session};
 use crate::upgrade::{self, Answer};
 use crate::verdict::{self, Asked, Decision, Registration};
@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use wssgate_config::ClientAddress;
 use wssgate_config::limits::Limits;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::admission::Refusal;
@@ -46,29 +47,11 @@ pub(crate) async fn serve(
     let _ = tcp.set_nodelay(true);
     // The limits as of this connection's start: a reload applies to the next connection.
     let limits = worker.limits.borrow().clone();
-    let socket_peer = peer.ip();
-    if listener.proxy_protocol {
-        match timeout(limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await {
-            Ok(Ok(client)) => {
-                // Only a trusted proxy's word is taken; anyone else keeps the socket's address.
-                if let Some(client) = client.filter(|_| listener.trusted_proxies.trusts(peer.ip()))
-                {
-                    peer = client;
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, "bad PROXY header: {e}");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "no PROXY header in time");
-                return;
-            }
-        }
-    }
-    // One address may hold only so many handshakes open at once (TLS and the upgrade request), so it cannot pin
-    // thousands of half-open connections. A trusted proxy speaks for many clients and is exempt.
-    let _handshake = if listener.trusted_proxies.trusts(socket_peer) {
+    let trusted = listener.trusted_proxies.trusts(peer.ip());
+    // One address may hold only so many handshakes open at once (a PROXY header, TLS and the upgrade request), so
+    // it cannot pin thousands of half-open connections; counted before a byte is read. A trusted proxy speaks for
+    // many clients and is exempt.
+    let _handshake = if trusted {
         None
     } else {
         match worker.admission.begin_handshake(peer.ip()) {
@@ -80,6 +63,29 @@ pub(crate) async fn serve(
             }
         }
     };
+    if listener.client_address == Some(ClientAddress::ProxyProtocol) {
+        // Only a trusted proxy may open a PROXY listener's connection: anyone else could make the gateway wait for
+        // a header of up to 64 KiB, and has no address of another to report anyway.
+        if !trusted {
+            worker
+                .metrics
+                .rejected(worker.index, Rejection::UntrustedPeer);
+            tracing::debug!(%peer, "closed: not a trusted proxy, on a PROXY-protocol listener");
+            return;
+        }
+        match timeout(limits.upgrade_timeout(), read_proxy_header(&mut tcp)).await {
+            // `UNKNOWN` or `LOCAL` names no client: the proxy is the peer, and no request header is believed.
+            Ok(Ok(client)) => peer = client.unwrap_or(peer),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "bad PROXY header: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no PROXY header in time");
+                return;
+            }
+        }
+    }
     match &listener.tls {
         None => serve_http(tcp, peer, &listener, limits, worker, done).await,
         Some(acceptor) => {
@@ -124,7 +130,12 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 return;
             }
         };
-    let client = listener.trusted_proxies.client_address(peer, &head.headers);
+    let client = proxy::client_address(
+        listener.client_address,
+        &listener.trusted_proxies,
+        peer,
+        &head.headers,
+    );
     let mut answer = upgrade::decide(&head, &routes);
     if matches!(answer, Answer::Upgrade { .. }) && worker.admission.is_throttled(client.ip()) {
         worker.metrics.cap_hit(worker.index, CapHit::TrapThrottled);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use wssgate_config::TrustedProxies;
 use wssgate_config::limits::Limits;
+use wssgate_config::{ClientAddress, TrustedProxies};
 use wssgate_hub::Hub;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
@@ -116,6 +116,7 @@ pub struct ListenerOptions {
     pub tls: Option<TlsAcceptor>,
     /// Peers believed about the client's address.
     pub trusted_proxies: TrustedProxies,
-    /// Connections start with a PROXY protocol header.
-    pub proxy_protocol: bool,
+    /// The one place their word is read from; `None`: the socket's peer is the client. With `ProxyProtocol`, every
+    /// connection starts with a PROXY header and only trusted proxies may connect.
+    pub client_address: Option<ClientAddress>,
 }

@@ -1,13 +1,15 @@
 //! Who the client really is when the gateway runs behind a proxy (nginx, Apache, a load balancer).
 //!
 //! A proxy reports the client's address in a PROXY protocol header (v1 text or v2 binary) before the connection's
-//! first byte, or in the `X-Real-IP` / `X-Forwarded-For` request headers. Anyone can send those, so they are
-//! believed only from the listener's trusted proxies; from anyone else the socket's address is the client's.
+//! first byte, or in the `X-Real-IP` or `X-Forwarded-For` request header. Anyone can send those, so they are
+//! believed only from the listener's trusted proxies, and only the one source the listener names
+//! (`client_address`): a proxy writes the header it is configured to write and passes the others through as the
+//! client sent them. From anyone else the socket's address is the client's.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-pub use wssgate_config::TrustedProxies;
+use wssgate_config::{ClientAddress, TrustedProxies};
 
 /// The signature that opens a PROXY protocol v2 header.
 const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
@@ -64,6 +66,81 @@ async fn peek_until(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     Err("the PROXY header did not arrive in time".into())
+}
+
+/// The client's address for a request that reached the gateway from `peer`, whose head carried `headers` (names in
+/// lower case): the one header `source` names when `peer` is a trusted proxy, else `peer` itself. (A PROXY
+/// listener's client came with the connection's header, and is `peer` here: its request headers are never read.)
+pub(crate) fn client_address(
+    source: Option<ClientAddress>,
+    trusted: &TrustedProxies,
+    peer: SocketAddr,
+    headers: &[(String, String)],
+) -> SocketAddr {
+    if !trusted.trusts(peer.ip()) {
+        return peer;
+    }
+    let named = |name: &'static str| headers.iter().filter(move |(n, _)| n == name);
+    match source {
+        Some(ClientAddress::XForwardedFor) => {
+            let hops = named("x-forwarded-for").flat_map(|(_, v)| v.split(','));
+            walk_forwarded_for(trusted, peer, hops)
+        }
+        Some(ClientAddress::XRealIp) => {
+            let mut values = named("x-real-ip");
+            match (values.next(), values.next()) {
+                (Some((_, value)), None) => parse_hop(value).unwrap_or_else(|| {
+                    tracing::debug!(%peer, "X-Real-IP `{value}` from a trusted proxy is not an address");
+                    peer
+                }),
+                // None, or several: no single word from the proxy, which replaces the client's.
+                _ => {
+                    tracing::debug!(%peer, "a trusted proxy sent no single X-Real-IP");
+                    peer
+                }
+            }
+        }
+        Some(ClientAddress::ProxyProtocol) | None => peer,
+    }
+}
+
+/// Walks the `X-Forwarded-For` hops (left to right, as sent) from the right, starting at `peer`: every trusted hop
+/// vouches for the one before it, so the first hop that is not a trusted proxy is the client. A hop that does not
+/// parse ends the walk at the last trusted hop — nothing left of it can be vouched for — and so does running out of
+/// hops (a request a trusted proxy made itself).
+fn walk_forwarded_for<'h>(
+    trusted: &TrustedProxies,
+    peer: SocketAddr,
+    hops: impl DoubleEndedIterator<Item = &'h str>,
+) -> SocketAddr {
+    let mut last_trusted = peer;
+    for hop in hops.rev() {
+        let Some(address) = parse_hop(hop) else {
+            tracing::debug!(%peer, "X-Forwarded-For hop `{}` is not an address", hop.trim());
+            return last_trusted;
+        };
+        if !trusted.trusts(address.ip()) {
+            return address;
+        }
+        last_trusted = address;
+    }
+    last_trusted
+}
+
+/// One address as proxies write it in `X-Forwarded-For` or `X-Real-IP`: `192.0.2.1`, `192.0.2.1:4000`,
+/// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:4000`. The port is kept when given, else 0 (most proxies do not
+/// pass it on); an IPv4-mapped IPv6 address is read as the IPv4 one.
+fn parse_hop(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    let address = if let Ok(ip) = text.parse::<IpAddr>() {
+        SocketAddr::new(ip, 0)
+    } else if let Ok(address) = text.parse::<SocketAddr>() {
+        address
+    } else {
+        let bracketed = text.strip_prefix('[')?.strip_suffix(']')?;
+        SocketAddr::new(bracketed.parse::<Ipv6Addr>().ok()?.into(), 0)
+    };
+    Some(SocketAddr::new(address.ip().to_canonical(), address.port()))
 }
 
 /// `PROXY TCP4 <src> <dst> <sport> <dport>` or `PROXY UNKNOWN ...`.
@@ -148,35 +225,83 @@ mod tests {
             .collect()
     }
 
+    fn resolve(source: ClientAddress, trusting: &[&str], peer: &str, h: &[(&str, &str)]) -> String {
+        client_address(
+            Some(source),
+            &trusted(trusting),
+            peer.parse().unwrap(),
+            &headers(h),
+        )
+        .to_string()
+    }
+
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
-        let peer: SocketAddr = "127.0.0.2:5000".parse().unwrap();
-        let got =
-            trusted(&["127.0.0.1"]).client_address(peer, &headers(&[("x-real-ip", "203.0.113.9")]));
-        assert_eq!(got, peer);
+        for source in [ClientAddress::XRealIp, ClientAddress::XForwardedFor] {
+            let h = [
+                ("x-real-ip", "203.0.113.9"),
+                ("x-forwarded-for", "203.0.113.9"),
+            ];
+            assert_eq!(
+                resolve(source, &["127.0.0.1"], "127.0.0.2:5000", &h),
+                "127.0.0.2:5000"
+            );
+        }
     }
 
     #[test]
-    fn x_real_ip_from_a_trusted_peer_wins() {
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let h = headers(&[
+    fn only_the_named_header_is_read() {
+        let h = [
             ("x-forwarded-for", "198.51.100.1"),
             ("x-real-ip", "203.0.113.9"),
-        ]);
-        assert_eq!(
-            trusted(&["127.0.0.0/8"]).client_address(peer, &h),
-            "203.0.113.9:0".parse().unwrap()
-        );
+        ];
+        let from = |source| resolve(source, &["127.0.0.0/8"], "127.0.0.1:5000", &h);
+        assert_eq!(from(ClientAddress::XRealIp), "203.0.113.9:0");
+        assert_eq!(from(ClientAddress::XForwardedFor), "198.51.100.1:0");
+        assert_eq!(from(ClientAddress::ProxyProtocol), "127.0.0.1:5000");
+        // The named header missing, or sent twice: the proxy's own address.
+        let xff_only = [("x-forwarded-for", "198.51.100.1")];
+        let real_ip = |h: &[(&str, &str)]| {
+            resolve(ClientAddress::XRealIp, &["127.0.0.1"], "127.0.0.1:5000", h)
+        };
+        assert_eq!(real_ip(&xff_only), "127.0.0.1:5000");
+        let twice = [("x-real-ip", "203.0.113.9"), ("x-real-ip", "203.0.113.10")];
+        assert_eq!(real_ip(&twice), "127.0.0.1:5000");
     }
 
     #[test]
-    fn x_forwarded_for_skips_trusted_hops_from_the_right() {
-        let peer: SocketAddr = "10.0.0.5:5000".parse().unwrap();
-        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.0.0.7")]);
+    fn x_forwarded_for_is_walked_from_the_right_over_trusted_hops_only() {
+        let walk = |chain: &[&str]| {
+            let h: Vec<(&str, &str)> = chain.iter().map(|c| ("x-forwarded-for", *c)).collect();
+            resolve(
+                ClientAddress::XForwardedFor,
+                &["10.0.0.0/8"],
+                "10.0.0.5:5000",
+                &h,
+            )
+        };
+        assert_eq!(walk(&["6.6.6.6, 198.51.100.1, 10.0.0.7"]), "198.51.100.1:0");
+        // Several headers are one list, in order.
         assert_eq!(
-            trusted(&["10.0.0.0/8"]).client_address(peer, &h),
-            "198.51.100.1:0".parse().unwrap()
+            walk(&["6.6.6.6", "198.51.100.1, 10.0.0.7"]),
+            "198.51.100.1:0"
         );
+        // Ports and brackets, as some proxies write them.
+        assert_eq!(walk(&["6.6.6.6, 198.51.100.1:4711"]), "198.51.100.1:4711");
+        assert_eq!(
+            walk(&["6.6.6.6, [2001:db8::1]:443, 10.0.0.7:80"]),
+            "[2001:db8::1]:443"
+        );
+        assert_eq!(walk(&["6.6.6.6, [2001:db8::2]"]), "[2001:db8::2]:0");
+        assert_eq!(walk(&["6.6.6.6, ::ffff:192.0.2.1"]), "192.0.2.1:0");
+        // A hop that does not parse ends the walk at the last trusted hop: the forged entry left of it never wins.
+        assert_eq!(walk(&["203.0.113.9, unknown"]), "10.0.0.5:5000");
+        assert_eq!(walk(&["203.0.113.9, nonsense, 10.0.0.7"]), "10.0.0.7:0");
+        assert_eq!(walk(&["203.0.113.9, , 10.0.0.7"]), "10.0.0.7:0");
+        assert_eq!(walk(&["203.0.113.9, [2001:db8::1, 10.0.0.7"]), "10.0.0.7:0");
+        // Only trusted hops: the last one reached; no header: the peer.
+        assert_eq!(walk(&["10.0.0.9, 10.0.0.7"]), "10.0.0.9:0");
+        assert_eq!(walk(&[]), "10.0.0.5:5000");
     }
 
     #[test]

@@ -58,17 +58,45 @@ pub enum HeadError {
 pub async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
 ) -> Result<(RequestHead, Vec<u8>), HeadError> {
+    let mut scan = HeadScan::default();
+    let read = read_head_scanned(stream, &mut scan).await;
+    tracing::trace!(
+        reads = scan.reads,
+        parses = scan.parses,
+        "request head read: {:?}",
+        read.as_ref().map(|(head, _)| &head.path)
+    );
+    read
+}
+
+/// [`read_head`], keeping count in `scan`. The head is parsed only when it can have ended — when its first line
+/// ended, its blank line arrived or the buffer is full — and once on the first read so that what is not HTTP at all
+/// (a TLS hello on a plain listener) is answered at once: at most four passes over at most [`MAX_HEAD`] bytes,
+/// however the client splits its bytes. (Parsing after every read would cost a client sending one byte at a time
+/// quadratic CPU.)
+async fn read_head_scanned<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    scan: &mut HeadScan,
+) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         // Read straight into the vector's spare room: a buffer on the stack would be kept in the handshake's future.
         buf.reserve(1024);
-        let n = stream
+        let room = (MAX_HEAD - buf.len()) as u64;
+        let n = (&mut *stream)
+            .take(room)
             .read_buf(&mut buf)
             .await
             .map_err(|_| HeadError::Gone)?;
         if n == 0 {
             return Err(HeadError::Gone);
         }
+        let full = buf.len() >= MAX_HEAD;
+        let check = scan.after_read(&buf);
+        if check == Check::Wait && !full {
+            continue;
+        }
+        scan.parses += 1;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buf) {
@@ -92,12 +120,90 @@ pub async fn read_head<S: AsyncRead + Unpin>(
                 };
                 return Ok((head, buf.split_off(len)));
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            // A blank line ends every head: a parser that wants more after it does not read the head as HTTP.
+            Ok(httparse::Status::Partial) if check == Check::Ended => {
+                return Err(HeadError::Malformed);
+            }
+            Ok(httparse::Status::Partial) if !full => continue,
             Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
                 return Err(HeadError::TooLarge);
             }
             Err(_) => return Err(HeadError::Malformed),
         }
+    }
+}
+
+/// What the bytes read so far call for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Nothing new: read on.
+    Wait,
+    /// The first read, or the first line just ended: parse, to refuse what is not HTTP early.
+    Parse,
+    /// The head's blank line arrived: parse, and the head must be complete.
+    Ended,
+}
+
+/// Where the search for the end of a head stands, so that each byte is looked at a bounded number of times.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Reads so far.
+    reads: u32,
+    /// Parses so far (at most one per [`Check`] other than `Wait`, and one when the buffer is full).
+    parses: u32,
+    /// The request line has begun: the empty lines a client may send before it (which httparse skips too) are
+    /// behind, and are not taken for the blank line that ends the head.
+    started: bool,
+    /// Where the search for the next line end resumes.
+    next: usize,
+    /// The first line has ended.
+    line_ended: bool,
+}
+
+impl HeadScan {
+    /// Looks at the bytes `buf` gained with the last read.
+    fn after_read(&mut self, buf: &[u8]) -> Check {
+        self.reads += 1;
+        let mut check = if self.reads == 1 {
+            Check::Parse
+        } else {
+            Check::Wait
+        };
+        if !self.started {
+            match buf[self.next..]
+                .iter()
+                .position(|b| !matches!(b, b'\r' | b'\n'))
+            {
+                Some(skipped) => {
+                    self.next += skipped;
+                    self.started = true;
+                }
+                None => {
+                    self.next = buf.len();
+                    return check;
+                }
+            }
+        }
+        // Bounded: each turn moves past one byte, or stops.
+        while let Some(found) = buf[self.next..].iter().position(|&b| b == b'\n') {
+            let at = self.next + found;
+            if !self.line_ended {
+                self.line_ended = true;
+                check = Check::Parse;
+            }
+            // httparse ends a line at `\n` or `\r\n`, so a blank line follows this line end as `\n` or `\r\n`.
+            match (buf.get(at + 1), buf.get(at + 2)) {
+                (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return Check::Ended,
+                // Not known yet: look at this line end again after the next read.
+                (None, _) | (Some(b'\r'), None) => {
+                    self.next = at;
+                    return check;
+                }
+                _ => self.next = at + 1,
+            }
+        }
+        self.next = buf.len();
+        check
     }
 }
 
@@ -326,4 +432,85 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     }
     stream.write_all(out.as_bytes()).await?;
     stream.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
+
+    /// A client that sends one byte per read.
+    struct Trickle(Vec<u8>, usize);
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if let Some(&byte) = self.0.get(self.1) {
+                out.put_slice(&[byte]);
+                self.1 += 1;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn trickled(request: &[u8]) -> (Result<(RequestHead, Vec<u8>), HeadError>, HeadScan) {
+        let mut scan = HeadScan::default();
+        let read = read_head_scanned(&mut Trickle(request.to_vec(), 0), &mut scan).await;
+        (read, scan)
+    }
+
+    #[tokio::test]
+    async fn a_head_sent_a_byte_at_a_time_is_parsed_a_bounded_number_of_times() {
+        let mut request = b"\r\nGET /wss?a=1 HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..60 {
+            request.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(200)).as_bytes());
+        }
+        request.extend_from_slice(b"\r\nframe");
+        assert!(request.len() > 12 * 1024);
+        let (read, scan) = trickled(&request).await;
+        let (head, rest) = read.unwrap();
+        assert_eq!((head.path.as_str(), head.query.as_str()), ("/wss", "a=1"));
+        assert_eq!(head.headers.len(), 61);
+        assert_eq!(rest, b"");
+        assert_eq!(scan.reads as usize, request.len() - 5);
+        assert!(scan.parses <= 3, "{} parses", scan.parses);
+
+        // Bare `\n` line ends, as httparse takes them too.
+        let (read, scan) = trickled(b"GET / HTTP/1.1\nHost: x\n\n").await;
+        assert_eq!(read.unwrap().0.headers.len(), 1);
+        assert!(scan.parses <= 3, "{} parses", scan.parses);
+    }
+
+    #[tokio::test]
+    async fn what_is_not_http_is_refused_without_waiting_and_a_head_too_long_at_its_bound() {
+        let (read, scan) = trickled(b"\x16\x03\x01 hello").await;
+        assert!(matches!(read, Err(HeadError::Malformed)), "{read:?}");
+        assert_eq!(scan.reads, 1);
+        let (read, _) = trickled(b"GET / HTTP/1.1\r\nBad Header\r\n").await;
+        assert!(matches!(read, Err(HeadError::Gone)), "{read:?}");
+        let (read, _) = trickled(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").await;
+        assert!(matches!(read, Err(HeadError::Malformed)), "{read:?}");
+
+        let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        long.resize(MAX_HEAD + 100, b'a');
+        let (read, scan) = trickled(&long).await;
+        assert!(matches!(read, Err(HeadError::TooLarge)), "{read:?}");
+        assert_eq!(
+            scan.reads as usize, MAX_HEAD,
+            "read no further than the bound"
+        );
+        assert!(scan.parses <= 3, "{} parses", scan.parses);
+
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(matches!(trickled(&many).await.0, Err(HeadError::TooLarge)));
+    }
 }

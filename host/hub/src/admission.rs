@@ -1,11 +1,14 @@
 //! Who may open a WebSocket: the caps on connections open at once, in total and per client address, on handshakes
 //! in progress per address, and the throttle on addresses whose clients keep making plugins trap. Shared by all
 //! workers; checked once per connection, never per message.
+//!
+//! "Address" means an IPv4 address, or an IPv6 network of `ipv6_prefix_len` bits (a /64 by default): whoever holds
+//! one IPv6 address usually holds its whole /64, so keying on the address would give them 2^64 allowances.
 
 use crate::sync::lock;
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wssgate_config::limits::Limits;
@@ -56,11 +59,14 @@ pub struct Admission {
     trap_window_ms: AtomicU64,
     trap_cooloff_ms: AtomicU64,
     traps: Mutex<TrapThrottle>,
+    /// The length of the IPv6 prefix every per-address cap counts by.
+    ipv6_prefix_len: AtomicU8,
 }
 
 /// A handshake in progress; dropping it frees its place.
 pub struct HandshakeTicket {
     admission: Arc<Admission>,
+    /// The address group counted (see [`Admission::group`]).
     ip: IpAddr,
 }
 
@@ -79,7 +85,7 @@ impl Drop for HandshakeTicket {
 /// One admitted connection; dropping it frees its place.
 pub struct Ticket {
     admission: Arc<Admission>,
-    /// The address counted against the per-address cap, if one is set.
+    /// The address group counted against the per-address cap, if one is set.
     ip: Option<IpAddr>,
 }
 
@@ -103,7 +109,21 @@ impl Admission {
             trap_window_ms: AtomicU64::new(limits.trap_window_ms),
             trap_cooloff_ms: AtomicU64::new(limits.trap_cooloff_ms),
             traps: Mutex::default(),
+            ipv6_prefix_len: AtomicU8::new(limits.ipv6_prefix_len),
         })
+    }
+
+    /// What the per-address caps count `ip` as: an IPv4 address (also one written as IPv4-mapped IPv6) as itself,
+    /// an IPv6 address as its network of `ipv6_prefix_len` bits.
+    pub fn group(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => {
+                let bits = u32::from(self.ipv6_prefix_len.load(Ordering::Relaxed).min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        }
     }
 
     /// Takes the caps of reloaded limits; connections already admitted stay.
@@ -120,11 +140,15 @@ impl Admission {
             .store(limits.trap_window_ms, Ordering::Relaxed);
         self.trap_cooloff_ms
             .store(limits.trap_cooloff_ms, Ordering::Relaxed);
+        // Places taken before keep the group they counted, and give back exactly that.
+        self.ipv6_prefix_len
+            .store(limits.ipv6_prefix_len, Ordering::Relaxed);
     }
 
     /// Takes a place for a handshake from `peer`, or `None` when the address has `max_handshakes_per_ip` in
     /// progress already.
     pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Option<HandshakeTicket> {
+        let peer = self.group(peer);
         let max = self.max_handshakes_per_ip.load(Ordering::Relaxed);
         let mut handshakes = lock(&self.handshakes);
         let count = handshakes.entry(peer).or_insert(0);
@@ -149,6 +173,7 @@ impl Admission {
         }
         let window = Duration::from_millis(self.trap_window_ms.load(Ordering::Relaxed));
         let cooloff = Duration::from_millis(self.trap_cooloff_ms.load(Ordering::Relaxed));
+        let ip = self.group(ip);
         let now = Instant::now();
         let mut throttle = lock(&self.traps);
         if throttle.records.len() >= throttle.sweep_at.max(TRAP_RECORDS_SWEEP_AT) {
@@ -175,6 +200,7 @@ impl Admission {
 
     /// Whether new upgrades from `ip` are refused because its clients kept making plugins trap.
     pub fn is_throttled(&self, ip: IpAddr) -> bool {
+        let ip = self.group(ip);
         let now = Instant::now();
         lock(&self.traps)
             .records
@@ -195,6 +221,7 @@ impl Admission {
         };
         let max_per_ip = self.max_per_ip.load(Ordering::Relaxed);
         if max_per_ip > 0 {
+            let ip = self.group(ip);
             let mut per_ip = lock(&self.per_ip);
             let count = per_ip.entry(ip).or_insert(0);
             if *count >= max_per_ip {
@@ -260,6 +287,53 @@ mod tests {
         assert!(admission.begin_handshake(b).is_some());
         drop(first);
         assert!(admission.begin_handshake(a).is_some());
+    }
+
+    #[test]
+    fn every_per_address_cap_counts_an_ipv6_network_as_one_address() {
+        let limits = Limits {
+            max_connections_per_ip: 1,
+            max_handshakes_per_ip: 1,
+            max_traps_per_ip: 1,
+            ..Limits::default()
+        };
+        let admission = Admission::new(&limits);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (a, same_64, other_64) = (
+            ip("2001:db8:0:1::1"),
+            ip("2001:db8:0:1:ffff:ffff:ffff:ffff"),
+            ip("2001:db8:0:2::1"),
+        );
+        assert_eq!(admission.group(same_64), ip("2001:db8:0:1::"));
+        assert_eq!(admission.group(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+
+        let open = admission.admit(a).unwrap();
+        assert_eq!(
+            admission.admit(same_64).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
+        assert!(admission.admit(other_64).is_ok());
+
+        let _shaking = admission.begin_handshake(a).unwrap();
+        assert!(admission.begin_handshake(same_64).is_none());
+        assert!(admission.begin_handshake(other_64).is_some());
+
+        assert!(admission.record_trap(same_64));
+        assert!(admission.is_throttled(a));
+        assert!(!admission.is_throttled(other_64));
+
+        // A /128 counts each address; the places taken under /64 are given back to the group they counted.
+        admission.set_limits(&Limits {
+            ipv6_prefix_len: 128,
+            ..limits
+        });
+        assert!(admission.admit(same_64).is_ok());
+        drop(open);
+        assert!(
+            lock(&admission.per_ip)
+                .keys()
+                .all(|k| *k != ip("2001:db8:0:1::"))
+        );
     }
 
     #[test]

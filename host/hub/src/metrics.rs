@@ -36,9 +36,11 @@ pub enum Rejection {
     BadRequest,
     /// The plugin's answer: its rejection, a deferred upgrade's timeout, a trap in on-connect.
     Plugin,
+    /// A peer that is not a trusted proxy connected to a PROXY-protocol listener: closed before anything is read.
+    UntrustedPeer,
 }
 
-const REJECTIONS: [(&str, Rejection); 7] = [
+const REJECTIONS: [(&str, Rejection); 8] = [
     ("too_many_connections", Rejection::TooManyConnections),
     ("too_many_from_address", Rejection::TooManyFromAddress),
     ("plugin_down", Rejection::PluginDown),
@@ -46,6 +48,7 @@ const REJECTIONS: [(&str, Rejection); 7] = [
     ("trap_throttle", Rejection::Throttled),
     ("bad_request", Rejection::BadRequest),
     ("plugin", Rejection::Plugin),
+    ("untrusted_peer", Rejection::UntrustedPeer),
 ];
 
 /// A cap that was hit: what a hostile plugin or client ran into instead of growing the gateway.

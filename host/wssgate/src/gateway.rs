@@ -95,7 +95,7 @@ impl Certificates {
         Ok(Arc::new(ListenerOptions {
             tls,
             trusted_proxies: listener.trusted_proxies.clone(),
-            proxy_protocol: listener.proxy_protocol,
+            client_address: listener.client_address,
         }))
     }
 }

@@ -205,6 +205,9 @@ fn run_as_warnings(config: &Config, run_as: &RunAs) -> Result<Vec<String>> {
 
 fn check(config: Config) -> Result<()> {
     for listener in &config.listeners {
+        if let Some(note) = listener.client_address_note() {
+            println!("{note}");
+        }
         if let Some(files) = &listener.tls {
             for warning in tls::inspect::inspect(files)?.warnings {
                 println!("warning: {warning}");

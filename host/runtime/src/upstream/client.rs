@@ -32,6 +32,12 @@ const DROPPED_HEADERS: [&str; 11] = [
     "upgrade",
 ];
 
+/// Request headers some backends and frameworks take as the request's real target or host (IIS and Symfony's
+/// `X-Original-URL` and `X-Rewrite-URL`, `X-Forwarded-Host` for host-based routing): from a plugin — which may have
+/// copied them from its client — they could move a request out from under the upstream's base path, so they are
+/// dropped like the headers the gateway sets.
+const REROUTING_HEADERS: [&str; 3] = ["x-original-url", "x-rewrite-url", "x-forwarded-host"];
+
 /// Why a plugin's request was not sent (`request-refusal` in the contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestRefusal {
@@ -157,7 +163,9 @@ impl UpstreamClient {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| RequestRefusal::InvalidRequest)?;
             let value = HeaderValue::from_str(value).map_err(|_| RequestRefusal::InvalidRequest)?;
-            if !DROPPED_HEADERS.contains(&name.as_str()) {
+            if !DROPPED_HEADERS.contains(&name.as_str())
+                && !REROUTING_HEADERS.contains(&name.as_str())
+            {
                 map.append(name, value);
             }
         }
@@ -229,9 +237,10 @@ impl UpstreamClient {
 }
 
 /// Whether `path` (with its query) is a path under the upstream's base: it starts with `/`, has no fragment, and no
-/// segment a backend could resolve upward — `..` or `.`, also percent-encoded or followed by `;parameters` (which
-/// Java servers strip) — and no encoded slash or backslash some servers treat as a separator, so that `/api` +
-/// `/../admin` cannot reach `/admin`.
+/// segment a backend could resolve upward — `..` or `.`, also percent-encoded, encoded more than once (`%252e`,
+/// which a proxy in front of the backend decodes once more) or followed by `;parameters` (which Java servers
+/// strip) — and no encoded slash or backslash some servers treat as a separator, so that `/api` + `/../admin`
+/// cannot reach `/admin`.
 fn stays_under_base(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
@@ -241,10 +250,13 @@ fn stays_under_base(path: &str) -> bool {
         return false;
     }
     path_only.split('/').all(|segment| {
-        let decoded = segment
-            .to_ascii_lowercase()
-            .replace("%2e", ".")
-            .replace("%3b", ";");
+        // `%25` is an encoded `%`: undo every layer of it, so `%25252e` is judged as `%2e`. Bounded: each turn
+        // shortens the segment.
+        let mut segment = segment.to_ascii_lowercase();
+        while segment.contains("%25") {
+            segment = segment.replace("%25", "%");
+        }
+        let decoded = segment.replace("%2e", ".").replace("%3b", ";");
         let name = decoded.split(';').next().unwrap_or("");
         name != "." && name != ".." && !decoded.contains("%2f") && !decoded.contains("%5c")
     })
@@ -304,6 +316,8 @@ mod tests {
             "/a?next=../x",
             "/..a/b",
             "//evil.example/x",
+            "/files/100%25",
+            "/a%25b/c",
         ] {
             assert!(stays_under_base(ok), "{ok}");
         }
@@ -322,6 +336,12 @@ mod tests {
             "/%2e%2e;x/admin",
             "/.;/a",
             "/..%3b/admin",
+            "/%252e%252e/admin",
+            "/a/%252E%252e/b",
+            "/%25252e%25252e/admin",
+            "/.%252e/admin",
+            "/a%252f..%252fb",
+            "/%252e%252e%253b/admin",
         ] {
             assert!(!stays_under_base(bad), "{bad}");
         }

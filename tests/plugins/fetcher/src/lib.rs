@@ -4,6 +4,8 @@
 //!   connection; answered `status CODE X-BACKEND BODY` (the response's `x-backend` header, `-` without one) or
 //!   `error KIND MESSAGE`, or `refused REFUSAL` at once;
 //! - `headers UPSTREAM PATH`: a GET carrying headers a plugin may not set (`host`, `connection`, …) and one it may;
+//! - `reroute UPSTREAM PATH`: a GET carrying the headers some backends take as the real target or host
+//!   (`x-original-url`, `x-rewrite-url`, `x-forwarded-host`) and one that is harmless;
 //! - `many UPSTREAM PATH N WINDOW`: N requests, at most WINDOW in flight, each answer checked against the set of ids
 //!   sent; answered `done ok=… error=… duplicate=… refused=… last_error=…` once all N were answered;
 //! - `stats`: `responses N`, the response events this instance received;
@@ -115,6 +117,13 @@ impl Plugin for Fetcher {
                 .header("host", "evil.example")
                 .header("connection", "close")
                 .header("transfer-encoding", "chunked")
+                .header("x-plugin", "yes")
+                .owner(conn)
+                .send(),
+            ["reroute", upstream, path] => http::Request::get(upstream, path)
+                .header("x-original-url", "/admin")
+                .header("X-Rewrite-URL", "/admin")
+                .header("x-forwarded-host", "admin.internal")
                 .header("x-plugin", "yes")
                 .owner(conn)
                 .send(),
