@@ -4,10 +4,13 @@
 //! Everything is scoped to a route: every call names the route it acts for, and a connection of another route is
 //! treated exactly like an unknown one, so two applications on two paths cannot see or touch each other's clients.
 //!
-//! The hub holds ids, never sockets. A publish reaches another worker as one small [`Delivery`] naming its audience
+//! The hub holds ids, never sockets. A publish reaches another worker as one small [`delivery::Delivery`] naming its audience
 //! (a group, a user, the route), not a list of members: the receiving worker looks up its own members when it
 //! takes the delivery, so the message's size does not grow with the group. Each worker's queue of deliveries is
 //! bounded in bytes; past the bound, that worker's copy is dropped and counted (`wssgate_cap_hits_total`).
+//!
+//! This file holds the hub itself and membership: connections, groups, users and sessions. [`delivery`] moves a
+//! message to an audience's members; [`peering`] is the hub's side of the cluster link.
 
 pub use crate::audience::Audience;
 use crate::metrics::{CapHit, Metrics};
@@ -22,20 +25,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// The most bytes (keys and values) one connection's session may hold.
 pub(crate) const MAX_SESSION_BYTES: usize = 64 * 1024;
-/// What one queued delivery costs beyond its payload and exclusions (its names, the channel's node).
-const DELIVERY_OVERHEAD: usize = 128;
-
-/// A message for the members of an audience on one worker.
-pub(crate) struct Delivery {
-    pub route: Arc<str>,
-    pub audience: Audience,
-    /// Connections not to deliver to, as a set (a plugin may name many); shared by every worker's copy. Hashed
-    /// with std's keyed hasher, not Fx: these ids are the plugin's input, which could be chosen to collide.
-    pub exclude: Arc<HashSet<ConnectionId>>,
-    pub message: Message,
-    /// What this delivery counts against its worker's queue bound.
-    cost: usize,
-}
 
 /// What the hub knows of an open connection.
 pub struct ConnectionDetails {
@@ -154,13 +143,6 @@ pub enum HubRefusal {
     TooLarge,
 }
 
-/// One worker's end of the hub: its delivery queue and what the queue holds.
-struct WorkerQueue {
-    channel: UnboundedSender<Delivery>,
-    /// Bytes of deliveries sent and not yet taken by the worker.
-    queued_bytes: AtomicUsize,
-}
-
 pub struct Hub {
     state: Mutex<State>,
     /// One queue per worker, indexed by the worker number a connection id carries (`registry::worker_of`).
@@ -175,27 +157,6 @@ pub struct Hub {
     /// The link to the other nodes, in cluster mode: publications go to it, and it learns which audiences this
     /// node has members of.
     cluster: std::sync::OnceLock<Box<dyn Peers>>,
-}
-
-/// A worker's side of its delivery queue.
-pub struct DeliveryReceiver {
-    hub: Arc<Hub>,
-    worker: usize,
-    channel: UnboundedReceiver<Delivery>,
-}
-
-impl DeliveryReceiver {
-    /// Takes deliveries and queues each for this worker's members of its audience (`here`, the worker's
-    /// connections), until the hub is gone.
-    pub async fn run(mut self, here: std::rc::Rc<Connections>) {
-        while let Some(delivery) = self.channel.recv().await {
-            self.hub.workers[self.worker]
-                .queued_bytes
-                .fetch_sub(delivery.cost, Ordering::AcqRel);
-            let targets = self.hub.local_targets(&delivery, self.worker);
-            deliver_here(&here, &delivery.message, &targets);
-        }
-    }
 }
 
 impl Hub {
@@ -232,108 +193,6 @@ impl Hub {
             })
             .collect();
         (hub, receivers)
-    }
-
-    /// Joins the hub to a cluster: `peers` is the link to the other nodes.
-    pub fn set_peers(&self, peers: Box<dyn Peers>) {
-        let _ = self.cluster.set(peers);
-    }
-
-    /// Tells the cluster link (if any) that this node now has, or no longer has, members of `audience`.
-    fn interest(&self, route: &str, audience: &Audience, present: bool) {
-        if let Some(cluster) = self.cluster.get() {
-            cluster.interest(route, audience, present);
-        }
-    }
-
-    /// Tells the cluster link (if any) that this node's members of `group` (`Group`) or connections of `uid`
-    /// (`User`) changed, for the other nodes' presence.
-    fn changed(&self, route: &str, audience: &Audience) {
-        let Some(cluster) = self.cluster.get() else {
-            return;
-        };
-        let route = route.to_owned();
-        cluster.changed(match audience {
-            Audience::Group(group) => PresenceKey::Group {
-                route,
-                group: group.clone(),
-            },
-            Audience::User(uid) => PresenceKey::User {
-                route,
-                uid: uid.clone(),
-            },
-            Audience::Route | Audience::Connection(_) => return,
-        });
-    }
-
-    /// This node's part of one piece of presence, for the other nodes.
-    pub fn local_presence(&self, key: PresenceKey) -> PresencePiece {
-        let state = self.lock();
-        match key {
-            PresenceKey::Group { route, group } => {
-                let members = state
-                    .groups
-                    .get(&(route.clone(), group.clone()))
-                    .map_or(0, |m| m.len() as u32);
-                PresencePiece::Group {
-                    route,
-                    group,
-                    members,
-                }
-            }
-            PresenceKey::User { route, uid } => {
-                let ids = state
-                    .users
-                    .get(&(route.clone(), uid.clone()))
-                    .map(Members::ids)
-                    .unwrap_or_default();
-                PresencePiece::User { route, uid, ids }
-            }
-        }
-    }
-
-    /// This node's whole presence, for another node that asked for it.
-    pub fn all_local_presence(&self) -> Vec<PresencePiece> {
-        let state = self.lock();
-        let groups = state
-            .groups
-            .iter()
-            .map(|((route, group), members)| PresencePiece::Group {
-                route: route.clone(),
-                group: group.clone(),
-                members: members.len() as u32,
-            });
-        let users = state
-            .users
-            .iter()
-            .map(|((route, uid), members)| PresencePiece::User {
-                route: route.clone(),
-                uid: uid.clone(),
-                ids: members.ids(),
-            });
-        groups.chain(users).collect()
-    }
-
-    /// Delivers a publication another node sent to this node's members (it goes no further). The link hands over
-    /// only publications whose seal verified and whose route and audience are those of the subject they came on;
-    /// a connection's route is checked here, where the connection lives.
-    pub fn deliver_from_cluster(&self, publication: Publication) {
-        let Publication {
-            route,
-            audience,
-            exclude,
-            message,
-        } = publication;
-        if let Audience::Connection(id) = audience {
-            self.to_local_connection(None, &route, id, message);
-            return;
-        }
-        self.fan_out(None, &route, audience, message, &exclude);
-    }
-
-    /// Takes the queue bound of reloaded limits.
-    pub fn set_max_queue_bytes(&self, bytes: usize) {
-        self.max_queue_bytes.store(bytes, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -548,235 +407,6 @@ impl Hub {
             member.session_bytes -= key.len() + value.len();
         }
     }
-
-    /// Sends to every member of (route, group) but `exclude`; returns how many it was queued for.
-    pub fn publish(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        group: &str,
-        message: Message,
-        exclude: &[ConnectionId],
-    ) -> usize {
-        self.send(
-            here,
-            route,
-            Audience::Group(group.to_owned()),
-            message,
-            exclude,
-        )
-    }
-
-    /// Sends to every connection of (route, uid); returns how many.
-    pub fn send_to_user(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        uid: &str,
-        message: Message,
-    ) -> usize {
-        self.send(here, route, Audience::User(uid.to_owned()), message, &[])
-    }
-
-    /// Sends to every connection of the route but `exclude`; returns how many.
-    pub fn broadcast(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        message: Message,
-        exclude: &[ConnectionId],
-    ) -> usize {
-        self.send(here, route, Audience::Route, message, exclude)
-    }
-
-    /// Sends `message` to connection `id` of `route` (open, or waiting for its upgrade's answer), on whichever
-    /// worker, and in a cluster whichever node, holds it; a `Message::Close` frame closes it instead. For another
-    /// node's connection the answer is `Queued` once the link took it (that node drops it if the connection is
-    /// gone or of another route), `Unknown` when no node in presence has that id's tag, `Dropped` when the broker
-    /// is away or the link's queue is full.
-    pub fn send_to_connection(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        id: ConnectionId,
-        message: Message,
-    ) -> Reached {
-        let tag = registry::node_tag_of(id);
-        match self.cluster.get() {
-            Some(cluster) if tag != registry::node_tag() => {
-                if !cluster.knows(tag) {
-                    Reached::Unknown
-                } else if cluster.publish(route, &Audience::Connection(id), &[], &message) {
-                    Reached::Queued
-                } else {
-                    Reached::Dropped
-                }
-            }
-            _ => self.to_local_connection(here, route, id, message),
-        }
-    }
-
-    /// [`Hub::send_to_connection`] for a connection of this node.
-    fn to_local_connection(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        id: ConnectionId,
-        message: Message,
-    ) -> Reached {
-        if self.lock().member(route, id).is_none() {
-            return Reached::Unknown;
-        }
-        match self.fan_out(here, route, Audience::Connection(id), message, &[]) {
-            0 => Reached::Dropped,
-            _ => Reached::Queued,
-        }
-    }
-
-    /// Queues `message` for `audience`: on this node through [`Hub::fan_out`], and for the other nodes' members
-    /// through the cluster link, if any. Returns how many of this node's members it went to (a worker whose queue is
-    /// full gets none).
-    fn send(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        audience: Audience,
-        message: Message,
-        exclude: &[ConnectionId],
-    ) -> usize {
-        if let Some(cluster) = self.cluster.get() {
-            cluster.publish(route, &audience, exclude, &message);
-        }
-        self.fan_out(here, route, audience, message, exclude)
-    }
-
-    /// Queues `message` for this node's members of `audience`: directly for the calling worker's own members (`here`:
-    /// its connections, when a worker calls), as one [`Delivery`] for each other worker that has a member. Returns
-    /// how many members it went to.
-    fn fan_out(
-        &self,
-        here: Option<&Connections>,
-        route: &str,
-        audience: Audience,
-        message: Message,
-        exclude: &[ConnectionId],
-    ) -> usize {
-        let worker_here = here.map(Connections::worker);
-        // A set, built outside the lock: looking each member up in a plugin's list would cost members × list.
-        let exclude: Arc<HashSet<ConnectionId>> = Arc::new(exclude.iter().copied().collect());
-        let mut local = Vec::new();
-        let mut remote = Vec::new();
-        {
-            let state = self.lock();
-            if let Audience::Connection(id) = audience {
-                match registry::worker_of(id) {
-                    worker if Some(worker) == worker_here => local.push(id),
-                    worker if worker < self.workers.len() => remote.push((worker, 1)),
-                    _ => return 0,
-                }
-            }
-            let members = state.audience(route, &audience);
-            for (worker, set) in members.iter().flat_map(|m| m.0.iter().enumerate()) {
-                if Some(worker) == worker_here {
-                    local.extend(set.iter().copied().filter(|id| !exclude.contains(id)));
-                    continue;
-                }
-                let count = set.iter().filter(|id| !exclude.contains(id)).count();
-                if count > 0 {
-                    remote.push((worker, count));
-                }
-            }
-        }
-        let mut delivered = local.len();
-        if let Some(here) = here {
-            deliver_here(here, &message, &local);
-        }
-        if remote.is_empty() {
-            return delivered;
-        }
-        let name = match &audience {
-            Audience::Group(name) | Audience::User(name) => name.len(),
-            Audience::Route | Audience::Connection(_) => 0,
-        };
-        let cost = message.len() + name + route.len() + exclude.len() * 8 + DELIVERY_OVERHEAD;
-        let route: Arc<str> = route.into();
-        let max = self.max_queue_bytes.load(Ordering::Relaxed);
-        for (worker, count) in remote {
-            let queue = &self.workers[worker];
-            let queued = queue.queued_bytes.fetch_add(cost, Ordering::AcqRel);
-            let delivery = Delivery {
-                route: route.clone(),
-                audience: audience.clone(),
-                exclude: exclude.clone(),
-                message: message.clone(),
-                cost,
-            };
-            // Like a connection's queue, an empty one always takes one delivery, however large.
-            if (queued > 0 && queued + cost > max) || queue.channel.send(delivery).is_err() {
-                queue.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
-                self.dropped(worker_here, worker, queued);
-            } else {
-                delivered += count;
-            }
-        }
-        delivered
-    }
-
-    /// Counts a delivery dropped for `worker` (in the shard of the calling worker, `caller`, or the first one) and
-    /// logs it, at most once a second.
-    fn dropped(&self, caller: Option<usize>, worker: usize, queued: usize) {
-        self.metrics
-            .cap_hit(caller.unwrap_or(0), CapHit::DeliveryDropped);
-        let now = self.started.elapsed().as_secs();
-        let last = self.last_drop_log.swap(now, Ordering::Relaxed);
-        if last != now {
-            tracing::warn!(
-                worker,
-                queued_bytes = queued,
-                "worker {worker} is not keeping up with deliveries ({queued} bytes queued, max_worker_queue_bytes reached): dropping its copies"
-            );
-        }
-    }
-
-    /// This worker's members of a delivery's audience, less its exclusions, as of now.
-    fn local_targets(&self, delivery: &Delivery, worker: usize) -> Vec<ConnectionId> {
-        let state = self.lock();
-        if let Audience::Connection(id) = delivery.audience {
-            return state
-                .member(&delivery.route, id)
-                .map_or_else(Vec::new, |_| vec![id]);
-        }
-        state
-            .audience(&delivery.route, &delivery.audience)
-            .and_then(|members| members.on_worker(worker))
-            .map_or_else(Vec::new, |set| {
-                set.iter()
-                    .copied()
-                    .filter(|id| !delivery.exclude.contains(id))
-                    .collect()
-            })
-    }
-}
-
-/// Queues `message` for each of this worker's (`here`) `targets` and wakes their writers (a close frame starts their close
-/// handshake instead). A target whose queue is full is closed as a slow consumer by its outbox; one that is gone is
-/// skipped.
-pub(crate) fn deliver_here(here: &Connections, message: &Message, targets: &[ConnectionId]) {
-    for id in targets {
-        let Some(outbox) = here.get(*id) else {
-            continue;
-        };
-        let queued = match message {
-            Message::Close(Some(frame)) => {
-                outbox.request_close(frame.clone());
-                true
-            }
-            _ => outbox.push(message.clone()).is_ok(),
-        };
-        if queued {
-            outbox.wake();
-        }
-    }
 }
 
 /// Removes `id` from the audience `key`; true when that emptied it (this node has no member left).
@@ -796,5 +426,10 @@ fn remove_from<K: std::hash::Hash + Eq>(
     emptied
 }
 
+mod delivery;
+mod peering;
 #[cfg(test)]
 mod tests;
+
+pub use delivery::DeliveryReceiver;
+use delivery::WorkerQueue;
