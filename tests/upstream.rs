@@ -260,10 +260,10 @@ async fn a_hostile_route_saturating_a_shared_upstream_leaves_the_other_route_its
         &format!("workers = 1\n{ADMIN}"),
         &format!("{shared}\n{}\n{}", route("/hostile"), route("/victim")),
     );
-    // The hostile route asks for a hundred slow requests at once (held 10 s, long past the checks below): it gets
+    // The hostile route asks for a hundred slow requests at once (held 8 s, long past the checks below): it gets
     // its share, the rest are refused.
     let mut hostile = gw.ws("/hostile").await;
-    bounded(hostile.send(Message::text("many shared /slow?ms=10000 100 100")))
+    bounded(hostile.send(Message::text("many shared /slow?ms=8000 100 100")))
         .await
         .unwrap();
     metric_until(

@@ -66,8 +66,8 @@ const ACCEPT_BACKOFF_LAST: Duration = Duration::from_secs(1);
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\
 Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
 
-/// The tokens the admin listener accepts; a reload replaces them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The tokens the admin listener accepts; a reload replaces them. Not `Debug`, so they cannot end up in a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Tokens {
     /// Every request needs it, except `/healthz`.
     pub token: String,
