@@ -216,8 +216,7 @@ async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Res
         ("GET", "/metrics") => Needs::MetricsToken,
         _ => Needs::Token,
     };
-    let refused = served.authorize(peer, &head, needs);
-    let (status, answer) = match refused {
+    let (status, reply) = match served.authorize(peer, &head, needs) {
         Err(refused) => refused,
         Ok(()) => match read_body(body).await {
             Ok(body) => answer(&served.api, &head, &body),
@@ -231,7 +230,7 @@ async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Res
             }
         },
     };
-    let mut response = respond(status, answer);
+    let mut response = respond(status, reply);
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS) {
         // Whatever body the request has is not read: the connection cannot carry another request.
         response
@@ -326,7 +325,7 @@ impl TokenFailures {
             started: now,
             failures: 0,
         });
-        if expired(window) {
+        if expired(&*window) {
             *window = FailureWindow {
                 started: now,
                 failures: 0,

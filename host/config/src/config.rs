@@ -225,9 +225,10 @@ impl Config {
 }
 
 impl Config {
-    /// Settings that work, but probably not as meant: an admin listener on a public address; a route whose `accept_timeout_ms` is not longer than the
-    /// `timeout_ms` of an upstream it grants, so that an upgrade deferred on that upstream's answer gets the
-    /// gateway's 504 before the backend's answer (or its own timeout).
+    /// Settings that work, but probably not as meant: an admin listener on a public address (`allow_public`); a
+    /// route whose `accept_timeout_ms` is not longer than the `timeout_ms` of an upstream it grants, so that an
+    /// upgrade deferred on that upstream's answer gets the gateway's 504 before the backend's answer (or its own
+    /// timeout).
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(admin) = self

@@ -12,7 +12,7 @@
 use super::bindings::exports::wssgate::plugin::http_events;
 use super::bindings::wssgate::plugin::http as wit;
 use super::host_calls::HostState;
-use crate::upstream::{Full, HttpError, RequestRefusal, UpstreamResponse};
+use crate::upstream::{HttpError, NoPlace, RequestRefusal, UpstreamResponse};
 use crate::worker::Worker;
 use wssgate_hub::metrics::CapHit;
 
@@ -61,7 +61,7 @@ impl HostState {
             request.timeout_ms,
         )?;
         let place = client.acquire(&self.route.path).map_err(|full| {
-            if full == Full::RouteShare {
+            if full == NoPlace::RouteShare {
                 self.links.cap_hit(CapHit::UpstreamRouteShare);
             }
             RequestRefusal::TooManyInFlight

@@ -51,8 +51,8 @@ pub enum RequestRefusal {
 pub struct UpstreamClient {
     pub config: Arc<UpstreamConfig>,
     pool: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin. Only this
-    /// worker's thread takes the lock, so it is never contended.
+    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin. Taken on
+    /// the worker's own thread (but when a stopping worker drops what it still held), so the lock is not contended.
     in_flight: Mutex<InFlightCounts>,
     stats: Arc<UpstreamStats>,
 }
@@ -69,7 +69,7 @@ struct InFlightCounts {
 
 /// Why there was no place under the in-flight cap: both are `TooManyInFlight` to the plugin.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Full {
+pub enum NoPlace {
     /// The upstream has `max_in_flight` requests running on this worker.
     Upstream,
     /// The asking route has its share, `max_in_flight_per_route`, running.
@@ -157,15 +157,15 @@ impl UpstreamClient {
 
     /// Takes a place under the in-flight cap for a request of the route at `route`, or says which cap is full: the
     /// upstream's `max_in_flight`, or the route's share of it.
-    pub fn acquire(self: &Arc<Self>, route: &str) -> Result<InFlight, Full> {
+    pub fn acquire(self: &Arc<Self>, route: &str) -> Result<InFlight, NoPlace> {
         {
             let mut counts = lock(&self.in_flight);
             if counts.total >= self.config.max_in_flight {
-                return Err(Full::Upstream);
+                return Err(NoPlace::Upstream);
             }
             let mine = counts.per_route.get(route).copied().unwrap_or(0);
             if mine >= self.config.max_in_flight_per_route {
-                return Err(Full::RouteShare);
+                return Err(NoPlace::RouteShare);
             }
             counts.total += 1;
             counts.per_route.insert(route.to_owned(), mine + 1);

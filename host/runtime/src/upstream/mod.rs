@@ -10,7 +10,7 @@ mod client;
 pub mod requests;
 
 pub(crate) use client::UpstreamClient;
-pub use client::{Full, InFlight, OutboundRequest, RequestRefusal};
+pub use client::{InFlight, NoPlace, OutboundRequest, RequestRefusal};
 pub use wssgate_config::upstream::UpstreamConfig;
 
 use std::collections::HashMap;
