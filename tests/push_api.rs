@@ -242,7 +242,11 @@ async fn a_reload_rotates_the_admin_tokens_the_old_one_is_refused_and_the_new_on
         Some(cert.der.clone()),
     );
     assert_eq!(call(&gw, "GET", ONLINE, Some(leaked), None).await.0, 200);
-    assert_eq!(admin_get(&gw, "/metrics").await.0, 200, "no metrics token yet");
+    assert_eq!(
+        admin_get(&gw, "/metrics").await.0,
+        200,
+        "no metrics token yet"
+    );
 
     // The operator rotates the leaked token and sets a metrics token: both apply to the running listener.
     let metrics_token = "scraper-token-0123456789";
@@ -258,7 +262,10 @@ async fn a_reload_rotates_the_admin_tokens_the_old_one_is_refused_and_the_new_on
         assert!(answer.contains("wssgate_connections_open"), "{answer}");
     }
     // The metrics token is for /metrics only; /healthz needs none.
-    assert_eq!(call(&gw, "GET", ONLINE, Some(metrics_token), None).await.0, 401);
+    assert_eq!(
+        call(&gw, "GET", ONLINE, Some(metrics_token), None).await.0,
+        401
+    );
     assert_eq!(get_from(&gw, "127.0.0.1", "/healthz", None).await.0, 200);
 }
 
@@ -313,9 +320,11 @@ async fn admin_connections_past_the_cap_get_503_and_a_freed_place_serves_again()
     }
     assert_eq!(status, 200);
     drop(held);
-    metric_until(&gw, "wssgate_cap_hits_total{cap=\"admin_connections\"}", |v| {
-        v >= 1.0
-    })
+    metric_until(
+        &gw,
+        "wssgate_cap_hits_total{cap=\"admin_connections\"}",
+        |v| v >= 1.0,
+    )
     .await;
 }
 
@@ -328,7 +337,10 @@ async fn an_address_that_keeps_failing_the_token_is_answered_429_even_with_the_r
     }
     let (status, answer) = get_from(&gw, "127.0.0.2", ONLINE, None).await;
     assert_eq!(status, 429, "the eleventh failure");
-    assert!(answer.contains("Retry-After: 10") || answer.contains("retry-after: 10"), "{answer}");
+    assert!(
+        answer.contains("Retry-After: 10") || answer.contains("retry-after: 10"),
+        "{answer}"
+    );
     // Guessing stops: a right guess from that address is not told apart from a wrong one now.
     assert_eq!(get_from(&gw, "127.0.0.2", ONLINE, Some(TOKEN)).await.0, 429);
     // Other addresses are not affected, nor are health checks.
@@ -352,7 +364,12 @@ fn thread_cpu_ticks(pid: u32, name: &str) -> u64 {
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
         // The fields after the command name (in parentheses): state is field 3, utime 14 and stime 15.
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
         return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     }
     panic!("the gateway has no thread named {name}");
@@ -368,14 +385,26 @@ async fn out_of_file_descriptors_the_admin_listener_backs_off_instead_of_spinnin
     let address = admin_address(&gw);
     let pid = gw.pid();
     let (mut soft, mut hard) = (0, 0);
-    rlimit::prlimit(pid as i32, Resource::NOFILE, None, Some((&mut soft, &mut hard))).unwrap();
+    rlimit::prlimit(
+        pid as i32,
+        Resource::NOFILE,
+        None,
+        Some((&mut soft, &mut hard)),
+    )
+    .unwrap();
     // With its soft limit at its lowest free descriptor number, the gateway can open no descriptor.
     let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
-    rlimit::prlimit(pid as i32, Resource::NOFILE, Some((lowest_free, hard)), None).unwrap();
+    rlimit::prlimit(
+        pid as i32,
+        Resource::NOFILE,
+        Some((lowest_free, hard)),
+        None,
+    )
+    .unwrap();
     // A client connects: the kernel completes the handshake, the listener cannot accept it.
     let waiting = bounded(TcpStream::connect(&address)).await.unwrap();
     let failing = gw.wait_for_log("admin listener: accept failed");
@@ -395,5 +424,9 @@ async fn out_of_file_descriptors_the_admin_listener_backs_off_instead_of_spinnin
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
-    assert!(gw.wait_for_log("admin listener: accepting again"), "{}", gw.log());
+    assert!(
+        gw.wait_for_log("admin listener: accepting again"),
+        "{}",
+        gw.log()
+    );
 }

@@ -289,7 +289,10 @@ async fn a_hostile_route_saturating_a_shared_upstream_leaves_the_other_route_its
     .await;
     let (_, metrics) = admin_get(&gw, "/metrics").await;
     assert!(
-        admin::sample(&metrics, "wssgate_cap_hits_total{cap=\"upstream_route_share\"}") >= 97.0,
+        admin::sample(
+            &metrics,
+            "wssgate_cap_hits_total{cap=\"upstream_route_share\"}"
+        ) >= 97.0,
         "{metrics}"
     );
     let done = tokio::time::timeout(Duration::from_secs(30), next_message(&mut hostile))

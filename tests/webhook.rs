@@ -188,7 +188,11 @@ async fn post_to_backend(backend: &Backend, path: &str, headers: &Value, body: &
     let mut bytes = request.into_bytes();
     bytes.extend_from_slice(body);
     let answer = raw_exchange(tcp, &bytes).await;
-    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -203,7 +207,10 @@ async fn a_captured_message_replayed_to_disconnect_or_again_is_refused_by_a_veri
     let captured = backend_state(&backend).await["last_message"].clone();
     let headers = &captured["headers"];
     assert!(
-        headers["x-wssgate-signature"].as_str().unwrap().starts_with("v2="),
+        headers["x-wssgate-signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2="),
         "{captured}"
     );
     let body = captured["body"].as_str().unwrap().as_bytes().to_vec();
@@ -212,9 +219,15 @@ async fn a_captured_message_replayed_to_disconnect_or_again_is_refused_by_a_veri
 
     // Sent to `/disconnect` within the timestamp window, it would tell the backend ann left: the signature covers
     // the method and path, so it does not verify there.
-    assert_eq!(post_to_backend(&backend, "/disconnect", headers, &body).await, 401);
+    assert_eq!(
+        post_to_backend(&backend, "/disconnect", headers, &body).await,
+        401
+    );
     // Sent again to `/message`, the signature verifies but the nonce was seen: the backend can tell the replay.
-    assert_eq!(post_to_backend(&backend, "/message", headers, &body).await, 409);
+    assert_eq!(
+        post_to_backend(&backend, "/message", headers, &body).await,
+        409
+    );
     let state = backend_state(&backend).await;
     assert_eq!(
         (&state["bad_signatures"], &state["replays"]),
@@ -254,9 +267,12 @@ async fn a_few_addresses_holding_upgrades_on_the_backend_cannot_take_the_webhook
             .await
             .unwrap();
         let request = "GET /hook?token=slow HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-        bounded(tokio::io::AsyncWriteExt::write_all(&mut tcp, request.as_bytes()))
-            .await
-            .unwrap();
+        bounded(tokio::io::AsyncWriteExt::write_all(
+            &mut tcp,
+            request.as_bytes(),
+        ))
+        .await
+        .unwrap();
         held.push(tcp);
     }
     let refused = metric_until(
@@ -273,7 +289,9 @@ async fn a_few_addresses_holding_upgrades_on_the_backend_cannot_take_the_webhook
     )
     .await;
     // Someone else still gets in: the backend is asked and accepts.
-    let mut other = gw.ws_from("127.0.0.2", b"", "/hook?token=good&plain", &[]).await;
+    let mut other = gw
+        .ws_from("127.0.0.2", b"", "/hook?token=good&plain", &[])
+        .await;
     assert_eq!(ask(&mut other, "tom").await, "ok");
     drop(held);
 }

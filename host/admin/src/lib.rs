@@ -63,7 +63,8 @@ const TOKEN_FAILURE_ADDRESSES: usize = 4096;
 const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_LAST: Duration = Duration::from_secs(1);
 /// What a connection past `[admin] max_connections` gets before it is closed.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\
 Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
 
 /// The tokens the admin listener accepts; a reload replaces them. Not `Debug`, so they cannot end up in a log line.
@@ -184,7 +185,12 @@ fn admit(tcp: TcpStream, peer: SocketAddr, slots: &Arc<Semaphore>, served: &Arc<
 
 /// Serves one client's requests, one after the other, until it closes, errs or times out; `_slot` is its place
 /// under `max_connections`, given back when it ends.
-async fn connection(tcp: TcpStream, peer: IpAddr, served: Arc<Served>, _slot: OwnedSemaphorePermit) {
+async fn connection(
+    tcp: TcpStream,
+    peer: IpAddr,
+    served: Arc<Served>,
+    _slot: OwnedSemaphorePermit,
+) {
     let service = service_fn(move |request| {
         let served = served.clone();
         async move { Ok::<_, Infallible>(serve(&served, peer, request).await) }
@@ -231,7 +237,10 @@ async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Res
         },
     };
     let mut response = respond(status, reply);
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS) {
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    ) {
         // Whatever body the request has is not read: the connection cannot carry another request.
         response
             .headers_mut()
@@ -249,7 +258,12 @@ async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Res
 impl Served {
     /// Checks the bearer token `needs`, from the head alone: 401 when it is missing or wrong (counted against
     /// `peer`), 429 while `peer` has failed too often.
-    fn authorize(&self, peer: IpAddr, head: &Parts, needs: Needs) -> Result<(), (StatusCode, Value)> {
+    fn authorize(
+        &self,
+        peer: IpAddr,
+        head: &Parts,
+        needs: Needs,
+    ) -> Result<(), (StatusCode, Value)> {
         let accepted: Vec<String> = {
             let tokens = sync::read(&self.api.tokens);
             match (needs, &tokens.metrics_token) {
@@ -275,9 +289,9 @@ impl Served {
             .map(|token| token.trim().as_bytes());
         // Every accepted token is compared, in time independent of which (if any) matches.
         let matched = presented.is_some_and(|presented| {
-            accepted
-                .iter()
-                .fold(false, |any, token| constant_time_eq(presented, token.as_bytes()) | any)
+            accepted.iter().fold(false, |any, token| {
+                constant_time_eq(presented, token.as_bytes()) | any
+            })
         });
         if matched {
             return Ok(());
@@ -315,7 +329,8 @@ impl TokenFailures {
     fn failed(&mut self, peer: IpAddr, now: Instant) {
         let expired = |w: &FailureWindow| now.duration_since(w.started) >= TOKEN_FAILURE_WINDOW;
         let mut key = peer;
-        if !self.by_address.contains_key(&peer) && self.by_address.len() >= TOKEN_FAILURE_ADDRESSES {
+        if !self.by_address.contains_key(&peer) && self.by_address.len() >= TOKEN_FAILURE_ADDRESSES
+        {
             self.by_address.retain(|_, w| !expired(w));
             if self.by_address.len() >= TOKEN_FAILURE_ADDRESSES {
                 key = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
@@ -705,7 +720,10 @@ mod tests {
         }
         assert!(failures.throttled(a, start));
         assert!(!failures.throttled(b, start));
-        assert!(!failures.throttled(a, start + TOKEN_FAILURE_WINDOW), "the window ended");
+        assert!(
+            !failures.throttled(a, start + TOKEN_FAILURE_WINDOW),
+            "the window ended"
+        );
         // A flood from many addresses: past the table's size, new ones share one record.
         for n in 0..(TOKEN_FAILURE_ADDRESSES as u32 * 2) {
             failures.failed(IpAddr::from(n.to_be_bytes()), start);

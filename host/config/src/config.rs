@@ -391,7 +391,9 @@ mod tests {
         let config = admin("allow_public = true\nmetrics_token = \"fedcba9876543210\"\n").unwrap();
         assert!(!config.warnings()[0].contains("metrics_token"));
         for loopback in ["127.0.0.2:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
-            let text = format!("{listener}[admin]\naddress = \"{loopback}\"\ntoken = \"0123456789abcdef\"\n");
+            let text = format!(
+                "{listener}[admin]\naddress = \"{loopback}\"\ntoken = \"0123456789abcdef\"\n"
+            );
             let config = parse(&text).unwrap();
             assert!(config.warnings().is_empty(), "{loopback}");
             assert_eq!(config.admin.unwrap().max_connections, 64);
@@ -406,8 +408,12 @@ mod tests {
 
     #[test]
     fn routes_sharing_an_upstream_get_half_of_it_each_and_a_per_address_cap() {
-        let plugin = format!("{:?}", std::env::current_exe().unwrap().display().to_string());
-        let upstream = "[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:1\"\nmax_in_flight = 10\n";
+        let plugin = format!(
+            "{:?}",
+            std::env::current_exe().unwrap().display().to_string()
+        );
+        let upstream =
+            "[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:1\"\nmax_in_flight = 10\n";
         let route = |path: &str, extra: &str| {
             format!("[[route]]\npath = \"{path}\"\nplugin = {plugin}\n{extra}\n")
         };
@@ -415,25 +421,42 @@ mod tests {
         let config = |text: String| {
             parse(&format!("[[listener]]\naddress = \"127.0.0.1:0\"\n{text}")).unwrap()
         };
-        let alone = config(format!("{upstream}{}{}", route("/a", granted), route("/x", "")));
+        let alone = config(format!(
+            "{upstream}{}{}",
+            route("/a", granted),
+            route("/x", "")
+        ));
         assert_eq!(alone.upstreams[0].max_in_flight_per_route, 10);
         assert_eq!(alone.routes[0].max_connections_per_ip, 64);
-        assert_eq!(alone.routes[1].max_connections_per_ip, 0, "no upstream, no cap of its own");
-        let shared = config(format!("{upstream}{}{}", route("/a", granted), route("/b", granted)));
+        assert_eq!(
+            alone.routes[1].max_connections_per_ip, 0,
+            "no upstream, no cap of its own"
+        );
+        let shared = config(format!(
+            "{upstream}{}{}",
+            route("/a", granted),
+            route("/b", granted)
+        ));
         assert_eq!(shared.upstreams[0].max_in_flight_per_route, 5);
         let written = config(format!(
             "{upstream}max_in_flight_per_route = 30\n{}{}",
             route("/a", granted),
             route("/b", &format!("{granted}\nmax_connections_per_ip = 0"))
         ));
-        assert_eq!(written.upstreams[0].max_in_flight_per_route, 10, "at most max_in_flight");
+        assert_eq!(
+            written.upstreams[0].max_in_flight_per_route, 10,
+            "at most max_in_flight"
+        );
         assert_eq!(written.routes[1].max_connections_per_ip, 0);
         let err = parse(&format!(
             "[[listener]]\naddress = \"127.0.0.1:0\"\n{upstream}max_in_flight_per_route = 0\n"
         ))
         .unwrap_err()
         .0;
-        assert!(err.contains("`max_in_flight_per_route` must be at least 1"), "{err}");
+        assert!(
+            err.contains("`max_in_flight_per_route` must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

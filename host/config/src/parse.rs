@@ -515,10 +515,7 @@ fn admin(
                 ));
             }
             if admin.max_connections == 0 {
-                return Err(src.at(
-                    span,
-                    "[admin] `max_connections` must be at least 1".into(),
-                ));
+                return Err(src.at(span, "[admin] `max_connections` must be at least 1".into()));
             }
             if !admin.address.ip().to_canonical().is_loopback() && !admin.allow_public {
                 return Err(src.at(

@@ -270,9 +270,15 @@ mod tests {
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let first = admission.admit(a, ("/r", 0)).unwrap();
         let _second = admission.admit(a, ("/r", 0)).unwrap();
-        assert_eq!(admission.admit(a, ("/r", 0)).err(), Some(Refusal::TooManyFromAddress));
+        assert_eq!(
+            admission.admit(a, ("/r", 0)).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
         let _third = admission.admit(b, ("/r", 0)).unwrap();
-        assert_eq!(admission.admit(b, ("/r", 0)).err(), Some(Refusal::TooManyConnections));
+        assert_eq!(
+            admission.admit(b, ("/r", 0)).err(),
+            Some(Refusal::TooManyConnections)
+        );
         drop(first);
         assert!(admission.admit(a, ("/r", 0)).is_ok());
     }
@@ -290,10 +296,17 @@ mod tests {
         );
         assert!(admission.admit(b, ("/hook", 2)).is_ok(), "another address");
         assert!(admission.admit(a, ("/other", 2)).is_ok(), "another route");
-        assert!(admission.admit(a, ("/open", 0)).is_ok(), "a route without a cap");
+        assert!(
+            admission.admit(a, ("/open", 0)).is_ok(),
+            "a route without a cap"
+        );
         drop(first);
         let _third = admission.admit(a, ("/hook", 2)).unwrap();
-        assert_eq!(admission.total.load(Ordering::Relaxed), 2, "the two on /hook");
+        assert_eq!(
+            admission.total.load(Ordering::Relaxed),
+            2,
+            "the two on /hook"
+        );
     }
 
     #[test]

@@ -325,8 +325,7 @@ fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
         if let Some(tls) = tls_error(e) {
             return HttpError::Tls(tls.to_string());
         }
-        if e
-            .downcast_ref::<hyper::Error>()
+        if e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_parse_too_large)
         {
             return HttpError::ResponseTooLarge;
