@@ -355,14 +355,18 @@ async fn an_address_that_keeps_failing_the_token_is_answered_429_even_with_the_r
 }
 
 /// The CPU time (user and system, in clock ticks) the gateway's thread named `name` has used.
-fn thread_cpu_ticks(pid: u32, name: &str) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("reading the threads");
-    for task in tasks.map_while(Result::ok) {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+fn thread_cpu_ticks(gw: &TestGateway, name: &str) -> u64 {
+    let pid = gw.pid();
+    let mut names = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("reading the threads") {
+        let task = task.expect("reading a thread's entry").path();
+        let comm = std::fs::read_to_string(task.join("comm"))
+            .unwrap_or_else(|e| panic!("reading {}: {e}", task.display()));
         if comm.trim() != name {
+            names.push(comm.trim().to_owned());
             continue;
         }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
         // The fields after the command name (in parentheses): state is field 3, utime 14 and stime 15.
         let fields: Vec<&str> = stat
             .rsplit_once(')')
@@ -372,7 +376,11 @@ fn thread_cpu_ticks(pid: u32, name: &str) -> u64 {
             .collect();
         return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     }
-    panic!("the gateway has no thread named {name}");
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    panic!(
+        "the gateway has no thread named {name} (threads: {names:?}; /proc/{pid}/stat: {state}); its log:\n{}",
+        gw.log()
+    );
 }
 
 #[tokio::test]
@@ -408,9 +416,9 @@ async fn out_of_file_descriptors_the_admin_listener_backs_off_instead_of_spinnin
     // A client connects: the kernel completes the handshake, the listener cannot accept it.
     let waiting = bounded(TcpStream::connect(&address)).await.unwrap();
     let failing = gw.wait_for_log("admin listener: accept failed");
-    let before = thread_cpu_ticks(pid, "wssgate-admin");
+    let before = thread_cpu_ticks(&gw, "wssgate-admin");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let spent = thread_cpu_ticks(pid, "wssgate-admin") - before;
+    let spent = thread_cpu_ticks(&gw, "wssgate-admin") - before;
     rlimit::prlimit(pid as i32, Resource::NOFILE, Some((soft, hard)), None).unwrap();
     assert!(failing, "{}", gw.log());
     assert!(
