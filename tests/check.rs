@@ -200,3 +200,23 @@ fn the_readme_production_config_passes_check() {
         "the README's production config differs from config/production.toml"
     );
 }
+
+#[test]
+fn a_public_admin_address_is_refused_without_allow_public_and_warned_about_with_it() {
+    let dir = scratch_dir("check-admin-public");
+    let base = format!(
+        "[admin]\naddress = \"0.0.0.0:9090\"\ntoken = \"0123456789abcdef\"\n{{}}\n{}",
+        plain_listener_with(&plugin("echo-ok"))
+    );
+    assert_rejected(
+        &base.replace("{}", ""),
+        &dir,
+        &["gateway.toml", "line 1", "0.0.0.0:9090", "allow_public"],
+    );
+    let (ok, text) = check(&base.replace("{}", "allow_public = true"), &dir);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("warning: [admin] listens on 0.0.0.0:9090") && text.contains("metrics_token"),
+        "{text}"
+    );
+}

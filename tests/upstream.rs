@@ -173,6 +173,22 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
             .nth(1),
         Some("200")
     );
+    // Headers count toward the response bound: a backend cannot move its bulk into them. A head past the bound is
+    // too large whether it fits the read buffer (5,000 bytes) or not (20,000 bytes).
+    for bytes in [5_000, 20_000] {
+        assert_eq!(
+            error(ask(&mut ws, &format!("get capped /heavy?bytes={bytes}")).await),
+            "error response-too-large",
+            "{bytes} bytes of headers"
+        );
+    }
+    assert_eq!(
+        ask(&mut ws, "get capped /heavy?bytes=300")
+            .await
+            .split(' ')
+            .nth(1),
+        Some("200")
+    );
     assert_eq!(
         error(ask(&mut ws, "get backend /cut").await),
         "error protocol"
@@ -223,6 +239,68 @@ async fn failures_arrive_as_typed_errors_and_caps_refuse() {
             "{series}:\n{metrics}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_hostile_route_saturating_a_shared_upstream_leaves_the_other_route_its_share() {
+    let backend = Backend::start(UPSTREAM, &[]);
+    // Eight places per worker, shared by two routes: each gets half by default.
+    let shared = upstream(
+        "shared",
+        &backend.url(),
+        "max_in_flight = 8\ntimeout_ms = 60000",
+    );
+    let route = |path: &str| {
+        format!(
+            "[[route]]\npath = \"{path}\"\nplugin = \"{}\"\nupstreams = [\"shared\"]\n",
+            plugin("fetcher").display()
+        )
+    };
+    let gw = TestGateway::start_with(
+        &format!("workers = 1\n{ADMIN}"),
+        &format!("{shared}\n{}\n{}", route("/hostile"), route("/victim")),
+    );
+    // The hostile route asks for a hundred slow requests at once (held 8 s, long past the checks below): it gets
+    // its share, the rest are refused.
+    let mut hostile = gw.ws("/hostile").await;
+    bounded(hostile.send(Message::text("many shared /slow?ms=8000 100 100")))
+        .await
+        .unwrap();
+    metric_until(
+        &gw,
+        "wssgate_upstream_in_flight{upstream=\"shared\"}",
+        |v| v >= 4.0,
+    )
+    .await;
+    assert_eq!(
+        ask(&mut hostile, "get shared /echo").await,
+        "refused TooManyInFlight"
+    );
+    // The other route granted the same upstream still gets through while the hostile one holds its share.
+    let mut victim = gw.ws("/victim").await;
+    let (status, _, body) = fetch(&mut victim, "get shared /echo").await;
+    assert_eq!(status, 200, "{body}");
+    // Once the victim's answer is handed over, the hostile route alone holds places: exactly its share.
+    metric_until(
+        &gw,
+        "wssgate_upstream_in_flight{upstream=\"shared\"}",
+        |v| v == 4.0,
+    )
+    .await;
+    let (_, metrics) = admin_get(&gw, "/metrics").await;
+    assert!(
+        admin::sample(
+            &metrics,
+            "wssgate_cap_hits_total{cap=\"upstream_route_share\"}"
+        ) >= 97.0,
+        "{metrics}"
+    );
+    let done = tokio::time::timeout(Duration::from_secs(30), next_message(&mut hostile))
+        .await
+        .expect("the hostile batch did not finish")
+        .into_text()
+        .unwrap();
+    assert!(done.starts_with("done ok=4 error=0"), "{done}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The webhook route (`plugins/webhook`) against real Python backends on 127.0.0.1: the connect, message and
-//! disconnect calls, the actions, signing, failing closed, ordering over 10,000 messages, the push API's
-//! `/api/send` and `/api/close`, and the README's example backend answering the seed's `tom` with `ok`.
+//! disconnect calls, the actions, signing (and replays a verifying backend refuses), failing closed, ordering over
+//! 10,000 messages, the per-address cap on upgrades waiting for the backend, the push API's `/api/send` and
+//! `/api/close`, and the README's example backend answering the seed's `tom` with `ok`.
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -171,6 +172,130 @@ async fn connect_message_actions_push_and_disconnect_through_a_signing_backend()
     assert!(state["signed"].as_u64().unwrap() >= 10, "{state}");
 }
 
+/// POSTs `body` with `headers` to the backend at `path`, as someone who captured a call could; returns the status.
+async fn post_to_backend(backend: &Backend, path: &str, headers: &Value, body: &[u8]) -> u16 {
+    let tcp = bounded(tokio::net::TcpStream::connect(("127.0.0.1", backend.port)))
+        .await
+        .unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers.as_object().unwrap() {
+        request.push_str(&format!("{name}: {}\r\n", value.as_str().unwrap()));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    let answer = raw_exchange(tcp, &bytes).await;
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_captured_message_replayed_to_disconnect_or_again_is_refused_by_a_verifying_backend() {
+    let backend = Backend::start(BACKEND, &["--secret", "s3cret"]);
+    let gw = gateway(&backend.url(), "secret = \"s3cret\"");
+    let mut ann = gw.wss("/hook?token=good&uid=ann").await;
+    assert_eq!(next_message(&mut ann).await, Message::text("welcome"));
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+
+    // What an eavesdropper on the gateway-to-backend hop captured: ann's `/message` call, signature and all.
+    let captured = backend_state(&backend).await["last_message"].clone();
+    let headers = &captured["headers"];
+    assert!(
+        headers["x-wssgate-signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2="),
+        "{captured}"
+    );
+    let body = captured["body"].as_str().unwrap().as_bytes().to_vec();
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["text"], "tom");
+
+    // Sent to `/disconnect` within the timestamp window, it would tell the backend ann left: the signature covers
+    // the method and path, so it does not verify there.
+    assert_eq!(
+        post_to_backend(&backend, "/disconnect", headers, &body).await,
+        401
+    );
+    // Sent again to `/message`, the signature verifies but the nonce was seen: the backend can tell the replay.
+    assert_eq!(
+        post_to_backend(&backend, "/message", headers, &body).await,
+        409
+    );
+    let state = backend_state(&backend).await;
+    assert_eq!(
+        (&state["bad_signatures"], &state["replays"]),
+        (&json!(1), &json!(1)),
+        "{state}"
+    );
+    assert_eq!(state["disconnects"], json!([]), "{state}");
+    // The gateway's own calls go on verifying: each has a fresh nonce.
+    assert_eq!(ask(&mut ann, "tom").await, "ok");
+    bounded(ann.close(None)).await.unwrap();
+    assert_eq!(disconnects(&backend, 1).await.len(), 1);
+    let state = backend_state(&backend).await;
+    assert_eq!(
+        (&state["bad_signatures"], &state["replays"]),
+        (&json!(1), &json!(1)),
+        "{state}"
+    );
+}
+
+#[tokio::test]
+async fn a_few_addresses_holding_upgrades_on_the_backend_cannot_take_the_webhook_from_everyone() {
+    let backend = Backend::start(BACKEND, &[]);
+    // One worker, so the upstream's places are all in one pool; a backend that holds `token=slow` upgrades for
+    // 30 s, well past this test, and an upstream that waits for it.
+    let routes = webhook_routes(
+        &backend.url(),
+        "max_in_flight = 100\ntimeout_ms = 40000",
+        "",
+    )
+    .replace("upstreams = [", "accept_timeout_ms = 50000\nupstreams = [");
+    let gw = TestGateway::start_with(&format!("workers = 1\n{ADMIN}"), &routes);
+    // One address opens a hundred upgrades the backend sits on. The webhook route caps each address (64 by
+    // default), so it takes no more than that of the upstream's hundred places.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let mut tcp = bounded(tokio::net::TcpStream::connect(gw.ws))
+            .await
+            .unwrap();
+        let request = "GET /hook?token=slow HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        bounded(tokio::io::AsyncWriteExt::write_all(
+            &mut tcp,
+            request.as_bytes(),
+        ))
+        .await
+        .unwrap();
+        held.push(tcp);
+    }
+    let refused = metric_until(
+        &gw,
+        "wssgate_rejected_connections_total{reason=\"too_many_from_address\"}",
+        |v| v >= 36.0,
+    )
+    .await;
+    assert_eq!(refused, 36.0);
+    metric_until(
+        &gw,
+        "wssgate_upstream_in_flight{upstream=\"backend\"}",
+        |v| v == 64.0,
+    )
+    .await;
+    // Someone else still gets in: the backend is asked and accepts.
+    let mut other = gw
+        .ws_from("127.0.0.2", b"", "/hook?token=good&plain", &[])
+        .await;
+    assert_eq!(ask(&mut other, "tom").await, "ok");
+    drop(held);
+}
+
 #[tokio::test]
 async fn a_backend_that_is_down_or_silent_fails_closed() {
     // Nothing listens there: a port drawn where no other test's port-0 bind can land on it meanwhile.
@@ -254,6 +379,28 @@ async fn the_readme_backend_answers_tom_with_ok() {
     assert_eq!(ask(&mut ws, "tom").await, "ok");
     assert_eq!(
         gw.try_wss("/hook?token=bad").await.err().map(|(s, _)| s),
+        Some(401)
+    );
+    // With a secret, its verification code accepts the gateway's signed calls and refuses anyone else's.
+    let secret = "a-long-random-string";
+    let backend = Backend::start_with_env(
+        "plugins/webhook/example_backend.py",
+        &["0"],
+        &[("WEBHOOK_SECRET", secret)],
+    );
+    let gw = gateway(&backend.url(), &format!("secret = \"{secret}\""));
+    let mut ws = gw.wss("/hook").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+    let forged = json!({"connection": "1", "uid": null, "code": 1000, "reason": ""}).to_string();
+    let headers = json!({"x-wssgate-timestamp": "1700000000", "x-wssgate-nonce": "00", "x-wssgate-signature": "v2=00"});
+    assert_eq!(
+        post_to_backend(&backend, "/disconnect", &headers, forged.as_bytes()).await,
+        401
+    );
+    // A gateway without the secret is refused as well.
+    let unsigned = gateway(&backend.url(), "");
+    assert_eq!(
+        unsigned.try_wss("/hook").await.err().map(|(s, _)| s),
         Some(401)
     );
 }

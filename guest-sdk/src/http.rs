@@ -213,7 +213,8 @@ impl std::error::Error for HttpError {}
 pub enum RequestRefusal {
     /// The route's `upstreams` does not name this upstream.
     NotGranted,
-    /// The upstream already has `max_in_flight` requests running on this worker.
+    /// The upstream already has `max_in_flight` requests running on this worker, or this route its share of them
+    /// (`max_in_flight_per_route`).
     TooManyInFlight,
     /// The body is over the upstream's `max_request_bytes`.
     TooLarge,

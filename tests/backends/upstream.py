@@ -7,6 +7,7 @@ Any path prefix works, so an upstream URL's base path can be tested; what the la
   /echo          200, JSON of the request (method, target, lower-case headers, body), header x-backend: yes
   /slow?ms=N     200 "slow" after N ms
   /big?bytes=N   200 with an N-byte body
+  /heavy?bytes=N 200 "ok" with about N bytes of headers (X-Pad-1, X-Pad-2, … of at most 4000 bytes each)
   /status/N      status N, body "status N"
   /flaky         200 "ok" mostly; 500 or a response cut short (a protocol error) at random
   /cut           a response cut short: a protocol error
@@ -71,6 +72,12 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, "slow")
         elif last == "big":
             self.reply(200, b"x" * int(query["bytes"][0]))
+        elif last == "heavy":
+            left, pads = int(query["bytes"][0]), []
+            while left > 0:
+                pads.append((f"X-Pad-{len(pads) + 1}", "x" * min(left, 4000)))
+                left -= 4000
+            self.reply(200, "ok", pads)
         elif url.path.rsplit("/", 2)[-2:-1] == ["status"]:
             self.reply(int(last), f"status {last}")
         elif last == "flaky":

@@ -7,8 +7,12 @@
           "close" -> close 4000; "bad" -> a malformed answer; "fail" -> 500; "slow" -> answers after 1 s;
           "seq N" -> reply "seq N" (and records N, to check the order); binary -> reply_binary of the same bytes.
 GET /state: JSON of connections accepted (uid -> id), disconnects seen, sequence numbers out of order, bad
-          signatures.
-With --secret, every request's X-Wssgate-Signature is checked (a bad one is answered 401 and counted).
+          signatures, replays refused, and the last signed /message call as it arrived (its signature headers and
+          body), for a test to replay.
+With --secret, every request's signature (version 2: X-Wssgate-Signature: v2=HMAC-SHA256 of
+"v2\nMETHOD\nPATH\nTIMESTAMP\nNONCE\nBODY") is checked, as a backend should: a bad one, or a timestamp more than
+5 minutes off, is answered 401 and counted; a nonce seen before is answered 409 and counted (nonces are kept for
+the 10 minutes their timestamps can be accepted in).
 """
 import argparse
 import hashlib
@@ -23,9 +27,33 @@ from http.server import BaseHTTPRequestHandler
 from serving import serve
 
 lock = threading.Lock()
-state = {"connections": {}, "disconnects": [], "out_of_order": 0, "sequences": 0, "bad_signatures": 0, "signed": 0}
+state = {"connections": {}, "disconnects": [], "out_of_order": 0, "sequences": 0, "bad_signatures": 0, "signed": 0,
+         "replays": 0, "last_message": None}
 last_seq = {}
 SECRET = None
+WINDOW = 300
+# nonce -> when it was seen; forgotten once its timestamp could no longer be accepted.
+nonces = {}
+
+
+def verify(method, path, headers, body):
+    """None when the call is the gateway's and new, else (status, reason)."""
+    ts = headers.get("x-wssgate-timestamp", "")
+    nonce = headers.get("x-wssgate-nonce", "")
+    signed = "\n".join(["v2", method, path, ts, nonce]).encode() + b"\n" + body
+    expected = "v2=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, headers.get("x-wssgate-signature", "")):
+        return 401, "bad signature"
+    if not ts.isdigit() or abs(time.time() - int(ts)) > WINDOW:
+        return 401, "stale timestamp"
+    now = time.time()
+    with lock:
+        for old in [n for n, seen in nonces.items() if now - seen > 2 * WINDOW]:
+            del nonces[old]
+        if nonce in nonces:
+            return 409, "replayed nonce"
+        nonces[nonce] = now
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,14 +79,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         if SECRET is not None:
-            ts = self.headers.get("x-wssgate-timestamp", "")
-            expected = "sha256=" + hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(expected, self.headers.get("x-wssgate-signature", "")):
+            refused = verify(self.command, self.path, self.headers, body)
+            if refused is not None:
                 with lock:
-                    state["bad_signatures"] += 1
-                return self.reply(401, b"bad signature")
+                    state["replays" if refused[0] == 409 else "bad_signatures"] += 1
+                return self.reply(refused[0], refused[1].encode())
             with lock:
                 state["signed"] += 1
+                if self.path == "/message":
+                    names = ("x-wssgate-timestamp", "x-wssgate-nonce", "x-wssgate-signature")
+                    state["last_message"] = {
+                        "headers": {name: self.headers.get(name) for name in names},
+                        "body": body.decode(),
+                    }
         event = json.loads(body)
         conn = event["connection"]
         assert isinstance(conn, str), "connection ids are strings"

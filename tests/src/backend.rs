@@ -17,11 +17,17 @@ impl Backend {
     /// Starts the Python script at `script` (relative to the workspace) with `args`; it prints its port on its
     /// first line of stdout.
     pub fn start(script: &str, args: &[&str]) -> Backend {
+        Backend::start_with_env(script, args, &[])
+    }
+
+    /// Like [`Backend::start`], with `env` added to the script's environment.
+    pub fn start_with_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> Backend {
         let path = workspace_root().join(script);
         let mut process = ProcessGroup::spawn(
             Command::new("python3")
                 .arg(&path)
                 .args(args)
+                .envs(env.iter().copied())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
             SIGTERM,

@@ -1,13 +1,15 @@
 //! The admin listener's push API, like GatewayWorker's GatewayClient: lets an existing web backend send to a user,
 //! publish to a group, broadcast to a route, send to or close one connection (the webhook route's backends), and ask
 //! whether a user is online or how big a group is. Connection ids are decimal strings (JavaScript numbers cannot
-//! hold them) or numbers; binary messages are base64. Off unless
-//! `[admin]` is configured; every request needs `Authorization: Bearer <token>`.
+//! hold them) or numbers; binary messages are base64. Off unless `[admin]` is configured; every request needs
+//! `Authorization: Bearer <token>` but `/healthz`, and `/metrics` when no `metrics_token` is set.
 //!
 //! It runs on its own thread and reaches connections through the [`Hub`], like a plugin on another worker would.
 //! HTTP is hyper's (HTTP/1.1 with keep-alive; content-length and chunked bodies); everything a client sends is
-//! bounded: the head's size and header count, the body's size, and the time to send the head, to send the body and
-//! to take the response.
+//! bounded: the connections open at once, the head's size and header count, the body's size, and the time to send
+//! the head, to send the body and to take the response. The token is checked from the head, before any of the body
+//! is read, and an address that keeps failing it is answered 429 for a while, so guessing it is slow as well as
+//! hopeless. The tokens are the running config's: a reload replaces them.
 
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
@@ -24,17 +26,17 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context as TaskContext, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Message;
-use wssgate_hub::metrics::Metrics;
+use wssgate_hub::metrics::{CapHit, Metrics};
 use wssgate_hub::sync;
 use wssgate_hub::{Hub, Reached};
 
@@ -49,18 +51,50 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 /// What /metrics is: the Prometheus text exposition format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+/// Failed token checks one address may make per window; past them, its requests that need a token get 429 until
+/// the window ends, whatever token they carry (else the guessing would go on).
+const MAX_TOKEN_FAILURES: u32 = 10;
+const TOKEN_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// Addresses whose failures are remembered at once; past it (after forgetting the expired ones), new addresses
+/// share one record, so a flood from many addresses cannot grow the table.
+const TOKEN_FAILURE_ADDRESSES: usize = 4096;
+/// The back-off between failed accepts (out of file descriptors, say): doubling from the first to the last, so a
+/// listener that cannot accept does not spin a core, and retries within a second once it can again.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_LAST: Duration = Duration::from_secs(1);
+/// What a connection past `[admin] max_connections` gets before it is closed.
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\
+Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
+
+/// The tokens the admin listener accepts; a reload replaces them. Not `Debug`, so they cannot end up in a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Every request needs it, except `/healthz`.
+    pub token: String,
+    /// When set, `/metrics` needs it (or `token`); else `/metrics` needs none.
+    pub metrics_token: Option<String>,
+}
 
 /// What the push API needs from the gateway.
 pub struct AdminApi {
     /// Served at /metrics.
     pub metrics: Arc<Metrics>,
     pub hub: Arc<Hub>,
-    /// The bearer token every request must carry.
-    pub token: String,
+    /// The bearer tokens requests must carry; replaced on reload.
+    pub tokens: Arc<RwLock<Tokens>>,
     /// The paths of the configured routes, which scope groups and users; replaced on reload.
     pub routes: Arc<RwLock<HashSet<String>>>,
     /// The link to the cluster's broker, when `[cluster]` is configured: `/healthz` and `/metrics` report it.
     pub cluster: Option<Arc<wssgate_cluster::LinkState>>,
+    /// Admin connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+/// The admin listener's state beyond what the gateway hands it.
+struct Served {
+    api: AdminApi,
+    failures: Mutex<TokenFailures>,
 }
 
 /// Starts the admin listener on its own thread; returns the bound address.
@@ -73,7 +107,11 @@ pub fn start(
         .with_context(|| format!("admin listener on {address}"))?;
     socket.set_nonblocking(true).context("admin listener")?;
     let bound = socket.local_addr().context("admin listener address")?;
-    let api = Arc::new(api);
+    let slots = Arc::new(Semaphore::new(api.max_connections));
+    let served = Arc::new(Served {
+        api,
+        failures: Mutex::default(),
+    });
     let thread = std::thread::Builder::new()
         .name("wssgate-admin".into())
         .spawn(move || {
@@ -88,12 +126,35 @@ pub fn start(
                 let Ok(listener) = TcpListener::from_std(socket) else {
                     return;
                 };
+                let mut backoff = Duration::ZERO;
+                let mut failed = 0u64;
                 loop {
-                    tokio::select! {
+                    let accepted = tokio::select! {
                         _ = shutdown.wait_for(|down| *down) => return,
-                        accepted = listener.accept() => if let Ok((tcp, _)) = accepted {
-                            tokio::spawn(connection(tcp, api.clone()));
-                        },
+                        accepted = listener.accept() => accepted,
+                    };
+                    match accepted {
+                        Ok((tcp, peer)) => {
+                            if failed > 0 {
+                                tracing::info!("admin listener: accepting again after {failed} failed accepts");
+                                (failed, backoff) = (0, Duration::ZERO);
+                            }
+                            admit(tcp, peer, &slots, &served);
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_LAST);
+                            if failed == 1 {
+                                tracing::warn!(
+                                    "admin listener: accept failed ({e}); retrying at most every {ACCEPT_BACKOFF_LAST:?} \
+                                     until it works"
+                                );
+                            }
+                            tokio::select! {
+                                _ = shutdown.wait_for(|down| *down) => return,
+                                _ = tokio::time::sleep(backoff) => {}
+                            }
+                        }
                     }
                 }
             });
@@ -102,11 +163,37 @@ pub fn start(
     Ok((bound, thread))
 }
 
-/// Serves one client's requests, one after the other, until it closes, errs or times out.
-async fn connection(tcp: TcpStream, api: Arc<AdminApi>) {
+/// Serves an accepted connection if one of the `max_connections` places is free; else answers 503 without reading
+/// anything and closes it.
+fn admit(tcp: TcpStream, peer: SocketAddr, slots: &Arc<Semaphore>, served: &Arc<Served>) {
+    match slots.clone().try_acquire_owned() {
+        Ok(slot) => {
+            let peer = peer.ip().to_canonical();
+            tokio::spawn(connection(tcp, peer, served.clone(), slot));
+        }
+        Err(_) => {
+            served.api.metrics.cap_hit(0, CapHit::AdminConnections);
+            tracing::debug!(%peer, "admin connection refused: `max_connections` are open");
+            // One write straight to the socket (the runtime has not polled a fresh socket's readiness yet), never
+            // waiting: a client that cannot take 200 bytes at once gets the close alone.
+            if let Ok(socket) = tcp.into_std() {
+                let _ = std::io::Write::write(&mut &socket, BUSY);
+            }
+        }
+    }
+}
+
+/// Serves one client's requests, one after the other, until it closes, errs or times out; `_slot` is its place
+/// under `max_connections`, given back when it ends.
+async fn connection(
+    tcp: TcpStream,
+    peer: IpAddr,
+    served: Arc<Served>,
+    _slot: OwnedSemaphorePermit,
+) {
     let service = service_fn(move |request| {
-        let api = api.clone();
-        async move { Ok::<_, Infallible>(serve(&api, request).await) }
+        let served = served.clone();
+        async move { Ok::<_, Infallible>(serve(&served, peer, request).await) }
     });
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -118,22 +205,148 @@ async fn connection(tcp: TcpStream, api: Arc<AdminApi>) {
         .await;
 }
 
-/// Answers one request.
-async fn serve(api: &AdminApi, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// What a request needs before its body is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Nothing,
+    /// `/metrics`: the metrics token (or the admin token), when one is configured.
+    MetricsToken,
+    Token,
+}
+
+/// Answers one request from `peer`: its token is checked from the head, and its body read only once it passed.
+async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let (head, body) = request.into_parts();
-    match read_body(body).await {
-        Ok(body) => {
-            let (status, body) = answer(api, &head, &body);
-            respond(status, body)
+    let needs = match (head.method.as_str(), head.uri.path()) {
+        ("GET", "/healthz") => Needs::Nothing,
+        ("GET", "/metrics") => Needs::MetricsToken,
+        _ => Needs::Token,
+    };
+    let (status, reply) = match served.authorize(peer, &head, needs) {
+        Err(refused) => refused,
+        Ok(()) => match read_body(body).await {
+            Ok(body) => answer(&served.api, &head, &body),
+            Err(status) => {
+                // The rest of the body is not read: the connection cannot carry another request.
+                let mut response = respond(status, json!({"error": "bad request body"}));
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        },
+    };
+    let mut response = respond(status, reply);
+    if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        // Whatever body the request has is not read: the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = TOKEN_FAILURE_WINDOW.as_secs().to_string();
+            if let Ok(value) = HeaderValue::from_str(&wait) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
         }
-        Err(status) => {
-            // The rest of the body is not read: the connection cannot carry another request.
-            let mut response = respond(status, json!({"error": "bad request body"}));
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
+    }
+    response
+}
+
+impl Served {
+    /// Checks the bearer token `needs`, from the head alone: 401 when it is missing or wrong (counted against
+    /// `peer`), 429 while `peer` has failed too often.
+    fn authorize(
+        &self,
+        peer: IpAddr,
+        head: &Parts,
+        needs: Needs,
+    ) -> Result<(), (StatusCode, Value)> {
+        let accepted: Vec<String> = {
+            let tokens = sync::read(&self.api.tokens);
+            match (needs, &tokens.metrics_token) {
+                (Needs::Nothing, _) | (Needs::MetricsToken, None) => return Ok(()),
+                (Needs::MetricsToken, Some(metrics)) => vec![metrics.clone(), tokens.token.clone()],
+                (Needs::Token, _) => vec![tokens.token.clone()],
+            }
+        };
+        let now = Instant::now();
+        let mut failures = sync::lock(&self.failures);
+        if failures.throttled(peer, now) {
+            self.api.metrics.cap_hit(0, CapHit::AdminThrottled);
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "too many wrong tokens from this address; try again later"}),
+            ));
         }
+        let presented = head
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| token.trim().as_bytes());
+        // Every accepted token is compared, in time independent of which (if any) matches.
+        let matched = presented.is_some_and(|presented| {
+            accepted.iter().fold(false, |any, token| {
+                constant_time_eq(presented, token.as_bytes()) | any
+            })
+        });
+        if matched {
+            return Ok(());
+        }
+        failures.failed(peer, now);
+        self.api.metrics.cap_hit(0, CapHit::AdminTokenFailures);
+        Err((
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "missing or wrong bearer token"}),
+        ))
+    }
+}
+
+/// Recent failed token checks by client address.
+#[derive(Default)]
+struct TokenFailures {
+    by_address: HashMap<IpAddr, FailureWindow>,
+}
+
+/// One address's failures in its current window.
+struct FailureWindow {
+    started: Instant,
+    failures: u32,
+}
+
+impl TokenFailures {
+    /// Whether `peer` has used up its failures in its current window.
+    fn throttled(&self, peer: IpAddr, now: Instant) -> bool {
+        self.by_address.get(&peer).is_some_and(|w| {
+            now.duration_since(w.started) < TOKEN_FAILURE_WINDOW && w.failures >= MAX_TOKEN_FAILURES
+        })
+    }
+
+    /// Counts a failure of `peer`'s.
+    fn failed(&mut self, peer: IpAddr, now: Instant) {
+        let expired = |w: &FailureWindow| now.duration_since(w.started) >= TOKEN_FAILURE_WINDOW;
+        let mut key = peer;
+        if !self.by_address.contains_key(&peer) && self.by_address.len() >= TOKEN_FAILURE_ADDRESSES
+        {
+            self.by_address.retain(|_, w| !expired(w));
+            if self.by_address.len() >= TOKEN_FAILURE_ADDRESSES {
+                key = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            }
+        }
+        let window = self.by_address.entry(key).or_insert(FailureWindow {
+            started: now,
+            failures: 0,
+        });
+        if expired(&*window) {
+            *window = FailureWindow {
+                started: now,
+                failures: 0,
+            };
+        }
+        window.failures += 1;
     }
 }
 
@@ -367,7 +580,7 @@ fn push(api: &AdminApi, path: &str, push: Push) -> Result<usize, String> {
 fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
     let method = head.method.as_str();
     let path = head.uri.path();
-    // Read-only and on loopback: scrapers and health checks need no token.
+    // Authorized already (see `Served::authorize`).
     match (method, path) {
         ("GET", "/healthz") => {
             // A node whose broker is away still serves its own clients: degraded, not down.
@@ -383,18 +596,6 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
             return (StatusCode::OK, Value::String(text));
         }
         _ => {}
-    }
-    let authorized = head
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), api.token.as_bytes()));
-    if !authorized {
-        return (
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "missing or wrong bearer token"}),
-        );
     }
     let query: HashMap<&str, String> = head
         .uri
@@ -506,6 +707,31 @@ mod tests {
         assert_eq!(percent_decode("%2Fchat"), "/chat");
         assert_eq!(percent_decode("room%3Alobby+x"), "room:lobby x");
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn token_failures_throttle_an_address_for_its_window_and_the_table_stays_bounded() {
+        let mut failures = TokenFailures::default();
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let start = Instant::now();
+        for _ in 0..MAX_TOKEN_FAILURES {
+            assert!(!failures.throttled(a, start));
+            failures.failed(a, start);
+        }
+        assert!(failures.throttled(a, start));
+        assert!(!failures.throttled(b, start));
+        assert!(
+            !failures.throttled(a, start + TOKEN_FAILURE_WINDOW),
+            "the window ended"
+        );
+        // A flood from many addresses: past the table's size, new ones share one record.
+        for n in 0..(TOKEN_FAILURE_ADDRESSES as u32 * 2) {
+            failures.failed(IpAddr::from(n.to_be_bytes()), start);
+        }
+        assert_eq!(failures.by_address.len(), TOKEN_FAILURE_ADDRESSES + 1);
+        // Once their windows are over, the expired records make room again.
+        failures.failed(b, start + TOKEN_FAILURE_WINDOW);
+        assert_eq!(failures.by_address.len(), 1);
     }
 
     #[test]

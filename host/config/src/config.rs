@@ -71,19 +71,45 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the admin listener listens and the token it requires.
-#[derive(Debug, Clone, Deserialize)]
+/// Where the admin listener listens, the tokens it requires and how many clients it serves at once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Loopback by default: the push API is for the backend on this machine.
     #[serde(default = "admin_address")]
     pub address: SocketAddr,
-    /// Every request must carry `Authorization: Bearer <token>`.
+    /// A non-loopback `address` is refused unless this says the operator means it: the push API can send to and
+    /// close any connection.
+    #[serde(default)]
+    pub allow_public: bool,
+    /// Every request must carry `Authorization: Bearer <token>` (`/healthz` excepted; `/metrics` see below).
     pub token: String,
+    /// When set, `/metrics` needs `Authorization: Bearer <metrics_token>` (or the `token`); without it, `/metrics`
+    /// needs no token.
+    pub metrics_token: Option<String>,
+    /// Admin connections open at once; more are answered 503 and closed at once.
+    #[serde(default = "admin_max_connections")]
+    pub max_connections: usize,
+}
+
+impl AdminConfig {
+    /// Whether `other` differs only in what a reload applies to the running listener (its tokens).
+    pub fn same_listener(&self, other: &AdminConfig) -> bool {
+        (self.address, self.allow_public, self.max_connections)
+            == (other.address, other.allow_public, other.max_connections)
+    }
 }
 
 fn admin_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+/// Enough for a backend's pool of keep-alive connections and a scraper; few enough that the admin listener's sockets
+/// cannot take a noticeable share of the process's file descriptors, which the WebSocket listeners need.
+const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
+
+fn admin_max_connections() -> usize {
+    DEFAULT_ADMIN_MAX_CONNECTIONS
 }
 
 /// One address the gateway accepts connections on.
@@ -187,6 +213,10 @@ pub struct RouteConfig {
     pub accept_timeout: Duration,
     /// The `[[upstream]]` names the route's plugin may send requests to.
     pub upstreams: Vec<String>,
+    /// This route's connections (upgrades the plugin has not answered yet included) open at once from one client
+    /// address; the excess gets HTTP 503. 0 = no cap of the route's own (`[limits] max_connections_per_ip` still
+    /// applies). On by default for a route that grants an upstream.
+    pub max_connections_per_ip: usize,
 }
 
 /// Where the development certificate is kept, relative to the config file's folder.
@@ -218,14 +248,29 @@ impl Config {
 }
 
 impl Config {
-    /// Settings that work, but probably not as meant: a route whose `accept_timeout_ms` is not longer than the
-    /// `timeout_ms` of an upstream it grants, so that an upgrade deferred on that upstream's answer gets the
-    /// gateway's 504 before the backend's answer (or its own timeout).
-    ///
-    /// And a listener that trusts proxies without naming `client_address`: it reads `X-Real-IP`, which only a proxy
-    /// that sets it on every request makes true.
+    /// Settings that work, but probably not as meant: an admin listener on a public address (`allow_public`); a
+    /// route whose `accept_timeout_ms` is not longer than the `timeout_ms` of an upstream it grants, so that an
+    /// upgrade deferred on that upstream's answer gets the gateway's 504 before the backend's answer (or its own
+    /// timeout); a listener that trusts proxies without naming `client_address`: it reads `X-Real-IP`, which only a
+    /// proxy that sets it on every request makes true.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if let Some(admin) = self
+            .admin
+            .as_ref()
+            .filter(|a| !a.address.ip().to_canonical().is_loopback())
+        {
+            warnings.push(format!(
+                "[admin] listens on {}, which is not loopback (`allow_public`): the token is all that guards the push \
+                 API there, so firewall it{}",
+                admin.address,
+                if admin.metrics_token.is_none() {
+                    "; /metrics answers anyone without `metrics_token`"
+                } else {
+                    ""
+                }
+            ));
+        }
         for listener in self.listeners.iter().filter(|l| l.client_address_implied) {
             warnings.push(format!(
                 "listener {}: `trusted_proxies` without `client_address`: the client's address is read from \
@@ -453,6 +498,95 @@ mod tests {
             .0;
         assert!(
             err.contains("line 5") && err.contains("x-forwarded-for"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_public_admin_address_needs_allow_public_and_is_warned_about() {
+        let listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
+        let admin = |extra: &str| {
+            parse(&format!(
+                "{listener}[admin]\naddress = \"0.0.0.0:9090\"\ntoken = \"0123456789abcdef\"\n{extra}"
+            ))
+        };
+        let err = admin("").unwrap_err().0;
+        assert!(
+            err.contains("line 3") && err.contains("allow_public") && err.contains("0.0.0.0:9090"),
+            "{err}"
+        );
+        let warned = admin("allow_public = true\n").unwrap().warnings();
+        assert!(
+            warned.len() == 1 && warned[0].contains("metrics_token"),
+            "{warned:?}"
+        );
+        let config = admin("allow_public = true\nmetrics_token = \"fedcba9876543210\"\n").unwrap();
+        assert!(!config.warnings()[0].contains("metrics_token"));
+        for loopback in ["127.0.0.2:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            let text = format!(
+                "{listener}[admin]\naddress = \"{loopback}\"\ntoken = \"0123456789abcdef\"\n"
+            );
+            let config = parse(&text).unwrap();
+            assert!(config.warnings().is_empty(), "{loopback}");
+            assert_eq!(config.admin.unwrap().max_connections, 64);
+        }
+        let err = parse(&format!(
+            "{listener}[admin]\ntoken = \"0123456789abcdef\"\nmetrics_token = \"short\"\n"
+        ))
+        .unwrap_err()
+        .0;
+        assert!(err.contains("`metrics_token` must be at least 16"), "{err}");
+    }
+
+    #[test]
+    fn routes_sharing_an_upstream_get_half_of_it_each_and_a_per_address_cap() {
+        let plugin = format!(
+            "{:?}",
+            std::env::current_exe().unwrap().display().to_string()
+        );
+        let upstream =
+            "[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:1\"\nmax_in_flight = 10\n";
+        let route = |path: &str, extra: &str| {
+            format!("[[route]]\npath = \"{path}\"\nplugin = {plugin}\n{extra}\n")
+        };
+        let granted = "upstreams = [\"b\"]";
+        let config = |text: String| {
+            parse(&format!("[[listener]]\naddress = \"127.0.0.1:0\"\n{text}")).unwrap()
+        };
+        let alone = config(format!(
+            "{upstream}{}{}",
+            route("/a", granted),
+            route("/x", "")
+        ));
+        assert_eq!(alone.upstreams[0].max_in_flight_per_route, 10);
+        assert_eq!(alone.routes[0].max_connections_per_ip, 64);
+        assert_eq!(
+            alone.routes[1].max_connections_per_ip, 0,
+            "no upstream, no cap of its own"
+        );
+        let shared = config(format!(
+            "{upstream}{}{}",
+            route("/a", granted),
+            route("/b", granted)
+        ));
+        assert_eq!(shared.upstreams[0].max_in_flight_per_route, 5);
+        let written = config(format!(
+            "{upstream}max_in_flight_per_route = 30\n{}{}",
+            route("/a", granted),
+            route("/b", &format!("{granted}\nmax_connections_per_ip = 0"))
+        ));
+        assert_eq!(
+            written.upstreams[0].max_in_flight_per_route, 10,
+            "at most max_in_flight"
+        );
+        assert_eq!(written.routes[1].max_connections_per_ip, 0);
+        let err = parse(&format!(
+            "[[listener]]\naddress = \"127.0.0.1:0\"\n{upstream}max_in_flight_per_route = 0\n"
+        ))
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("`max_in_flight_per_route` must be at least 1"),
             "{err}"
         );
     }

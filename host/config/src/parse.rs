@@ -26,6 +26,10 @@ const DEFAULT_ACCEPT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_MAX_MEMORY_MIB: usize = 64;
 const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
 const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
+/// The per-address connection cap of a route that grants an upstream (the webhook route among them), whose plugin
+/// may hold each upgrade on a backend call: a few clients cannot open enough upgrades to take the upstream's
+/// in-flight places (and the route's connections) from everyone else. Enough for many users behind one NAT.
+const DEFAULT_UPSTREAM_ROUTE_MAX_CONNECTIONS_PER_IP: usize = 64;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +133,7 @@ struct RawRoute {
     restart_backoff_ms: Option<u64>,
     accept_timeout_ms: Option<u64>,
     upstreams: Option<Spanned<Vec<String>>>,
+    max_connections_per_ip: Option<usize>,
 }
 
 /// The file being parsed: its path (which errors name) and folder (which relative paths are resolved against).
@@ -182,12 +187,21 @@ impl Config {
             .into_iter()
             .map(|l| listener(&src, l))
             .collect::<Result<Vec<_>, _>>()?;
-        let upstreams = upstreams(&src, raw.upstream)?;
+        let mut upstreams = upstreams(&src, raw.upstream)?;
         let mut routes: Vec<RouteConfig> = Vec::new();
         for r in raw.route {
             let route = route(&src, r, &routes, &upstreams)?;
             routes.push(route);
         }
+        for upstream in &mut upstreams {
+            upstream.share_among(
+                routes
+                    .iter()
+                    .filter(|r| r.upstreams.contains(&upstream.name))
+                    .count(),
+            );
+        }
+        let upstreams = upstreams.into_iter().map(Arc::new).collect();
         let limits = limits(&src, raw.limits)?;
         let admin = admin(&src, raw.admin)?;
         let log = log(&src, raw.log)?;
@@ -373,8 +387,8 @@ fn listener(
 fn upstreams(
     src: &Source<'_>,
     raw: Vec<Spanned<RawUpstream>>,
-) -> Result<Vec<Arc<UpstreamConfig>>, ConfigError> {
-    let mut upstreams: Vec<Arc<UpstreamConfig>> = Vec::new();
+) -> Result<Vec<UpstreamConfig>, ConfigError> {
+    let mut upstreams: Vec<UpstreamConfig> = Vec::new();
     for spanned in raw {
         let span = spanned.span();
         let upstream = UpstreamConfig::from_raw(spanned.into_inner(), |p| src.resolve(p))
@@ -385,7 +399,7 @@ fn upstreams(
                 format!("[[upstream]] `{}` is configured twice", upstream.name),
             ));
         }
-        upstreams.push(Arc::new(upstream));
+        upstreams.push(upstream);
     }
 
     Ok(upstreams)
@@ -396,7 +410,7 @@ fn route(
     src: &Source<'_>,
     r: RawRoute,
     routes: &[RouteConfig],
-    upstreams: &[Arc<UpstreamConfig>],
+    upstreams: &[UpstreamConfig],
 ) -> Result<RouteConfig, ConfigError> {
     let path_span = r.path.span();
     let route_path = r.path.into_inner();
@@ -468,7 +482,13 @@ fn route(
             ),
         ));
     }
+    let max_connections_per_ip = r.max_connections_per_ip.unwrap_or(if grants.is_empty() {
+        0
+    } else {
+        DEFAULT_UPSTREAM_ROUTE_MAX_CONNECTIONS_PER_IP
+    });
     Ok(RouteConfig {
+        max_connections_per_ip,
         upstreams: grants,
         path: route_path,
         plugin,
@@ -501,7 +521,8 @@ fn limits(src: &Source<'_>, raw: Option<Spanned<Limits>>) -> Result<Limits, Conf
     })
 }
 
-/// `[admin]`: its token must be long enough that guessing it is hopeless.
+/// `[admin]`: its tokens must be long enough that guessing them is hopeless, and it listens on loopback unless
+/// `allow_public` says the operator means otherwise.
 fn admin(
     src: &Source<'_>,
     raw: Option<Spanned<AdminConfig>>,
@@ -515,6 +536,26 @@ fn admin(
                 return Err(src.at(
                     span,
                     "[admin] `token` must be at least 16 characters".into(),
+                ));
+            }
+            if admin.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+                return Err(src.at(
+                    span,
+                    "[admin] `metrics_token` must be at least 16 characters".into(),
+                ));
+            }
+            if admin.max_connections == 0 {
+                return Err(src.at(span, "[admin] `max_connections` must be at least 1".into()));
+            }
+            if !admin.address.ip().to_canonical().is_loopback() && !admin.allow_public {
+                return Err(src.at(
+                    span,
+                    format!(
+                        "[admin] `address` {} is not a loopback address: the push API (which can send to and close \
+                         any connection) would be reachable from the network; listen on 127.0.0.1, or set \
+                         `allow_public = true` if that is meant (and firewall it)",
+                        admin.address
+                    ),
                 ));
             }
             Some(admin)

@@ -28,6 +28,7 @@ pub(crate) struct RawUpstream {
     ca: Option<String>,
     timeout_ms: Option<u64>,
     max_in_flight: Option<usize>,
+    max_in_flight_per_route: Option<usize>,
     max_response_bytes: Option<usize>,
     max_request_bytes: Option<usize>,
     pool_max_idle: Option<usize>,
@@ -50,6 +51,12 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Requests in flight per worker.
     pub max_in_flight: usize,
+    /// Requests in flight per worker from one route's plugin (the route's share of `max_in_flight`), so that one
+    /// route granted this upstream cannot take every place and starve the others granted it. Set from
+    /// `max_in_flight_per_route` by [`UpstreamConfig::share_among`] once the routes are known.
+    pub max_in_flight_per_route: usize,
+    /// `max_in_flight_per_route` as written, if it was.
+    route_share: Option<usize>,
     pub max_response_bytes: usize,
     pub max_request_bytes: usize,
     /// Idle keep-alive connections kept per worker.
@@ -116,6 +123,11 @@ impl UpstreamConfig {
                 "timeout_ms",
             )?),
             max_in_flight: count(raw.max_in_flight, DEFAULT_MAX_IN_FLIGHT, "max_in_flight")?,
+            max_in_flight_per_route: 0,
+            route_share: raw
+                .max_in_flight_per_route
+                .map(|share| count(Some(share), 0, "max_in_flight_per_route"))
+                .transpose()?,
             max_response_bytes: count(
                 raw.max_response_bytes,
                 DEFAULT_MAX_RESPONSE_BYTES,
@@ -137,7 +149,20 @@ impl UpstreamConfig {
             authority,
         };
         upstream.tls = upstream.tls_config().map_err(|e| format!("{e:#}"))?;
+        upstream.share_among(1);
         Ok(upstream)
+    }
+
+    /// Sets each route's share of `max_in_flight`, given how many routes grant this upstream: as written (at most
+    /// `max_in_flight`), or by default all of it for a route that has the upstream to itself and half of it (at
+    /// least 1) when routes share it, so that one route, whatever its clients do, leaves the others room.
+    pub(crate) fn share_among(&mut self, routes: usize) {
+        let default = if routes > 1 {
+            (self.max_in_flight / 2).max(1)
+        } else {
+            self.max_in_flight
+        };
+        self.max_in_flight_per_route = self.route_share.unwrap_or(default).min(self.max_in_flight);
     }
 
     /// Whether `other` is the same upstream with the same settings (a reload keeps its client and pool).
@@ -157,11 +182,13 @@ impl UpstreamConfig {
         ) && (self.timeout, self.pool_idle_timeout) == (other.timeout, other.pool_idle_timeout)
             && (
                 self.max_in_flight,
+                self.max_in_flight_per_route,
                 self.max_response_bytes,
                 self.max_request_bytes,
                 self.pool_max_idle,
             ) == (
                 other.max_in_flight,
+                other.max_in_flight_per_route,
                 other.max_response_bytes,
                 other.max_request_bytes,
                 other.pool_max_idle,

@@ -153,7 +153,10 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         }
     }
     if let (Answer::Upgrade { route, .. }, Some(_)) = (&answer, &instance) {
-        match worker.admission.admit(client.ip()) {
+        match worker
+            .admission
+            .admit(client.ip(), (&route.path, route.max_connections_per_ip))
+        {
             Ok(admitted) => ticket = Some(admitted),
             Err(refusal) => {
                 tracing::warn!(%client, route = %route.path, "connection refused: {refusal:?}");

@@ -1,6 +1,6 @@
-//! Who may open a WebSocket: the caps on connections open at once, in total and per client address, on handshakes
-//! in progress per address, and the throttle on addresses whose clients keep making plugins trap. Shared by all
-//! workers; checked once per connection, never per message.
+//! Who may open a WebSocket: the caps on connections open at once, in total, per client address and per client
+//! address on one route, on handshakes in progress per address, and the throttle on addresses whose clients keep
+//! making plugins trap. Shared by all workers; checked once per connection, never per message.
 //!
 //! "Address" means an IPv4 address, or an IPv6 network of `ipv6_prefix_len` bits (a /64 by default): whoever holds
 //! one IPv6 address usually holds its whole /64, so keying on the address would give them 2^64 allowances.
@@ -50,6 +50,9 @@ pub struct Admission {
     total: AtomicUsize,
     /// Open connections per client address; only kept when a per-address cap is set.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Open connections per route and client address, for routes with a cap of their own (`[[route]]
+    /// max_connections_per_ip`); an entry lives while the address has connections there.
+    per_route_ip: Mutex<HashMap<(String, IpAddr), usize>>,
     /// 0 = no handshake cap.
     max_handshakes_per_ip: AtomicUsize,
     /// Handshakes (TLS and upgrade request) in progress per peer address.
@@ -87,6 +90,8 @@ pub struct Ticket {
     admission: Arc<Admission>,
     /// The address group counted against the per-address cap, if one is set.
     ip: Option<IpAddr>,
+    /// The route and address counted against the route's own per-address cap, if it has one.
+    route_ip: Option<(String, IpAddr)>,
 }
 
 /// Why a connection was turned away.
@@ -103,6 +108,7 @@ impl Admission {
             max_per_ip: AtomicUsize::new(limits.max_connections_per_ip),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
+            per_route_ip: Mutex::default(),
             max_handshakes_per_ip: AtomicUsize::new(limits.max_handshakes_per_ip),
             handshakes: Mutex::default(),
             max_traps_per_ip: AtomicU32::new(limits.max_traps_per_ip),
@@ -209,19 +215,27 @@ impl Admission {
             .is_some_and(|until| now < until)
     }
 
-    /// Takes a place for a connection from `ip`, or says why there is none.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
+    /// Takes a place for a connection from `ip` to the route at `path`, whose own per-address cap is `route_cap`
+    /// (0: none), or says why there is none.
+    pub fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        (path, route_cap): (&str, usize),
+    ) -> Result<Ticket, Refusal> {
         if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total.load(Ordering::Relaxed) {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::TooManyConnections);
         }
+        // Dropped on a refusal below, giving back what was taken so far.
         let mut ticket = Ticket {
             admission: self.clone(),
             ip: None,
+            route_ip: None,
         };
+        // Both per-address caps count an IPv6 client by its network.
+        let ip = self.group(ip);
         let max_per_ip = self.max_per_ip.load(Ordering::Relaxed);
         if max_per_ip > 0 {
-            let ip = self.group(ip);
             let mut per_ip = lock(&self.per_ip);
             let count = per_ip.entry(ip).or_insert(0);
             if *count >= max_per_ip {
@@ -229,6 +243,16 @@ impl Admission {
             }
             *count += 1;
             ticket.ip = Some(ip);
+        }
+        if route_cap > 0 {
+            let mut per_route_ip = lock(&self.per_route_ip);
+            let key = (path.to_owned(), ip);
+            let count = per_route_ip.get(&key).copied().unwrap_or(0);
+            if count >= route_cap {
+                return Err(Refusal::TooManyFromAddress);
+            }
+            per_route_ip.insert(key.clone(), count + 1);
+            ticket.route_ip = Some(key);
         }
         Ok(ticket)
     }
@@ -243,6 +267,15 @@ impl Drop for Ticket {
                 *count -= 1;
                 if *count == 0 {
                     per_ip.remove(&ip);
+                }
+            }
+        }
+        if let Some(key) = self.route_ip.take() {
+            let mut per_route_ip = lock(&self.admission.per_route_ip);
+            if let Some(count) = per_route_ip.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    per_route_ip.remove(&key);
                 }
             }
         }
@@ -263,13 +296,45 @@ mod tests {
         let admission = Admission::new(&limits);
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let first = admission.admit(a).unwrap();
-        let _second = admission.admit(a).unwrap();
-        assert_eq!(admission.admit(a).err(), Some(Refusal::TooManyFromAddress));
-        let _third = admission.admit(b).unwrap();
-        assert_eq!(admission.admit(b).err(), Some(Refusal::TooManyConnections));
+        let first = admission.admit(a, ("/r", 0)).unwrap();
+        let _second = admission.admit(a, ("/r", 0)).unwrap();
+        assert_eq!(
+            admission.admit(a, ("/r", 0)).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
+        let _third = admission.admit(b, ("/r", 0)).unwrap();
+        assert_eq!(
+            admission.admit(b, ("/r", 0)).err(),
+            Some(Refusal::TooManyConnections)
+        );
         drop(first);
-        assert!(admission.admit(a).is_ok());
+        assert!(admission.admit(a, ("/r", 0)).is_ok());
+    }
+
+    #[test]
+    fn a_route_caps_each_address_on_its_own_and_frees_on_drop() {
+        let admission = Admission::new(&Limits::default());
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = admission.admit(a, ("/hook", 2)).unwrap();
+        let _second = admission.admit(a, ("/hook", 2)).unwrap();
+        assert_eq!(
+            admission.admit(a, ("/hook", 2)).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
+        assert!(admission.admit(b, ("/hook", 2)).is_ok(), "another address");
+        assert!(admission.admit(a, ("/other", 2)).is_ok(), "another route");
+        assert!(
+            admission.admit(a, ("/open", 0)).is_ok(),
+            "a route without a cap"
+        );
+        drop(first);
+        let _third = admission.admit(a, ("/hook", 2)).unwrap();
+        assert_eq!(
+            admission.total.load(Ordering::Relaxed),
+            2,
+            "the two on /hook"
+        );
     }
 
     #[test]

@@ -70,9 +70,17 @@ pub enum CapHit {
     TrapThrottled,
     /// A connection closed at once because its address had `max_handshakes_per_ip` handshakes in progress.
     Handshakes,
+    /// An outbound request refused because its route had its share of the upstream (`max_in_flight_per_route`).
+    UpstreamRouteShare,
+    /// An admin connection answered 503 at once: `[admin] max_connections` were open.
+    AdminConnections,
+    /// An admin request answered 401: a missing or wrong token.
+    AdminTokenFailures,
+    /// An admin request answered 429: its address failed the token too often.
+    AdminThrottled,
 }
 
-const CAP_HITS: [(&str, CapHit); 8] = [
+const CAP_HITS: [(&str, CapHit); 12] = [
     ("delivery_queue", CapHit::DeliveryDropped),
     ("timers_per_instance", CapHit::Timers),
     ("groups_per_connection", CapHit::Groups),
@@ -81,6 +89,10 @@ const CAP_HITS: [(&str, CapHit); 8] = [
     ("trap_throttle_started", CapHit::TrapThrottleStarted),
     ("trap_throttled_upgrades", CapHit::TrapThrottled),
     ("handshakes_per_ip", CapHit::Handshakes),
+    ("upstream_route_share", CapHit::UpstreamRouteShare),
+    ("admin_connections", CapHit::AdminConnections),
+    ("admin_token_failures", CapHit::AdminTokenFailures),
+    ("admin_throttled", CapHit::AdminThrottled),
 ];
 
 /// One route's counters in one shard.

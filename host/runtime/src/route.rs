@@ -19,6 +19,8 @@ pub struct Route {
     pub allowed_origins: Vec<String>,
     /// How long an upgrade the plugin deferred waits for its answer.
     pub accept_timeout: std::time::Duration,
+    /// The route's own cap on connections from one client address (0: none).
+    pub max_connections_per_ip: usize,
     /// The instances that serve this route's connections on this worker, each connection staying with one (and
     /// holding it). Plugin calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
     instances: Vec<Rc<RefCell<PluginInstance>>>,
@@ -73,6 +75,7 @@ impl Route {
             subprotocols: template.config.subprotocols.clone(),
             allowed_origins: template.config.allowed_origins.clone(),
             accept_timeout: template.config.accept_timeout,
+            max_connections_per_ip: template.config.max_connections_per_ip,
             instances,
             next: Cell::new(0),
         })

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use wssgate_admin::AdminApi;
+use wssgate_admin::{AdminApi, Tokens};
 use wssgate_config::{AcmeConfig, Config, ListenerConfig, TlsFiles};
 use wssgate_edge::acme;
 use wssgate_edge::listener;
@@ -42,12 +42,26 @@ pub struct Gateway {
     admission: Arc<Admission>,
     /// Takes the delivery queue bound of a reload.
     hub: Arc<Hub>,
-    /// The admin API's set of routes, when the admin listener runs.
-    admin_routes: Option<Arc<RwLock<HashSet<String>>>>,
+    /// The admin API's set of routes and its tokens, when the admin listener runs: a reload replaces them.
+    admin: Option<AdminLinks>,
     /// The number of the last routes generation handed to the workers.
     generation: u64,
     /// Builds listeners' TLS settings, at start and on reload.
     certificates: Certificates,
+}
+
+/// What a reload changes in the running admin listener.
+struct AdminLinks {
+    routes: Arc<RwLock<HashSet<String>>>,
+    tokens: Arc<RwLock<Tokens>>,
+}
+
+/// The tokens `[admin]` names.
+fn admin_tokens(admin: &wssgate_config::AdminConfig) -> Tokens {
+    Tokens {
+        token: admin.token.clone(),
+        metrics_token: admin.metrics_token.clone(),
+    }
 }
 
 /// Where listeners' certificates come from beyond their files: the ACME clients, which live as long as the
@@ -219,7 +233,7 @@ impl Gateway {
             started_with: config.clone(),
             reloads: Vec::new(),
             admission: admission.clone(),
-            admin_routes: None,
+            admin: None,
             generation: 0,
             hub: hub.clone(),
             certificates,
@@ -269,17 +283,21 @@ impl Gateway {
             }
         }
         if let Some(admin) = &config.admin {
-            let admin_routes = Arc::new(RwLock::new(
-                routes.iter().map(|r| r.config.path.clone()).collect(),
-            ));
-            gateway.admin_routes = Some(admin_routes.clone());
+            let links = AdminLinks {
+                routes: Arc::new(RwLock::new(
+                    routes.iter().map(|r| r.config.path.clone()).collect(),
+                )),
+                tokens: Arc::new(RwLock::new(admin_tokens(admin))),
+            };
             let api = AdminApi {
                 metrics: metrics.clone(),
                 hub: hub.clone(),
-                token: admin.token.clone(),
-                routes: admin_routes,
+                tokens: links.tokens.clone(),
+                routes: links.routes.clone(),
                 cluster,
+                max_connections: admin.max_connections,
             };
+            gateway.admin = Some(links);
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
                 Ok((bound, thread)) => {
                     gateway.threads.push(thread);
@@ -328,8 +346,19 @@ impl Gateway {
                  applying everything else"
             );
         }
-        if config.admin.as_ref().map(|a| a.address) != old.admin.as_ref().map(|a| a.address) {
-            tracing::warn!("the reloaded config changes the admin listener, which needs a restart");
+        match (&config.admin, &old.admin) {
+            (Some(new), Some(old)) if !new.same_listener(old) => tracing::warn!(
+                "the reloaded config changes the admin listener's `address`, `allow_public` or `max_connections`, \
+                 which needs a restart; its tokens are applied"
+            ),
+            (None, Some(_)) => tracing::warn!(
+                "the reloaded config removes `[admin]`: turning the admin listener off needs a restart; until then it \
+                 keeps accepting its current tokens"
+            ),
+            (Some(_), None) => {
+                tracing::warn!("the reloaded config adds `[admin]`, which needs a restart")
+            }
+            _ => {}
         }
         let same_cluster = match (&config.cluster, &old.cluster) {
             (Some(new), Some(old)) => new.same_link(old),
@@ -393,8 +422,16 @@ impl Gateway {
         self.admission.set_limits(&config.limits);
         self.hub
             .set_max_queue_bytes(config.limits.max_worker_queue_bytes);
-        if let Some(admin_routes) = &self.admin_routes {
-            *sync::write(admin_routes) = routes.iter().map(|r| r.config.path.clone()).collect();
+        if let Some(links) = &self.admin {
+            *sync::write(&links.routes) = routes.iter().map(|r| r.config.path.clone()).collect();
+            if let Some(admin) = &config.admin {
+                let tokens = admin_tokens(admin);
+                let mut running = sync::write(&links.tokens);
+                if *running != tokens {
+                    tracing::info!("admin listener: the reloaded tokens replace the previous ones");
+                    *running = tokens;
+                }
+            }
         }
         Ok(())
     }

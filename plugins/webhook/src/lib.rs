@@ -79,7 +79,12 @@ impl Webhook {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            for (name, value) in signing::headers(secret, now, &body) {
+            // Without a nonce the call could not be told from a replay: it is not sent unsigned.
+            let nonce = signing::nonce().map_err(|e| {
+                log::error!("no random nonce for a signed call ({e}); not sending it");
+                http::RequestRefusal::InvalidRequest
+            })?;
+            for (name, value) in signing::headers(secret, ("POST", path), now, &nonce, &body) {
                 request = request.header(name, &value);
             }
         }

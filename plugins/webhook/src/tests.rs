@@ -162,11 +162,8 @@ fn a_full_queue_closes_the_client_and_signing_adds_headers() {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     };
-    assert!(
-        header("x-wssgate-signature")
-            .unwrap()
-            .starts_with("sha256=")
-    );
+    assert!(header("x-wssgate-signature").unwrap().starts_with("v2="));
+    assert_eq!(header("x-wssgate-nonce").unwrap().len(), 32);
     assert!(
         header("x-wssgate-timestamp")
             .unwrap()

@@ -185,7 +185,8 @@ impl GatewayNode<'_> {
         if let Some(backend) = backend {
             writeln!(
                 file,
-                "[[upstream]]\nname = \"hook\"\nurl = \"http://{backend}\"\n\n[[route]]\npath = \"/hook\"\nplugin = {:?}\nupstreams = [\"hook\"]\n[route.settings]\nupstream = \"hook\"\n",
+                // The load comes from one address, past the per-address cap a webhook route has by default.
+                "[[upstream]]\nname = \"hook\"\nurl = \"http://{backend}\"\n\n[[route]]\npath = \"/hook\"\nplugin = {:?}\nupstreams = [\"hook\"]\nmax_connections_per_ip = 0\n[route.settings]\nupstream = \"hook\"\n",
                 plugins.join("webhook.wasm")
             )?;
         }

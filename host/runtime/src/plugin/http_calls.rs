@@ -3,15 +3,18 @@
 //!
 //! What a hostile plugin could do with it, and what stops it: reach an address the operator did not name (it names
 //! an upstream, which its route must grant, and a path; scheme and authority come from the config), flood a
-//! backend (`max_in_flight` per worker and upstream), exhaust host memory with request or response bodies
-//! (`max_request_bytes`, `max_response_bytes`), hold work past its life (requests die with their owner connection and
-//! with the instance). A hostile client can only make its plugin send requests, which the same caps bound.
+//! backend (`max_in_flight` per worker and upstream), starve the other routes granted it (each route gets at most
+//! `max_in_flight_per_route` of those places), exhaust host memory with request or response bodies
+//! (`max_request_bytes`, `max_response_bytes`, response headers included), hold work past its life (requests die with
+//! their owner connection and with the instance). A hostile client can only make its plugin send requests, which the
+//! same caps bound.
 
 use super::bindings::exports::wssgate::plugin::http_events;
 use super::bindings::wssgate::plugin::http as wit;
 use super::host_calls::HostState;
-use crate::upstream::{HttpError, RequestRefusal, UpstreamResponse};
+use crate::upstream::{HttpError, NoPlace, RequestRefusal, UpstreamResponse};
 use crate::worker::Worker;
+use wssgate_hub::metrics::CapHit;
 
 impl From<RequestRefusal> for wit::RequestRefusal {
     fn from(refusal: RequestRefusal) -> Self {
@@ -57,7 +60,12 @@ impl HostState {
             request.body,
             request.timeout_ms,
         )?;
-        let place = client.acquire().ok_or(RequestRefusal::TooManyInFlight)?;
+        let place = client.acquire(&self.route.path).map_err(|full| {
+            if full == NoPlace::RouteShare {
+                self.links.cap_hit(CapHit::UpstreamRouteShare);
+            }
+            RequestRefusal::TooManyInFlight
+        })?;
         // A retired instance no longer acts for the route: what it sends without an owner gets no answer back.
         let detached = self.retired && request.owner.is_none();
         Ok(worker.requests.start(

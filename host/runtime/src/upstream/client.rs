@@ -1,6 +1,6 @@
 //! One upstream's client on one worker: a hyper connection pool (keep-alive, so a request does not pay a TCP and
-//! TLS handshake each time), the in-flight cap, and the checks that turn a plugin's request into an HTTP request
-//! that can only go where the operator said.
+//! TLS handshake each time), the in-flight cap and each route's share of it, and the checks that turn a plugin's
+//! request into an HTTP request that can only go where the operator said.
 
 use super::{HttpError, UpstreamConfig, UpstreamResponse};
 use bytes::{Bytes, BytesMut};
@@ -11,9 +11,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wssgate_hub::sync::lock;
 use wssgate_hub::upstream_stats::UpstreamStats;
 
 /// Headers the gateway sets or that concern only one hop (RFC 9110 section 7.6.1): a plugin's are dropped, and so
@@ -37,6 +38,9 @@ const DROPPED_HEADERS: [&str; 11] = [
 /// copied them from its client — they could move a request out from under the upstream's base path, so they are
 /// dropped like the headers the gateway sets.
 const REROUTING_HEADERS: [&str; 3] = ["x-original-url", "x-rewrite-url", "x-forwarded-host"];
+/// hyper's smallest allowed read buffer for a response head, and its default largest one.
+const MIN_HEAD_BUFFER: usize = 8 * 1024;
+const DEFAULT_HEAD_BUFFER: usize = 8 * 1024 + 4096 * 100;
 
 /// Why a plugin's request was not sent (`request-refusal` in the contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +56,29 @@ pub enum RequestRefusal {
 pub struct UpstreamClient {
     pub config: Arc<UpstreamConfig>,
     pool: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin: capped at
-    /// `max_in_flight`, which so bounds the response bodies a worker holds at `max_in_flight` ×
-    /// `max_response_bytes`.
-    in_flight: AtomicUsize,
+    /// Requests of this upstream running on this worker, or answered and not yet handed to their plugin. Taken on
+    /// the worker's own thread (but when a stopping worker drops what it still held), so the lock is not contended.
+    in_flight: Mutex<InFlightCounts>,
     stats: Arc<UpstreamStats>,
+}
+
+/// The requests in flight, in all and per route.
+#[derive(Default)]
+struct InFlightCounts {
+    /// Capped at `max_in_flight`, which so bounds the response bodies (and heads) a worker holds at `max_in_flight`
+    /// × `max_response_bytes`.
+    total: usize,
+    /// Each route's, capped at `max_in_flight_per_route`; a route is here while it has requests in flight.
+    per_route: HashMap<String, usize>,
+}
+
+/// Why there was no place under the in-flight cap: both are `TooManyInFlight` to the plugin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoPlace {
+    /// The upstream has `max_in_flight` requests running on this worker.
+    Upstream,
+    /// The asking route has its share, `max_in_flight_per_route`, running.
+    RouteShare,
 }
 
 /// A checked request, ready to run.
@@ -65,13 +87,27 @@ pub struct OutboundRequest {
     timeout: Duration,
 }
 
-/// A request's place under its upstream's in-flight cap, given back when the request ends however it ends.
-pub struct InFlight(Arc<UpstreamClient>);
+/// A request's place under its upstream's in-flight cap and its route's share, given back when the request ends
+/// however it ends.
+pub struct InFlight {
+    client: Arc<UpstreamClient>,
+    route: String,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.stats.in_flight(&self.0.config.name, -1);
+        let client = &self.client;
+        {
+            let mut counts = lock(&client.in_flight);
+            counts.total -= 1;
+            if let Some(mine) = counts.per_route.get_mut(&self.route) {
+                *mine -= 1;
+                if *mine == 0 {
+                    counts.per_route.remove(&self.route);
+                }
+            }
+        }
+        client.stats.in_flight(&client.config.name, -1);
     }
 }
 
@@ -98,6 +134,13 @@ impl UpstreamClient {
             .enable_http1()
             .wrap_connector(http);
         let pool = Client::builder(TokioExecutor::new())
+            // hyper reads a response head into a buffer of at most this size: no larger than the response bound
+            // (within hyper's minimum and its default), so a head cannot hold more than the bound either.
+            .http1_max_buf_size(
+                config
+                    .max_response_bytes
+                    .clamp(MIN_HEAD_BUFFER, DEFAULT_HEAD_BUFFER),
+            )
             .pool_max_idle_per_host(config.pool_max_idle)
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_timer(TokioTimer::new())
@@ -107,7 +150,7 @@ impl UpstreamClient {
         UpstreamClient {
             config,
             pool,
-            in_flight: AtomicUsize::new(0),
+            in_flight: Mutex::default(),
             stats,
         }
     }
@@ -117,15 +160,26 @@ impl UpstreamClient {
         self.stats.cancelled(&self.config.name);
     }
 
-    /// Takes a place under the in-flight cap, or `None` when the upstream has `max_in_flight` requests running.
-    pub fn acquire(self: &Arc<Self>) -> Option<InFlight> {
-        let taken = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if taken >= self.config.max_in_flight {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            return None;
+    /// Takes a place under the in-flight cap for a request of the route at `route`, or says which cap is full: the
+    /// upstream's `max_in_flight`, or the route's share of it.
+    pub fn acquire(self: &Arc<Self>, route: &str) -> Result<InFlight, NoPlace> {
+        {
+            let mut counts = lock(&self.in_flight);
+            if counts.total >= self.config.max_in_flight {
+                return Err(NoPlace::Upstream);
+            }
+            let mine = counts.per_route.get(route).copied().unwrap_or(0);
+            if mine >= self.config.max_in_flight_per_route {
+                return Err(NoPlace::RouteShare);
+            }
+            counts.total += 1;
+            counts.per_route.insert(route.to_owned(), mine + 1);
         }
         self.stats.in_flight(&self.config.name, 1);
-        Some(InFlight(self.clone()))
+        Ok(InFlight {
+            client: self.clone(),
+            route: route.to_owned(),
+        })
     }
 
     /// Checks a plugin's request and builds it against this upstream's scheme, authority and base path.
@@ -178,7 +232,7 @@ impl UpstreamClient {
         })
     }
 
-    /// Runs a prepared request to its end: the whole response (body read up to `max_response_bytes`) or an error,
+    /// Runs a prepared request to its end: the whole response (head and body at most `max_response_bytes`) or an error,
     /// within its timeout. Counted in /metrics by outcome and latency.
     pub(crate) async fn execute(
         &self,
@@ -202,7 +256,18 @@ impl UpstreamClient {
     ) -> Result<UpstreamResponse, HttpError> {
         let response = self.pool.request(request).await.map_err(classify)?;
         let (parts, mut body) = response.into_parts();
-        let max = self.config.max_response_bytes;
+        // The headers count toward the bound as they would be written (`name: value` and a line end): a backend
+        // cannot make the gateway hold more than `max_response_bytes` per answer by moving its bulk into headers.
+        let head_bytes: usize = parts
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        let max = self
+            .config
+            .max_response_bytes
+            .checked_sub(head_bytes)
+            .ok_or(HttpError::ResponseTooLarge)?;
         let announced = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -262,14 +327,19 @@ fn stays_under_base(path: &str) -> bool {
     })
 }
 
-/// What went wrong, as the plugin sees it: a TLS failure anywhere in the chain, else a failure to connect, else
-/// broken HTTP.
+/// What went wrong, as the plugin sees it: a TLS failure anywhere in the chain, a response head larger than the
+/// read buffer (a response too large), else a failure to connect, else broken HTTP.
 fn classify(error: hyper_util::client::legacy::Error) -> HttpError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     // Bounded by the error chain's length.
     while let Some(e) = cause {
         if let Some(tls) = tls_error(e) {
             return HttpError::Tls(tls.to_string());
+        }
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+        {
+            return HttpError::ResponseTooLarge;
         }
         cause = e.source();
     }

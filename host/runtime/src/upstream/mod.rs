@@ -10,7 +10,7 @@ mod client;
 pub mod requests;
 
 pub(crate) use client::UpstreamClient;
-pub use client::{InFlight, OutboundRequest, RequestRefusal};
+pub use client::{InFlight, NoPlace, OutboundRequest, RequestRefusal};
 pub use wssgate_config::upstream::UpstreamConfig;
 
 use std::collections::HashMap;
@@ -49,7 +49,7 @@ impl HttpError {
 }
 
 /// One worker's clients, one per configured upstream (so a route's grants decide which it may use, and the pools
-/// and in-flight caps are per worker and upstream, shared by every route granted it). The worker keeps one for its
+/// and in-flight caps are per worker and upstream, shared by every route granted it, each route up to its share). The worker keeps one for its
 /// whole life: a reload renews it in place, keeping the client (its pool and its in-flight count) of every upstream
 /// whose settings did not change, and dropping the ones the config no longer names — for old connections too.
 #[derive(Default)]
