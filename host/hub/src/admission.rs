@@ -372,12 +372,23 @@ mod tests {
         assert_eq!(admission.group(same_64), ip("2001:db8:0:1::"));
         assert_eq!(admission.group(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
 
-        let open = admission.admit(a).unwrap();
+        let open = admission.admit(a, ("/r", 0)).unwrap();
         assert_eq!(
-            admission.admit(same_64).err(),
+            admission.admit(same_64, ("/r", 0)).err(),
             Some(Refusal::TooManyFromAddress)
         );
-        assert!(admission.admit(other_64).is_ok());
+        assert!(admission.admit(other_64, ("/r", 0)).is_ok());
+        // A route's own per-address cap counts the network too.
+        let unlimited = Admission::new(&Limits {
+            max_connections_per_ip: 0,
+            ..limits.clone()
+        });
+        let _on_route = unlimited.admit(a, ("/r", 1)).unwrap();
+        assert_eq!(
+            unlimited.admit(same_64, ("/r", 1)).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
+        assert!(unlimited.admit(other_64, ("/r", 1)).is_ok());
 
         let _shaking = admission.begin_handshake(a).unwrap();
         assert!(admission.begin_handshake(same_64).is_none());
@@ -392,7 +403,7 @@ mod tests {
             ipv6_prefix_len: 128,
             ..limits
         });
-        assert!(admission.admit(same_64).is_ok());
+        assert!(admission.admit(same_64, ("/r", 0)).is_ok());
         drop(open);
         assert!(
             lock(&admission.per_ip)

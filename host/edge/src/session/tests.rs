@@ -148,7 +148,7 @@ impl Bench {
             ticket: self
                 .worker
                 .admission
-                .admit([127, 0, 0, 1].into())
+                .admit([127, 0, 0, 1].into(), (ROUTE, 0))
                 .expect("admitted"),
             done: self.done.clone(),
         };
