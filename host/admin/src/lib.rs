@@ -112,20 +112,20 @@ pub fn start(
         api,
         failures: Mutex::default(),
     });
+    // Made here rather than on the thread, so that a gateway that cannot make them (no file descriptors left, say)
+    // fails to start instead of serving without its admin API.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("admin listener's runtime")?;
+    let listener = {
+        let _entered = runtime.enter();
+        TcpListener::from_std(socket).context("admin listener")?
+    };
     let thread = std::thread::Builder::new()
         .name("wssgate-admin".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => return tracing::error!("admin runtime: {e}"),
-            };
             runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(socket) else {
-                    return;
-                };
                 let mut backoff = Duration::ZERO;
                 let mut failed = 0u64;
                 loop {
