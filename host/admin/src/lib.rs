@@ -89,6 +89,9 @@ pub struct AdminApi {
     pub cluster: Option<Arc<wssgate_cluster::LinkState>>,
     /// Admin connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// What a client address counts as: token failures count an IPv6 client by its network
+    /// (`ipv6_prefix_len`), like every per-address cap.
+    pub admission: Arc<wssgate_hub::admission::Admission>,
 }
 
 /// The admin listener's state beyond what the gateway hands it.
@@ -273,6 +276,7 @@ impl Served {
             }
         };
         let now = Instant::now();
+        let peer = self.api.admission.group(peer);
         let mut failures = sync::lock(&self.failures);
         if failures.throttled(peer, now) {
             self.api.metrics.cap_hit(0, CapHit::AdminThrottled);
@@ -707,6 +711,52 @@ mod tests {
         assert_eq!(percent_decode("%2Fchat"), "/chat");
         assert_eq!(percent_decode("room%3Alobby+x"), "room:lobby x");
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn token_failures_count_an_ipv6_client_by_its_network() {
+        let limits = wssgate_config::limits::Limits::default();
+        let metrics = Arc::new(Metrics::new(Vec::new(), 1));
+        let (hub, _deliveries) = Hub::new(1, limits.max_worker_queue_bytes, metrics.clone());
+        let served = Served {
+            api: AdminApi {
+                metrics,
+                hub,
+                tokens: Arc::new(RwLock::new(Tokens {
+                    token: "0123456789abcdef".into(),
+                    metrics_token: None,
+                })),
+                routes: Arc::default(),
+                cluster: None,
+                max_connections: 1,
+                admission: wssgate_hub::admission::Admission::new(&limits),
+            },
+            failures: Mutex::default(),
+        };
+        let head = |token: &str| {
+            hyper::Request::builder()
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for n in 0..MAX_TOKEN_FAILURES {
+            // A different address of the same /64 each time.
+            let peer = ip(&format!("2001:db8:0:1::{:x}", n + 1));
+            let refused = served.authorize(peer, &head("wrong"), Needs::Token);
+            assert_eq!(refused.unwrap_err().0, StatusCode::UNAUTHORIZED);
+        }
+        let same_64 = ip("2001:db8:0:1:ffff::1");
+        let right = served.authorize(same_64, &head("0123456789abcdef"), Needs::Token);
+        assert_eq!(right.unwrap_err().0, StatusCode::TOO_MANY_REQUESTS);
+        let other_64 = ip("2001:db8:0:2::1");
+        assert!(
+            served
+                .authorize(other_64, &head("0123456789abcdef"), Needs::Token)
+                .is_ok()
+        );
     }
 
     #[test]

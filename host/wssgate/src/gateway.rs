@@ -296,6 +296,7 @@ impl Gateway {
                 routes: links.routes.clone(),
                 cluster,
                 max_connections: admin.max_connections,
+                admission: admission.clone(),
             };
             gateway.admin = Some(links);
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
