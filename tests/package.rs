@@ -93,6 +93,12 @@ fn the_package_installs_serves_upgrades_keeping_edits_and_purges() {
         Path::new("/usr/bin/lintian"),
         "apt-get install lintian",
     );
+    // cargo-deb takes the plugins through host/wssgate/debian/plugins, a link to target/wasm32-wasip2/release.
+    require(
+        "the default target folder (the package's plugins are linked from target/)",
+        target_dir() == workspace_root().join("target"),
+        "unset CARGO_TARGET_DIR",
+    );
     plugin("echo-ok"); // builds the shipped plugins (release wasm) the package takes
     let dir = scratch_dir("package");
     // A package left installed by an earlier, interrupted run would hide what this one installs.
