@@ -399,3 +399,45 @@ async fn a_request_head_sent_a_byte_at_a_time_is_answered_and_parsed_only_a_few_
     assert!(field("reads") >= 1, "{line}");
     assert!(field("parses") <= 4, "{line}");
 }
+
+#[tokio::test]
+async fn out_of_file_descriptors_a_worker_logs_one_failed_accept_and_serves_again() {
+    use rlimit::Resource;
+    let gw = with_limits("");
+    let pid = gw.pid() as i32;
+    let (mut soft, mut hard) = (0, 0);
+    rlimit::prlimit(pid, Resource::NOFILE, None, Some((&mut soft, &mut hard))).unwrap();
+    // With its soft limit at its lowest free descriptor number, the gateway can open no descriptor.
+    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
+    rlimit::prlimit(pid, Resource::NOFILE, Some((lowest_free, hard)), None).unwrap();
+    // A client connects: the kernel completes the handshake, the worker cannot accept it and retries every 50 ms.
+    let waiting = bounded(tokio::net::TcpStream::connect(gw.wss))
+        .await
+        .unwrap();
+    let failing = gw.wait_for_log("accept failed");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rlimit::prlimit(pid, Resource::NOFILE, Some((soft, hard)), None).unwrap();
+    assert!(failing, "{}", gw.log());
+    assert!(gw.wait_for_log("accepting again after"), "{}", gw.log());
+    let log = gw.log();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("accept failed") && !l.contains("admin listener"))
+        .count();
+    assert_eq!(warnings, 1, "one line for a run of failed accepts:\n{log}");
+    let retries: u64 = log
+        .lines()
+        .find_map(|l| l.split("accepting again after ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(retries >= 10, "{retries} failed accepts in 2 s of retrying");
+    drop(waiting);
+    // Descriptors are back: the worker serves.
+    let mut ws = gw.wss("/wss").await;
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+}

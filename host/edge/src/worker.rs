@@ -164,11 +164,17 @@ async fn accept_loop(
     done: mpsc::Sender<()>,
 ) {
     let mut shutdown = context.shutdown.clone();
+    // Accepts that failed in a row: the first is logged, and the recovery, not each retry (20 a second).
+    let mut failed = 0u64;
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|down| *down) => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    if failed > 0 {
+                        tracing::info!("accepting again after {failed} failed accepts");
+                        failed = 0;
+                    }
                     // The listener's settings as of now: a reload applies to the next connection.
                     let options = context.listeners.borrow()[index].clone();
                     let (context, done) = (context.clone(), done.clone());
@@ -176,7 +182,10 @@ async fn accept_loop(
                 }
                 Err(e) => {
                     // Out of file descriptors or a transient error: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
+                    if failed == 0 {
+                        tracing::warn!("accept failed: {e} (retrying every 50 ms; logged again once it works)");
+                    }
+                    failed += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
