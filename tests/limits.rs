@@ -402,25 +402,15 @@ async fn a_request_head_sent_a_byte_at_a_time_is_answered_and_parsed_only_a_few_
 
 #[tokio::test]
 async fn out_of_file_descriptors_a_worker_logs_one_failed_accept_and_serves_again() {
-    use rlimit::Resource;
     let gw = with_limits("");
-    let pid = gw.pid() as i32;
-    let (mut soft, mut hard) = (0, 0);
-    rlimit::prlimit(pid, Resource::NOFILE, None, Some((&mut soft, &mut hard))).unwrap();
-    // With its soft limit at its lowest free descriptor number, the gateway can open no descriptor.
-    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
-    rlimit::prlimit(pid, Resource::NOFILE, Some((lowest_free, hard)), None).unwrap();
+    let starved = wssgate_tests::process::FdStarvation::start(gw.pid());
     // A client connects: the kernel completes the handshake, the worker cannot accept it and retries every 50 ms.
     let waiting = bounded(tokio::net::TcpStream::connect(gw.wss))
         .await
         .unwrap();
     let failing = gw.wait_for_log("accept failed");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    rlimit::prlimit(pid, Resource::NOFILE, Some((soft, hard)), None).unwrap();
+    drop(starved);
     assert!(failing, "{}", gw.log());
     assert!(gw.wait_for_log("accepting again after"), "{}", gw.log());
     let log = gw.log();

@@ -385,41 +385,20 @@ fn thread_cpu_ticks(gw: &TestGateway, name: &str) -> u64 {
 
 #[tokio::test]
 async fn out_of_file_descriptors_the_admin_listener_backs_off_instead_of_spinning() {
-    use rlimit::Resource;
     let gw = TestGateway::start_with(
         &format!("workers = 1\n{}", wssgate_tests::admin::ADMIN),
         &standard_routes(),
     );
     let address = admin_address(&gw);
     let pid = gw.pid();
-    let (mut soft, mut hard) = (0, 0);
-    rlimit::prlimit(
-        pid as i32,
-        Resource::NOFILE,
-        None,
-        Some((&mut soft, &mut hard)),
-    )
-    .unwrap();
-    // With its soft limit at its lowest free descriptor number, the gateway can open no descriptor.
-    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
-    rlimit::prlimit(
-        pid as i32,
-        Resource::NOFILE,
-        Some((lowest_free, hard)),
-        None,
-    )
-    .unwrap();
+    let starved = wssgate_tests::process::FdStarvation::start(pid);
     // A client connects: the kernel completes the handshake, the listener cannot accept it.
     let waiting = bounded(TcpStream::connect(&address)).await.unwrap();
     let failing = gw.wait_for_log("admin listener: accept failed");
     let before = thread_cpu_ticks(&gw, "wssgate-admin");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let spent = thread_cpu_ticks(&gw, "wssgate-admin") - before;
-    rlimit::prlimit(pid as i32, Resource::NOFILE, Some((soft, hard)), None).unwrap();
+    drop(starved);
     assert!(failing, "{}", gw.log());
     assert!(
         spent < 20,

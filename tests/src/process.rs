@@ -126,3 +126,40 @@ pub async fn run_bounded(
     .await
     .expect("the test program's runner panicked")
 }
+
+/// Leaves process `pid` no file descriptor to open (its soft limit set to its lowest free descriptor number)
+/// until dropped, which gives it its limit back: how a test makes a gateway run out of descriptors.
+pub struct FdStarvation {
+    pid: i32,
+    soft: u64,
+    hard: u64,
+}
+
+impl FdStarvation {
+    pub fn start(pid: u32) -> FdStarvation {
+        use rlimit::Resource;
+        let pid = pid as i32;
+        let (mut soft, mut hard) = (0, 0);
+        rlimit::prlimit(pid, Resource::NOFILE, None, Some((&mut soft, &mut hard)))
+            .expect("reading the open-files limit");
+        let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("listing the process's descriptors")
+            .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
+        rlimit::prlimit(pid, Resource::NOFILE, Some((lowest_free, hard)), None)
+            .expect("lowering the open-files limit");
+        FdStarvation { pid, soft, hard }
+    }
+}
+
+impl Drop for FdStarvation {
+    fn drop(&mut self) {
+        let _ = rlimit::prlimit(
+            self.pid,
+            rlimit::Resource::NOFILE,
+            Some((self.soft, self.hard)),
+            None,
+        );
+    }
+}

@@ -109,16 +109,7 @@ impl Bench {
     /// Opens a connection the probe accepted, over a pipe of `pipe_bytes`; returns its id, its session (to be run)
     /// and the client's end, which counts the server's flushes.
     async fn open(&self, pipe_bytes: usize) -> (ConnectionId, Session<Counted>, Client) {
-        let details = Arc::new(ConnectionDetails {
-            route: ROUTE.into(),
-            path: ROUTE.into(),
-            query: String::new(),
-            headers: Vec::new(),
-            remote_address: "127.0.0.1:1000".into(),
-            client_ip: [127, 0, 0, 1].into(),
-            subprotocol: None,
-            connected_at_ms: 0,
-        });
+        let details = details();
         let uid = self.instance.borrow().uid();
         let registration = Registration::open(
             &self.worker,
@@ -312,9 +303,9 @@ fn parse_header(bytes: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Runs `session` to its end alongside `client_side`, both on this thread, within `WAIT`.
-async fn drive<F: std::future::Future<Output = ()>>(session: Session<Counted>, client_side: F) {
-    let details = Arc::new(ConnectionDetails {
+/// What every test connection opened with: a client on 127.0.0.1 at the probe's route.
+fn details() -> Arc<ConnectionDetails> {
+    Arc::new(ConnectionDetails {
         route: ROUTE.into(),
         path: ROUTE.into(),
         query: String::new(),
@@ -323,7 +314,12 @@ async fn drive<F: std::future::Future<Output = ()>>(session: Session<Counted>, c
         client_ip: [127, 0, 0, 1].into(),
         subprotocol: None,
         connected_at_ms: 0,
-    });
+    })
+}
+
+/// Runs `session` to its end alongside `client_side`, both on this thread, within `WAIT`.
+async fn drive<F: std::future::Future<Output = ()>>(session: Session<Counted>, client_side: F) {
+    let details = details();
     timeout(WAIT * 2, async {
         tokio::join!(session.run(details), client_side);
     })
