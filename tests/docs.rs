@@ -358,7 +358,7 @@ fn every_chapter_is_in_the_summary_and_every_summary_entry_exists() {
 #[test]
 fn every_page_with_rust_examples_is_a_doctest_of_the_sdk() {
     let root = workspace_root();
-    let sdk = std::fs::read_to_string(root.join("guest-sdk/src/lib.rs")).unwrap();
+    let sdk = std::fs::read_to_string(root.join("guest-sdk/rust/src/lib.rs")).unwrap();
     let mut missing = Vec::new();
     let mut with_rust = 0;
     for page in pages(&root) {
@@ -370,7 +370,7 @@ fn every_page_with_rust_examples_is_a_doctest_of_the_sdk() {
         let include = format!("#[doc = include_str!(\"../../{}\")]", page.display());
         if !sdk.contains(&include) {
             missing.push(format!(
-                "{} has Rust examples, but guest-sdk/src/lib.rs lacks `{include}` (under #[cfg(doctest)])",
+                "{} has Rust examples, but guest-sdk/rust/src/lib.rs lacks `{include}` (under #[cfg(doctest)])",
                 page.display()
             ));
         }

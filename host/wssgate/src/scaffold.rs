@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Where the SDK comes from, for the new crate's `Cargo.toml`.
 pub enum SdkSource {
-    /// A local checkout's `guest-sdk` folder.
+    /// A local checkout's `guest-sdk` folder (the SDK of each language in a folder of its own: `rust`, ...).
     Path(PathBuf),
     /// A git repository holding the SDK.
     Git(String),
@@ -24,8 +24,8 @@ impl SdkSource {
             Some(path) => {
                 let path = Path::new(path);
                 ensure!(
-                    path.join("Cargo.toml").is_file(),
-                    "--sdk {}: no Cargo.toml there; give the wssgate checkout's guest-sdk folder or a git URL",
+                    path.join("rust/Cargo.toml").is_file(),
+                    "--sdk {}: no rust/Cargo.toml there; give the wssgate checkout's guest-sdk folder or a git URL",
                     path.display()
                 );
                 Ok(SdkSource::Path(path.canonicalize()?))
@@ -33,7 +33,7 @@ impl SdkSource {
             None => {
                 let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk");
                 match built_from.canonicalize() {
-                    Ok(path) if path.join("Cargo.toml").is_file() => Ok(SdkSource::Path(path)),
+                    Ok(path) if path.join("rust/Cargo.toml").is_file() => Ok(SdkSource::Path(path)),
                     _ => bail!(
                         "the wssgate checkout this binary was built from is gone: pass --sdk with the path of a \
                          checkout's guest-sdk folder or the git URL of the wssgate repository"
@@ -58,7 +58,7 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf>
     let dependency = match sdk {
         SdkSource::Path(path) => format!(
             "wssgate-sdk = {{ path = {:?} }}",
-            relative(&dir, path).display().to_string()
+            relative(&dir, &path.join("rust")).display().to_string()
         ),
         SdkSource::Git(url) => format!("wssgate-sdk = {{ git = {url:?} }}"),
     };

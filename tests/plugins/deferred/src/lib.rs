@@ -9,7 +9,7 @@
 //! - `deny`: rejects at once with 401;
 //! - `close`: closes the connection from on-connect and accepts it (the close wins: 403);
 //! - `accept-now`: calls `accept` from on-connect (refused: nothing is deferred yet), accepts, and answers `note`
-//!   with what `accept` returned;
+//!   with what `accept` returned (`accepted`, or `refused: ` and the refusal's WIT name);
 //! - `deny-on-restore`: accepts, but rejects (403) when on-connect is replayed into a replacement instance;
 //! - anything else: accepts at once.
 //!
@@ -55,6 +55,21 @@ fn param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
+}
+
+/// A refusal as the contract names it, which is what every language's port of this plugin answers.
+fn wit_name(refusal: wssgate_sdk::Refusal) -> &'static str {
+    use wssgate_sdk::Refusal::*;
+    match refusal {
+        UnknownConnection => "unknown-connection",
+        NameTooLong => "name-too-long",
+        TooManyGroups => "too-many-groups",
+        TooManyTimers => "too-many-timers",
+        TooLarge => "too-large",
+        RateLimited => "rate-limited",
+        NotDeferred => "not-deferred",
+        _ => "other",
+    }
 }
 
 fn millis(value: &str) -> Duration {
@@ -125,7 +140,10 @@ impl Plugin for Deferred {
         } else if query == "accept-now" {
             self.live += 1;
             return Verdict::Accept(Client {
-                note: format!("{:?}", conn.accept()),
+                note: match conn.accept() {
+                    Ok(()) => "accepted".to_owned(),
+                    Err(refusal) => format!("refused: {}", wit_name(refusal)),
+                },
                 ..Client::default()
             });
         } else {
@@ -200,171 +218,15 @@ impl TimerEvents for Deferred {
 
 wssgate_sdk::export_plugin!(Deferred, timers);
 
-/// The scenarios this plugin must pass, on the mock and on the gateway alike.
+/// The scenarios this plugin must pass, on the mock and on the gateway alike: `tests/scenarios/deferred.json`, which
+/// the TypeScript and Python ports of this plugin pass too.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn scenarios() -> Vec<wssgate_sdk::testing::Scenario> {
-    use wssgate_sdk::testing::{Expected, Scenario, Step};
-    let text = |t: &str| Message::from(t);
-    vec![
-        Scenario::new(
-            "accepted later, with what was sent while it waited",
-            vec![
-                Step::Connect {
-                    client: 0,
-                    query: "accept=50",
-                    expect: Expected::Open,
-                },
-                Step::Receive {
-                    client: 0,
-                    message: text("welcome"),
-                },
-                Step::Send {
-                    client: 0,
-                    message: text("hi"),
-                },
-                Step::Receive {
-                    client: 0,
-                    message: text("hi"),
-                },
-                Step::Send {
-                    client: 0,
-                    message: text("count"),
-                },
-                Step::Receive {
-                    client: 0,
-                    message: text("count 1"),
-                },
-            ],
-        ),
-        Scenario::new(
-            "rejected later with 401",
-            vec![Step::Connect {
-                client: 0,
-                query: "reject=50&status=401",
-                expect: Expected::Rejected(401),
-            }],
-        ),
-        Scenario::new(
-            "a close from on-connect refuses the upgrade, and accept there is refused",
-            vec![
-                Step::Connect {
-                    client: 0,
-                    query: "close",
-                    expect: Expected::Rejected(403),
-                },
-                Step::Connect {
-                    client: 1,
-                    query: "accept-now",
-                    expect: Expected::Open,
-                },
-                Step::Send {
-                    client: 1,
-                    message: text("note"),
-                },
-                Step::Receive {
-                    client: 1,
-                    message: text("Err(NotDeferred)"),
-                },
-                Step::Send {
-                    client: 1,
-                    message: text("live"),
-                },
-                Step::Receive {
-                    client: 1,
-                    message: text("live 1"),
-                },
-            ],
-        ),
-        Scenario::new(
-            "rejected at once with 401",
-            vec![Step::Connect {
-                client: 0,
-                query: "deny",
-                expect: Expected::Rejected(401),
-            }],
-        ),
-        Scenario {
-            accept_timeout: Duration::from_millis(200),
-            ..Scenario::new(
-                "an unanswered upgrade times out with 504",
-                vec![Step::Connect {
-                    client: 0,
-                    query: "wait",
-                    expect: Expected::Rejected(504),
-                }],
-            )
-        },
-        Scenario::new(
-            "state is per connection and ends with it",
-            vec![
-                Step::Connect {
-                    client: 0,
-                    query: "",
-                    expect: Expected::Open,
-                },
-                Step::Connect {
-                    client: 1,
-                    query: "",
-                    expect: Expected::Open,
-                },
-                Step::Send {
-                    client: 0,
-                    message: text("a"),
-                },
-                Step::Receive {
-                    client: 0,
-                    message: text("a"),
-                },
-                Step::Send {
-                    client: 1,
-                    message: text("count"),
-                },
-                Step::Receive {
-                    client: 1,
-                    message: text("count 0"),
-                },
-                Step::Send {
-                    client: 0,
-                    message: text("count"),
-                },
-                Step::Receive {
-                    client: 0,
-                    message: text("count 1"),
-                },
-                Step::Close {
-                    client: 0,
-                    code: 1000,
-                },
-                Step::Send {
-                    client: 1,
-                    message: text("live"),
-                },
-                Step::Receive {
-                    client: 1,
-                    message: text("live 1"),
-                },
-            ],
-        ),
-        Scenario::new(
-            "a close code a peer may not send becomes 1008",
-            vec![
-                Step::Connect {
-                    client: 0,
-                    query: "",
-                    expect: Expected::Open,
-                },
-                Step::Send {
-                    client: 0,
-                    message: text("close 1006"),
-                },
-                Step::Closed {
-                    client: 0,
-                    code: 1008,
-                },
-            ],
-        ),
-    ]
+    scenarios::parse(include_str!("../../../scenarios/deferred.json"))
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+mod scenarios;
 
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 #[allow(unsafe_code, clippy::all, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world base {
                      include wssgate:plugin/plugin@1.1.0;
@@ -45,7 +45,7 @@ pub mod bindings {
 #[allow(unsafe_code, clippy::all, missing_docs)]
 pub mod timer_bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world timer-events {
                      export wssgate:plugin/timer-events@1.1.0;
@@ -62,7 +62,7 @@ pub mod timer_bindings {
 #[allow(unsafe_code, clippy::all, missing_docs)]
 pub mod http_bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world http-events {
                      export wssgate:plugin/http-events@1.1.0;

@@ -329,14 +329,14 @@ pub mod __export;
 
 /// The README's Rust examples, compiled and run as doctests so the guide cannot fall behind the SDK.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
 /// The manual's Rust examples (docs/src: the SDK's shape, talking to a backend), run as doctests like the README's.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/src/sdk.md")]
+#[doc = include_str!("../../../docs/src/sdk.md")]
 pub struct SdkChapterExamples;
 
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/src/backend.md")]
+#[doc = include_str!("../../../docs/src/backend.md")]
 pub struct BackendChapterExamples;
