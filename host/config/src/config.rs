@@ -35,6 +35,21 @@ pub struct Config {
     pub upstreams: Vec<Arc<UpstreamConfig>>,
     /// Cluster mode (`[cluster]`): `None` runs a single node.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Where compiled plugins are kept between starts and reloads (top-level `compile_cache`).
+    pub compile_cache: CompileCache,
+}
+
+/// Top-level `compile_cache`: a folder for compiled plugins, so that a restart or a reload does not compile a
+/// plugin again (a JavaScript or Python component takes seconds to compile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileCache {
+    /// Absent or `true`: systemd's `CacheDirectory` (`$CACHE_DIRECTORY`), else `$XDG_CACHE_HOME/wssgate`, else
+    /// `~/.cache/wssgate`; none of those known, no cache.
+    Default,
+    /// `false`: compile every plugin at every load.
+    Off,
+    /// A folder (resolved against the config file's folder).
+    At(PathBuf),
 }
 
 /// Top-level `user` and optional `group`: who the gateway becomes once its listeners are bound.

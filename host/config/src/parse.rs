@@ -4,8 +4,8 @@
 
 use crate::cluster::ClusterConfig;
 use crate::config::{
-    AcmeConfig, AdminConfig, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT, ListenerConfig,
-    LogConfig, NamedCertificate, RouteConfig, RunAs, TlsFiles,
+    AcmeConfig, AdminConfig, CompileCache, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT,
+    ListenerConfig, LogConfig, NamedCertificate, RouteConfig, RunAs, TlsFiles,
 };
 use crate::limits::Limits;
 use crate::upstream::RawUpstream;
@@ -48,6 +48,15 @@ struct RawConfig {
     limits: Option<Spanned<Limits>>,
     admin: Option<Spanned<AdminConfig>>,
     log: Option<Spanned<LogConfig>>,
+    compile_cache: Option<RawCompileCache>,
+}
+
+/// `compile_cache = "folder"`, or `true`/`false` for the default folder or none.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCompileCache {
+    On(bool),
+    At(String),
 }
 
 #[derive(Deserialize)]
@@ -207,7 +216,13 @@ impl Config {
         let log = log(&src, raw.log)?;
         let run_as = run_as(&src, raw.user, raw.group)?;
         let cluster = cluster(&src, raw.cluster)?;
+        let compile_cache = match raw.compile_cache {
+            None | Some(RawCompileCache::On(true)) => CompileCache::Default,
+            Some(RawCompileCache::On(false)) => CompileCache::Off,
+            Some(RawCompileCache::At(folder)) => CompileCache::At(src.resolve(&folder)),
+        };
         Ok(Config {
+            compile_cache,
             cluster,
             upstreams,
             run_as,

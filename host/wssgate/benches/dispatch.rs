@@ -34,7 +34,7 @@ fn dispatch(c: &mut Criterion) {
         );
         path
     };
-    let runtime = PluginRuntime::new(false).expect("engine");
+    let runtime = PluginRuntime::new(false, None).expect("engine");
     runtime.start_epoch_ticker();
     let template = runtime.load(&wasm("echo_ok")).expect("loading echo-ok");
     let chat = runtime.load(&wasm("chat")).expect("loading chat");

@@ -22,7 +22,7 @@ use wssgate_hub::Hub;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::Metrics;
 use wssgate_hub::sync;
-use wssgate_runtime::plugin::{HostLinks, PluginRuntime, RouteContext};
+use wssgate_runtime::plugin::{CompileCache, HostLinks, PluginRuntime, RouteContext};
 use wssgate_runtime::route::{Route, RouteTemplate};
 use wssgate_runtime::worker::Worker;
 
@@ -187,7 +187,10 @@ impl Gateway {
         if let Some(run_as) = &config.run_as {
             privileges::drop_to(run_as)?;
         }
-        let runtime = PluginRuntime::new(config.needs_fuel())?;
+        let runtime = PluginRuntime::new(
+            config.needs_fuel(),
+            CompileCache::open(&config.compile_cache),
+        )?;
         runtime.start_epoch_ticker();
         let metrics = Arc::new(Metrics::new(
             config.routes.iter().map(|r| r.path.clone()).collect(),

@@ -9,7 +9,7 @@ use wssgate::privileges;
 use wssgate::scaffold;
 use wssgate_config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
 use wssgate_edge::tls;
-use wssgate_runtime::plugin::PluginRuntime;
+use wssgate_runtime::plugin::{CompileCache, PluginRuntime};
 
 /// A WebAssembly-extensible wss gateway: terminates TLS and WebSockets and hands each connection's events to a
 /// sandboxed wasm plugin chosen by the request path.
@@ -234,7 +234,10 @@ fn check(config: Config) -> Result<()> {
     for warning in config.warnings() {
         println!("warning: {warning}");
     }
-    let runtime = PluginRuntime::new(config.needs_fuel())?;
+    let runtime = PluginRuntime::new(
+        config.needs_fuel(),
+        CompileCache::open(&config.compile_cache),
+    )?;
     // Plugins' init runs here: its deadline needs the epoch to advance, as when serving.
     runtime.start_epoch_ticker();
     let metrics = std::sync::Arc::new(wssgate_hub::metrics::Metrics::new(Vec::new(), 1));

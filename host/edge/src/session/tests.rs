@@ -65,7 +65,7 @@ impl Bench {
             limits: limits.clone(),
             admission: admission.clone(),
         };
-        let runtime = PluginRuntime::new(false).expect("engine");
+        let runtime = PluginRuntime::new(false, None).expect("engine");
         runtime.start_epoch_ticker();
         let template = runtime
             .load(&wssgate_tests::plugin("probe"))

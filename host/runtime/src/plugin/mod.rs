@@ -6,6 +6,7 @@
 //! connection.
 
 mod bindings;
+mod compile_cache;
 pub(crate) mod cpu_budget;
 mod exports;
 mod host_calls;
@@ -17,6 +18,7 @@ mod wasi;
 
 pub use bindings::wssgate::plugin::types::{LogLevel, Rejection, Verdict};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
+pub use compile_cache::CompileCache;
 pub(crate) use host_calls::HostState;
 pub use instance::{PluginInstance, Trapped};
 pub use links::{HostLinks, RouteContext};
@@ -45,10 +47,12 @@ pub struct PluginRuntime {
     linker: Linker<HostState>,
     /// Whether the engine meters fuel: only when some route sets `fuel`, since metering slows every call.
     pub fuel_metering: bool,
+    /// Where compiled plugins are kept between loads; `None` compiles at every load.
+    cache: Option<CompileCache>,
 }
 
 impl PluginRuntime {
-    pub fn new(fuel_metering: bool) -> Result<Self> {
+    pub fn new(fuel_metering: bool, cache: Option<CompileCache>) -> Result<Self> {
         let mut config = Config::new();
         config.consume_fuel(fuel_metering);
         config.wasm_component_model(true);
@@ -67,6 +71,7 @@ impl PluginRuntime {
             engine,
             linker,
             fuel_metering,
+            cache,
         })
     }
 
@@ -88,7 +93,13 @@ impl PluginRuntime {
     /// Compiles the plugin at `path` and checks that it was built for this contract's major version, imports only
     /// what the host provides, and exports what it must (see [`exports`]). Every error names the file.
     pub fn load(&self, path: &Path) -> Result<PluginTemplate> {
-        let component = Component::from_file(&self.engine, path).map_err(|e| {
+        let wasm =
+            std::fs::read(path).map_err(|e| anyhow!("{}: cannot read it: {e}", path.display()))?;
+        let component = match &self.cache {
+            Some(cache) => cache.component(&self.engine, &wasm),
+            None => Component::new(&self.engine, &wasm),
+        }
+        .map_err(|e| {
             anyhow!(
                 "{}: not a loadable WebAssembly component: {e:#}",
                 path.display()
