@@ -402,7 +402,7 @@ impl Link {
             }
         };
         let inbox = inbox.clone();
-        Some(match kind {
+        let task = match kind {
             Fixed::Own => subscriptions::publications(subscriber, inbox, floor),
             Fixed::Presence => subscriptions::presence(subscriber, client, inbox, floor),
             Fixed::Requests => subscriptions::snapshot_requests(
@@ -411,7 +411,15 @@ impl Link {
                 floor,
                 chores.snapshot_wanted.clone(),
             ),
-        })
+        };
+        #[cfg(test)]
+        self.inbox
+            .state
+            .tasks
+            .lock()
+            .unwrap()
+            .push((self.fixed_subject(kind), task.clone()));
+        Some(task)
     }
 
     /// Subscribes again to the subjects whose task ended without being asked to (a subscription the client closed,
@@ -480,6 +488,13 @@ impl Link {
                 Ok(Ok(subscriber)) => {
                     chores.to_subscribe.remove(&subject);
                     let task = subscriptions::publications(subscriber, self.inbox.clone(), floor);
+                    #[cfg(test)]
+                    self.inbox
+                        .state
+                        .tasks
+                        .lock()
+                        .unwrap()
+                        .push((subject.clone(), task.clone()));
                     subscriptions.insert(subject, task);
                 }
                 Ok(Err(e)) => {
@@ -566,3 +581,6 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,6 +52,10 @@ pub struct LinkState {
     pub reassembly: Arc<ReassemblyBudget>,
     /// The other nodes' presence (`/metrics` counts them).
     pub(super) view: Arc<RemoteView>,
+    /// The subscriptions' tasks as they start, for the unit test that ends one unasked: nothing outside the link can
+    /// end one (async-nats never ends a subscription on a broker error), so the test does it by hand.
+    #[cfg(test)]
+    pub(super) tasks: std::sync::Mutex<Vec<(String, tokio::task::AbortHandle)>>,
 }
 
 impl LinkState {
