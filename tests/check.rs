@@ -103,9 +103,9 @@ fn invalid_wasm_names_the_plugin_file() {
 fn a_missing_import_is_named() {
     let dir = scratch_dir("check-import");
     assert_rejected(
-        &plain_listener_with(&plugin("needs-sockets")),
+        &plain_listener_with(&plugin("imports-unknown")),
         &dir,
-        &["needs_sockets.wasm", "wasi:sockets"],
+        &["imports_unknown.wasm", "example:elsewhere/thing"],
     );
 }
 

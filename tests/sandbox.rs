@@ -227,3 +227,32 @@ async fn every_kind_of_trap_closes_only_its_connection_with_1011() {
         assert!(gw.wait_for_log("plugin trapped"), "{command}: {}", gw.log());
     }
 }
+
+#[tokio::test]
+async fn a_plugin_that_uses_sockets_loads_and_every_use_is_denied_without_touching_the_network() {
+    // A listener the plugin is told to connect to: nothing may arrive.
+    let bait = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bait.set_nonblocking(true).unwrap();
+    let port = bait.local_addr().unwrap().port();
+    let routes = format!(
+        "[[route]]\npath = \"/net\"\nplugin = \"{}\"\n",
+        plugin("needs-sockets").display()
+    );
+    let gw = TestGateway::start_with("workers = 1\n", &routes);
+    let mut ws = gw.ws("/net").await;
+    let answer = ask(&mut ws, &port.to_string()).await;
+    // TCP and UDP sockets cannot be created; the name lookup fails (std names it `Uncategorized`).
+    assert!(
+        answer.starts_with("tcp PermissionDenied; udp PermissionDenied; dns "),
+        "{answer}"
+    );
+    assert!(!answer.contains("dns ok"), "{answer}");
+    assert!(
+        matches!(bait.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "nothing connected"
+    );
+    // The plugin did not trap, and the worker serves on.
+    assert_eq!(ask(&mut ws, &port.to_string()).await, answer);
+    let mut other = gw.ws("/net").await;
+    assert_eq!(ask(&mut other, "9").await.split(';').count(), 3);
+}

@@ -66,6 +66,7 @@ const PLUGINS: &[&str] = &[
     "fetcher",
     "webhook",
     "http-without-events",
+    "imports-unknown",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:

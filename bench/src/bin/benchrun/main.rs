@@ -3,7 +3,7 @@
 //! baseline/gateway/baseline/gateway…, and reports medians, ranges and the gateway/baseline ratio against the
 //! scenario's target. Every server is started fresh for each run, so peak memory belongs to that run.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 mod scenarios;
@@ -18,9 +18,10 @@ use summary::*;
 #[derive(Parser)]
 #[command(about)]
 pub(crate) struct Args {
-    /// Scenarios to run: a b c d e f g h i n o w x, `all`, or `smoke` and `smoke-paced` (two-second checks that the
+    /// Scenarios to run: a b c d e f g h i n o w x ts py, `all`, or `smoke` and `smoke-paced` (two-second checks that the
     /// harness works, the second with the paced client and the tuned baseline), and `smoke-webhook` (the webhook
-    /// route against nginx). w, x and smoke-webhook need nginx; n and o need nats-server.
+    /// route against nginx). w, x and smoke-webhook need nginx; n and o need nats-server; ts and py need the
+    /// TypeScript and Python echo plugins (`--ts-echo`, `--py-echo`; `all` leaves them out when they are not built).
     #[arg(long, num_args = 1.., default_values = ["all"])]
     pub(crate) scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -41,6 +42,12 @@ pub(crate) struct Args {
     /// Where the plugins' `.wasm` files are (echo_ok, echo, fanout).
     #[arg(long, default_value = "target/wasm32-wasip2/release")]
     pub(crate) plugins: PathBuf,
+    /// The TypeScript echo plugin, for scenario ts (built by `npm run build` in bench/plugins/echo-ts).
+    #[arg(long, default_value = "bench/plugins/echo-ts/dist/echo-ts.wasm")]
+    pub(crate) ts_echo: PathBuf,
+    /// The Python echo plugin, for scenario py (built by `sh build.sh` in bench/plugins/echo-py).
+    #[arg(long, default_value = "bench/plugins/echo-py/dist/echo-py.wasm")]
+    pub(crate) py_echo: PathBuf,
     /// Core the servers are pinned to.
     #[arg(long, default_value_t = 0)]
     pub(crate) server_core: usize,
@@ -65,6 +72,17 @@ fn main() -> Result<()> {
     let wanted: Vec<&Scenario> = if args.scenario.iter().any(|s| s == "all") {
         all.iter()
             .filter(|s| !s.name.starts_with("smoke"))
+            .filter(|s| match s.needs_plugin(&args) {
+                Some(missing) if !missing.is_file() => {
+                    eprintln!(
+                        "== scenario {} left out: {} is not built",
+                        s.name,
+                        missing.display()
+                    );
+                    false
+                }
+                _ => true,
+            })
             .collect()
     } else {
         args.scenario
@@ -76,6 +94,17 @@ fn main() -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
+    for scenario in &wanted {
+        if let Some(plugin) = scenario.needs_plugin(&args)
+            && !plugin.is_file()
+        {
+            bail!(
+                "scenario {}: {} is missing; build it (see --help)",
+                scenario.name,
+                plugin.display()
+            );
+        }
+    }
     let mut summaries = Vec::new();
     let mut runs = Vec::new();
     for scenario in wanted {

@@ -53,6 +53,17 @@ pub(crate) enum Baseline {
     Gateway { path: &'static str },
 }
 
+impl Scenario {
+    /// The plugin outside the shipped ones that the scenario's gateway route needs, if any.
+    pub(crate) fn needs_plugin<'a>(&self, args: &'a Args) -> Option<&'a std::path::Path> {
+        match self.gateway_path {
+            "/echo-ts" => Some(&args.ts_echo),
+            "/echo-py" => Some(&args.py_echo),
+            _ => None,
+        }
+    }
+}
+
 impl Baseline {
     pub(crate) fn stack(mode: &'static str) -> Self {
         Baseline::Stack { mode, tuned: false }
@@ -214,6 +225,24 @@ pub(crate) fn scenarios(args: &Args) -> Vec<Scenario> {
             load: paced(1),
             gateway_path: "/hook",
             baseline: Baseline::Gateway { path: "/wss" },
+            goal: Goal::Reported { cpu: true },
+            nodes: Nodes::One,
+        },
+        Scenario {
+            name: "ts",
+            what: "scenario (a)'s load on the TypeScript echo plugin vs the Rust echo plugin on the same gateway".into(),
+            load: echo(100, 1),
+            gateway_path: "/echo-ts",
+            baseline: Baseline::Gateway { path: "/echo" },
+            goal: Goal::Reported { cpu: true },
+            nodes: Nodes::One,
+        },
+        Scenario {
+            name: "py",
+            what: "scenario (a)'s load on the Python echo plugin vs the Rust echo plugin on the same gateway".into(),
+            load: echo(100, 1),
+            gateway_path: "/echo-py",
+            baseline: Baseline::Gateway { path: "/echo" },
             goal: Goal::Reported { cpu: true },
             nodes: Nodes::One,
         },

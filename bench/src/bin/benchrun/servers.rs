@@ -201,6 +201,16 @@ impl GatewayNode<'_> {
                 plugins.join(format!("{plugin}.wasm"))
             )?;
         }
+        // The other languages' echo plugins, when built (scenarios ts and py).
+        for (route, plugin) in [("/echo-ts", &args.ts_echo), ("/echo-py", &args.py_echo)] {
+            if plugin.is_file() {
+                writeln!(
+                    file,
+                    "[[route]]\npath = \"{route}\"\nplugin = {:?}\n",
+                    std::path::absolute(plugin)?
+                )?;
+            }
+        }
         let mut command = pinned(args.server_core, &tools.gateway);
         command
             .arg("serve")

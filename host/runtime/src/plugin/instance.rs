@@ -262,6 +262,10 @@ impl PluginInstance {
                 is_stderr: true,
                 budget: budget.clone(),
             })
+            // No network but the contract's `http` (see `wasi_sockets`); wasmtime-wasi's default, said here.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.route.max_memory_bytes)

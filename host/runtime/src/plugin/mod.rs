@@ -15,6 +15,7 @@ mod instance;
 mod links;
 mod stdio;
 mod wasi;
+mod wasi_sockets;
 
 pub use bindings::wssgate::plugin::types::{LogLevel, Rejection, Verdict};
 pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestInfoParam};
@@ -62,6 +63,8 @@ impl PluginRuntime {
         let engine = Engine::new(&config).map_err(|e| anyhow!("configuring wasmtime: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| anyhow!("linking WASI: {e}"))?;
+        wasi_sockets::add_to_linker(&mut linker)
+            .map_err(|e| anyhow!("linking WASI sockets: {e}"))?;
         bindings::PluginFull::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,

@@ -1,6 +1,6 @@
 //! The WASI 0.2 a plugin gets: clocks, random, environment (empty), stdio (stdout/stderr to the log), and an empty
-//! filesystem (no preopened directories). Sockets are not linked at all, so a plugin that imports them fails
-//! `wssgate check` with the import's name.
+//! filesystem (no preopened directories). Sockets are linked but deny every use (`wasi_sockets`); wasi:http is not
+//! linked at all, so a plugin that imports it fails `wssgate check` with the import's name.
 //!
 //! wasmtime-wasi's synchronous stream and poll bindings run their blocking operations through `Handle::block_on`
 //! when a tokio runtime is current, which panics on a worker's runtime thread. The only streams a plugin can reach
