@@ -168,3 +168,27 @@ async fn the_log_level_comes_from_the_config() {
         quiet.log()
     );
 }
+
+#[tokio::test]
+async fn the_memory_plugin_instances_hold_is_a_gauge_and_a_replaced_instance_gives_its_memory_back()
+{
+    let gw = TestGateway::start_with(
+        "workers = 1\n[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-token-0123456789\"\n",
+        &format!("{}max_memory_mib = 32\n", standard_routes()),
+    );
+    let mut first = gw.ws("/probe").await;
+    assert!(ask(&mut first, "info").await.contains("path=/probe"));
+    let gauge = "wssgate_plugin_memory_bytes{route=\"/probe\"}";
+    let fresh = sample(&admin_get(&gw, "/metrics").await.1, gauge);
+    assert!(fresh > 0.0, "an instance holds its initial memory");
+    // `hog` allocates until the 32 MiB cap refuses: the instance traps and is replaced.
+    bounded(first.send(Message::text("hog"))).await.unwrap();
+    assert_eq!(expect_close(&mut first).await.0, 1011);
+    let mut second = gw.ws("/probe").await;
+    assert!(ask(&mut second, "info").await.contains("path=/probe"));
+    let after = sample(&admin_get(&gw, "/metrics").await.1, gauge);
+    assert_eq!(
+        after, fresh,
+        "the replacement holds what a fresh instance holds; the hog's 32 MiB were given back"
+    );
+}

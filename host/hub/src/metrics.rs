@@ -117,6 +117,10 @@ struct RouteCounters {
     /// backend call) shows in /metrics.
     plugin_warnings: AtomicU64,
     plugin_errors: AtomicU64,
+    /// Linear memory the route's plugin instances grew to, and what instances that ended held: the difference is
+    /// what they hold now (wasm memory never shrinks while an instance lives).
+    memory_grown: AtomicU64,
+    memory_freed: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -225,6 +229,20 @@ impl Metrics {
     pub fn trap(&self, worker: usize, slot: usize) {
         if let Some(r) = self.counters(worker, slot) {
             r.traps.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A plugin instance of the route grew its linear memory by `bytes` (its first allocation included).
+    pub fn plugin_memory_grown(&self, worker: usize, slot: usize, bytes: u64) {
+        if let Some(r) = self.counters(worker, slot) {
+            r.memory_grown.fetch_add(bytes, Relaxed);
+        }
+    }
+
+    /// A plugin instance of the route that held `bytes` of linear memory ended.
+    pub fn plugin_memory_freed(&self, worker: usize, slot: usize, bytes: u64) {
+        if let Some(r) = self.counters(worker, slot) {
+            r.memory_freed.fetch_add(bytes, Relaxed);
         }
     }
 
@@ -400,6 +418,18 @@ impl Metrics {
                 .sum(i, |r| &r.deferred)
                 .saturating_sub(self.sum(i, |r| &r.deferred_ended));
             e.sample(name, &[("route", route)], waiting);
+        }
+        let name = "wssgate_plugin_memory_bytes";
+        e.family(
+            name,
+            Kind::Gauge,
+            "Linear memory the route's plugin instances hold now, on every worker",
+        );
+        for (i, route) in self.routes.iter().enumerate() {
+            let held = self
+                .sum(i, |r| &r.memory_grown)
+                .saturating_sub(self.sum(i, |r| &r.memory_freed));
+            e.sample(name, &[("route", route)], held);
         }
         let name = "wssgate_plugin_event_seconds";
         e.family(name, Kind::Histogram, "Time one plugin callback took");

@@ -14,7 +14,6 @@ use crate::worker::Worker;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wssgate_hub::metrics::CapHit;
@@ -29,7 +28,7 @@ pub(crate) struct HostState {
     /// WASI resources (streams) the plugin holds.
     pub(super) table: ResourceTable,
     /// The instance's memory cap.
-    pub(super) limits: StoreLimits,
+    pub(super) limits: super::memory_cap::MemoryCap,
     /// The route this instance serves: its settings and names for the log.
     pub(super) route: Arc<RouteContext>,
     /// The connection whose event is running: its task writes right after the call, so it needs no wake-up.

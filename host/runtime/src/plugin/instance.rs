@@ -22,6 +22,7 @@ use super::cpu_budget;
 use super::exports::Exports;
 use super::host_calls::HostState;
 use super::links::{HostLinks, RouteContext};
+use super::memory_cap::MemoryCap;
 use super::stdio::LogBudget;
 use super::stdio::LogStream;
 use super::{EPOCH_TICK, MessageParam, PluginTemplate, RequestInfoParam, Verdict};
@@ -30,8 +31,8 @@ use crate::worker::Worker;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder};
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::metrics::CapHit;
 use wssgate_hub::outbound::{UpgradeAnswer, close_frame};
@@ -267,10 +268,12 @@ impl PluginInstance {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.route.max_memory_bytes)
-            .instances(64)
-            .build();
+        let limits = MemoryCap::new(
+            self.route.max_memory_bytes,
+            self.links.metrics.clone(),
+            self.links.worker,
+            self.metrics_slot,
+        );
         let state = HostState {
             wasi,
             table: ResourceTable::new(),

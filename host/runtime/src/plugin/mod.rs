@@ -13,6 +13,7 @@ mod host_calls;
 mod http_calls;
 mod instance;
 mod links;
+mod memory_cap;
 mod stdio;
 mod wasi;
 mod wasi_sockets;
