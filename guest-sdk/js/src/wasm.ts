@@ -137,6 +137,24 @@ function httpResult(raw: RawHttpEvents.Result<RawHttp.HttpResponse, RawHttp.Http
   }
 }
 
+/**
+ * Runs one event; an exception it lets out is written to the gateway's log (the trap that follows says only
+ * `unreachable`) and rethrown, so the gateway closes the connection with 1011 and replaces the instance.
+ */
+function event<T>(raw: RawImports, name: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    const text = err instanceof Error ? (err.stack ? `${err.message}\n${err.stack}` : err.message) : String(err);
+    try {
+      raw.host.log("error", `uncaught exception in ${name}: ${text}`);
+    } catch {
+      // Rate limited: the trap is still counted and logged by the gateway.
+    }
+    throw err;
+  }
+}
+
 /** The component's exports for `plugin`: `connectionEvents` always, the rest when the plugin defines their callbacks. */
 export function exportPlugin<S>(plugin: Plugin<S>, raw: RawImports) {
   setHost(hostCalls(raw));
@@ -144,34 +162,36 @@ export function exportPlugin<S>(plugin: Plugin<S>, raw: RawImports) {
   return {
     connectionEvents: {
       onConnect(connection: bigint, request: RawTypes.RequestInfo): RawTypes.Verdict {
-        const answer = runtime.connect(String(connection), request);
+        const answer = event(raw, "on-connect", () => runtime.connect(String(connection), request));
         if (answer.kind === "reject") {
           return { tag: "reject", val: { status: u16(answer.status, 500), body: answer.body } };
         }
         return { tag: answer.kind };
       },
       onMessage(connection: bigint, message: RawTypes.Message): void {
-        runtime.message(String(connection), fromRaw(message));
+        event(raw, "on-message", () => runtime.message(String(connection), fromRaw(message)));
       },
       onClose(connection: bigint, code: number, reason: string): void {
-        runtime.close(String(connection), { code, reason });
+        event(raw, "on-close", () => runtime.close(String(connection), { code, reason }));
       },
     },
     lifecycle: {
       init(settings: Array<[string, string]>): void {
-        const refusal = runtime.init(new Map(settings));
+        const refusal = event(raw, "init", () => runtime.init(new Map(settings)));
         // The binding turns a thrown object with a `payload` into the WIT result's error (a thrown Error would trap).
         if (refusal !== undefined) throw { payload: refusal };
       },
     },
     timerEvents: {
       onTimer(timer: bigint, timerOwner: bigint | undefined): void {
-        runtime.timer(new Timer(String(timer), owner(timerOwner)));
+        event(raw, "on-timer", () => runtime.timer(new Timer(String(timer), owner(timerOwner))));
       },
     },
     httpEvents: {
       onHttpResponse(request: bigint, requestOwner: bigint | undefined, response: RawHttpEvents.Result<RawHttp.HttpResponse, RawHttp.HttpError>): void {
-        runtime.response(new Sent(String(request), owner(requestOwner)), httpResult(response));
+        event(raw, "on-http-response", () =>
+          runtime.response(new Sent(String(request), owner(requestOwner)), httpResult(response)),
+        );
       },
     },
   };
