@@ -1,0 +1,54 @@
+// wssgate-build's refusals of a malformed plugin: each fails fast (before componentize-js runs) with a message that
+// names the problem. Building real components is slow (tens of seconds), so the plugins' own `npm run build` and
+// the repository's gateway tests cover that.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const CLI = fileURLToPath(new URL("../bin/wssgate-build.mjs", import.meta.url));
+const SDK = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+
+function build(source: string): { status: number | null; stderr: string; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), "wssgate-build-test-"));
+  const plugin = join(dir, "plugin.ts");
+  writeFileSync(plugin, source.replaceAll("SDK", JSON.stringify(SDK)));
+  const output = join(dir, "out.wasm");
+  const run = spawnSync(process.execPath, [CLI, plugin, output], { encoding: "utf8", timeout: 60_000 });
+  return { status: run.status, stderr: run.stderr, output };
+}
+
+test("a module without a default export is refused", () => {
+  const run = build("export const plugin = {};\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /No matching export .* for import "default"/);
+  assert.ok(!existsSync(run.output));
+});
+
+test("a default export that is not a plugin is refused", () => {
+  const run = build("export default 42;\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /must be the plugin object/);
+});
+
+test("a plugin whose callback is not a function is refused", () => {
+  const run = build("import { definePlugin } from SDK;\nexport default definePlugin({ onMessage: 'echo' } as never);\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /onMessage must be a function/);
+});
+
+test("a plugin that does not compile is refused with the file and line", () => {
+  const run = build("export default {\n  onMessage( {\n};\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /plugin\.ts:\d+:\d+: /);
+});
+
+test("the usage is shown for wrong arguments", () => {
+  const run = spawnSync(process.execPath, [CLI], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /usage: wssgate-build <plugin.ts> <out.wasm>/);
+});
