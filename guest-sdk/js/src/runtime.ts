@@ -51,7 +51,8 @@ export class Runtime<S> {
     if (!this.connections.has(id)) return;
     const state = this.connections.get(id) as S;
     const next = this.plugin.onMessage?.(new Connection(id), state, message);
-    if (next !== undefined) this.connections.set(id, next);
+    // An async onMessage returns a promise, which is not a state (and is not awaited: see the README).
+    if (next !== undefined && !(next instanceof Promise)) this.connections.set(id, next);
   }
 
   /** Runs on-close with the connection's state, which is dropped first (even if on-close throws). */

@@ -52,3 +52,9 @@ test("the usage is shown for wrong arguments", () => {
   assert.equal(run.status, 1);
   assert.match(run.stderr, /usage: wssgate-build <plugin.ts> <out.wasm>/);
 });
+
+test("a plugin that imports a node: module is refused, since the gateway has no Node", () => {
+  const run = build("import { readFileSync } from 'node:fs';\nexport default { onMessage() { readFileSync('x'); } };\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /node:fs/);
+});
