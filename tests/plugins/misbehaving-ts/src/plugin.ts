@@ -5,15 +5,15 @@
 // - `throw`: throws from on-message (an uncaught exception: the instance traps);
 // - `loop`: loops forever (the gateway's fuel or epoch limit must stop it);
 // - `bomb`: allocates without bound, keeping every allocation reachable, until the instance's memory limit stops it;
-// - `memory`: answers how many bytes the bomb holds so far (StarlingMonkey exposes no heap statistics, so this is
-//   the plugin's own count, not the engine's);
 // - anything else is echoed.
+// (No `memory` message: StarlingMonkey exposes no heap statistics to JavaScript.)
 
 import { definePlugin } from "wssgate";
 
 /** What `bomb` allocated, kept reachable so the collector cannot free it. */
 const hoard: string[][] = [];
-let hoarded = 0;
+/** What `loop` counts, forever. */
+let spins = 0;
 
 /** One MiB of distinct strings, so no engine can share them. */
 function mebibyte(seed: number): string[] {
@@ -27,18 +27,13 @@ export default definePlugin({
     if (message === "throw") throw new Error("misbehaving-ts was asked to throw");
     if (message === "loop") {
       // Deliberately endless: the gateway must interrupt it.
-      for (;;) hoarded += 0;
+      for (;;) spins += 1;
     }
     if (message === "bomb") {
       // Deliberately unbounded: the gateway's memory limit must stop it.
       for (let seed = 0; ; seed += 1) {
         hoard.push(mebibyte(seed));
-        hoarded += 1 << 20;
       }
-    }
-    if (message === "memory") {
-      conn.send(`hoarded ${hoarded} bytes in ${hoard.length} chunks`);
-      return;
     }
     conn.send(message);
   },

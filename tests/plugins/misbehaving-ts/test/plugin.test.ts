@@ -1,4 +1,4 @@
-// The misbehaving plugin on the mock host: what it does when it behaves (echo, memory), and that `throw` throws.
+// The misbehaving plugin on the mock host: what it does when it behaves (echo), and that `throw` throws.
 // `loop` and `bomb` never return, so only the gateway tests them (tests/isolation.rs style, over real sockets).
 
 import assert from "node:assert/strict";
@@ -6,13 +6,12 @@ import { test } from "node:test";
 import { MockHost } from "wssgate/testing";
 import plugin from "../src/plugin.ts";
 
-test("echoes text and binary, and answers memory with its own count", () => {
+test("echoes text and binary", () => {
   const host = new MockHost(plugin);
   const conn = host.connect("/misbehaving").unwrap();
   host.message(conn, "tom");
   host.message(conn, Uint8Array.from([1, 2, 255]));
-  host.message(conn, "memory");
-  assert.deepEqual(host.takeSent(conn), ["tom", Uint8Array.from([1, 2, 255]), "hoarded 0 bytes in 0 chunks"]);
+  assert.deepEqual(host.takeSent(conn), ["tom", Uint8Array.from([1, 2, 255])]);
 });
 
 test("throw throws out of on-message, and the next client is still served", () => {
