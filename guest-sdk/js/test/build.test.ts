@@ -58,3 +58,27 @@ test("a plugin that imports a node: module is refused, since the gateway has no 
   assert.equal(run.status, 1);
   assert.match(run.stderr, /node:fs/);
 });
+
+test("the world imports timers and http, and exports lifecycle, only for a plugin with their callbacks", async () => {
+  const { worldOf, entryOf } = (await import(new URL("../bin/world.mjs", import.meta.url).href)) as {
+    worldOf: (e: object) => string;
+    entryOf: (plugin: string, glue: string, e: object) => string;
+  };
+  const none = { lifecycle: false, timerEvents: false, httpEvents: false };
+  const bare = worldOf(none);
+  assert.match(bare, /import host;/);
+  assert.match(bare, /export connection-events;/);
+  assert.doesNotMatch(bare, /timers|timer-events|http|lifecycle/);
+  assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none), /wssgate:plugin\/(timers|http)/);
+  const timersOnly = worldOf({ ...none, timerEvents: true });
+  assert.match(timersOnly, /import timers;[\s\S]*export timer-events;/);
+  assert.doesNotMatch(timersOnly, /http|lifecycle/);
+  const all = worldOf({ lifecycle: true, timerEvents: true, httpEvents: true });
+  for (const line of ["export lifecycle;", "import timers;", "export timer-events;", "import http;", "export http-events;"]) {
+    assert.ok(all.includes(line), line);
+  }
+  const entry = entryOf("/p.ts", "/g.ts", { ...none, httpEvents: true });
+  assert.match(entry, /import \* as http from "wssgate:plugin\/http@1.1.0";/);
+  assert.match(entry, /export const httpEvents = exported.httpEvents;/);
+  assert.doesNotMatch(entry, /export const (lifecycle|timerEvents)/);
+});
