@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -13,20 +13,22 @@ import { fileURLToPath } from "node:url";
 const CLI = fileURLToPath(new URL("../bin/wssgate-build.mjs", import.meta.url));
 const SDK = fileURLToPath(new URL("../src/index.ts", import.meta.url));
 
-function build(source: string): { status: number | null; stderr: string; output: string } {
+function build(source: string): { status: number | null; stderr: string; built: boolean } {
   const dir = mkdtempSync(join(tmpdir(), "wssgate-build-test-"));
   const plugin = join(dir, "plugin.ts");
   writeFileSync(plugin, source.replaceAll("SDK", JSON.stringify(SDK)));
   const output = join(dir, "out.wasm");
   const run = spawnSync(process.execPath, [CLI, plugin, output], { encoding: "utf8", timeout: 60_000 });
-  return { status: run.status, stderr: run.stderr, output };
+  const built = existsSync(output);
+  rmSync(dir, { recursive: true, force: true });
+  return { status: run.status, stderr: run.stderr, built };
 }
 
 test("a module without a default export is refused", () => {
   const run = build("export const plugin = {};\n");
   assert.equal(run.status, 1);
   assert.match(run.stderr, /No matching export .* for import "default"/);
-  assert.ok(!existsSync(run.output));
+  assert.ok(!run.built);
 });
 
 test("a default export that is not a plugin is refused", () => {
