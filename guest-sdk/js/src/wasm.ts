@@ -30,8 +30,9 @@ function toRaw(message: Message): RawTypes.Message {
   return typeof message === "string" ? { tag: "text", val: message } : { tag: "binary", val: message };
 }
 
+/** Text arrives as a string, binary as bytes: the variant's value is already the API's message. */
 function fromRaw(message: RawTypes.Message): Message {
-  return message.tag === "text" ? message.val : message.val;
+  return message.val;
 }
 
 function ids(list: string[]): BigUint64Array {
