@@ -1,0 +1,86 @@
+// wssgate-build's refusals of a malformed plugin: each fails fast (before componentize-js runs) with a message that
+// names the problem. Building real components is slow (tens of seconds), so the plugins' own `npm run build` and
+// the repository's gateway tests cover that.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const CLI = fileURLToPath(new URL("../bin/wssgate-build.mjs", import.meta.url));
+const SDK = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+
+function build(source: string): { status: number | null; stderr: string; built: boolean } {
+  const dir = mkdtempSync(join(tmpdir(), "wssgate-build-test-"));
+  const plugin = join(dir, "plugin.ts");
+  writeFileSync(plugin, source.replaceAll("SDK", JSON.stringify(SDK)));
+  const output = join(dir, "out.wasm");
+  const run = spawnSync(process.execPath, [CLI, plugin, output], { encoding: "utf8", timeout: 60_000 });
+  const built = existsSync(output);
+  rmSync(dir, { recursive: true, force: true });
+  return { status: run.status, stderr: run.stderr, built };
+}
+
+test("a module without a default export is refused", () => {
+  const run = build("export const plugin = {};\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /No matching export .* for import "default"/);
+  assert.ok(!run.built);
+});
+
+test("a default export that is not a plugin is refused", () => {
+  const run = build("export default 42;\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /must be the plugin object/);
+});
+
+test("a plugin whose callback is not a function is refused", () => {
+  const run = build("import { definePlugin } from SDK;\nexport default definePlugin({ onMessage: 'echo' } as never);\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /onMessage must be a function/);
+});
+
+test("a plugin that does not compile is refused with the file and line", () => {
+  const run = build("export default {\n  onMessage( {\n};\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /plugin\.ts:\d+:\d+: /);
+});
+
+test("the usage is shown for wrong arguments", () => {
+  const run = spawnSync(process.execPath, [CLI], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /usage: wssgate-build <plugin.ts> <out.wasm>/);
+});
+
+test("a plugin that imports a node: module is refused, since the gateway has no Node", () => {
+  const run = build("import { readFileSync } from 'node:fs';\nexport default { onMessage() { readFileSync('x'); } };\n");
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /node:fs/);
+});
+
+test("the world imports timers and http, and exports lifecycle, only for a plugin with their callbacks", async () => {
+  const { worldOf, entryOf } = (await import(new URL("../bin/world.mjs", import.meta.url).href)) as {
+    worldOf: (e: object) => string;
+    entryOf: (plugin: string, glue: string, e: object) => string;
+  };
+  const none = { lifecycle: false, timerEvents: false, httpEvents: false };
+  const bare = worldOf(none);
+  assert.match(bare, /import host;/);
+  assert.match(bare, /export connection-events;/);
+  assert.doesNotMatch(bare, /timers|timer-events|http|lifecycle/);
+  assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none), /wssgate:plugin\/(timers|http)/);
+  const timersOnly = worldOf({ ...none, timerEvents: true });
+  assert.match(timersOnly, /import timers;[\s\S]*export timer-events;/);
+  assert.doesNotMatch(timersOnly, /http|lifecycle/);
+  const all = worldOf({ lifecycle: true, timerEvents: true, httpEvents: true });
+  for (const line of ["export lifecycle;", "import timers;", "export timer-events;", "import http;", "export http-events;"]) {
+    assert.ok(all.includes(line), line);
+  }
+  const entry = entryOf("/p.ts", "/g.ts", { ...none, httpEvents: true });
+  assert.match(entry, /import \* as http from "wssgate:plugin\/http@1.1.0";/);
+  assert.match(entry, /export const httpEvents = exported.httpEvents;/);
+  assert.doesNotMatch(entry, /export const (lifecycle|timerEvents)/);
+});
