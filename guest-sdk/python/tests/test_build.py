@@ -65,6 +65,8 @@ def test_a_folder_with_several_modules_or_a_reserved_name_is_refused(tmp_path):
         build.find_module(tmp_path)
     with pytest.raises(BuildError, match="cannot be named 'wit_world'"):
         build.find_plugin(tmp_path, "wit_world")
+    with pytest.raises(BuildError, match="would hide Python's own module"):
+        build.find_plugin(tmp_path, "http")
 
 
 def test_the_cli_reports_an_error_and_fails(tmp_path, capsys):

@@ -59,6 +59,8 @@ def find_plugin(app_dir: Path, module_name: str):
     """Imports the plugin module natively and returns its one `Plugin` subclass, checked."""
     if module_name in RESERVED or module_name.startswith("componentize_py"):
         raise BuildError(f"the plugin module cannot be named {module_name!r}: the component uses that name; rename it")
+    if module_name in sys.stdlib_module_names:
+        raise BuildError(f"the plugin module cannot be named {module_name!r}: it would hide Python's own module; rename it")
     sys.path.insert(0, str(app_dir))
     try:
         module = importlib.import_module(module_name)
