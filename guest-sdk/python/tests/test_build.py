@@ -79,3 +79,16 @@ def test_the_shipped_contract_is_the_repository_one():
     if not repo_wit.exists():
         pytest.skip("not in a wssgate checkout")
     assert build.WIT.read_text() == repo_wit.read_text(), "copy wit/plugin.wit to guest-sdk/python/wssgate/wit/"
+
+
+def test_a_built_component_imports_and_exports_only_what_its_plugin_defines(tmp_path):
+    """A whole build (about 20 s): the component's import and export names are plain text in its binary."""
+    folder = app(tmp_path, "class Fetch(wssgate.Plugin):\n"
+                           "    def on_http_response(self, request, result, connections): pass\n", name="fetch")
+    out = tmp_path / "dist" / "fetch.wasm"
+    assert build.build(folder, out) == {"init": False, "on_timer": False, "on_http_response": True}
+    component = out.read_bytes()
+    for present in ("host", "connection-events", "http", "http-events"):
+        assert f"wssgate:plugin/{present}@".encode() in component, present
+    for absent in ("timers", "timer-events", "lifecycle"):
+        assert f"wssgate:plugin/{absent}@".encode() not in component, absent
