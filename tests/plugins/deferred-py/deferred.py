@@ -52,13 +52,21 @@ def param(query: str, key: str) -> Optional[str]:
     return None
 
 
+def number(text: Optional[str], below: int) -> Optional[int]:
+    """`text` as a whole number under `below` (how the Rust plugin parses a u16 or u64), else None."""
+    if text is None or not (text.isascii() and text.isdigit()) or int(text) >= below:
+        return None
+    return int(text)
+
+
 def millis(value: str) -> float:
     """A query's milliseconds as the SDK's seconds (0 when not a number)."""
-    return int(value) / 1000 if value.isdigit() else 0
+    return (number(value, 2**64) or 0) / 1000
 
 
 def status_of(value: Optional[str]) -> int:
-    return int(value) if value is not None and value.isdigit() and int(value) < 65536 else 403
+    status = number(value, 2**16)
+    return 403 if status is None else status
 
 
 def quietly(call) -> None:
@@ -158,8 +166,8 @@ class Deferred(wssgate.Plugin):
             logger.info("deferred logs through the logging module")
             reply = "logged"
         elif isinstance(message, str) and message.startswith("close "):
-            code = message[6:]
-            conn.close(int(code) if code.isdigit() and int(code) < 65536 else 1000, "closed by plugin")
+            code = number(message[6:], 2**16)
+            conn.close(1000 if code is None else code, "closed by plugin")
             return
         else:
             client.messages += 1

@@ -81,3 +81,11 @@ def test_panic_raises_into_the_test():
     conn = host.open("/d")
     with pytest.raises(RuntimeError, match="asked to panic"):
         host.message(conn, "panic")
+
+
+def test_close_takes_its_code_from_the_message_and_a_bad_one_is_1000():
+    host = MockHost(Deferred)
+    for text, code in [("close 4001", 4001), ("close 1005", 1008), ("close ²", 1000), ("close 70000", 1000)]:
+        conn = host.open("/d")
+        host.message(conn, text)
+        assert host.closed(conn).code == code, text
