@@ -8,13 +8,13 @@ from . import log
 from .connection import CloseFrame, Connection, Request
 from .errors import SettingsRefused
 from .http import Sent
-from .plugin import Connections, Plugin, Verdict
+from .plugin import OPTIONAL_METHODS, Connections, Plugin, Verdict
 from .timers import Timer
 
 
 def exports_of(plugin_class) -> dict:
     """Which optional events `plugin_class` handles, by method name: what the build exports and imports."""
-    return {name: callable(getattr(plugin_class, name, None)) for name in ("init", "on_timer", "on_http_response")}
+    return {name: callable(getattr(plugin_class, name, None)) for name in OPTIONAL_METHODS}
 
 
 class Runtime:

@@ -72,8 +72,9 @@ class MockHost:
                  max_session_bytes=64 * 1024, max_outbound_bytes=1 << 20, max_requests_in_flight=1024):
         self._plugin_class = plugin_class
         self._runtime = Runtime(plugin_class)
-        limits = Limits(max_name_bytes, max_groups_per_connection, max_timers, max_session_bytes,
-                        max_outbound_bytes, round(accept_timeout * 1000), max_requests_in_flight)
+        limits = Limits(name_bytes=max_name_bytes, groups_per_connection=max_groups_per_connection,
+                        timers=max_timers, session_bytes=max_session_bytes, outbound_bytes=max_outbound_bytes,
+                        accept_timeout_ms=round(accept_timeout * 1000), requests_in_flight=max_requests_in_flight)
         self._state = MockState(
             limits=limits,
             route_settings=dict(settings or {}),
