@@ -2,7 +2,7 @@
 
 from wssgate.testing import MockHost
 
-from {module} import Echo
+from plugin import Echo
 
 
 def test_echoes_text_and_binary():
