@@ -40,9 +40,12 @@ struct NewArgs {
     #[arg(long, default_value = ".")]
     path: PathBuf,
     /// Where the SDK comes from: a wssgate checkout's guest-sdk folder or the wssgate git URL (default: the checkout
-    /// this binary was built from).
+    /// this binary was built from). TypeScript and Python need a checkout's folder.
     #[arg(long)]
     sdk: Option<String>,
+    /// The plugin's language.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: scaffold::Lang,
 }
 
 #[derive(clap::Args)]
@@ -105,11 +108,14 @@ fn main() -> ExitCode {
 
 fn new_plugin(args: &NewArgs) -> Result<()> {
     let sdk = scaffold::SdkSource::from_arg(args.sdk.as_deref())?;
-    let dir = scaffold::new_plugin(&args.name, &args.path, &sdk)?;
+    let dir = match args.lang {
+        scaffold::Lang::Rust => scaffold::new_plugin(&args.name, &args.path, &sdk)?,
+        lang => scaffold::new_plugin_in(&args.name, &args.path, &sdk, lang)?,
+    };
     println!(
-        "created {}: build it with `cargo build --target wasm32-wasip2 --release`, test it with `cargo test`, serve it \
-         with `wssgate serve --config config.toml` (all in that folder)",
-        dir.display()
+        "created {}: {} (all in that folder)",
+        dir.display(),
+        scaffold::next_steps(args.lang)
     );
     Ok(())
 }

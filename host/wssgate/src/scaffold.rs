@@ -1,9 +1,14 @@
-//! `wssgate new`: scaffolds a plugin crate the way `cargo new` scaffolds a program — the SDK dependency, an echo
-//! plugin in the SDK's shape (with per-connection state), its unit test on the mock host, and a gateway config with
-//! its route — so a newcomer's first plugin builds, tests and serves as written.
+//! `wssgate new`: scaffolds a plugin the way `cargo new` scaffolds a program — the SDK dependency, an echo plugin in
+//! the SDK's shape (with per-connection state), its unit test on the mock host, and a gateway config with its route
+//! — so a newcomer's first plugin builds, tests and serves as written. A Rust crate here; TypeScript and Python
+//! from their SDK's template ([`languages`]).
 
 use anyhow::{Context, Result, bail, ensure};
 use std::path::{Component, Path, PathBuf};
+
+mod languages;
+
+pub use languages::{Lang, new_plugin as new_plugin_in, next_steps};
 
 /// Where the SDK comes from, for the new crate's `Cargo.toml`.
 pub enum SdkSource {
