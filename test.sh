@@ -2,7 +2,9 @@
 # Runs every test of the workspace on this machine, installing first what the tests need:
 # the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
 # systemd-socket-activate, pebble, nats-server, lintian, Python `websockets`, the Node packages in tests/interop/node,
-# mdbook, which builds the book in docs/, and cargo-deb, which builds the Debian package the package test installs).
+# the npm workspace of the TypeScript SDK and plugins (package.json at the root), the Python venv `.venv` with the
+# Python SDK and componentize-py (guest-sdk/python/requirements.txt), mdbook, which builds the book in docs/, and
+# cargo-deb, which builds the Debian package the package test installs).
 # The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
@@ -52,6 +54,19 @@ install_tools() {
     say "installing cargo-deb (cargo install cargo-deb), for the test that builds and installs the Debian package"
     cargo install -q cargo-deb --version 3.6.2 --locked \
       || say "could not install cargo-deb (cargo install cargo-deb --version 3.6.2 --locked): the test that needs it will fail"
+  fi
+
+  if ! [ -f node_modules/@bytecodealliance/componentize-js/package.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing the npm workspace of the TypeScript SDK and plugins (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error \
+      || say "could not install the npm workspace (npm ci): the TypeScript tests will fail"
+  fi
+
+  if ! [ -x .venv/bin/componentize-py ] || [ guest-sdk/python/requirements.txt -nt .venv/bin/componentize-py ]; then
+    say "making the Python venv .venv with the Python SDK and componentize-py (pip)"
+    { [ -x .venv/bin/python ] || python3 -m venv .venv; } \
+      && .venv/bin/pip install -q -r guest-sdk/python/requirements.txt -e guest-sdk/python \
+      || say "could not make the Python venv (python3 -m venv .venv && .venv/bin/pip install -r guest-sdk/python/requirements.txt -e guest-sdk/python): the Python tests will fail"
   fi
 
   if ! [ -f tests/interop/node/node_modules/ws/package.json ] || ! [ -f tests/interop/node/node_modules/playwright-core/package.json ]; then

@@ -1,19 +1,23 @@
 //! Groups, users, sessions, timers and sends to one connection across workers, through the chat plugin and the
-//! probe: what GatewayWorker users build chat rooms and notifications with.
+//! probe: what GatewayWorker users build chat rooms and notifications with. The chat tests run against the Rust chat
+//! plugin and against its TypeScript port (`plugins/chat-ts`), which speak the same protocol.
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+use wssgate_tests::languages::ts_plugin;
 use wssgate_tests::*;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-fn chat_gateway() -> TestGateway {
+/// A two-worker gateway serving `chat` (the Rust chat plugin or its TypeScript port) at `/chat`.
+fn chat_gateway(chat: &Path) -> TestGateway {
     let routes = format!(
         "{}\n[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
         standard_routes(),
-        plugin("chat").display()
+        chat.display()
     );
     TestGateway::start_with("workers = 2\n", &routes)
 }
@@ -60,9 +64,8 @@ async fn spread_logins(gw: &TestGateway, uids: &[&str]) -> Vec<Ws> {
     panic!("every connection landed on one worker 20 times in a row");
 }
 
-#[tokio::test]
-async fn three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it() {
-    let gw = chat_gateway();
+async fn three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it(chat: &Path) {
+    let gw = chat_gateway(chat);
     let mut clients = spread_logins(&gw, &["ann", "bob", "cid"]).await;
     for ws in clients.iter_mut() {
         send_json(ws, json!({"type": "join", "room": "lobby"})).await;
@@ -111,9 +114,8 @@ async fn three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it(
     );
 }
 
-#[tokio::test]
-async fn a_dm_reaches_both_connections_of_a_user_across_workers() {
-    let gw = chat_gateway();
+async fn a_dm_reaches_both_connections_of_a_user_across_workers(chat: &Path) {
+    let gw = chat_gateway(chat);
     let mut clients = spread_logins(&gw, &["bob", "bob", "ann"]).await;
     send_json(
         &mut clients[2],
@@ -128,9 +130,8 @@ async fn a_dm_reaches_both_connections_of_a_user_across_workers() {
     }
 }
 
-#[tokio::test]
-async fn the_session_survives_across_messages() {
-    let gw = chat_gateway();
+async fn the_session_survives_across_messages(chat: &Path) {
+    let gw = chat_gateway(chat);
     let (mut ws, _) = login(&gw, "ann").await;
     for _ in 0..3 {
         send_json(&mut ws, json!({"type": "whoami"})).await;
@@ -141,9 +142,8 @@ async fn the_session_survives_across_messages() {
     }
 }
 
-#[tokio::test]
-async fn a_timer_fires_and_an_interval_can_be_cancelled() {
-    let gw = chat_gateway();
+async fn a_timer_fires_and_an_interval_can_be_cancelled(chat: &Path) {
+    let gw = chat_gateway(chat);
     let (mut ws, _) = login(&gw, "ann").await;
     send_json(
         &mut ws,
@@ -273,4 +273,51 @@ async fn a_plugin_sends_to_and_closes_a_connection_on_another_worker_of_its_rout
         ask(&mut other, "info").await.contains("path=/other"),
         "still open and unharmed"
     );
+}
+
+#[tokio::test]
+async fn rust_chat_three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it() {
+    three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it() {
+    three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it(&ts_plugin(
+        "plugins/chat-ts",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn rust_chat_a_dm_reaches_both_connections_of_a_user_across_workers() {
+    a_dm_reaches_both_connections_of_a_user_across_workers(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_a_dm_reaches_both_connections_of_a_user_across_workers() {
+    a_dm_reaches_both_connections_of_a_user_across_workers(&ts_plugin("plugins/chat-ts")).await;
+}
+
+#[tokio::test]
+async fn rust_chat_the_session_survives_across_messages() {
+    the_session_survives_across_messages(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_the_session_survives_across_messages() {
+    the_session_survives_across_messages(&ts_plugin("plugins/chat-ts")).await;
+}
+
+#[tokio::test]
+async fn rust_chat_a_timer_fires_and_an_interval_can_be_cancelled() {
+    a_timer_fires_and_an_interval_can_be_cancelled(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_a_timer_fires_and_an_interval_can_be_cancelled() {
+    a_timer_fires_and_an_interval_can_be_cancelled(&ts_plugin("plugins/chat-ts")).await;
 }

@@ -28,7 +28,7 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
-        let runtime = PluginRuntime::new(false).expect("engine");
+        let runtime = PluginRuntime::new(false, None).expect("engine");
         runtime.start_epoch_ticker();
         let template = runtime
             .load(&wssgate_tests::plugin("probe"))
@@ -162,11 +162,13 @@ fn routes(bench: &Bench, route_toml: &str) -> wssgate_runtime::route::Routes {
     );
     let config = wssgate_config::Config::parse(std::path::Path::new("test.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let runtime = PluginRuntime::new(false).expect("engine");
+    let runtime = PluginRuntime::new(false, None).expect("engine");
+    let loaded = runtime.load(&plugin).expect("loading probe");
+    let context = RouteContext::new(&config.routes[0], 0, false, loaded.language);
     let template = wssgate_runtime::route::RouteTemplate {
         config: config.routes[0].clone(),
-        context: Arc::new(RouteContext::new(&config.routes[0], 0, false)),
-        plugin: runtime.load(&plugin).expect("loading probe"),
+        context: Arc::new(context),
+        plugin: loaded,
     };
     let route = wssgate_runtime::route::Route::instantiate(&template, &bench.links, &bench.worker)
         .expect("instantiating");

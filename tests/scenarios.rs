@@ -103,3 +103,21 @@ async fn the_deferred_plugins_scenarios_pass_on_the_gateway_as_on_the_mock() {
         run_on_gateway(&plugin("deferred"), scenario).await;
     }
 }
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn the_typescript_port_of_deferred_passes_the_same_scenarios_on_the_gateway() {
+    let plugin = wssgate_tests::languages::ts_plugin("tests/plugins/deferred-ts");
+    for scenario in &deferred::scenarios() {
+        run_on_gateway(&plugin, scenario).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the Python venv (./test.sh makes it)"]
+async fn the_python_port_of_deferred_passes_the_same_scenarios_on_the_gateway() {
+    let plugin = wssgate_tests::languages::py_plugin("tests/plugins/deferred-py");
+    for scenario in &deferred::scenarios() {
+        run_on_gateway(&plugin, scenario).await;
+    }
+}

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod backend;
 pub mod cluster;
+pub mod languages;
 pub mod nats;
 pub mod nginx;
 pub mod pebble;

@@ -74,7 +74,14 @@ impl Drop for ProcessGroup {
 /// Runs `command` in a group of its own and returns its output; if it has not finished within `limit`, its group
 /// is stopped and the test fails. Whatever of its group is still running when it exits (a browser it launched) is
 /// stopped too.
-pub async fn run_bounded(
+pub async fn run_bounded(command: std::process::Command, limit: Duration) -> std::process::Output {
+    tokio::task::spawn_blocking(move || run_bounded_blocking(command, limit))
+        .await
+        .expect("the test program's runner panicked")
+}
+
+/// [`run_bounded`] for a caller that may block its thread (test setup that builds something).
+pub fn run_bounded_blocking(
     mut command: std::process::Command,
     limit: Duration,
 ) -> std::process::Output {
@@ -82,49 +89,45 @@ pub async fn run_bounded(
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     let shown = format!("{command:?}");
-    tokio::task::spawn_blocking(move || {
-        let mut child = command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                bytes
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().unwrap()));
-        let stderr = drain(Box::new(child.stderr.take().unwrap()));
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for a test program") {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        stop_group(&mut child, libc::SIGTERM);
-        let output = std::process::Output {
-            status: status.unwrap_or_else(|| child.wait().expect("reaping a test program")),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        };
-        assert!(
-            status.is_some(),
-            "{shown} did not finish within {limit:?}; it printed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    })
-    .await
-    .expect("the test program's runner panicked")
+    let mut child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a test program") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop_group(&mut child, libc::SIGTERM);
+    let output = std::process::Output {
+        status: status.unwrap_or_else(|| child.wait().expect("reaping a test program")),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(
+        status.is_some(),
+        "{shown} did not finish within {limit:?}; it printed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Leaves process `pid` no file descriptor to open (its soft limit set to its lowest free descriptor number)

@@ -12,6 +12,29 @@
 //    componentize-js, with its wasi:http features disabled (the gateway does not link wasi:http) and without AOT.
 
 import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile, stat } from "node:fs/promises";
+
+/**
+ * The component with a custom section `wssgate-language` saying `language`, right after its 8-byte header: the
+ * gateway reads it for what differs by language (a JavaScript engine's heap needs a larger default memory cap).
+ * A custom section is id 0, its size (LEB128), then its name (LEB128 length and bytes) and its contents.
+ */
+function withLanguage(component, language) {
+  const leb = (n) => {
+    const bytes = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) byte |= 0x80;
+      bytes.push(byte);
+    } while (n !== 0);
+    return bytes;
+  };
+  const name = Buffer.from("wssgate-language");
+  const contents = Buffer.concat([Buffer.from(leb(name.length)), name, Buffer.from(language)]);
+  const section = Buffer.concat([Buffer.from([0]), Buffer.from(leb(contents.length)), contents]);
+  const bytes = Buffer.from(component);
+  return Buffer.concat([bytes.subarray(0, 8), section, bytes.subarray(8)]);
+}
 import { existsSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -133,7 +156,7 @@ async function main(args) {
       throw new BuildError(`componentize-js refused the plugin: ${err instanceof Error ? err.message : err}`);
     }
     await mkdir(dirname(output), { recursive: true });
-    await writeFile(output, component);
+    await writeFile(output, withLanguage(component, "javascript"));
     const optional = Object.entries(exports).filter(([, on]) => on).map(([name]) => name);
     console.log(
       `wssgate-build: ${args[1]} (${(component.length / 1048576).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(0)} s; ` +

@@ -166,7 +166,27 @@ def build(app_dir, output, module_name=None) -> dict:
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise BuildError(f"componentize-py failed:\n{done.stderr or done.stdout}")
+    output.write_bytes(with_language(output.read_bytes(), "python"))
     return exports
+
+
+def with_language(component: bytes, language: str) -> bytes:
+    """The component with a custom section `wssgate-language` saying `language`, right after its 8-byte header: the
+    gateway reads it for what differs by language. A custom section is id 0, its size (LEB128), then its name
+    (LEB128 length and bytes) and its contents."""
+
+    def leb(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    name = b"wssgate-language"
+    contents = leb(len(name)) + name + language.encode()
+    return component[:8] + b"\x00" + leb(len(contents)) + contents + component[8:]
 
 
 def main(argv=None) -> int:

@@ -214,8 +214,9 @@ pub struct RouteConfig {
     pub allowed_origins: Vec<String>,
     /// Handed to the plugin as string key/values.
     pub settings: BTreeMap<String, String>,
-    /// The most linear memory one plugin instance may grow to.
-    pub max_memory_bytes: usize,
+    /// The most linear memory one plugin instance may grow to; `None`: the default for the plugin's language (the
+    /// runtime knows it once the plugin is loaded).
+    pub max_memory_bytes: Option<usize>,
     /// How long one plugin callback may run before it is interrupted.
     pub event_deadline: Duration,
     /// Fuel one callback may burn, when set; off by default since metering slows every call.

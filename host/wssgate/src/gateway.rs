@@ -126,10 +126,12 @@ pub fn load_routes(
         .iter()
         .enumerate()
         .map(|(index, route)| {
+            let plugin = runtime.load(&route.plugin)?;
+            let context = RouteContext::new(route, index, runtime.fuel_metering, plugin.language);
             Ok(RouteTemplate {
                 config: route.clone(),
-                context: Arc::new(RouteContext::new(route, index, runtime.fuel_metering)),
-                plugin: runtime.load(&route.plugin)?,
+                context: Arc::new(context),
+                plugin,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -2,6 +2,7 @@
 //! route's instances on every worker) and the links beyond it ([`HostLinks`]: the hub, the way back for its timers
 //! and responses, the worker's upstream clients, the limits, the metrics).
 
+use super::language::Language;
 use crate::owned::{Due, InstanceAddress};
 use crate::upstream::WorkerUpstreams;
 use std::collections::BTreeMap;
@@ -39,7 +40,8 @@ pub struct RouteContext {
 }
 
 impl RouteContext {
-    pub fn new(route: &RouteConfig, index: usize, fuel_metering: bool) -> Self {
+    /// The route's context, for a plugin in `language` (which decides the memory cap the route does not set).
+    pub fn new(route: &RouteConfig, index: usize, fuel_metering: bool, language: Language) -> Self {
         RouteContext {
             index,
             fuel_metering,
@@ -50,7 +52,9 @@ impl RouteContext {
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             settings: route.settings.clone(),
             upstreams: route.upstreams.clone(),
-            max_memory_bytes: route.max_memory_bytes,
+            max_memory_bytes: route
+                .max_memory_bytes
+                .unwrap_or_else(|| language.default_memory_cap()),
             event_deadline: route.event_deadline,
             fuel: route.fuel,
             restart_backoff: route.restart_backoff,

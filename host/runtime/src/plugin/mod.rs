@@ -12,6 +12,7 @@ mod exports;
 mod host_calls;
 mod http_calls;
 mod instance;
+mod language;
 mod links;
 mod memory_cap;
 mod stdio;
@@ -23,6 +24,7 @@ pub use bindings::wssgate::plugin::types::{MessageParam, RequestInfo as RequestI
 pub use compile_cache::CompileCache;
 pub(crate) use host_calls::HostState;
 pub use instance::{PluginInstance, Trapped};
+pub use language::Language;
 pub use links::{HostLinks, RouteContext};
 
 use anyhow::{Result, anyhow};
@@ -38,6 +40,8 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// A compiled and linked plugin with its exports found, ready to instantiate on any worker.
 #[derive(Clone)]
 pub struct PluginTemplate {
+    /// The language the plugin was written in, as its build tool recorded it.
+    pub language: Language,
     pre: InstancePre<HostState>,
     exports: Arc<exports::ExportIndices>,
 }
@@ -118,6 +122,7 @@ impl PluginRuntime {
         })?;
         let exports = exports::ExportIndices::probe(&pre, &self.engine, path)?;
         Ok(PluginTemplate {
+            language: Language::of(&wasm),
             pre,
             exports: Arc::new(exports),
         })
