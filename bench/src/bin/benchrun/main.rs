@@ -42,11 +42,12 @@ pub(crate) struct Args {
     /// Where the plugins' `.wasm` files are (echo_ok, echo, fanout).
     #[arg(long, default_value = "target/wasm32-wasip2/release")]
     pub(crate) plugins: PathBuf,
-    /// The TypeScript echo plugin, for scenario ts (built by `npm run build` in bench/plugins/echo-ts).
-    #[arg(long, default_value = "bench/plugins/echo-ts/dist/echo-ts.wasm")]
+    /// A TypeScript plugin that echoes, for scenario ts: misbehaving-ts echoes what it does not take as a command
+    /// (`npm run build -w tests/plugins/misbehaving-ts`).
+    #[arg(long, default_value = "tests/plugins/misbehaving-ts/dist/misbehaving-ts.wasm")]
     pub(crate) ts_echo: PathBuf,
-    /// The Python echo plugin, for scenario py (built by `sh build.sh` in bench/plugins/echo-py).
-    #[arg(long, default_value = "bench/plugins/echo-py/dist/echo-py.wasm")]
+    /// A Python plugin that echoes, for scenario py (`sh tests/plugins/misbehaving-py/build.sh`).
+    #[arg(long, default_value = "tests/plugins/misbehaving-py/dist/misbehaving-py.wasm")]
     pub(crate) py_echo: PathBuf,
     /// Core the servers are pinned to.
     #[arg(long, default_value_t = 0)]
