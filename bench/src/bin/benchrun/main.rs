@@ -44,10 +44,16 @@ pub(crate) struct Args {
     pub(crate) plugins: PathBuf,
     /// A TypeScript plugin that echoes, for scenario ts: misbehaving-ts echoes what it does not take as a command
     /// (`npm run build -w tests/plugins/misbehaving-ts`).
-    #[arg(long, default_value = "tests/plugins/misbehaving-ts/dist/misbehaving-ts.wasm")]
+    #[arg(
+        long,
+        default_value = "tests/plugins/misbehaving-ts/dist/misbehaving-ts.wasm"
+    )]
     pub(crate) ts_echo: PathBuf,
     /// A Python plugin that echoes, for scenario py (`sh tests/plugins/misbehaving-py/build.sh`).
-    #[arg(long, default_value = "tests/plugins/misbehaving-py/dist/misbehaving-py.wasm")]
+    #[arg(
+        long,
+        default_value = "tests/plugins/misbehaving-py/dist/misbehaving-py.wasm"
+    )]
     pub(crate) py_echo: PathBuf,
     /// Core the servers are pinned to.
     #[arg(long, default_value_t = 0)]
