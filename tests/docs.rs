@@ -367,7 +367,7 @@ fn every_page_with_rust_examples_is_a_doctest_of_the_sdk() {
             continue;
         }
         with_rust += 1;
-        let include = format!("#[doc = include_str!(\"../../{}\")]", page.display());
+        let include = format!("#[doc = include_str!(\"../../../{}\")]", page.display());
         if !sdk.contains(&include) {
             missing.push(format!(
                 "{} has Rust examples, but guest-sdk/rust/src/lib.rs lacks `{include}` (under #[cfg(doctest)])",

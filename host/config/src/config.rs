@@ -217,8 +217,9 @@ pub struct RouteConfig {
     /// The most linear memory one plugin instance may grow to; `None`: the default for the plugin's language (the
     /// runtime knows it once the plugin is loaded).
     pub max_memory_bytes: Option<usize>,
-    /// How long one plugin callback may run before it is interrupted.
-    pub event_deadline: Duration,
+    /// How much CPU time one plugin callback may use before it is interrupted; `None`: the default for the
+    /// plugin's language.
+    pub event_deadline: Option<Duration>,
     /// Fuel one callback may burn, when set; off by default since metering slows every call.
     pub fuel: Option<u64>,
     /// Plugin instances per worker; the route's connections are spread over them.

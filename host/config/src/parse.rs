@@ -23,7 +23,6 @@ const DEFAULT_GRACE_MS: u64 = 5_000;
 /// How long a deferred upgrade waits for the plugin's answer: long enough for a backend's login check, short enough
 /// that a plugin that forgets to answer does not hold clients (and connection slots) for long.
 const DEFAULT_ACCEPT_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_EVENT_DEADLINE_MS: u64 = 50;
 const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
 /// The per-address connection cap of a route that grants an upstream (the webhook route among them), whose plugin
 /// may hold each upgrade on a backend call: a few clients cannot open enough upgrades to take the upstream's
@@ -467,11 +466,11 @@ fn route(
         settings.insert(key, text);
     }
     let max_memory_mib = r.max_memory_mib;
-    let deadline_ms = r.event_deadline_ms.unwrap_or(DEFAULT_EVENT_DEADLINE_MS);
+    let deadline_ms = r.event_deadline_ms;
     let instances = r.instances.unwrap_or(1);
     let accept_timeout_ms = r.accept_timeout_ms.unwrap_or(DEFAULT_ACCEPT_TIMEOUT_MS);
     if max_memory_mib == Some(0)
-        || deadline_ms == 0
+        || deadline_ms == Some(0)
         || instances == 0
         || r.fuel == Some(0)
         || accept_timeout_ms == 0
@@ -510,7 +509,7 @@ fn route(
         allowed_origins: r.allowed_origins,
         settings,
         max_memory_bytes: max_memory_mib.map(|mib| mib << 20),
-        event_deadline: Duration::from_millis(deadline_ms),
+        event_deadline: deadline_ms.map(Duration::from_millis),
         fuel: r.fuel,
         instances,
         restart_backoff: Duration::from_millis(

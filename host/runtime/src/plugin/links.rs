@@ -55,7 +55,9 @@ impl RouteContext {
             max_memory_bytes: route
                 .max_memory_bytes
                 .unwrap_or_else(|| language.default_memory_cap()),
-            event_deadline: route.event_deadline,
+            event_deadline: route
+                .event_deadline
+                .unwrap_or_else(|| language.default_event_deadline()),
             fuel: route.fuel,
             restart_backoff: route.restart_backoff,
         }
