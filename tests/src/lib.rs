@@ -215,6 +215,8 @@ pub struct TestGateway {
     pub cert: CertificateDer<'static>,
     /// Everything the gateway logged so far.
     log: Arc<Mutex<String>>,
+    /// The config file it serves.
+    config: PathBuf,
 }
 
 impl TestGateway {
@@ -322,6 +324,7 @@ impl TestGateway {
                 .expect("reading the generated development certificate")
         });
         TestGateway {
+            config: config_path,
             child,
             wss: wss.unwrap(),
             ws: ws.unwrap(),
@@ -389,6 +392,11 @@ impl TestGateway {
     }
 
     /// What the gateway logged so far.
+    /// The config file the gateway serves.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -9,7 +9,12 @@
 //! bounded: the connections open at once, the head's size and header count, the body's size, and the time to send
 //! the head, to send the body and to take the response. The token is checked from the head, before any of the body
 //! is read, and an address that keeps failing it is answered 429 for a while, so guessing it is slow as well as
-//! hopeless. The tokens are the running config's: a reload replaces them.
+//! hopeless. The tokens are the running config's: a reload replaces them. `/api/status` ([`status`]) is what
+//! `wssgate status` shows.
+
+mod status;
+
+pub use status::ProcessInfo;
 
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
@@ -92,6 +97,8 @@ pub struct AdminApi {
     /// What a client address counts as: token failures count an IPv6 client by its network
     /// (`ipv6_prefix_len`), like every per-address cap.
     pub admission: Arc<wssgate_hub::admission::Admission>,
+    /// The process's start, config and last reload, for `/api/status`.
+    pub process: Arc<status::ProcessInfo>,
 }
 
 /// The admin listener's state beyond what the gateway hands it.
@@ -613,6 +620,7 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
     let route_of =
         |path: Option<&'_ String>| -> Option<String> { path.filter(|p| known(p)).cloned() };
     match (method, path) {
+        ("GET", "/api/status") => (StatusCode::OK, status::status(api)),
         ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
             (Some(route), Some(uid)) => {
                 let connections = api.hub.connections_of_user(&route, uid).len();
@@ -730,6 +738,7 @@ mod tests {
                 cluster: None,
                 max_connections: 1,
                 admission: wssgate_hub::admission::Admission::new(&limits),
+                process: Arc::new(ProcessInfo::new("test.toml".into())),
             },
             failures: Mutex::default(),
         };

@@ -63,6 +63,16 @@ impl LinkState {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// Other nodes in presence now.
+    pub fn nodes(&self) -> usize {
+        self.view.nodes()
+    }
+
+    /// Publications for other nodes dropped so far (broker down, queue full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     /// Sets the connection state from the client itself, every tick of the link: the client's events, which also
     /// set it, can be dropped when their queue is full.
     pub(super) fn follow(&self, connected: bool) {

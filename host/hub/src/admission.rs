@@ -204,6 +204,16 @@ impl Admission {
         false
     }
 
+    /// How many addresses (or IPv6 networks) are throttled for traps now.
+    pub fn throttled_now(&self) -> usize {
+        let now = Instant::now();
+        lock(&self.traps)
+            .records
+            .values()
+            .filter(|r| r.throttled_until.is_some_and(|until| now < until))
+            .count()
+    }
+
     /// Whether new upgrades from `ip` are refused because its clients kept making plugins trap.
     pub fn is_throttled(&self, ip: IpAddr) -> bool {
         let ip = self.group(ip);

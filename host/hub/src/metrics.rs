@@ -139,6 +139,22 @@ struct Shard {
     closes: Mutex<BTreeMap<u16, u64>>,
 }
 
+/// One route's counters summed over workers, or one worker's summed over routes (`Metrics::totals`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub opened: u64,
+    pub closed: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub traps: u64,
+    /// Upgrades waiting for the plugin's answer now.
+    pub deferred_waiting: u64,
+    /// Linear memory the plugin instances hold now.
+    pub plugin_memory_bytes: u64,
+}
+
 pub struct Metrics {
     /// Route paths, the `route` label.
     routes: Vec<String>,
@@ -315,6 +331,68 @@ impl Metrics {
     /// Sums a shard counter over the shards.
     fn sum_shards(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards.iter().map(|s| field(s).load(Relaxed)).sum()
+    }
+
+    /// The counters of route `slot` (every route with `None`) on `worker` (every worker with `None`).
+    pub fn totals(&self, worker: Option<usize>, slot: Option<usize>) -> Totals {
+        let mut t = Totals::default();
+        let (mut deferred, mut deferred_ended, mut grown, mut freed) = (0, 0, 0, 0);
+        for (w, shard) in self.shards.iter().enumerate() {
+            if worker.is_some_and(|want| want != w) {
+                continue;
+            }
+            for (s, r) in shard.routes.iter().enumerate() {
+                if slot.is_some_and(|want| want != s) {
+                    continue;
+                }
+                let get = |c: &AtomicU64| c.load(Relaxed);
+                t.opened += get(&r.opened);
+                t.closed += get(&r.closed);
+                t.messages_in += get(&r.messages_in);
+                t.messages_out += get(&r.messages_out);
+                t.bytes_in += get(&r.bytes_in);
+                t.bytes_out += get(&r.bytes_out);
+                t.traps += get(&r.traps);
+                deferred += get(&r.deferred);
+                deferred_ended += get(&r.deferred_ended);
+                grown += get(&r.memory_grown);
+                freed += get(&r.memory_freed);
+            }
+        }
+        t.deferred_waiting = deferred.saturating_sub(deferred_ended);
+        t.plugin_memory_bytes = grown.saturating_sub(freed);
+        t
+    }
+
+    /// Timers alive now on `worker` (every worker with `None`).
+    pub fn timers_live(&self, worker: Option<usize>) -> u64 {
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| worker.is_none_or(|want| want == *w))
+            .map(|(_, s)| {
+                s.timers_started
+                    .load(Relaxed)
+                    .saturating_sub(s.timers_ended.load(Relaxed))
+            })
+            .sum()
+    }
+
+    /// The route paths, in slot order.
+    pub fn routes(&self) -> &[String] {
+        &self.routes
+    }
+
+    pub fn workers(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Each certificate's listener, source and expiry (Unix seconds).
+    pub fn certificates(&self) -> Vec<(String, String, i64)> {
+        lock(&self.certificates)
+            .iter()
+            .map(|((listener, source), expiry)| (listener.clone(), source.clone(), *expiry))
+            .collect()
     }
 
     /// Sums a route counter over the shards.

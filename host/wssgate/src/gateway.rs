@@ -44,6 +44,8 @@ pub struct Gateway {
     hub: Arc<Hub>,
     /// The admin API's set of routes and its tokens, when the admin listener runs: a reload replaces them.
     admin: Option<AdminLinks>,
+    /// The start, config file and last reload, which `/api/status` reports.
+    process: Arc<wssgate_admin::ProcessInfo>,
     /// The number of the last routes generation handed to the workers.
     generation: u64,
     /// Builds listeners' TLS settings, at start and on reload.
@@ -239,6 +241,9 @@ impl Gateway {
             reloads: Vec::new(),
             admission: admission.clone(),
             admin: None,
+            process: Arc::new(wssgate_admin::ProcessInfo::new(
+                std::fs::canonicalize(&config.source).unwrap_or_else(|_| config.source.clone()),
+            )),
             generation: 0,
             hub: hub.clone(),
             certificates,
@@ -302,6 +307,7 @@ impl Gateway {
                 cluster,
                 max_connections: admin.max_connections,
                 admission: admission.clone(),
+                process: gateway.process.clone(),
             };
             gateway.admin = Some(links);
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
@@ -330,7 +336,10 @@ impl Gateway {
     /// what they started with. A config or plugin that fails to load changes nothing.
     pub fn reload(&mut self, path: &Path, workers: Option<usize>) {
         match self.try_reload(path, workers) {
-            Ok(()) => tracing::info!("reload complete: new connections use {}", path.display()),
+            Ok(()) => {
+                self.process.reloaded();
+                tracing::info!("reload complete: new connections use {}", path.display())
+            }
             Err(e) => tracing::error!("reload rejected, still serving the previous config: {e:#}"),
         }
     }

@@ -11,9 +11,10 @@
 //!   worker that runs them.
 //! - `wssgate-admin`: the admin listener — push API, `/metrics`, `/healthz`.
 //!
-//! Here: [`gateway`] starts the workers and stops them, [`privileges`] drops root after binding, and [`scaffold`]
-//! writes new plugin crates (`wssgate new`).
+//! Here: [`gateway`] starts the workers and stops them, [`privileges`] drops root after binding, [`scaffold`]
+//! writes new plugin crates (`wssgate new`), and [`status`] asks a running gateway how it is (`wssgate status`).
 
 pub mod gateway;
 pub mod privileges;
 pub mod scaffold;
+pub mod status;

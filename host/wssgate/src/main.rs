@@ -4,9 +4,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use wssgate::gateway::{self, Gateway};
 use wssgate::privileges;
 use wssgate::scaffold;
+use wssgate::status;
 use wssgate_config::{Config, LogConfig, LogFormat, RunAs, TlsFiles};
 use wssgate_edge::tls;
 use wssgate_runtime::plugin::{CompileCache, PluginRuntime};
@@ -30,6 +32,23 @@ enum Command {
     Check(Options),
     /// Create a plugin crate: the SDK dependency, an echo plugin, its unit test and a config that serves it.
     New(NewArgs),
+    /// Show the running gateway at a glance: uptime, config and last reload, memory, and per worker and route the
+    /// connections, messages and bytes per second, plugin memory and traps; cluster and certificates. Asks the admin
+    /// listener the config names, with its token.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The running gateway's config file (for its `[admin]` address and token).
+    #[arg(long, short, default_value = "config/gateway.toml")]
+    config: PathBuf,
+    /// Refresh every second until Ctrl-C, like `top`.
+    #[arg(long)]
+    watch: bool,
+    /// Print the gateway's answer as one JSON object (counters since its start), for scripts.
+    #[arg(long, conflicts_with = "watch")]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -96,6 +115,7 @@ fn main() -> ExitCode {
             check(config)
         }),
         Command::New(args) => new_plugin(args),
+        Command::Status(args) => show_status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,6 +124,41 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn show_status(args: &StatusArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let target = status::Target::of(&config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut before = target.get("/api/status").await?;
+        if args.json {
+            println!("{before}");
+            return Ok(());
+        }
+        // Bounded by Ctrl-C with --watch; one round without it.
+        loop {
+            let tick = tokio::time::sleep(Duration::from_secs(1));
+            tokio::select! {
+                _ = tick => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+            let now = target.get("/api/status").await?;
+            let table = status::table(&now, &before, 1.0);
+            if args.watch {
+                // Clear the screen and start at its top, like `top`.
+                print!("\x1b[2J\x1b[H{table}");
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+            } else {
+                print!("{table}");
+                return Ok(());
+            }
+            before = now;
+        }
+    })
 }
 
 fn new_plugin(args: &NewArgs) -> Result<()> {

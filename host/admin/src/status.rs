@@ -1,0 +1,122 @@
+//! `GET /api/status`: what `wssgate status` shows, as one JSON object — the process (version, uptime, config and
+//! its last reload, resident memory), each worker and each route (connections open and waiting for an answer,
+//! messages and bytes in and out, plugin memory, traps, timers), addresses throttled for traps, the cluster link and
+//! the certificates. Counters are totals since the start: a reader takes two readings for rates (the command does,
+//! a second apart), so the gateway keeps no clock-dependent state for it.
+
+use crate::AdminApi;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wssgate_hub::metrics::Totals;
+
+/// What the process knows of itself, for `/api/status`.
+pub struct ProcessInfo {
+    pub started: SystemTime,
+    /// The config file it serves.
+    pub config: PathBuf,
+    /// When a reload last took effect; `None` before the first.
+    pub last_reload: Mutex<Option<SystemTime>>,
+}
+
+impl ProcessInfo {
+    pub fn new(config: PathBuf) -> Self {
+        ProcessInfo {
+            started: SystemTime::now(),
+            config,
+            last_reload: Mutex::new(None),
+        }
+    }
+
+    /// Notes a reload that took effect now.
+    pub fn reloaded(&self) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+    }
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}
+
+/// The process's resident memory, from `/proc/self/status` (`None` where there is no procfs).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn totals_json(t: &Totals) -> Value {
+    json!({
+        "connections_open": t.opened.saturating_sub(t.closed),
+        "connections_waiting": t.deferred_waiting,
+        "connections_total": t.opened,
+        "messages_in": t.messages_in,
+        "messages_out": t.messages_out,
+        "bytes_in": t.bytes_in,
+        "bytes_out": t.bytes_out,
+        "plugin_memory_bytes": t.plugin_memory_bytes,
+        "traps": t.traps,
+    })
+}
+
+/// The status object (its fields are documented in docs/src/configuration.md, "wssgate status").
+pub fn status(api: &AdminApi) -> Value {
+    let metrics = &api.metrics;
+    let process = &api.process;
+    let now = SystemTime::now();
+    let last_reload = *process
+        .last_reload
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let workers: Vec<Value> = (0..metrics.workers())
+        .map(|w| {
+            let mut worker = totals_json(&metrics.totals(Some(w), None));
+            worker["worker"] = json!(w);
+            worker["timers"] = json!(metrics.timers_live(Some(w)));
+            worker
+        })
+        .collect();
+    let routes: Vec<Value> = metrics
+        .routes()
+        .iter()
+        .enumerate()
+        .map(|(slot, path)| {
+            let mut route = totals_json(&metrics.totals(None, Some(slot)));
+            route["route"] = json!(path);
+            route
+        })
+        .collect();
+    let cluster = api.cluster.as_ref().map(|c| {
+        json!({
+            "connected": c.is_connected(),
+            "nodes": c.nodes(),
+            "dropped": c.dropped(),
+        })
+    });
+    let certificates: Vec<Value> = metrics
+        .certificates()
+        .into_iter()
+        .map(|(listener, source, expiry)| {
+            json!({"listener": listener, "source": source, "expires_unix": expiry})
+        })
+        .collect();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_unix_ms": unix_ms(process.started),
+        "uptime_s": now.duration_since(process.started).unwrap_or(Duration::ZERO).as_secs(),
+        "config": process.config.display().to_string(),
+        "last_reload_unix_ms": last_reload.map(unix_ms),
+        "rss_bytes": rss_bytes(),
+        "totals": totals_json(&metrics.totals(None, None)),
+        "timers": metrics.timers_live(None),
+        "throttled_addresses": api.admission.throttled_now(),
+        "workers": workers,
+        "routes": routes,
+        "cluster": cluster,
+        "certificates": certificates,
+    })
+}

@@ -1,0 +1,159 @@
+//! `wssgate status` against a running gateway: the numbers match what the test's clients did, `--json` parses,
+//! `--watch` refreshes until Ctrl-C, and each way of not reaching the gateway is one line and a failing exit code.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use wssgate_tests::ports::free_port;
+use wssgate_tests::*;
+
+const TOKEN: &str = "status-test-token-0123456789";
+
+fn status(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(gateway_binary())
+        .arg("status")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn gateway_with_admin() -> (TestGateway, u16) {
+    let port = free_port();
+    let gw = TestGateway::start_with(
+        &format!("workers = 2\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"),
+        &standard_routes(),
+    );
+    (gw, port)
+}
+
+#[tokio::test]
+async fn status_counts_what_the_clients_did_per_worker_and_route() {
+    let (gw, _) = gateway_with_admin();
+    let mut echoes = Vec::new();
+    for _ in 0..3 {
+        echoes.push(gw.ws("/echo").await);
+    }
+    for (n, ws) in echoes.iter_mut().enumerate() {
+        for m in 0..=n {
+            assert_eq!(ask(ws, &format!("m{m}")).await, format!("m{m}"));
+        }
+    }
+    let mut ok = gw.wss("/wss").await;
+    assert_eq!(ask(&mut ok, "tom").await, "ok");
+
+    let out = status(gw.config_path(), &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object");
+    assert_eq!(json["totals"]["connections_open"], 4, "{json:#}");
+    assert_eq!(json["workers"].as_array().unwrap().len(), 2);
+    let open: u64 = json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["connections_open"].as_u64().unwrap())
+        .sum();
+    assert_eq!(open, 4, "the workers' connections add up");
+    let route = |path: &str| {
+        json["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == path)
+            .unwrap_or_else(|| panic!("no route {path} in {json:#}"))
+            .clone()
+    };
+    assert_eq!(route("/echo")["connections_open"], 3);
+    assert_eq!(route("/echo")["messages_in"], 6);
+    assert_eq!(route("/echo")["messages_out"], 6);
+    assert_eq!(route("/wss")["messages_in"], 1);
+    assert_eq!(route("/wss")["bytes_in"], 3);
+    assert!(route("/probe")["plugin_memory_bytes"].as_u64().unwrap() > 0);
+    assert!(json["rss_bytes"].as_u64().unwrap() > 0);
+    assert!(json["config"].as_str().unwrap().ends_with("gateway.toml"));
+    assert!(json["last_reload_unix_ms"].is_null(), "not reloaded yet");
+    assert!(json["cluster"].is_null());
+
+    let out = status(gw.config_path(), &[]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "wssgate ", "worker 0", "worker 1", "total", "/echo", "/wss", "/probe", "msg in/s",
+    ] {
+        assert!(table.contains(needle), "no {needle:?} in:\n{table}");
+    }
+}
+
+/// Fails with exit code ≠ 0 and one line on stderr holding `needle`.
+fn one_line_failure(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn no_gateway_a_wrong_token_or_no_admin_listener_is_one_line_and_a_failure() {
+    let (gw, port) = gateway_with_admin();
+    let dir = scratch_dir("status-errors");
+    let config = std::fs::read_to_string(gw.config_path()).unwrap();
+    let wrong = dir.join("wrong-token.toml");
+    std::fs::write(&wrong, config.replace(TOKEN, "not-the-token-0123456789")).unwrap();
+    one_line_failure(&status(&wrong, &[]), "refused the config's [admin] token");
+
+    let off = dir.join("no-admin.toml");
+    std::fs::write(
+        &off,
+        format!(
+            "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n[[route]]\npath = \"/echo\"\nplugin = \"{}\"\n",
+            plugin("echo").display()
+        ),
+    )
+    .unwrap();
+    one_line_failure(&status(&off, &[]), "the admin listener is off");
+
+    let path = gw.config_path().to_path_buf();
+    drop(gw);
+    // Nothing listens on the admin port once the gateway is gone.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    one_line_failure(&status(&path, &[]), "no gateway answers");
+}
+
+#[tokio::test]
+async fn watch_refreshes_until_ctrl_c_and_then_exits_cleanly() {
+    let (gw, _) = gateway_with_admin();
+    let mut watch = Command::new(gateway_binary())
+        .args(["status", "--watch", "--config"])
+        .arg(gw.config_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: kill(2) on the child's pid; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(watch.id() as libc::pid_t, libc::SIGINT);
+    }
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "--watch did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.matches("worker 0").count() >= 2,
+        "refreshed at least twice:\n{text}"
+    );
+}
