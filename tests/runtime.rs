@@ -77,6 +77,7 @@ impl Bench {
             client_ip: ip.into(),
             subprotocol: None,
             connected_at_ms: 0,
+            traffic: Default::default(),
         });
         self.hub.register(id, details.clone());
         self.hub.opened(id);

@@ -157,3 +157,79 @@ async fn watch_refreshes_until_ctrl_c_and_then_exits_cleanly() {
         "refreshed at least twice:\n{text}"
     );
 }
+
+fn connections(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(gateway_binary())
+        .arg("connections")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn connections_lists_each_connection_with_its_route_user_groups_and_traffic() {
+    let port = free_port();
+    let gw = TestGateway::start_with(
+        &format!("workers = 2\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"),
+        &format!(
+            "{}\n[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
+            standard_routes(),
+            plugin("chat").display()
+        ),
+    );
+    let mut echo = gw.ws("/echo").await;
+    for text in ["a", "bb", "ccc"] {
+        assert_eq!(ask(&mut echo, text).await, text);
+    }
+    let mut chat = gw.ws("/chat").await;
+    let login = r#"{"type":"login","uid":"ann"}"#;
+    assert!(ask(&mut chat, login).await.contains("login"));
+    let join = r#"{"type":"join","room":"lobby"}"#;
+    assert!(ask(&mut chat, join).await.contains("joined"));
+
+    let out = connections(gw.config_path(), &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["total"], 2, "{json:#}");
+    let listed = json["connections"].as_array().unwrap();
+    let on = |route: &str| listed.iter().find(|c| c["route"] == route).unwrap().clone();
+    let (e, c) = (on("/echo"), on("/chat"));
+    assert_eq!(e["messages_in"], 3);
+    assert_eq!(e["bytes_in"], 6);
+    assert_eq!(e["messages_out"], 3);
+    assert_eq!(e["state"], "open");
+    assert!(e["user"].is_null());
+    assert_eq!(c["user"], "ann");
+    assert_eq!(c["groups"], 1);
+    assert_eq!(c["messages_in"], 2);
+    assert_eq!(c["bytes_in"], (login.len() + join.len()) as u64);
+    assert!(
+        c["remote_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(c["id"].as_str().unwrap().parse::<u64>().is_ok());
+
+    let out = connections(gw.config_path(), &["--route", "/chat"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 2, "a header and one line:\n{text}");
+    assert!(
+        text.contains("ann") && text.contains("/chat") && !text.contains("/echo"),
+        "{text}"
+    );
+
+    let out = connections(gw.config_path(), &["--limit", "1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 shown"));
+    one_line_failure(
+        &connections(gw.config_path(), &["--route", "/nowhere"]),
+        "no route /nowhere",
+    );
+}

@@ -621,6 +621,26 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
         |path: Option<&'_ String>| -> Option<String> { path.filter(|p| known(p)).cloned() };
     match (method, path) {
         ("GET", "/api/status") => (StatusCode::OK, status::status(api)),
+        ("GET", "/api/connections") => {
+            let route = query.get("route");
+            if route.is_some_and(|r| !known(r)) {
+                return (StatusCode::BAD_REQUEST, json!({"error": "no such route"}));
+            }
+            let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+                None => status::CONNECTIONS_LIMIT,
+                Some(Ok(limit)) => limit.min(status::CONNECTIONS_LIMIT),
+                Some(Err(_)) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": "`limit` is a number"}),
+                    );
+                }
+            };
+            (
+                StatusCode::OK,
+                status::connections(api, route.map(String::as_str), limit),
+            )
+        }
         ("GET", "/api/user-online") => match (route_of(query.get("route")), query.get("uid")) {
             (Some(route), Some(uid)) => {
                 let connections = api.hub.connections_of_user(&route, uid).len();

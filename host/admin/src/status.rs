@@ -1,3 +1,5 @@
+//! `GET /api/connections` lists the connections one by one, for `wssgate connections`.
+//!
 //! `GET /api/status`: what `wssgate status` shows, as one JSON object — the process (version, uptime, config and
 //! its last reload, resident memory), each worker and each route (connections open and waiting for an answer,
 //! messages and bytes in and out, plugin memory, traps, timers), addresses throttled for traps, the cluster link and
@@ -119,4 +121,34 @@ pub fn status(api: &AdminApi) -> Value {
         "cluster": cluster,
         "certificates": certificates,
     })
+}
+
+/// The most connections one `/api/connections` answer lists (about 250 bytes each): a gateway with a million
+/// connections is asked about a route, or for a first page, not for all of them at once.
+pub const CONNECTIONS_LIMIT: usize = 10_000;
+
+/// `/api/connections`: this node's connections of `route` (or of every route), by id, at most `limit`, and how
+/// many there are.
+pub fn connections(api: &AdminApi, route: Option<&str>, limit: usize) -> Value {
+    let now = unix_ms(SystemTime::now());
+    let (all, summaries) = api.hub.connections(route, limit);
+    let listed: Vec<Value> = summaries
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.id.to_string(),
+                "route": c.route,
+                "remote_address": c.remote_address,
+                "user": c.user,
+                "groups": c.groups,
+                "age_s": now.saturating_sub(c.connected_at_ms) / 1000,
+                "messages_in": c.traffic.messages_in,
+                "bytes_in": c.traffic.bytes_in,
+                "messages_out": c.traffic.messages_out,
+                "bytes_out": c.traffic.bytes_out,
+                "state": if c.open { "open" } else { "waiting" },
+            })
+        })
+        .collect();
+    json!({"total": all, "connections": listed})
 }

@@ -211,6 +211,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         connected_at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        traffic: Default::default(),
     });
     let slot = worker.metrics.slot(&route.path);
     let served_by = instance.borrow().uid();
@@ -267,6 +268,6 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         done,
         registration,
     };
-    let session = Session::open(ws, slot, instance, worker, limits, holds);
-    tokio::task::spawn_local(session.run(details));
+    let session = Session::open(ws, slot, instance, worker, limits, holds, details);
+    tokio::task::spawn_local(session.run());
 }

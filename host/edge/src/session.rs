@@ -105,19 +105,10 @@ pub struct Session<S> {
     slot: usize,
     /// The limits as of the connection's start.
     limits: Arc<Limits>,
-    /// Traffic both ways, for the access log.
-    traffic: Traffic,
+    /// What the connection opened with, and its traffic both ways (for the access log and `wssgate connections`).
+    details: Arc<ConnectionDetails>,
     /// The close code the session ended with (1006 until known).
     close_code: u16,
-}
-
-/// Messages and payload bytes each way over one connection.
-#[derive(Default)]
-struct Traffic {
-    messages_in: u64,
-    bytes_in: u64,
-    messages_out: u64,
-    bytes_out: u64,
 }
 
 impl<S> Drop for Session<S> {
@@ -139,13 +130,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         worker: Rc<WorkerContext>,
         limits: Arc<Limits>,
         holds: Holds,
+        details: Arc<ConnectionDetails>,
     ) -> Self {
         let (id, outbox) = (holds.registration.id, holds.registration.outbox.clone());
         worker.metrics.opened(worker.index, slot);
         Session {
             slot,
             limits,
-            traffic: Traffic::default(),
+            details,
             close_code: 1006,
             ws,
             plugin,
@@ -164,12 +156,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// Runs the session to its end: `details` are what the connection opened with, for the access log.
-    pub async fn run(mut self, details: Arc<ConnectionDetails>) {
+    /// Runs the session to its end.
+    pub async fn run(mut self) {
         let started = Instant::now();
         let end = self.exchange().await;
         self.close_code = end.code;
-        let t = &self.traffic;
+        let (details, t) = (&self.details, self.details.traffic.count());
         tracing::info!(target: "access", client = %details.remote_address, route = %details.route,
             connection = self.id, duration_ms = started.elapsed().as_millis() as u64, messages_in = t.messages_in,
             bytes_in = t.bytes_in, messages_out = t.messages_out, bytes_out = t.bytes_out, close = end.code,
@@ -296,8 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             // The gateway is closing this connection; later messages are not delivered.
             return None;
         }
-        self.traffic.messages_in += 1;
-        self.traffic.bytes_in += message.len() as u64;
+        self.details.traffic.received(message.len());
         self.worker
             .metrics
             .message_in(self.worker.index, self.slot, message.len());
@@ -411,8 +402,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Hands every queued message to tungstenite, counting it.
     async fn feed_queued(&mut self) -> Result<(), WsError> {
         while let Some(message) = self.outbox.pop() {
-            self.traffic.messages_out += 1;
-            self.traffic.bytes_out += message.len() as u64;
+            self.details.traffic.sent(message.len());
             self.worker
                 .metrics
                 .message_out(self.worker.index, self.slot, message.len());

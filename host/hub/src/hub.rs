@@ -39,6 +39,67 @@ pub struct ConnectionDetails {
     pub client_ip: IpAddr,
     pub subprotocol: Option<String>,
     pub connected_at_ms: u64,
+    /// Messages and payload bytes each way so far: the session counts, the access log and `wssgate connections`
+    /// read.
+    pub traffic: Traffic,
+}
+
+/// Messages and payload bytes each way over one connection, counted by its session (on its worker) and read from
+/// anywhere.
+#[derive(Default)]
+pub struct Traffic {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+/// What [`Traffic`] held when it was read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficCount {
+    pub messages_in: u64,
+    pub bytes_in: u64,
+    pub messages_out: u64,
+    pub bytes_out: u64,
+}
+
+impl Traffic {
+    /// A message of `bytes` came from the client.
+    #[inline]
+    pub fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A message of `bytes` went to the client.
+    #[inline]
+    pub fn sent(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> TrafficCount {
+        TrafficCount {
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One connection as `wssgate connections` lists it.
+#[derive(Debug, Clone)]
+pub struct ConnectionSummary {
+    pub id: ConnectionId,
+    pub route: String,
+    pub remote_address: String,
+    pub user: Option<String>,
+    pub groups: usize,
+    pub connected_at_ms: u64,
+    pub traffic: TrafficCount,
+    /// Open (its WebSocket is up), or still waiting for the plugin's answer to its upgrade.
+    pub open: bool,
 }
 
 /// A connection's entry: its details, groups, user and session.
@@ -71,6 +132,11 @@ impl Members {
 
     fn len(&self) -> usize {
         self.0.iter().map(|set| set.len()).sum()
+    }
+
+    fn contains(&self, id: ConnectionId) -> bool {
+        self.on_worker(registry::worker_of(id))
+            .is_some_and(|set| set.contains(&id))
     }
 
     fn is_empty(&self) -> bool {
@@ -261,6 +327,45 @@ impl Hub {
             self.interest(route, &audience, true);
         }
         self.changed(route, &audience);
+    }
+
+    /// How many connections of `route` (every route with `None`) this node holds, and the first `limit` by id.
+    pub fn connections(
+        &self,
+        route: Option<&str>,
+        limit: usize,
+    ) -> (usize, Vec<ConnectionSummary>) {
+        let state = self.lock();
+        let mut ids: Vec<ConnectionId> = state
+            .members
+            .iter()
+            .filter(|(_, m)| route.is_none_or(|r| m.details.route == r))
+            .map(|(id, _)| *id)
+            .collect();
+        let total = ids.len();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let listed = ids
+            .into_iter()
+            .filter_map(|id| {
+                let m = state.members.get(&id)?;
+                let open = state
+                    .routes
+                    .get(&m.details.route)
+                    .is_some_and(|members| members.contains(id));
+                Some(ConnectionSummary {
+                    id,
+                    route: m.details.route.clone(),
+                    remote_address: m.details.remote_address.clone(),
+                    user: m.user.clone(),
+                    groups: m.groups.len(),
+                    connected_at_ms: m.details.connected_at_ms,
+                    traffic: m.details.traffic.count(),
+                    open,
+                })
+            })
+            .collect();
+        (total, listed)
     }
 
     /// The details of connection `id` if it is open on `route`.

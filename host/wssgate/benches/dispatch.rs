@@ -73,6 +73,7 @@ fn dispatch(c: &mut Criterion) {
         client_ip: [127, 0, 0, 1].into(),
         subprotocol: None,
         connected_at_ms: 0,
+        traffic: Default::default(),
     });
     hub.register(id, details.clone());
     hub.opened(id);

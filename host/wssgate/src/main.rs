@@ -36,6 +36,25 @@ enum Command {
     /// connections, messages and bytes per second, plugin memory and traps; cluster and certificates. Asks the admin
     /// listener the config names, with its token.
     Status(StatusArgs),
+    /// List the running gateway's connections, one line each: id, route, remote address, user, groups, age,
+    /// messages and bytes each way, state (open, or waiting for the plugin's answer). Asks the admin listener.
+    Connections(ConnectionsArgs),
+}
+
+#[derive(clap::Args)]
+struct ConnectionsArgs {
+    /// The running gateway's config file (for its `[admin]` address and token).
+    #[arg(long, short, default_value = "config/gateway.toml")]
+    config: PathBuf,
+    /// Only this route's connections.
+    #[arg(long)]
+    route: Option<String>,
+    /// At most this many, by id (the gateway lists at most 10,000 at once).
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Print the gateway's answer as one JSON object, for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -116,6 +135,7 @@ fn main() -> ExitCode {
         }),
         Command::New(args) => new_plugin(args),
         Command::Status(args) => show_status(args),
+        Command::Connections(args) => show_connections(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,6 +179,42 @@ fn show_status(args: &StatusArgs) -> Result<()> {
             before = now;
         }
     })
+}
+
+fn show_connections(args: &ConnectionsArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let target = status::Target::of(&config)?;
+    let mut path = format!("/api/connections?limit={}", args.limit);
+    if let Some(route) = &args.route {
+        anyhow::ensure!(
+            config.routes.iter().any(|r| &r.path == route),
+            "{}: no route {route}",
+            config.source.display()
+        );
+        path.push_str(&format!("&route={}", percent_encode(route)));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(target.get(&path))?;
+    if args.json {
+        println!("{answer}");
+    } else {
+        print!("{}", status::connection_lines(&answer));
+    }
+    Ok(())
+}
+
+/// `text` for a query string: every byte but unreserved ones as `%XX`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn new_plugin(args: &NewArgs) -> Result<()> {

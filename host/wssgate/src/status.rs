@@ -201,3 +201,46 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
     }
     out
 }
+
+/// `/api/connections`' answer as `wssgate connections` prints it: one line per connection.
+pub fn connection_lines(answer: &Value) -> String {
+    let mut out = format!(
+        "{:<20} {:<14} {:<22} {:<12} {:>6} {:>7} {:>9} {:>10} {:>9} {:>10} {:<7}\n",
+        "id",
+        "route",
+        "remote address",
+        "user",
+        "groups",
+        "age s",
+        "msgs in",
+        "bytes in",
+        "msgs out",
+        "bytes out",
+        "state"
+    );
+    let count = |v: &Value| v.as_u64().unwrap_or(0);
+    let empty = Vec::new();
+    let listed = answer["connections"].as_array().unwrap_or(&empty);
+    for c in listed {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<14} {:<22} {:<12} {:>6} {:>7} {:>9} {:>10} {:>9} {:>10} {:<7}",
+            c["id"].as_str().unwrap_or("?"),
+            c["route"].as_str().unwrap_or("?"),
+            c["remote_address"].as_str().unwrap_or("?"),
+            c["user"].as_str().unwrap_or("-"),
+            count(&c["groups"]),
+            count(&c["age_s"]),
+            count(&c["messages_in"]),
+            count(&c["bytes_in"]),
+            count(&c["messages_out"]),
+            count(&c["bytes_out"]),
+            c["state"].as_str().unwrap_or("?"),
+        );
+    }
+    let total = count(&answer["total"]);
+    if total > listed.len() as u64 {
+        let _ = writeln!(out, "… {} of {total} shown (--limit)", listed.len());
+    }
+    out
+}

@@ -118,6 +118,7 @@ async fn a_subscription_whose_task_ended_is_subscribed_again_and_counted() {
             client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             subprotocol: None,
             connected_at_ms: 0,
+            traffic: Default::default(),
         }),
     );
     hub.join("/r", id, "room", 8).unwrap();

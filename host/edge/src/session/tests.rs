@@ -150,6 +150,7 @@ impl Bench {
             self.worker.clone(),
             self.limits.clone(),
             holds,
+            details,
         );
         let client = Client {
             io: client,
@@ -314,14 +315,14 @@ fn details() -> Arc<ConnectionDetails> {
         client_ip: [127, 0, 0, 1].into(),
         subprotocol: None,
         connected_at_ms: 0,
+        traffic: Default::default(),
     })
 }
 
 /// Runs `session` to its end alongside `client_side`, both on this thread, within `WAIT`.
 async fn drive<F: std::future::Future<Output = ()>>(session: Session<Counted>, client_side: F) {
-    let details = details();
     timeout(WAIT * 2, async {
-        tokio::join!(session.run(details), client_side);
+        tokio::join!(session.run(), client_side);
     })
     .await
     .expect("the session ended");

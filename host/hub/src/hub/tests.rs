@@ -25,6 +25,7 @@ fn connect(hub: &Hub, worker: &Connections, route: &str) -> (ConnectionId, Rc<Ou
         client_ip: [127, 0, 0, 1].into(),
         subprotocol: None,
         connected_at_ms: 0,
+        traffic: Default::default(),
     };
     hub.register(id, Arc::new(details));
     hub.opened(id);
