@@ -74,6 +74,9 @@ async fn status_counts_what_the_clients_did_per_worker_and_route() {
     assert_eq!(route("/wss")["messages_in"], 1);
     assert_eq!(route("/wss")["bytes_in"], 3);
     assert!(route("/probe")["plugin_memory_bytes"].as_u64().unwrap() > 0);
+    // One instance per worker and route (the default `instances = 1`), two workers.
+    assert_eq!(route("/echo")["plugin_instances"], 2);
+    assert_eq!(json["totals"]["plugin_instances"], 6);
     assert!(json["rss_bytes"].as_u64().unwrap() > 0);
     assert!(json["config"].as_str().unwrap().ends_with("gateway.toml"));
     assert!(json["last_reload_unix_ms"].is_null(), "not reloaded yet");

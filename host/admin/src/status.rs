@@ -61,6 +61,7 @@ fn totals_json(t: &Totals) -> Value {
         "bytes_in": t.bytes_in,
         "bytes_out": t.bytes_out,
         "plugin_memory_bytes": t.plugin_memory_bytes,
+        "plugin_instances": t.plugin_instances,
         "traps": t.traps,
     })
 }

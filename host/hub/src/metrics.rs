@@ -121,6 +121,9 @@ struct RouteCounters {
     /// what they hold now (wasm memory never shrinks while an instance lives).
     memory_grown: AtomicU64,
     memory_freed: AtomicU64,
+    /// Plugin instances (wasmtime stores: a replacement after a trap is a new one) started and ended.
+    instances_started: AtomicU64,
+    instances_ended: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -153,6 +156,8 @@ pub struct Totals {
     pub deferred_waiting: u64,
     /// Linear memory the plugin instances hold now.
     pub plugin_memory_bytes: u64,
+    /// Plugin instances alive now.
+    pub plugin_instances: u64,
 }
 
 pub struct Metrics {
@@ -259,6 +264,14 @@ impl Metrics {
     pub fn plugin_memory_freed(&self, worker: usize, slot: usize, bytes: u64) {
         if let Some(r) = self.counters(worker, slot) {
             r.memory_freed.fetch_add(bytes, Relaxed);
+            r.instances_ended.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A plugin instance of the route started.
+    pub fn plugin_instance_started(&self, worker: usize, slot: usize) {
+        if let Some(r) = self.counters(worker, slot) {
+            r.instances_started.fetch_add(1, Relaxed);
         }
     }
 
@@ -337,6 +350,7 @@ impl Metrics {
     pub fn totals(&self, worker: Option<usize>, slot: Option<usize>) -> Totals {
         let mut t = Totals::default();
         let (mut deferred, mut deferred_ended, mut grown, mut freed) = (0, 0, 0, 0);
+        let (mut started, mut ended) = (0, 0);
         for (w, shard) in self.shards.iter().enumerate() {
             if worker.is_some_and(|want| want != w) {
                 continue;
@@ -357,10 +371,13 @@ impl Metrics {
                 deferred_ended += get(&r.deferred_ended);
                 grown += get(&r.memory_grown);
                 freed += get(&r.memory_freed);
+                started += get(&r.instances_started);
+                ended += get(&r.instances_ended);
             }
         }
         t.deferred_waiting = deferred.saturating_sub(deferred_ended);
         t.plugin_memory_bytes = grown.saturating_sub(freed);
+        t.plugin_instances = started.saturating_sub(ended);
         t
     }
 

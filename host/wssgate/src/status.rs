@@ -120,7 +120,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         now["throttled_addresses"],
     );
     let header = format!(
-        "{:<14} {:>6} {:>7} {:>9} {:>9} {:>11} {:>11} {:>11} {:>6}",
+        "{:<14} {:>6} {:>7} {:>9} {:>9} {:>11} {:>11} {:>9} {:>11} {:>6}",
         "",
         "open",
         "waiting",
@@ -128,6 +128,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         "msg out/s",
         "bytes in/s",
         "bytes out/s",
+        "instances",
         "plugin mem",
         "traps"
     );
@@ -135,7 +136,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
     let count = |v: &Value| v.as_u64().unwrap_or(0);
     let row = |label: String, n: &Value, b: &Value| {
         format!(
-            "{:<14} {:>6} {:>7} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>11} {:>6}",
+            "{:<14} {:>6} {:>7} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>9} {:>11} {:>6}",
             label,
             count(&n["connections_open"]),
             count(&n["connections_waiting"]),
@@ -143,6 +144,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
             rate(n, b, "messages_out", seconds),
             rate(n, b, "bytes_in", seconds),
             rate(n, b, "bytes_out", seconds),
+            count(&n["plugin_instances"]),
             mib(&n["plugin_memory_bytes"]),
             count(&n["traps"]),
         )

@@ -4,7 +4,8 @@
 //!
 //! A growth past the cap is refused, not trapped: `memory.grow` answers -1 and the plugin's allocator decides —
 //! a Rust plugin aborts (a trap, so the instance is replaced), a JavaScript or Python engine may recover by
-//! collecting garbage first. When the instance ends, what it held is given back to the gauge.
+//! collecting garbage first. When the instance ends, what it held is given back to the gauge. It also counts the
+//! route's live instances (`wssgate status`), since it lives exactly as long as its instance's store.
 
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -25,7 +26,9 @@ pub(crate) struct MemoryCap {
 }
 
 impl MemoryCap {
+    /// The cap of a new instance of route `slot` on `worker`, which counts as started from now until it is dropped.
     pub(crate) fn new(max_bytes: usize, metrics: Arc<Metrics>, worker: usize, slot: usize) -> Self {
+        metrics.plugin_instance_started(worker, slot);
         MemoryCap {
             max_bytes,
             held: 0,
