@@ -93,6 +93,16 @@ pub async fn health_becomes(gw: &TestGateway, wanted: &str) {
 
 /// The subjects node `name` is subscribed to, from nats-server's monitoring endpoint.
 pub async fn subscriptions_of(broker: &Nats, name: &str) -> Vec<String> {
+    subscription_ids_of(broker, name)
+        .await
+        .into_iter()
+        .map(|(subject, _)| subject)
+        .collect()
+}
+
+/// Each subscription of node `name` as the broker knows it: its subject and its id (a new subscription to the same
+/// subject gets a new one).
+pub async fn subscription_ids_of(broker: &Nats, name: &str) -> Vec<(String, String)> {
     let tcp = bounded(tokio::net::TcpStream::connect((
         "127.0.0.1",
         broker.monitor,
@@ -101,7 +111,7 @@ pub async fn subscriptions_of(broker: &Nats, name: &str) -> Vec<String> {
     .unwrap();
     let answer = raw_exchange(
         tcp,
-        b"GET /connz?subs=1 HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        b"GET /connz?subs=detail HTTP/1.0\r\nHost: localhost\r\n\r\n",
     )
     .await;
     let body: serde_json::Value =
@@ -112,12 +122,17 @@ pub async fn subscriptions_of(broker: &Nats, name: &str) -> Vec<String> {
         .iter()
         .filter(|c| c["name"] == name)
         .flat_map(|c| {
-            c["subscriptions_list"]
+            c["subscriptions_list_detail"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
         })
-        .filter_map(|s| s.as_str().map(str::to_owned))
+        .filter_map(|s| {
+            Some((
+                s["subject"].as_str()?.to_owned(),
+                s["sid"].as_str()?.to_owned(),
+            ))
+        })
         .collect()
 }
 

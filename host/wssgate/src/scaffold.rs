@@ -52,14 +52,7 @@ impl SdkSource {
 /// Writes the crate `name` into `parent/name`; returns its folder.
 pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf> {
     check_name(name)?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let parent = parent.canonicalize()?;
-    let dir = parent.join(name);
-    ensure!(
-        !dir.exists(),
-        "{} already exists; choose another name or --path",
-        dir.display()
-    );
+    let dir = new_folder(parent, name)?;
     let dependency = match sdk {
         SdkSource::Path(path) => format!(
             "wssgate-sdk = {{ path = {:?} }}",
@@ -105,6 +98,19 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf>
         let path = dir.join(file);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(dir)
+}
+
+/// `parent/name`, which must not exist yet; `parent` is created if need be.
+fn new_folder(parent: &Path, name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let parent = parent.canonicalize()?;
+    let dir = parent.join(name);
+    ensure!(
+        !dir.exists(),
+        "{} already exists; choose another name or --path",
+        dir.display()
+    );
     Ok(dir)
 }
 

@@ -5,37 +5,17 @@
 use super::*;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::metrics::Metrics;
+use wssgate_tests::WAIT;
+use wssgate_tests::cluster::subscription_ids_of;
 use wssgate_tests::nats::Nats;
-use wssgate_tests::{WAIT, bounded, raw_exchange};
 
 /// The broker's subscription ids for `subject` on the connection named `node`.
 async fn sids(broker: &Nats, node: &str, subject: &str) -> Vec<String> {
-    let tcp = bounded(tokio::net::TcpStream::connect((
-        "127.0.0.1",
-        broker.monitor,
-    )))
-    .await
-    .unwrap();
-    let answer = raw_exchange(
-        tcp,
-        b"GET /connz?subs=detail HTTP/1.0\r\nHost: localhost\r\n\r\n",
-    )
-    .await;
-    let body: serde_json::Value =
-        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    body["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["name"] == node)
-        .flat_map(|c| {
-            c["subscriptions_list_detail"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|s| s["subject"] == subject)
-        .map(|s| s["sid"].as_str().unwrap_or_default().to_owned())
+    subscription_ids_of(broker, node)
+        .await
+        .into_iter()
+        .filter(|(s, _)| s == subject)
+        .map(|(_, sid)| sid)
         .collect()
 }
 

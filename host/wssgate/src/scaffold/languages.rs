@@ -3,7 +3,7 @@
 //! name and the path of the SDK filled in. npm and pip take the SDK from the checkout's folder, as Cargo does for
 //! a Rust plugin, and everything else from their registries at the versions the template pins.
 
-use super::{SdkSource, check_name, relative};
+use super::{SdkSource, check_name, new_folder, relative};
 use anyhow::{Context, Result, bail, ensure};
 use std::path::{Path, PathBuf};
 
@@ -94,14 +94,7 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource, lang: Lang) -> Res
         "{}: no such folder; give the wssgate checkout's guest-sdk folder with --sdk",
         sdk_folder.display()
     );
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let parent = parent.canonicalize()?;
-    let dir = parent.join(name);
-    ensure!(
-        !dir.exists(),
-        "{} already exists; choose another name or --path",
-        dir.display()
-    );
+    let dir = new_folder(parent, name)?;
     let sdk_path = match lang {
         // A pip requirement line is a bare path: absolute, so it holds wherever pip runs.
         Lang::Python => sdk_folder.clone(),
