@@ -149,13 +149,43 @@ pub fn check_file(path: &Path) -> (bool, String) {
 }
 
 /// A fresh folder under the system temp dir for one test's files.
+///
+/// The folders stay while their test process runs (a failing test's files can be read); the first call in a test
+/// process removes those of test processes that have ended, so a run's scratch space is bounded by one test binary's
+/// rather than growing with every binary (some hold a plugin project's `node_modules` or a venv).
 pub fn scratch_dir(tag: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_scratch_of_ended_processes);
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wssgate-test-{}-{tag}-{n}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("creating a scratch dir");
     dir
+}
+
+const SCRATCH_PREFIX: &str = "wssgate-test-";
+
+/// Removes the scratch folders whose test process (the pid in the name) is no longer running.
+fn remove_scratch_of_ended_processes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1, written as PEM into `dir`.
