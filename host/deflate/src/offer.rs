@@ -150,7 +150,11 @@ fn accept(offer: &Offer, mode: Mode) -> Option<Agreement> {
             if !server_takeover {
                 response.push_str("; server_no_context_takeover");
             }
-            response.push_str(&format!("; server_max_window_bits={server_window_bits}"));
+            // Our window is announced only when the client asked for a limit: a decoder reads a stream of any
+            // smaller window, and some clients refuse a parameter they did not offer.
+            if client_limit.is_some() {
+                response.push_str(&format!("; server_max_window_bits={server_window_bits}"));
+            }
             let client_takeover = !offer.client_no_context_takeover;
             if !client_takeover {
                 response.push_str("; client_no_context_takeover");

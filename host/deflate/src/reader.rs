@@ -10,8 +10,8 @@
 //! What this reader refuses itself, with the close code RFC 6455 and RFC 7692 call for: RSV1 on a control or
 //! continuation frame (1002), an unmasked frame (1002), a compressed frame or message past the size limits or a
 //! message inflating past `max_message_bytes` (1009), data that is not deflate (1002), and a new data message
-//! inside a compressed one (1002). The refusal is reported through a [`FailureCell`] the session reads, and the
-//! read fails; later reads end the stream.
+//! inside a compressed one (1002). The refusal is reported through a [`Report`] the session reads, and the
+//! read fails; later reads end the stream. The report also counts the compressed messages and their bytes.
 //!
 //! An idle connection holds no buffer here: bytes are read into tungstenite's buffer and taken from it.
 
@@ -24,8 +24,26 @@ use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Where the reader leaves why it refused the client's input.
-pub type FailureCell = Rc<Cell<Option<Failure>>>;
+/// What the reader tells its session: why it refused the client's input, and the compressed messages it inflated
+/// since the session last took the counts.
+#[derive(Default)]
+pub struct Report {
+    pub failure: Cell<Option<Failure>>,
+    messages: Cell<u64>,
+    wire_bytes: Cell<u64>,
+    plain_bytes: Cell<u64>,
+}
+
+impl Report {
+    /// The compressed messages inflated, their bytes on the wire and inflated, since the last call.
+    pub fn take_counts(&self) -> (u64, u64, u64) {
+        (
+            self.messages.take(),
+            self.wire_bytes.take(),
+            self.plain_bytes.take(),
+        )
+    }
+}
 
 /// Buffers that grew past this are given back once drained, so a large message does not pin its memory.
 const KEEP: usize = 4 * 1024;
@@ -79,7 +97,7 @@ pub struct Inflating<S> {
     in_plain_message: bool,
     inflater: InflaterSource,
     limits: Limits,
-    failure: FailureCell,
+    report: Rc<Report>,
     /// The refusal was reported by a failed read: later reads end the stream.
     failed: bool,
 }
@@ -89,7 +107,7 @@ fn refuse(code: u16, reason: &'static str) -> Failure {
 }
 
 impl<S> Inflating<S> {
-    pub fn new(inner: S, inflater: InflaterSource, limits: Limits, failure: FailureCell) -> Self {
+    pub fn new(inner: S, inflater: InflaterSource, limits: Limits, report: Rc<Report>) -> Self {
         Inflating {
             inner,
             raw: Vec::new(),
@@ -102,9 +120,15 @@ impl<S> Inflating<S> {
             in_plain_message: false,
             inflater,
             limits,
-            failure,
+            report,
             failed: false,
         }
+    }
+
+    /// The reader, with `bytes` already read from the stream (after the upgrade request) to be read first.
+    pub fn with_unread(mut self, bytes: Vec<u8>) -> Self {
+        self.raw = bytes;
+        self
     }
 
     /// The most compressed bytes one message may take: a little over the plain limit, since data that does not
@@ -257,6 +281,7 @@ impl<S> Inflating<S> {
             .take()
             .expect("a message is being collected");
         let cap = self.limits.max_message_bytes;
+        let wire = self.message.len() as u64;
         let inflated = match &mut self.inflater {
             InflaterSource::Shared(shared) => shared.borrow_mut().inflate(&mut self.message, cap),
             InflaterSource::Own {
@@ -275,6 +300,10 @@ impl<S> Inflating<S> {
             InflateError::TooBig => refuse(1009, "message too big"),
             InflateError::Corrupt => refuse(1002, "invalid compressed data"),
         })?;
+        let report = &self.report;
+        report.messages.set(report.messages.get() + 1);
+        report.wire_bytes.set(report.wire_bytes.get() + wire);
+        report.plain_bytes.set(report.plain_bytes.get() + plain.len() as u64);
         let mut chunks = plain.chunks(self.limits.max_frame_bytes.max(1)).peekable();
         let mut first = true;
         if chunks.peek().is_none() {
@@ -360,7 +389,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(failure) => {
-                    this.failure.set(Some(failure));
+                    this.report.failure.set(Some(failure));
                     this.failed = true;
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,

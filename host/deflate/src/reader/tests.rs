@@ -42,8 +42,8 @@ fn compressed(text: &[u8]) -> Vec<u8> {
 /// fails or ends; returns the messages and the refusal.
 async fn read_all(bytes: Vec<u8>, inflater: InflaterSource) -> (Vec<Message>, Option<Failure>) {
     let (mut client, server) = tokio::io::duplex(1 << 20);
-    let failure: FailureCell = Rc::default();
-    let reader = Inflating::new(server, inflater, LIMITS, failure.clone());
+    let report: Rc<Report> = Rc::default();
+    let reader = Inflating::new(server, inflater, LIMITS, report.clone());
     let config = WebSocketConfig::default()
         .max_frame_size(Some(LIMITS.max_frame_bytes))
         .max_message_size(Some(LIMITS.max_message_bytes));
@@ -62,7 +62,7 @@ async fn read_all(bytes: Vec<u8>, inflater: InflaterSource) -> (Vec<Message>, Op
             }
         }
     }
-    (got, failure.get())
+    (got, report.failure.get())
 }
 
 fn shared() -> InflaterSource {
@@ -210,8 +210,8 @@ async fn input_split_into_single_bytes_is_read_the_same() {
     let mut bytes = frame(FIN | RSV1 | 1, &compressed(b"one byte at a time"));
     bytes.extend(frame(FIN | 1, b"and plain"));
     let (mut client, server) = tokio::io::duplex(16);
-    let failure: FailureCell = Rc::default();
-    let reader = Inflating::new(server, shared(), LIMITS, failure.clone());
+    let report: Rc<Report> = Rc::default();
+    let reader = Inflating::new(server, shared(), LIMITS, report.clone());
     let mut ws = WebSocketStream::from_raw_socket(reader, Role::Server, None).await;
     let writer = async move {
         for b in bytes {
@@ -228,4 +228,21 @@ async fn input_split_into_single_bytes_is_read_the_same() {
     };
     let ((), got) = tokio::join!(writer, reader);
     assert_eq!(got, vec![text("one byte at a time"), text("and plain")]);
+    let wire = compressed(b"one byte at a time").len() as u64;
+    assert_eq!(report.take_counts(), (1, wire, 18));
+    assert_eq!(report.take_counts(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn bytes_read_with_the_upgrade_request_are_read_first() {
+    let early = frame(FIN | RSV1 | 1, &compressed(b"early"));
+    let (mut client, server) = tokio::io::duplex(1024);
+    let reader = Inflating::new(server, shared(), LIMITS, Rc::default()).with_unread(early);
+    let mut ws = WebSocketStream::from_raw_socket(reader, Role::Server, None).await;
+    client
+        .write_all(&frame(FIN | RSV1 | 1, &compressed(b"later")))
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), text("early"));
+    assert_eq!(ws.next().await.unwrap().unwrap(), text("later"));
 }
