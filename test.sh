@@ -4,7 +4,7 @@
 # systemd-socket-activate, pebble, nats-server, lintian, Python `websockets`, the Node packages in tests/interop/node,
 # the npm workspace of the TypeScript SDK and plugins (package.json at the root), the Python venv `.venv` with the
 # Python SDK and componentize-py (guest-sdk/python/requirements.txt), mdbook, which builds the book in docs/, and
-# cargo-deb, which builds the Debian package the package test installs).
+# cargo-deb, which builds the Debian package the package test installs, and Autobahn|Testsuite in .autobahn/).
 # The README's Quick start and .ci/run both call this script.
 #
 # Tests that need such a tool are `#[ignore]`d in a plain `cargo test`, so a run without them says "ignored" rather
@@ -19,6 +19,34 @@ cd "$(dirname "$0")"
 say() { echo "test.sh: $*" >&2; }
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+# Autobahn|Testsuite, which tests/autobahn.rs runs for the compression cases, is Python 2.7 only. Debian 12 has no
+# Python 2, Debian 11 (bullseye, still on deb.debian.org) does: its source is added at pin priority 100, so it serves
+# only packages bookworm lacks and never upgrades one. The suite goes into a virtualenv in .autobahn/ (virtualenv
+# 20.21.1 is the last that makes Python 2.7 environments), with the versions tests/autobahn/requirements.txt pins.
+install_autobahn() {
+  [ -x .autobahn/venv27/bin/wstest ] && ! [ tests/autobahn/requirements.txt -nt .autobahn/venv27/bin/wstest ] && return
+  local fail="the Autobahn test (tests/autobahn.rs) will fail"
+  if ! [ -x /usr/bin/python2.7 ]; then
+    say "installing Python 2.7 from Debian 11 (bullseye), for Autobahn|Testsuite"
+    if ! grep -rqs "bullseye" /etc/apt/sources.list.d/; then
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bullseye\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bullseye-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        | as_root tee /etc/apt/sources.list.d/wssgate-bullseye-python2.sources >/dev/null
+      printf 'Package: *\nPin: release n=bullseye\nPin-Priority: 100\n\nPackage: *\nPin: release n=bullseye-security\nPin-Priority: 100\n' \
+        | as_root tee /etc/apt/preferences.d/wssgate-bullseye-python2.pref >/dev/null
+    fi
+    as_root apt-get update -qq \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python2.7 python2.7-dev >/dev/null \
+      || { say "could not install python2.7 from bullseye (apt-get install python2.7 python2.7-dev): $fail"; return; }
+  fi
+  say "installing Autobahn|Testsuite into .autobahn/ (pip, tests/autobahn/requirements.txt)"
+  rm -rf .autobahn
+  python3 -m venv .autobahn/tools \
+    && .autobahn/tools/bin/pip install -q 'virtualenv==20.21.1' \
+    && XDG_DATA_HOME="$PWD/.autobahn/xdg" .autobahn/tools/bin/virtualenv -q -p /usr/bin/python2.7 .autobahn/venv27 \
+    && .autobahn/venv27/bin/pip install -q --no-cache-dir -r tests/autobahn/requirements.txt \
+    || say "could not install Autobahn|Testsuite (see above): $fail"
 }
 
 install_tools() {
@@ -68,6 +96,8 @@ install_tools() {
       && .venv/bin/pip install -q -r guest-sdk/python/requirements.txt -e guest-sdk/python \
       || say "could not make the Python venv (python3 -m venv .venv && .venv/bin/pip install -r guest-sdk/python/requirements.txt -e guest-sdk/python): the Python tests will fail"
   fi
+
+  install_autobahn
 
   if ! [ -f tests/interop/node/node_modules/ws/package.json ] || ! [ -f tests/interop/node/node_modules/playwright-core/package.json ]; then
     say "installing the Node packages of tests/interop/node (npm ci)"

@@ -725,6 +725,41 @@ pub async fn raw_frames_until_close(tcp: &mut TcpStream) -> (Vec<(u8, Vec<u8>)>,
     panic!("no close frame among the first 1000 frames");
 }
 
+/// Writes `cert` as a PEM file `ca.pem` into `dir`, for clients in other languages to trust; returns its path.
+pub fn ca_file(cert: &CertificateDer<'static>, dir: &Path) -> PathBuf {
+    let path = dir.join("ca.pem");
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64(cert.as_ref())
+    );
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// Standard base64 with line breaks every 64 characters, for a PEM file.
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                TABLE[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out.as_bytes()
+        .chunks(64)
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A TLS connector that trusts `cert` only.
 pub fn trusting(cert: &CertificateDer<'static>) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();

@@ -166,3 +166,19 @@ impl Drop for FdStarvation {
         );
     }
 }
+
+/// Runs `program args…` (bounded to 30 s) and parses the one JSON line it prints; panics with its output unless it
+/// succeeded.
+pub async fn run_json_client(program: &str, args: &[String]) -> serde_json::Value {
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    let output = run_bounded(command, Duration::from_secs(30)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{program} failed: {}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}

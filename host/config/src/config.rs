@@ -234,6 +234,44 @@ pub struct RouteConfig {
     /// address; the excess gets HTTP 503. 0 = no cap of the route's own (`[limits] max_connections_per_ip` still
     /// applies). On by default for a route that grants an upstream.
     pub max_connections_per_ip: usize,
+    /// permessage-deflate (RFC 7692) for the route's connections.
+    pub compression: Compression,
+}
+
+/// A route's `compression` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    pub mode: CompressionMode,
+    /// zlib's level, 1 (fastest, the default) to 9.
+    pub level: u32,
+    /// Messages shorter than this are sent uncompressed (RFC 7692 lets each message choose).
+    pub min_bytes: usize,
+    /// `dedicated`: the largest sliding window a connection's contexts keep (9 to 15 bits).
+    pub window_bits: u8,
+}
+
+/// `compression = "off" | "shared" | "dedicated"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionMode {
+    /// The extension is declined: the default.
+    Off,
+    /// No context is kept between messages by either side: a worker's codecs serve all its connections, and a
+    /// message published to many is compressed once.
+    Shared,
+    /// Each connection keeps its own contexts, which compress streams of similar messages better, at a cost in
+    /// memory per connection.
+    Dedicated,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            mode: CompressionMode::Off,
+            level: 1,
+            min_bytes: 512,
+            window_bits: 12,
+        }
+    }
 }
 
 /// Where the development certificate is kept, relative to the config file's folder.

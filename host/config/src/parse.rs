@@ -5,7 +5,8 @@
 use crate::cluster::ClusterConfig;
 use crate::config::{
     AcmeConfig, AdminConfig, CompileCache, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT,
-    ListenerConfig, LogConfig, NamedCertificate, RouteConfig, RunAs, TlsFiles,
+    Compression, CompressionMode, ListenerConfig, LogConfig, NamedCertificate, RouteConfig, RunAs,
+    TlsFiles,
 };
 use crate::limits::Limits;
 use crate::upstream::RawUpstream;
@@ -141,6 +142,10 @@ struct RawRoute {
     accept_timeout_ms: Option<u64>,
     upstreams: Option<Spanned<Vec<String>>>,
     max_connections_per_ip: Option<usize>,
+    compression: Option<Spanned<String>>,
+    compression_level: Option<Spanned<u32>>,
+    compression_min_bytes: Option<Spanned<usize>>,
+    compression_window_bits: Option<Spanned<u8>>,
 }
 
 /// The file being parsed: its path (which errors name) and folder (which relative paths are resolved against).
@@ -500,7 +505,17 @@ fn route(
     } else {
         DEFAULT_UPSTREAM_ROUTE_MAX_CONNECTIONS_PER_IP
     });
+    let compression = compression(
+        src,
+        &RawCompression {
+            compression: r.compression,
+            compression_level: r.compression_level,
+            compression_min_bytes: r.compression_min_bytes,
+            compression_window_bits: r.compression_window_bits,
+        },
+    )?;
     Ok(RouteConfig {
+        compression,
         max_connections_per_ip,
         upstreams: grants,
         path: route_path,
@@ -517,6 +532,67 @@ fn route(
         ),
         accept_timeout: Duration::from_millis(accept_timeout_ms),
     })
+}
+
+/// A route's compression keys, as written.
+struct RawCompression {
+    compression: Option<Spanned<String>>,
+    compression_level: Option<Spanned<u32>>,
+    compression_min_bytes: Option<Spanned<usize>>,
+    compression_window_bits: Option<Spanned<u8>>,
+}
+
+/// A route's `compression` and its `compression_*` settings, each checked.
+fn compression(src: &Source<'_>, r: &RawCompression) -> Result<Compression, ConfigError> {
+    let mut c = Compression::default();
+    if let Some(mode) = &r.compression {
+        c.mode = match mode.get_ref().as_str() {
+            "off" => CompressionMode::Off,
+            "shared" => CompressionMode::Shared,
+            "dedicated" => CompressionMode::Dedicated,
+            other => {
+                return Err(src.at(
+                    mode.span(),
+                    format!("`compression` is \"off\", \"shared\" or \"dedicated\", not {other:?}"),
+                ));
+            }
+        };
+    }
+    let set_while_off = [
+        r.compression_level.as_ref().map(|v| ("compression_level", v.span())),
+        r.compression_min_bytes.as_ref().map(|v| ("compression_min_bytes", v.span())),
+        r.compression_window_bits.as_ref().map(|v| ("compression_window_bits", v.span())),
+    ];
+    if c.mode == CompressionMode::Off
+        && let Some((key, span)) = set_while_off.into_iter().flatten().next()
+    {
+        return Err(src.at(
+            span,
+            format!("`{key}` is set but the route's `compression` is off (set `compression = \"shared\"` or \"dedicated\")"),
+        ));
+    }
+    if let Some(level) = &r.compression_level {
+        if !(1..=9).contains(level.get_ref()) {
+            return Err(src.at(level.span(), "`compression_level` is 1 (fastest) to 9 (smallest)".into()));
+        }
+        c.level = *level.get_ref();
+    }
+    if let Some(min) = &r.compression_min_bytes {
+        c.min_bytes = *min.get_ref();
+    }
+    if let Some(bits) = &r.compression_window_bits {
+        if c.mode != CompressionMode::Dedicated {
+            return Err(src.at(
+                bits.span(),
+                "`compression_window_bits` applies to `compression = \"dedicated\"` only (shared keeps no window)".into(),
+            ));
+        }
+        if !(9..=15).contains(bits.get_ref()) {
+            return Err(src.at(bits.span(), "`compression_window_bits` is 9 to 15".into()));
+        }
+        c.window_bits = *bits.get_ref();
+    }
+    Ok(c)
 }
 
 /// `[limits]`, each checked.

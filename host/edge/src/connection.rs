@@ -19,7 +19,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use crate::compression::Compressing;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use wssgate_deflate::reader::Limits as ReaderLimits;
 use wssgate_config::ClientAddress;
 use wssgate_config::limits::Limits;
 use wssgate_hub::ConnectionDetails;
@@ -182,16 +184,17 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         };
         worker.metrics.rejected(worker.index, why);
     }
-    let (route, accept_key, subprotocol, instance, ticket) = match (answer, instance, ticket) {
+    let (route, accept_key, subprotocol, deflate, instance, ticket) = match (answer, instance, ticket) {
         (
             Answer::Upgrade {
                 route,
                 accept_key,
                 subprotocol,
+                deflate,
             },
             Some(instance),
             Some(ticket),
-        ) => (route, accept_key, subprotocol, instance, ticket),
+        ) => (route, accept_key, subprotocol, deflate, instance, ticket),
         // Every refusal above replaced the upgrade with its error answer.
         (answer, _, _) => {
             if upgrade::respond(&mut stream, &answer).await.is_ok() {
@@ -240,10 +243,12 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         return;
     }
     worker.hub.opened(registration.id);
+    let compression = route.compression;
     let open = Answer::Upgrade {
         route,
         accept_key,
         subprotocol,
+        deflate: deflate.clone(),
     };
     if upgrade::respond(&mut stream, &open).await.is_err() {
         // The plugin accepted the connection, so its end reaches the plugin as for any other.
@@ -261,13 +266,36 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
-    let ws = WebSocketStream::from_partially_read(stream, early, Role::Server, Some(config)).await;
     let holds = Holds {
         generation: routes,
         ticket,
         done,
         registration,
     };
-    let session = Session::open(ws, slot, instance, worker, limits, holds, details);
+    let Some(agreement) = deflate else {
+        let ws =
+            WebSocketStream::from_partially_read(stream, early, Role::Server, Some(config)).await;
+        let session = Session::open(ws, slot, instance, worker, limits, holds, details, None);
+        tokio::task::spawn_local(session.run());
+        return;
+    };
+    // A compressed connection reads through the inflating reader, which takes the early bytes too.
+    let compressing = Compressing::new(agreement, &compression);
+    let reader_limits = ReaderLimits {
+        max_frame_bytes: limits.max_frame_bytes,
+        max_message_bytes: limits.max_message_bytes,
+    };
+    let reader = compressing.reader(stream, early, &worker.codecs, reader_limits);
+    let ws = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
+    let session = Session::open(
+        ws,
+        slot,
+        instance,
+        worker,
+        limits,
+        holds,
+        details,
+        Some(compressing),
+    );
     tokio::task::spawn_local(session.run());
 }

@@ -48,6 +48,8 @@ pub(crate) struct WorkerContext {
     pub(crate) events: UnboundedSender<Due>,
     /// This worker's upstream clients, renewed by reloads and shared by every generation's instances.
     pub(crate) upstreams: Arc<WorkerUpstreams>,
+    /// The compressors and the inflater its compressed connections share.
+    pub(crate) codecs: crate::compression::WorkerCodecs,
 }
 
 impl WorkerContext {

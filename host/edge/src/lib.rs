@@ -6,6 +6,7 @@
 //! WebSocket and hands its events to the plugin. [`worker`] ties one core's share of all this together.
 
 pub mod acme;
+mod compression;
 pub mod connection;
 pub mod context;
 pub mod listener;

@@ -5,6 +5,7 @@
 //! queued with a single flush, so pipelined traffic costs one write (and one TLS record batch) per read, not per
 //! message. It also keeps the connection's limits: heartbeats, idle time, message rate, and the outbound queue.
 
+use crate::compression::Compressing;
 use crate::context::WorkerContext;
 use crate::verdict::Registration;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -109,20 +110,26 @@ pub struct Session<S> {
     details: Arc<ConnectionDetails>,
     /// The close code the session ended with (1006 until known).
     close_code: u16,
+    /// permessage-deflate, when the connection negotiated it.
+    deflate: Option<Compressing>,
 }
 
 impl<S> Drop for Session<S> {
     /// The connection is gone for good (after its on-close); its registration, dropped with it, takes it out of the
     /// worker, the hub and its timers.
     fn drop(&mut self) {
-        self.worker
-            .metrics
-            .closed(self.worker.index, self.slot, self.close_code);
+        let metrics = &self.worker.metrics;
+        metrics.closed(self.worker.index, self.slot, self.close_code);
+        if self.deflate.is_some() {
+            metrics.deflate_connection(self.worker.index, self.slot, false);
+        }
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Opens the session of a connection the plugin accepted (`slot`: its route's in the metrics).
+    /// Opens the session of a connection the plugin accepted (`slot`: its route's in the metrics), compressed
+    /// when `deflate` is given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn open(
         ws: WebSocketStream<S>,
         slot: usize,
@@ -131,14 +138,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         limits: Arc<Limits>,
         holds: Holds,
         details: Arc<ConnectionDetails>,
+        deflate: Option<Compressing>,
     ) -> Self {
         let (id, outbox) = (holds.registration.id, holds.registration.outbox.clone());
         worker.metrics.opened(worker.index, slot);
+        if deflate.is_some() {
+            worker.metrics.deflate_connection(worker.index, slot, true);
+        }
         Session {
             slot,
             limits,
             details,
             close_code: 1006,
+            deflate,
             ws,
             plugin,
             worker,
@@ -288,6 +300,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             // The gateway is closing this connection; later messages are not delivered.
             return None;
         }
+        if let Some(deflate) = &self.deflate {
+            let (messages, wire, plain) = deflate.report.take_counts();
+            if messages > 0 {
+                let (worker, slot) = (self.worker.index, self.slot);
+                self.worker
+                    .metrics
+                    .inflated_in(worker, slot, messages, wire, plain);
+            }
+        }
         self.details.traffic.received(message.len());
         self.worker
             .metrics
@@ -376,10 +397,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Maps a protocol error to the close code RFC 6455 prescribes and sends it; tungstenite sends none itself.
     async fn fail(&mut self, error: WsError) -> End {
-        let (code, reason) = match &error {
-            WsError::Capacity(_) => (1009, "message too big"),
-            WsError::Utf8(_) => (1007, "invalid UTF-8"),
-            WsError::Protocol(_) => (1002, "protocol error"),
+        // The inflating reader's refusals reach tungstenite as a failed read; the reader says why.
+        let refused = self.deflate.as_ref().and_then(|d| d.report.failure.take());
+        let (code, reason) = match (&error, refused) {
+            (_, Some(failure)) => (failure.code, failure.reason),
+            (WsError::Capacity(_), None) => (1009, "message too big"),
+            (WsError::Utf8(_), None) => (1007, "invalid UTF-8"),
+            (WsError::Protocol(_), None) => (1002, "protocol error"),
             _ => {
                 tracing::debug!(connection = self.id, "connection lost: {error}");
                 return self.peer_gone();
@@ -402,10 +426,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Hands every queued message to tungstenite, counting it.
     async fn feed_queued(&mut self) -> Result<(), WsError> {
         while let Some(message) = self.outbox.pop() {
-            self.details.traffic.sent(message.len());
-            self.worker
-                .metrics
-                .message_out(self.worker.index, self.slot, message.len());
+            let (worker, slot, plain) = (self.worker.index, self.slot, message.len());
+            self.details.traffic.sent(plain);
+            self.worker.metrics.message_out(worker, slot, plain);
+            let message = match &mut self.deflate {
+                Some(deflate) => {
+                    let encoded = deflate.encode(message, &self.worker.codecs);
+                    if let Some((wire, now)) = encoded.deflated {
+                        self.worker
+                            .metrics
+                            .deflated_out(worker, slot, plain, wire, now);
+                    }
+                    encoded.message
+                }
+                None => message,
+            };
             self.ws.feed(message).await?;
         }
         Ok(())

@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use crate::compression;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use wssgate_deflate::offer::Agreement;
 use wssgate_runtime::route::{Route, Routes};
 
 /// The largest request head accepted; browsers send well under 2 KiB.
@@ -214,6 +216,8 @@ pub enum Answer<'r> {
         route: &'r Route,
         accept_key: String,
         subprotocol: Option<String>,
+        /// permessage-deflate, when the route has it on and the client offered what it accepts.
+        deflate: Option<Agreement>,
     },
     /// Serve the built-in test page.
     Page,
@@ -300,10 +304,17 @@ pub fn decide<'r>(head: &RequestHead, routes: &'r Routes) -> Answer<'r> {
         .iter()
         .find(|p| head.has_token("sec-websocket-protocol", p))
         .cloned();
+    let offers = head
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "sec-websocket-extensions")
+        .map(|(_, value)| value.as_str());
+    let deflate = compression::agree(&route.compression, offers, head.header("user-agent"));
     Answer::Upgrade {
         route,
         accept_key: derive_accept_key(key.as_bytes()),
         subprotocol,
+        deflate,
     }
 }
 
@@ -399,6 +410,7 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
         Answer::Upgrade {
             accept_key,
             subprotocol,
+            deflate,
             ..
         } => {
             out.push_str(
@@ -407,6 +419,9 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
             let _ = write!(out, "Sec-WebSocket-Accept: {accept_key}\r\n");
             if let Some(p) = subprotocol {
                 let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
+            }
+            if let Some(agreement) = deflate {
+                let _ = write!(out, "Sec-WebSocket-Extensions: {}\r\n", agreement.response);
             }
             out.push_str("\r\n");
         }

@@ -92,6 +92,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                 &spec.upstreams,
                 &spec.metrics.upstreams,
             )),
+            codecs: crate::compression::WorkerCodecs::new(),
         });
         *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
         tokio::task::spawn_local(spec.deliveries.run(local.connections.clone()));

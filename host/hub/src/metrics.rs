@@ -124,6 +124,18 @@ struct RouteCounters {
     /// Plugin instances (wasmtime stores: a replacement after a trap is a new one) started and ended.
     instances_started: AtomicU64,
     instances_ended: AtomicU64,
+    /// Connections that negotiated permessage-deflate, opened and closed.
+    deflate_opened: AtomicU64,
+    deflate_closed: AtomicU64,
+    /// Compressed messages each way, their bytes before compression and on the wire, and how many times a message
+    /// was compressed (less than the messages out when one message went to many).
+    deflate_messages_out: AtomicU64,
+    deflate_plain_out: AtomicU64,
+    deflate_wire_out: AtomicU64,
+    deflate_compressions: AtomicU64,
+    deflate_messages_in: AtomicU64,
+    deflate_plain_in: AtomicU64,
+    deflate_wire_in: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -244,6 +256,35 @@ impl Metrics {
                 .unwrap_or(LATENCY_BUCKETS.len());
             bump(&r.latency[bucket], 1);
             bump(&r.latency_sum_ns, took.as_nanos() as u64);
+        }
+    }
+
+    /// A connection that negotiated permessage-deflate opened (`open`) or closed.
+    pub fn deflate_connection(&self, worker: usize, slot: usize, open: bool) {
+        if let Some(r) = self.counters(worker, slot) {
+            bump(if open { &r.deflate_opened } else { &r.deflate_closed }, 1);
+        }
+    }
+
+    /// A compressed message of `plain` bytes went out as `wire` bytes; `compressed_now` unless an earlier
+    /// compression of the same message was reused.
+    #[inline]
+    pub fn deflated_out(&self, worker: usize, slot: usize, plain: usize, wire: usize, compressed_now: bool) {
+        if let Some(r) = self.counters(worker, slot) {
+            bump(&r.deflate_messages_out, 1);
+            bump(&r.deflate_plain_out, plain as u64);
+            bump(&r.deflate_wire_out, wire as u64);
+            bump(&r.deflate_compressions, u64::from(compressed_now));
+        }
+    }
+
+    /// Compressed messages came in: `messages` of `wire` bytes on the wire, `plain` bytes inflated.
+    #[inline]
+    pub fn inflated_in(&self, worker: usize, slot: usize, messages: u64, wire: u64, plain: u64) {
+        if let Some(r) = self.counters(worker, slot) {
+            bump(&r.deflate_messages_in, messages);
+            bump(&r.deflate_plain_in, plain);
+            bump(&r.deflate_wire_in, wire);
         }
     }
 
@@ -513,6 +554,57 @@ impl Metrics {
                 .sum(i, |r| &r.deferred)
                 .saturating_sub(self.sum(i, |r| &r.deferred_ended));
             e.sample(name, &[("route", route)], waiting);
+        }
+        let name = "wssgate_compressed_connections";
+        e.family(
+            name,
+            Kind::Gauge,
+            "Connections open now that negotiated permessage-deflate",
+        );
+        for (i, route) in self.routes.iter().enumerate() {
+            let open = self
+                .sum(i, |r| &r.deflate_opened)
+                .saturating_sub(self.sum(i, |r| &r.deflate_closed));
+            e.sample(name, &[("route", route)], open);
+        }
+        type Pair = (&'static str, fn(&RouteCounters) -> &AtomicU64);
+        let families: [(&str, &str, [Pair; 2]); 3] = [
+            (
+                "wssgate_deflate_messages_total",
+                "Compressed messages, by direction",
+                [("out", |r| &r.deflate_messages_out), ("in", |r| &r.deflate_messages_in)],
+            ),
+            (
+                "wssgate_deflate_plain_bytes_total",
+                "Bytes of compressed messages before compression (out) or after inflating (in)",
+                [("out", |r| &r.deflate_plain_out), ("in", |r| &r.deflate_plain_in)],
+            ),
+            (
+                "wssgate_deflate_wire_bytes_total",
+                "Bytes of compressed messages' payloads on the wire",
+                [("out", |r| &r.deflate_wire_out), ("in", |r| &r.deflate_wire_in)],
+            ),
+        ];
+        for (name, help, pairs) in families {
+            e.family(name, Kind::Counter, help);
+            for (i, route) in self.routes.iter().enumerate() {
+                for (direction, field) in pairs {
+                    e.sample(
+                        name,
+                        &[("route", route), ("direction", direction)],
+                        self.sum(i, field),
+                    );
+                }
+            }
+        }
+        let name = "wssgate_deflate_compressions_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "Times a message was compressed: once per worker for a message sent to many connections alike",
+        );
+        for (i, route) in self.routes.iter().enumerate() {
+            e.sample(name, &[("route", route)], self.sum(i, |r| &r.deflate_compressions));
         }
         let name = "wssgate_plugin_memory_bytes";
         e.family(

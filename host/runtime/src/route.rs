@@ -21,6 +21,8 @@ pub struct Route {
     pub accept_timeout: std::time::Duration,
     /// The route's own cap on connections from one client address (0: none).
     pub max_connections_per_ip: usize,
+    /// permessage-deflate for the route's connections.
+    pub compression: wssgate_config::Compression,
     /// The instances that serve this route's connections on this worker, each connection staying with one (and
     /// holding it). Plugin calls are synchronous and never overlap, so a `RefCell` borrow is never contended.
     instances: Vec<Rc<RefCell<PluginInstance>>>,
@@ -76,6 +78,7 @@ impl Route {
             allowed_origins: template.config.allowed_origins.clone(),
             accept_timeout: template.config.accept_timeout,
             max_connections_per_ip: template.config.max_connections_per_ip,
+            compression: template.config.compression,
             instances,
             next: Cell::new(0),
         })

@@ -96,6 +96,7 @@ impl Bench {
             shutdown,
             events,
             upstreams,
+            codecs: crate::compression::WorkerCodecs::new(),
         });
         Bench {
             worker,
@@ -151,6 +152,7 @@ impl Bench {
             self.limits.clone(),
             holds,
             details,
+            None,
         );
         let client = Client {
             io: client,
