@@ -236,3 +236,120 @@ async fn connections_lists_each_connection_with_its_route_user_groups_and_traffi
         "no route /nowhere",
     );
 }
+
+/// Asks `status --json` until `done` holds for its answer; fails with the last answer after 10 s.
+async fn status_until(
+    config: &std::path::Path,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let out = status(config, &["--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last = serde_json::from_slice(&out.stdout).unwrap();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("status never showed {what}:\n{last:#}");
+}
+
+fn route_of(json: &serde_json::Value, path: &str, field: &str) -> u64 {
+    json["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == path)
+        .and_then(|r| r[field].as_u64())
+        .unwrap_or_else(|| panic!("no {field} of {path} in {json:#}"))
+}
+
+fn workers_sum(json: &serde_json::Value, field: &str) -> u64 {
+    json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[field].as_u64().unwrap_or_else(|| panic!("no {field}")))
+        .sum()
+}
+
+/// Each route's timers and outbound requests are counted while they live, in the route that started them, and the
+/// counts go back down when they end with their connection; throttled addresses and the upgrades each worker
+/// refused for them show too.
+#[tokio::test]
+async fn timers_requests_and_throttling_are_shown_per_route_and_worker() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let backend = wssgate_tests::backend::Backend::start("tests/backends/upstream.py", &[]);
+    let port = free_port();
+    let gw = TestGateway::start_with(
+        &format!(
+            "workers = 2\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
+             [limits]\nmax_traps_per_ip = 1\n"
+        ),
+        &format!(
+            "{}\n[[upstream]]\nname = \"backend\"\nurl = \"{}\"\ntimeout_ms = 60000\n\
+             [[route]]\npath = \"/fetch\"\nplugin = \"{}\"\nupstreams = [\"backend\"]\n",
+            standard_routes(),
+            backend.url(),
+            plugin("fetcher").display()
+        ),
+    );
+    let config = gw.config_path();
+
+    // Two timers on /probe: one for the route, one owned by the connection.
+    let mut probe = gw.ws("/probe").await;
+    assert!(ask(&mut probe, "timer 3600000").await.starts_with("timer "));
+    bounded(probe.send(Message::text("reset"))).await.unwrap();
+    // Two requests in flight on /fetch, held by a slow backend.
+    let mut fetch = gw.ws("/fetch").await;
+    for _ in 0..2 {
+        bounded(fetch.send(Message::text("get backend /slow?ms=30000")))
+            .await
+            .unwrap();
+    }
+    let json = status_until(config, "2 timers and 2 requests", |j| {
+        route_of(j, "/probe", "timers") == 2 && route_of(j, "/fetch", "requests_in_flight") == 2
+    })
+    .await;
+    assert_eq!(route_of(&json, "/probe", "requests_in_flight"), 0);
+    assert_eq!(route_of(&json, "/fetch", "timers"), 0);
+    assert_eq!(workers_sum(&json, "timers"), 2);
+    assert_eq!(json["timers"], 2);
+    assert_eq!(json["totals"]["requests_in_flight"], 2);
+    let out = status(config, &[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    for needle in ["timers", "requests", "throttled"] {
+        assert!(table.contains(needle), "no {needle:?} in:\n{table}");
+    }
+
+    // Their connections close: the owned timer and both requests end; the route's timer stays.
+    bounded(probe.close(None)).await.unwrap();
+    bounded(fetch.close(None)).await.unwrap();
+    status_until(config, "1 timer and no request", |j| {
+        route_of(j, "/probe", "timers") == 1 && route_of(j, "/fetch", "requests_in_flight") == 0
+    })
+    .await;
+
+    // A client that makes the plugin trap once is throttled (max_traps_per_ip = 1): its next upgrade is refused.
+    let mut trapper = wss_from(gw.wss, "127.0.0.7", &gw.cert, "/probe").await;
+    bounded(trapper.send(Message::text("panic"))).await.unwrap();
+    assert_eq!(expect_close(&mut trapper).await.0, 1011);
+    let refused = try_wss_from(gw.wss, "127.0.0.7", &gw.cert, "/probe").await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 429),
+        "{:?}",
+        refused.map(|_| ())
+    );
+    let json = status_until(config, "the throttled address", |j| {
+        j["throttled_addresses"] == 1
+    })
+    .await;
+    assert_eq!(workers_sum(&json, "throttled_upgrades"), 1, "{json:#}");
+}

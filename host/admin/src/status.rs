@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use wssgate_hub::metrics::Totals;
+use wssgate_hub::metrics::{CapHit, Totals};
 
 /// What the process knows of itself, for `/api/status`.
 pub struct ProcessInfo {
@@ -63,6 +63,8 @@ fn totals_json(t: &Totals) -> Value {
         "plugin_memory_bytes": t.plugin_memory_bytes,
         "plugin_instances": t.plugin_instances,
         "traps": t.traps,
+        "timers": t.timers,
+        "requests_in_flight": t.requests_in_flight,
     })
 }
 
@@ -79,7 +81,10 @@ pub fn status(api: &AdminApi) -> Value {
         .map(|w| {
             let mut worker = totals_json(&metrics.totals(Some(w), None));
             worker["worker"] = json!(w);
+            // Every timer of the worker, those of routes a reload added (which have no slot) included.
             worker["timers"] = json!(metrics.timers_live(Some(w)));
+            // Addresses are throttled for the whole process: per worker, the upgrades it refused for that.
+            worker["throttled_upgrades"] = json!(metrics.cap_hits_of(w, CapHit::TrapThrottled));
             worker
         })
         .collect();
@@ -107,6 +112,8 @@ pub fn status(api: &AdminApi) -> Value {
             json!({"listener": listener, "source": source, "expires_unix": expiry})
         })
         .collect();
+    let mut totals = totals_json(&metrics.totals(None, None));
+    totals["timers"] = json!(metrics.timers_live(None));
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_unix_ms": unix_ms(process.started),
@@ -114,7 +121,7 @@ pub fn status(api: &AdminApi) -> Value {
         "config": process.config.display().to_string(),
         "last_reload_unix_ms": last_reload.map(unix_ms),
         "rss_bytes": rss_bytes(),
-        "totals": totals_json(&metrics.totals(None, None)),
+        "totals": totals,
         "timers": metrics.timers_live(None),
         "throttled_addresses": api.admission.throttled_now(),
         "workers": workers,

@@ -8,8 +8,8 @@
 use crate::exposition::{Exposition, Kind};
 use crate::sync::lock;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds of the plugin event latency buckets, in seconds.
@@ -136,6 +136,12 @@ struct RouteCounters {
     deflate_messages_in: AtomicU64,
     deflate_plain_in: AtomicU64,
     deflate_wire_in: AtomicU64,
+    /// Timers and outbound requests the route's plugin started and that ended (see [`Live`]): the differences are
+    /// how many are alive now.
+    timers_started: AtomicU64,
+    timers_ended: AtomicU64,
+    requests_started: AtomicU64,
+    requests_ended: AtomicU64,
     /// Events per latency bucket (the last one is +Inf).
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -147,7 +153,8 @@ struct Shard {
     routes: Vec<RouteCounters>,
     rejected: [AtomicU64; REJECTIONS.len()],
     cap_hits: [AtomicU64; CAP_HITS.len()],
-    /// Timers started minus timers ended on this worker: the live count.
+    /// Timers started minus timers ended on this worker, whatever their route (one a reload added has no slot):
+    /// the live count.
     timers_started: AtomicU64,
     timers_ended: AtomicU64,
     /// Closes by code; a mutex is fine at one lock per connection.
@@ -170,6 +177,32 @@ pub struct Totals {
     pub plugin_memory_bytes: u64,
     /// Plugin instances alive now.
     pub plugin_instances: u64,
+    /// Timers alive now.
+    pub timers: u64,
+    /// Outbound requests in flight now (answered and not yet handed to their plugin included).
+    pub requests_in_flight: u64,
+}
+
+/// What a [`Live`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveKind {
+    Timer,
+    Request,
+}
+
+/// One timer or outbound request of a route on a worker, counted as alive from [`Metrics::live`] until dropped:
+/// whoever holds the timer or the request's place holds this, so the count cannot drift from what exists.
+pub struct Live {
+    metrics: Arc<Metrics>,
+    worker: usize,
+    slot: usize,
+    kind: LiveKind,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.metrics.live_ended(self.worker, self.slot, self.kind);
+    }
 }
 
 pub struct Metrics {
@@ -370,16 +403,44 @@ impl Metrics {
         }
     }
 
-    pub fn timer_started(&self, worker: usize) {
-        if let Some(shard) = self.shards.get(worker) {
+    /// Counts a timer or request of route `slot` that starts on `worker` now, until the returned guard is dropped.
+    pub fn live(self: &Arc<Self>, worker: usize, slot: usize, kind: LiveKind) -> Live {
+        if let Some(r) = self.counters(worker, slot) {
+            match kind {
+                LiveKind::Timer => &r.timers_started,
+                LiveKind::Request => &r.requests_started,
+            }
+            .fetch_add(1, Relaxed);
+        }
+        if let (LiveKind::Timer, Some(shard)) = (kind, self.shards.get(worker)) {
             shard.timers_started.fetch_add(1, Relaxed);
+        }
+        Live {
+            metrics: self.clone(),
+            worker,
+            slot,
+            kind,
         }
     }
 
-    pub fn timer_ended(&self, worker: usize) {
-        if let Some(shard) = self.shards.get(worker) {
+    fn live_ended(&self, worker: usize, slot: usize, kind: LiveKind) {
+        if let Some(r) = self.counters(worker, slot) {
+            match kind {
+                LiveKind::Timer => &r.timers_ended,
+                LiveKind::Request => &r.requests_ended,
+            }
+            .fetch_add(1, Relaxed);
+        }
+        if let (LiveKind::Timer, Some(shard)) = (kind, self.shards.get(worker)) {
             shard.timers_ended.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Hits of `cap` counted on `worker`.
+    pub fn cap_hits_of(&self, worker: usize, cap: CapHit) -> u64 {
+        self.shards
+            .get(worker)
+            .map_or(0, |s| s.cap_hits[cap as usize].load(Relaxed))
     }
 
     /// Sums a shard counter over the shards.
@@ -392,6 +453,7 @@ impl Metrics {
         let mut t = Totals::default();
         let (mut deferred, mut deferred_ended, mut grown, mut freed) = (0, 0, 0, 0);
         let (mut started, mut ended) = (0, 0);
+        let (mut timers, mut timers_ended, mut requests, mut requests_ended) = (0, 0, 0, 0);
         for (w, shard) in self.shards.iter().enumerate() {
             if worker.is_some_and(|want| want != w) {
                 continue;
@@ -414,8 +476,14 @@ impl Metrics {
                 freed += get(&r.memory_freed);
                 started += get(&r.instances_started);
                 ended += get(&r.instances_ended);
+                timers += get(&r.timers_started);
+                timers_ended += get(&r.timers_ended);
+                requests += get(&r.requests_started);
+                requests_ended += get(&r.requests_ended);
             }
         }
+        t.timers = timers.saturating_sub(timers_ended);
+        t.requests_in_flight = requests.saturating_sub(requests_ended);
         t.deferred_waiting = deferred.saturating_sub(deferred_ended);
         t.plugin_memory_bytes = grown.saturating_sub(freed);
         t.plugin_instances = started.saturating_sub(ended);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
-use wssgate_hub::metrics::Metrics;
+use wssgate_hub::metrics::{Live, LiveKind, Metrics};
 use wssgate_hub::registry::ConnectionId;
 
 /// Names one timer: the worker's index in the top 16 bits, a per-worker counter below.
@@ -26,21 +26,26 @@ pub(crate) type TimerId = u64;
 /// The shortest period of a repeating timer, so that a zero delay cannot spin a worker.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-/// One worker's live timers. A timer's [`FirePending`] flag says a fire is on its way to the worker and not handled
+/// One worker's live timers. A timer's `fire_pending` flag says a fire is on its way to the worker and not handled
 /// yet: a repeating timer whose plugin cannot keep up skips ticks rather than queueing fires without bound.
 pub struct Timers {
-    /// The worker's index: the top bits of its timer ids, and its shard of the live-timer gauge.
+    /// The worker's index: the top bits of its timer ids, and its shard of the live-timer gauges.
     worker: usize,
     metrics: Arc<Metrics>,
     table: RefCell<Table>,
 }
 
-/// A timer has fired and the worker has not yet delivered that fire to its plugin.
-struct FirePending(bool);
+/// What the table keeps of a timer beside its task and owners.
+struct TimerState {
+    /// The timer has fired and the worker has not yet delivered that fire to its plugin.
+    fire_pending: bool,
+    /// Counts the timer in its route's gauge while it is in the table.
+    _live: Live,
+}
 
 #[derive(Default)]
 struct Table {
-    running: OwnedTasks<FirePending>,
+    running: OwnedTasks<TimerState>,
     last: u64,
 }
 
@@ -64,15 +69,16 @@ impl Timers {
     /// Forgets timer `id` everywhere; returns its task, to abort when the timer is ended early.
     fn remove(&self, id: TimerId) -> Option<AbortHandle> {
         let entry = self.table.borrow_mut().running.remove(id)?;
-        self.metrics.timer_ended(self.worker);
         Some(entry.task)
     }
 
-    /// Starts a timer on this worker for `incarnation`, owned by `owner` (which the caller has checked is the
-    /// instance's own connection); must run inside the worker's task set.
+    /// Starts a timer on this worker for `incarnation` of the route in metrics slot `slot`, owned by `owner`
+    /// (which the caller has checked is the instance's own connection); must run inside the worker's task set.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         self: &Rc<Self>,
         target: &InstanceAddress,
+        slot: usize,
         incarnation: Incarnation,
         delay: Duration,
         repeat: bool,
@@ -109,7 +115,7 @@ impl Timers {
                     .borrow_mut()
                     .running
                     .get_mut(id)
-                    .is_some_and(|e| std::mem::replace(&mut e.kind.0, true));
+                    .is_some_and(|e| std::mem::replace(&mut e.kind.fire_pending, true));
                 if waiting {
                     continue;
                 }
@@ -128,17 +134,19 @@ impl Timers {
                 task: task.abort_handle(),
                 incarnation,
                 owner,
-                kind: FirePending(false),
+                kind: TimerState {
+                    fire_pending: false,
+                    _live: self.metrics.live(self.worker, slot, LiveKind::Timer),
+                },
             },
         );
-        self.metrics.timer_started(self.worker);
         Ok(id)
     }
 
     /// The worker took timer `id`'s fire: the timer may send the next one.
     pub fn delivered(&self, id: TimerId) {
         if let Some(entry) = self.table.borrow_mut().running.get_mut(id) {
-            entry.kind.0 = false;
+            entry.kind.fire_pending = false;
         }
     }
 
@@ -155,7 +163,7 @@ impl Timers {
     }
 
     /// Ends the timers `select` picks, aborting their tasks.
-    fn cancel_where(&self, select: impl FnOnce(&OwnedTasks<FirePending>) -> Vec<TimerId>) {
+    fn cancel_where(&self, select: impl FnOnce(&OwnedTasks<TimerState>) -> Vec<TimerId>) {
         let ids = select(&self.table.borrow().running);
         for task in ids.into_iter().filter_map(|id| self.remove(id)) {
             task.abort();
@@ -208,24 +216,31 @@ mod tests {
         local
             .run_until(async {
                 let (target, mut fired) = target();
-                let timers = Timers::new(0, Arc::new(Metrics::new(Vec::new(), 1)));
+                let metrics = Arc::new(Metrics::new(vec!["/r".to_owned()], 1));
+                let timers = Timers::new(0, metrics.clone());
+                let counted = || metrics.totals(None, Some(0)).timers;
                 let (mine, other) = (next_incarnation(), next_incarnation());
                 let long = Duration::from_secs(60);
-                let a = timers.start(&target, mine, long, true, Some(7), 2).unwrap();
-                let _b = timers.start(&target, mine, long, false, None, 2).unwrap();
+                let a = timers
+                    .start(&target, 0, mine, long, true, Some(7), 2)
+                    .unwrap();
+                let _b = timers
+                    .start(&target, 0, mine, long, false, None, 2)
+                    .unwrap();
                 assert_eq!(
-                    timers.start(&target, mine, long, false, None, 2),
+                    timers.start(&target, 0, mine, long, false, None, 2),
                     Err(TimerRefusal::TooMany)
                 );
                 // Another incarnation cannot cancel mine.
                 assert!(!timers.cancel(a, other));
                 assert_eq!(timers.live(mine), 2);
+                assert_eq!((counted(), metrics.timers_live(None)), (2, 2));
                 // The owner closing ends its timer; the cap frees up.
                 timers.cancel_owned_by(7);
                 assert_eq!(timers.live(mine), 1);
                 // A one-shot timer that fired leaves nothing.
                 let short = timers
-                    .start(&target, mine, Duration::from_millis(5), false, None, 2)
+                    .start(&target, 0, mine, Duration::from_millis(5), false, None, 2)
                     .unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 let due = fired.recv().await.unwrap();
@@ -234,12 +249,12 @@ mod tests {
                 assert_eq!(timers.live(mine), 1);
                 // Resetting a timeout timer many times holds one timer.
                 let mut reset = timers
-                    .start(&target, mine, long, false, Some(9), 2)
+                    .start(&target, 0, mine, long, false, Some(9), 2)
                     .unwrap();
                 for _ in 0..10_000 {
                     assert!(timers.cancel(reset, mine));
                     reset = timers
-                        .start(&target, mine, long, false, Some(9), 2)
+                        .start(&target, 0, mine, long, false, Some(9), 2)
                         .unwrap();
                 }
                 {
@@ -253,6 +268,7 @@ mod tests {
                 timers.cancel_incarnation(mine);
                 assert_eq!(timers.live(mine), 0);
                 assert!(timers.table.borrow().running.owners_is_empty());
+                assert_eq!((counted(), metrics.timers_live(None)), (0, 0));
             })
             .await;
     }
@@ -266,7 +282,7 @@ mod tests {
                 let timers = Timers::new(0, Arc::new(Metrics::new(Vec::new(), 1)));
                 let mine = next_incarnation();
                 let id = timers
-                    .start(&target, mine, MIN_PERIOD, true, None, 1)
+                    .start(&target, 0, mine, MIN_PERIOD, true, None, 1)
                     .unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();

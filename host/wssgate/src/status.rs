@@ -120,7 +120,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         now["throttled_addresses"],
     );
     let header = format!(
-        "{:<14} {:>6} {:>7} {:>9} {:>9} {:>11} {:>11} {:>9} {:>11} {:>6}",
+        "{:<14} {:>6} {:>7} {:>9} {:>9} {:>11} {:>11} {:>9} {:>11} {:>6} {:>6} {:>8} {:>9}",
         "",
         "open",
         "waiting",
@@ -130,13 +130,16 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         "bytes out/s",
         "instances",
         "plugin mem",
-        "traps"
+        "traps",
+        "timers",
+        "requests",
+        "throttled"
     );
     // A JSON number does not pad itself: as u64 first.
     let count = |v: &Value| v.as_u64().unwrap_or(0);
     let row = |label: String, n: &Value, b: &Value| {
         format!(
-            "{:<14} {:>6} {:>7} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>9} {:>11} {:>6}",
+            "{:<14} {:>6} {:>7} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>9} {:>11} {:>6} {:>6} {:>8} {:>9}",
             label,
             count(&n["connections_open"]),
             count(&n["connections_waiting"]),
@@ -147,6 +150,12 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
             count(&n["plugin_instances"]),
             mib(&n["plugin_memory_bytes"]),
             count(&n["traps"]),
+            count(&n["timers"]),
+            count(&n["requests_in_flight"]),
+            // Only workers refuse upgrades for throttling; a route's row has none to show.
+            n["throttled_upgrades"]
+                .as_u64()
+                .map_or_else(|| "-".to_owned(), |t| t.to_string()),
         )
     };
     let _ = writeln!(out, "\n{header}");

@@ -92,6 +92,11 @@ impl HostState {
         &self.route.path
     }
 
+    /// The route's slot in the metrics (none, for a route a reload added).
+    pub(super) fn metrics_slot(&self) -> usize {
+        self.links.metrics.slot(&self.route.path)
+    }
+
     /// Gives a deferred upgrade of this route its answer.
     fn answer_upgrade(&self, connection: u64, answer: UpgradeAnswer) -> Result<(), types::Refusal> {
         let outbox = Worker::current()
@@ -174,7 +179,7 @@ impl host::Host for HostState {
             return Err(types::Refusal::RateLimited);
         }
         if matches!(level, types::LogLevel::Warn | types::LogLevel::Error) {
-            let slot = self.links.metrics.slot(route);
+            let slot = self.metrics_slot();
             let error = matches!(level, types::LogLevel::Error);
             self.links
                 .metrics
@@ -343,6 +348,7 @@ impl timer_calls::Host for HostState {
             .timers
             .start(
                 &self.links.address,
+                self.metrics_slot(),
                 self.incarnation,
                 delay,
                 repeat,

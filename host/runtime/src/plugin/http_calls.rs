@@ -14,7 +14,7 @@ use super::bindings::wssgate::plugin::http as wit;
 use super::host_calls::HostState;
 use crate::upstream::{HttpError, NoPlace, RequestRefusal, UpstreamResponse};
 use crate::worker::Worker;
-use wssgate_hub::metrics::CapHit;
+use wssgate_hub::metrics::{CapHit, LiveKind};
 
 impl From<RequestRefusal> for wit::RequestRefusal {
     fn from(refusal: RequestRefusal) -> Self {
@@ -60,7 +60,11 @@ impl HostState {
             request.body,
             request.timeout_ms,
         )?;
-        let place = client.acquire(&self.route.path).map_err(|full| {
+        let live =
+            self.links
+                .metrics
+                .live(self.links.worker, self.metrics_slot(), LiveKind::Request);
+        let place = client.acquire(&self.route.path, live).map_err(|full| {
             if full == NoPlace::RouteShare {
                 self.links.cap_hit(CapHit::UpstreamRouteShare);
             }

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wssgate_hub::metrics::Live;
 use wssgate_hub::sync::lock;
 use wssgate_hub::upstream_stats::UpstreamStats;
 
@@ -92,6 +93,8 @@ pub struct OutboundRequest {
 pub struct InFlight {
     client: Arc<UpstreamClient>,
     route: String,
+    /// Counts the request in its route's gauge as long as it holds the place.
+    _live: Live,
 }
 
 impl Drop for InFlight {
@@ -161,8 +164,9 @@ impl UpstreamClient {
     }
 
     /// Takes a place under the in-flight cap for a request of the route at `route`, or says which cap is full: the
-    /// upstream's `max_in_flight`, or the route's share of it.
-    pub fn acquire(self: &Arc<Self>, route: &str) -> Result<InFlight, NoPlace> {
+    /// upstream's `max_in_flight`, or the route's share of it. The place keeps `live` (the route's count of the
+    /// request) until it is given back; a refused request's count ends at once.
+    pub fn acquire(self: &Arc<Self>, route: &str, live: Live) -> Result<InFlight, NoPlace> {
         {
             let mut counts = lock(&self.in_flight);
             if counts.total >= self.config.max_in_flight {
@@ -179,6 +183,7 @@ impl UpstreamClient {
         Ok(InFlight {
             client: self.clone(),
             route: route.to_owned(),
+            _live: live,
         })
     }
 
