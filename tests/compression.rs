@@ -38,7 +38,9 @@ fn gateway(workers: usize) -> TestGateway {
 
 /// Upgrades a raw connection to `path` with `extra` request headers; returns it and the response head.
 async fn upgrade(gw: &TestGateway, path: &str, extra: &str) -> (TcpStream, String) {
-    let mut tcp = bounded(TcpStream::connect(gw.ws)).await.expect("connecting");
+    let mut tcp = bounded(TcpStream::connect(gw.ws))
+        .await
+        .expect("connecting");
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
@@ -130,7 +132,12 @@ async fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
 /// 2 KiB or so of chat JSON.
 fn chat_json(n: usize) -> String {
     let lines: Vec<String> = (0..n)
-        .map(|i| format!("{{\"from\":\"user{}\",\"room\":\"lobby\",\"text\":\"message {i}\"}}", i % 5))
+        .map(|i| {
+            format!(
+                "{{\"from\":\"user{}\",\"room\":\"lobby\",\"text\":\"message {i}\"}}",
+                i % 5
+            )
+        })
         .collect();
     format!("[{}]", lines.join(","))
 }
@@ -143,7 +150,12 @@ async fn what_is_negotiated_for_each_offer() {
     let (_, head) = upgrade(&gw, "/z", &offer("permessage-deflate")).await;
     assert_eq!(extensions(&head).as_deref(), Some(SHARED_ANSWER));
     // Chromium's offer, in dedicated mode: windows of 12 bits both ways.
-    let (_, head) = upgrade(&gw, "/zd", &offer("permessage-deflate; client_max_window_bits")).await;
+    let (_, head) = upgrade(
+        &gw,
+        "/zd",
+        &offer("permessage-deflate; client_max_window_bits"),
+    )
+    .await;
     assert_eq!(
         extensions(&head).as_deref(),
         Some("permessage-deflate; client_max_window_bits=12")
@@ -185,10 +197,19 @@ async fn compressed_messages_go_both_ways_and_small_ones_stay_plain() {
     bounded(tcp.write_all(&bytes)).await.unwrap();
 
     let (first, payload) = read_frame(&mut tcp).await;
-    assert_eq!((first, payload.as_slice()), (FIN | 0xA, &b"hi"[..]), "the pong");
+    assert_eq!(
+        (first, payload.as_slice()),
+        (FIN | 0xA, &b"hi"[..]),
+        "the pong"
+    );
     let (first, payload) = read_frame(&mut tcp).await;
     assert_eq!(first, FIN | RSV1 | 0x1, "the echo goes back compressed");
-    assert!(payload.len() * 3 < json.len(), "{} of {}", payload.len(), json.len());
+    assert!(
+        payload.len() * 3 < json.len(),
+        "{} of {}",
+        payload.len(),
+        json.len()
+    );
     assert_eq!(inflate(&payload), json.as_bytes());
     // Below compression_min_bytes (512): uncompressed.
     assert_eq!(read_frame(&mut tcp).await, (FIN | 0x1, b"tom".to_vec()));
@@ -198,12 +219,24 @@ async fn compressed_messages_go_both_ways_and_small_ones_stay_plain() {
         format!("wssgate_deflate_{name}_total{{route=\"/z\",direction=\"{direction}\"}}")
     };
     metric_until(&gw, &series("messages", "in"), |v| v == 2.0).await;
-    metric_until(&gw, &series("plain_bytes", "in"), |v| v == (json.len() + 5) as f64).await;
+    metric_until(&gw, &series("plain_bytes", "in"), |v| {
+        v == (json.len() + 5) as f64
+    })
+    .await;
     metric_until(&gw, &series("messages", "out"), |v| v == 1.0).await;
-    metric_until(&gw, &series("wire_bytes", "out"), |v| v > 0.0 && v * 3.0 < json.len() as f64).await;
-    metric_until(&gw, "wssgate_compressed_connections{route=\"/z\"}", |v| v == 1.0).await;
+    metric_until(&gw, &series("wire_bytes", "out"), |v| {
+        v > 0.0 && v * 3.0 < json.len() as f64
+    })
+    .await;
+    metric_until(&gw, "wssgate_compressed_connections{route=\"/z\"}", |v| {
+        v == 1.0
+    })
+    .await;
     drop(tcp);
-    metric_until(&gw, "wssgate_compressed_connections{route=\"/z\"}", |v| v == 0.0).await;
+    metric_until(&gw, "wssgate_compressed_connections{route=\"/z\"}", |v| {
+        v == 0.0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -211,10 +244,7 @@ async fn dedicated_mode_keeps_a_context_per_connection() {
     let gw = gateway(1);
     let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
     let (mut tcp, head) = upgrade(&gw, "/zd", offer).await;
-    assert_eq!(
-        extensions(&head).as_deref(),
-        Some("permessage-deflate")
-    );
+    assert_eq!(extensions(&head).as_deref(), Some("permessage-deflate"));
     // The client keeps its context too: the second message refers back to the first.
     let json = chat_json(30);
     let mut compress = Compress::new(Compression::new(6), false);
@@ -226,7 +256,9 @@ async fn dedicated_mode_keeps_a_context_per_connection() {
             .compress_vec(json.as_bytes(), &mut out, FlushCompress::Sync)
             .unwrap();
         out.truncate(out.len() - 4);
-        bounded(tcp.write_all(&frame(FIN | RSV1 | 0x1, &out))).await.unwrap();
+        bounded(tcp.write_all(&frame(FIN | RSV1 | 0x1, &out)))
+            .await
+            .unwrap();
         let (first, mut payload) = read_frame(&mut tcp).await;
         assert_eq!(first, FIN | RSV1 | 0x1);
         sizes.push(payload.len());
@@ -237,7 +269,10 @@ async fn dedicated_mode_keeps_a_context_per_connection() {
             .unwrap();
         assert_eq!(plain, json.as_bytes());
     }
-    assert!(sizes[1] * 4 < sizes[0], "the second echo refers back to the first: {sizes:?}");
+    assert!(
+        sizes[1] * 4 < sizes[0],
+        "the second echo refers back to the first: {sizes:?}"
+    );
 }
 
 /// The gateway's resident memory, from /proc.
@@ -301,8 +336,13 @@ async fn bombs_and_bad_compressed_frames_get_their_close_codes_and_memory_stays_
     );
     // And it still serves.
     let (mut tcp, _) = upgrade(&gw, "/z", offer).await;
-    bounded(tcp.write_all(&frame(FIN | 0x1, b"still here"))).await.unwrap();
-    assert_eq!(read_frame(&mut tcp).await, (FIN | 0x1, b"still here".to_vec()));
+    bounded(tcp.write_all(&frame(FIN | 0x1, b"still here")))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_frame(&mut tcp).await,
+        (FIN | 0x1, b"still here".to_vec())
+    );
 }
 
 #[tokio::test]
@@ -315,10 +355,15 @@ async fn a_publish_to_a_thousand_compressed_members_is_compressed_once() {
     for _ in 0..MEMBERS {
         let (mut tcp, head) = upgrade(&gw, "/probe", offer).await;
         assert_eq!(extensions(&head).as_deref(), Some(SHARED_ANSWER));
-        bounded(tcp.write_all(&frame(FIN | 0x1, b"join room"))).await.unwrap();
+        bounded(tcp.write_all(&frame(FIN | 0x1, b"join room")))
+            .await
+            .unwrap();
         // `compression_min_bytes = 0`: even the short answer is compressed.
         let (first, payload) = read_frame(&mut tcp).await;
-        assert_eq!((first, inflate(&payload)), (FIN | RSV1 | 0x1, b"joined".to_vec()));
+        assert_eq!(
+            (first, inflate(&payload)),
+            (FIN | RSV1 | 0x1, b"joined".to_vec())
+        );
         members.push(tcp);
     }
     let compressions = "wssgate_deflate_compressions_total{route=\"/probe\"}";
@@ -354,14 +399,26 @@ async fn compression_settings_are_checked_naming_the_line() {
         )
     };
     for (extra, wanted) in [
-        ("compression = \"zip\"", "line 8: `compression` is \"off\", \"shared\" or \"dedicated\""),
-        ("compression = \"shared\"\ncompression_level = 0", "line 9: `compression_level` is 1"),
+        (
+            "compression = \"zip\"",
+            "line 8: `compression` is \"off\", \"shared\" or \"dedicated\"",
+        ),
+        (
+            "compression = \"shared\"\ncompression_level = 0",
+            "line 9: `compression_level` is 1",
+        ),
         (
             "compression = \"shared\"\ncompression_window_bits = 12",
             "line 9: `compression_window_bits` applies to `compression = \"dedicated\"` only",
         ),
-        ("compression = \"dedicated\"\ncompression_window_bits = 8", "line 9: `compression_window_bits` is 9 to 15"),
-        ("compression_min_bytes = 100", "line 8: `compression_min_bytes` is set but the route's `compression` is off"),
+        (
+            "compression = \"dedicated\"\ncompression_window_bits = 8",
+            "line 9: `compression_window_bits` is 9 to 15",
+        ),
+        (
+            "compression_min_bytes = 100",
+            "line 8: `compression_min_bytes` is set but the route's `compression` is off",
+        ),
     ] {
         let (ok, text) = check_config(&dir, &config(extra));
         assert!(!ok, "{extra}: {text}");
@@ -369,7 +426,9 @@ async fn compression_settings_are_checked_naming_the_line() {
     }
     let (ok, text) = check_config(
         &dir,
-        &config("compression = \"dedicated\"\ncompression_level = 9\ncompression_min_bytes = 0\ncompression_window_bits = 15"),
+        &config(
+            "compression = \"dedicated\"\ncompression_level = 9\ncompression_min_bytes = 0\ncompression_window_bits = 15",
+        ),
     );
     assert!(ok, "{text}");
 }
@@ -406,13 +465,22 @@ async fn python_websockets_talks_compressed_in_both_modes_and_with_a_bare_offer(
     for (route, offer, answer) in [
         // websockets offers `permessage-deflate; client_max_window_bits`.
         ("/z", "default", SHARED_ANSWER),
-        ("/zd", "default", "permessage-deflate; client_max_window_bits=12"),
+        (
+            "/zd",
+            "default",
+            "permessage-deflate; client_max_window_bits=12",
+        ),
         // WeChat's offer: no parameters.
         ("/z", "bare", SHARED_ANSWER),
         ("/zd", "bare", "permessage-deflate"),
     ] {
         let url = format!("wss://localhost:{}{route}", gw.wss.port());
-        let args = [script.display().to_string(), url, ca.clone(), offer.to_owned()];
+        let args = [
+            script.display().to_string(),
+            url,
+            ca.clone(),
+            offer.to_owned(),
+        ];
         let result = run_json_client("python3", &args).await;
         assert_eq!(result["extensions"], answer, "{route} {offer}: {result}");
         assert_eq!(result["big_ok"], true, "{route} {offer}: {result}");
@@ -487,7 +555,10 @@ async fn chromium_negotiates_deflate_directly_and_through_nginx() {
     let shipped_route = "plugin = \"../target/wasm32-wasip2/release/echo_ok.wasm\"";
     let behind = behind_nginx_gateway_edited(
         &dir,
-        &[(shipped_route, &format!("{shipped_route}\ncompression = \"shared\""))],
+        &[(
+            shipped_route,
+            &format!("{shipped_route}\ncompression = \"shared\""),
+        )],
     );
     let cert = TestCert::create(&scratch_dir("browser-deflate-cert"));
     let nginx = start_nginx(&dir, &cert, behind.ws);
@@ -499,7 +570,8 @@ async fn chromium_negotiates_deflate_directly_and_through_nginx() {
     let mut node = std::process::Command::new("node");
     node.arg(node_dir.join("browser_deflate.mjs"))
         .args([&page, &echo, &direct, &proxied]);
-    let output = wssgate_tests::process::run_bounded(node, std::time::Duration::from_secs(90)).await;
+    let output =
+        wssgate_tests::process::run_bounded(node, std::time::Duration::from_secs(90)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -509,7 +581,10 @@ async fn chromium_negotiates_deflate_directly_and_through_nginx() {
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     for url in [&direct, &proxied] {
         assert_eq!(result["ok"][url]["reply"], "ok", "{result}");
-        assert_eq!(result["ok"][url]["extensions"], SHARED_ANSWER, "{url}: {result}");
+        assert_eq!(
+            result["ok"][url]["extensions"], SHARED_ANSWER,
+            "{url}: {result}"
+        );
     }
     assert_eq!(result["echo"]["big_ok"], true, "{result}");
     assert_eq!(result["echo"]["extensions"], SHARED_ANSWER);

@@ -4,8 +4,8 @@
 
 use crate::cluster::ClusterConfig;
 use crate::config::{
-    AcmeConfig, AdminConfig, CompileCache, Config, ConfigError, DEV_CERT_DIR, LETS_ENCRYPT,
-    Compression, CompressionMode, ListenerConfig, LogConfig, NamedCertificate, RouteConfig, RunAs,
+    AcmeConfig, AdminConfig, CompileCache, Compression, CompressionMode, Config, ConfigError,
+    DEV_CERT_DIR, LETS_ENCRYPT, ListenerConfig, LogConfig, NamedCertificate, RouteConfig, RunAs,
     TlsFiles,
 };
 use crate::limits::Limits;
@@ -559,9 +559,15 @@ fn compression(src: &Source<'_>, r: &RawCompression) -> Result<Compression, Conf
         };
     }
     let set_while_off = [
-        r.compression_level.as_ref().map(|v| ("compression_level", v.span())),
-        r.compression_min_bytes.as_ref().map(|v| ("compression_min_bytes", v.span())),
-        r.compression_window_bits.as_ref().map(|v| ("compression_window_bits", v.span())),
+        r.compression_level
+            .as_ref()
+            .map(|v| ("compression_level", v.span())),
+        r.compression_min_bytes
+            .as_ref()
+            .map(|v| ("compression_min_bytes", v.span())),
+        r.compression_window_bits
+            .as_ref()
+            .map(|v| ("compression_window_bits", v.span())),
     ];
     if c.mode == CompressionMode::Off
         && let Some((key, span)) = set_while_off.into_iter().flatten().next()
@@ -573,7 +579,10 @@ fn compression(src: &Source<'_>, r: &RawCompression) -> Result<Compression, Conf
     }
     if let Some(level) = &r.compression_level {
         if !(1..=9).contains(level.get_ref()) {
-            return Err(src.at(level.span(), "`compression_level` is 1 (fastest) to 9 (smallest)".into()));
+            return Err(src.at(
+                level.span(),
+                "`compression_level` is 1 (fastest) to 9 (smallest)".into(),
+            ));
         }
         c.level = *level.get_ref();
     }

@@ -303,7 +303,9 @@ impl<S> Inflating<S> {
         let report = &self.report;
         report.messages.set(report.messages.get() + 1);
         report.wire_bytes.set(report.wire_bytes.get() + wire);
-        report.plain_bytes.set(report.plain_bytes.get() + plain.len() as u64);
+        report
+            .plain_bytes
+            .set(report.plain_bytes.get() + plain.len() as u64);
         let mut chunks = plain.chunks(self.limits.max_frame_bytes.max(1)).peekable();
         let mut first = true;
         if chunks.peek().is_none() {

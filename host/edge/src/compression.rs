@@ -24,10 +24,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use wssgate_config::{Compression, CompressionMode};
+use wssgate_deflate::Mode;
 use wssgate_deflate::codec::{Deflater, Inflater};
 use wssgate_deflate::offer::{Agreement, is_broken_safari, negotiate};
 use wssgate_deflate::reader::{InflaterSource, Inflating, Limits, Report};
-use wssgate_deflate::Mode;
 
 /// How many compressed messages a worker remembers, and how many of their bytes at most.
 const RECENT: usize = 32;

@@ -6,6 +6,7 @@
 //! connection costs neither the memory of the largest state the handshake ever had, nor pointer hops through it on
 //! every message.
 
+use crate::compression::Compressing;
 use crate::context::{ListenerOptions, WorkerContext};
 use crate::proxy::{self, read_proxy_header};
 use crate::session::{Holds, Session};
@@ -19,11 +20,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
-use crate::compression::Compressing;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use wssgate_deflate::reader::Limits as ReaderLimits;
 use wssgate_config::ClientAddress;
 use wssgate_config::limits::Limits;
+use wssgate_deflate::reader::Limits as ReaderLimits;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::admission::Refusal;
 use wssgate_hub::metrics::{CapHit, Rejection};
@@ -184,25 +184,26 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         };
         worker.metrics.rejected(worker.index, why);
     }
-    let (route, accept_key, subprotocol, deflate, instance, ticket) = match (answer, instance, ticket) {
-        (
-            Answer::Upgrade {
-                route,
-                accept_key,
-                subprotocol,
-                deflate,
-            },
-            Some(instance),
-            Some(ticket),
-        ) => (route, accept_key, subprotocol, deflate, instance, ticket),
-        // Every refusal above replaced the upgrade with its error answer.
-        (answer, _, _) => {
-            if upgrade::respond(&mut stream, &answer).await.is_ok() {
-                let _ = stream.shutdown().await;
+    let (route, accept_key, subprotocol, deflate, instance, ticket) =
+        match (answer, instance, ticket) {
+            (
+                Answer::Upgrade {
+                    route,
+                    accept_key,
+                    subprotocol,
+                    deflate,
+                },
+                Some(instance),
+                Some(ticket),
+            ) => (route, accept_key, subprotocol, deflate, instance, ticket),
+            // Every refusal above replaced the upgrade with its error answer.
+            (answer, _, _) => {
+                if upgrade::respond(&mut stream, &answer).await.is_ok() {
+                    let _ = stream.shutdown().await;
+                }
+                return;
             }
-            return;
-        }
-    };
+        };
     let details = Arc::new(ConnectionDetails {
         route: route.path.clone(),
         path: head.path,

@@ -4,10 +4,10 @@
 //! The head is read here (with httparse) rather than by tungstenite, because tungstenite writes no response for a
 //! request it rejects: a client must get a 404, 400 or 426 it can read, never a hang.
 
+use crate::compression;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use crate::compression;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use wssgate_deflate::offer::Agreement;
 use wssgate_runtime::route::{Route, Routes};

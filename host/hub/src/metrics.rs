@@ -295,14 +295,28 @@ impl Metrics {
     /// A connection that negotiated permessage-deflate opened (`open`) or closed.
     pub fn deflate_connection(&self, worker: usize, slot: usize, open: bool) {
         if let Some(r) = self.counters(worker, slot) {
-            bump(if open { &r.deflate_opened } else { &r.deflate_closed }, 1);
+            bump(
+                if open {
+                    &r.deflate_opened
+                } else {
+                    &r.deflate_closed
+                },
+                1,
+            );
         }
     }
 
     /// A compressed message of `plain` bytes went out as `wire` bytes; `compressed_now` unless an earlier
     /// compression of the same message was reused.
     #[inline]
-    pub fn deflated_out(&self, worker: usize, slot: usize, plain: usize, wire: usize, compressed_now: bool) {
+    pub fn deflated_out(
+        &self,
+        worker: usize,
+        slot: usize,
+        plain: usize,
+        wire: usize,
+        compressed_now: bool,
+    ) {
         if let Some(r) = self.counters(worker, slot) {
             bump(&r.deflate_messages_out, 1);
             bump(&r.deflate_plain_out, plain as u64);
@@ -640,17 +654,26 @@ impl Metrics {
             (
                 "wssgate_deflate_messages_total",
                 "Compressed messages, by direction",
-                [("out", |r| &r.deflate_messages_out), ("in", |r| &r.deflate_messages_in)],
+                [
+                    ("out", |r| &r.deflate_messages_out),
+                    ("in", |r| &r.deflate_messages_in),
+                ],
             ),
             (
                 "wssgate_deflate_plain_bytes_total",
                 "Bytes of compressed messages before compression (out) or after inflating (in)",
-                [("out", |r| &r.deflate_plain_out), ("in", |r| &r.deflate_plain_in)],
+                [
+                    ("out", |r| &r.deflate_plain_out),
+                    ("in", |r| &r.deflate_plain_in),
+                ],
             ),
             (
                 "wssgate_deflate_wire_bytes_total",
                 "Bytes of compressed messages' payloads on the wire",
-                [("out", |r| &r.deflate_wire_out), ("in", |r| &r.deflate_wire_in)],
+                [
+                    ("out", |r| &r.deflate_wire_out),
+                    ("in", |r| &r.deflate_wire_in),
+                ],
             ),
         ];
         for (name, help, pairs) in families {
@@ -672,7 +695,11 @@ impl Metrics {
             "Times a message was compressed: once per worker for a message sent to many connections alike",
         );
         for (i, route) in self.routes.iter().enumerate() {
-            e.sample(name, &[("route", route)], self.sum(i, |r| &r.deflate_compressions));
+            e.sample(
+                name,
+                &[("route", route)],
+                self.sum(i, |r| &r.deflate_compressions),
+            );
         }
         let name = "wssgate_plugin_memory_bytes";
         e.family(

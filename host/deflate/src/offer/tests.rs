@@ -36,10 +36,7 @@ fn browsers_offer_is_accepted_and_client_max_window_bits_is_never_answered_unask
     );
     assert_eq!(a.client_window_bits, 15);
     let a = negotiate([chromium], DEDICATED).unwrap();
-    assert_eq!(
-        a.response,
-        "permessage-deflate; client_max_window_bits=12"
-    );
+    assert_eq!(a.response, "permessage-deflate; client_max_window_bits=12");
     assert_eq!((a.server_window_bits, a.client_window_bits), (12, 12));
     assert!(a.server_takeover && a.client_takeover);
 }
