@@ -7,6 +7,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wssgate_tests::admin::{ADMIN, metric_until};
+use wssgate_tests::process::run_json_client;
 use wssgate_tests::*;
 
 /// A route serving `plugin` at `path` with `compression` (a TOML line, or nothing).

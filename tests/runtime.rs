@@ -233,10 +233,12 @@ fn the_upgrade_decision_follows_rfc_6455_and_the_routes_rules() {
             route,
             accept_key,
             subprotocol,
+            deflate,
         } => {
             assert_eq!(route.path, ROUTE);
             assert_eq!(accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
             assert_eq!(subprotocol.as_deref(), Some("chat.v2"));
+            assert!(deflate.is_none(), "compression is off by default");
         }
         _ => panic!("expected an upgrade"),
     }

@@ -92,8 +92,12 @@ impl Inflater {
         let result = self.inflate_capped(payload, cap);
         // A client may end a message with a final block (RFC 7692 section 7.2.3.4); nothing can follow it in the
         // same stream, so the next message starts a new one, as it does without context takeover.
-        if !matches!(result, Ok((_, false))) || !self.takeover {
-            self.decompress = Decompress::new_with_window_bits(false, self.window_bits);
+        match result {
+            Ok((_, false)) if self.takeover => {}
+            // Reset in place: a new inflater per message would allocate and free its state (and window) each time.
+            // (flate2's reset sets a 15-bit window, which reads a stream of any smaller window.)
+            Ok(_) => self.decompress.reset(false),
+            Err(_) => self.decompress = Decompress::new_with_window_bits(false, self.window_bits),
         }
         result.map(|(out, _)| out)
     }

@@ -45,9 +45,6 @@ impl Report {
     }
 }
 
-/// Buffers that grew past this are given back once drained, so a large message does not pin its memory.
-const KEEP: usize = 4 * 1024;
-
 /// The inflater of a connection's messages.
 pub enum InflaterSource {
     /// The worker's, reset for every message: the client keeps no context.
@@ -98,6 +95,8 @@ pub struct Inflating<S> {
     inflater: InflaterSource,
     limits: Limits,
     report: Rc<Report>,
+    /// A refusal not reported yet (frames before it are handed over first).
+    refusal: Option<Failure>,
     /// The refusal was reported by a failed read: later reads end the stream.
     failed: bool,
 }
@@ -121,6 +120,7 @@ impl<S> Inflating<S> {
             inflater,
             limits,
             report,
+            refusal: None,
             failed: false,
         }
     }
@@ -291,11 +291,9 @@ impl<S> Inflating<S> {
                 .get_or_insert_with(|| Box::new(Inflater::new(*window_bits, true)))
                 .inflate(&mut self.message, cap),
         };
-        if self.message.capacity() > KEEP {
-            self.message = Vec::new();
-        } else {
-            self.message.clear();
-        }
+        // Drained buffers are given back: an idle compressed connection holds none (which costs an allocation per
+        // message, next to compressing it nothing).
+        self.message = Vec::new();
         let plain = inflated.map_err(|e| match e {
             InflateError::TooBig => refuse(1009, "message too big"),
             InflateError::Corrupt => refuse(1002, "invalid compressed data"),
@@ -347,24 +345,16 @@ impl<S> Inflating<S> {
         self.ready_at += n;
         if self.ready_at == self.ready.len() {
             self.ready_at = 0;
-            if self.ready.capacity() > KEEP {
-                self.ready = Vec::new();
-            } else {
-                self.ready.clear();
-            }
+            self.ready = Vec::new();
         }
         true
     }
 
-    /// Forgets the bytes looked at; gives the buffer back when it is empty and large.
+    /// Forgets the bytes looked at; gives the buffer back when it is empty.
     fn compact(&mut self) {
         if self.raw_at == self.raw.len() {
             self.raw_at = 0;
-            if self.raw.capacity() > KEEP {
-                self.raw = Vec::new();
-            } else {
-                self.raw.clear();
-            }
+            self.raw = Vec::new();
         } else if self.raw_at > 0 {
             self.raw.drain(..self.raw_at);
             self.raw_at = 0;
@@ -379,25 +369,39 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // Bounded: each turn hands bytes over, moves through the bytes at hand (finite), or reads (and waits).
+        // Bounded: each turn hands bytes over, reports a refusal, or works through the bytes at hand (finite) and
+        // reads (and waits).
         loop {
             if this.give(buf) {
                 return Poll::Ready(Ok(()));
             }
+            // A refusal is reported once the frames before it are handed over; later reads end the stream.
+            if let Some(failure) = this.refusal.take() {
+                this.failed = true;
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    failure.reason,
+                )));
+            }
             if this.failed {
                 return Poll::Ready(Ok(()));
             }
-            match this.step() {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(failure) => {
-                    this.report.failure.set(Some(failure));
-                    this.failed = true;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        failure.reason,
-                    )));
+            // Everything at hand first, so that tungstenite gets whole frames rather than a header and then its
+            // payload.
+            let mut moved = false;
+            loop {
+                match this.step() {
+                    Ok(true) => moved = true,
+                    Ok(false) => break,
+                    Err(failure) => {
+                        this.report.failure.set(Some(failure));
+                        this.refusal = Some(failure);
+                        break;
+                    }
                 }
+            }
+            if moved || this.refusal.is_some() {
+                continue;
             }
             this.compact();
             // Read into tungstenite's buffer and take the bytes from it: no buffer of our own waits on an idle

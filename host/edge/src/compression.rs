@@ -145,7 +145,9 @@ pub(crate) struct Encoded {
 }
 
 impl Compressing {
-    pub(crate) fn new(agreement: Agreement, compression: &Compression) -> Self {
+    pub(crate) fn new(mut agreement: Agreement, compression: &Compression) -> Self {
+        // The 101 that carried the response is written: the connection keeps only the parameters.
+        agreement.response = String::new();
         Compressing {
             level: compression.level,
             min_bytes: compression.min_bytes,

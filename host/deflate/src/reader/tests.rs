@@ -41,6 +41,15 @@ fn compressed(text: &[u8]) -> Vec<u8> {
 /// Sends `bytes` as the client and reads what tungstenite makes of them through the reader, until the stream
 /// fails or ends; returns the messages and the refusal.
 async fn read_all(bytes: Vec<u8>, inflater: InflaterSource) -> (Vec<Message>, Option<Failure>) {
+    let (got, failure, _) = read_all_ending(bytes, inflater).await;
+    (got, failure)
+}
+
+/// [`read_all`], also saying whether the stream ended with a failed read (rather than its end).
+async fn read_all_ending(
+    bytes: Vec<u8>,
+    inflater: InflaterSource,
+) -> (Vec<Message>, Option<Failure>, bool) {
     let (mut client, server) = tokio::io::duplex(1 << 20);
     let report: Rc<Report> = Rc::default();
     let reader = Inflating::new(server, inflater, LIMITS, report.clone());
@@ -52,17 +61,19 @@ async fn read_all(bytes: Vec<u8>, inflater: InflaterSource) -> (Vec<Message>, Op
     // The client stops sending but keeps reading (tungstenite answers pings).
     client.shutdown().await.unwrap();
     let mut got = Vec::new();
+    let mut errored = false;
     // Bounded: the client's bytes are finite and the stream ends after them.
     while let Some(next) = ws.next().await {
         match next {
             Ok(message) => got.push(message),
             Err(e) => {
                 eprintln!("read ended: {e}");
+                errored = true;
                 break;
             }
         }
     }
-    (got, report.failure.get())
+    (got, report.failure.get(), errored)
 }
 
 fn shared() -> InflaterSource {
@@ -145,7 +156,8 @@ async fn the_clients_context_is_kept_with_an_own_inflater() {
 }
 
 async fn refused(bytes: Vec<u8>) -> (Vec<Message>, Failure) {
-    let (got, failure) = read_all(bytes, shared()).await;
+    let (got, failure, errored) = read_all_ending(bytes, shared()).await;
+    assert!(errored, "the refusal reached tungstenite as a failed read");
     (got, failure.expect("the reader refused the input"))
 }
 
