@@ -33,7 +33,7 @@ from languages import ROOT, Serving, free_port  # noqa: E402
 
 PLUGINS = ROOT / "target/wasm32-wasip2/release"
 MODES = ["off", "shared", "dedicated"]
-ECHOES = 5000
+ECHOES = 20000
 IDLE = 2000
 PUBLISHES = 10
 
