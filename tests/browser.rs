@@ -10,18 +10,7 @@ use wssgate_tests::*;
 #[ignore = "needs chromium, nginx and the Node packages: ./test.sh installs them and runs this test"]
 async fn chromium_runs_the_seed_check_directly_and_through_nginx() {
     let node_dir = workspace_root().join("tests/interop/node");
-    require_tool(
-        "chromium",
-        std::path::Path::new("/usr/bin/chromium"),
-        "apt-get install chromium",
-    );
-    require(
-        "node with `playwright-core`",
-        node_dir
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "cd tests/interop/node && npm ci",
-    );
+    require_chromium_and_playwright();
     let gw = TestGateway::start(&standard_routes());
     let dir = scratch_dir("browser");
     let behind = behind_nginx_gateway(&dir);

@@ -4,7 +4,7 @@
 //! compressed once.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use wssgate_tests::admin::{ADMIN, metric_until};
 use wssgate_tests::process::run_json_client;
@@ -106,30 +106,6 @@ fn inflate(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads one server frame: its first byte (FIN, RSV1, opcode) and payload.
-async fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut header = [0u8; 2];
-    bounded(tcp.read_exact(&mut header))
-        .await
-        .expect("reading a frame header");
-    let len = match header[1] & 0x7f {
-        126 => {
-            let mut l = [0u8; 2];
-            bounded(tcp.read_exact(&mut l)).await.unwrap();
-            u16::from_be_bytes(l) as usize
-        }
-        127 => {
-            let mut l = [0u8; 8];
-            bounded(tcp.read_exact(&mut l)).await.unwrap();
-            u64::from_be_bytes(l) as usize
-        }
-        n => n as usize,
-    };
-    let mut payload = vec![0u8; len];
-    bounded(tcp.read_exact(&mut payload)).await.unwrap();
-    (header[0], payload)
-}
-
 /// 2 KiB or so of chat JSON.
 fn chat_json(n: usize) -> String {
     let lines: Vec<String> = (0..n)
@@ -197,13 +173,13 @@ async fn compressed_messages_go_both_ways_and_small_ones_stay_plain() {
     bytes.extend(frame(FIN | RSV1 | 0x1, &deflate(b"jerry", 1)));
     bounded(tcp.write_all(&bytes)).await.unwrap();
 
-    let (first, payload) = read_frame(&mut tcp).await;
+    let (first, payload) = raw_frame(&mut tcp).await;
     assert_eq!(
         (first, payload.as_slice()),
         (FIN | 0xA, &b"hi"[..]),
         "the pong"
     );
-    let (first, payload) = read_frame(&mut tcp).await;
+    let (first, payload) = raw_frame(&mut tcp).await;
     assert_eq!(first, FIN | RSV1 | 0x1, "the echo goes back compressed");
     assert!(
         payload.len() * 3 < json.len(),
@@ -213,8 +189,8 @@ async fn compressed_messages_go_both_ways_and_small_ones_stay_plain() {
     );
     assert_eq!(inflate(&payload), json.as_bytes());
     // Below compression_min_bytes (512): uncompressed.
-    assert_eq!(read_frame(&mut tcp).await, (FIN | 0x1, b"tom".to_vec()));
-    assert_eq!(read_frame(&mut tcp).await, (FIN | 0x1, b"jerry".to_vec()));
+    assert_eq!(raw_frame(&mut tcp).await, (FIN | 0x1, b"tom".to_vec()));
+    assert_eq!(raw_frame(&mut tcp).await, (FIN | 0x1, b"jerry".to_vec()));
 
     let series = |name: &str, direction: &str| {
         format!("wssgate_deflate_{name}_total{{route=\"/z\",direction=\"{direction}\"}}")
@@ -260,7 +236,7 @@ async fn dedicated_mode_keeps_a_context_per_connection() {
         bounded(tcp.write_all(&frame(FIN | RSV1 | 0x1, &out)))
             .await
             .unwrap();
-        let (first, mut payload) = read_frame(&mut tcp).await;
+        let (first, mut payload) = raw_frame(&mut tcp).await;
         assert_eq!(first, FIN | RSV1 | 0x1);
         sizes.push(payload.len());
         payload.extend_from_slice(&[0, 0, 0xff, 0xff]);
@@ -341,7 +317,7 @@ async fn bombs_and_bad_compressed_frames_get_their_close_codes_and_memory_stays_
         .await
         .unwrap();
     assert_eq!(
-        read_frame(&mut tcp).await,
+        raw_frame(&mut tcp).await,
         (FIN | 0x1, b"still here".to_vec())
     );
 }
@@ -360,7 +336,7 @@ async fn a_publish_to_a_thousand_compressed_members_is_compressed_once() {
             .await
             .unwrap();
         // `compression_min_bytes = 0`: even the short answer is compressed.
-        let (first, payload) = read_frame(&mut tcp).await;
+        let (first, payload) = raw_frame(&mut tcp).await;
         assert_eq!(
             (first, inflate(&payload)),
             (FIN | RSV1 | 0x1, b"joined".to_vec())
@@ -377,12 +353,12 @@ async fn a_publish_to_a_thousand_compressed_members_is_compressed_once() {
         .await
         .unwrap();
     for member in &mut members {
-        let (first, payload) = read_frame(member).await;
+        let (first, payload) = raw_frame(member).await;
         assert_eq!(first, FIN | RSV1 | 0x1);
         assert!(payload.len() * 3 < body.len());
         assert_eq!(inflate(&payload), body.as_bytes());
     }
-    let (_, answer) = read_frame(&mut sender).await;
+    let (_, answer) = raw_frame(&mut sender).await;
     assert_eq!(inflate(&answer), format!("published {MEMBERS}").as_bytes());
     metric_until(&gw, out, |v| v == before + MEMBERS as f64 + 1.0).await;
     // One compression for the thousand copies, one for the sender's answer.
@@ -443,21 +419,10 @@ async fn crossed_smaller(gw: &TestGateway, route: &str) {
     metric_until(gw, &wire, |v| v > 0.0 && v * 3.0 < plain).await;
 }
 
-fn python_with_websockets() {
-    let present = std::process::Command::new("python3")
-        .args(["-c", "import websockets.asyncio.client"])
-        .status();
-    require(
-        "python3 with `websockets`",
-        present.is_ok_and(|s| s.success()),
-        "pip install websockets",
-    );
-}
-
 #[tokio::test]
 #[ignore = "needs Python websockets: ./test.sh installs it and runs this test"]
 async fn python_websockets_talks_compressed_in_both_modes_and_with_a_bare_offer() {
-    python_with_websockets();
+    require_python_websockets();
     let gw = gateway(2);
     let ca = ca_file(&gw.cert, &scratch_dir("deflate-python"))
         .display()
@@ -531,18 +496,7 @@ async fn node_ws_talks_compressed_in_both_modes() {
 async fn chromium_negotiates_deflate_directly_and_through_nginx() {
     use wssgate_tests::nginx::{behind_nginx_gateway_edited, start_nginx};
     let node_dir = workspace_root().join("tests/interop/node");
-    require_tool(
-        "chromium",
-        std::path::Path::new("/usr/bin/chromium"),
-        "apt-get install chromium",
-    );
-    require(
-        "node with `playwright-core`",
-        node_dir
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "cd tests/interop/node && npm ci",
-    );
+    require_chromium_and_playwright();
     let gw = TestGateway::start_with(
         &format!("workers = 2\n{ADMIN}"),
         &[

@@ -15,14 +15,7 @@ fn gateway_and_ca() -> (TestGateway, String, String) {
 #[tokio::test]
 #[ignore = "needs Python websockets: ./test.sh installs it and runs this test"]
 async fn python_websockets_echoes_text_binary_ping_and_close_codes() {
-    let present = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.client"])
-        .status();
-    require(
-        "python3 with `websockets`",
-        present.is_ok_and(|s| s.success()),
-        "pip install websockets",
-    );
+    require_python_websockets();
     let (_gw, url, ca) = gateway_and_ca();
     let script = workspace_root()
         .join("tests/interop/python_client.py")

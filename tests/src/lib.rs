@@ -693,34 +693,40 @@ pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
     raw_frames_until_close(tcp).await.1
 }
 
+/// Reads one server frame: its first byte (FIN, RSV1, opcode) and its payload.
+pub async fn raw_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; 2];
+    bounded(tcp.read_exact(&mut header))
+        .await
+        .expect("reading a frame header");
+    let len = match header[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            bounded(tcp.read_exact(&mut l)).await.unwrap();
+            u16::from_be_bytes(l) as usize
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            bounded(tcp.read_exact(&mut l)).await.unwrap();
+            u64::from_be_bytes(l) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    bounded(tcp.read_exact(&mut payload)).await.unwrap();
+    (header[0], payload)
+}
+
 /// Reads server frames until a close frame: the frames before it (opcode and payload) and the close code.
 pub async fn raw_frames_until_close(tcp: &mut TcpStream) -> (Vec<(u8, Vec<u8>)>, u16) {
     let mut frames = Vec::new();
     for _ in 0..1000 {
-        let mut header = [0u8; 2];
-        bounded(tcp.read_exact(&mut header))
-            .await
-            .expect("reading a frame header");
-        let len = match header[1] & 0x7f {
-            126 => {
-                let mut l = [0u8; 2];
-                bounded(tcp.read_exact(&mut l)).await.unwrap();
-                u16::from_be_bytes(l) as usize
-            }
-            127 => {
-                let mut l = [0u8; 8];
-                bounded(tcp.read_exact(&mut l)).await.unwrap();
-                u64::from_be_bytes(l) as usize
-            }
-            n => n as usize,
-        };
-        let mut payload = vec![0u8; len];
-        bounded(tcp.read_exact(&mut payload)).await.unwrap();
-        if header[0] & 0x0f == 0x8 {
-            assert!(len >= 2, "a close frame without a code");
+        let (first, payload) = raw_frame(tcp).await;
+        if first & 0x0f == 0x8 {
+            assert!(payload.len() >= 2, "a close frame without a code");
             return (frames, u16::from_be_bytes([payload[0], payload[1]]));
         }
-        frames.push((header[0] & 0x0f, payload));
+        frames.push((first & 0x0f, payload));
     }
     panic!("no close frame among the first 1000 frames");
 }
@@ -839,6 +845,34 @@ pub fn require_tool(name: &str, path: &Path, install: &str) {
         &format!("{name} ({})", path.display()),
         path.exists(),
         install,
+    );
+}
+
+/// Fails the test unless `python3` can import `websockets` (which ./test.sh installs).
+pub fn require_python_websockets() {
+    let present = Command::new("python3")
+        .args(["-c", "import websockets.asyncio.client"])
+        .status();
+    require(
+        "python3 with `websockets`",
+        present.is_ok_and(|s| s.success()),
+        "pip install websockets",
+    );
+}
+
+/// Fails the test unless Debian's Chromium and the Node packages that drive it (tests/interop/node) are installed.
+pub fn require_chromium_and_playwright() {
+    require_tool(
+        "chromium",
+        Path::new("/usr/bin/chromium"),
+        "apt-get install chromium",
+    );
+    require(
+        "node with `playwright-core`",
+        workspace_root()
+            .join("tests/interop/node/node_modules/playwright-core/package.json")
+            .exists(),
+        "cd tests/interop/node && npm ci",
     );
 }
 

@@ -107,9 +107,9 @@ impl WorkerCodecs {
 
 /// What a connection's upgrade agreed to, if anything: `None` when the route's compression is off, the client is
 /// a Safari that cannot take it, or no offer was acceptable.
-pub(crate) fn agree(
+pub(crate) fn agree<'h>(
     compression: &Compression,
-    offers: impl IntoIterator<Item = impl AsRef<str>>,
+    offers: impl IntoIterator<Item = &'h str>,
     user_agent: Option<&str>,
 ) -> Option<Agreement> {
     let mode = match compression.mode {
@@ -122,8 +122,7 @@ pub(crate) fn agree(
     if user_agent.is_some_and(is_broken_safari) {
         return None;
     }
-    let offers: Vec<_> = offers.into_iter().collect();
-    negotiate(offers.iter().map(AsRef::as_ref), mode)
+    negotiate(offers, mode)
 }
 
 /// A compressed connection's state.
