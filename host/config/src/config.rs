@@ -37,6 +37,8 @@ pub struct Config {
     pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Where compiled plugins are kept between starts and reloads (top-level `compile_cache`).
     pub compile_cache: CompileCache,
+    /// Where this node keeps routes' history and storage when there is no `[cluster]` (one file, `wssgate.redb`).
+    pub data_dir: PathBuf,
 }
 
 /// Top-level `compile_cache`: a folder for compiled plugins, so that a restart or a reload does not compile a
@@ -236,6 +238,10 @@ pub struct RouteConfig {
     pub max_connections_per_ip: usize,
     /// permessage-deflate (RFC 7692) for the route's connections.
     pub compression: Compression,
+    /// `[route.history]`: the route's groups keep their last messages (the `history` interface).
+    pub history: Option<crate::memory::HistoryConfig>,
+    /// `[route.storage]`: the route's keys and values (the `storage` interface).
+    pub storage: Option<crate::memory::StorageConfig>,
 }
 
 /// A route's `compression` settings.

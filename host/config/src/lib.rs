@@ -8,6 +8,7 @@
 pub mod cluster;
 mod config;
 pub mod limits;
+pub mod memory;
 mod parse;
 mod trusted_proxies;
 pub mod upstream;

@@ -57,6 +57,9 @@ pub struct Limits {
     /// clients by the network of this prefix length rather than by address: one subscriber usually holds a whole
     /// /64, and 2^64 addresses would make a per-address cap no cap. 128 counts each address; IPv4 always does.
     pub ipv6_prefix_len: u8,
+    /// History and storage requests one plugin instance may have waiting for their events; past it a request is
+    /// refused (`too-many-pending`).
+    pub max_storage_requests_per_instance: usize,
 }
 
 impl Default for Limits {
@@ -84,6 +87,7 @@ impl Default for Limits {
             trap_cooloff_ms: 60_000,
             max_handshakes_per_ip: 1024,
             ipv6_prefix_len: 64,
+            max_storage_requests_per_instance: 1024,
         }
     }
 }
@@ -128,6 +132,10 @@ impl Limits {
             ("max_worker_queue_bytes", self.max_worker_queue_bytes as u64),
             ("trap_window_ms", self.trap_window_ms),
             ("trap_cooloff_ms", self.trap_cooloff_ms),
+            (
+                "max_storage_requests_per_instance",
+                self.max_storage_requests_per_instance as u64,
+            ),
         ];
         if !(1..=128).contains(&self.ipv6_prefix_len) {
             return Some("[limits] `ipv6_prefix_len` must be between 1 and 128".to_owned());

@@ -9,6 +9,7 @@ use crate::config::{
     TlsFiles,
 };
 use crate::limits::Limits;
+use crate::memory::{HistoryConfig, RawHistory, RawStorage, StorageConfig};
 use crate::upstream::RawUpstream;
 use crate::upstream::UpstreamConfig;
 use crate::{ClientAddress, TrustedProxies};
@@ -25,6 +26,8 @@ const DEFAULT_GRACE_MS: u64 = 5_000;
 /// that a plugin that forgets to answer does not hold clients (and connection slots) for long.
 const DEFAULT_ACCEPT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_RESTART_BACKOFF_MS: u64 = 1_000;
+/// Where a single node keeps routes' history and storage, relative to the config file (like the ACME cache).
+const DEFAULT_DATA_DIR: &str = "data";
 /// The per-address connection cap of a route that grants an upstream (the webhook route among them), whose plugin
 /// may hold each upgrade on a backend call: a few clients cannot open enough upgrades to take the upstream's
 /// in-flight places (and the route's connections) from everyone else. Enough for many users behind one NAT.
@@ -48,6 +51,7 @@ struct RawConfig {
     admin: Option<Spanned<AdminConfig>>,
     log: Option<Spanned<LogConfig>>,
     compile_cache: Option<RawCompileCache>,
+    data_dir: Option<String>,
 }
 
 /// `compile_cache = "folder"`, or `true`/`false` for the default folder or none.
@@ -146,6 +150,8 @@ struct RawRoute {
     compression_level: Option<Spanned<u32>>,
     compression_min_bytes: Option<Spanned<usize>>,
     compression_window_bits: Option<Spanned<u8>>,
+    history: Option<Spanned<RawHistory>>,
+    storage: Option<Spanned<RawStorage>>,
 }
 
 /// The file being parsed: its path (which errors name) and folder (which relative paths are resolved against).
@@ -224,7 +230,9 @@ impl Config {
             Some(RawCompileCache::On(false)) => CompileCache::Off,
             Some(RawCompileCache::At(folder)) => CompileCache::At(src.resolve(&folder)),
         };
+        let data_dir = src.resolve(raw.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR));
         Ok(Config {
+            data_dir,
             compile_cache,
             cluster,
             upstreams,
@@ -514,7 +522,19 @@ fn route(
             compression_window_bits: r.compression_window_bits,
         },
     )?;
+    let history = r
+        .history
+        .map(HistoryConfig::from_raw)
+        .transpose()
+        .map_err(|(span, e)| src.at(span, e))?;
+    let storage = r
+        .storage
+        .map(StorageConfig::from_raw)
+        .transpose()
+        .map_err(|(span, e)| src.at(span, e))?;
     Ok(RouteConfig {
+        history,
+        storage,
         compression,
         max_connections_per_ip,
         upstreams: grants,

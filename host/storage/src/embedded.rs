@@ -1,0 +1,1 @@
+//! The single-node store: one redb file under `data_dir`.

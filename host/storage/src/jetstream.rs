@@ -1,0 +1,1 @@
+//! The cluster store: NATS JetStream.
