@@ -330,6 +330,7 @@ impl Gateway {
                 max_connections: admin.max_connections,
                 admission: admission.clone(),
                 process: gateway.process.clone(),
+                store: gateway.store.clone(),
             };
             gateway.admin = Some(links);
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
