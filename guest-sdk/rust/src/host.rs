@@ -6,9 +6,9 @@
 use crate::connection::SendError;
 use crate::history::Position;
 use crate::http::RequestRefusal;
-use crate::{Refusal, StorageRefusal};
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
+use crate::{Refusal, StorageRefusal};
 
 /// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host`, `timers`, `http`, `history` and
 /// `storage`).
@@ -106,10 +106,10 @@ pub(crate) struct WasmHost;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::*;
+    use crate::__export::bindings::wssgate::plugin::storage_types::StorageRefusal as RawStorageRefusal;
     use crate::__export::bindings::wssgate::plugin::types::{
         LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
-    use crate::__export::bindings::wssgate::plugin::storage_types::StorageRefusal as RawStorageRefusal;
     use crate::__export::bindings::wssgate::plugin::{history, host, http, storage, timers};
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {

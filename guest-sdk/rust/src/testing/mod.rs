@@ -632,3 +632,5 @@ impl<P: Exported> MockHost<P> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_memory;

@@ -1,7 +1,7 @@
 //! What the mock gateway records while a plugin runs, and its side of every host call: the same [`HostCalls`] trait
 //! the wasm imports implement, with the gateway's rules and caps.
 
-use super::history::{HistoryConfig, Histories};
+use super::history::{Histories, HistoryConfig};
 use super::storage::{Keys, StorageConfig};
 use crate::history::{HistoryPage, Position};
 use crate::host::HostCalls;

@@ -47,7 +47,10 @@ pub(super) struct Keys {
 
 /// What a write does to its key.
 enum Write<'a> {
-    Set { value: &'a [u8], ttl_ms: Option<u64> },
+    Set {
+        value: &'a [u8],
+        ttl_ms: Option<u64>,
+    },
     Remove,
 }
 
@@ -133,11 +136,7 @@ impl MockState {
         Ok(config)
     }
 
-    pub(super) fn get_key(
-        &mut self,
-        key: &str,
-        owner: Option<u64>,
-    ) -> Result<u64, StorageRefusal> {
+    pub(super) fn get_key(&mut self, key: &str, owner: Option<u64>) -> Result<u64, StorageRefusal> {
         self.storage_config(key)?;
         self.check_request(owner)?;
         let now = self.now_ms();
