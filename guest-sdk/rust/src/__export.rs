@@ -2,10 +2,12 @@
 //! instance's one piece of global state — its [`Runtime`] — and turns raw types into the SDK's, so a plugin never
 //! sees them.
 
+use crate::history::{HistoryEntry, HistoryPage, Position};
 use crate::http::{HttpError, Response, Sent};
 use crate::runtime::{Answer, Exported, Runtime};
 use crate::settings::Settings;
-use crate::{CloseFrame, Message, Request, Timer};
+use crate::storage::StoredValue;
+use crate::{CloseFrame, Message, Request, StorageError, StorageRequest, Timer};
 use std::any::Any;
 use std::cell::RefCell;
 
@@ -26,10 +28,12 @@ pub mod bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world base {
-                     include wssgate:plugin/plugin@1.1.0;
-                     import wssgate:plugin/timers@1.1.0;
-                     import wssgate:plugin/http@1.1.0;
-                     export wssgate:plugin/lifecycle@1.1.0;
+                     include wssgate:plugin/plugin@1.2.0;
+                     import wssgate:plugin/timers@1.2.0;
+                     import wssgate:plugin/http@1.2.0;
+                     import wssgate:plugin/history@1.2.0;
+                     import wssgate:plugin/storage@1.2.0;
+                     export wssgate:plugin/lifecycle@1.2.0;
                  }",
         world: "wssgate-sdk:glue/base",
         generate_all,
@@ -48,7 +52,7 @@ pub mod timer_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world timer-events {
-                     export wssgate:plugin/timer-events@1.1.0;
+                     export wssgate:plugin/timer-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/timer-events",
         generate_all,
@@ -65,13 +69,47 @@ pub mod http_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world http-events {
-                     export wssgate:plugin/http-events@1.1.0;
+                     export wssgate:plugin/http-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/http-events",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "export_http_events",
         default_bindings_module: "wssgate_sdk::__export::http_bindings",
+    });
+}
+
+/// The history events, exported by `export_plugin!(…, history)` only.
+#[allow(unsafe_code, clippy::all, missing_docs)]
+pub mod history_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package wssgate-sdk:glue;
+                 world history-events {
+                     export wssgate:plugin/history-events@1.2.0;
+                 }",
+        world: "wssgate-sdk:glue/history-events",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_history_events",
+        default_bindings_module: "wssgate_sdk::__export::history_bindings",
+    });
+}
+
+/// The storage events, exported by `export_plugin!(…, storage)` only.
+#[allow(unsafe_code, clippy::all, missing_docs)]
+pub mod storage_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package wssgate-sdk:glue;
+                 world storage-events {
+                     export wssgate:plugin/storage-events@1.2.0;
+                 }",
+        world: "wssgate-sdk:glue/storage-events",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_storage_events",
+        default_bindings_module: "wssgate_sdk::__export::storage_bindings",
     });
 }
 
@@ -82,11 +120,21 @@ pub use bindings::wssgate::plugin::types::{
     MessageResult as RawMessage, Rejection as RawRejection, RequestInfo as RawRequest,
     Verdict as RawVerdict,
 };
+pub use history_bindings::export_history_events;
+pub use history_bindings::exports::wssgate::plugin::history_events::Guest as HistoryEvents;
+pub use history_bindings::wssgate::plugin::history::{
+    HistoryPage as RawHistoryPage, Position as RawPosition,
+};
+pub use history_bindings::wssgate::plugin::storage_types::StorageError as RawHistoryError;
 pub use http_bindings::export_http_events;
 pub use http_bindings::exports::wssgate::plugin::http_events::Guest as HttpEvents;
 pub use http_bindings::wssgate::plugin::http::{
     HttpError as RawHttpError, HttpResponse as RawHttpResponse,
 };
+pub use storage_bindings::export_storage_events;
+pub use storage_bindings::exports::wssgate::plugin::storage_events::Guest as StorageEvents;
+pub use storage_bindings::wssgate::plugin::storage::StoredValue as RawStoredValue;
+pub use storage_bindings::wssgate::plugin::storage_types::StorageError as RawStorageError;
 pub use timer_bindings::export_timer_events;
 pub use timer_bindings::exports::wssgate::plugin::timer_events::Guest as TimerEvents;
 
@@ -189,4 +237,104 @@ pub fn on_http_response<P: Exported + 'static>(
         Err(RawHttpError::Protocol(message)) => Err(HttpError::Protocol(message)),
     };
     with_runtime::<P, _>(|r| r.response(sent, response))
+}
+
+/// The SDK's name for a raw message (of any of the bindings: each glue world has its own copy of the type).
+macro_rules! message_of {
+    ($raw:expr, $module:ident) => {
+        match $raw {
+            $module::wssgate::plugin::types::Message::Text(text) => Message::Text(text),
+            $module::wssgate::plugin::types::Message::Binary(bytes) => Message::Binary(bytes),
+        }
+    };
+}
+
+/// The SDK's name for a raw storage error (each glue world has its own copy of the type).
+macro_rules! storage_error_of {
+    ($raw:expr, $module:ident) => {
+        match $raw {
+            $module::wssgate::plugin::storage_types::StorageError::Conflict(revision) => {
+                StorageError::Conflict(revision)
+            }
+            $module::wssgate::plugin::storage_types::StorageError::QuotaExceeded => {
+                StorageError::QuotaExceeded
+            }
+            $module::wssgate::plugin::storage_types::StorageError::Unavailable(why) => {
+                StorageError::Unavailable(why)
+            }
+        }
+    };
+}
+
+fn request_of(request: u64, owner: Option<u64>) -> StorageRequest {
+    StorageRequest::new(request, owner.map(crate::Connection::new))
+}
+
+pub fn on_appended<P: Exported + 'static>(
+    request: u64,
+    owner: Option<u64>,
+    raw: Result<RawPosition, RawHistoryError>,
+) where
+    P::State: 'static,
+{
+    let result = match raw {
+        Ok(RawPosition { offset, epoch }) => Ok(Position { offset, epoch }),
+        Err(e) => Err(storage_error_of!(e, history_bindings)),
+    };
+    with_runtime::<P, _>(|r| r.appended(request_of(request, owner), result))
+}
+
+pub fn on_history<P: Exported + 'static>(
+    request: u64,
+    owner: Option<u64>,
+    raw: Result<RawHistoryPage, RawHistoryError>,
+) where
+    P::State: 'static,
+{
+    let result = match raw {
+        Ok(page) => Ok(HistoryPage {
+            epoch: page.epoch,
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| HistoryEntry {
+                    offset: e.offset,
+                    message: message_of!(e.message, history_bindings),
+                    appended_at_ms: e.appended_at_ms,
+                })
+                .collect(),
+            complete: page.complete,
+        }),
+        Err(e) => Err(storage_error_of!(e, history_bindings)),
+    };
+    with_runtime::<P, _>(|r| r.history(request_of(request, owner), result))
+}
+
+pub fn on_read<P: Exported + 'static>(
+    request: u64,
+    owner: Option<u64>,
+    raw: Result<Option<RawStoredValue>, RawStorageError>,
+) where
+    P::State: 'static,
+{
+    let result = match raw {
+        Ok(value) => Ok(value.map(|v| StoredValue {
+            value: v.value,
+            revision: v.revision,
+            expires_at_ms: v.expires_at_ms,
+        })),
+        Err(e) => Err(storage_error_of!(e, storage_bindings)),
+    };
+    with_runtime::<P, _>(|r| r.read(request_of(request, owner), result))
+}
+
+pub fn on_written<P: Exported + 'static>(
+    request: u64,
+    owner: Option<u64>,
+    raw: Result<u64, RawStorageError>,
+) where
+    P::State: 'static,
+{
+    let result = raw.map_err(|e| storage_error_of!(e, storage_bindings));
+    with_runtime::<P, _>(|r| r.written(request_of(request, owner), result))
 }

@@ -1,15 +1,17 @@
-//! The only place that calls the host. [`HostCalls`] is the gateway's `host` and `timers` interfaces as one Rust
-//! trait, and it has exactly two implementations: the generated wasm imports ([`WasmHost`], in a wasm guest) and the
+//! The only place that calls the host. [`HostCalls`] is the gateway's imports (`host`, `timers`, `http`, `history`,
+//! `storage`) as one Rust trait, and it has exactly two implementations: the generated wasm imports ([`WasmHost`], in a wasm guest) and the
 //! mock gateway of native unit tests ([`crate::testing`]). Every SDK call goes through [`with_host`], so the
 //! signatures the mock offers cannot drift from the ones the gateway offers.
 
-use crate::Refusal;
 use crate::connection::SendError;
+use crate::history::Position;
 use crate::http::RequestRefusal;
 use crate::log::Level;
 use crate::message::{ConnectionInfo, Payload};
+use crate::{Refusal, StorageRefusal};
 
-/// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host`, `timers` and `http`).
+/// Everything a plugin can ask of the gateway (`wit/plugin.wit`, interfaces `host`, `timers`, `http`, `history` and
+/// `storage`).
 pub(crate) trait HostCalls {
     fn send(&mut self, connection: u64, message: Payload<'_>) -> Result<(), SendError>;
     fn close(&mut self, connection: u64, code: u16, reason: &str);
@@ -42,6 +44,34 @@ pub(crate) trait HostCalls {
     fn cancel_timer(&mut self, timer: u64) -> bool;
     fn send_request(&mut self, request: &crate::http::Request) -> Result<u64, RequestRefusal>;
     fn cancel_request(&mut self, request: u64) -> bool;
+    fn history_append(
+        &mut self,
+        group: &str,
+        message: Payload<'_>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal>;
+    fn history_read(
+        &mut self,
+        group: &str,
+        since: Option<&Position>,
+        limit: u32,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal>;
+    fn storage_get(&mut self, key: &str, owner: Option<u64>) -> Result<u64, StorageRefusal>;
+    fn storage_set(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+        if_revision: Option<u64>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal>;
+    fn storage_remove(
+        &mut self,
+        key: &str,
+        if_revision: Option<u64>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal>;
 }
 
 /// Runs `f` against the host this code runs under: the gateway in a wasm guest.
@@ -76,10 +106,11 @@ pub(crate) struct WasmHost;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::*;
+    use crate::__export::bindings::wssgate::plugin::storage_types::StorageRefusal as RawStorageRefusal;
     use crate::__export::bindings::wssgate::plugin::types::{
         LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
-    use crate::__export::bindings::wssgate::plugin::{host, http, timers};
+    use crate::__export::bindings::wssgate::plugin::{history, host, http, storage, timers};
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {
         match message {
@@ -98,6 +129,18 @@ mod wasm {
             RawRefusal::TooLarge => Refusal::TooLarge,
             RawRefusal::RateLimited => Refusal::RateLimited,
             RawRefusal::NotDeferred => Refusal::NotDeferred,
+        }
+    }
+
+    /// The SDK's name for a history or storage refusal.
+    fn storage_refusal(raw: RawStorageRefusal) -> StorageRefusal {
+        match raw {
+            RawStorageRefusal::NotConfigured => StorageRefusal::NotConfigured,
+            RawStorageRefusal::InvalidName => StorageRefusal::InvalidName,
+            RawStorageRefusal::TooLarge => StorageRefusal::TooLarge,
+            RawStorageRefusal::TooManyPending => StorageRefusal::TooManyPending,
+            RawStorageRefusal::UnknownConnection => StorageRefusal::UnknownConnection,
+            RawStorageRefusal::NotNow => StorageRefusal::NotNow,
         }
     }
 
@@ -249,6 +292,53 @@ mod wasm {
 
         fn cancel_request(&mut self, request: u64) -> bool {
             http::cancel_request(request)
+        }
+
+        fn history_append(
+            &mut self,
+            group: &str,
+            message: Payload<'_>,
+            owner: Option<u64>,
+        ) -> Result<u64, StorageRefusal> {
+            history::append(group, raw(message), owner).map_err(storage_refusal)
+        }
+
+        fn history_read(
+            &mut self,
+            group: &str,
+            since: Option<&Position>,
+            limit: u32,
+            owner: Option<u64>,
+        ) -> Result<u64, StorageRefusal> {
+            let since = since.map(|p| history::PositionParam {
+                offset: p.offset,
+                epoch: &p.epoch,
+            });
+            history::read(group, since, limit, owner).map_err(storage_refusal)
+        }
+
+        fn storage_get(&mut self, key: &str, owner: Option<u64>) -> Result<u64, StorageRefusal> {
+            storage::get(key, owner).map_err(storage_refusal)
+        }
+
+        fn storage_set(
+            &mut self,
+            key: &str,
+            value: &[u8],
+            ttl_ms: Option<u64>,
+            if_revision: Option<u64>,
+            owner: Option<u64>,
+        ) -> Result<u64, StorageRefusal> {
+            storage::set(key, value, ttl_ms, if_revision, owner).map_err(storage_refusal)
+        }
+
+        fn storage_remove(
+            &mut self,
+            key: &str,
+            if_revision: Option<u64>,
+            owner: Option<u64>,
+        ) -> Result<u64, StorageRefusal> {
+            storage::remove(key, if_revision, owner).map_err(storage_refusal)
         }
     }
 }

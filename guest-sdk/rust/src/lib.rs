@@ -36,10 +36,13 @@
 //! ## Optional events
 //!
 //! Events beyond the connection's own come in optional interfaces that a plugin exports only when it handles them:
-//! the timer events ([`TimerEvents`], exported with `export_plugin!(MyPlugin, timers)`) and the answers to outbound
-//! HTTP requests ([`HttpEvents`], `export_plugin!(MyPlugin, http)`; both: `export_plugin!(MyPlugin, timers, http)`).
-//! A plugin that starts timers or sends requests without exporting their events is refused when the gateway loads
-//! it (and by the mock host when a test starts one).
+//! the timer events ([`TimerEvents`], exported with `export_plugin!(MyPlugin, timers)`), the answers to outbound
+//! HTTP requests ([`HttpEvents`], `export_plugin!(MyPlugin, http)`), and (contract 1.2) the answers of group
+//! [`history`] ([`HistoryEvents`], `export_plugin!(MyPlugin, history)`) and of key-value [`storage`]
+//! ([`StorageEvents`], `export_plugin!(MyPlugin, storage)`); several in any order:
+//! `export_plugin!(MyPlugin, timers, http, history, storage)`. A plugin that starts timers or makes requests without
+//! exporting their events is refused when the gateway loads it (and by the mock host when a test starts one); a
+//! plugin that never makes them does not import them.
 //!
 //! The raw bindings generated from `wit/plugin.wit` stay inside this crate: nothing in the API above depends on them.
 
@@ -49,13 +52,16 @@
 mod connection;
 mod connections;
 pub mod groups;
+pub mod history;
 mod host;
 pub mod http;
 pub mod log;
+mod memory;
 mod message;
 mod refusal;
 mod runtime;
 pub mod settings;
+pub mod storage;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod timers;
@@ -64,6 +70,7 @@ mod verdict;
 
 pub use connection::{Connection, SendError};
 pub use connections::Connections;
+pub use memory::{StorageError, StorageRefusal, StorageRequest};
 pub use message::{CloseFrame, ConnectionInfo, Message, Outgoing, Payload, Request};
 pub use refusal::Refusal;
 pub use runtime::Exported;
@@ -127,9 +134,170 @@ pub trait TimerEvents: Plugin {
     fn on_timer(&mut self, timer: Timer, connections: &mut Connections<Self::State>);
 }
 
-/// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points; with `, timers`
-/// also its [`TimerEvents`], with `, http` its [`HttpEvents`] (both: `, timers, http`). On other targets it only records what the plugin exports (for
-/// [`testing::MockHost`]), so the same crate builds natively for its unit tests.
+/// The optional history events (contract 1.2): a plugin that uses [`history`] implements this and is exported with
+/// `export_plugin!(MyPlugin, history)`. Each request the gateway took gets exactly one of these events, unless it was
+/// cancelled first (its owner closed, or the instance was replaced or retired). `request.owner()` is the connection
+/// it was made for (its state is in `connections`). Both default to doing nothing.
+///
+/// A room whose members see every message with its position, and can ask for what came after one:
+///
+/// ```
+/// use wssgate_sdk::history::{self, HistoryPage, Position};
+/// use wssgate_sdk::{Connection, Connections, HistoryEvents, Message, Plugin, StorageError, StorageRequest};
+///
+/// #[derive(Default)]
+/// struct Room;
+///
+/// impl Plugin for Room {
+///     type State = ();
+///     fn on_message(&mut self, conn: Connection, _: &mut (), message: Message) {
+///         let _ = conn.join("room");
+///         let text = message.as_text().unwrap_or("");
+///         let _ = match text.strip_prefix("since ") {
+///             Some(offset) => {
+///                 let (offset, epoch) = offset.split_once(' ').unwrap_or((offset, ""));
+///                 let since = Position { offset: offset.parse().unwrap_or(0), epoch: epoch.to_owned() };
+///                 history::read("room", Some(&since), 50, Some(conn))
+///             }
+///             None => history::append("room", text, Some(conn)),
+///         };
+///     }
+/// }
+///
+/// impl HistoryEvents for Room {
+///     fn on_appended(&mut self, request: StorageRequest, result: Result<Position, StorageError>, _: &mut Connections<()>) {
+///         // Durable now: the members see it with its position.
+///         if let (Some(sender), Ok(at)) = (request.owner(), result) {
+///             let line = format!("{} {} {}", at.epoch, at.offset, sender.id());
+///             wssgate_sdk::groups::publish("room", line, &[]);
+///         }
+///     }
+///     fn on_history(&mut self, request: StorageRequest, result: Result<HistoryPage, StorageError>, _: &mut Connections<()>) {
+///         if let (Some(conn), Ok(page)) = (request.owner(), result) {
+///             let _ = conn.send(format!("{} missed, complete: {}", page.entries.len(), page.complete));
+///         }
+///     }
+/// }
+///
+/// wssgate_sdk::export_plugin!(Room, history);
+///
+/// use wssgate_sdk::testing::{HistoryConfig, MockHost};
+/// let host = MockHost::<Room>::new().with_history(HistoryConfig::default());
+/// let ann = host.connect("/room").unwrap();
+/// host.message(ann, "hello");
+/// host.message(ann, "again");
+/// let epoch = host.history_epoch("room").unwrap();
+/// assert_eq!(host.take_sent(ann), vec![
+///     Message::from(format!("{epoch} 1 {}", ann.id())),
+///     Message::from(format!("{epoch} 2 {}", ann.id())),
+/// ]);
+/// host.message(ann, format!("since 1 {epoch}"));
+/// assert_eq!(host.take_sent(ann), vec![Message::from("1 missed, complete: true")]);
+/// ```
+pub trait HistoryEvents: Plugin {
+    /// The message of append request `request` is durable at its position (or was not appended).
+    fn on_appended(
+        &mut self,
+        request: StorageRequest,
+        result: Result<history::Position, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+
+    /// The answer to read request `request`.
+    fn on_history(
+        &mut self,
+        request: StorageRequest,
+        result: Result<history::HistoryPage, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+}
+
+/// The optional storage events (contract 1.2): a plugin that uses [`storage`] implements this and is exported with
+/// `export_plugin!(MyPlugin, storage)`. Each request the gateway took gets exactly one of these events, unless it was
+/// cancelled first (its owner closed, or the instance was replaced or retired). `request.owner()` is the connection
+/// it was made for (its state is in `connections`). Both default to doing nothing.
+///
+/// A note each user can leave and read back, on any node and after any restart:
+///
+/// ```
+/// use wssgate_sdk::storage::{self, StoredValue};
+/// use wssgate_sdk::{Connection, Connections, Message, Plugin, StorageError, StorageEvents, StorageRequest};
+///
+/// #[derive(Default)]
+/// struct Notes;
+///
+/// impl Plugin for Notes {
+///     type State = ();
+///     fn on_message(&mut self, conn: Connection, _: &mut (), message: Message) {
+///         let _ = match message.as_text() {
+///             Some("read") => storage::get("note", Some(conn)),
+///             Some(text) => storage::set("note", text, None, None, Some(conn)),
+///             None => return,
+///         };
+///     }
+/// }
+///
+/// impl StorageEvents for Notes {
+///     fn on_read(&mut self, request: StorageRequest, result: Result<Option<StoredValue>, StorageError>, _: &mut Connections<()>) {
+///         let answer = match result {
+///             Ok(Some(note)) => note.text().unwrap_or("(bytes)").to_owned(),
+///             Ok(None) => "no note".to_owned(),
+///             Err(error) => error.to_string(),
+///         };
+///         if let Some(conn) = request.owner() {
+///             let _ = conn.send(answer);
+///         }
+///     }
+///     fn on_written(&mut self, request: StorageRequest, result: Result<u64, StorageError>, _: &mut Connections<()>) {
+///         if let (Some(conn), Ok(revision)) = (request.owner(), result) {
+///             let _ = conn.send(format!("saved as revision {revision}"));
+///         }
+///     }
+/// }
+///
+/// wssgate_sdk::export_plugin!(Notes, storage);
+///
+/// use wssgate_sdk::testing::{MockHost, StorageConfig};
+/// let host = MockHost::<Notes>::new().with_storage(StorageConfig::default());
+/// let conn = host.connect("/notes").unwrap();
+/// host.message(conn, "read");
+/// host.message(conn, "milk");
+/// host.message(conn, "read");
+/// assert_eq!(
+///     host.take_sent(conn),
+///     vec![Message::from("no note"), Message::from("saved as revision 1"), Message::from("milk")]
+/// );
+/// ```
+pub trait StorageEvents: Plugin {
+    /// The answer to get request `request`: `None` when the key does not exist or has expired.
+    fn on_read(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Option<storage::StoredValue>, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+
+    /// The answer to set or remove request `request`: the revision the write made.
+    fn on_written(
+        &mut self,
+        request: StorageRequest,
+        result: Result<u64, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+}
+
+/// Exports a [`Plugin`] type (which must also implement `Default`) as the component's entry points, with the
+/// optional events named after it, in any order: `timers` ([`TimerEvents`]), `http` ([`HttpEvents`]), `history`
+/// ([`HistoryEvents`]) and `storage` ([`StorageEvents`]). On other targets it only records what the plugin exports
+/// (for [`testing::MockHost`]), so the same crate builds natively for its unit tests.
 ///
 /// ```
 /// use std::time::Duration;
@@ -156,37 +324,60 @@ pub trait TimerEvents: Plugin {
 ///
 /// wssgate_sdk::export_plugin!(Reminder, timers);
 /// ```
+///
+/// An export it does not know is a compile error:
+///
+/// ```compile_fail
+/// #[derive(Default)]
+/// struct P;
+/// impl wssgate_sdk::Plugin for P {
+///     type State = ();
+/// }
+/// wssgate_sdk::export_plugin!(P, timer);
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
-    ($plugin:ty) => {
-        $crate::__export_plugin!($plugin, no_timers, no_http);
-    };
-    ($plugin:ty, timers) => {
-        $crate::__export_plugin!($plugin, timers, no_http);
-    };
-    ($plugin:ty, http) => {
-        $crate::__export_plugin!($plugin, no_timers, http);
-    };
-    ($plugin:ty, timers, http) => {
-        $crate::__export_plugin!($plugin, timers, http);
-    };
-    ($plugin:ty, http, timers) => {
-        $crate::__export_plugin!($plugin, timers, http);
+    ($plugin:ty $(, $export:ident)* $(,)?) => {
+        $crate::__export_plugin!(@collect $plugin; [no_timers no_http no_history no_storage]; $($export)*);
     };
 }
 
-/// [`export_plugin!`] with each optional export named `timers`/`no_timers`, `http`/`no_http`; not part of the API.
+/// [`export_plugin!`]: collects the optional exports named (each `name` or `no_name`), then expands them; not part of
+/// the API.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_plugin {
-    ($plugin:ty, $timers:ident, $http:ident) => {
+    (@collect $plugin:ty; [$t:ident $h:ident $hi:ident $s:ident]; timers $($rest:ident)*) => {
+        $crate::__export_plugin!(@collect $plugin; [timers $h $hi $s]; $($rest)*);
+    };
+    (@collect $plugin:ty; [$t:ident $h:ident $hi:ident $s:ident]; http $($rest:ident)*) => {
+        $crate::__export_plugin!(@collect $plugin; [$t http $hi $s]; $($rest)*);
+    };
+    (@collect $plugin:ty; [$t:ident $h:ident $hi:ident $s:ident]; history $($rest:ident)*) => {
+        $crate::__export_plugin!(@collect $plugin; [$t $h history $s]; $($rest)*);
+    };
+    (@collect $plugin:ty; [$t:ident $h:ident $hi:ident $s:ident]; storage $($rest:ident)*) => {
+        $crate::__export_plugin!(@collect $plugin; [$t $h $hi storage]; $($rest)*);
+    };
+    (@collect $plugin:ty; [$($flags:ident)*]; $other:ident $($rest:ident)*) => {
+        ::core::compile_error!(::core::concat!(
+            "export_plugin!: no optional export is named `",
+            ::core::stringify!($other),
+            "`; they are timers, http, history and storage"
+        ));
+    };
+    (@collect $plugin:ty; [$timers:ident $http:ident $history:ident $storage:ident];) => {
         impl $crate::Exported for $plugin {
             $crate::__timer_events!(impl, $timers, $plugin);
             $crate::__http_events!(impl, $http, $plugin);
+            $crate::__history_events!(impl, $history, $plugin);
+            $crate::__storage_events!(impl, $storage, $plugin);
         }
         $crate::__export_connection_events!($plugin);
         $crate::__timer_events!(export, $timers, $plugin);
         $crate::__http_events!(export, $http, $plugin);
+        $crate::__history_events!(export, $history, $plugin);
+        $crate::__storage_events!(export, $storage, $plugin);
     };
 }
 
@@ -275,6 +466,121 @@ macro_rules! __http_events {
             // Also describes the `http-events` export to the component linker: only plugins expanding this carry
             // it (see `__export`).
             $crate::__export::export_http_events!(Export with_types_in $crate::__export::http_bindings);
+        };
+    };
+}
+
+/// The history events' part of [`export_plugin!`]; not part of the API. Without them, [`Exported`]'s defaults say
+/// the plugin does not export them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __history_events {
+    (impl, no_history, $plugin:ty) => {};
+    (impl, history, $plugin:ty) => {
+        const HISTORY_EVENTS: bool = true;
+        fn deliver_appended(
+            &mut self,
+            request: $crate::StorageRequest,
+            result: ::std::result::Result<$crate::history::Position, $crate::StorageError>,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::HistoryEvents>::on_appended(self, request, result, connections)
+        }
+        fn deliver_history(
+            &mut self,
+            request: $crate::StorageRequest,
+            result: ::std::result::Result<$crate::history::HistoryPage, $crate::StorageError>,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::HistoryEvents>::on_history(self, request, result, connections)
+        }
+    };
+    (export, no_history, $plugin:ty) => {};
+    (export, history, $plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Export;
+            impl $crate::__export::HistoryEvents for Export {
+                fn on_appended(
+                    request: u64,
+                    owner: ::std::option::Option<u64>,
+                    result: ::std::result::Result<
+                        $crate::__export::RawPosition,
+                        $crate::__export::RawHistoryError,
+                    >,
+                ) {
+                    $crate::__export::on_appended::<$plugin>(request, owner, result)
+                }
+                fn on_history(
+                    request: u64,
+                    owner: ::std::option::Option<u64>,
+                    result: ::std::result::Result<
+                        $crate::__export::RawHistoryPage,
+                        $crate::__export::RawHistoryError,
+                    >,
+                ) {
+                    $crate::__export::on_history::<$plugin>(request, owner, result)
+                }
+            }
+            // Also describes the `history-events` export to the component linker (see `__export`).
+            $crate::__export::export_history_events!(Export with_types_in $crate::__export::history_bindings);
+        };
+    };
+}
+
+/// The storage events' part of [`export_plugin!`]; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_events {
+    (impl, no_storage, $plugin:ty) => {};
+    (impl, storage, $plugin:ty) => {
+        const STORAGE_EVENTS: bool = true;
+        fn deliver_read(
+            &mut self,
+            request: $crate::StorageRequest,
+            result: ::std::result::Result<
+                ::std::option::Option<$crate::storage::StoredValue>,
+                $crate::StorageError,
+            >,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::StorageEvents>::on_read(self, request, result, connections)
+        }
+        fn deliver_written(
+            &mut self,
+            request: $crate::StorageRequest,
+            result: ::std::result::Result<u64, $crate::StorageError>,
+            connections: &mut $crate::Connections<<Self as $crate::Plugin>::State>,
+        ) {
+            <$plugin as $crate::StorageEvents>::on_written(self, request, result, connections)
+        }
+    };
+    (export, no_storage, $plugin:ty) => {};
+    (export, storage, $plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Export;
+            impl $crate::__export::StorageEvents for Export {
+                fn on_read(
+                    request: u64,
+                    owner: ::std::option::Option<u64>,
+                    result: ::std::result::Result<
+                        ::std::option::Option<$crate::__export::RawStoredValue>,
+                        $crate::__export::RawStorageError,
+                    >,
+                ) {
+                    $crate::__export::on_read::<$plugin>(request, owner, result)
+                }
+                fn on_written(
+                    request: u64,
+                    owner: ::std::option::Option<u64>,
+                    result: ::std::result::Result<u64, $crate::__export::RawStorageError>,
+                ) {
+                    $crate::__export::on_written::<$plugin>(request, owner, result)
+                }
+            }
+            // Also describes the `storage-events` export to the component linker (see `__export`).
+            $crate::__export::export_storage_events!(Export with_types_in $crate::__export::storage_bindings);
         };
     };
 }

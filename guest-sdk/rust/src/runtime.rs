@@ -2,9 +2,14 @@
 //! state to the events — the same code under the gateway (`export_plugin!`'s glue) and under
 //! [`crate::testing::MockHost`], so what a unit test shows is what the gateway does.
 
+use crate::history::{HistoryPage, Position};
 use crate::http::{HttpError, Response, Sent};
 use crate::settings::Settings;
-use crate::{CloseFrame, Connection, Connections, Message, Plugin, Request, Timer, Verdict};
+use crate::storage::StoredValue;
+use crate::{
+    CloseFrame, Connection, Connections, Message, Plugin, Request, StorageError, StorageRequest,
+    Timer, Verdict,
+};
 
 /// What a component exports beyond the required connection events. Implemented by [`crate::export_plugin!`] for the
 /// type it exports, never by hand: the gateway and the mock host both drive only exported plugins.
@@ -27,6 +32,62 @@ pub trait Exported: Plugin + Default {
         response: Result<Response, HttpError>,
         connections: &mut Connections<Self::State>,
     );
+
+    // The 1.2 exports have defaults (a plugin without them), so that adding them changed nothing for the code
+    // `export_plugin!` generated before; the macro overrides them for a plugin that exports them.
+
+    /// Whether the plugin exports `history-events` (it was exported with `export_plugin!(…, history)`).
+    const HISTORY_EVENTS: bool = false;
+
+    /// Delivers an append's answer through [`crate::HistoryEvents::on_appended`], when the plugin exports history
+    /// events.
+    #[doc(hidden)]
+    fn deliver_appended(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Position, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+
+    /// Delivers a read's answer through [`crate::HistoryEvents::on_history`], when the plugin exports history
+    /// events.
+    #[doc(hidden)]
+    fn deliver_history(
+        &mut self,
+        request: StorageRequest,
+        result: Result<HistoryPage, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+
+    /// Whether the plugin exports `storage-events` (it was exported with `export_plugin!(…, storage)`).
+    const STORAGE_EVENTS: bool = false;
+
+    /// Delivers a get's answer through [`crate::StorageEvents::on_read`], when the plugin exports storage events.
+    #[doc(hidden)]
+    fn deliver_read(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Option<StoredValue>, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
+
+    /// Delivers a write's answer through [`crate::StorageEvents::on_written`], when the plugin exports storage
+    /// events.
+    #[doc(hidden)]
+    fn deliver_written(
+        &mut self,
+        request: StorageRequest,
+        result: Result<u64, StorageError>,
+        connections: &mut Connections<Self::State>,
+    ) {
+        let _ = (request, result, connections);
+    }
 }
 
 /// How `on_connect` answered, without the state (which the runtime keeps).
@@ -97,5 +158,29 @@ impl<P: Exported> Runtime<P> {
     pub fn response(&mut self, request: Sent, response: Result<Response, HttpError>) {
         self.plugin
             .deliver_response(request, response, &mut self.connections);
+    }
+
+    pub fn appended(&mut self, request: StorageRequest, result: Result<Position, StorageError>) {
+        self.plugin
+            .deliver_appended(request, result, &mut self.connections);
+    }
+
+    pub fn history(&mut self, request: StorageRequest, result: Result<HistoryPage, StorageError>) {
+        self.plugin
+            .deliver_history(request, result, &mut self.connections);
+    }
+
+    pub fn read(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Option<StoredValue>, StorageError>,
+    ) {
+        self.plugin
+            .deliver_read(request, result, &mut self.connections);
+    }
+
+    pub fn written(&mut self, request: StorageRequest, result: Result<u64, StorageError>) {
+        self.plugin
+            .deliver_written(request, result, &mut self.connections);
     }
 }

@@ -1,27 +1,39 @@
 //! A chat server as a wssgate plugin: rooms, presence, direct messages — GatewayWorker's classic example, with the
-//! fan-out done by the host.
+//! fan-out done by the host — and, on a route with `[route.history]` and `[route.storage]`, each room's recent
+//! messages and its topic, kept by the gateway so that a client that was away can catch up.
 //!
 //! Every message is a JSON object with a `type`:
 //! - `{"type":"login","uid":"alice"}` binds the connection to a user (kept in the host-side session);
 //! - `{"type":"join","room":"lobby"}` / `{"type":"leave","room":"lobby"}`: the room's members get a `presence` event;
-//! - `{"type":"say","room":"lobby","text":"hi"}` reaches every member of the room once, the sender included;
+//!   the `joined` answer carries the room's `"topic"` (a string, or null) when the route has storage;
+//! - `{"type":"say","room":"lobby","text":"hi"}` reaches every member of the room once, the sender included; with
+//!   history, once the message is durable, and with its place in the room's history (`"offset"`, `"epoch"`);
+//! - `{"type":"history","room":"lobby","since":{"offset":41,"epoch":"…"}}` (or without `since`: the latest)
+//!   answers a member of the room with `{"type":"history","room","epoch","messages":[{"offset","uid","text"}…],
+//!   "complete"}`: at most 100 messages after that position, oldest first; `complete` is false when some were lost
+//!   (the room's history was reset, or kept fewer);
+//! - `{"type":"topic","room":"lobby","text":"…"}` stores the room's topic; its members get the same object;
 //! - `{"type":"dm","to":"bob","text":"hi"}` reaches every connection of user `bob`;
 //! - `{"type":"online","uid":"bob"}` answers how many connections user `bob` has (on every gateway node);
 //! - `{"type":"whoami"}` answers the logged-in user, read back from the session;
 //! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
 //!   sends `tick` events until `{"type":"stop_ticks"}`.
 //!
-//! Anything malformed, and anything the gateway refuses (a room or user name past its `max_name_bytes`, one room
-//! past its `max_groups_per_connection`, one timer past its `max_timers_per_instance`), is answered with
-//! `{"type":"error","reason":...}`, never a trap.
+//! Without `[route.history]` a `say` has no `offset` or `epoch` and `history` answers `history is off`; without
+//! `[route.storage]`, `joined` has no `topic` and `topic` answers `topics are off`. Anything malformed, and anything
+//! the gateway refuses (a room or user name past its `max_name_bytes`, one room past its
+//! `max_groups_per_connection`, one timer past its `max_timers_per_instance`, a message past the history's
+//! `max_message_bytes`), is answered with `{"type":"error","reason":...}`, never a trap.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
+use wssgate_sdk::history::{self, HistoryPage, Position};
+use wssgate_sdk::storage::{self, StoredValue};
 use wssgate_sdk::{
-    CloseFrame, Connection, Connections, Message, Plugin, Refusal, Timer, TimerEvents, groups,
-    timers, users,
+    CloseFrame, Connection, Connections, HistoryEvents, Message, Plugin, Refusal, StorageError,
+    StorageEvents, StorageRefusal, StorageRequest, Timer, TimerEvents, groups, log, timers, users,
 };
 
 /// What a client may send.
@@ -32,6 +44,8 @@ enum Command {
     Join { room: String },
     Leave { room: String },
     Say { room: String, text: String },
+    History { room: String, since: Option<Since> },
+    Topic { room: String, text: String },
     Dm { to: String, text: String },
     Online { uid: String },
     Whoami,
@@ -40,19 +54,54 @@ enum Command {
     StopTicks,
 }
 
+/// A position in a room's history, as a client names it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Since {
+    offset: u64,
+    epoch: String,
+}
+
+/// The most messages one `history` answer carries; a client asks again from the last one for more.
+const HISTORY_PAGE: u32 = 100;
+
 /// What the plugin keeps per connection; the SDK drops it when the connection closes, and the gateway cancels the
-/// timers it names.
+/// timers and requests it names.
 #[derive(Default)]
 pub struct Member {
     /// Reminders waiting to be sent, by timer.
     reminders: HashMap<Timer, String>,
     /// The running tick timer and how many ticks it sent.
     ticks: Option<(Timer, u64)>,
+    /// Joins waiting for the room's topic: the room and its member count at the join.
+    joins: HashMap<StorageRequest, (String, u32)>,
+    /// History reads waiting for their page, with their room.
+    reads: HashMap<StorageRequest, String>,
 }
 
-/// Route-wide state: none — rooms, users and sessions are the gateway's.
+/// A `say` waiting for its append to be durable.
+struct Said {
+    room: String,
+    uid: String,
+    text: String,
+}
+
+/// A `topic` waiting for its write to be durable.
+struct TopicSet {
+    room: String,
+    text: String,
+    by: Connection,
+}
+
+/// Route-wide state: the says and topics waiting for the store. Rooms, users and sessions are the gateway's. The
+/// requests have no owner, so that members get a message even when its sender leaves first; each gets exactly one
+/// event (or dies with the instance, and the maps with it), and the gateway bounds how many wait, so the maps stay
+/// bounded.
 #[derive(Default)]
-pub struct Chat;
+pub struct Chat {
+    says: HashMap<StorageRequest, Said>,
+    topics: HashMap<StorageRequest, TopicSet>,
+}
 
 /// The group name of a room (groups are the host's; rooms are this plugin's word for them).
 fn group(room: &str) -> String {
@@ -66,6 +115,40 @@ fn send(conn: Connection, value: Value) {
 
 fn error(conn: Connection, reason: &str) {
     send(conn, json!({"type": "error", "reason": reason}));
+}
+
+/// The storage key of a room's topic.
+fn topic_key(room: &str) -> String {
+    format!("topic:{room}")
+}
+
+/// A `say` as members get it: with its place in the room's history when it has one.
+fn said(room: &str, uid: &str, text: &str, at: Option<&Position>) -> Value {
+    let mut said = json!({"type": "say", "room": room, "from": uid, "text": text});
+    if let Some(at) = at {
+        said["offset"] = json!(at.offset);
+        said["epoch"] = json!(at.epoch);
+    }
+    said
+}
+
+/// The `joined` answer; `topic` is `None` on a route without storage (the field is absent, as before storage).
+fn joined(room: &str, members: u32, topic: Option<Option<&str>>) -> Value {
+    let mut joined = json!({"type": "joined", "room": room, "members": members});
+    if let Some(topic) = topic {
+        joined["topic"] = json!(topic);
+    }
+    joined
+}
+
+/// Answers a history or storage request the gateway refused.
+fn store_refused(conn: Connection, refusal: StorageRefusal) {
+    let reason = match refusal {
+        StorageRefusal::TooLarge => "too long".to_owned(),
+        StorageRefusal::TooManyPending => "too busy, try again".to_owned(),
+        other => other.to_string(),
+    };
+    error(conn, &reason)
 }
 
 /// Answers a call the gateway refused, in the protocol's words where it has them.
@@ -114,10 +197,17 @@ impl Chat {
                 let event = json!({"type": "presence", "room": room, "uid": uid, "event": "join"});
                 groups::publish(&group(&room), event.to_string(), &[conn]);
                 let members = groups::size(&group(&room));
-                send(
-                    conn,
-                    json!({"type": "joined", "room": room, "members": members}),
-                );
+                // The answer waits for the room's topic, where the route keeps topics.
+                match storage::get(&topic_key(&room), Some(conn)) {
+                    Ok(read) => {
+                        member.joins.insert(read, (room, members));
+                    }
+                    Err(StorageRefusal::NotConfigured) => send(conn, joined(&room, members, None)),
+                    Err(refusal) => {
+                        log::warn(&format!("reading the topic of {room}: {refusal}"));
+                        send(conn, joined(&room, members, Some(None)));
+                    }
+                }
             }
             Command::Leave { room } => {
                 if !conn.groups().contains(&group(&room)) {
@@ -132,8 +222,52 @@ impl Chat {
                 if !conn.groups().contains(&group(&room)) {
                     return error(conn, "join the room first");
                 }
-                let said = json!({"type": "say", "room": room, "from": uid, "text": text});
-                groups::publish(&group(&room), said.to_string(), &[]);
+                let uid = uid.unwrap_or_default();
+                // Kept in the room's history first: members get it from on_appended, with its position.
+                let entry = json!({"uid": uid, "text": text}).to_string();
+                match history::append(&group(&room), &entry, None) {
+                    Ok(append) => {
+                        self.says.insert(append, Said { room, uid, text });
+                    }
+                    Err(StorageRefusal::NotConfigured) => {
+                        let said = said(&room, &uid, &text, None);
+                        groups::publish(&group(&room), said.to_string(), &[]);
+                    }
+                    Err(refusal) => store_refused(conn, refusal),
+                }
+            }
+            Command::History { room, since } => {
+                if !conn.groups().contains(&group(&room)) {
+                    return error(conn, "join the room first");
+                }
+                let since = since.map(|s| Position {
+                    offset: s.offset,
+                    epoch: s.epoch,
+                });
+                match history::read(&group(&room), since.as_ref(), HISTORY_PAGE, Some(conn)) {
+                    Ok(read) => {
+                        member.reads.insert(read, room);
+                    }
+                    Err(StorageRefusal::NotConfigured) => error(conn, "history is off"),
+                    Err(refusal) => store_refused(conn, refusal),
+                }
+            }
+            Command::Topic { room, text } => {
+                if !conn.groups().contains(&group(&room)) {
+                    return error(conn, "join the room first");
+                }
+                match storage::set(&topic_key(&room), &text, None, None, None) {
+                    Ok(write) => {
+                        let set = TopicSet {
+                            room,
+                            text,
+                            by: conn,
+                        };
+                        self.topics.insert(write, set);
+                    }
+                    Err(StorageRefusal::NotConfigured) => error(conn, "topics are off"),
+                    Err(refusal) => store_refused(conn, refusal),
+                }
             }
             Command::Dm { to, text } => {
                 // Whether the user is online anywhere in the cluster: `users::send` counts this node only.
@@ -221,7 +355,103 @@ impl TimerEvents for Chat {
     }
 }
 
-wssgate_sdk::export_plugin!(Chat, timers);
+impl HistoryEvents for Chat {
+    fn on_appended(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Position, StorageError>,
+        _members: &mut Connections<Member>,
+    ) {
+        let Some(Said { room, uid, text }) = self.says.remove(&request) else {
+            return;
+        };
+        // A message the store could not keep still reaches the members who are here, without a position.
+        let at = result
+            .inspect_err(|e| log::warn(&format!("keeping a message of {room}: {e}")))
+            .ok();
+        let said = said(&room, &uid, &text, at.as_ref());
+        groups::publish(&group(&room), said.to_string(), &[]);
+    }
 
+    fn on_history(
+        &mut self,
+        request: StorageRequest,
+        result: Result<HistoryPage, StorageError>,
+        members: &mut Connections<Member>,
+    ) {
+        let Some(conn) = request.owner() else { return };
+        let Some(room) = members.get_mut(conn).and_then(|m| m.reads.remove(&request)) else {
+            return;
+        };
+        let page = match result {
+            Ok(page) => page,
+            Err(e) => {
+                log::warn(&format!("reading the history of {room}: {e}"));
+                return error(conn, "history is unavailable");
+            }
+        };
+        // Every entry is one this plugin appended: `{"uid":…,"text":…}`.
+        let messages: Vec<Value> = page
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                let kept: Value = serde_json::from_str(entry.message.as_text()?).ok()?;
+                Some(json!({"offset": entry.offset, "uid": kept["uid"], "text": kept["text"]}))
+            })
+            .collect();
+        send(
+            conn,
+            json!({"type": "history", "room": room, "epoch": page.epoch, "messages": messages,
+                   "complete": page.complete}),
+        );
+    }
+}
+
+impl StorageEvents for Chat {
+    fn on_read(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Option<StoredValue>, StorageError>,
+        members: &mut Connections<Member>,
+    ) {
+        let Some(conn) = request.owner() else { return };
+        let Some((room, count)) = members.get_mut(conn).and_then(|m| m.joins.remove(&request))
+        else {
+            return;
+        };
+        let topic = result
+            .inspect_err(|e| log::warn(&format!("reading the topic of {room}: {e}")))
+            .ok()
+            .flatten();
+        let topic = topic.as_ref().and_then(StoredValue::text);
+        send(conn, joined(&room, count, Some(topic)));
+    }
+
+    fn on_written(
+        &mut self,
+        request: StorageRequest,
+        result: Result<u64, StorageError>,
+        _members: &mut Connections<Member>,
+    ) {
+        let Some(TopicSet { room, text, by }) = self.topics.remove(&request) else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                let topic = json!({"type": "topic", "room": room, "text": text});
+                groups::publish(&group(&room), topic.to_string(), &[]);
+            }
+            Err(e) => {
+                log::warn(&format!("keeping the topic of {room}: {e}"));
+                error(by, "the topic was not kept");
+            }
+        }
+    }
+}
+
+wssgate_sdk::export_plugin!(Chat, timers, history, storage);
+
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;

@@ -42,13 +42,23 @@
 //! - outbound HTTP requests wait until the test answers them ([`MockHost::respond`], [`MockHost::fail`]) and are
 //!   refused as the gateway refuses them: an upstream the route does not grant ([`MockHost::with_upstream`]
 //!   grants one), a 1025th request in flight, a body over 1 MiB, a bad method, path or header, an unknown owner,
-//!   a call from `init`; a request owned by a connection is cancelled when it closes.
+//!   a call from `init`; a request owned by a connection is cancelled when it closes;
+//! - history and storage (contract 1.2) are kept in memory for the route, with the contract's rules, once a test
+//!   gives the route its tables ([`MockHost::with_history`], [`MockHost::with_storage`]; without, calls are refused
+//!   with `NotConfigured`): the store answers each request at once, and its event follows when the current event
+//!   returns — after the `on_close` calls it caused — in the order the requests were made. A request owned by a
+//!   connection loses its event when that connection closes first (the write is kept), and
+//!   [`MockHost::restart`] drops every event still due. Retention and time to live follow the mock's clock,
+//!   which starts at 0 ms; [`MockHost::fail_store`] makes the store fail (`Unavailable`), and
+//!   [`MockHost::reset_history`] loses the history as a store that lost its data.
 //!
 //! It refuses calls as the gateway does, with the same [`crate::Refusal`]s and the gateway's default caps, which its
 //! `with_max_*` builders change: names (groups, user ids, session keys) longer than 256 bytes
 //! ([`MockHost::with_max_name_bytes`]), a 65th group for one connection
 //! ([`MockHost::with_max_groups_per_connection`]), a 1025th running timer ([`MockHost::with_max_timers`]), and
-//! sessions past 64 KiB ([`MockHost::with_max_session_bytes`]). Log lines are never rate limited.
+//! sessions past 64 KiB ([`MockHost::with_max_session_bytes`]), a 1025th history or storage request waiting
+//! ([`MockHost::with_max_storage_requests`]); the history and storage caps are the fields of [`HistoryConfig`] and
+//! [`StorageConfig`]. Log lines are never rate limited.
 //!
 //! ```
 //! use wssgate_sdk::testing::MockHost;
@@ -78,17 +88,21 @@
 //! );
 //! ```
 
+mod history;
 mod http;
 mod scenario;
 mod state;
+mod storage;
 
+pub use history::HistoryConfig;
 pub use scenario::{Expected, SCENARIO_PATH, Scenario, Step};
 pub use state::Status;
+pub use storage::StorageConfig;
 
 use crate::log::Level;
 use crate::runtime::{Answer, Exported, Runtime};
-use crate::{CloseFrame, Connection, Message, Rejection, Request, Settings, Timer};
-use state::MockState;
+use crate::{CloseFrame, Connection, Message, Rejection, Request, Settings, StorageRequest, Timer};
+use state::{MockState, StoreAnswer};
 use std::cell::{Cell, Ref, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -109,6 +123,9 @@ pub(crate) fn try_with_mock<R>(f: impl FnOnce(&mut MockState) -> R) -> Option<R>
     let mut state = state.borrow_mut();
     Some(f(&mut state))
 }
+
+/// How many history and storage events one step of a test delivers at most, answers to answers included.
+const MAX_CHAINED_ANSWERS: usize = 100_000;
 
 /// A rejection as the gateway sends it: an HTTP error status (else 500) and at most 1 KiB of body.
 fn gateway_rejection(status: u16, body: &str) -> Rejection {
@@ -193,6 +210,8 @@ impl<P: Exported> MockHost<P> {
         let state = MockState {
             timer_events: P::TIMER_EVENTS,
             http_events: P::HTTP_EVENTS,
+            history_events: P::HISTORY_EVENTS,
+            storage_events: P::STORAGE_EVENTS,
             ..MockState::default()
         };
         crate::log::install_bridge();
@@ -246,6 +265,21 @@ impl<P: Exported> MockHost<P> {
     pub fn with_max_outbound_bytes(self, bytes: usize) -> Self {
         self.state.borrow_mut().limits.outbound_bytes = bytes;
         self
+    }
+
+    /// Sets how many history and storage requests may wait for their events at once
+    /// (`max_storage_requests_per_instance`, default 1024); one more is refused with
+    /// [`crate::StorageRefusal::TooManyPending`].
+    pub fn with_max_storage_requests(self, requests: usize) -> Self {
+        self.state.borrow_mut().limits.store_requests = requests;
+        self
+    }
+
+    /// Makes the route's store fail: from now on every history and storage request the gateway takes is answered
+    /// with [`crate::StorageError::Unavailable`] carrying `reason`, and changes nothing — until this is called with
+    /// `None`.
+    pub fn fail_store(&self, reason: Option<&str>) {
+        self.state.borrow_mut().store_failure = reason.map(str::to_owned);
     }
 
     /// Sets how long a deferred upgrade waits for its answer (the route's `accept_timeout_ms`, default 10 s).
@@ -422,6 +456,7 @@ impl<P: Exported> MockHost<P> {
         *self.runtime.borrow_mut() = Runtime::new(plugin);
         self.state.borrow_mut().timers.clear();
         self.state.borrow_mut().outbound.clear();
+        self.state.borrow_mut().answers.clear();
         self.started.set(false);
         self.start();
         let live: Vec<(u64, Status, Request)> = {
@@ -548,10 +583,39 @@ impl<P: Exported> MockHost<P> {
     }
 
     /// Runs one callback with this mock installed, then the `on_close` calls the gateway would make for the
-    /// connections that ended during it.
+    /// connections that ended during it, then the history and storage events that came due, each followed by its
+    /// own `on_close` calls.
     fn run<R>(&self, callback: impl FnOnce(&mut Runtime<P>) -> R) -> R {
         let previous = CURRENT.with(|c| c.borrow_mut().replace(self.state.clone()));
         let result = callback(&mut self.runtime.borrow_mut());
+        self.deliver_closes();
+        // Bounded: a plugin that answers every answer with another request would never let the test go on.
+        for _ in 0..MAX_CHAINED_ANSWERS {
+            let Some(due) = self.state.borrow_mut().answers.pop_front() else {
+                break;
+            };
+            let request = StorageRequest::new(due.id, due.owner.map(Connection::new));
+            let mut runtime = self.runtime.borrow_mut();
+            match due.answer {
+                StoreAnswer::Appended(result) => runtime.appended(request, result),
+                StoreAnswer::History(result) => runtime.history(request, result),
+                StoreAnswer::Read(result) => runtime.read(request, result),
+                StoreAnswer::Written(result) => runtime.written(request, result),
+            }
+            drop(runtime);
+            self.deliver_closes();
+        }
+        let looping = !self.state.borrow().answers.is_empty();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        assert!(
+            !looping,
+            "the plugin made a history or storage request from each of {MAX_CHAINED_ANSWERS} answers in a row: a loop?"
+        );
+        result
+    }
+
+    /// Runs `on_close` for the connections that ended, as the gateway does once the current event returned.
+    fn deliver_closes(&self) {
         // Bounded: each round ends connections that were live, and there are finitely many.
         for _ in 0..=self.next_id.get() {
             let pending = std::mem::take(&mut self.state.borrow_mut().pending_close);
@@ -563,10 +627,10 @@ impl<P: Exported> MockHost<P> {
                 self.state.borrow_mut().forget(id);
             }
         }
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-        result
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_memory;

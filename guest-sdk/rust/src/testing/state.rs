@@ -1,11 +1,18 @@
 //! What the mock gateway records while a plugin runs, and its side of every host call: the same [`HostCalls`] trait
 //! the wasm imports implement, with the gateway's rules and caps.
 
+use super::history::{Histories, HistoryConfig};
+use super::storage::{Keys, StorageConfig};
+use crate::history::{HistoryPage, Position};
 use crate::host::HostCalls;
 use crate::log::Level;
 use crate::message::Payload;
-use crate::{CloseFrame, ConnectionInfo, Message, Refusal, Rejection, Request, SendError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::storage::StoredValue;
+use crate::{
+    CloseFrame, ConnectionInfo, Message, Refusal, Rejection, Request, SendError, StorageError,
+    StorageRefusal,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 /// The caps the gateway enforces, with its defaults.
@@ -26,6 +33,8 @@ pub(super) struct Limits {
     pub requests_in_flight: usize,
     /// An upstream's `max_request_bytes`: body and headers of one request.
     pub request_bytes: usize,
+    /// `max_storage_requests_per_instance`: history and storage requests waiting for their events.
+    pub store_requests: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +48,7 @@ impl Default for Limits {
             accept_timeout: Duration::from_secs(10),
             requests_in_flight: 1024,
             request_bytes: 1 << 20,
+            store_requests: 1024,
         }
     }
 }
@@ -63,6 +73,22 @@ pub(super) struct MockTimer {
     pub due: Duration,
     pub period: Option<Duration>,
     pub owner: Option<u64>,
+}
+
+/// The answer a history or storage request gets: the store answers at once, and the mock holds the answer until the
+/// current event returns, when it is delivered as an event of its own.
+pub(super) enum StoreAnswer {
+    Appended(Result<Position, StorageError>),
+    History(Result<HistoryPage, StorageError>),
+    Read(Result<Option<StoredValue>, StorageError>),
+    Written(Result<u64, StorageError>),
+}
+
+/// A request the store answered whose event is still due.
+pub(super) struct PendingAnswer {
+    pub id: u64,
+    pub owner: Option<u64>,
+    pub answer: StoreAnswer,
 }
 
 /// What the mock host records while a plugin runs.
@@ -108,6 +134,24 @@ pub(crate) struct MockState {
     pub(super) last_request: u64,
     /// The plugin's `init` is running (requests are refused).
     pub(super) in_init: bool,
+    /// Whether the plugin exports history events: a plugin that uses history without them is refused.
+    pub(super) history_events: bool,
+    /// Whether the plugin exports storage events: a plugin that uses storage without them is refused.
+    pub(super) storage_events: bool,
+    /// The route's `[route.history]`, if it has one.
+    pub(super) history_config: Option<HistoryConfig>,
+    /// The route's `[route.storage]`, if it has one.
+    pub(super) storage_config: Option<StorageConfig>,
+    /// The route's history: the store's, so it outlives instances.
+    pub(super) history: Histories,
+    /// The route's keys: the store's, so they outlive instances.
+    pub(super) keys: Keys,
+    /// History and storage answers whose events are due, oldest first.
+    pub(super) answers: VecDeque<PendingAnswer>,
+    /// The last history or storage request id handed out.
+    pub(super) last_store_request: u64,
+    /// Why the store fails every request, while a test makes it fail.
+    pub(super) store_failure: Option<String>,
 }
 
 /// The close codes a server may put on the wire (RFC 6455 section 7.4); the gateway sends 1008 for any other.
@@ -216,7 +260,40 @@ impl MockState {
             .count() as u32
     }
 
-    /// Everything a connection that ended leaves behind: groups, user, session, owned timers.
+    /// The mock's clock in milliseconds: the time history and storage stamp and expire by.
+    pub(super) fn now_ms(&self) -> u64 {
+        u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Refuses a history or storage call from `init`.
+    pub(super) fn check_store_call(&self) -> Result<(), StorageRefusal> {
+        if self.in_init {
+            return Err(StorageRefusal::NotNow);
+        }
+        Ok(())
+    }
+
+    /// Refuses a history or storage request for an owner this instance does not serve, or past
+    /// `max_storage_requests_per_instance` waiting.
+    pub(super) fn check_request(&self, owner: Option<u64>) -> Result<(), StorageRefusal> {
+        if owner.is_some_and(|o| !self.is_live(o)) {
+            return Err(StorageRefusal::UnknownConnection);
+        }
+        if self.answers.len() >= self.limits.store_requests {
+            return Err(StorageRefusal::TooManyPending);
+        }
+        Ok(())
+    }
+
+    /// Takes a request the store answered with `answer`: its event follows when the current event returns.
+    pub(super) fn take_request(&mut self, owner: Option<u64>, answer: StoreAnswer) -> u64 {
+        self.last_store_request += 1;
+        let id = self.last_store_request;
+        self.answers.push_back(PendingAnswer { id, owner, answer });
+        id
+    }
+
+    /// Everything a connection that ended leaves behind: groups, user, session, owned timers and requests.
     pub(super) fn forget(&mut self, connection: u64) {
         for members in self.groups.values_mut() {
             members.remove(&connection);
@@ -227,6 +304,7 @@ impl MockState {
         self.timers.retain(|_, t| t.owner != Some(connection));
         self.outbound
             .retain(|_, r| r.owner.map(crate::Connection::id) != Some(connection));
+        self.answers.retain(|a| a.owner != Some(connection));
     }
 
     /// The earliest timer due by `until`, taken off (or rescheduled, when it repeats), with its owner.
@@ -501,5 +579,48 @@ impl HostCalls for MockState {
 
     fn cancel_request(&mut self, request: u64) -> bool {
         self.outbound.remove(&request).is_some()
+    }
+
+    fn history_append(
+        &mut self,
+        group: &str,
+        message: Payload<'_>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal> {
+        self.append_history(group, message, owner)
+    }
+
+    fn history_read(
+        &mut self,
+        group: &str,
+        since: Option<&Position>,
+        limit: u32,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal> {
+        self.read_history(group, since, limit, owner)
+    }
+
+    fn storage_get(&mut self, key: &str, owner: Option<u64>) -> Result<u64, StorageRefusal> {
+        self.get_key(key, owner)
+    }
+
+    fn storage_set(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+        if_revision: Option<u64>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal> {
+        self.write_key(key, (Some(value), ttl_ms), if_revision, owner)
+    }
+
+    fn storage_remove(
+        &mut self,
+        key: &str,
+        if_revision: Option<u64>,
+        owner: Option<u64>,
+    ) -> Result<u64, StorageRefusal> {
+        self.write_key(key, (None, None), if_revision, owner)
     }
 }
