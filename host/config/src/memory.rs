@@ -44,33 +44,47 @@ const MAX_KEY_BYTES: usize = 1024;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHistory {
-    size: Option<u32>,
-    ttl_secs: Option<u64>,
-    max_message_bytes: Option<usize>,
-    max_groups: Option<u64>,
-    max_bytes: Option<u64>,
+    size: Option<Spanned<u32>>,
+    ttl_secs: Option<Spanned<u64>>,
+    max_message_bytes: Option<Spanned<usize>>,
+    max_groups: Option<Spanned<u64>>,
+    max_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStorage {
-    max_key_bytes: Option<usize>,
-    max_value_bytes: Option<usize>,
-    max_keys: Option<u64>,
-    max_bytes: Option<u64>,
+    max_key_bytes: Option<Spanned<usize>>,
+    max_value_bytes: Option<Spanned<usize>>,
+    max_keys: Option<Spanned<u64>>,
+    max_bytes: Option<Spanned<u64>>,
 }
 
-/// `value` when it lies in `range`, else an error naming `key` and the range.
+/// Where an error points: the value's own span, or the table's when the key is absent.
+type Span = std::ops::Range<usize>;
+
+/// `value` when it lies in `range`, else an error at the value naming `key` and the range.
 fn within<T: PartialOrd + Copy + std::fmt::Display>(
-    table: &str,
+    (table, span): (&str, &Span),
     key: &str,
-    value: Option<T>,
+    value: &Option<Spanned<T>>,
     default: T,
     (min, max): (T, T),
-) -> Result<T, String> {
-    let v = value.unwrap_or(default);
+) -> Result<T, (Span, String)> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let v = *value.get_ref();
     if v < min || v > max {
-        return Err(format!("[{table}] `{key}` must be {min} to {max}, not {v}"));
+        let at = if value.span().is_empty() {
+            span.clone()
+        } else {
+            value.span()
+        };
+        return Err((
+            at,
+            format!("[{table}] `{key}` must be {min} to {max}, not {v}"),
+        ));
     }
     Ok(v)
 }
@@ -82,29 +96,26 @@ impl HistoryConfig {
     ) -> Result<Self, (std::ops::Range<usize>, String)> {
         let span = raw.span();
         let raw = raw.into_inner();
-        let t = "route.history";
-        let check = || -> Result<Self, String> {
-            Ok(HistoryConfig {
-                size: within(t, "size", raw.size, 100, (1, MAX_HISTORY_SIZE))?,
-                ttl: Duration::from_secs(within(
-                    t,
-                    "ttl_secs",
-                    raw.ttl_secs,
-                    86_400,
-                    (1, 365 * 86_400),
-                )?),
-                max_message_bytes: within(
-                    t,
-                    "max_message_bytes",
-                    raw.max_message_bytes,
-                    64 << 10,
-                    (1, MAX_ENTRY_BYTES),
-                )?,
-                max_groups: within(t, "max_groups", raw.max_groups, 10_000, (1, 1 << 32))?,
-                max_bytes: within(t, "max_bytes", raw.max_bytes, 256 << 20, (1, 1 << 40))?,
-            })
-        };
-        check().map_err(|e| (span, e))
+        let t = ("route.history", &span);
+        Ok(HistoryConfig {
+            size: within(t, "size", &raw.size, 100, (1, MAX_HISTORY_SIZE))?,
+            ttl: Duration::from_secs(within(
+                t,
+                "ttl_secs",
+                &raw.ttl_secs,
+                86_400,
+                (1, 365 * 86_400),
+            )?),
+            max_message_bytes: within(
+                t,
+                "max_message_bytes",
+                &raw.max_message_bytes,
+                64 << 10,
+                (1, MAX_ENTRY_BYTES),
+            )?,
+            max_groups: within(t, "max_groups", &raw.max_groups, 10_000, (1, 1 << 32))?,
+            max_bytes: within(t, "max_bytes", &raw.max_bytes, 256 << 20, (1, 1 << 40))?,
+        })
     }
 }
 
@@ -115,28 +126,25 @@ impl StorageConfig {
     ) -> Result<Self, (std::ops::Range<usize>, String)> {
         let span = raw.span();
         let raw = raw.into_inner();
-        let t = "route.storage";
-        let check = || -> Result<Self, String> {
-            Ok(StorageConfig {
-                max_key_bytes: within(
-                    t,
-                    "max_key_bytes",
-                    raw.max_key_bytes,
-                    256,
-                    (1, MAX_KEY_BYTES),
-                )?,
-                max_value_bytes: within(
-                    t,
-                    "max_value_bytes",
-                    raw.max_value_bytes,
-                    64 << 10,
-                    (1, MAX_ENTRY_BYTES),
-                )?,
-                max_keys: within(t, "max_keys", raw.max_keys, 100_000, (1, 1 << 32))?,
-                max_bytes: within(t, "max_bytes", raw.max_bytes, 256 << 20, (1, 1 << 40))?,
-            })
-        };
-        check().map_err(|e| (span, e))
+        let t = ("route.storage", &span);
+        Ok(StorageConfig {
+            max_key_bytes: within(
+                t,
+                "max_key_bytes",
+                &raw.max_key_bytes,
+                256,
+                (1, MAX_KEY_BYTES),
+            )?,
+            max_value_bytes: within(
+                t,
+                "max_value_bytes",
+                &raw.max_value_bytes,
+                64 << 10,
+                (1, MAX_ENTRY_BYTES),
+            )?,
+            max_keys: within(t, "max_keys", &raw.max_keys, 100_000, (1, 1 << 32))?,
+            max_bytes: within(t, "max_bytes", &raw.max_bytes, 256 << 20, (1, 1 << 40))?,
+        })
     }
 }
 
