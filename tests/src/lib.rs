@@ -56,6 +56,7 @@ const PLUGINS: &[&str] = &[
     "echo",
     "chat",
     "probe",
+    "keeper",
     "needs-sockets",
     "not-a-plugin",
     "fanout",

@@ -99,6 +99,8 @@ pub struct AdminApi {
     pub admission: Arc<wssgate_hub::admission::Admission>,
     /// The process's start, config and last reload, for `/api/status`.
     pub process: Arc<status::ProcessInfo>,
+    /// Where routes' history and storage are kept, when some route has either: `/healthz` reports it.
+    pub store: Option<Arc<dyn wssgate_storage::Store>>,
 }
 
 /// The admin listener's state beyond what the gateway hands it.
@@ -594,10 +596,17 @@ fn answer(api: &AdminApi, head: &Parts, body: &[u8]) -> (StatusCode, Value) {
     // Authorized already (see `Served::authorize`).
     match (method, path) {
         ("GET", "/healthz") => {
-            // A node whose broker is away still serves its own clients: degraded, not down.
-            let degraded = api.cluster.as_ref().is_some_and(|c| !c.is_connected());
-            let status = if degraded { "degraded" } else { "ok" };
-            return (StatusCode::OK, json!({"status": status}));
+            // A node whose broker (or store) is away still serves its own clients: degraded, not down.
+            let broker_away = api.cluster.as_ref().is_some_and(|c| !c.is_connected());
+            let store = api.store.as_ref().map(|s| s.health());
+            let mut answer = json!({"status": "ok"});
+            if let Some(wssgate_storage::Health::Degraded(why)) = &store {
+                answer["store"] = json!(why);
+            }
+            if broker_away || answer.get("store").is_some() {
+                answer["status"] = json!("degraded");
+            }
+            return (StatusCode::OK, answer);
         }
         ("GET", "/metrics") => {
             let mut text = api.metrics.render();
@@ -759,6 +768,7 @@ mod tests {
                 max_connections: 1,
                 admission: wssgate_hub::admission::Admission::new(&limits),
                 process: Arc::new(ProcessInfo::new("test.toml".into())),
+                store: None,
             },
             failures: Mutex::default(),
         };

@@ -77,7 +77,9 @@ fn within<T: PartialOrd + Copy + std::fmt::Display>(
 
 impl HistoryConfig {
     /// `[route.history]` checked; the error names the key.
-    pub(crate) fn from_raw(raw: Spanned<RawHistory>) -> Result<Self, (std::ops::Range<usize>, String)> {
+    pub(crate) fn from_raw(
+        raw: Spanned<RawHistory>,
+    ) -> Result<Self, (std::ops::Range<usize>, String)> {
         let span = raw.span();
         let raw = raw.into_inner();
         let t = "route.history";
@@ -108,13 +110,21 @@ impl HistoryConfig {
 
 impl StorageConfig {
     /// `[route.storage]` checked; the error names the key.
-    pub(crate) fn from_raw(raw: Spanned<RawStorage>) -> Result<Self, (std::ops::Range<usize>, String)> {
+    pub(crate) fn from_raw(
+        raw: Spanned<RawStorage>,
+    ) -> Result<Self, (std::ops::Range<usize>, String)> {
         let span = raw.span();
         let raw = raw.into_inner();
         let t = "route.storage";
         let check = || -> Result<Self, String> {
             Ok(StorageConfig {
-                max_key_bytes: within(t, "max_key_bytes", raw.max_key_bytes, 256, (1, MAX_KEY_BYTES))?,
+                max_key_bytes: within(
+                    t,
+                    "max_key_bytes",
+                    raw.max_key_bytes,
+                    256,
+                    (1, MAX_KEY_BYTES),
+                )?,
                 max_value_bytes: within(
                     t,
                     "max_value_bytes",

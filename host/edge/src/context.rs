@@ -50,6 +50,8 @@ pub(crate) struct WorkerContext {
     pub(crate) upstreams: Arc<WorkerUpstreams>,
     /// The compressors and the inflater its compressed connections share.
     pub(crate) codecs: crate::compression::WorkerCodecs,
+    /// Where routes' history and storage are kept (the same for every generation: a reload cannot change it).
+    pub(crate) store: Option<Arc<dyn wssgate_storage::Store>>,
 }
 
 impl WorkerContext {
@@ -73,6 +75,7 @@ impl WorkerContext {
             upstreams: self.upstreams.clone(),
             limits: limits.clone(),
             admission: self.admission.clone(),
+            store: self.store.clone(),
         };
         let routes = templates
             .iter()

@@ -63,6 +63,7 @@ impl Drop for Registration {
         local.connections.remove(self.id);
         local.timers.cancel_owned_by(self.id);
         local.requests.cancel_owned_by(self.id);
+        local.storage.cancel_owned_by(self.id);
         self.worker.hub.close(self.id);
     }
 }

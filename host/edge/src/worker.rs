@@ -19,6 +19,7 @@ use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::{SHUTTING_DOWN, close_frame};
 use wssgate_hub::{DeliveryReceiver, Hub};
 use wssgate_runtime::owned::{Due, DueEvent};
+use wssgate_storage::Store;
 use wssgate_runtime::route::{RouteTemplate, Routes};
 use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams};
 use wssgate_runtime::worker::Worker;
@@ -49,6 +50,8 @@ pub struct WorkerSpec {
     pub shutdown: watch::Receiver<bool>,
     /// How long the worker waits for its connections to close after shutdown began.
     pub grace: Duration,
+    /// Where routes' history and storage are kept, when some route has either.
+    pub store: Option<Arc<dyn Store>>,
 }
 
 /// Starts the worker thread; it reports on `ready` once it serves, or why it could not start.
@@ -93,6 +96,7 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                 &spec.metrics.upstreams,
             )),
             codecs: crate::compression::WorkerCodecs::new(),
+            store: spec.store.clone(),
         });
         *context.routes.borrow_mut() = context.instantiate(&spec.routes, 0, &spec.limits)?;
         tokio::task::spawn_local(spec.deliveries.run(local.connections.clone()));
@@ -107,6 +111,9 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
                     // Exactly once: a request cancelled after its answer was queued is dropped here.
                     DueEvent::Response { request, .. } => {
                         due_context.local.requests.delivered(*request)
+                    }
+                    DueEvent::Stored { request, .. } => {
+                        due_context.local.storage.delivered(*request)
                     }
                 };
                 let routes = due_context

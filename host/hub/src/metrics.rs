@@ -78,9 +78,13 @@ pub enum CapHit {
     AdminTokenFailures,
     /// An admin request answered 429: its address failed the token too often.
     AdminThrottled,
+    /// A history or storage request refused at `max_storage_requests_per_instance`.
+    StorageRequests,
+    /// A history or storage write refused by a route's quota.
+    StorageQuota,
 }
 
-const CAP_HITS: [(&str, CapHit); 12] = [
+const CAP_HITS: [(&str, CapHit); 14] = [
     ("delivery_queue", CapHit::DeliveryDropped),
     ("timers_per_instance", CapHit::Timers),
     ("groups_per_connection", CapHit::Groups),
@@ -93,6 +97,8 @@ const CAP_HITS: [(&str, CapHit); 12] = [
     ("admin_connections", CapHit::AdminConnections),
     ("admin_token_failures", CapHit::AdminTokenFailures),
     ("admin_throttled", CapHit::AdminThrottled),
+    ("storage_requests_per_instance", CapHit::StorageRequests),
+    ("storage_quota", CapHit::StorageQuota),
 ];
 
 /// One route's counters in one shard.

@@ -8,6 +8,7 @@
 pub mod owned;
 pub mod plugin;
 pub mod route;
+pub mod storage_requests;
 pub mod timers;
 pub mod upstream;
 pub mod worker;

@@ -1,4 +1,5 @@
-//! Work a plugin instance starts that outlives the call that started it — timers, outbound HTTP requests — and the
+//! Work a plugin instance starts that outlives the call that started it — timers, outbound HTTP requests, history
+//! and storage requests — and the
 //! one rule they share: it belongs to the instance *incarnation* that started it (each fresh instance after a trap
 //! is a new incarnation) and, optionally, to one connection, and dies with either. Whatever it produces later comes
 //! back to the worker as a [`Due`] event addressed to that instance, never into the middle of another plugin call.
@@ -56,6 +57,11 @@ pub enum DueEvent {
         /// The request's place under its upstream's in-flight cap, held until the plugin has the answer: answers
         /// waiting for the worker count too, so they cannot pile up past the cap.
         place: InFlight,
+    },
+    /// A history or storage request was answered.
+    Stored {
+        request: u64,
+        answer: wssgate_storage::Answer,
     },
 }
 

@@ -1,4 +1,5 @@
-//! What one worker owns that its plugins reach: its connections, its plugins' timers and outbound requests, its
+//! What one worker owns that its plugins reach: its connections, its plugins' timers, outbound requests and
+//! history and storage requests, its
 //! thread's CPU clock sample (where callbacks' CPU budgets start) and its index (its shard of the metrics and the top bits of its ids) — one value, [`Worker`], made when the worker's
 //! thread starts and passed to whatever uses it.
 //!
@@ -8,6 +9,7 @@
 //! takes the worker as an argument.
 
 use crate::plugin::cpu_budget::CpuSample;
+use crate::storage_requests::StorageRequests;
 use crate::timers::Timers;
 use crate::upstream::requests::Requests;
 use std::cell::OnceCell;
@@ -26,6 +28,8 @@ pub struct Worker {
     pub timers: Rc<Timers>,
     /// Its plugins' outbound requests.
     pub requests: Requests,
+    /// Its plugins' history and storage requests waiting for their answers.
+    pub storage: StorageRequests,
     /// Its thread's CPU clock as last read, where a callback's CPU budget starts.
     pub(crate) cpu: CpuSample,
 }
@@ -43,6 +47,7 @@ impl Worker {
             connections: Rc::new(Connections::new(index)),
             timers: Timers::new(index, metrics),
             requests: Requests::new(index),
+            storage: StorageRequests::new(index),
             cpu: CpuSample::default(),
         })
     }

@@ -12,9 +12,9 @@
 //! carries the route's caps, which the store enforces as quotas.
 
 mod embedded;
+
+pub use embedded::Embedded;
 pub mod jetstream;
-
-
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -25,6 +25,7 @@ use wssgate_hub::sync;
 use wssgate_runtime::plugin::{CompileCache, HostLinks, PluginRuntime, RouteContext};
 use wssgate_runtime::route::{Route, RouteTemplate};
 use wssgate_runtime::worker::Worker;
+use wssgate_storage::Store;
 
 /// A running gateway.
 pub struct Gateway {
@@ -50,6 +51,25 @@ pub struct Gateway {
     generation: u64,
     /// Builds listeners' TLS settings, at start and on reload.
     certificates: Certificates,
+    /// Where routes' history and storage are kept, when some route had either at start; dropped after the workers
+    /// stop, so that what they asked is written before the gateway exits.
+    store: Option<Arc<dyn Store>>,
+}
+
+/// The store of routes' memory, when some route configures `[route.history]` or `[route.storage]`: NATS JetStream
+/// with `[cluster]` (every node sees the same data), else one file under `data_dir`.
+fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>> {
+    if !config.routes.iter().any(|r| r.history.is_some() || r.storage.is_some()) {
+        return Ok(None);
+    }
+    let store: Arc<dyn Store> = match &config.cluster {
+        Some(_) => anyhow::bail!(
+            "[route.history] and [route.storage] with [cluster] keep their data in NATS JetStream, which this \
+             build cannot reach yet"
+        ),
+        None => Arc::new(wssgate_storage::Embedded::open(&config.data_dir)?),
+    };
+    Ok(Some(store))
 }
 
 /// What a reload changes in the running admin listener.
@@ -247,6 +267,7 @@ impl Gateway {
             generation: 0,
             hub: hub.clone(),
             certificates,
+            store: open_store(config)?,
         };
         // Before the workers, so that no join or login can happen before the hub has its link to tell.
         let cluster = match &config.cluster {
@@ -278,6 +299,7 @@ impl Gateway {
                 deliveries,
                 shutdown: watch_shutdown.clone(),
                 grace: config.shutdown_grace,
+                store: gateway.store.clone(),
             };
             gateway.threads.push(worker::spawn(spec, ready_tx.clone())?);
         }
@@ -308,6 +330,7 @@ impl Gateway {
                 max_connections: admin.max_connections,
                 admission: admission.clone(),
                 process: gateway.process.clone(),
+                store: gateway.store.clone(),
             };
             gateway.admin = Some(links);
             match wssgate_admin::start(admin.address, api, watch_shutdown.clone()) {
@@ -385,6 +408,17 @@ impl Gateway {
         if config.run_as != old.run_as {
             tracing::warn!("the reloaded config changes `user` or `group`, which needs a restart");
         }
+        if config.data_dir != old.data_dir {
+            tracing::warn!("the reloaded config changes `data_dir`, which needs a restart");
+        }
+        let remembers = |r: &wssgate_config::RouteConfig| r.history.is_some() || r.storage.is_some();
+        if self.store.is_none() && config.routes.iter().any(remembers) {
+            tracing::warn!(
+                "the reloaded config gives a route [route.history] or [route.storage], but the gateway started \
+                 without any: opening the store needs a restart; until then those routes' requests are refused \
+                 (not-configured)"
+            );
+        }
         let routes = Arc::new(load_routes(
             &config,
             &self.runtime,
@@ -458,5 +492,7 @@ impl Gateway {
         for thread in self.threads {
             let _ = thread.join();
         }
+        // The workers are gone: the store serves what they queued, then closes.
+        drop(self.store);
     }
 }

@@ -64,6 +64,7 @@ impl Bench {
             upstreams: upstreams.clone(),
             limits: limits.clone(),
             admission: admission.clone(),
+            store: None,
         };
         let runtime = PluginRuntime::new(false, None).expect("engine");
         runtime.start_epoch_ticker();
@@ -97,6 +98,7 @@ impl Bench {
             events,
             upstreams,
             codecs: crate::compression::WorkerCodecs::new(),
+            store: None,
         });
         Bench {
             worker,

@@ -1,5 +1,6 @@
 //! What a plugin exports: the one required interface (`connection-events`) and the optional ones (`lifecycle`,
-//! `timer-events`, `http-events` since 1.1, and whatever later 1.x versions add), probed when the plugin loads so that the host calls only
+//! `timer-events`, `http-events` since 1.1, `history-events` and `storage-events` since 1.2, and whatever later 1.x
+//! versions add), probed when the plugin loads so that the host calls only
 //! what exists.
 //!
 //! This is what lets the contract grow: a plugin built before an event interface existed simply does not export it,
@@ -9,7 +10,7 @@
 //! events go nowhere.
 
 use super::bindings::exports::wssgate::plugin::{
-    connection_events, http_events, lifecycle, timer_events,
+    connection_events, history_events, http_events, lifecycle, storage_events, timer_events,
 };
 use super::host_calls::HostState;
 use anyhow::{Result, anyhow, bail};
@@ -22,7 +23,7 @@ const PACKAGE: &str = "wssgate:plugin/";
 /// The major version of the contract this gateway implements; it loads a plugin built for any minor version of it.
 const MAJOR: &str = "1.";
 /// The version the gateway's bindings are generated from; wasmtime matches a plugin's 1.x names to it.
-const VERSION: &str = "1.1.0";
+const VERSION: &str = "1.2.0";
 
 /// Where each exported interface's functions are, found once per plugin.
 pub(crate) struct ExportIndices {
@@ -30,6 +31,8 @@ pub(crate) struct ExportIndices {
     lifecycle: Option<lifecycle::GuestIndices>,
     timer_events: Option<timer_events::GuestIndices>,
     http_events: Option<http_events::GuestIndices>,
+    history_events: Option<history_events::GuestIndices>,
+    storage_events: Option<storage_events::GuestIndices>,
 }
 
 /// One instance's exports, ready to call.
@@ -38,6 +41,8 @@ pub(crate) struct Exports {
     pub lifecycle: Option<lifecycle::Guest>,
     pub timer_events: Option<timer_events::Guest>,
     pub http_events: Option<http_events::Guest>,
+    pub history_events: Option<history_events::Guest>,
+    pub storage_events: Option<storage_events::Guest>,
 }
 
 /// The indices of optional interface `name`: `None` when the plugin does not export it, an error when it exports
@@ -107,6 +112,8 @@ impl ExportIndices {
             lifecycle: optional(pre, "lifecycle", lifecycle::GuestIndices::new, path)?,
             timer_events: optional(pre, "timer-events", timer_events::GuestIndices::new, path)?,
             http_events: optional(pre, "http-events", http_events::GuestIndices::new, path)?,
+            history_events: optional(pre, "history-events", history_events::GuestIndices::new, path)?,
+            storage_events: optional(pre, "storage-events", storage_events::GuestIndices::new, path)?,
         };
         let imports = |interface: &str| {
             let prefix = format!("{PACKAGE}{interface}@");
@@ -131,6 +138,22 @@ impl ExportIndices {
                 "responses would arrive",
                 "HttpEvents",
                 "http",
+            ),
+            (
+                "history",
+                "history-events",
+                indices.history_events.is_some(),
+                "history answers would arrive",
+                "HistoryEvents",
+                "history",
+            ),
+            (
+                "storage",
+                "storage-events",
+                indices.storage_events.is_some(),
+                "storage answers would arrive",
+                "StorageEvents",
+                "storage",
             ),
         ];
         for (import, export, exported, why, sdk_trait, sdk_arm) in paired {
@@ -164,6 +187,14 @@ impl ExportIndices {
                 None => None,
             },
             http_events: match &self.http_events {
+                Some(indices) => Some(indices.load(&mut store, instance)?),
+                None => None,
+            },
+            history_events: match &self.history_events {
+                Some(indices) => Some(indices.load(&mut store, instance)?),
+                None => None,
+            },
+            storage_events: match &self.storage_events {
                 Some(indices) => Some(indices.load(&mut store, instance)?),
                 None => None,
             },

@@ -402,6 +402,18 @@ impl PluginInstance {
                     }
                 })
             }
+            DueEvent::Stored { request, answer } => {
+                let name = match &answer {
+                    wssgate_storage::Answer::Appended(_) => "on-appended",
+                    wssgate_storage::Answer::History(_) => "on-history",
+                    wssgate_storage::Answer::Value(_) => "on-read",
+                    wssgate_storage::Answer::Written(_) => "on-written",
+                };
+                self.call(caller, client_ip, name, |e, s| {
+                    let events = (e.history_events.as_ref(), e.storage_events.as_ref());
+                    super::memory_calls::deliver(events, s, request, owner_id, &answer)
+                })
+            }
         };
         if let (Err(Trapped), Some((conn, _))) = (&result, owner) {
             close_connection(&self.worker, conn, 1011, "plugin error");
@@ -473,6 +485,7 @@ impl PluginInstance {
         }
         self.worker.timers.cancel_unowned(self.incarnation);
         self.worker.requests.detach_unowned(self.incarnation);
+        self.worker.storage.cancel_unowned(self.incarnation);
     }
 
     fn call<R>(
@@ -681,14 +694,16 @@ impl Drop for PluginInstance {
         // but notices it sent on the way out still reach the backend.
         self.worker.timers.cancel_incarnation(self.incarnation);
         self.worker.requests.detach_incarnation(self.incarnation);
+        self.worker.storage.cancel_incarnation(self.incarnation);
     }
 }
 
-/// Ends everything an incarnation that was replaced or taken down started and that is still running: its timers
-/// and its outbound requests.
+/// Ends everything an incarnation that was replaced or taken down started and that is still running: its timers,
+/// its outbound requests and its history and storage requests.
 fn end_work_of(worker: &Worker, incarnation: Incarnation) {
     worker.timers.cancel_incarnation(incarnation);
     worker.requests.cancel_incarnation(incarnation);
+    worker.storage.cancel_incarnation(incarnation);
 }
 
 /// Starts the CPU budget of a callback starting `now`: the CPU time it is counted from, and the epoch deadline at

@@ -1,6 +1,6 @@
 //! What an instance is given when it starts and its host calls read: its route ([`RouteContext`], shared by the
 //! route's instances on every worker) and the links beyond it ([`HostLinks`]: the hub, the way back for its timers
-//! and responses, the worker's upstream clients, the limits, the metrics).
+//! and responses, the worker's upstream clients, the limits, the metrics, the store of routes' memory).
 
 use super::language::Language;
 use crate::owned::{Due, InstanceAddress};
@@ -14,6 +14,7 @@ use wssgate_config::limits::Limits;
 use wssgate_hub::Hub;
 use wssgate_hub::admission::Admission;
 use wssgate_hub::metrics::{CapHit, Metrics};
+use wssgate_storage::{Namespace, Store};
 
 /// What an instance knows of the route it serves; shared by the route's instances on every worker.
 pub struct RouteContext {
@@ -37,6 +38,8 @@ pub struct RouteContext {
     pub restart_backoff: Duration,
     /// The engine meters fuel (some route sets it), so every store needs some.
     pub fuel_metering: bool,
+    /// The route's part of the gateway's memory (its `[route.history]` and `[route.storage]`, either may be off).
+    pub memory: Arc<Namespace>,
 }
 
 impl RouteContext {
@@ -60,6 +63,11 @@ impl RouteContext {
                 .unwrap_or_else(|| language.default_event_deadline()),
             fuel: route.fuel,
             restart_backoff: route.restart_backoff,
+            memory: Arc::new(Namespace {
+                route: route.path.clone(),
+                history: route.history.clone(),
+                storage: route.storage.clone(),
+            }),
         }
     }
 }
@@ -80,6 +88,8 @@ pub struct HostLinks {
     pub limits: Arc<Limits>,
     /// Where traps are counted against the client's address.
     pub admission: Arc<Admission>,
+    /// Where routes' history and storage are kept: `None` when no route configures either.
+    pub store: Option<Arc<dyn Store>>,
 }
 
 impl HostLinks {
@@ -101,6 +111,7 @@ impl HostLinks {
             },
             limits: Arc::new(limits.clone()),
             admission: Admission::new(limits),
+            store: None,
         }
     }
 

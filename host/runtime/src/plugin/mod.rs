@@ -15,6 +15,7 @@ mod instance;
 mod language;
 mod links;
 mod memory_cap;
+mod memory_calls;
 mod stdio;
 mod wasi;
 mod wasi_sockets;

@@ -1,0 +1,154 @@
+//! The history and storage requests of a worker's plugins that wait for their answers: what makes each answer an
+//! event exactly once, what the per-instance cap (`max_storage_requests_per_instance`) counts, and what a closing
+//! connection or a replaced instance cancels.
+//!
+//! A request, once handed to the store, cannot be taken back — a write may already be on disk — so cancelling one
+//! only forgets it here, and its answer, when it comes, is dropped by [`StorageRequests::delivered`]. That is also
+//! why a cancelled request stops counting against the cap at once: it holds nothing of the plugin's any more (the
+//! store's own queue is bounded by the caps of the instances feeding it).
+
+use crate::owned::Incarnation;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use wssgate_hub::registry::ConnectionId;
+
+/// One worker's waiting requests.
+pub struct StorageRequests {
+    /// The worker's index: the top bits of its request ids, so they are unique across the gateway.
+    worker: usize,
+    table: RefCell<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    waiting: HashMap<u64, (Incarnation, Option<ConnectionId>)>,
+    by_incarnation: HashMap<Incarnation, HashSet<u64>>,
+    by_owner: HashMap<ConnectionId, HashSet<u64>>,
+    last: u64,
+}
+
+impl StorageRequests {
+    pub fn new(worker: usize) -> Self {
+        StorageRequests {
+            worker,
+            table: RefCell::default(),
+        }
+    }
+
+    /// How many requests `incarnation` has waiting.
+    pub fn count(&self, incarnation: Incarnation) -> usize {
+        self.table
+            .borrow()
+            .by_incarnation
+            .get(&incarnation)
+            .map_or(0, HashSet::len)
+    }
+
+    /// A new request's id; with `wait`, it is recorded as waiting for its event, else (a retired instance's request
+    /// no connection owns) its answer will be dropped.
+    pub fn start(&self, incarnation: Incarnation, owner: Option<ConnectionId>, wait: bool) -> u64 {
+        let mut table = self.table.borrow_mut();
+        table.last += 1;
+        let id = ((self.worker as u64) << 48) | table.last;
+        if wait {
+            table.waiting.insert(id, (incarnation, owner));
+            table.by_incarnation.entry(incarnation).or_default().insert(id);
+            if let Some(owner) = owner {
+                table.by_owner.entry(owner).or_default().insert(id);
+            }
+        }
+        id
+    }
+
+    /// The worker took request `id`'s answer: true when it is to be delivered (the request is then forgotten), false
+    /// when it was cancelled meanwhile.
+    pub fn delivered(&self, id: u64) -> bool {
+        self.table.borrow_mut().forget(id)
+    }
+
+    /// Forgets the requests a closing connection owns: their answers are dropped.
+    pub fn cancel_owned_by(&self, conn: ConnectionId) {
+        let mut table = self.table.borrow_mut();
+        for id in table.by_owner.remove(&conn).unwrap_or_default() {
+            table.forget(id);
+        }
+    }
+
+    /// Forgets the requests of an incarnation that is gone (replaced, taken down, or ended).
+    pub(crate) fn cancel_incarnation(&self, incarnation: Incarnation) {
+        let mut table = self.table.borrow_mut();
+        for id in table.by_incarnation.remove(&incarnation).unwrap_or_default() {
+            table.forget(id);
+        }
+    }
+
+    /// Forgets the requests no connection owns of an incarnation a reload retired: it no longer acts for the route.
+    pub(crate) fn cancel_unowned(&self, incarnation: Incarnation) {
+        let mut table = self.table.borrow_mut();
+        let unowned: Vec<u64> = table
+            .by_incarnation
+            .get(&incarnation)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| table.waiting.get(id).is_some_and(|(_, o)| o.is_none()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in unowned {
+            table.forget(id);
+        }
+    }
+}
+
+impl Table {
+    fn forget(&mut self, id: u64) -> bool {
+        let Some((incarnation, owner)) = self.waiting.remove(&id) else {
+            return false;
+        };
+        remove_from(&mut self.by_incarnation, incarnation, id);
+        if let Some(owner) = owner {
+            remove_from(&mut self.by_owner, owner, id);
+        }
+        true
+    }
+}
+
+fn remove_from(map: &mut HashMap<u64, HashSet<u64>>, key: u64, id: u64) {
+    if let Some(set) = map.get_mut(&key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_way_a_request_ends_forgets_it_everywhere() {
+        let requests = StorageRequests::new(3);
+        let owned = requests.start(7, Some(100), true);
+        let unowned = requests.start(7, None, true);
+        let other = requests.start(8, None, true);
+        assert_eq!(owned >> 48, 3);
+        assert_eq!(requests.count(7), 2);
+        requests.cancel_owned_by(100);
+        assert!(!requests.delivered(owned), "cancelled with its owner");
+        assert_eq!(requests.count(7), 1);
+        requests.cancel_unowned(7);
+        assert!(!requests.delivered(unowned));
+        assert!(requests.delivered(other));
+        assert!(!requests.delivered(other), "exactly once");
+        let dropped = requests.start(9, None, false);
+        assert!(!requests.delivered(dropped));
+        let late = requests.start(9, Some(5), true);
+        requests.cancel_incarnation(9);
+        assert!(!requests.delivered(late));
+        let table = requests.table.borrow();
+        assert!(table.waiting.is_empty() && table.by_owner.is_empty());
+        assert!(table.by_incarnation.is_empty());
+    }
+}
