@@ -181,7 +181,6 @@ impl MockState {
              (\"imports `wssgate:plugin/history` but does not export `wssgate:plugin/history-events`\"): implement \
              `HistoryEvents` and export it with `export_plugin!(YourPlugin, history)`"
         );
-        self.check_store_call()?;
         self.history_config
             .clone()
             .ok_or(StorageRefusal::NotConfigured)
@@ -201,11 +200,11 @@ impl MockState {
         owner: Option<u64>,
     ) -> Result<u64, StorageRefusal> {
         let config = self.history_config()?;
-        self.check_group(group)?;
         let message = message.to_message();
         if message.as_bytes().len() > config.max_message_bytes {
             return Err(StorageRefusal::TooLarge);
         }
+        self.check_group(group)?;
         self.check_request(owner)?;
         let now = self.now_ms();
         let answer = match self.store_failure.clone() {

@@ -55,8 +55,8 @@
 //! It refuses calls as the gateway does, with the same [`crate::Refusal`]s and the gateway's default caps, which its
 //! `with_max_*` builders change: names (groups, user ids, session keys) longer than 256 bytes
 //! ([`MockHost::with_max_name_bytes`]), a 65th group for one connection
-//! ([`MockHost::with_max_groups_per_connection`]), a 1025th running timer ([`MockHost::with_max_timers`]), and
-//! sessions past 64 KiB ([`MockHost::with_max_session_bytes`]), a 1025th history or storage request waiting
+//! ([`MockHost::with_max_groups_per_connection`]), a 1025th running timer ([`MockHost::with_max_timers`]),
+//! sessions past 64 KiB ([`MockHost::with_max_session_bytes`]) and a 1025th history or storage request waiting
 //! ([`MockHost::with_max_storage_requests`]); the history and storage caps are the fields of [`HistoryConfig`] and
 //! [`StorageConfig`]. Log lines are never rate limited.
 //!

@@ -265,17 +265,13 @@ impl MockState {
         u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Refuses a history or storage call from `init`.
-    pub(super) fn check_store_call(&self) -> Result<(), StorageRefusal> {
+    /// Refuses a history or storage request (once its table, names and sizes passed, as the gateway checks them
+    /// in that order) from `init`, for an owner this instance does not serve, or past
+    /// `max_storage_requests_per_instance` waiting.
+    pub(super) fn check_request(&self, owner: Option<u64>) -> Result<(), StorageRefusal> {
         if self.in_init {
             return Err(StorageRefusal::NotNow);
         }
-        Ok(())
-    }
-
-    /// Refuses a history or storage request for an owner this instance does not serve, or past
-    /// `max_storage_requests_per_instance` waiting.
-    pub(super) fn check_request(&self, owner: Option<u64>) -> Result<(), StorageRefusal> {
         if owner.is_some_and(|o| !self.is_live(o)) {
             return Err(StorageRefusal::UnknownConnection);
         }

@@ -117,7 +117,7 @@ impl Keys {
 }
 
 impl MockState {
-    /// The route's storage table, once the call is one the gateway takes so far.
+    /// The route's storage table, once `key` passed it.
     fn storage_config(&self, key: &str) -> Result<StorageConfig, StorageRefusal> {
         assert!(
             self.storage_events,
@@ -125,7 +125,6 @@ impl MockState {
              (\"imports `wssgate:plugin/storage` but does not export `wssgate:plugin/storage-events`\"): implement \
              `StorageEvents` and export it with `export_plugin!(YourPlugin, storage)`"
         );
-        self.check_store_call()?;
         let config = self
             .storage_config
             .clone()
