@@ -87,7 +87,11 @@ async fn history_keeps_consecutive_offsets_cuts_by_size_and_is_recovered_after_a
     assert!(data.join("wssgate.redb").is_file());
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&data).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o700, "the data_dir is the gateway user's own");
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "the data_dir is the gateway user's own"
+    );
 }
 
 #[tokio::test]
@@ -99,10 +103,16 @@ async fn keys_compare_and_set_expire_and_survive_a_restart() {
     let mut ws = gw.ws("/keep").await;
     assert_eq!(ask(&mut ws, "get topic").await, "none");
     assert_eq!(ask(&mut ws, "set topic tea if=0").await, "written 1");
-    assert_eq!(ask(&mut ws, "set topic coffee if=0").await, "error Conflict(1)");
+    assert_eq!(
+        ask(&mut ws, "set topic coffee if=0").await,
+        "error Conflict(1)"
+    );
     assert_eq!(ask(&mut ws, "get topic").await, "value 1 tea");
     assert_eq!(ask(&mut ws, "set topic coffee if=1").await, "written 2");
-    assert_eq!(ask(&mut ws, "set topic water if=1").await, "error Conflict(2)");
+    assert_eq!(
+        ask(&mut ws, "set topic water if=1").await,
+        "error Conflict(2)"
+    );
     assert_eq!(ask(&mut ws, "remove topic if=1").await, "error Conflict(2)");
     assert_eq!(ask(&mut ws, "set brief hello ttl=300").await, "written 3");
     assert_eq!(ask(&mut ws, "get brief").await, "value 3 hello");
@@ -230,10 +240,7 @@ fn bad_history_and_storage_tables_are_config_errors_naming_the_line_and_key() {
     let dir = scratch_dir("memory-check");
     let cases = [
         ("[route.history]\nsize = 0\n", "`size` must be 1 to 10000"),
-        (
-            "[route.history]\nttl_secs = 0\n",
-            "`ttl_secs` must be 1 to",
-        ),
+        ("[route.history]\nttl_secs = 0\n", "`ttl_secs` must be 1 to"),
         (
             "[route.storage]\nmax_value_bytes = 2000000\n",
             "`max_value_bytes` must be 1 to 1048576",
@@ -250,4 +257,175 @@ fn bad_history_and_storage_tables_are_config_errors_naming_the_line_and_key() {
         assert!(output.contains(needle), "{tables:?}: {output}");
         assert!(output.contains("line 9"), "{tables:?}: {output}");
     }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn send_json(ws: &mut Ws, value: serde_json::Value) {
+    use futures_util::SinkExt;
+    bounded(ws.send(tokio_tungstenite::tungstenite::Message::text(
+        value.to_string(),
+    )))
+    .await
+    .unwrap();
+}
+
+async fn next_json(ws: &mut Ws) -> serde_json::Value {
+    match next_message(ws).await {
+        tokio_tungstenite::tungstenite::Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected JSON text, got {other:?}"),
+    }
+}
+
+/// Logs `uid` in on `/chat` and joins `room`; returns the client and its `joined` answer.
+async fn chat_member(gw: &TestGateway, uid: &str, room: &str) -> (Ws, serde_json::Value) {
+    let mut ws = gw.ws("/chat").await;
+    send_json(&mut ws, serde_json::json!({"type": "login", "uid": uid})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "login");
+    send_json(&mut ws, serde_json::json!({"type": "join", "room": room})).await;
+    let joined = next_json(&mut ws).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    (ws, joined)
+}
+
+/// The next message of `type` (presence events in between are skipped).
+async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    for _ in 0..20 {
+        let value = next_json(ws).await;
+        if value["type"] == kind {
+            return value;
+        }
+    }
+    panic!("no {kind} among 20 messages");
+}
+
+/// The shipped `config/gateway.toml` as the Quick start serves it, on loopback ports of the test's choosing (plus a
+/// plain listener for the test's clients), with its data_dir in `dir`.
+fn shipped_chat_config(dir: &Path) -> String {
+    for name in ["echo-ok", "echo", "chat"] {
+        plugin(name);
+    }
+    let release = target_dir().join("wasm32-wasip2/release");
+    let shipped = std::fs::read_to_string(workspace_root().join("config/gateway.toml")).unwrap();
+    assert!(shipped.contains("[route.history]") && shipped.contains("[route.storage]"));
+    let text = shipped.replace("0.0.0.0:8282", "127.0.0.1:0").replace(
+        "../target/wasm32-wasip2/release",
+        &release.display().to_string(),
+    );
+    format!(
+        "data_dir = \"{}\"\n{text}\n[[listener]]\naddress = \"127.0.0.1:0\"\ntls = false\n",
+        dir.join("data").display()
+    )
+}
+
+#[tokio::test]
+async fn the_shipped_chat_numbers_each_say_keeps_the_topic_and_a_client_catches_up_after_reconnecting_and_a_restart()
+ {
+    let dir = scratch_dir("memory-chat");
+    let text = shipped_chat_config(&dir);
+    let mut gw = TestGateway::launch(&dir, &text, &[], None);
+    let (mut ann, joined) = chat_member(&gw, "ann", "lobby").await;
+    assert_eq!(joined["topic"], serde_json::Value::Null, "{joined}");
+    let (mut bob, _) = chat_member(&gw, "bob", "lobby").await;
+    send_json(
+        &mut ann,
+        serde_json::json!({"type": "topic", "room": "lobby", "text": "tea"}),
+    )
+    .await;
+    assert_eq!(next_of(&mut bob, "topic").await["text"], "tea");
+    let mut epoch = String::new();
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        send_json(
+            &mut ann,
+            serde_json::json!({"type": "say", "room": "lobby", "text": text}),
+        )
+        .await;
+        let said = next_of(&mut bob, "say").await;
+        assert_eq!(
+            next_of(&mut ann, "say").await,
+            said,
+            "the sender gets its say too"
+        );
+        assert_eq!(said["offset"], i as u64 + 1, "{said}");
+        assert_eq!(said["text"], *text);
+        epoch = said["epoch"].as_str().unwrap().to_owned();
+    }
+    // Bob goes away; two more messages; bob comes back and asks for what he missed.
+    drop(bob);
+    for text in ["four", "five"] {
+        send_json(
+            &mut ann,
+            serde_json::json!({"type": "say", "room": "lobby", "text": text}),
+        )
+        .await;
+        assert_eq!(next_of(&mut ann, "say").await["text"], text);
+    }
+    let (mut bob, joined) = chat_member(&gw, "bob", "lobby").await;
+    assert_eq!(joined["topic"], "tea", "{joined}");
+    let since = serde_json::json!({"offset": 3, "epoch": epoch});
+    send_json(
+        &mut bob,
+        serde_json::json!({"type": "history", "room": "lobby", "since": since}),
+    )
+    .await;
+    let page = next_of(&mut bob, "history").await;
+    assert_eq!(page["complete"], true, "{page}");
+    assert_eq!(page["epoch"], epoch.as_str());
+    let missed: Vec<_> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["offset"].clone(), m["text"].clone(), m["uid"].clone()))
+        .collect();
+    assert_eq!(
+        missed,
+        [
+            (
+                serde_json::json!(4),
+                serde_json::json!("four"),
+                serde_json::json!("ann")
+            ),
+            (
+                serde_json::json!(5),
+                serde_json::json!("five"),
+                serde_json::json!("ann")
+            ),
+        ]
+    );
+    // A position from another epoch: the page says the gap cannot be filled.
+    let stale = serde_json::json!({"offset": 3, "epoch": "an-old-epoch"});
+    send_json(
+        &mut bob,
+        serde_json::json!({"type": "history", "room": "lobby", "since": stale}),
+    )
+    .await;
+    let page = next_of(&mut bob, "history").await;
+    assert_eq!(page["complete"], false, "{page}");
+    assert_eq!(page["messages"].as_array().unwrap().len(), 5);
+    drop((ann, bob));
+    assert!(gw.terminate().success());
+
+    // After a restart on the same data_dir, the room's history and topic are still there.
+    let gw = TestGateway::launch(&dir, &text, &[], None);
+    let (mut cid, joined) = chat_member(&gw, "cid", "lobby").await;
+    assert_eq!(joined["topic"], "tea", "{joined}");
+    let since = serde_json::json!({"offset": 4, "epoch": epoch});
+    send_json(
+        &mut cid,
+        serde_json::json!({"type": "history", "room": "lobby", "since": since}),
+    )
+    .await;
+    let page = next_of(&mut cid, "history").await;
+    assert_eq!(page["complete"], true, "{page}");
+    assert_eq!(page["messages"][0]["text"], "five", "{page}");
+    send_json(
+        &mut cid,
+        serde_json::json!({"type": "say", "room": "lobby", "text": "six"}),
+    )
+    .await;
+    let said = next_of(&mut cid, "say").await;
+    assert_eq!(
+        (said["offset"].as_u64(), said["epoch"].as_str()),
+        (Some(6), Some(epoch.as_str()))
+    );
 }

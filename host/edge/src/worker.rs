@@ -19,10 +19,10 @@ use wssgate_hub::metrics::Metrics;
 use wssgate_hub::outbound::{SHUTTING_DOWN, close_frame};
 use wssgate_hub::{DeliveryReceiver, Hub};
 use wssgate_runtime::owned::{Due, DueEvent};
-use wssgate_storage::Store;
 use wssgate_runtime::route::{RouteTemplate, Routes};
 use wssgate_runtime::upstream::{UpstreamConfig, WorkerUpstreams};
 use wssgate_runtime::worker::Worker;
+use wssgate_storage::Store;
 
 /// One listener as a worker serves it.
 pub struct ListenerSpec {

@@ -52,7 +52,11 @@ impl StorageRequests {
         let id = ((self.worker as u64) << 48) | table.last;
         if wait {
             table.waiting.insert(id, (incarnation, owner));
-            table.by_incarnation.entry(incarnation).or_default().insert(id);
+            table
+                .by_incarnation
+                .entry(incarnation)
+                .or_default()
+                .insert(id);
             if let Some(owner) = owner {
                 table.by_owner.entry(owner).or_default().insert(id);
             }
@@ -77,7 +81,11 @@ impl StorageRequests {
     /// Forgets the requests of an incarnation that is gone (replaced, taken down, or ended).
     pub(crate) fn cancel_incarnation(&self, incarnation: Incarnation) {
         let mut table = self.table.borrow_mut();
-        for id in table.by_incarnation.remove(&incarnation).unwrap_or_default() {
+        for id in table
+            .by_incarnation
+            .remove(&incarnation)
+            .unwrap_or_default()
+        {
             table.forget(id);
         }
     }

@@ -59,7 +59,11 @@ pub struct Gateway {
 /// The store of routes' memory, when some route configures `[route.history]` or `[route.storage]`: NATS JetStream
 /// with `[cluster]` (every node sees the same data), else one file under `data_dir`.
 fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>> {
-    if !config.routes.iter().any(|r| r.history.is_some() || r.storage.is_some()) {
+    if !config
+        .routes
+        .iter()
+        .any(|r| r.history.is_some() || r.storage.is_some())
+    {
         return Ok(None);
     }
     let store: Arc<dyn Store> = match &config.cluster {
@@ -411,7 +415,8 @@ impl Gateway {
         if config.data_dir != old.data_dir {
             tracing::warn!("the reloaded config changes `data_dir`, which needs a restart");
         }
-        let remembers = |r: &wssgate_config::RouteConfig| r.history.is_some() || r.storage.is_some();
+        let remembers =
+            |r: &wssgate_config::RouteConfig| r.history.is_some() || r.storage.is_some();
         if self.store.is_none() && config.routes.iter().any(remembers) {
             tracing::warn!(
                 "the reloaded config gives a route [route.history] or [route.storage], but the gateway started \

@@ -112,8 +112,18 @@ impl ExportIndices {
             lifecycle: optional(pre, "lifecycle", lifecycle::GuestIndices::new, path)?,
             timer_events: optional(pre, "timer-events", timer_events::GuestIndices::new, path)?,
             http_events: optional(pre, "http-events", http_events::GuestIndices::new, path)?,
-            history_events: optional(pre, "history-events", history_events::GuestIndices::new, path)?,
-            storage_events: optional(pre, "storage-events", storage_events::GuestIndices::new, path)?,
+            history_events: optional(
+                pre,
+                "history-events",
+                history_events::GuestIndices::new,
+                path,
+            )?,
+            storage_events: optional(
+                pre,
+                "storage-events",
+                storage_events::GuestIndices::new,
+                path,
+            )?,
         };
         let imports = |interface: &str| {
             let prefix = format!("{PACKAGE}{interface}@");

@@ -48,7 +48,9 @@ impl HostState {
         {
             return Err(StorageRefusal::UnknownConnection);
         }
-        if worker.storage.count(self.incarnation) >= self.links.limits.max_storage_requests_per_instance {
+        if worker.storage.count(self.incarnation)
+            >= self.links.limits.max_storage_requests_per_instance
+        {
             self.links.cap_hit(CapHit::StorageRequests);
             return Err(StorageRefusal::TooManyPending);
         }
@@ -70,7 +72,14 @@ impl HostState {
                 if quota {
                     metrics.cap_hit(worker_index, CapHit::StorageQuota);
                 }
-                address.send(incarnation, owner, DueEvent::Stored { request: id, answer });
+                address.send(
+                    incarnation,
+                    owner,
+                    DueEvent::Stored {
+                        request: id,
+                        answer,
+                    },
+                );
             }),
         );
         Ok(id)
@@ -93,21 +102,22 @@ impl HostState {
             .ok_or(StorageRefusal::NotConfigured)
     }
 
-    /// The route's storage table, or `not-configured`; and the key checked against it.
-    fn storage_config(
-        &self,
-        key: &str,
-    ) -> Result<&wssgate_config::memory::StorageConfig, StorageRefusal> {
-        let config = self
-            .route
+    /// The route's storage table, or `not-configured`.
+    fn storage_config(&self) -> Result<&wssgate_config::memory::StorageConfig, StorageRefusal> {
+        self.route
             .memory
             .storage
             .as_ref()
-            .ok_or(StorageRefusal::NotConfigured)?;
+            .ok_or(StorageRefusal::NotConfigured)
+    }
+
+    /// Refuses a key that is empty or over the route's `max_key_bytes`.
+    fn check_key(&self, key: &str) -> Result<(), StorageRefusal> {
+        let config = self.storage_config()?;
         if key.is_empty() || key.len() > config.max_key_bytes {
             return Err(StorageRefusal::InvalidName);
         }
-        Ok(config)
+        Ok(())
     }
 }
 
@@ -150,13 +160,20 @@ impl history::Host for HostState {
             offset: p.offset,
             epoch: p.epoch,
         });
-        self.submit_memory(owner, Request::Read { group, since, limit })
+        self.submit_memory(
+            owner,
+            Request::Read {
+                group,
+                since,
+                limit,
+            },
+        )
     }
 }
 
 impl storage::Host for HostState {
     fn get(&mut self, key: String, owner: Option<u64>) -> Result<u64, StorageRefusal> {
-        self.storage_config(&key)?;
+        self.check_key(&key)?;
         self.submit_memory(owner, Request::Get { key })
     }
 
@@ -168,9 +185,10 @@ impl storage::Host for HostState {
         if_revision: Option<u64>,
         owner: Option<u64>,
     ) -> Result<u64, StorageRefusal> {
-        if value.len() > self.storage_config(&key)?.max_value_bytes {
+        if value.len() > self.storage_config()?.max_value_bytes {
             return Err(StorageRefusal::TooLarge);
         }
+        self.check_key(&key)?;
         let request = Request::Set {
             key,
             value,
@@ -186,7 +204,7 @@ impl storage::Host for HostState {
         if_revision: Option<u64>,
         owner: Option<u64>,
     ) -> Result<u64, StorageRefusal> {
-        self.storage_config(&key)?;
+        self.check_key(&key)?;
         self.submit_memory(owner, Request::Remove { key, if_revision })
     }
 }

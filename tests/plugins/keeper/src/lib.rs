@@ -121,7 +121,11 @@ impl HistoryEvents for Keeper {
                         format!("{}:{text}", e.offset)
                     })
                     .collect();
-                let epoch = if page.epoch.is_empty() { "-" } else { &page.epoch };
+                let epoch = if page.epoch.is_empty() {
+                    "-"
+                } else {
+                    &page.epoch
+                };
                 let line = format!("page {epoch} {} {}", page.complete, entries.join(","));
                 answer(conn, line.trim_end().to_owned());
             }
