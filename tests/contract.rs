@@ -1,5 +1,5 @@
 //! The plugin contract 1.x as a plugin author meets it: what loads (a plugin exporting only the connection events,
-//! plugins built against the frozen 1.0 and 1.1 WITs), what is refused at load and why (timers or HTTP without
+//! plugins built against the frozen 1.0, 1.1 and 1.2 WITs), what is refused at load and why (timers, HTTP, history or storage without
 //! their events, a plugin built for 0.3), `init` refusing its settings in `check`, `serve` and a reload, and deferred upgrades as
 //! the gateway counts them.
 
@@ -47,6 +47,33 @@ async fn a_plugin_built_against_the_frozen_1_1_wit_sends_a_request_and_reads_its
 }
 
 #[tokio::test]
+async fn a_plugin_built_against_the_frozen_1_2_wit_keeps_history_and_keys() {
+    let gw = TestGateway::start(&route(
+        "/frozen",
+        &plugin("frozen-1-2"),
+        "[route.history]\n[route.storage]\n",
+    ));
+    let mut ws = gw.wss("/frozen").await;
+    assert_eq!(ask(&mut ws, "last").await, "last none");
+    bounded(ws.send(Message::text("note hello"))).await.unwrap();
+    let mut answers = [next_text(&mut ws).await, next_text(&mut ws).await];
+    answers.sort();
+    assert_eq!(answers, ["appended 1", "written 1"]);
+    assert_eq!(ask(&mut ws, "last").await, "last hello");
+    assert_eq!(ask(&mut ws, "notes").await, "notes 1:hello");
+}
+
+/// The next text message.
+async fn next_text<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+) -> String {
+    match next_message(ws).await {
+        Message::Text(text) => text.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_plugin_built_against_the_frozen_1_0_wit_exporting_only_the_connection_events_loads_and_works()
  {
     let (ok, text) = check_config(
@@ -71,10 +98,23 @@ async fn a_plugin_built_against_the_frozen_1_0_wit_exporting_only_the_connection
 }
 
 #[test]
-fn check_refuses_a_plugin_that_imports_timers_or_http_without_exporting_their_events() {
+fn check_refuses_a_plugin_that_imports_timers_http_history_or_storage_without_exporting_their_events()
+ {
     let cases = [
         ("timers-without-events", "timers", "timer-events", "timers"),
         ("http-without-events", "http", "http-events", "http"),
+        (
+            "history-without-events",
+            "history",
+            "history-events",
+            "history",
+        ),
+        (
+            "storage-without-events",
+            "storage",
+            "storage-events",
+            "storage",
+        ),
     ];
     for (name, import, export, arm) in cases {
         let (ok, text) = check_config(&scratch_dir(name), &plain_route("/t", &plugin(name), ""));

@@ -69,6 +69,9 @@ const PLUGINS: &[&str] = &[
     "webhook",
     "http-without-events",
     "imports-unknown",
+    "history-without-events",
+    "storage-without-events",
+    "frozen-1-2",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:
