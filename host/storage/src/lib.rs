@@ -13,6 +13,8 @@
 
 mod embedded;
 pub mod jetstream;
+#[cfg(test)]
+mod conformance;
 
 
 
