@@ -16,13 +16,28 @@ use wssgate_config::memory::{HistoryConfig, StorageConfig};
 /// The longest a check waits for one answer.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// One check, run against a store started with [`spaces`].
+type Check = fn(&dyn Store);
+
 /// The checks, by name.
-pub(crate) const CHECKS: &[(&str, fn(&dyn Store))] = &[
-    ("offsets are consecutive from 1 in one epoch", offsets_consecutive),
+pub(crate) const CHECKS: &[(&str, Check)] = &[
+    (
+        "offsets are consecutive from 1 in one epoch",
+        offsets_consecutive,
+    ),
     ("a group keeps its last `size` messages", size_retention),
-    ("the latest page, and pages since a position", latest_and_since),
-    ("a position of another epoch reads from the oldest", other_epoch),
-    ("history expires, and the group starts a new epoch", history_expires),
+    (
+        "the latest page, and pages since a position",
+        latest_and_since,
+    ),
+    (
+        "a position of another epoch reads from the oldest",
+        other_epoch,
+    ),
+    (
+        "history expires, and the group starts a new epoch",
+        history_expires,
+    ),
     ("routes do not see each other's data", namespaces_isolated),
     ("keys: get, set, remove", keys_get_set_remove),
     ("keys: compare-and-set", keys_compare_and_set),
@@ -66,8 +81,16 @@ pub(crate) fn spaces() -> Vec<Arc<Namespace>> {
         })
     };
     vec![
-        space("/basic", Some(history(100, day, 1000, 1 << 20)), Some(storage(1000, 1 << 20))),
-        space("/other", Some(history(100, day, 1000, 1 << 20)), Some(storage(1000, 1 << 20))),
+        space(
+            "/basic",
+            Some(history(100, day, 1000, 1 << 20)),
+            Some(storage(1000, 1 << 20)),
+        ),
+        space(
+            "/other",
+            Some(history(100, day, 1000, 1 << 20)),
+            Some(storage(1000, 1 << 20)),
+        ),
         space("/small", Some(history(5, day, 1000, 1 << 20)), None),
         space("/brief", Some(history(100, 1, 1000, 1 << 20)), None),
         space("/groups", Some(history(100, day, 2, 1 << 20)), None),
@@ -113,7 +136,12 @@ fn text(body: &str) -> Message {
     }
 }
 
-fn append(store: &dyn Store, space: &Arc<Namespace>, group: &str, message: Message) -> Result<Position, StoreError> {
+fn append(
+    store: &dyn Store,
+    space: &Arc<Namespace>,
+    group: &str,
+    message: Message,
+) -> Result<Position, StoreError> {
     let request = Request::Append {
         group: group.into(),
         message,
@@ -124,7 +152,13 @@ fn append(store: &dyn Store, space: &Arc<Namespace>, group: &str, message: Messa
     }
 }
 
-fn read(store: &dyn Store, space: &Arc<Namespace>, group: &str, since: Option<Position>, limit: u32) -> Page {
+fn read(
+    store: &dyn Store,
+    space: &Arc<Namespace>,
+    group: &str,
+    since: Option<Position>,
+    limit: u32,
+) -> Page {
     let request = Request::Read {
         group: group.into(),
         since,
@@ -163,7 +197,12 @@ fn set(
     }
 }
 
-fn remove(store: &dyn Store, space: &Arc<Namespace>, key: &str, if_revision: Option<u64>) -> Result<u64, StoreError> {
+fn remove(
+    store: &dyn Store,
+    space: &Arc<Namespace>,
+    key: &str,
+    if_revision: Option<u64>,
+) -> Result<u64, StoreError> {
     let request = Request::Remove {
         key: key.into(),
         if_revision,
@@ -175,7 +214,13 @@ fn remove(store: &dyn Store, space: &Arc<Namespace>, key: &str, if_revision: Opt
 }
 
 /// Appends `count` text messages numbered from `from`; their positions.
-fn append_many(store: &dyn Store, space: &Arc<Namespace>, group: &str, from: usize, count: usize) -> Vec<Position> {
+fn append_many(
+    store: &dyn Store,
+    space: &Arc<Namespace>,
+    group: &str,
+    from: usize,
+    count: usize,
+) -> Vec<Position> {
     (from..from + count)
         .map(|n| append(store, space, group, text(&format!("m{n}"))).expect("append"))
         .collect()
@@ -207,7 +252,10 @@ fn offsets_consecutive(store: &dyn Store) {
     assert!(!epoch.is_empty());
     for (n, position) in positions.iter().enumerate() {
         assert_eq!(position.offset, n as u64 + 1);
-        assert_eq!(&position.epoch, epoch, "the epoch stays while the group keeps messages");
+        assert_eq!(
+            &position.epoch, epoch,
+            "the epoch stays while the group keeps messages"
+        );
     }
     let page = read(store, &basic, "counting", None, 10);
     assert_eq!(&page.epoch, epoch);
@@ -224,9 +272,18 @@ fn size_retention(store: &dyn Store) {
     let epoch = positions[0].epoch.clone();
     assert_eq!(positions[7].offset, 8);
     let page = read(store, &small, "retained", None, 100);
-    assert_eq!(offsets(&page), [4, 5, 6, 7, 8], "the limit is capped at size");
+    assert_eq!(
+        offsets(&page),
+        [4, 5, 6, 7, 8],
+        "the limit is capped at size"
+    );
     assert!(page.complete);
-    let since = |offset| Some(Position { offset, epoch: epoch.clone() });
+    let since = |offset| {
+        Some(Position {
+            offset,
+            epoch: epoch.clone(),
+        })
+    };
     let page = read(store, &small, "retained", since(1), 100);
     assert_eq!(offsets(&page), [4, 5, 6, 7, 8]);
     assert!(!page.complete, "2 and 3 are gone");
@@ -246,14 +303,25 @@ fn latest_and_since(store: &dyn Store) {
     let page = read(store, &basic, "latest", None, 3);
     assert_eq!(offsets(&page), [4, 5, 6]);
     assert!(page.complete);
-    let since = |offset| Some(Position { offset, epoch: epoch.clone() });
+    let since = |offset| {
+        Some(Position {
+            offset,
+            epoch: epoch.clone(),
+        })
+    };
     let page = read(store, &basic, "latest", since(0), 2);
     assert_eq!(offsets(&page), [1, 2], "since offset 0: from the first");
     assert!(page.complete);
     let page = read(store, &basic, "latest", since(6), 10);
-    assert!(page.entries.is_empty() && page.complete, "up to date: {page:?}");
+    assert!(
+        page.entries.is_empty() && page.complete,
+        "up to date: {page:?}"
+    );
     let page = read(store, &basic, "latest", since(9), 10);
-    assert!(page.entries.is_empty() && !page.complete, "beyond the last: {page:?}");
+    assert!(
+        page.entries.is_empty() && !page.complete,
+        "beyond the last: {page:?}"
+    );
     assert_eq!(page.epoch, epoch);
 }
 
@@ -269,9 +337,15 @@ fn other_epoch(store: &dyn Store) {
     assert!(!page.complete);
     assert_eq!(page.epoch, positions[0].epoch);
     let page = read(store, &basic, "nothing-here", Some(stranger), 2);
-    assert_eq!((page.epoch.as_str(), page.entries.len(), page.complete), ("", 0, false));
+    assert_eq!(
+        (page.epoch.as_str(), page.entries.len(), page.complete),
+        ("", 0, false)
+    );
     let page = read(store, &basic, "nothing-here", None, 2);
-    assert_eq!((page.epoch.as_str(), page.entries.len(), page.complete), ("", 0, true));
+    assert_eq!(
+        (page.epoch.as_str(), page.entries.len(), page.complete),
+        ("", 0, true)
+    );
 }
 
 fn history_expires(store: &dyn Store) {
@@ -292,9 +366,21 @@ fn history_expires(store: &dyn Store) {
 fn namespaces_isolated(store: &dyn Store) {
     let (basic, other) = (space("/basic"), space("/other"));
     append_many(store, &basic, "shared-name", 0, 2);
-    assert!(read(store, &other, "shared-name", None, 10).entries.is_empty());
-    assert_eq!(append(store, &other, "shared-name", text("x")).unwrap().offset, 1);
-    assert_eq!(read(store, &basic, "shared-name", None, 10).entries.len(), 2);
+    assert!(
+        read(store, &other, "shared-name", None, 10)
+            .entries
+            .is_empty()
+    );
+    assert_eq!(
+        append(store, &other, "shared-name", text("x"))
+            .unwrap()
+            .offset,
+        1
+    );
+    assert_eq!(
+        read(store, &basic, "shared-name", None, 10).entries.len(),
+        2
+    );
     set(store, &basic, "shared-key", b"basic", None, None).unwrap();
     assert_eq!(get(store, &other, "shared-key"), None);
     set(store, &other, "shared-key", b"other", None, None).unwrap();
@@ -309,7 +395,14 @@ fn keys_get_set_remove(store: &dyn Store) {
     let r1 = set(store, &basic, "k", b"one", None, None).unwrap();
     assert!(r1 > 0);
     let stored = get(store, &basic, "k").unwrap();
-    assert_eq!((stored.value.as_slice(), stored.revision, stored.expires_at_ms), (&b"one"[..], r1, None));
+    assert_eq!(
+        (
+            stored.value.as_slice(),
+            stored.revision,
+            stored.expires_at_ms
+        ),
+        (&b"one"[..], r1, None)
+    );
     let r2 = set(store, &basic, "k", b"two", None, None).unwrap();
     assert!(r2 > r1);
     assert_eq!(get(store, &basic, "k").unwrap().revision, r2);
@@ -328,15 +421,34 @@ fn keys_get_set_remove(store: &dyn Store) {
 
 fn keys_compare_and_set(store: &dyn Store) {
     let basic = space("/basic");
-    assert_eq!(set(store, &basic, "cas", b"x", None, Some(7)), Err(StoreError::Conflict(0)));
+    assert_eq!(
+        set(store, &basic, "cas", b"x", None, Some(7)),
+        Err(StoreError::Conflict(0))
+    );
     let r1 = set(store, &basic, "cas", b"a", None, Some(0)).expect("create");
-    assert_eq!(set(store, &basic, "cas", b"b", None, Some(0)), Err(StoreError::Conflict(r1)));
+    assert_eq!(
+        set(store, &basic, "cas", b"b", None, Some(0)),
+        Err(StoreError::Conflict(r1))
+    );
     let r2 = set(store, &basic, "cas", b"b", None, Some(r1)).expect("update");
-    assert_eq!(set(store, &basic, "cas", b"c", None, Some(r1)), Err(StoreError::Conflict(r2)));
-    assert_eq!(remove(store, &basic, "cas", Some(r1)), Err(StoreError::Conflict(r2)));
-    assert_eq!(get(store, &basic, "cas").unwrap().value, b"b", "refused writes changed nothing");
+    assert_eq!(
+        set(store, &basic, "cas", b"c", None, Some(r1)),
+        Err(StoreError::Conflict(r2))
+    );
+    assert_eq!(
+        remove(store, &basic, "cas", Some(r1)),
+        Err(StoreError::Conflict(r2))
+    );
+    assert_eq!(
+        get(store, &basic, "cas").unwrap().value,
+        b"b",
+        "refused writes changed nothing"
+    );
     remove(store, &basic, "cas", Some(r2)).expect("remove at the current revision");
-    assert_eq!(remove(store, &basic, "cas", Some(r2)), Err(StoreError::Conflict(0)));
+    assert_eq!(
+        remove(store, &basic, "cas", Some(r2)),
+        Err(StoreError::Conflict(0))
+    );
     remove(store, &basic, "cas", Some(0)).expect("an absent key is at revision 0");
     set(store, &basic, "cas", b"d", None, Some(0)).expect("create again after the removal");
 }
@@ -344,18 +456,33 @@ fn keys_compare_and_set(store: &dyn Store) {
 fn keys_expire(store: &dyn Store) {
     let basic = space("/basic");
     let before = now_ms();
-    let r1 = set(store, &basic, "ttl", b"soon gone", Some(Duration::from_secs(1)), None).unwrap();
+    let r1 = set(
+        store,
+        &basic,
+        "ttl",
+        b"soon gone",
+        Some(Duration::from_secs(1)),
+        None,
+    )
+    .unwrap();
     let stored = get(store, &basic, "ttl").expect("live for a second");
     let at = stored.expires_at_ms.expect("expires_at_ms");
-    assert!(at >= before + 1000 && at <= now_ms() + 1000, "{at} vs {before}");
+    assert!(
+        at >= before + 1000 && at <= now_ms() + 1000,
+        "{at} vs {before}"
+    );
     assert_eq!(stored.revision, r1);
-    assert!(eventually(Duration::from_secs(5), || get(store, &basic, "ttl").is_none()));
+    assert!(eventually(Duration::from_secs(5), || get(
+        store, &basic, "ttl"
+    )
+    .is_none()));
     assert_eq!(
         set(store, &basic, "ttl", b"x", None, Some(r1)),
         Err(StoreError::Conflict(0)),
         "an expired key is absent"
     );
-    let r2 = set(store, &basic, "ttl", b"again", None, Some(0)).expect("create over the expired value");
+    let r2 =
+        set(store, &basic, "ttl", b"again", None, Some(0)).expect("create over the expired value");
     assert_eq!(get(store, &basic, "ttl").unwrap().expires_at_ms, None);
     assert!(r2 > r1);
 }
@@ -365,7 +492,10 @@ fn quota_keys(store: &dyn Store) {
     for key in ["a", "b", "c"] {
         set(store, &keys, key, b"v", None, None).unwrap();
     }
-    assert_eq!(set(store, &keys, "d", b"v", None, None), Err(StoreError::QuotaExceeded));
+    assert_eq!(
+        set(store, &keys, "d", b"v", None, None),
+        Err(StoreError::QuotaExceeded)
+    );
     assert_eq!(get(store, &keys, "d"), None, "nothing written");
     set(store, &keys, "a", b"changed", None, None).expect("a key at the cap can change");
     remove(store, &keys, "b", None).unwrap();
@@ -383,7 +513,11 @@ fn quota_key_bytes(store: &dyn Store) {
     assert_eq!(results[4], Err(StoreError::QuotaExceeded));
     for (n, result) in results.iter().enumerate() {
         if result.is_err() {
-            assert_eq!(get(store, &key_bytes, &format!("k{n}")), None, "nothing written");
+            assert_eq!(
+                get(store, &key_bytes, &format!("k{n}")),
+                None,
+                "nothing written"
+            );
         }
     }
 }
@@ -392,10 +526,20 @@ fn quota_groups(store: &dyn Store) {
     let groups = space("/groups");
     append(store, &groups, "g1", text("a")).unwrap();
     append(store, &groups, "g2", text("b")).unwrap();
-    assert_eq!(append(store, &groups, "g3", text("c")), Err(StoreError::QuotaExceeded));
+    assert_eq!(
+        append(store, &groups, "g3", text("c")),
+        Err(StoreError::QuotaExceeded)
+    );
     let page = read(store, &groups, "g3", None, 10);
-    assert!(page.entries.is_empty() && page.epoch.is_empty(), "nothing written");
-    assert_eq!(append(store, &groups, "g1", text("d")).unwrap().offset, 2, "existing groups go on");
+    assert!(
+        page.entries.is_empty() && page.epoch.is_empty(),
+        "nothing written"
+    );
+    assert_eq!(
+        append(store, &groups, "g1", text("d")).unwrap().offset,
+        2,
+        "existing groups go on"
+    );
 }
 
 fn quota_history_bytes(store: &dyn Store) {
@@ -411,7 +555,11 @@ fn quota_history_bytes(store: &dyn Store) {
     assert_eq!(results[4], Err(StoreError::QuotaExceeded));
     let kept = results.iter().filter(|r| r.is_ok()).count() as u64;
     let page = read(store, &history_bytes, "big", None, 100);
-    assert_eq!(offsets(&page), (1..=kept).collect::<Vec<_>>(), "nothing written");
+    assert_eq!(
+        offsets(&page),
+        (1..=kept).collect::<Vec<_>>(),
+        "nothing written"
+    );
 }
 
 fn messages_round_trip(store: &dyn Store) {
@@ -437,14 +585,28 @@ fn messages_round_trip(store: &dyn Store) {
     let read_back: Vec<&Message> = page.entries.iter().map(|e| &e.message).collect();
     assert_eq!(read_back, messages.iter().collect::<Vec<_>>());
     for entry in &page.entries {
-        assert!((before..=after).contains(&entry.appended_at_ms), "{entry:?}");
+        assert!(
+            (before..=after).contains(&entry.appended_at_ms),
+            "{entry:?}"
+        );
     }
 }
 
 fn odd_names(store: &dyn Store) {
     let basic = space("/basic");
     let long = "é".repeat(512);
-    let names = ["", "a.b", "a", "*", ">", "a b", "\u{0}", "x", long.as_str(), "$KV.x"];
+    let names = [
+        "",
+        "a.b",
+        "a",
+        "*",
+        ">",
+        "a b",
+        "\u{0}",
+        "x",
+        long.as_str(),
+        "$KV.x",
+    ];
     for (n, name) in names.iter().enumerate() {
         let body = format!("{n}");
         append(store, &basic, name, text(&body)).unwrap();
@@ -455,6 +617,10 @@ fn odd_names(store: &dyn Store) {
         let page = read(store, &basic, name, None, 10);
         assert_eq!(page.entries.len(), 1, "group {name:?}: {page:?}");
         assert_eq!(page.entries[0].message.body, body, "group {name:?}");
-        assert_eq!(get(store, &basic, name).unwrap().value, body, "key {name:?}");
+        assert_eq!(
+            get(store, &basic, name).unwrap().value,
+            body,
+            "key {name:?}"
+        );
     }
 }

@@ -101,7 +101,10 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let answer = with_error(&self.failure, StoreError::Unavailable("the store stopped".into()));
+        let answer = with_error(
+            &self.failure,
+            StoreError::Unavailable("the store stopped".into()),
+        );
         self.send(answer);
     }
 }
@@ -150,7 +153,9 @@ impl JetStream {
             .build()
             .context("the JetStream store's runtime")?;
         let shared = Arc::new(Shared {
-            health: Arc::new(Mutex::new(Health::Degraded("connecting to the NATS broker".into()))),
+            health: Arc::new(Mutex::new(Health::Degraded(
+                "connecting to the NATS broker".into(),
+            ))),
             waiting: AtomicUsize::new(0),
         });
         let (work, inbox) = mpsc::unbounded_channel();
@@ -183,7 +188,9 @@ impl Store for JetStream {
         let counted = self
             .shared
             .waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < QUEUE).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < QUEUE).then_some(n + 1)
+            })
             .is_ok();
         let pending = Pending {
             reply: Some(reply),
@@ -252,7 +259,11 @@ impl Thread {
             }
         };
         if let Some(broker) = &broker {
-            tokio::spawn(broker.clone().watch(self.health.clone(), self.spaces.clone()));
+            tokio::spawn(
+                broker
+                    .clone()
+                    .watch(self.health.clone(), self.spaces.clone()),
+            );
         }
         let lanes = Arc::new(Lanes::new());
         // Bounded: it ends when the handle stops the store (or is gone).

@@ -11,12 +11,10 @@
 //! anything the plugin says — so one route's plugin cannot name another route's groups or keys. The namespace also
 //! carries the route's caps, which the store enforces as quotas.
 
-mod embedded;
-pub mod jetstream;
 #[cfg(test)]
 mod conformance;
-
-
+mod embedded;
+pub mod jetstream;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -7,10 +7,10 @@ use super::names::RouteNames;
 use crate::{Health, Namespace, StoreError};
 use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::response::Response;
 use async_nats::jetstream::stream::{
     Config, DiscardPolicy, LastRawMessageErrorKind, RawMessageError, StorageType,
 };
-use async_nats::jetstream::response::Response;
 use async_nats::jetstream::{self, ErrorCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -199,7 +199,9 @@ impl Broker {
         }
         // The account's JetStream info, read as plain JSON: the client's typed `Account` wants fields that servers
         // before 2.10 do not send.
-        let info = self.js.request::<_, _, Response<serde_json::Value>>("INFO", &());
+        let info = self
+            .js
+            .request::<_, _, Response<serde_json::Value>>("INFO", &());
         match tokio::time::timeout(CHECK_HEALTHY, info).await {
             Ok(Ok(Response::Ok(_))) => Health::Ok,
             Ok(Ok(Response::Err { error })) => {
@@ -227,7 +229,12 @@ impl Broker {
                     }
                 }
             }
-            tokio::time::sleep(if healthy { CHECK_HEALTHY } else { CHECK_DEGRADED }).await;
+            tokio::time::sleep(if healthy {
+                CHECK_HEALTHY
+            } else {
+                CHECK_DEGRADED
+            })
+            .await;
         }
     }
 

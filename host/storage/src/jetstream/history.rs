@@ -52,7 +52,12 @@ pub(super) struct GroupCount {
 
 impl GroupCount {
     /// Whether a new group fits in the route's quota; counts it when it does.
-    async fn admit(&self, broker: &Broker, names: &RouteNames, max_groups: u64) -> Result<bool, Refusal> {
+    async fn admit(
+        &self,
+        broker: &Broker,
+        names: &RouteNames,
+        max_groups: u64,
+    ) -> Result<bool, Refusal> {
         let fresh = lock(&self.routes)
             .get(&names.history_stream)
             .filter(|(at, _)| at.elapsed() < COUNT_FRESH)
@@ -135,11 +140,18 @@ pub(super) async fn append(
                 epoch: last.epoch,
             },
             None => {
-                if expect == 0 && !broker.groups.admit(broker, space, caps.max_groups).await.map_err(Refusal::into_error)? {
+                if expect == 0
+                    && !broker
+                        .groups
+                        .admit(broker, space, caps.max_groups)
+                        .await
+                        .map_err(Refusal::into_error)?
+                {
                     return Err(StoreError::QuotaExceeded);
                 }
                 // A fresh epoch: the group keeps nothing (or only a message that is not ours).
-                let epoch = new_epoch().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+                let epoch = new_epoch()
+                    .map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
                 Position { offset: 1, epoch }
             }
         };
@@ -149,7 +161,11 @@ pub(super) async fn append(
         headers.insert(EPOCH, next.epoch.as_str());
         headers.insert(BINARY, if message.binary { "1" } else { "0" });
         headers.insert(AT, now_ms().to_string());
-        let acked = match broker.js.publish_with_headers(subject.clone(), headers, payload.clone()).await {
+        let acked = match broker
+            .js
+            .publish_with_headers(subject.clone(), headers, payload.clone())
+            .await
+        {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
         };
@@ -246,7 +262,10 @@ pub(super) async fn read(
     let mut attempts = 0;
     let consumer = loop {
         attempts += 1;
-        broker.history_stream(space, caps).await.map_err(Refusal::into_error)?;
+        broker
+            .history_stream(space, caps)
+            .await
+            .map_err(Refusal::into_error)?;
         let stream = broker
             .js
             .get_stream_no_info(&space.history_stream)
@@ -264,7 +283,9 @@ pub(super) async fn read(
             Ok(consumer) => break (stream, consumer),
             Err(e) => {
                 let refusal = match e.kind() {
-                    async_nats::jetstream::stream::ConsumerErrorKind::JetStream(e) => Refusal::of_jetstream(&e),
+                    async_nats::jetstream::stream::ConsumerErrorKind::JetStream(e) => {
+                        Refusal::of_jetstream(&e)
+                    }
                     _ => Refusal::Failed(format!("creating a read consumer: {e}")),
                 };
                 match refusal {
@@ -288,7 +309,8 @@ async fn fill(
     caps: &HistoryConfig,
     collect: &mut Collect,
 ) -> Result<(), StoreError> {
-    let failed = |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("reading history: {e}"));
+    let failed =
+        |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("reading history: {e}"));
     let mut pending = consumer.cached_info().num_pending;
     let per_fetch = (FETCH_BYTES / caps.max_message_bytes.max(1)).clamp(1, FETCH_MESSAGES);
     // Bounded: a group keeps at most `size` messages; appends during the read can add as many again.
@@ -316,7 +338,9 @@ async fn fill(
             let entry = Entry {
                 offset: at.offset,
                 message: Message {
-                    binary: headers.and_then(|h| h.get(BINARY)).is_some_and(|v| v.as_str() == "1"),
+                    binary: headers
+                        .and_then(|h| h.get(BINARY))
+                        .is_some_and(|v| v.as_str() == "1"),
                     body: message.payload.to_vec(),
                 },
                 appended_at_ms: headers

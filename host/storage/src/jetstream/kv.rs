@@ -72,7 +72,12 @@ async fn current(broker: &Broker, names: &RouteNames, subject: &str) -> Result<C
 
 /// Runs `write` against the bucket until it is done, making the bucket when it is missing, retrying while another
 /// writer of the key comes first.
-async fn retrying<F, Fut, T>(broker: &Broker, names: &RouteNames, caps: &StorageConfig, mut write: F) -> Result<T, StoreError>
+async fn retrying<F, Fut, T>(
+    broker: &Broker,
+    names: &RouteNames,
+    caps: &StorageConfig,
+    mut write: F,
+) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Attempt>>,
@@ -110,7 +115,12 @@ impl From<Refusal> for Attempt {
 }
 
 /// Publishes `payload` on the key's subject; the new message's sequence.
-async fn publish(broker: &Broker, subject: &str, headers: HeaderMap, payload: Vec<u8>) -> Result<u64, Refusal> {
+async fn publish(
+    broker: &Broker,
+    subject: &str,
+    headers: HeaderMap,
+    payload: Vec<u8>,
+) -> Result<u64, Refusal> {
     let acked = match broker
         .js
         .publish_with_headers(subject.to_owned(), headers, payload.into())
@@ -119,12 +129,19 @@ async fn publish(broker: &Broker, subject: &str, headers: HeaderMap, payload: Ve
         Ok(ack) => ack.await,
         Err(e) => Err(e),
     };
-    acked.map(|ack| ack.sequence).map_err(|e| Refusal::of_publish(&e))
+    acked
+        .map(|ack| ack.sequence)
+        .map_err(|e| Refusal::of_publish(&e))
 }
 
 /// Deletes the key's value at `sequence` (if it is still the last message): a deletion marker, then a purge of the
 /// key's messages up to the marker. The marker's sequence.
-async fn delete(broker: &Broker, names: &RouteNames, subject: &str, sequence: u64) -> Result<u64, Refusal> {
+async fn delete(
+    broker: &Broker,
+    names: &RouteNames,
+    subject: &str,
+    sequence: u64,
+) -> Result<u64, Refusal> {
     let mut headers = HeaderMap::new();
     headers.insert(OPERATION, "DEL");
     headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, sequence.to_string());

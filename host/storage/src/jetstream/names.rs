@@ -96,11 +96,26 @@ mod tests {
     #[test]
     fn tokens_are_legal_and_distinct() {
         let long = "é".repeat(512);
-        let names = ["", "a", "a.b", "*", ">", "a b", "\u{0}", long.as_str(), "x", "h"];
+        let names = [
+            "",
+            "a",
+            "a.b",
+            "*",
+            ">",
+            "a b",
+            "\u{0}",
+            long.as_str(),
+            "x",
+            "h",
+        ];
         let tokens: Vec<String> = names.iter().map(|n| token(n)).collect();
         for t in &tokens {
             assert!(!t.is_empty() && t.len() <= 65, "{t}");
-            assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{t}");
+            assert!(
+                t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{t}"
+            );
         }
         let mut unique = tokens.clone();
         unique.sort();

@@ -14,7 +14,10 @@ use wssgate_tests::{WAIT, scratch_dir};
 
 /// A broker with JetStream storing under `dir`, on `port` or one of its choosing.
 fn broker(port: Option<u16>, dir: &Path) -> Nats {
-    Nats::start_with(port, &["-js", "-sd", dir.to_str().expect("a UTF-8 temp dir")])
+    Nats::start_with(
+        port,
+        &["-js", "-sd", dir.to_str().expect("a UTF-8 temp dir")],
+    )
 }
 
 fn config(url: String, prefix: &str) -> ClusterConfig {
@@ -79,13 +82,46 @@ fn read_request(limit: u32) -> Request {
 }
 
 /// Submits every request at once; their answers, in the order they came.
-fn submit_all(store: &JetStream, space: &Arc<Namespace>, requests: Vec<Request>) -> std_mpsc::Receiver<Answer> {
+fn submit_all(
+    store: &JetStream,
+    space: &Arc<Namespace>,
+    requests: Vec<Request>,
+) -> std_mpsc::Receiver<Answer> {
     let (tx, rx) = std_mpsc::channel();
     for request in requests {
         let tx = tx.clone();
-        store.submit(space, request, Box::new(move |answer| drop(tx.send(answer))));
+        store.submit(
+            space,
+            request,
+            Box::new(move |answer| drop(tx.send(answer))),
+        );
     }
     rx
+}
+
+/// The broker's JetStream report (`/jsz` on its monitoring port, with `query`).
+fn jsz(nats: &Nats, query: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut tcp =
+        std::net::TcpStream::connect(("127.0.0.1", nats.monitor)).expect("the monitoring port");
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    write!(tcp, "GET /jsz?{query} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).expect("the report");
+    let body = answer.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("JSON")
+}
+
+/// The number of messages in stream `name`.
+fn messages_in(nats: &Nats, name: &str) -> u64 {
+    let report = jsz(nats, "streams=true");
+    report["account_details"][0]["stream_detail"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .find(|s| s["name"] == name)
+        .and_then(|s| s["state"]["messages"].as_u64())
+        .unwrap_or_else(|| panic!("no stream {name}: {report}"))
 }
 
 #[test]
@@ -95,6 +131,11 @@ fn conformance() {
     let nats = broker(None, &dir);
     let store = healthy_store(nats.url(), "conformance", &conformance::spaces());
     conformance::run_all(&store);
+    // What the checks leave on the broker: no read consumer, and of the keys only the live ones (the quota check
+    // leaves a, c and d; b's deletion marker was purged).
+    assert_eq!(jsz(&nats, "")["consumers"], 0, "read consumers are deleted");
+    let keys = names::RouteNames::new("conformance", "/keys").kv_stream();
+    assert_eq!(messages_in(&nats, &keys), 3);
 }
 
 #[test]
@@ -108,8 +149,15 @@ fn two_nodes_append_to_one_group() {
         healthy_store(nats.url(), "race", &spaces),
         healthy_store(nats.url(), "race", &spaces),
     );
-    let appends = |node: &str| (0..200).map(|n| append_request(&format!("{node}{n}"))).collect();
-    let (from_a, from_b) = (submit_all(&a, &space, appends("a")), submit_all(&b, &space, appends("b")));
+    let appends = |node: &str| {
+        (0..200)
+            .map(|n| append_request(&format!("{node}{n}")))
+            .collect()
+    };
+    let (from_a, from_b) = (
+        submit_all(&a, &space, appends("a")),
+        submit_all(&b, &space, appends("b")),
+    );
     let mut positions = Vec::new();
     for answers in [from_a, from_b] {
         for _ in 0..200 {
@@ -137,7 +185,12 @@ fn two_nodes_append_to_one_group() {
                 .entries
                 .iter()
                 .filter(|e| e.message.body[0] == prefix)
-                .map(|e| std::str::from_utf8(&e.message.body[1..]).unwrap().parse().unwrap())
+                .map(|e| {
+                    std::str::from_utf8(&e.message.body[1..])
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
                 .collect();
             assert_eq!(numbers, (0..200).collect::<Vec<_>>());
         }
@@ -151,10 +204,11 @@ fn broker_away_and_back() {
     let nats = broker(None, &dir);
     let port = nats.port;
     let space = history_space("/outage", 100);
-    let store = healthy_store(nats.url(), "outage", &[space.clone()]);
+    let store = healthy_store(nats.url(), "outage", std::slice::from_ref(&space));
     let mut epoch = String::new();
     for n in 0..3 {
-        let Answer::Appended(Ok(position)) = ask(&store, &space, append_request(&format!("{n}"))) else {
+        let Answer::Appended(Ok(position)) = ask(&store, &space, append_request(&format!("{n}")))
+        else {
             panic!("append failed");
         };
         epoch = position.epoch;
@@ -170,8 +224,15 @@ fn broker_away_and_back() {
         "{answer:?}"
     );
     let answer = ask(&store, &space, read_request(10));
-    assert!(matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))), "{answer:?}");
-    assert!(asked.elapsed() < 2 * ANSWER_WITHIN + Duration::from_secs(2), "{:?}", asked.elapsed());
+    assert!(
+        matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))),
+        "{answer:?}"
+    );
+    assert!(
+        asked.elapsed() < 2 * ANSWER_WITHIN + Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
 
     let _nats = broker(Some(port), &dir);
     let health = health_becomes(&store, 2 * WAIT, |h| *h == Health::Ok);
@@ -179,10 +240,20 @@ fn broker_away_and_back() {
     let Answer::History(Ok(page)) = ask(&store, &space, read_request(10)) else {
         panic!("read failed");
     };
-    assert_eq!(page.epoch, epoch, "the history survived the broker's restart");
-    let bodies: Vec<&[u8]> = page.entries.iter().take(3).map(|e| &e.message.body[..]).collect();
+    assert_eq!(
+        page.epoch, epoch,
+        "the history survived the broker's restart"
+    );
+    let bodies: Vec<&[u8]> = page
+        .entries
+        .iter()
+        .take(3)
+        .map(|e| &e.message.body[..])
+        .collect();
     assert_eq!(bodies, [b"0", b"1", b"2"]);
-    let Answer::Appended(Ok(Position { offset, epoch: now })) = ask(&store, &space, append_request("3")) else {
+    let Answer::Appended(Ok(Position { offset, epoch: now })) =
+        ask(&store, &space, append_request("3"))
+    else {
         panic!("append failed");
     };
     assert_eq!(now, epoch);
@@ -194,18 +265,30 @@ fn broker_away_and_back() {
 fn without_jetstream_the_store_is_degraded() {
     let nats = Nats::start();
     let space = history_space("/plain", 10);
-    let store = JetStream::start(&config(nats.url(), "plain"), &[space.clone()]).expect("start");
-    let health = health_becomes(&store, WAIT, |h| matches!(h, Health::Degraded(why) if why.contains("JetStream")));
-    assert!(matches!(&health, Health::Degraded(why) if why.contains("JetStream")), "{health:?}");
+    let store = JetStream::start(&config(nats.url(), "plain"), std::slice::from_ref(&space))
+        .expect("start");
+    let health = health_becomes(
+        &store,
+        WAIT,
+        |h| matches!(h, Health::Degraded(why) if why.contains("JetStream")),
+    );
+    assert!(
+        matches!(&health, Health::Degraded(why) if why.contains("JetStream")),
+        "{health:?}"
+    );
     let answer = ask(&store, &space, read_request(10));
-    assert!(matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))), "{answer:?}");
+    assert!(
+        matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))),
+        "{answer:?}"
+    );
 }
 
 /// A store whose broker never answers: nothing listens on its port.
 fn store_without_broker() -> (JetStream, Arc<Namespace>) {
     let url = format!("nats://127.0.0.1:{}", free_port());
     let space = history_space("/nowhere", 10);
-    let store = JetStream::start(&config(url, "nowhere"), &[space.clone()]).expect("start");
+    let store =
+        JetStream::start(&config(url, "nowhere"), std::slice::from_ref(&space)).expect("start");
     (store, space)
 }
 
@@ -213,13 +296,21 @@ fn store_without_broker() -> (JetStream, Arc<Namespace>) {
 fn a_full_queue_refuses_at_once() {
     let (store, space) = store_without_broker();
     let started = std::time::Instant::now();
-    let answers = submit_all(&store, &space, (0..QUEUE + 50).map(|_| read_request(1)).collect());
+    let answers = submit_all(
+        &store,
+        &space,
+        (0..QUEUE + 50).map(|_| read_request(1)).collect(),
+    );
     let mut full = 0;
     for _ in 0..QUEUE + 50 {
         match answers.recv_timeout(WAIT).expect("an answer") {
             Answer::History(Err(StoreError::Unavailable(why))) if why == "store queue full" => {
                 full += 1;
-                assert!(started.elapsed() < ANSWER_WITHIN, "refused only after {:?}", started.elapsed());
+                assert!(
+                    started.elapsed() < ANSWER_WITHIN,
+                    "refused only after {:?}",
+                    started.elapsed()
+                );
             }
             Answer::History(Err(StoreError::Unavailable(_))) => {}
             other => panic!("{other:?}"),
@@ -235,8 +326,13 @@ fn dropping_the_store_answers_what_waits() {
     let answers = submit_all(&store, &space, (0..100).map(|_| read_request(1)).collect());
     drop(store);
     for _ in 0..100 {
-        let answer = answers.try_recv().expect("answered by the time drop returns");
-        assert!(matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))), "{answer:?}");
+        let answer = answers
+            .try_recv()
+            .expect("answered by the time drop returns");
+        assert!(
+            matches!(answer, Answer::History(Err(StoreError::Unavailable(_)))),
+            "{answer:?}"
+        );
     }
     assert!(answers.try_recv().is_err(), "one answer per request");
 }
