@@ -322,6 +322,11 @@ fn latest_and_since(store: &dyn Store) {
         page.entries.is_empty() && !page.complete,
         "beyond the last: {page:?}"
     );
+    let page = read(store, &basic, "latest", since(u64::MAX), 10);
+    assert!(
+        page.entries.is_empty() && !page.complete,
+        "far beyond: {page:?}"
+    );
     assert_eq!(page.epoch, epoch);
 }
 

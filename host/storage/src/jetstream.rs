@@ -223,7 +223,11 @@ impl Drop for JetStream {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(thread) = self.thread.take() {
+        // Waits for the answers to what was waiting — unless the last handle is dropped by an answer, on the
+        // store's own thread, which then ends by itself.
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
             let _ = thread.join();
         }
     }

@@ -93,7 +93,13 @@ impl GroupCount {
 /// Where a stored message says it sits, if it is one of ours.
 fn position(headers: Option<&HeaderMap>) -> Option<Position> {
     let headers = headers?;
-    let offset = headers.get(OFFSET)?.as_str().parse().ok()?;
+    // u64::MAX has no next offset: such a message is not one of ours.
+    let offset = headers
+        .get(OFFSET)?
+        .as_str()
+        .parse()
+        .ok()
+        .filter(|&offset| offset < u64::MAX)?;
     let epoch = headers.get(EPOCH)?.as_str();
     (!epoch.is_empty()).then(|| Position {
         offset,
@@ -231,7 +237,9 @@ impl Collect {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(since), Some(epoch)) => {
-                since.epoch == *epoch && since.offset + 1 >= self.first && since.offset <= self.last
+                since.epoch == *epoch
+                    && since.offset.saturating_add(1) >= self.first
+                    && since.offset <= self.last
             }
         };
         Page {

@@ -149,7 +149,11 @@ async fn delete(
     // Only messages up to the marker: a value written after it stays. A failed purge leaves the marker, which counts
     // toward `max_keys` until the key is written or removed again.
     if let Ok(stream) = broker.js.get_stream_no_info(names.kv_stream()).await
-        && let Err(e) = stream.purge().filter(subject).sequence(marker + 1).await
+        && let Err(e) = stream
+            .purge()
+            .filter(subject)
+            .sequence(marker.saturating_add(1))
+            .await
     {
         tracing::debug!("JetStream store: purging a deleted key: {e}");
     }
