@@ -7,7 +7,7 @@ use crate::conformance::{self, ask};
 use crate::{Message, Position};
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
-use wssgate_config::memory::HistoryConfig;
+use wssgate_config::memory::{HistoryConfig, StorageConfig};
 use wssgate_tests::nats::Nats;
 use wssgate_tests::ports::free_port;
 use wssgate_tests::{WAIT, scratch_dir};
@@ -258,6 +258,49 @@ fn broker_away_and_back() {
     };
     assert_eq!(now, epoch);
     assert_eq!(offset, page.entries.len() as u64 + 1);
+}
+
+#[test]
+#[ignore = "needs nats-server (./test.sh installs it)"]
+fn a_broker_that_lost_its_data() {
+    let nats = broker(None, &scratch_dir("jetstream-before"));
+    let port = nats.port;
+    let space = Arc::new(Namespace {
+        storage: Some(StorageConfig::defaults()),
+        ..(*history_space("/amnesia", 100)).clone()
+    });
+    let store = healthy_store(nats.url(), "amnesia", std::slice::from_ref(&space));
+    let Answer::Appended(Ok(before)) = ask(&store, &space, append_request("a")) else {
+        panic!("append failed");
+    };
+    let set = || Request::Set {
+        key: "k".into(),
+        value: b"v".to_vec(),
+        ttl: None,
+        if_revision: Some(0),
+    };
+    assert!(matches!(ask(&store, &space, set()), Answer::Written(Ok(_))));
+
+    // The same broker address, an empty store directory: the streams the store made are gone, and it makes them
+    // again.
+    drop(nats);
+    let _nats = broker(Some(port), &scratch_dir("jetstream-after"));
+    assert_eq!(
+        health_becomes(&store, 2 * WAIT, |h| *h == Health::Ok),
+        Health::Ok
+    );
+    let Answer::Appended(Ok(after)) = ask(&store, &space, append_request("b")) else {
+        panic!("append failed");
+    };
+    assert_eq!(after.offset, 1);
+    assert_ne!(
+        after.epoch, before.epoch,
+        "a new epoch: the history was lost"
+    );
+    assert!(
+        matches!(ask(&store, &space, set()), Answer::Written(Ok(_))),
+        "the key is gone too"
+    );
 }
 
 #[test]
