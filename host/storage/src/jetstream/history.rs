@@ -7,7 +7,13 @@
 //! and retries. So offsets stay consecutive however many nodes append, and an epoch starts only on an empty group.
 //!
 //! The stream's limits do the retention: `max_msgs_per_subject` = `size`, `max_age` = `ttl`, `max_bytes` with
-//! discard-new. `max_groups` is checked against the stream's `num_subjects` (see [`GroupCount`]).
+//! discard-new. `max_bytes` counts each message's stored size: the body, its subject and its headers (about 260
+//! bytes a message with a short group name). `max_groups` is checked against the stream's `num_subjects` (see
+//! [`GroupCount`]).
+//!
+//! A read goes through the group's messages with an ephemeral pull consumer filtered on the group's subject, oldest
+//! first, in fetches of bounded size, keeping only the page: a latest page goes through all the group keeps (at most
+//! `size` messages), a page since a position stops once it has `limit` messages.
 
 use super::broker::{Broker, Refusal, lock};
 use super::names::{RouteNames, new_epoch};

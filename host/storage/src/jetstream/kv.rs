@@ -9,6 +9,14 @@
 //! nats-server 2.9 has no per-message TTL, so a value's expiry travels in a `Wssgate-Expires` header (ms since the
 //! Unix epoch): an expired value reads as absent and is deleted when a read finds it. A deletion publishes its
 //! marker, then purges the key's messages up to it, so a removed key leaves nothing that counts toward `max_keys`.
+//!
+//! The quotas are the bucket's limits, with discard-new: `max_keys` is `max_msgs` (with history 1, one message per
+//! key; a deletion marker counts only until its purge, right after it), `max_bytes` is the bucket's `max_bytes`.
+//! Two ways they differ from counting keys and values: JetStream counts each message's stored size, so the key's
+//! subject, the headers and some 30 bytes of framing count too (about 90 bytes a key with a short name, up to 200
+//! with a hashed one); and an expired value counts toward both until a read finds it or a write replaces or removes
+//! it. A write that replaces a key's value at the `max_keys` cap is taken (JetStream lets a message replace its
+//! subject's last at the limit).
 
 use super::broker::{Broker, Refusal};
 use super::names::RouteNames;
