@@ -21,7 +21,7 @@ use crate::{Entry, Message, Page, Position, StoreError, now_ms};
 use async_nats::HeaderMap;
 use async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{ConsumerErrorKind, LastRawMessageErrorKind};
 use futures_util::StreamExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -274,7 +274,7 @@ pub(super) async fn read(
     };
     // Bounded: a missing stream is made again once.
     let mut attempts = 0;
-    let consumer = loop {
+    let (stream, consumer) = loop {
         attempts += 1;
         broker
             .history_stream(space, caps)
@@ -297,9 +297,7 @@ pub(super) async fn read(
             Ok(consumer) => break (stream, consumer),
             Err(e) => {
                 let refusal = match e.kind() {
-                    async_nats::jetstream::stream::ConsumerErrorKind::JetStream(e) => {
-                        Refusal::of_jetstream(&e)
-                    }
+                    ConsumerErrorKind::JetStream(e) => Refusal::of_jetstream(&e),
                     _ => Refusal::Failed(format!("creating a read consumer: {e}")),
                 };
                 match refusal {
@@ -309,7 +307,6 @@ pub(super) async fn read(
             }
         }
     };
-    let (stream, consumer) = consumer;
     let result = fill(&consumer, caps, &mut collect).await;
     let name = consumer.cached_info().name.clone();
     // Best effort: an ephemeral consumer left behind ends after CONSUMER_IDLE.
