@@ -11,6 +11,8 @@
 //! anything the plugin says — so one route's plugin cannot name another route's groups or keys. The namespace also
 //! carries the route's caps, which the store enforces as quotas.
 
+#[cfg(test)]
+mod conformance;
 mod embedded;
 
 pub use embedded::Embedded;

@@ -67,10 +67,21 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>> {
         return Ok(None);
     }
     let store: Arc<dyn Store> = match &config.cluster {
-        Some(_) => anyhow::bail!(
-            "[route.history] and [route.storage] with [cluster] keep their data in NATS JetStream, which this \
-             build cannot reach yet"
-        ),
+        Some(cluster) => {
+            let spaces: Vec<_> = config
+                .routes
+                .iter()
+                .filter(|r| r.history.is_some() || r.storage.is_some())
+                .map(|r| {
+                    Arc::new(wssgate_storage::Namespace {
+                        route: r.path.clone(),
+                        history: r.history.clone(),
+                        storage: r.storage.clone(),
+                    })
+                })
+                .collect();
+            Arc::new(wssgate_storage::jetstream::JetStream::start(cluster, &spaces)?)
+        }
         None => Arc::new(wssgate_storage::Embedded::open(&config.data_dir)?),
     };
     Ok(Some(store))

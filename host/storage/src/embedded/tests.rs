@@ -210,3 +210,10 @@ fn the_sweep_removes_expired_keys_and_frees_their_quota() {
         }
     }
 }
+
+#[test]
+fn the_embedded_store_passes_the_conformance_checks() {
+    let dir = Scratch::new("conformance");
+    let store = Embedded::open(&dir.0).unwrap();
+    crate::conformance::run_all(&store);
+}
