@@ -102,19 +102,34 @@ async fn a_client_that_reconnects_to_another_node_recovers_the_same_history_and_
     // The chat: ann on a, bob on b; bob leaves and comes back on a, and catches up there.
     let (mut ann, _) = chat_member(a, "ann", "lobby").await;
     let (bob, _) = chat_member(b, "bob", "lobby").await;
-    send_json(&mut ann, json!({"type": "topic", "room": "lobby", "text": "tea"})).await;
+    send_json(
+        &mut ann,
+        json!({"type": "topic", "room": "lobby", "text": "tea"}),
+    )
+    .await;
     next_of(&mut ann, "topic").await;
     let mut epoch = String::new();
     for text in ["one", "two", "three"] {
-        send_json(&mut ann, json!({"type": "say", "room": "lobby", "text": text})).await;
+        send_json(
+            &mut ann,
+            json!({"type": "say", "room": "lobby", "text": text}),
+        )
+        .await;
         let said = next_of(&mut ann, "say").await;
         epoch = said["epoch"].as_str().unwrap().to_owned();
     }
     drop(bob);
     let (mut bob, joined) = chat_member(a, "bob", "lobby").await;
-    assert_eq!(joined["topic"], "tea", "the topic set through node a, read again");
+    assert_eq!(
+        joined["topic"], "tea",
+        "the topic set through node a, read again"
+    );
     let since = json!({"offset": 1, "epoch": epoch});
-    send_json(&mut bob, json!({"type": "history", "room": "lobby", "since": since})).await;
+    send_json(
+        &mut bob,
+        json!({"type": "history", "room": "lobby", "since": since}),
+    )
+    .await;
     let page = next_of(&mut bob, "history").await;
     assert_eq!(page["complete"], true, "{page}");
     let texts: Vec<&str> = page["messages"]
@@ -135,7 +150,8 @@ async fn a_client_that_reconnects_to_another_node_recovers_the_same_history_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server (./test.sh installs it)"]
-async fn with_jetstream_away_requests_answer_unavailable_local_delivery_goes_on_and_all_comes_back() {
+async fn with_jetstream_away_requests_answer_unavailable_local_delivery_goes_on_and_all_comes_back()
+{
     let dir = scratch_dir("memory-js-outage");
     let port = free_port();
     let broker = jetstream(Some(port), &dir);
@@ -143,7 +159,11 @@ async fn with_jetstream_away_requests_answer_unavailable_local_delivery_goes_on_
     let a = memory_node("a", &servers);
     health_becomes(&a, "ok").await;
     let mut keep = a.ws("/keep").await;
-    assert!(ask(&mut keep, "append log before").await.starts_with("appended 1 "));
+    assert!(
+        ask(&mut keep, "append log before")
+            .await
+            .starts_with("appended 1 ")
+    );
     let (mut ann, _) = chat_member(&a, "ann", "lobby").await;
     let (mut bob, _) = chat_member(&a, "bob", "lobby").await;
 
@@ -154,7 +174,11 @@ async fn with_jetstream_away_requests_answer_unavailable_local_delivery_goes_on_
     let answer = ask(&mut keep, "get anything").await;
     assert!(answer.starts_with("error Unavailable"), "{answer}");
     // The chat still delivers on this node, without a position.
-    send_json(&mut ann, json!({"type": "say", "room": "lobby", "text": "still here"})).await;
+    send_json(
+        &mut ann,
+        json!({"type": "say", "room": "lobby", "text": "still here"}),
+    )
+    .await;
     let said = next_of(&mut bob, "say").await;
     assert_eq!(said["text"], "still here");
     assert!(said.get("offset").is_none(), "{said}");

@@ -44,6 +44,11 @@ impl Bench {
             fuel: None,
             restart_backoff: Duration::from_secs(60),
             fuel_metering: false,
+            memory: Arc::new(wssgate_storage::Namespace {
+                route: ROUTE.into(),
+                history: None,
+                storage: None,
+            }),
         });
         let metrics = Arc::new(Metrics::new(vec![ROUTE.into()], 1));
         let (events, _due) = tokio::sync::mpsc::unbounded_channel();

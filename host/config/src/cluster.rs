@@ -17,6 +17,7 @@ pub(crate) struct RawCluster {
     /// A PEM root for `tls://` servers signed by a private CA.
     ca: Option<String>,
     secret: Option<String>,
+    replicas: Option<usize>,
 }
 
 /// How the link authenticates to NATS.
@@ -40,6 +41,9 @@ pub struct ClusterConfig {
     /// The key every node of the cluster seals its messages with (HMAC-SHA256), the same on all: without it any
     /// client that can publish on the broker can speak for a node.
     pub secret: Option<String>,
+    /// How many copies JetStream keeps of each route's history stream and key-value bucket (the NATS operator's
+    /// choice: 1 on a single server, 3 on a cluster of three or more to survive losing one).
+    pub replicas: usize,
 }
 
 /// The shortest `secret` taken: 16 bytes, 128 bits if random.
@@ -154,7 +158,14 @@ impl ClusterConfig {
                 secret.len()
             ));
         }
+        let replicas = raw.replicas.unwrap_or(1);
+        if !(1..=5).contains(&replicas) {
+            return Err(format!(
+                "[cluster] `replicas` must be 1 to 5 (JetStream's own limit), not {replicas}"
+            ));
+        }
         Ok(ClusterConfig {
+            replicas,
             servers: raw.servers,
             node,
             prefix,

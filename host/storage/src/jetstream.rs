@@ -162,6 +162,7 @@ impl JetStream {
         let (stop, stopped) = oneshot::channel();
         let thread = Thread {
             prefix: config.prefix.clone(),
+            replicas: config.replicas,
             spaces: spaces.to_vec(),
             health: shared.health.clone(),
         };
@@ -236,6 +237,7 @@ impl Drop for JetStream {
 /// The store's thread: what it needs to start.
 struct Thread {
     prefix: String,
+    replicas: usize,
     spaces: Vec<Arc<Namespace>>,
     health: Arc<Mutex<Health>>,
 }
@@ -255,7 +257,11 @@ impl Thread {
                 let js = async_nats::jetstream::ContextBuilder::new()
                     .timeout(ANSWER_WITHIN)
                     .build(client.clone());
-                Some(Arc::new(Broker::new(client, js, self.prefix.clone())))
+                Some(Arc::new(Broker::new(
+                    client,
+                    js,
+                    (self.prefix.clone(), self.replicas),
+                )))
             }
             Err(e) => {
                 *lock(&self.health) = Health::Degraded(format!("cannot connect to NATS: {e}"));

@@ -80,7 +80,9 @@ fn open_store(config: &Config) -> Result<Option<Arc<dyn Store>>> {
                     })
                 })
                 .collect();
-            Arc::new(wssgate_storage::jetstream::JetStream::start(cluster, &spaces)?)
+            Arc::new(wssgate_storage::jetstream::JetStream::start(
+                cluster, &spaces,
+            )?)
         }
         None => Arc::new(wssgate_storage::Embedded::open(&config.data_dir)?),
     };

@@ -76,6 +76,7 @@ async fn a_subscription_whose_task_ended_is_subscribed_again_and_counted() {
         credentials: Credentials::None,
         ca: None,
         secret: Some("a secret of sixteen bytes or more".to_owned()),
+        replicas: 1,
     };
     let (hub, _deliveries) = Hub::new(1, 1 << 20, Arc::new(Metrics::new(Vec::new(), 1)));
     let (stop, shutdown) = watch::channel(false);

@@ -82,6 +82,11 @@ impl Bench {
             fuel: None,
             restart_backoff: Duration::from_secs(60),
             fuel_metering: false,
+            memory: Arc::new(wssgate_storage::Namespace {
+                route: ROUTE.into(),
+                history: None,
+                storage: None,
+            }),
         });
         let instance = PluginInstance::new(template, route, links, local.clone()).expect("probe");
         let worker = Rc::new(WorkerContext {

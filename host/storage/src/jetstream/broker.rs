@@ -95,6 +95,8 @@ pub(super) struct Broker {
     pub js: jetstream::Context,
     /// The cluster's `prefix`, which every name starts with.
     pub prefix: String,
+    /// Copies JetStream keeps of each stream (`[cluster] replicas`).
+    replicas: usize,
     /// History streams made (or updated) with these caps since this store started, by stream name.
     history_streams: Mutex<HashMap<String, HistoryConfig>>,
     /// The same for the key-value buckets' streams.
@@ -104,11 +106,16 @@ pub(super) struct Broker {
 }
 
 impl Broker {
-    pub fn new(client: async_nats::Client, js: jetstream::Context, prefix: String) -> Broker {
+    pub fn new(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        (prefix, replicas): (String, usize),
+    ) -> Broker {
         Broker {
             client,
             js,
             prefix,
+            replicas,
             history_streams: Mutex::default(),
             kv_streams: Mutex::default(),
             groups: GroupCount::default(),
@@ -140,7 +147,7 @@ impl Broker {
             max_bytes: i64::try_from(caps.max_bytes).unwrap_or(i64::MAX),
             discard: DiscardPolicy::New,
             storage: StorageType::File,
-            num_replicas: 1,
+            num_replicas: self.replicas,
             ..Default::default()
         };
         self.make_stream(config).await?;
@@ -168,7 +175,7 @@ impl Broker {
             max_bytes: i64::try_from(caps.max_bytes).unwrap_or(i64::MAX),
             discard: DiscardPolicy::New,
             storage: StorageType::File,
-            num_replicas: 1,
+            num_replicas: self.replicas,
             allow_rollup: true,
             deny_delete: true,
             allow_direct: true,

@@ -28,6 +28,7 @@ fn config(url: String, prefix: &str) -> ClusterConfig {
         credentials: Credentials::None,
         ca: None,
         secret: None,
+        replicas: 1,
     }
 }
 
