@@ -39,7 +39,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { entryOf, worldOf } from "./world.mjs";
+import { contractVersion, entryOf, worldOf } from "./world.mjs";
 
 /** The SDK's folder (guest-sdk/js), through any symlink a `file:` dependency made. */
 const SDK = dirname(dirname(realpathSync(fileURLToPath(import.meta.url))));
@@ -140,8 +140,9 @@ async function main(args) {
     await mkdir(wit);
     await copyFile(contractPath(), join(wit, "plugin.wit"));
     await writeFile(join(wit, "world.wit"), worldOf(exports));
+    const version = contractVersion(await readFile(contractPath(), "utf8"));
     const entry = join(work, "entry.ts");
-    await writeFile(entry, entryOf(plugin, join(SDK, "src", "wasm.ts"), exports));
+    await writeFile(entry, entryOf(plugin, join(SDK, "src", "wasm.ts"), exports, version));
     const bundled = join(work, "plugin.js");
     await bundle(esbuild, entry, bundled, "neutral");
     let component;

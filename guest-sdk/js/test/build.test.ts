@@ -64,14 +64,14 @@ test("a plugin that imports a node: module is refused, since the gateway has no 
 test("the world imports timers and http, and exports lifecycle, only for a plugin with their callbacks", async () => {
   const { worldOf, entryOf } = (await import(new URL("../bin/world.mjs", import.meta.url).href)) as {
     worldOf: (e: object) => string;
-    entryOf: (plugin: string, glue: string, e: object) => string;
+    entryOf: (plugin: string, glue: string, e: object, version: string) => string;
   };
   const none = { lifecycle: false, timerEvents: false, httpEvents: false };
   const bare = worldOf(none);
   assert.match(bare, /import host;/);
   assert.match(bare, /export connection-events;/);
   assert.doesNotMatch(bare, /timers|timer-events|http|lifecycle/);
-  assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none), /wssgate:plugin\/(timers|http)/);
+  assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none, "1.2.0"), /wssgate:plugin\/(timers|http)/);
   const timersOnly = worldOf({ ...none, timerEvents: true });
   assert.match(timersOnly, /import timers;[\s\S]*export timer-events;/);
   assert.doesNotMatch(timersOnly, /http|lifecycle/);
@@ -79,8 +79,18 @@ test("the world imports timers and http, and exports lifecycle, only for a plugi
   for (const line of ["export lifecycle;", "import timers;", "export timer-events;", "import http;", "export http-events;"]) {
     assert.ok(all.includes(line), line);
   }
-  const entry = entryOf("/p.ts", "/g.ts", { ...none, httpEvents: true });
-  assert.match(entry, /import \* as http from "wssgate:plugin\/http@1.1.0";/);
+  const entry = entryOf("/p.ts", "/g.ts", { ...none, httpEvents: true }, "1.2.0");
+  assert.match(entry, /import \* as http from "wssgate:plugin\/http@1.2.0";/);
   assert.match(entry, /export const httpEvents = exported.httpEvents;/);
   assert.doesNotMatch(entry, /export const (lifecycle|timerEvents)/);
+});
+
+test("the entry names its imports with the version of the checkout's contract", async () => {
+  const { contractVersion } = (await import(new URL("../bin/world.mjs", import.meta.url).href)) as {
+    contractVersion: (wit: string) => string;
+  };
+  const { readFileSync } = await import("node:fs");
+  const wit = readFileSync(new URL("../../../wit/plugin.wit", import.meta.url), "utf8");
+  assert.match(contractVersion(wit), /^1\.[0-9]+\.[0-9]+$/);
+  assert.throws(() => contractVersion("package other:thing@1.0.0;"), /does not declare/);
 });
