@@ -7,6 +7,7 @@ import pytest
 
 from wssgate import build
 from wssgate.build import BuildError
+from wssgate.plugin import OPTIONAL_METHODS
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -18,20 +19,42 @@ def app(tmp_path, source, name="plugin_mod"):
     return tmp_path
 
 
+def defines(*methods):
+    """The optional events of a plugin that defines `methods`, as `exports_of` reports them."""
+    return {name: name in methods for name in OPTIONAL_METHODS}
+
+
 def test_the_world_has_only_what_the_plugin_defines():
-    none = build.world({"init": False, "on_timer": False, "on_http_response": False})
-    assert "include plugin;" in none and "timers" not in none and "http" not in none and "lifecycle" not in none
-    timers = build.world({"init": False, "on_timer": True, "on_http_response": False})
+    none = build.world(defines())
+    for absent in ("timers", "http", "lifecycle", "history", "storage"):
+        assert absent not in none, absent
+    assert "include plugin;" in none
+    timers = build.world(defines("on_timer"))
     assert "import timers;" in timers and "export timer-events;" in timers and "http" not in timers
-    full = build.world({"init": True, "on_timer": True, "on_http_response": True})
-    for line in ("import http;", "export http-events;", "export lifecycle;"):
+    full = build.world(defines(*OPTIONAL_METHODS))
+    for line in ("import http;", "export http-events;", "export lifecycle;", "import history;",
+                 "export history-events;", "import storage;", "export storage-events;"):
         assert line in full
 
 
+@pytest.mark.parametrize("method,interface,other", [
+    ("on_appended", "history", "storage"), ("on_history", "history", "storage"),
+    ("on_read", "storage", "history"), ("on_written", "storage", "history"),
+])
+def test_either_event_of_history_or_storage_brings_its_interface_and_only_it(method, interface, other):
+    world = build.world(defines(method))
+    assert f"import {interface};" in world and f"export {interface}-events;" in world
+    assert other not in world
+    entry = build.entry("m", "M", defines(method))
+    assert f"{interface.capitalize()}Events" in entry and f"{other.capitalize()}Events" not in entry
+
+
 def test_the_entry_exports_what_the_world_has():
-    text = build.entry("echo", "Echo", {"init": True, "on_timer": False, "on_http_response": True})
+    text = build.entry("echo", "Echo", defines("init", "on_http_response"))
     assert "_wasm.serve(echo.Echo)" in text
     assert "import ConnectionEvents, Lifecycle, HttpEvents" in text and "TimerEvents" not in text
+    both = build.entry("echo", "Echo", defines("on_history", "on_written"))
+    assert "import ConnectionEvents, HistoryEvents, StorageEvents" in both
 
 
 def test_the_plugin_module_and_class_are_found(tmp_path):
@@ -47,6 +70,7 @@ def test_the_plugin_module_and_class_are_found(tmp_path):
     ("class A(wssgate.Plugin):\n    async def on_message(self, conn, state, message): pass\n", "is async"),
     ("class A(wssgate.Plugin):\n    def on_message(self, conn, message): pass\n", "must take self and 3"),
     ("class A(wssgate.Plugin):\n    def on_timer(self, timer, conns):\n        yield 1\n", "generator"),
+    ("class A(wssgate.Plugin):\n    def on_read(self, request, result): pass\n", "on_read must take self and 3"),
     ("class A(wssgate.Plugin):\n    on_close = 3\n", "must be a method"),
     ("class A(wssgate.Plugin)\n", "SyntaxError"),
     ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
@@ -81,14 +105,24 @@ def test_the_shipped_contract_is_the_repository_one():
     assert build.WIT.read_text() == repo_wit.read_text(), "copy wit/plugin.wit to guest-sdk/python/wssgate/wit/"
 
 
-def test_a_built_component_imports_and_exports_only_what_its_plugin_defines(tmp_path):
-    """A whole build (about 20 s): the component's import and export names are plain text in its binary."""
-    folder = app(tmp_path, "class Fetch(wssgate.Plugin):\n"
-                           "    def on_http_response(self, request, result, connections): pass\n", name="fetch")
-    out = tmp_path / "dist" / "fetch.wasm"
-    assert build.build(folder, out) == {"init": False, "on_timer": False, "on_http_response": True}
+#: The optional interfaces a component may name, imported or exported.
+INTERFACES = ("timers", "timer-events", "lifecycle", "http", "http-events", "history", "history-events", "storage",
+              "storage-events", "storage-types")
+
+
+@pytest.mark.parametrize("method,present", [
+    ("on_http_response", ("http", "http-events")),
+    ("on_appended", ("history", "history-events", "storage-types")),
+    ("on_written", ("storage", "storage-events", "storage-types")),
+])
+def test_a_built_component_imports_and_exports_only_what_its_plugin_defines(tmp_path, method, present):
+    """A whole build (about 20 s each): the component's import and export names are plain text in its binary."""
+    folder = app(tmp_path, "class Uses(wssgate.Plugin):\n"
+                           f"    def {method}(self, request, result, connections): pass\n", name="uses")
+    out = tmp_path / "dist" / "uses.wasm"
+    assert build.build(folder, out) == defines(method)
     component = out.read_bytes()
-    for present in ("host", "connection-events", "http", "http-events"):
-        assert f"wssgate:plugin/{present}@".encode() in component, present
-    for absent in ("timers", "timer-events", "lifecycle"):
+    for name in ("host", "connection-events") + present:
+        assert f"wssgate:plugin/{name}@".encode() in component, name
+    for absent in set(INTERFACES) - set(present):
         assert f"wssgate:plugin/{absent}@".encode() not in component, absent

@@ -8,13 +8,24 @@ from . import log
 from .connection import CloseFrame, Connection, Request
 from .errors import SettingsRefused
 from .http import Sent
-from .plugin import OPTIONAL_METHODS, Connections, Plugin, Verdict
+from .memory import StorageRequest
+from .plugin import HISTORY_EVENTS, OPTIONAL_METHODS, STORAGE_EVENTS, Connections, Plugin, Verdict
 from .timers import Timer
 
 
 def exports_of(plugin_class) -> dict:
     """Which optional events `plugin_class` handles, by method name: what the build exports and imports."""
     return {name: callable(getattr(plugin_class, name, None)) for name in OPTIONAL_METHODS}
+
+
+def uses_history(exports: dict) -> bool:
+    """Whether a plugin with these events imports history (and exports its events)."""
+    return any(exports[name] for name in HISTORY_EVENTS)
+
+
+def uses_storage(exports: dict) -> bool:
+    """Whether a plugin with these events imports storage (and exports its events)."""
+    return any(exports[name] for name in STORAGE_EVENTS)
 
 
 class Runtime:
@@ -83,3 +94,10 @@ class Runtime:
         if self.exports["on_http_response"]:
             owner_conn = None if owner is None else Connection(owner)
             self.plugin.on_http_response(Sent(request, owner_conn), result, self.connections)
+
+    def stored(self, event: str, request: int, owner: Optional[int], result) -> None:
+        """Delivers a history or storage answer to the plugin's `event` ("on_appended", "on_history", "on_read" or
+        "on_written"), if it defines it: `result` is the answer, or a `StorageError`."""
+        if self.exports[event]:
+            owner_conn = None if owner is None else Connection(owner)
+            getattr(self.plugin, event)(StorageRequest(request, owner_conn), result, self.connections)

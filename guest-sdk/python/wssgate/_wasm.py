@@ -3,8 +3,10 @@ generates from `wit/plugin.wit` (`wit_world`). It answers the SDK's host calls t
 between the bindings' types and the SDK's, and exports the events, running them through the shared `_runtime`.
 
 Only a component imports it: the entry module `wssgate.build` generates calls `serve(PluginClass)` and names the
-export classes below that the plugin's world has. Interfaces the world does not import (`timers`, `http`) are not in
-the bindings; the calls that need them then say so.
+export classes below that the plugin's world has. Interfaces the world does not import (`timers`, `http`,
+`history`, `storage`) are not in the bindings; the calls that need them then say so.
+
+The contract's `u64` ids (connections, timers, requests) are Python ints on both sides: nothing to convert.
 """
 
 from componentize_py_types import Err, Ok
@@ -15,7 +17,10 @@ from . import _host
 from ._runtime import Runtime
 from .connection import ConnectionInfo, Request
 from .errors import Refused
+from .history import HistoryEntry, HistoryPage, Position
 from .http import HttpError, Response
+from .memory import StorageError
+from .storage import StoredValue
 
 try:
     from wit_world.imports import timers as _timers
@@ -25,6 +30,14 @@ try:
     from wit_world.imports import http as _http
 except ImportError:
     _http = None
+try:
+    from wit_world.imports import history as _history
+except ImportError:
+    _history = None
+try:
+    from wit_world.imports import storage as _storage
+except ImportError:
+    _storage = None
 
 _runtime = None
 
@@ -144,6 +157,33 @@ class _Gateway:
     def cancel_request(self, request):
         return _http is not None and _http.cancel_request(request)
 
+    def history_append(self, group, message, owner):
+        _needs(_history, "appends to a group's history", "on_appended or on_history")
+        return _refused(lambda: _history.append(group, _message(message), owner))
+
+    def history_read(self, group, since, limit, owner):
+        _needs(_history, "reads a group's history", "on_appended or on_history")
+        raw = None if since is None else _history.Position(since.offset, since.epoch)
+        return _refused(lambda: _history.read(group, raw, limit, owner))
+
+    def storage_get(self, key, owner):
+        _needs(_storage, "reads a key", "on_read or on_written")
+        return _refused(lambda: _storage.get(key, owner))
+
+    def storage_set(self, key, value, ttl_ms, if_revision, owner):
+        _needs(_storage, "writes a key", "on_read or on_written")
+        return _refused(lambda: _storage.set(key, value, ttl_ms, if_revision, owner))
+
+    def storage_remove(self, key, if_revision, owner):
+        _needs(_storage, "removes a key", "on_read or on_written")
+        return _refused(lambda: _storage.remove(key, if_revision, owner))
+
+
+def _needs(interface, what, events) -> None:
+    """A clear error for a call whose interface the component does not import (its plugin defines no event of it)."""
+    if interface is None:
+        raise RuntimeError(f"this plugin {what} but defines neither {events}: add one and rebuild")
+
 
 def serve(plugin_class) -> None:
     """Makes `plugin_class` the component's plugin; called by the generated entry module at build time (the object
@@ -198,3 +238,45 @@ def _error_kind(error) -> str:
     """``HttpError_ConnectFailed`` -> ``"connect-failed"``."""
     case = type(error).__name__.split("_", 1)[1]
     return "".join("-" + c.lower() if c.isupper() else c for c in case).lstrip("-")
+
+
+def _storage_error(error) -> StorageError:
+    """``StorageError_Conflict(7)`` -> ``StorageError("conflict", revision=7)``."""
+    kind = _error_kind(error)
+    if kind == "conflict":
+        return StorageError.conflict(error.value)
+    if kind == "unavailable":
+        return StorageError.unavailable(error.value)
+    return StorageError(kind)
+
+
+class HistoryEvents:
+    def on_appended(self, request, owner, answer):
+        if isinstance(answer, Ok):
+            result = Position(answer.value.offset, answer.value.epoch)
+        else:
+            result = _storage_error(answer.value)
+        _runtime.stored("on_appended", request, owner, result)
+
+    def on_history(self, request, owner, answer):
+        if isinstance(answer, Ok):
+            page = answer.value
+            entries = [HistoryEntry(e.offset, e.message.value, e.appended_at_ms) for e in page.entries]
+            result = HistoryPage(page.epoch, entries, page.complete)
+        else:
+            result = _storage_error(answer.value)
+        _runtime.stored("on_history", request, owner, result)
+
+
+class StorageEvents:
+    def on_read(self, request, owner, answer):
+        if isinstance(answer, Ok):
+            v = answer.value
+            result = None if v is None else StoredValue(bytes(v.value), v.revision, v.expires_at_ms)
+        else:
+            result = _storage_error(answer.value)
+        _runtime.stored("on_read", request, owner, result)
+
+    def on_written(self, request, owner, answer):
+        result = answer.value if isinstance(answer, Ok) else _storage_error(answer.value)
+        _runtime.stored("on_written", request, owner, result)

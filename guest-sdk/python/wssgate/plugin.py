@@ -69,13 +69,19 @@ class Plugin:
     its verdict, which the SDK stores and hands to each later event of that connection.
 
     Override any of `on_connect`, `on_message` and `on_close`; the defaults accept with state None and do nothing.
-    Three optional methods exist only when a plugin defines them (the build then exports what they need):
+    The optional methods exist only when a plugin defines them (the build then imports and exports what they need):
 
     - ``init(self, settings: dict)``: the instance starts, with the route's settings; raise `SettingsRefused` to
       refuse them. Route-wide timers are started here.
     - ``on_timer(self, timer: Timer, connections: Connections)``: a timer fired (needed to start timers).
     - ``on_http_response(self, request: http.Sent, result: http.Response | http.HttpError, connections:
       Connections)``: an HTTP request was answered or failed (needed to send requests).
+    - ``on_appended(self, request: StorageRequest, result: history.Position | StorageError, connections)`` and
+      ``on_history(self, request, result: history.HistoryPage | StorageError, connections)``: a history append or
+      read was answered (one of the two is needed to use `wssgate.history`).
+    - ``on_read(self, request: StorageRequest, result: storage.StoredValue | None | StorageError, connections)``
+      and ``on_written(self, request, result: int | StorageError, connections)``: a storage get, or a set or
+      remove (the revision it made), was answered (one of the two is needed to use `wssgate.storage`).
 
     The class is created with no arguments, once per instance, before its first event.
     """
@@ -95,4 +101,9 @@ class Plugin:
 
 
 #: The optional methods and what each needs from the gateway (see `wssgate.build`).
-OPTIONAL_METHODS = ("init", "on_timer", "on_http_response")
+OPTIONAL_METHODS = ("init", "on_timer", "on_http_response", "on_appended", "on_history", "on_read", "on_written")
+
+#: The events of history and of storage: a plugin that defines either of a pair imports the interface and exports
+#: both events; an answer whose event the plugin does not define is dropped.
+HISTORY_EVENTS = ("on_appended", "on_history")
+STORAGE_EVENTS = ("on_read", "on_written")

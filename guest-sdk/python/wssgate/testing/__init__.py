@@ -22,11 +22,19 @@ optional events) and answers its calls with the gateway's rules:
 - `restart()` replaces the instance as the gateway does after a failure: a fresh plugin object, `init`,
   `on_connect` replayed with `restored=True` for every live connection, the old instance's timers and requests gone;
 - timers run on a clock only `advance(seconds)` moves; HTTP requests wait for `respond` or `fail`;
-- a plugin that starts timers without `on_timer` (or sends requests without `on_http_response`) gets the error
-  the gateway would give when loading it;
+- history and storage (contract 1.2) are kept in memory for the route with the contract's rules, once the test gives
+  the route its tables (`history=HistoryConfig(...)`, `storage=StorageConfig(...)`; without, calls are refused with
+  "not-configured"). The store answers each request at once, and its event follows when the current event returns
+  (after the `on_close` calls it caused), in the order the requests were made. A request owned by a connection
+  loses its event when that connection closes first (what it wrote stays written), and `restart()` drops every
+  event still due. Retention and time to live follow the mock's clock, which starts at 0 ms; `fail_store(reason)`
+  makes the store fail ("unavailable"), and `reset_history()` loses the history as a store that lost its data;
+- a plugin that starts timers without `on_timer` (or sends requests without `on_http_response`, or uses history or
+  storage without their events) gets the error the gateway would give when loading it;
 - calls are refused with the gateway's default caps, which the constructor's keywords change (`max_name_bytes`,
   `max_groups_per_connection`, `max_timers`, `max_session_bytes`, `max_outbound_bytes`,
-  `max_requests_in_flight`). Log lines are never rate limited.
+  `max_requests_in_flight`, `max_storage_requests`); the history and storage caps are the fields of `HistoryConfig`
+  and `StorageConfig`. Log lines are never rate limited.
 
 An exception a plugin raises reaches the test (in the gateway it fails the instance: the connection whose event
 raised is closed with 1011 and the instance is replaced).
@@ -36,13 +44,19 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .. import _host
-from .._runtime import Runtime
+from .._runtime import Runtime, uses_history, uses_storage
 from ..connection import CloseFrame, Connection, Request
+from ..history import HistoryEntry
 from ..http import HttpError, Response, Sent
+from ..storage import StoredValue
+from ._memory import HistoryConfig, StorageConfig
 from ._state import Limits, MockState, gateway_rejection
 from .scenarios import load_scenarios, run_scenario
 
-__all__ = ["MockHost", "Upgrade", "load_scenarios", "run_scenario"]
+__all__ = ["HistoryConfig", "MockHost", "StorageConfig", "Upgrade", "load_scenarios", "run_scenario"]
+
+#: How many history and storage events one step of a test delivers at most, answers to answers included.
+MAX_CHAINED_ANSWERS = 100_000
 
 
 @dataclass
@@ -68,19 +82,27 @@ class MockHost:
     """A simulated gateway running one instance of `plugin_class`, on one route."""
 
     def __init__(self, plugin_class, *, settings: Optional[Dict[str, str]] = None, upstreams=(),
-                 accept_timeout: float = 10, max_name_bytes=256, max_groups_per_connection=64, max_timers=1024,
-                 max_session_bytes=64 * 1024, max_outbound_bytes=1 << 20, max_requests_in_flight=1024):
+                 accept_timeout: float = 10, history: Optional[HistoryConfig] = None,
+                 storage: Optional[StorageConfig] = None, max_name_bytes=256, max_groups_per_connection=64,
+                 max_timers=1024, max_session_bytes=64 * 1024, max_outbound_bytes=1 << 20,
+                 max_requests_in_flight=1024, max_storage_requests=1024):
         self._plugin_class = plugin_class
         self._runtime = Runtime(plugin_class)
         limits = Limits(name_bytes=max_name_bytes, groups_per_connection=max_groups_per_connection,
                         timers=max_timers, session_bytes=max_session_bytes, outbound_bytes=max_outbound_bytes,
-                        accept_timeout_ms=round(accept_timeout * 1000), requests_in_flight=max_requests_in_flight)
+                        accept_timeout_ms=round(accept_timeout * 1000), requests_in_flight=max_requests_in_flight,
+                        store_requests=max_storage_requests)
+        exports = self._runtime.exports
         self._state = MockState(
             limits=limits,
             route_settings=dict(settings or {}),
             upstreams=set(upstreams),
-            timer_events=self._runtime.exports["on_timer"],
-            http_events=self._runtime.exports["on_http_response"],
+            timer_events=exports["on_timer"],
+            http_events=exports["on_http_response"],
+            history_events=uses_history(exports),
+            storage_events=uses_storage(exports),
+            history_config=history,
+            storage_config=storage,
         )
         self._next_id = 0
         self._started = False
@@ -112,6 +134,7 @@ class MockHost:
         self._runtime = Runtime(plugin_class or self._plugin_class)
         self._state.timers.clear()
         self._state.outbound.clear()
+        self._state.answers.clear()
         self._started = False
         self._start()
         state = self._state
@@ -236,6 +259,36 @@ class MockHost:
         owner = None if request.owner is None else request.owner.id
         self._run(lambda: self._runtime.response(sent.id, owner, result))
 
+    # History and storage.
+
+    def fail_store(self, reason: Optional[str]) -> None:
+        """Makes the route's store fail: from now on every history and storage request the gateway takes is answered
+        with a "unavailable" `StorageError` carrying `reason`, and changes nothing; None makes it work again."""
+        self._state.store_failure = reason
+
+    def reset_history(self) -> None:
+        """Loses the route's history, as a store whose data was lost or reset: every group starts a new epoch, at
+        offset 1, with its next append."""
+        self._state.history.reset()
+
+    def history(self, group: str) -> List[HistoryEntry]:
+        """The messages `group`'s history keeps now, oldest first."""
+        state = self._state
+        if state.history_config is None:
+            return []
+        return state.history.entries(state.history_config, group, state.now)
+
+    def history_epoch(self, group: str) -> Optional[str]:
+        """`group`'s current epoch; None when it has no history."""
+        state = self._state
+        if state.history_config is None:
+            return None
+        return state.history.read(state.history_config, group, None, 1, state.now).epoch or None
+
+    def stored(self, key: str) -> Optional[StoredValue]:
+        """A key's value as the store holds it now; None when it does not exist or has expired."""
+        return self._state.keys.get(key, self._state.now)
+
     # What the test inspects.
 
     def status(self, conn: Connection) -> Optional[str]:
@@ -293,20 +346,35 @@ class MockHost:
 
     def _run(self, callback):
         """Runs one event with this mock as the host, then the on_close calls the gateway would make for the
-        connections that ended during it."""
+        connections that ended during it, then the history and storage events that came due, each followed by its
+        own on_close calls."""
         previous = _host.install(self._state)
         try:
             result = callback()
-            # Bounded: each round ends connections that were live, and there are finitely many.
-            for _ in range(self._next_id + 1):
-                pending, self._state.pending_close = self._state.pending_close, []
-                if not pending:
+            self._deliver_closes()
+            # Bounded: a plugin that answers every answer with another request would never let the test go on.
+            for _ in range(MAX_CHAINED_ANSWERS):
+                if not self._state.answers:
                     break
-                for conn, frame in pending:
-                    try:
-                        self._runtime.close(conn, frame.code, frame.reason)
-                    finally:
-                        self._state.forget(conn)
+                due = self._state.answers.popleft()
+                self._runtime.stored(due.event, due.id, due.owner, due.result)
+                self._deliver_closes()
+            if self._state.answers:
+                raise AssertionError(f"the plugin made a history or storage request from each of "
+                                     f"{MAX_CHAINED_ANSWERS} answers in a row: a loop?")
             return result
         finally:
             _host.install(previous)
+
+    def _deliver_closes(self):
+        """Runs on_close for the connections that ended, as the gateway does once the current event returned."""
+        # Bounded: each round ends connections that were live, and there are finitely many.
+        for _ in range(self._next_id + 1):
+            pending, self._state.pending_close = self._state.pending_close, []
+            if not pending:
+                break
+            for conn, frame in pending:
+                try:
+                    self._runtime.close(conn, frame.code, frame.reason)
+                finally:
+                    self._state.forget(conn)

@@ -1,11 +1,13 @@
 """What the mock gateway records while a plugin runs, and its side of every host call, with the gateway's rules and
 default caps. `MockHost` owns one and installs it as the SDK's host while it runs an event."""
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
 from ..connection import CloseFrame, ConnectionInfo, Request
 from ..errors import Refused
+from ._memory import MockMemory
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Limits:
     accept_timeout_ms: int = 10_000
     requests_in_flight: int = 1024
     request_bytes: int = 1 << 20
+    #: `max_storage_requests_per_instance`: history and storage requests waiting for their events.
+    store_requests: int = 1024
 
 
 @dataclass
@@ -60,8 +64,9 @@ def _is_token(text: str) -> bool:
 
 
 @dataclass
-class MockState:
-    """Every connection's place in its life, what the plugin did, and the host calls' answers."""
+class MockState(MockMemory):
+    """Every connection's place in its life, what the plugin did, and the host calls' answers (those of history and
+    storage in `MockMemory`)."""
 
     limits: Limits = field(default_factory=Limits)
     route_settings: Dict[str, str] = field(default_factory=dict)
@@ -122,7 +127,8 @@ class MockState:
         self.pending_close.append((conn, frame))
 
     def forget(self, conn: int) -> None:
-        """Everything an ended connection leaves behind: groups, user, session, owned timers and requests."""
+        """Everything an ended connection leaves behind: groups, user, session, owned timers and requests (HTTP,
+        history, storage)."""
         for members in self.groups.values():
             members.discard(conn)
         self.groups = {g: m for g, m in self.groups.items() if m}
@@ -130,6 +136,8 @@ class MockState:
         self.sessions.pop(conn, None)
         self.timers = {i: t for i, t in self.timers.items() if t.owner != conn}
         self.outbound = {i: r for i, r in self.outbound.items() if (r.owner and r.owner.id) != conn}
+        # Its requests' events are dropped; what they wrote stays written.
+        self.answers = deque(a for a in self.answers if a.owner != conn)
 
     def next_due_timer(self, until: int) -> Optional[Tuple[int, Optional[int]]]:
         """The earliest timer due by `until`, taken off (or rescheduled when it repeats), with its owner."""
@@ -306,4 +314,5 @@ class MockState:
 
     def cancel_request(self, request):
         return self.outbound.pop(request, None) is not None
+
 
