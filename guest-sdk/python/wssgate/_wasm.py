@@ -158,24 +158,24 @@ class _Gateway:
         return _http is not None and _http.cancel_request(request)
 
     def history_append(self, group, message, owner):
-        _needs(_history, "appends to a group's history", "on_appended or on_history")
+        _needs(_history, "appends to a group's history", "on_appended nor on_history")
         return _refused(lambda: _history.append(group, _message(message), owner))
 
     def history_read(self, group, since, limit, owner):
-        _needs(_history, "reads a group's history", "on_appended or on_history")
+        _needs(_history, "reads a group's history", "on_appended nor on_history")
         raw = None if since is None else _history.Position(since.offset, since.epoch)
         return _refused(lambda: _history.read(group, raw, limit, owner))
 
     def storage_get(self, key, owner):
-        _needs(_storage, "reads a key", "on_read or on_written")
+        _needs(_storage, "reads a key", "on_read nor on_written")
         return _refused(lambda: _storage.get(key, owner))
 
     def storage_set(self, key, value, ttl_ms, if_revision, owner):
-        _needs(_storage, "writes a key", "on_read or on_written")
+        _needs(_storage, "writes a key", "on_read nor on_written")
         return _refused(lambda: _storage.set(key, value, ttl_ms, if_revision, owner))
 
     def storage_remove(self, key, if_revision, owner):
-        _needs(_storage, "removes a key", "on_read or on_written")
+        _needs(_storage, "removes a key", "on_read nor on_written")
         return _refused(lambda: _storage.remove(key, if_revision, owner))
 
 
