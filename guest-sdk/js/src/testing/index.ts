@@ -41,10 +41,10 @@ import { DEFAULT_STORAGE, type StorageConfig } from "./storage.ts";
 
 export { HttpResponse, StoredValue };
 export type { HistoryConfig, Rejection, Status, StorageConfig };
+export { runScenario, loadScenarios, SCENARIO_PATH, type Scenario, type Step } from "./scenario.ts";
 
 /** How many history and storage events one step of a test delivers at most, answers to answers included. */
 const MAX_CHAINED_ANSWERS = 100_000;
-export { runScenario, loadScenarios, SCENARIO_PATH, type Scenario, type Step } from "./scenario.ts";
 
 /** How an upgrade was answered by the time `connect` returned. */
 export class Upgrade {
