@@ -4,10 +4,11 @@
 //   wssgate-build src/plugin.ts dist/name.wasm
 //
 // 1. Bundles the plugin for Node and loads it, to check its default export is a plugin and to see which optional
-//    callbacks it defines (init, onTimer, onHttpResponse).
+//    callbacks it defines (init, onTimer, onHttpResponse, onAppended/onHistory, onRead/onWritten).
 // 2. Writes a world that imports and exports only what those need (no `timers` import without onTimer, no `http`
-//    without onHttpResponse, no `lifecycle` export without init) next to a copy of the contract, and an entry that
-//    hands the raw imports to the SDK's glue (src/wasm.ts).
+//    without onHttpResponse, no `history` without onAppended or onHistory, no `storage` without onRead or onWritten,
+//    no `lifecycle` export without init) next to a copy of the contract, and an entry that hands the raw imports to
+//    the SDK's glue (src/wasm.ts).
 // 3. Bundles that entry with esbuild (the contract's and WASI's imports stay external) and makes the component with
 //    componentize-js, with its wasi:http features disabled (the gateway does not link wasi:http) and without AOT.
 

@@ -22,7 +22,23 @@ export type RequestRefusal =
   | "unknown-connection"
   | "not-now";
 
-const WHY: Record<Refusal | SendRefusal | RequestRefusal, string> = {
+/**
+ * Why the gateway did not take a history or storage request (the WIT's `storage-refusal`); no event follows. When
+ * several apply, the first of "not-configured", "too-large", "invalid-name", "not-now", "unknown-connection",
+ * "too-many-pending" is given.
+ */
+export type StorageRefusal =
+  | "not-configured"
+  | "invalid-name"
+  | "too-large"
+  | "too-many-pending"
+  | "unknown-connection"
+  | "not-now";
+
+/** Every reason a `Refused` can carry. */
+export type AnyRefusal = Refusal | SendRefusal | RequestRefusal | StorageRefusal;
+
+const WHY: Record<AnyRefusal, string> = {
   "unknown-connection": "connection is closed or unknown",
   "name-too-long": "name is too long",
   "too-many-groups": "connection is in too many groups",
@@ -35,7 +51,10 @@ const WHY: Record<Refusal | SendRefusal | RequestRefusal, string> = {
   "not-granted": "the route is not granted this upstream",
   "too-many-in-flight": "too many requests in flight",
   "invalid-request": "not a valid HTTP request",
-  "not-now": "requests cannot be sent now",
+  "not-now": "requests cannot be made now (not from init)",
+  "not-configured": "the route keeps no history or storage of this kind",
+  "invalid-name": "the group name or key is empty or too long",
+  "too-many-pending": "too many history and storage requests are waiting",
 };
 
 /**
@@ -43,7 +62,7 @@ const WHY: Record<Refusal | SendRefusal | RequestRefusal, string> = {
  * branch on it: `if (err instanceof Refused && err.refusal === "too-many-groups") …`. An uncaught one ends the event
  * like any exception: the gateway closes the connection with 1011 and replaces the instance.
  */
-export class Refused<R extends Refusal | SendRefusal | RequestRefusal = Refusal | SendRefusal | RequestRefusal> extends Error {
+export class Refused<R extends AnyRefusal = AnyRefusal> extends Error {
   readonly refusal: R;
 
   constructor(refusal: R) {

@@ -5,10 +5,12 @@
 import type { LogLevel } from "./log.ts";
 import type { ConnectionInfo, Message } from "./message.ts";
 import type { HttpRequest } from "./http.ts";
+import type { Position } from "./history.ts";
 
 /**
- * Every call the WIT's `host`, `timers` and `http` interfaces offer, with connection, timer and request ids as
- * decimal strings. Refusals are thrown as `Refused`.
+ * Every call the WIT's `host`, `timers`, `http`, `history` and `storage` interfaces offer, with connection, timer and
+ * request ids as decimal strings, and the other u64 values (offsets, revisions, milliseconds) as numbers the API
+ * checked. Refusals are thrown as `Refused`.
  */
 export interface HostCalls {
   send(connection: string, message: Message): void;
@@ -37,6 +39,11 @@ export interface HostCalls {
   cancelTimer(timer: string): boolean;
   sendRequest(request: HttpRequest): string;
   cancelRequest(request: string): boolean;
+  historyAppend(group: string, message: Message, owner: string | undefined): string;
+  historyRead(group: string, since: Position | undefined, limit: number, owner: string | undefined): string;
+  storageGet(key: string, owner: string | undefined): string;
+  storageSet(key: string, value: Uint8Array, ttlMs: number | undefined, ifRevision: number | undefined, owner: string | undefined): string;
+  storageRemove(key: string, ifRevision: number | undefined, owner: string | undefined): string;
 }
 
 let current: HostCalls | undefined;

@@ -2,8 +2,11 @@
 
 import type { Connection } from "./connection.ts";
 import type { Connections } from "./connections.ts";
+import type { AppendResult, HistoryResult } from "./history.ts";
 import type { HttpResult, Sent } from "./http.ts";
+import type { StorageRequest } from "./memory.ts";
 import type { CloseFrame, Message, Request } from "./message.ts";
+import type { ReadResult, WriteResult } from "./storage.ts";
 import type { Timer } from "./timers.ts";
 
 /** How on-connect answers an upgrade; `accept` and `defer` carry the connection's state, which the SDK keeps. */
@@ -41,7 +44,9 @@ export function reject(status: number, body = ""): Verdict<never> {
  *
  * The optional callbacks decide what the component imports and exports: wssgate-build gives a plugin with `init` the
  * contract's `lifecycle`, one with `onTimer` its `timers` (and `timer-events`), one with `onHttpResponse` its `http`
- * (and `http-events`). Starting a timer or sending a request without the matching callback throws.
+ * (and `http-events`), one with `onAppended` or `onHistory` its `history` (and `history-events`), one with `onRead`
+ * or `onWritten` its `storage` (and `storage-events`). Starting a timer, sending a request, or using history or
+ * storage without a matching callback throws.
  */
 export interface Plugin<S = undefined> {
   /**
@@ -70,6 +75,24 @@ export interface Plugin<S = undefined> {
 
   /** A request was answered or failed; comes once per request sent, unless it was cancelled first. */
   onHttpResponse?(request: Sent, result: HttpResult, connections: Connections<S>): void;
+
+  /**
+   * The message of `history.append` request `request` is durable at `result.position` (publish it to the group now,
+   * with its position), or was not appended. Comes once per request taken, unless its owner closed first.
+   */
+  onAppended?(request: StorageRequest, result: AppendResult, connections: Connections<S>): void;
+
+  /** The answer to `history.read` request `request`; once per request taken, unless its owner closed first. */
+  onHistory?(request: StorageRequest, result: HistoryResult, connections: Connections<S>): void;
+
+  /** The answer to `storage.get` request `request`; once per request taken, unless its owner closed first. */
+  onRead?(request: StorageRequest, result: ReadResult, connections: Connections<S>): void;
+
+  /**
+   * The answer to `storage.set` or `storage.remove` request `request`: the revision the write made. Once per request
+   * taken, unless its owner closed first (the write happens all the same).
+   */
+  onWritten?(request: StorageRequest, result: WriteResult, connections: Connections<S>): void;
 }
 
 /** Types a plugin object (a plugin is a plain object; this only helps the compiler infer `S`). */
@@ -82,6 +105,10 @@ export interface Exports {
   lifecycle: boolean;
   timerEvents: boolean;
   httpEvents: boolean;
+  /** `onAppended` or `onHistory`: imports `history`, exports `history-events`. */
+  historyEvents: boolean;
+  /** `onRead` or `onWritten`: imports `storage`, exports `storage-events`. */
+  storageEvents: boolean;
 }
 
 /** Checks that `value` is a plugin (a default export gone wrong is the commonest mistake) and says what it exports. */
@@ -93,7 +120,18 @@ export function exportsOf(value: unknown): Exports {
       }`,
     );
   }
-  const callbacks = ["init", "onConnect", "onMessage", "onClose", "onTimer", "onHttpResponse"] as const;
+  const callbacks = [
+    "init",
+    "onConnect",
+    "onMessage",
+    "onClose",
+    "onTimer",
+    "onHttpResponse",
+    "onAppended",
+    "onHistory",
+    "onRead",
+    "onWritten",
+  ] as const;
   const record = value as Record<string, unknown>;
   for (const name of callbacks) {
     if (record[name] !== undefined && typeof record[name] !== "function") {
@@ -109,5 +147,7 @@ export function exportsOf(value: unknown): Exports {
     lifecycle: typeof record.init === "function",
     timerEvents: typeof record.onTimer === "function",
     httpEvents: typeof record.onHttpResponse === "function",
+    historyEvents: typeof record.onAppended === "function" || typeof record.onHistory === "function",
+    storageEvents: typeof record.onRead === "function" || typeof record.onWritten === "function",
   };
 }

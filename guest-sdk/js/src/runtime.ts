@@ -4,9 +4,12 @@
 
 import { Connection } from "./connection.ts";
 import { Connections } from "./connections.ts";
+import type { AppendResult, HistoryResult } from "./history.ts";
 import type { HttpResult, Sent } from "./http.ts";
+import type { StorageRequest } from "./memory.ts";
 import type { CloseFrame, Message, Request } from "./message.ts";
 import type { Plugin } from "./plugin.ts";
+import type { ReadResult, WriteResult } from "./storage.ts";
 import type { Timer } from "./timers.ts";
 
 /** How on-connect answered, without the state (which the runtime keeps). */
@@ -67,5 +70,21 @@ export class Runtime<S> {
 
   response(request: Sent, result: HttpResult): void {
     this.plugin.onHttpResponse?.(request, result, this.connections);
+  }
+
+  appended(request: StorageRequest, result: AppendResult): void {
+    this.plugin.onAppended?.(request, result, this.connections);
+  }
+
+  history(request: StorageRequest, result: HistoryResult): void {
+    this.plugin.onHistory?.(request, result, this.connections);
+  }
+
+  read(request: StorageRequest, result: ReadResult): void {
+    this.plugin.onRead?.(request, result, this.connections);
+  }
+
+  written(request: StorageRequest, result: WriteResult): void {
+    this.plugin.onWritten?.(request, result, this.connections);
   }
 }

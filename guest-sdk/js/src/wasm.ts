@@ -1,28 +1,43 @@
 // The gateway's side of the SDK: the only module that touches the contract's raw imports and exports. wssgate-build
 // generates an entry that imports the raw interfaces the plugin needs and hands them to `exportPlugin`, whose result
-// becomes the component's exports. Ids cross here: the contract's u64 (a BigInt) becomes the API's decimal string.
+// becomes the component's exports. Ids cross here: the contract's u64 (a BigInt) becomes the API's decimal string,
+// and the u64 counts (offsets, revisions, milliseconds) become numbers, which hold them exactly below 2^53.
 
 /// <reference path="./wit/plugin-full.d.ts" />
-import type * as RawHost from "wssgate:plugin/host@1.1.0";
-import type * as RawTimers from "wssgate:plugin/timers@1.1.0";
-import type * as RawHttp from "wssgate:plugin/http@1.1.0";
-import type * as RawHttpEvents from "wssgate:plugin/http-events@1.1.0";
-import type * as RawTypes from "wssgate:plugin/types@1.1.0";
+import type * as RawHost from "wssgate:plugin/host@1.2.0";
+import type * as RawTimers from "wssgate:plugin/timers@1.2.0";
+import type * as RawHttp from "wssgate:plugin/http@1.2.0";
+import type * as RawHttpEvents from "wssgate:plugin/http-events@1.2.0";
+import type * as RawTypes from "wssgate:plugin/types@1.2.0";
+import type * as RawStorageTypes from "wssgate:plugin/storage-types@1.2.0";
+import type * as RawHistory from "wssgate:plugin/history@1.2.0";
+import type * as RawStorage from "wssgate:plugin/storage@1.2.0";
 import { Connection } from "./connection.ts";
-import { Refused, type Refusal, type RequestRefusal, type SendRefusal } from "./errors.ts";
+import { type AnyRefusal, Refused } from "./errors.ts";
+import type { AppendResult, HistoryResult } from "./history.ts";
 import { type HostCalls, setHost } from "./host.ts";
 import { HttpResponse, type HttpRequest, type HttpResult, Sent } from "./http.ts";
+import { type StorageError, StorageRequest } from "./memory.ts";
 import type { Message } from "./message.ts";
 import type { Plugin } from "./plugin.ts";
 import { Runtime } from "./runtime.ts";
+import { type ReadResult, StoredValue, type WriteResult } from "./storage.ts";
 import { Timer } from "./timers.ts";
 
-/** The raw interfaces the component imports: `timers` and `http` only when the plugin handles their events. */
+/**
+ * The raw interfaces the component imports: `timers`, `http`, `history` and `storage` only when the plugin handles
+ * their events.
+ */
 export interface RawImports {
   host: typeof RawHost;
   timers?: typeof RawTimers;
   http?: typeof RawHttp;
+  history?: typeof RawHistory;
+  storage?: typeof RawStorage;
 }
+
+/** The WIT's `result` as an export receives it. */
+type RawResult<T, E> = { tag: "ok"; val: T } | { tag: "err"; val: E };
 
 const encoder = new TextEncoder();
 
@@ -45,7 +60,7 @@ function refusable<T>(call: () => T): T {
     return call();
   } catch (err) {
     const payload = (err as { payload?: unknown } | null)?.payload;
-    if (typeof payload === "string") throw new Refused(payload as Refusal | SendRefusal | RequestRefusal);
+    if (typeof payload === "string") throw new Refused(payload as AnyRefusal);
     throw err;
   }
 }
@@ -62,7 +77,17 @@ function missing(interfaceName: string, callback: string): Error {
   );
 }
 
-function hostCalls({ host, timers, http }: RawImports): HostCalls {
+/** An optional connection id as the contract's `option<u64>`. */
+function optionalId(id: string | undefined): bigint | undefined {
+  return id === undefined ? undefined : BigInt(id);
+}
+
+/** An optional count the API checked (a non-negative safe integer) as the contract's `option<u64>`. */
+function optionalU64(value: number | undefined): bigint | undefined {
+  return value === undefined ? undefined : BigInt(value);
+}
+
+function hostCalls({ host, timers, http, history, storage }: RawImports): HostCalls {
   return {
     send: (c, m) => refusable(() => host.send(BigInt(c), toRaw(m))),
     close: (c, code, reason) => host.close(BigInt(c), u16(code, 1008), reason),
@@ -117,6 +142,29 @@ function hostCalls({ host, timers, http }: RawImports): HostCalls {
       if (!http) throw missing("HTTP requests", "onHttpResponse");
       return http.cancelRequest(BigInt(request));
     },
+    historyAppend: (group, message, owner) => {
+      if (!history) throw missing("history", "onAppended or onHistory");
+      return String(refusable(() => history.append(group, toRaw(message), optionalId(owner))));
+    },
+    historyRead: (group, since, limit, owner) => {
+      if (!history) throw missing("history", "onAppended or onHistory");
+      const position = since && { offset: BigInt(since.offset), epoch: since.epoch };
+      return String(refusable(() => history.read(group, position, limit, optionalId(owner))));
+    },
+    storageGet: (key, owner) => {
+      if (!storage) throw missing("storage", "onRead or onWritten");
+      return String(refusable(() => storage.get(key, optionalId(owner))));
+    },
+    storageSet: (key, value, ttlMs, ifRevision, owner) => {
+      if (!storage) throw missing("storage", "onRead or onWritten");
+      return String(
+        refusable(() => storage.set(key, value, optionalU64(ttlMs), optionalU64(ifRevision), optionalId(owner))),
+      );
+    },
+    storageRemove: (key, ifRevision, owner) => {
+      if (!storage) throw missing("storage", "onRead or onWritten");
+      return String(refusable(() => storage.remove(key, optionalU64(ifRevision), optionalId(owner))));
+    },
   };
 }
 
@@ -138,6 +186,49 @@ function httpResult(raw: RawHttpEvents.Result<RawHttp.HttpResponse, RawHttp.Http
   }
 }
 
+function storageError(raw: RawStorageTypes.StorageError): StorageError {
+  switch (raw.tag) {
+    case "conflict":
+      return { kind: "conflict", revision: Number(raw.val) };
+    case "quota-exceeded":
+      return { kind: "quota-exceeded" };
+    default:
+      return { kind: "unavailable", detail: raw.val };
+  }
+}
+
+function appendResult(raw: RawResult<RawHistory.Position, RawStorageTypes.StorageError>): AppendResult {
+  if (raw.tag === "err") return { ok: false, error: storageError(raw.val) };
+  return { ok: true, position: { offset: Number(raw.val.offset), epoch: raw.val.epoch } };
+}
+
+function historyResult(raw: RawResult<RawHistory.HistoryPage, RawStorageTypes.StorageError>): HistoryResult {
+  if (raw.tag === "err") return { ok: false, error: storageError(raw.val) };
+  const entries = raw.val.entries.map((e) => ({
+    offset: Number(e.offset),
+    message: fromRaw(e.message),
+    appendedAtMs: Number(e.appendedAtMs),
+  }));
+  return { ok: true, page: { epoch: raw.val.epoch, entries, complete: raw.val.complete } };
+}
+
+function readResult(raw: RawResult<RawStorage.StoredValue | undefined, RawStorageTypes.StorageError>): ReadResult {
+  if (raw.tag === "err") return { ok: false, error: storageError(raw.val) };
+  const stored = raw.val;
+  if (stored === undefined) return { ok: true, value: undefined };
+  const expiresAtMs = stored.expiresAtMs === undefined ? undefined : Number(stored.expiresAtMs);
+  return { ok: true, value: new StoredValue(stored.value, Number(stored.revision), expiresAtMs) };
+}
+
+function writeResult(raw: RawResult<bigint, RawStorageTypes.StorageError>): WriteResult {
+  if (raw.tag === "err") return { ok: false, error: storageError(raw.val) };
+  return { ok: true, revision: Number(raw.val) };
+}
+
+function storageRequest(request: bigint, requestOwner: bigint | undefined): StorageRequest {
+  return new StorageRequest(String(request), owner(requestOwner));
+}
+
 /**
  * Runs one event; an exception it lets out is written to the gateway's log (the trap that follows says only
  * `unreachable`) and rethrown, so the gateway closes the connection with 1011 and replaces the instance.
@@ -156,7 +247,10 @@ function event<T>(raw: RawImports, name: string, run: () => T): T {
   }
 }
 
-/** The component's exports for `plugin`: `connectionEvents` always, the rest when the plugin defines their callbacks. */
+/**
+ * The component's exports for `plugin`: `connectionEvents` always, the rest when the plugin defines their callbacks
+ * (the generated entry exports only those).
+ */
 export function exportPlugin<S>(plugin: Plugin<S>, raw: RawImports) {
   setHost(hostCalls(raw));
   const runtime = new Runtime(plugin);
@@ -193,6 +287,22 @@ export function exportPlugin<S>(plugin: Plugin<S>, raw: RawImports) {
         event(raw, "on-http-response", () =>
           runtime.response(new Sent(String(request), owner(requestOwner)), httpResult(response)),
         );
+      },
+    },
+    historyEvents: {
+      onAppended(request: bigint, requestOwner: bigint | undefined, answer: RawResult<RawHistory.Position, RawStorageTypes.StorageError>): void {
+        event(raw, "on-appended", () => runtime.appended(storageRequest(request, requestOwner), appendResult(answer)));
+      },
+      onHistory(request: bigint, requestOwner: bigint | undefined, answer: RawResult<RawHistory.HistoryPage, RawStorageTypes.StorageError>): void {
+        event(raw, "on-history", () => runtime.history(storageRequest(request, requestOwner), historyResult(answer)));
+      },
+    },
+    storageEvents: {
+      onRead(request: bigint, requestOwner: bigint | undefined, answer: RawResult<RawStorage.StoredValue | undefined, RawStorageTypes.StorageError>): void {
+        event(raw, "on-read", () => runtime.read(storageRequest(request, requestOwner), readResult(answer)));
+      },
+      onWritten(request: bigint, requestOwner: bigint | undefined, answer: RawResult<bigint, RawStorageTypes.StorageError>): void {
+        event(raw, "on-written", () => runtime.written(storageRequest(request, requestOwner), writeResult(answer)));
       },
     },
   };

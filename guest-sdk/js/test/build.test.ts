@@ -66,16 +66,16 @@ test("the world imports timers and http, and exports lifecycle, only for a plugi
     worldOf: (e: object) => string;
     entryOf: (plugin: string, glue: string, e: object, version: string) => string;
   };
-  const none = { lifecycle: false, timerEvents: false, httpEvents: false };
+  const none = { lifecycle: false, timerEvents: false, httpEvents: false, historyEvents: false, storageEvents: false };
   const bare = worldOf(none);
   assert.match(bare, /import host;/);
   assert.match(bare, /export connection-events;/);
-  assert.doesNotMatch(bare, /timers|timer-events|http|lifecycle/);
+  assert.doesNotMatch(bare, /timers|timer-events|http|lifecycle|history|storage/);
   assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none, "1.2.0"), /wssgate:plugin\/(timers|http)/);
   const timersOnly = worldOf({ ...none, timerEvents: true });
   assert.match(timersOnly, /import timers;[\s\S]*export timer-events;/);
   assert.doesNotMatch(timersOnly, /http|lifecycle/);
-  const all = worldOf({ lifecycle: true, timerEvents: true, httpEvents: true });
+  const all = worldOf({ lifecycle: true, timerEvents: true, httpEvents: true, historyEvents: false, storageEvents: false });
   for (const line of ["export lifecycle;", "import timers;", "export timer-events;", "import http;", "export http-events;"]) {
     assert.ok(all.includes(line), line);
   }
@@ -93,4 +93,42 @@ test("the entry names its imports with the version of the checkout's contract", 
   const wit = readFileSync(new URL("../../../wit/plugin.wit", import.meta.url), "utf8");
   assert.match(contractVersion(wit), /^1\.[0-9]+\.[0-9]+$/);
   assert.throws(() => contractVersion("package other:thing@1.0.0;"), /does not declare/);
+});
+
+test("the world imports history and storage, and exports their events, only for a plugin with their callbacks", async () => {
+  const { worldOf, entryOf } = (await import(new URL("../bin/world.mjs", import.meta.url).href)) as {
+    worldOf: (e: object) => string;
+    entryOf: (plugin: string, glue: string, e: object, version: string) => string;
+  };
+  const { exportsOf } = await import("../src/plugin.ts");
+  const none = exportsOf({ onMessage() {} });
+  assert.deepEqual([none.historyEvents, none.storageEvents], [false, false]);
+  assert.doesNotMatch(worldOf(none), /history|storage/);
+  assert.doesNotMatch(entryOf("/p.ts", "/g.ts", none, "1.2.0"), /wssgate:plugin\/(history|storage)|historyEvents|storageEvents/);
+  // Either callback of a pair brings its interface; the other pair stays out.
+  for (const callback of ["onAppended", "onHistory"]) {
+    const exports = exportsOf({ [callback]() {} });
+    assert.deepEqual([exports.historyEvents, exports.storageEvents], [true, false]);
+    const world = worldOf(exports);
+    assert.match(world, /import history;[\s\S]*export history-events;/);
+    assert.doesNotMatch(world, /storage/);
+    const entry = entryOf("/p.ts", "/g.ts", exports, "1.2.0");
+    assert.match(entry, /import \* as history from "wssgate:plugin\/history@1.2.0";/);
+    assert.match(entry, /const storage = undefined;/);
+    assert.match(entry, /export const historyEvents = exported.historyEvents;/);
+    assert.doesNotMatch(entry, /storageEvents/);
+  }
+  for (const callback of ["onRead", "onWritten"]) {
+    const exports = exportsOf({ [callback]() {} });
+    assert.deepEqual([exports.historyEvents, exports.storageEvents], [false, true]);
+    const world = worldOf(exports);
+    assert.match(world, /import storage;[\s\S]*export storage-events;/);
+    assert.doesNotMatch(world, /history/);
+    const entry = entryOf("/p.ts", "/g.ts", exports, "1.2.0");
+    assert.match(entry, /import \* as storage from "wssgate:plugin\/storage@1.2.0";/);
+    assert.match(entry, /const history = undefined;/);
+    assert.match(entry, /export const storageEvents = exported.storageEvents;/);
+    assert.doesNotMatch(entry, /historyEvents/);
+  }
+  assert.throws(() => exportsOf({ onRead: "yes" }), /onRead must be a function/);
 });

@@ -14,22 +14,37 @@
 //   was given), init, on-connect replayed with `restored` for every connection, the old timers and requests gone;
 // - timers run on a clock only `advance` moves; HTTP requests wait until the test answers them (`respond`, `fail`);
 // - groups, users, broadcasts and sessions work as in the gateway (one worker, one route), with its default caps,
-//   which the `withMax*` builders change. Log lines are never rate limited.
+//   which the `withMax*` builders change. Log lines are never rate limited;
+// - history and storage (contract 1.2) are kept in memory for the route once a test gives it their tables
+//   (`withHistory`, `withStorage`; without, calls are refused "not-configured"), with the contract's rules: the store
+//   answers each request at once, and its event follows when the current event returns (after the on-close calls
+//   it caused), in the order the requests were made. A request owned by a connection loses its event when that
+//   connection ends first (the write is kept); `restart()` drops every event still due. Retention and time to live
+//   follow the mock's clock, which starts at 0 ms; `failStore` makes the store fail ("unavailable"), and
+//   `resetHistory` loses the history as a store that lost its data.
 // An exception a plugin callback throws reaches the test (the gateway would close the connection with 1011).
 
 import { Connection } from "../connection.ts";
+import type { HistoryEntry } from "../history.ts";
 import { setHost } from "../host.ts";
 import { HttpResponse, type HttpError, type HttpRequest, type HttpResult, Sent } from "../http.ts";
 import type { LogLevel } from "../log.ts";
+import { StorageRequest } from "../memory.ts";
 import type { CloseFrame, Message, Request } from "../message.ts";
 import { exportsOf, type Plugin } from "../plugin.ts";
-import { Runtime } from "../runtime.ts";
+import { type Answer, Runtime } from "../runtime.ts";
+import { StoredValue } from "../storage.ts";
 import { Timer } from "../timers.ts";
+import { DEFAULT_HISTORY, type HistoryConfig } from "./history.ts";
 import { cutUtf8, gatewayRejection, MockState, type Rejection, type Status } from "./state.ts";
+import { DEFAULT_STORAGE, type StorageConfig } from "./storage.ts";
 
-export { HttpResponse };
-export type { Rejection, Status };
+export { HttpResponse, StoredValue };
+export type { HistoryConfig, Rejection, Status, StorageConfig };
 export { runScenario, loadScenarios, SCENARIO_PATH, type Scenario, type Step } from "./scenario.ts";
+
+/** How many history and storage events one step of a test delivers at most, answers to answers included. */
+const MAX_CHAINED_ANSWERS = 100_000;
 
 /** How an upgrade was answered by the time `connect` returned. */
 export class Upgrade {
@@ -104,6 +119,8 @@ export class MockHost<S> {
     const exports = exportsOf(plugin);
     this.#state.timerEvents = exports.timerEvents;
     this.#state.httpEvents = exports.httpEvents;
+    this.#state.historyEvents = exports.historyEvents;
+    this.#state.storageEvents = exports.storageEvents;
     return new Runtime(plugin);
   }
 
@@ -162,6 +179,69 @@ export class MockHost<S> {
   }
 
   /**
+   * Gives the route a `[route.history]` table, each key missing from `config` at the gateway's default: without one,
+   * history calls are refused with "not-configured", as the gateway refuses them.
+   */
+  withHistory(config: Partial<HistoryConfig> = {}): this {
+    this.#state.historyConfig = { ...DEFAULT_HISTORY, ...config };
+    return this;
+  }
+
+  /**
+   * Gives the route a `[route.storage]` table, each key missing from `config` at the gateway's default: without one,
+   * storage calls are refused with "not-configured", as the gateway refuses them.
+   */
+  withStorage(config: Partial<StorageConfig> = {}): this {
+    this.#state.storageConfig = { ...DEFAULT_STORAGE, ...config };
+    return this;
+  }
+
+  /**
+   * How many history and storage requests may wait for their events at once (`max_storage_requests_per_instance`,
+   * default 1024); one more is refused with "too-many-pending".
+   */
+  withMaxStorageRequests(requests: number): this {
+    this.#state.limits.storeRequests = requests;
+    return this;
+  }
+
+  /**
+   * Makes the route's store fail: from now on every history and storage request the gateway takes is answered with
+   * `{ kind: "unavailable", detail: reason }` and changes nothing, until this is called without a reason.
+   */
+  failStore(reason?: string): void {
+    this.#state.storeFailure = reason;
+  }
+
+  /**
+   * Loses the route's history, as a store whose data was lost or reset: every group starts a new epoch, at offset
+   * 1, with its next append.
+   */
+  resetHistory(): void {
+    this.#state.histories.clear();
+  }
+
+  /** The messages `group`'s history keeps now, oldest first. */
+  history(group: string): HistoryEntry[] {
+    const config = this.#state.historyConfig;
+    if (config === undefined) return [];
+    return [...this.#state.histories.read(config, group, undefined, config.size, this.#state.now).entries];
+  }
+
+  /** `group`'s current epoch; undefined when it has no history. */
+  historyEpoch(group: string): string | undefined {
+    const config = this.#state.historyConfig;
+    if (config === undefined) return undefined;
+    const epoch = this.#state.histories.read(config, group, undefined, 1, this.#state.now).epoch;
+    return epoch === "" ? undefined : epoch;
+  }
+
+  /** A key's value as the store holds it now; undefined when it does not exist or has expired. */
+  stored(key: string): StoredValue | undefined {
+    return this.#state.keys.get(key, this.#state.now);
+  }
+
+  /**
    * Starts the instance: runs init with the route settings, once. Returns its refusal (the message the gateway would
    * refuse the config with), or undefined. Every other method starts the instance first, and throws if init refuses.
    */
@@ -193,26 +273,34 @@ export class MockHost<S> {
     // Live while on-connect runs, so it can start timers for it and join groups.
     this.#state.status.set(id, { kind: "connecting" });
     this.#state.requests.set(id, req);
-    const answer = this.#run((r) => r.connect(id, req));
+    // The verdict takes effect before the events due after on-connect run, as in the gateway: a deferred connection
+    // can be accepted from them, and a rejected one's requests get none.
+    const answer = this.#run((r) => {
+      const verdict = r.connect(id, req);
+      this.#settle(id, verdict);
+      return verdict;
+    });
     const status = this.#state.status.get(id);
-    if (status?.kind === "rejected") {
-      // Closed while on-connect ran (the plugin's own close): refused whatever it answered.
-      return new Upgrade("rejected", status.rejection);
-    }
+    if (status?.kind === "rejected") return new Upgrade("rejected", status.rejection);
+    return new Upgrade(answer.kind === "defer" ? "deferred" : "accepted", new Connection(id));
+  }
+
+  /** What on-connect's `answer` makes of connection `id`, unless the plugin closed it while on-connect ran. */
+  #settle(id: string, answer: Answer): void {
+    // Closed while on-connect ran (the plugin's own close): refused whatever it answered.
+    if (this.#state.status.get(id)?.kind === "rejected") return;
     switch (answer.kind) {
       case "accept":
         this.#state.status.set(id, { kind: "open" });
-        return new Upgrade("accepted", new Connection(id));
+        break;
       case "defer":
         this.#state.status.set(id, { kind: "waiting" });
         this.#state.acceptDeadlines.set(id, this.#state.now + this.#state.limits.acceptTimeoutMs);
-        return new Upgrade("deferred", new Connection(id));
-      case "reject": {
-        const rejection = gatewayRejection(answer.status, answer.body);
-        this.#state.status.set(id, { kind: "rejected", rejection });
+        break;
+      case "reject":
+        this.#state.status.set(id, { kind: "rejected", rejection: gatewayRejection(answer.status, answer.body) });
         this.#state.forget(id);
-        return new Upgrade("rejected", rejection);
-      }
+        break;
     }
   }
 
@@ -284,26 +372,33 @@ export class MockHost<S> {
     this.#runtime = this.#fresh();
     this.#state.timers.clear();
     this.#state.outbound.clear();
+    // The old instance's history and storage events die with it (its writes are kept).
+    this.#state.answers = [];
     this.#started = false;
     this.#start();
     const live = [...this.#state.status].filter(([, s]) => s.kind === "open" || s.kind === "waiting");
     for (const [id, status] of live) {
       const original = this.#state.requests.get(id);
       if (original === undefined) continue;
-      const answer = this.#run((r) => r.connect(id, { ...original, restored: true }));
-      if (answer.kind === "accept" && status.kind === "waiting") {
-        this.#state.acceptDeadlines.delete(id);
-        this.#state.status.set(id, { kind: "open" });
-      } else if (answer.kind === "reject" && status.kind === "waiting") {
-        this.#state.end(id, { code: 1006, reason: "rejected" }, gatewayRejection(answer.status, answer.body));
-      } else if (answer.kind === "reject") {
-        this.#state.end(id, { code: 1008, reason: cutUtf8(answer.body, 123) });
-      }
-      // The replay rejected it: the fresh instance holds no state for it, so no on-close is due.
-      this.#state.pendingClose = this.#state.pendingClose.filter(([c]) => c !== id);
-      const now = this.#state.status.get(id)?.kind;
-      if (now !== "open" && now !== "waiting") this.#state.forget(id);
+      // As for a connect, the replay's verdict takes effect before the events due after it.
+      this.#run((r) => this.#replayed(id, status, r.connect(id, { ...original, restored: true })));
     }
+  }
+
+  /** What a replayed on-connect's `answer` makes of connection `id`, which was `before`. */
+  #replayed(id: string, before: Status, answer: Answer): void {
+    if (answer.kind === "accept" && before.kind === "waiting") {
+      this.#state.acceptDeadlines.delete(id);
+      this.#state.status.set(id, { kind: "open" });
+    } else if (answer.kind === "reject" && before.kind === "waiting") {
+      this.#state.end(id, { code: 1006, reason: "rejected" }, gatewayRejection(answer.status, answer.body));
+    } else if (answer.kind === "reject") {
+      this.#state.end(id, { code: 1008, reason: cutUtf8(answer.body, 123) });
+    }
+    // The replay rejected it: the fresh instance holds no state for it, so no on-close is due.
+    this.#state.pendingClose = this.#state.pendingClose.filter(([c]) => c !== id);
+    const now = this.#state.status.get(id)?.kind;
+    if (now !== "open" && now !== "waiting") this.#state.forget(id);
   }
 
   /** Where `conn` is in its life; undefined for a connection the mock never saw. */
@@ -399,27 +494,49 @@ export class MockHost<S> {
     this.#run((r) => r.response(new Sent(sent.id, pending.owner), result));
   }
 
-  /** Runs one callback with this mock answering host calls, then the on-close calls due for connections that ended. */
+  /**
+   * Runs one callback with this mock answering host calls, then the on-close calls due for connections that ended,
+   * then the history and storage events that came due, each followed by the on-close calls it caused.
+   */
   #run<R>(callback: (runtime: Runtime<S>) => R): R {
     const previous = setHost(this.#state);
     try {
       const result = callback(this.#runtime);
-      // Bounded: each round ends connections that were live, and there are finitely many.
-      for (let round = 0; round <= this.#nextId; round += 1) {
-        const pending = this.#state.pendingClose;
-        if (pending.length === 0) break;
-        this.#state.pendingClose = [];
-        for (const [id, frame] of pending) {
-          try {
-            this.#runtime.close(id, frame);
-          } finally {
-            this.#state.forget(id);
-          }
-        }
+      this.#deliverCloses();
+      // Bounded: a plugin that answers every answer with another request would never let the test go on.
+      for (let round = 0; round < MAX_CHAINED_ANSWERS; round += 1) {
+        const due = this.#state.answers.shift();
+        if (due === undefined) return result;
+        const request = new StorageRequest(due.id, due.owner === undefined ? undefined : new Connection(due.owner));
+        const { answer } = due;
+        if (answer.kind === "appended") this.#runtime.appended(request, answer.result);
+        else if (answer.kind === "history") this.#runtime.history(request, answer.result);
+        else if (answer.kind === "read") this.#runtime.read(request, answer.result);
+        else this.#runtime.written(request, answer.result);
+        this.#deliverCloses();
       }
-      return result;
+      throw new Error(
+        `the plugin made a history or storage request from each of ${MAX_CHAINED_ANSWERS} answers in a row: a loop?`,
+      );
     } finally {
       setHost(previous);
+    }
+  }
+
+  /** Runs on-close for the connections that ended, as the gateway does once the current event returned. */
+  #deliverCloses(): void {
+    // Bounded: each round ends connections that were live, and there are finitely many.
+    for (let round = 0; round <= this.#nextId; round += 1) {
+      const pending = this.#state.pendingClose;
+      if (pending.length === 0) break;
+      this.#state.pendingClose = [];
+      for (const [id, frame] of pending) {
+        try {
+          this.#runtime.close(id, frame);
+        } finally {
+          this.#state.forget(id);
+        }
+      }
     }
   }
 }

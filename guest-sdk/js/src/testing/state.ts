@@ -2,10 +2,15 @@
 // imports implement, with the gateway's rules and default caps.
 
 import { Refused } from "../errors.ts";
+import type { AppendResult, HistoryResult, Position } from "../history.ts";
 import type { HostCalls } from "../host.ts";
 import type { HttpRequest } from "../http.ts";
 import type { LogLevel } from "../log.ts";
+import type { StorageError } from "../memory.ts";
 import { byteLength, type CloseFrame, type ConnectionInfo, type Message, type Request } from "../message.ts";
+import type { ReadResult, WriteResult } from "../storage.ts";
+import { Histories, type HistoryConfig } from "./history.ts";
+import { Keys, type StorageConfig, type Write } from "./storage.ts";
 
 /** An HTTP answer refusing an upgrade, as the client sees it. */
 export interface Rejection {
@@ -31,6 +36,7 @@ export interface Limits {
   acceptTimeoutMs: number;
   requestsInFlight: number;
   requestBytes: number;
+  storeRequests: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -42,7 +48,25 @@ export const DEFAULT_LIMITS: Limits = {
   acceptTimeoutMs: 10_000,
   requestsInFlight: 1024,
   requestBytes: 1 << 20,
+  storeRequests: 1024,
 };
+
+/**
+ * The answer a history or storage request gets: the store answers at once, and the mock holds the answer until the
+ * current event returns, when it is delivered as an event of its own.
+ */
+export type StoreAnswer =
+  | { kind: "appended"; result: AppendResult }
+  | { kind: "history"; result: HistoryResult }
+  | { kind: "read"; result: ReadResult }
+  | { kind: "written"; result: WriteResult };
+
+/** A request the store answered whose event is still due. */
+export interface PendingAnswer {
+  id: string;
+  owner: string | undefined;
+  answer: StoreAnswer;
+}
 
 interface MockTimer {
   due: number;
@@ -115,6 +139,20 @@ export class MockState implements HostCalls {
   outbound = new Map<string, HttpRequest>();
   lastRequest = 0;
   inInit = false;
+  /** Whether the plugin defines the history / storage callbacks: without them the gateway refuses one that uses them. */
+  historyEvents = false;
+  storageEvents = false;
+  /** The route's `[route.history]` and `[route.storage]` tables, if it has them. */
+  historyConfig: HistoryConfig | undefined;
+  storageConfig: StorageConfig | undefined;
+  /** The route's history and keys: the store's, so they outlive instances. */
+  histories = new Histories();
+  keys = new Keys();
+  /** History and storage answers whose events are due, oldest first. */
+  answers: PendingAnswer[] = [];
+  lastStoreRequest = 0;
+  /** Why the store fails every request, while a test makes it fail. */
+  storeFailure: string | undefined;
 
   is(connection: string, kind: Status["kind"]): boolean {
     return this.status.get(connection)?.kind === kind;
@@ -180,6 +218,7 @@ export class MockState implements HostCalls {
     this.sessions.delete(connection);
     for (const [id, timer] of this.timers) if (timer.owner === connection) this.timers.delete(id);
     for (const [id, request] of this.outbound) if (request.owner?.id === connection) this.outbound.delete(id);
+    this.answers = this.answers.filter((a) => a.owner !== connection);
   }
 
   /** The earliest timer due by `until`, taken off (or rescheduled, when it repeats), with its owner. */
@@ -366,6 +405,103 @@ export class MockState implements HostCalls {
 
   cancelRequest(request: string): boolean {
     return this.outbound.delete(request);
+  }
+
+  historyAppend(group: string, message: Message, owner: string | undefined): string {
+    const config = this.#history();
+    if (byteLength(message) > config.maxMessageBytes) throw new Refused("too-large");
+    this.#checkGroup(group);
+    this.#checkRequest(owner);
+    const result: AppendResult = this.#failure() ?? this.histories.append(config, group, message, this.now);
+    return this.#take(owner, { kind: "appended", result });
+  }
+
+  historyRead(group: string, since: Position | undefined, limit: number, owner: string | undefined): string {
+    const config = this.#history();
+    this.#checkGroup(group);
+    this.#checkRequest(owner);
+    const failure = this.#failure();
+    const result: HistoryResult = failure ?? { ok: true, page: this.histories.read(config, group, since, limit, this.now) };
+    return this.#take(owner, { kind: "history", result });
+  }
+
+  storageGet(key: string, owner: string | undefined): string {
+    this.#checkKey(this.#storage(), key);
+    this.#checkRequest(owner);
+    const result: ReadResult = this.#failure() ?? { ok: true, value: this.keys.get(key, this.now) };
+    return this.#take(owner, { kind: "read", result });
+  }
+
+  storageSet(key: string, value: Uint8Array, ttlMs: number | undefined, ifRevision: number | undefined, owner: string | undefined): string {
+    const config = this.#storage();
+    if (value.length > config.maxValueBytes) throw new Refused("too-large");
+    return this.#write(config, key, { value, ttlMs }, ifRevision, owner);
+  }
+
+  storageRemove(key: string, ifRevision: number | undefined, owner: string | undefined): string {
+    return this.#write(this.#storage(), key, undefined, ifRevision, owner);
+  }
+
+  #write(config: StorageConfig, key: string, write: Write, ifRevision: number | undefined, owner: string | undefined): string {
+    this.#checkKey(config, key);
+    this.#checkRequest(owner);
+    const result: WriteResult = this.#failure() ?? this.keys.write(config, key, write, ifRevision, this.now);
+    return this.#take(owner, { kind: "written", result });
+  }
+
+  /** The route's history table; a plugin without the history callbacks would not load at all. */
+  #history(): HistoryConfig {
+    if (!this.historyEvents) {
+      throw new Error(
+        "the plugin uses history but defines neither onAppended nor onHistory, so the gateway would refuse to load it " +
+          '("imports `wssgate:plugin/history` but does not export `wssgate:plugin/history-events`"): define them',
+      );
+    }
+    if (this.historyConfig === undefined) throw new Refused("not-configured");
+    return this.historyConfig;
+  }
+
+  /** The route's storage table; a plugin without the storage callbacks would not load at all. */
+  #storage(): StorageConfig {
+    if (!this.storageEvents) {
+      throw new Error(
+        "the plugin uses storage but defines neither onRead nor onWritten, so the gateway would refuse to load it " +
+          '("imports `wssgate:plugin/storage` but does not export `wssgate:plugin/storage-events`"): define them',
+      );
+    }
+    if (this.storageConfig === undefined) throw new Refused("not-configured");
+    return this.storageConfig;
+  }
+
+  #checkGroup(group: string): void {
+    if (group.length === 0 || utf8(group) > this.limits.nameBytes) throw new Refused("invalid-name");
+  }
+
+  #checkKey(config: StorageConfig, key: string): void {
+    if (key.length === 0 || utf8(key) > config.maxKeyBytes) throw new Refused("invalid-name");
+  }
+
+  /**
+   * Refuses a request (once its table, sizes and names passed, as the gateway checks them in that order) from init,
+   * for an owner this instance does not serve, or past `max_storage_requests_per_instance` waiting.
+   */
+  #checkRequest(owner: string | undefined): void {
+    if (this.inInit) throw new Refused("not-now");
+    if (owner !== undefined && !this.isLive(owner)) throw new Refused("unknown-connection");
+    if (this.answers.length >= this.limits.storeRequests) throw new Refused("too-many-pending");
+  }
+
+  /** The answer every request gets while the test makes the store fail; it changes nothing. */
+  #failure(): { ok: false; error: StorageError } | undefined {
+    return this.storeFailure === undefined ? undefined : { ok: false, error: { kind: "unavailable", detail: this.storeFailure } };
+  }
+
+  /** Takes a request the store answered with `answer`: its event follows when the current event returns. */
+  #take(owner: string | undefined, answer: StoreAnswer): string {
+    this.lastStoreRequest += 1;
+    const id = String(this.lastStoreRequest);
+    this.answers.push({ id, owner, answer });
+    return id;
   }
 }
 
