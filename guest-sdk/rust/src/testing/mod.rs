@@ -329,30 +329,36 @@ impl<P: Exported> MockHost<P> {
             state.status.insert(id, Status::Connecting);
             state.requests.insert(id, request.clone());
         }
-        let answer = self.run(|r| r.connect(id, &request));
-        let mut state = self.state.borrow_mut();
-        if let Some(Status::Rejected(rejection)) = state.status.get(&id) {
-            // Closed while on_connect ran (the plugin's own `close`): refused whatever it answered.
-            return Upgrade::Rejected(rejection.clone());
-        }
-        match answer {
-            Answer::Accept => {
-                state.status.insert(id, Status::Open);
-                Upgrade::Accepted(Connection::new(id))
-            }
-            Answer::Defer => {
-                let deadline = state.now + state.limits.accept_timeout;
-                state.status.insert(id, Status::Waiting);
-                state.accept_deadlines.insert(id, deadline);
-                Upgrade::Deferred(Connection::new(id))
-            }
-            Answer::Reject { status, body } => {
-                let rejection = gateway_rejection(status, &body);
-                state.status.insert(id, Status::Rejected(rejection.clone()));
-                state.forget(id);
-                Upgrade::Rejected(rejection)
-            }
-        }
+        // The verdict takes effect before anything the event caused is delivered, as in the gateway: an answer that
+        // comes due may accept the deferred connection, and a rejected one's requests are cancelled with it.
+        self.run_then(
+            |r| r.connect(id, &request),
+            |answer| {
+                let mut state = self.state.borrow_mut();
+                if let Some(Status::Rejected(rejection)) = state.status.get(&id) {
+                    // Closed while on_connect ran (the plugin's own `close`): refused whatever it answered.
+                    return Upgrade::Rejected(rejection.clone());
+                }
+                match answer {
+                    Answer::Accept => {
+                        state.status.insert(id, Status::Open);
+                        Upgrade::Accepted(Connection::new(id))
+                    }
+                    Answer::Defer => {
+                        let deadline = state.now + state.limits.accept_timeout;
+                        state.status.insert(id, Status::Waiting);
+                        state.accept_deadlines.insert(id, deadline);
+                        Upgrade::Deferred(Connection::new(id))
+                    }
+                    Answer::Reject { status, body } => {
+                        let rejection = gateway_rejection(status, &body);
+                        state.status.insert(id, Status::Rejected(rejection.clone()));
+                        state.forget(id);
+                        Upgrade::Rejected(rejection)
+                    }
+                }
+            },
+        )
     }
 
     /// Delivers a message from the client. The gateway delivers none before the upgrade is accepted.
@@ -470,24 +476,27 @@ impl<P: Exported> MockHost<P> {
         };
         for (id, status, mut request) in live {
             request.restored = true;
-            let answer = self.run(|r| r.connect(id, &request));
-            let mut state = self.state.borrow_mut();
-            match (answer, status) {
-                (Answer::Accept, Status::Waiting) => {
-                    state.accept_deadlines.remove(&id);
-                    state.status.insert(id, Status::Open);
-                }
-                (Answer::Reject { status, body }, Status::Waiting) => {
-                    let rejection = gateway_rejection(status, &body);
-                    state.end(id, CloseFrame::new(1006, "rejected"), Some(rejection));
-                }
-                (Answer::Reject { body, .. }, _) => {
-                    let frame = CloseFrame::new(1008, state::close_reason(&body));
-                    state.end(id, frame, None);
-                }
-                _ => {}
-            }
-            drop(state);
+            self.run_then(
+                |r| r.connect(id, &request),
+                |answer| {
+                    let mut state = self.state.borrow_mut();
+                    match (answer, status) {
+                        (Answer::Accept, Status::Waiting) => {
+                            state.accept_deadlines.remove(&id);
+                            state.status.insert(id, Status::Open);
+                        }
+                        (Answer::Reject { status, body }, Status::Waiting) => {
+                            let rejection = gateway_rejection(status, &body);
+                            state.end(id, CloseFrame::new(1006, "rejected"), Some(rejection));
+                        }
+                        (Answer::Reject { body, .. }, _) => {
+                            let frame = CloseFrame::new(1008, state::close_reason(&body));
+                            state.end(id, frame, None);
+                        }
+                        _ => {}
+                    }
+                },
+            );
             // The replay rejected it: the fresh instance holds no state for it, so nothing is due.
             self.state
                 .borrow_mut()
@@ -586,8 +595,18 @@ impl<P: Exported> MockHost<P> {
     /// connections that ended during it, then the history and storage events that came due, each followed by its
     /// own `on_close` calls.
     fn run<R>(&self, callback: impl FnOnce(&mut Runtime<P>) -> R) -> R {
+        self.run_then(callback, |result| result)
+    }
+
+    /// Like [`MockHost::run`], with `settle` applying the callback's result to the mock (an upgrade's verdict)
+    /// before the `on_close` calls and the answers that came due are delivered.
+    fn run_then<R, S>(
+        &self,
+        callback: impl FnOnce(&mut Runtime<P>) -> R,
+        settle: impl FnOnce(R) -> S,
+    ) -> S {
         let previous = CURRENT.with(|c| c.borrow_mut().replace(self.state.clone()));
-        let result = callback(&mut self.runtime.borrow_mut());
+        let result = settle(callback(&mut self.runtime.borrow_mut()));
         self.deliver_closes();
         // Bounded: a plugin that answers every answer with another request would never let the test go on.
         for _ in 0..MAX_CHAINED_ANSWERS {

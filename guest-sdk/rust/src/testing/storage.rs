@@ -117,18 +117,22 @@ impl Keys {
 }
 
 impl MockState {
-    /// The route's storage table, once `key` passed it.
-    fn storage_config(&self, key: &str) -> Result<StorageConfig, StorageRefusal> {
+    /// The route's storage table, or `not-configured`.
+    fn storage_table(&self) -> Result<StorageConfig, StorageRefusal> {
         assert!(
             self.storage_events,
             "the plugin uses storage but does not export its events, so the gateway would refuse to load it \
              (\"imports `wssgate:plugin/storage` but does not export `wssgate:plugin/storage-events`\"): implement \
              `StorageEvents` and export it with `export_plugin!(YourPlugin, storage)`"
         );
-        let config = self
-            .storage_config
+        self.storage_config
             .clone()
-            .ok_or(StorageRefusal::NotConfigured)?;
+            .ok_or(StorageRefusal::NotConfigured)
+    }
+
+    /// The route's storage table, once `key` passed it.
+    fn storage_config(&self, key: &str) -> Result<StorageConfig, StorageRefusal> {
+        let config = self.storage_table()?;
         if key.is_empty() || key.len() > config.max_key_bytes {
             return Err(StorageRefusal::InvalidName);
         }
@@ -153,10 +157,12 @@ impl MockState {
         if_revision: Option<u64>,
         owner: Option<u64>,
     ) -> Result<u64, StorageRefusal> {
-        let config = self.storage_config(key)?;
+        // The contract's order: the table, then the value's size, then the key.
+        let config = self.storage_table()?;
         if value.is_some_and(|v| v.len() > config.max_value_bytes) {
             return Err(StorageRefusal::TooLarge);
         }
+        self.storage_config(key)?;
         self.check_request(owner)?;
         let now = self.now_ms();
         let write = match value {

@@ -480,3 +480,69 @@ fn a_plugin_using_history_without_its_events_is_refused() {
     let host = MockHost::<Forgetful>::new().with_history(HistoryConfig::default());
     let _ = host.call(|| history::append("g", "m", None));
 }
+
+#[test]
+fn a_value_too_large_is_refused_before_its_key_is_looked_at_as_the_gateway_does() {
+    let host = MockHost::<Recorder>::new().with_storage(StorageConfig {
+        max_key_bytes: 3,
+        max_value_bytes: 4,
+        ..StorageConfig::default()
+    });
+    let refused = host.call(|| storage::set("toolong", "12345", None, None, None).err());
+    assert_eq!(refused, Some(StorageRefusal::TooLarge));
+}
+
+/// Defers every upgrade and answers it from the key `door`'s value: accepted when it is "open".
+#[derive(Default)]
+struct Doorman;
+
+impl Plugin for Doorman {
+    type State = ();
+    fn on_connect(&mut self, conn: Connection, _: &Request) -> crate::Verdict<()> {
+        match storage::get("door", Some(conn)) {
+            Ok(_) => crate::Verdict::Defer(()),
+            Err(_) => crate::Verdict::reject(503, "no storage"),
+        }
+    }
+}
+
+impl StorageEvents for Doorman {
+    fn on_read(
+        &mut self,
+        request: StorageRequest,
+        result: Result<Option<StoredValue>, StorageError>,
+        _: &mut Connections<()>,
+    ) {
+        let Some(conn) = request.owner() else { return };
+        let open = matches!(&result, Ok(Some(v)) if v.text() == Some("open"));
+        let _ = if open {
+            conn.accept()
+        } else {
+            conn.reject(403, "closed")
+        };
+    }
+}
+
+crate::export_plugin!(Doorman, storage);
+
+#[test]
+fn the_verdict_takes_effect_before_the_answers_it_caused_so_a_deferred_upgrade_can_be_answered_from_them()
+ {
+    let host = MockHost::<Doorman>::new().with_storage(StorageConfig::default());
+    let Upgrade::Deferred(closed) = host.connect("/door") else {
+        panic!("on_connect defers")
+    };
+    assert!(
+        matches!(host.status(closed), Some(Status::Rejected(r)) if r.status == 403),
+        "the door is closed: the answer rejects the deferred upgrade"
+    );
+    host.call(|| storage::set("door", "open", None, None, None).unwrap());
+    let Upgrade::Deferred(conn) = host.connect("/door") else {
+        panic!("on_connect defers")
+    };
+    assert_eq!(
+        host.status(conn),
+        Some(Status::Open),
+        "accepted from on_read"
+    );
+}
