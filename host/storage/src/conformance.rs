@@ -48,6 +48,7 @@ pub(crate) const CHECKS: &[(&str, Check)] = &[
     ("history: max_bytes", quota_history_bytes),
     ("text and binary messages round-trip", messages_round_trip),
     ("any name is a name", odd_names),
+    ("a page holds at most MAX_PAGE_BYTES", page_bytes),
 ];
 
 /// Runs every check against `store`, which was started with [`spaces`].
@@ -97,6 +98,14 @@ pub(crate) fn spaces() -> Vec<Arc<Namespace>> {
         space("/history-bytes", Some(history(100, day, 1000, 4096)), None),
         space("/keys", None, Some(storage(3, 1 << 20))),
         space("/key-bytes", None, Some(storage(1000, 4096))),
+        space(
+            "/large",
+            Some(HistoryConfig {
+                max_message_bytes: 800_000,
+                ..history(10, day, 1000, 64 << 20)
+            }),
+            None,
+        ),
     ]
 }
 
@@ -628,4 +637,38 @@ fn odd_names(store: &dyn Store) {
             "key {name:?}"
         );
     }
+}
+
+fn page_bytes(store: &dyn Store) {
+    let large = space("/large");
+    // Six messages of 700,000 bytes: five fit in one page of 4 MiB, six do not.
+    let mut epoch = String::new();
+    for i in 0..6u8 {
+        let message = Message {
+            binary: true,
+            body: vec![i; 700_000],
+        };
+        epoch = append(store, &large, "big", message).unwrap().epoch;
+    }
+    let at = |offset| {
+        Some(Position {
+            offset,
+            epoch: epoch.clone(),
+        })
+    };
+    let since = read(store, &large, "big", at(0), 10);
+    assert_eq!(
+        offsets(&since),
+        [1, 2, 3, 4, 5],
+        "a page since a position ends early"
+    );
+    assert!(since.complete);
+    let latest = read(store, &large, "big", None, 10);
+    assert_eq!(
+        offsets(&latest),
+        [2, 3, 4, 5, 6],
+        "the latest page keeps the newest"
+    );
+    let rest = read(store, &large, "big", at(5), 10);
+    assert_eq!(offsets(&rest), [6]);
 }

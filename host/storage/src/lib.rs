@@ -22,6 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wssgate_config::memory::{HistoryConfig, StorageConfig};
 
+/// The most message bytes one history page holds (always at least one message): a page is one answer in the host's
+/// memory and in the plugin's, however large the route's `size` and `max_message_bytes` are.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
 /// One route's part of the store: its name and its caps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {

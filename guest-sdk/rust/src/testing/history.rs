@@ -57,6 +57,9 @@ pub(super) struct Histories {
     epochs: u64,
 }
 
+/// The most message bytes one page holds, as in the gateway (the WIT's `history.read`).
+const MAX_PAGE_BYTES: u64 = 4 << 20;
+
 fn size_of(entry: &HistoryEntry) -> u64 {
     entry.message.as_bytes().len() as u64
 }
@@ -158,13 +161,28 @@ impl Histories {
             Some(p) if p.offset >= next => (next, false),
             Some(p) => ((p.offset + 1).max(oldest), p.offset + 1 >= oldest),
         };
-        let entries = stream
+        let mut entries: Vec<HistoryEntry> = Vec::new();
+        let mut held = 0;
+        for entry in stream
             .entries
             .iter()
             .filter(|e| e.offset >= start)
             .take(limit as usize)
-            .cloned()
-            .collect();
+        {
+            // A page since a position ends at the page's byte budget (always one message).
+            if since.is_some() && !entries.is_empty() && held + size_of(entry) > MAX_PAGE_BYTES {
+                break;
+            }
+            held += size_of(entry);
+            entries.push(entry.clone());
+        }
+        // The latest page keeps the newest that fit.
+        let mut from = 0;
+        while held > MAX_PAGE_BYTES && entries.len() - from > 1 {
+            held -= size_of(&entries[from]);
+            from += 1;
+        }
+        entries.drain(..from);
         HistoryPage {
             epoch: stream.epoch.clone(),
             entries,

@@ -546,3 +546,22 @@ fn the_verdict_takes_effect_before_the_answers_it_caused_so_a_deferred_upgrade_c
         "accepted from on_read"
     );
 }
+
+#[test]
+fn a_page_holds_at_most_4_mib_of_messages_as_in_the_gateway() {
+    let host = host(HistoryConfig {
+        max_message_bytes: 800_000,
+        size: 10,
+        ..HistoryConfig::default()
+    });
+    for i in 0..6u8 {
+        host.call(|| history::append("big", vec![i; 700_000], None).unwrap());
+    }
+    assert_eq!(events(&host).len(), 6, "the appends' events");
+    let epoch = host.history_epoch("big").unwrap();
+    assert_eq!(
+        offsets(&read(&host, "big", Some(&at(0, &epoch)), 10)),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(offsets(&read(&host, "big", None, 10)), [2, 3, 4, 5, 6]);
+}

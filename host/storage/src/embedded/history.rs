@@ -178,6 +178,7 @@ pub(super) fn read(
     };
     let end = start.saturating_add(limit).min(record.next);
     let mut page = Vec::new();
+    let mut held = 0;
     if start < end {
         for item in entries.range((route, group, start)..(route, group, end))? {
             let (key, value) = item?;
@@ -186,6 +187,11 @@ pub(super) fn read(
             else {
                 continue;
             };
+            // A page since a position ends early at the byte budget; the latest page is cut from the front below.
+            if since.is_some() && !page.is_empty() && held + body.len() > crate::MAX_PAGE_BYTES {
+                break;
+            }
+            held += body.len();
             page.push(Entry {
                 offset: key.value().2,
                 message: Message {
@@ -196,6 +202,12 @@ pub(super) fn read(
             });
         }
     }
+    let mut from = 0;
+    while held > crate::MAX_PAGE_BYTES && page.len() - from > 1 {
+        held -= page[from].message.body.len();
+        from += 1;
+    }
+    page.drain(..from);
     Ok(Page {
         epoch: record.epoch,
         entries: page,

@@ -203,6 +203,8 @@ struct Collect {
     first: u64,
     last: u64,
     entries: VecDeque<Entry>,
+    /// Message bytes in `entries`, held within [`crate::MAX_PAGE_BYTES`].
+    bytes: usize,
 }
 
 impl Collect {
@@ -214,25 +216,32 @@ impl Collect {
             self.epoch = Some(at.epoch.clone());
             self.first = at.offset;
             self.entries.clear();
+            self.bytes = 0;
         }
+        let size = entry.message.body.len();
         self.last = at.offset;
         match &self.since {
             None => {
                 self.entries.push_back(entry);
-                if self.entries.len() > self.limit {
-                    self.entries.pop_front();
+                self.bytes += size;
+                // The newest within the page's limits.
+                while self.entries.len() > self.limit
+                    || (self.bytes > crate::MAX_PAGE_BYTES && self.entries.len() > 1)
+                {
+                    if let Some(old) = self.entries.pop_front() {
+                        self.bytes -= old.message.body.len();
+                    }
                 }
                 true
             }
-            Some(since) if since.epoch == at.epoch => {
-                if at.offset > since.offset {
-                    self.entries.push_back(entry);
-                }
-                self.entries.len() < self.limit
-            }
-            // Another epoch: the oldest messages kept.
+            Some(since) if since.epoch == at.epoch && at.offset <= since.offset => true,
+            // After the position, or (another epoch) the oldest messages kept: until the page is full.
             Some(_) => {
+                if !self.entries.is_empty() && self.bytes + size > crate::MAX_PAGE_BYTES {
+                    return false;
+                }
                 self.entries.push_back(entry);
+                self.bytes += size;
                 self.entries.len() < self.limit
             }
         }
@@ -271,6 +280,7 @@ pub(super) async fn read(
         first: 0,
         last: 0,
         entries: VecDeque::new(),
+        bytes: 0,
     };
     // Bounded: a missing stream is made again once.
     let mut attempts = 0;
