@@ -80,7 +80,9 @@ export function append(group: string, message: Message, owner?: Connection): Sto
 
 /**
  * Reads `group`'s history: with `since`, the messages after that position (at most `limit`, oldest first); without,
- * the latest `limit` messages. Exactly one `onHistory` follows. Refused like `append`.
+ * the latest `limit` messages. A page holds at most 4 MiB of message bytes, but always one message: a page since a
+ * position then ends early and the latest page keeps the newest, so read again from the last offset for more.
+ * Exactly one `onHistory` follows. Refused like `append`.
  */
 export function read(group: string, options: ReadOptions): StorageRequest {
   const { since, owner } = options;

@@ -147,6 +147,18 @@ test("size retention makes pages incomplete, and limit pages through what is kep
   }
 });
 
+test("a page holds at most 4 MiB of messages, as in the gateway", () => {
+  const { host, take, read } = setup({ maxMessageBytes: 800_000, size: 10 });
+  host.call(() => {
+    for (let i = 0; i < 6; i++) history.append("big", new Uint8Array(700_000).fill(i));
+  });
+  assert.equal(take().length, 6, "the appends' events");
+  const epoch = host.historyEpoch("big") as string;
+  // Six would be 4.2 MB, past 4 MiB: a page since a position ends early, the latest page keeps the newest.
+  assert.deepEqual(offsets(read("big", at(0, epoch), 10)), [1, 2, 3, 4, 5]);
+  assert.deepEqual(offsets(read("big", undefined, 10)), [2, 3, 4, 5, 6]);
+});
+
 test("ttl expires messages on the mock's clock, and an emptied group starts a new epoch", () => {
   const { host, position, read } = setup({ ttlSecs: 10 });
   const first = position("g", "old");

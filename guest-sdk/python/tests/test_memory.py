@@ -121,6 +121,16 @@ def test_size_retention_makes_pages_incomplete_and_limit_pages_through_what_is_k
     assert offsets(read(host, "g", limit=2)) == [4, 5]
 
 
+def test_a_page_holds_at_most_4_mib_of_messages_as_in_the_gateway():
+    host = mock(HistoryConfig(max_message_bytes=800_000, size=10))
+    host.call(lambda: [history.append("big", bytes([i]) * 700_000) for i in range(6)])
+    assert len(events(host)) == 6, "the appends' events"
+    epoch = host.history_epoch("big")
+    # Six would be 4.2 MB, past 4 MiB: a page since a position ends early, the latest page keeps the newest.
+    assert offsets(read(host, "big", Position(0, epoch), 10)) == [1, 2, 3, 4, 5]
+    assert offsets(read(host, "big", limit=10)) == [2, 3, 4, 5, 6]
+
+
 def test_ttl_expires_messages_on_the_mocks_clock_and_an_emptied_group_starts_a_new_epoch():
     host = mock(HistoryConfig(ttl=10))
     first = append(host, "g", "old")

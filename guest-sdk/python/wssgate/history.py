@@ -87,8 +87,10 @@ def read(group: str, since: Optional[Position] = None, limit: int = 100, *,
          owner: Optional[Connection] = None) -> StorageRequest:
     """Reads `group`'s history: with `since`, the messages after that position (at most `limit`, oldest first);
     without, the latest `limit` messages. `limit` is at least 1 (0 reads as 1) and at most the route's `size` (100
-    by default). Exactly one `on_history` follows, with a `HistoryPage` (or a `StorageError`). Refused like
-    `append`; a negative `limit` or offset raises `ValueError`."""
+    by default). A page holds at most 4 MiB of message bytes, but always one message: a page since a position then
+    ends early and the latest page keeps the newest, so read again from the last offset for more. Exactly one
+    `on_history` follows, with a `HistoryPage` (or a `StorageError`). Refused like `append`; a negative `limit` or
+    offset raises `ValueError`."""
     if since is not None and not isinstance(since, Position):
         raise TypeError(f"since is a history.Position or None, not {type(since).__name__}")
     if since is not None:

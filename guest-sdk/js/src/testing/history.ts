@@ -1,7 +1,7 @@
 // The mock's group history: the route's `[route.history]` kept in memory with the contract's rules (and the gateway's
 // store's, which the Rust SDK's mock follows too): offsets consecutive from 1 in each epoch, a new epoch when a
 // group's stream starts again, retention by `size` and `ttl_secs` on the mock's clock, the `max_groups` and
-// `max_bytes` quotas, and `complete` as `history.read` defines it.
+// `max_bytes` quotas, and `complete` and the 4 MiB page as `history.read` defines them.
 
 import type { AppendResult, HistoryEntry, HistoryPage, Position } from "../history.ts";
 import { byteLength, type Message } from "../message.ts";
@@ -27,6 +27,9 @@ export const DEFAULT_HISTORY: HistoryConfig = {
   maxGroups: 10_000,
   maxBytes: 256 * 1024 * 1024,
 };
+
+/** The most message bytes one page holds, as in the gateway (the WIT's `history.read`): 4 MiB. */
+const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 
 /** One group's stream: its epoch, the next offset, and the messages kept, oldest first. */
 interface Stream {
@@ -111,7 +114,21 @@ export class Histories {
     // A position past the end is not one of this stream's.
     else if (since.offset >= next) [start, complete] = [next, false];
     else [start, complete] = [Math.max(since.offset + 1, oldest), since.offset + 1 >= oldest];
-    const entries = stream.entries.filter((e) => e.offset >= start).slice(0, count).map(copyEntry);
-    return { epoch: stream.epoch, entries, complete };
+    const entries: HistoryEntry[] = [];
+    let held = 0;
+    for (const entry of stream.entries.filter((e) => e.offset >= start).slice(0, count)) {
+      // A page since a position ends at the page's byte budget (always one message).
+      const size = byteLength(entry.message);
+      if (since !== undefined && entries.length > 0 && held + size > MAX_PAGE_BYTES) break;
+      held += size;
+      entries.push(entry);
+    }
+    // The latest page keeps the newest that fit.
+    let from = 0;
+    while (held > MAX_PAGE_BYTES && entries.length - from > 1) {
+      held -= byteLength(entries[from].message);
+      from += 1;
+    }
+    return { epoch: stream.epoch, entries: entries.slice(from).map(copyEntry), complete };
   }
 }

@@ -3,9 +3,9 @@ as the gateway's stores keep them (and as the Rust SDK's mock does).
 
 History: offsets consecutive from 1 in each epoch, a new epoch when a group's stream starts again (the history was
 reset, or every message of the group expired), retention by `size` and `ttl` on the mock's clock, the `max_groups`
-and `max_bytes` quotas, and `complete` as `history.read` defines it. Storage: one revision counter for the route's
-writes (never 0; a removal takes one too), compare-and-set on it (0: only when the key does not exist), time to live
-on the mock's clock, and the `max_keys` and `max_bytes` quotas.
+and `max_bytes` quotas, and `complete` and the 4 MiB page as `history.read` defines them. Storage: one revision
+counter for the route's writes (never 0; a removal takes one too), compare-and-set on it (0: only when the key does
+not exist), time to live on the mock's clock, and the `max_keys` and `max_bytes` quotas.
 
 `MockMemory` is the mock host's side of the history and storage calls: what the gateway refuses, in the contract's
 order, then the store's answer, whose event is due when the current event returns.
@@ -51,6 +51,10 @@ class StorageConfig:
     max_keys: int = 100_000
     #: Bytes of keys and values together; a write past it fails with "quota-exceeded".
     max_bytes: int = 256 << 20
+
+
+#: The most message bytes one page holds, as in the gateway (the WIT's `history.read`): 4 MiB.
+MAX_PAGE_BYTES = 4 << 20
 
 
 def message_bytes(message: Union[str, bytes]) -> int:
@@ -130,7 +134,18 @@ class Histories:
             start, complete = stream.next, False
         else:
             start, complete = max(since.offset + 1, oldest), since.offset + 1 >= oldest
-        entries = [e for e in stream.entries if e.offset >= start][:limit]
+        entries: List[HistoryEntry] = []
+        held = 0
+        for entry in [e for e in stream.entries if e.offset >= start][:limit]:
+            # A page since a position ends at the page's byte budget (always one message).
+            size = message_bytes(entry.message)
+            if since is not None and entries and held + size > MAX_PAGE_BYTES:
+                break
+            held += size
+            entries.append(entry)
+        # The latest page keeps the newest that fit.
+        while held > MAX_PAGE_BYTES and len(entries) > 1:
+            held -= message_bytes(entries.pop(0).message)
         return HistoryPage(stream.epoch, [HistoryEntry(e.offset, e.message, e.appended_at_ms) for e in entries],
                            complete)
 

@@ -11,7 +11,9 @@ declare module 'wssgate:plugin/history@1.2.0' {
   /**
    * Reads the group's history: with `since`, the messages after that position (at most `limit`, the oldest
    * first); without, the latest `limit` messages. `limit` is at least 1 (0 reads as 1) and at most the route's
-   * `size`. Exactly one `on-history` follows.
+   * `size`, and a page holds at most 4 MiB of messages (but always one): a page since a position then ends early,
+   * and the latest page keeps the newest; ask again from its last offset for more. Exactly one `on-history`
+   * follows.
    */
   export function read(group: string, since: Position | undefined, limit: number, owner: ConnectionId | undefined): StorageRequestId;
   export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
