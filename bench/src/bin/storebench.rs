@@ -41,7 +41,8 @@ fn run(store: &Arc<Embedded>, space: &Arc<Namespace>, writers: usize, duration: 
                         group: format!("writer-{w}"),
                         message: Message {
                             binary: false,
-                            body: b"{\"uid\":\"ann\",\"text\":\"a message of a chat room\"}".to_vec(),
+                            body: b"{\"uid\":\"ann\",\"text\":\"a message of a chat room\"}"
+                                .to_vec(),
                         },
                     };
                     store.submit(&space, request, Box::new(move |a| drop(tx.send(a))));

@@ -78,7 +78,9 @@ pub fn append(
 }
 
 /// Reads `group`'s history: with `since`, the messages after that position (at most `limit`, oldest first); without,
-/// the latest `limit` messages. `limit` is capped at the route's `size` (and is at least 1). Exactly one
+/// the latest `limit` messages. `limit` is capped at the route's `size` (and is at least 1), and a page holds at most
+/// 4 MiB of messages (always one): a page since a position ends early, the latest page keeps the newest; ask again
+/// from the last offset for more. Exactly one
 /// [`crate::HistoryEvents::on_history`] follows. Refused like [`append`].
 pub fn read(
     group: &str,
