@@ -429,3 +429,67 @@ async fn the_shipped_chat_numbers_each_say_keeps_the_topic_and_a_client_catches_
         (Some(6), Some(epoch.as_str()))
     );
 }
+
+#[tokio::test]
+async fn the_status_shows_what_each_route_holds_and_where() {
+    use wssgate_tests::admin::call;
+    let tables = "[route.history]\n[route.storage]\n";
+    // A port of its own: `wssgate status` reads the admin address from the config.
+    let port = wssgate_tests::ports::free_port();
+    let admin =
+        format!("[admin]\naddress = \"127.0.0.1:{port}\"\ntoken = \"test-token-0123456789\"\n");
+    let gw = TestGateway::start_with(
+        &format!("workers = 2\n{admin}"),
+        &format!(
+            "{}{}",
+            keeper_route("/keep", tables),
+            keeper_route("/bare", "")
+        ),
+    );
+    let mut ws = gw.ws("/keep").await;
+    assert_eq!(appended(&ask(&mut ws, "append a hello").await).0, 1);
+    assert_eq!(appended(&ask(&mut ws, "append b hi").await).0, 1);
+    assert_eq!(ask(&mut ws, "set topic tea").await, "written 1");
+    let (code, status) = call(
+        &gw,
+        "GET",
+        "/api/status",
+        Some("test-token-0123456789"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["store"]["kind"], "file", "{status}");
+    assert_eq!(status["store"]["health"], "ok", "{status}");
+    let route = |path: &str| {
+        status["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == path)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        route("/keep")["stored"],
+        serde_json::json!({"history_groups": 2, "history_bytes": 7, "keys": 1, "key_bytes": 8}),
+        "two groups of 5 and 2 bytes; the key `topic` with `tea`"
+    );
+    assert!(route("/bare").get("stored").is_none(), "{status}");
+    let out = Command::new(gateway_binary())
+        .args(["status", "--config"])
+        .arg(gw.config_path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("store: file (ok)"), "{text}");
+    assert!(
+        text.contains("/keep: history 2 group(s), 7 bytes; storage 1 key(s), 8 bytes"),
+        "{text}"
+    );
+}

@@ -146,6 +146,34 @@ async fn a_client_that_reconnects_to_another_node_recovers_the_same_history_and_
     let page = next_of(&mut cid, "history").await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 3, "{page}");
     assert_eq!(page["epoch"], epoch.as_str());
+
+    // The status says where the data lives and (as of the store's last look, every few seconds) what /keep holds.
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (_, status) = wssgate_tests::admin::call(
+            b,
+            "GET",
+            "/api/status",
+            Some("test-token-0123456789"),
+            None,
+        )
+        .await;
+        assert_eq!(status["store"]["kind"], "jetstream", "{status}");
+        last = status["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == "/keep")
+            .map(|r| r["stored"].clone())
+            .unwrap_or(Value::Null);
+        if last["history_groups"] == 1 && last["keys"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["history_groups"], 1, "{last}");
+    assert!(last["history_bytes"].as_u64() > Some(0), "{last}");
+    assert!(last["keys"].as_u64() >= Some(1), "{last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,6 +88,11 @@ pub fn status(api: &AdminApi) -> Value {
             worker
         })
         .collect();
+    let usage: std::collections::HashMap<String, wssgate_storage::Usage> = api
+        .store
+        .as_ref()
+        .map(|s| s.usage().into_iter().collect())
+        .unwrap_or_default();
     let routes: Vec<Value> = metrics
         .routes()
         .iter()
@@ -95,9 +100,24 @@ pub fn status(api: &AdminApi) -> Value {
         .map(|(slot, path)| {
             let mut route = totals_json(&metrics.totals(None, Some(slot)));
             route["route"] = json!(path);
+            if let Some(u) = usage.get(path) {
+                route["stored"] = json!({
+                    "history_groups": u.history_groups,
+                    "history_bytes": u.history_bytes,
+                    "keys": u.keys,
+                    "key_bytes": u.key_bytes,
+                });
+            }
             route
         })
         .collect();
+    let store = api.store.as_ref().map(|s| {
+        let health = match s.health() {
+            wssgate_storage::Health::Ok => "ok".to_owned(),
+            wssgate_storage::Health::Degraded(why) => why,
+        };
+        json!({"kind": s.kind(), "health": health})
+    });
     let cluster = api.cluster.as_ref().map(|c| {
         json!({
             "connected": c.is_connected(),
@@ -127,6 +147,7 @@ pub fn status(api: &AdminApi) -> Value {
         "workers": workers,
         "routes": routes,
         "cluster": cluster,
+        "store": store,
         "certificates": certificates,
     })
 }

@@ -45,6 +45,8 @@ struct Job {
 
 /// The single-node store; dropping it serves what is queued, then closes the file.
 pub struct Embedded {
+    /// The file, shared with the thread: the admin API reads what routes hold in read transactions of its own.
+    db: Arc<Database>,
     jobs: Mutex<Option<Sender<Job>>>,
     thread: Option<JoinHandle<()>>,
     health: Arc<Mutex<Health>>,
@@ -64,8 +66,9 @@ impl Embedded {
         })?;
         let health = Arc::new(Mutex::new(Health::Ok));
         let (jobs, queue) = channel();
+        let db = Arc::new(db);
         let worker = Worker {
-            db,
+            db: db.clone(),
             path,
             health: health.clone(),
             spaces: HashMap::new(),
@@ -76,6 +79,7 @@ impl Embedded {
             .spawn(move || worker.run(queue))
             .context("starting the storage thread")?;
         Ok(Embedded {
+            db,
             jobs: Mutex::new(Some(jobs)),
             thread: Some(thread),
             health,
@@ -124,6 +128,46 @@ impl Store for Embedded {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    fn usage(&self) -> Vec<(String, crate::Usage)> {
+        match read_usage(&self.db) {
+            Ok(usage) => usage,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading what the routes hold from the data file");
+                Vec::new()
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+}
+
+/// Every route's usage record, as the last commit left it.
+fn read_usage(db: &Database) -> Result<Vec<(String, crate::Usage)>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(USAGE) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    table
+        .iter()?
+        .map(|item| {
+            let (route, record) = item?;
+            let usage: Usage = decode(record.value())?;
+            Ok((
+                route.value().to_owned(),
+                crate::Usage {
+                    history_groups: usage.groups,
+                    history_bytes: usage.history_bytes,
+                    keys: usage.keys,
+                    key_bytes: usage.key_bytes,
+                },
+            ))
+        })
+        .collect()
 }
 
 impl Drop for Embedded {
@@ -137,7 +181,7 @@ impl Drop for Embedded {
 
 /// The storage thread's state.
 struct Worker {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     health: Arc<Mutex<Health>>,
     /// Each route's latest namespace (its caps), as its requests brought them: the sweep needs each route's ttl.

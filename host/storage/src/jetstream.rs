@@ -50,6 +50,8 @@ pub struct JetStream {
 /// What the handle and the thread share.
 struct Shared {
     health: Arc<Mutex<Health>>,
+    /// What the routes hold, as of the watch's last look at the broker.
+    usage: Arc<Mutex<Vec<(String, crate::Usage)>>>,
     /// Requests submitted and not yet answered.
     waiting: AtomicUsize,
 }
@@ -157,6 +159,7 @@ impl JetStream {
                 "connecting to the NATS broker".into(),
             ))),
             waiting: AtomicUsize::new(0),
+            usage: Arc::default(),
         });
         let (work, inbox) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
@@ -165,6 +168,7 @@ impl JetStream {
             replicas: config.replicas,
             spaces: spaces.to_vec(),
             health: shared.health.clone(),
+            usage: shared.usage.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("wssgate-jetstream".into())
@@ -217,6 +221,14 @@ impl Store for JetStream {
     fn health(&self) -> Health {
         lock(&self.shared.health).clone()
     }
+
+    fn usage(&self) -> Vec<(String, crate::Usage)> {
+        lock(&self.shared.usage).clone()
+    }
+
+    fn kind(&self) -> &'static str {
+        "jetstream"
+    }
 }
 
 impl Drop for JetStream {
@@ -240,6 +252,7 @@ struct Thread {
     replicas: usize,
     spaces: Vec<Arc<Namespace>>,
     health: Arc<Mutex<Health>>,
+    usage: Arc<Mutex<Vec<(String, crate::Usage)>>>,
 }
 
 impl Thread {
@@ -269,11 +282,11 @@ impl Thread {
             }
         };
         if let Some(broker) = &broker {
-            tokio::spawn(
-                broker
-                    .clone()
-                    .watch(self.health.clone(), self.spaces.clone()),
-            );
+            tokio::spawn(broker.clone().watch(
+                self.health.clone(),
+                self.usage.clone(),
+                self.spaces.clone(),
+            ));
         }
         let lanes = Arc::new(Lanes::new());
         // Bounded: it ends when the handle stops the store (or is gone).

@@ -126,6 +126,20 @@ pub enum Answer {
 /// Where an answer goes; called exactly once, on the store's own thread.
 pub type Reply = Box<dyn FnOnce(Answer) + Send>;
 
+/// What one route holds, for `/api/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Groups with history.
+    pub history_groups: u64,
+    /// Bytes the route's history holds (the embedded store counts message bodies; JetStream counts what it stores,
+    /// subjects and headers included).
+    pub history_bytes: u64,
+    /// Keys (JetStream: messages of the route's bucket, deletions not yet purged included).
+    pub keys: u64,
+    /// Bytes of the route's keys and values (JetStream: as it stores them).
+    pub key_bytes: u64,
+}
+
 /// Whether the store can answer now: `/healthz` reports a degraded store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -139,6 +153,12 @@ pub trait Store: Send + Sync {
     fn submit(&self, space: &Arc<Namespace>, request: Request, reply: Reply);
     /// Whether the store is answering.
     fn health(&self) -> Health;
+    /// What each route holds, by route path: exact for the embedded store (read from its file, never waiting on a
+    /// commit), and for JetStream as of its last look at the broker (every few seconds while it answers). For the
+    /// admin API only: never called from a plugin's callback.
+    fn usage(&self) -> Vec<(String, Usage)>;
+    /// Where the data lives: `"file"` (the embedded store) or `"jetstream"`.
+    fn kind(&self) -> &'static str;
 }
 
 impl Request {

@@ -201,6 +201,28 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
             cluster["dropped"]
         );
     }
+    if let Some(store) = now["store"].as_object() {
+        let _ = writeln!(
+            out,
+            "store: {} ({})",
+            store["kind"].as_str().unwrap_or("?"),
+            store["health"].as_str().unwrap_or("?")
+        );
+        for r in now["routes"].as_array().unwrap_or(&empty) {
+            let stored = &r["stored"];
+            if stored.is_object() {
+                let _ = writeln!(
+                    out,
+                    "  {}: history {} group(s), {} bytes; storage {} key(s), {} bytes",
+                    r["route"].as_str().unwrap_or("?"),
+                    stored["history_groups"],
+                    stored["history_bytes"],
+                    stored["keys"],
+                    stored["key_bytes"]
+                );
+            }
+        }
+    }
     for c in now["certificates"].as_array().unwrap_or(&empty) {
         let _ = writeln!(
             out,

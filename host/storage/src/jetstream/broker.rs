@@ -221,7 +221,12 @@ impl Broker {
 
     /// Keeps `health` current for as long as the store runs, and sets up the routes' streams once the broker
     /// first answers (so a stream the broker refuses shows in the log at start, not at a plugin's first call).
-    pub async fn watch(self: Arc<Self>, health: Arc<Mutex<Health>>, spaces: Vec<Arc<Namespace>>) {
+    pub async fn watch(
+        self: Arc<Self>,
+        health: Arc<Mutex<Health>>,
+        usage: Arc<Mutex<Vec<(String, crate::Usage)>>>,
+        spaces: Vec<Arc<Namespace>>,
+    ) {
         let mut set_up = false;
         // Bounded: it ends when the store's runtime does.
         loop {
@@ -236,6 +241,13 @@ impl Broker {
                     }
                 }
             }
+            if healthy {
+                let mut now = Vec::with_capacity(spaces.len());
+                for space in &spaces {
+                    now.push((space.route.clone(), self.usage_of(space).await));
+                }
+                *lock(&usage) = now;
+            }
             tokio::time::sleep(if healthy {
                 CHECK_HEALTHY
             } else {
@@ -243,6 +255,33 @@ impl Broker {
             })
             .await;
         }
+    }
+
+    /// What the route's stream and bucket hold (zero for one the broker does not answer about).
+    async fn usage_of(&self, space: &Namespace) -> crate::Usage {
+        let names = self.names(space);
+        let state = |name: String| async move {
+            let stream = self.js.get_stream_no_info(&name).await.ok()?;
+            let info = tokio::time::timeout(CHECK_HEALTHY, stream.get_info())
+                .await
+                .ok()?
+                .ok()?;
+            Some(info.state)
+        };
+        let mut usage = crate::Usage::default();
+        if space.history.is_some()
+            && let Some(s) = state(names.history_stream.clone()).await
+        {
+            usage.history_groups = s.subjects_count;
+            usage.history_bytes = s.bytes;
+        }
+        if space.storage.is_some()
+            && let Some(s) = state(names.kv_stream()).await
+        {
+            usage.keys = s.messages;
+            usage.key_bytes = s.bytes;
+        }
+        usage
     }
 
     async fn set_up(&self, space: &Namespace) -> Result<(), Refusal> {
