@@ -493,3 +493,45 @@ async fn the_status_shows_what_each_route_holds_and_where() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn after_a_reload_the_retired_instance_still_gets_its_answers_so_old_connections_chat_on() {
+    let dir = scratch_dir("memory-reload");
+    let cert = TestCert::create(&dir);
+    let chat = |reply: &str| {
+        format!(
+            "[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n[route.settings]\nnote = \"{reply}\"\n[route.history]\n[route.storage]\n",
+            plugin("chat").display()
+        )
+    };
+    let gw = TestGateway::launch(
+        &dir,
+        &config(&cert, "", &chat("first")),
+        &[],
+        Some(cert.der.clone()),
+    );
+    let (mut ann, _) = chat_member(&gw, "ann", "lobby").await;
+    let (mut bob, _) = chat_member(&gw, "bob", "lobby").await;
+    assert!(
+        gw.reload(&dir, &config(&cert, "", &chat("second"))),
+        "{}",
+        gw.log()
+    );
+    // Both connections stay on the retired instance; ann's say is appended without an owner, and its answer (which
+    // publishes it) still reaches that instance.
+    send_json(
+        &mut ann,
+        serde_json::json!({"type": "say", "room": "lobby", "text": "still here"}),
+    )
+    .await;
+    let said = next_of(&mut bob, "say").await;
+    assert_eq!(said["text"], "still here");
+    assert_eq!(said["offset"], 1, "{said}");
+}
+
+#[tokio::test]
+async fn an_instance_may_wait_for_16_history_reads_at_once() {
+    let gw = TestGateway::start(&keeper_route("/keep", "[route.history]\n"));
+    let mut ws = gw.ws("/keep").await;
+    assert_eq!(ask(&mut ws, "reads 20 g").await, "refused 4 TooManyPending");
+}

@@ -2,7 +2,7 @@
 // checks of the numbers a plugin hands them. Both are a route's memory, kept past a restart and across nodes, and
 // both answer the same way: a call returns at once with a `StorageRequest`, and exactly one event follows with the
 // answer, unless the request is cancelled first (its owner connection closes, or the instance that made it is
-// replaced or retired). Cancelling drops only the event: a write the store took still happens.
+// replaced or ends; one a reload retired still gets its answers). Cancelling drops only the event: a write the store took still happens.
 
 import type { Connection } from "./connection.ts";
 

@@ -19,7 +19,7 @@ Offsets are consecutive within an epoch, so a gap is visible; when the store sta
 data was lost, or every message expired) the epoch changes and offsets start again at 1. A read answers with a
 `HistoryPage` whose `complete` says whether anything between the position asked for and the page is missing.
 Calls return at once and raise `Refused` when the gateway does not take them (see `wssgate.memory`); exactly one
-event follows each one it took, unless its owner connection closes first or the instance is replaced or retired.
+event follows each one it took, unless its owner connection closes first or the instance is replaced or ends.
 Requests cannot be made from `init` (`Refused("not-now")`).
 """
 

@@ -16,7 +16,7 @@ result, connections)``; the build then imports the gateway's storage and exports
 Every write to the route's storage gets a revision larger than any before it (never 0), so a reader can tell two
 values of one key apart and a writer can make its write depend on what it read. Calls return at once and raise
 `Refused` when the gateway does not take them (see `wssgate.memory`); exactly one event follows each one it took,
-unless its owner connection closes first or the instance is replaced or retired (which drops only the event: the
+unless its owner connection closes first or the instance is replaced or ends (which drops only the event: the
 write still happens). Answers are exact: a read sees every write acknowledged before it, on any node. Requests
 cannot be made from `init` (`Refused("not-now")`).
 """

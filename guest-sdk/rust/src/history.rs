@@ -23,7 +23,7 @@
 //! data was lost, or every message expired) the epoch changes and offsets start again at 1. A read answers with a
 //! [`HistoryPage`] whose `complete` says whether anything between the position asked for and the page is missing.
 //! Calls return at once; exactly one event follows each request the gateway took, unless its owner connection
-//! closes first or the instance is replaced (after a trap) or retired (by a reload). Requests cannot be made from
+//! closes first or the instance is replaced (after a trap) or ends. Requests cannot be made from
 //! [`crate::Plugin::init`].
 
 use crate::{Connection, Message, Outgoing, StorageRefusal, StorageRequest, host};

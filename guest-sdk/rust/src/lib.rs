@@ -136,7 +136,7 @@ pub trait TimerEvents: Plugin {
 
 /// The optional history events (contract 1.2): a plugin that uses [`history`] implements this and is exported with
 /// `export_plugin!(MyPlugin, history)`. Each request the gateway took gets exactly one of these events, unless it was
-/// cancelled first (its owner closed, or the instance was replaced or retired). `request.owner()` is the connection
+/// cancelled first (its owner closed, or the instance was replaced or ended). `request.owner()` is the connection
 /// it was made for (its state is in `connections`). Both default to doing nothing.
 ///
 /// A room whose members see every message with its position, and can ask for what came after one:
@@ -218,7 +218,7 @@ pub trait HistoryEvents: Plugin {
 
 /// The optional storage events (contract 1.2): a plugin that uses [`storage`] implements this and is exported with
 /// `export_plugin!(MyPlugin, storage)`. Each request the gateway took gets exactly one of these events, unless it was
-/// cancelled first (its owner closed, or the instance was replaced or retired). `request.owner()` is the connection
+/// cancelled first (its owner closed, or the instance was replaced or ended). `request.owner()` is the connection
 /// it was made for (its state is in `connections`). Both default to doing nothing.
 ///
 /// A note each user can leave and read back, on any node and after any restart:

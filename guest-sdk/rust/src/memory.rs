@@ -1,7 +1,7 @@
 //! What [`crate::history`] and [`crate::storage`] share: the handle of a request, why the gateway refused one, and why
 //! one it took failed. Both are a route's memory — kept past a restart and across nodes — and both answer the same
 //! way: a call returns at once with a [`StorageRequest`], and exactly one event follows with the answer, unless the
-//! request is cancelled first (its owner connection closes, or the instance that made it is replaced or retired).
+//! request is cancelled first (its owner connection closes, or the instance that made it is replaced or ends; one a reload retired still gets its answers).
 
 use crate::Connection;
 use std::fmt;

@@ -22,7 +22,7 @@
 //! Every write to the route's storage gets a revision larger than any before it (never 0), so a reader can tell two
 //! values of one key apart and a writer can make its write depend on what it read. Calls return at once; exactly one
 //! event follows each request the gateway took, unless its owner connection closes first or the instance is
-//! replaced (after a trap) or retired (by a reload) — which drops only the event: a write the store took still
+//! replaced (after a trap) or ends — which drops only the event: a write the store took still
 //! happens. Answers are exact: a read sees every write acknowledged before it, on any node. Requests cannot be made
 //! from [`crate::Plugin::init`].
 

@@ -2,6 +2,9 @@
 //! event exactly once, what the per-instance cap (`max_storage_requests_per_instance`) counts, and what a closing
 //! connection or a replaced instance cancels.
 //!
+//! A retired instance (a reload replaced its generation) keeps getting its answers: it still serves its connections,
+//! and its requests keep counting against its cap until they are answered.
+//!
 //! A request, once handed to the store, cannot be taken back — a write may already be on disk — so cancelling one
 //! only forgets it here, and its answer, when it comes, is dropped by [`StorageRequests::delivered`]. That is also
 //! why a cancelled request stops counting against the cap at once: it holds nothing of the plugin's any more (the
@@ -21,7 +24,10 @@ pub struct StorageRequests {
 
 #[derive(Default)]
 struct Table {
-    waiting: HashMap<u64, (Incarnation, Option<ConnectionId>)>,
+    /// Each waiting request: its incarnation, owner, and whether it is a history read.
+    waiting: HashMap<u64, (Incarnation, Option<ConnectionId>, bool)>,
+    /// Waiting history reads, by incarnation.
+    reads: HashMap<Incarnation, usize>,
     by_incarnation: HashMap<Incarnation, HashSet<u64>>,
     by_owner: HashMap<ConnectionId, HashSet<u64>>,
     last: u64,
@@ -44,22 +50,32 @@ impl StorageRequests {
             .map_or(0, HashSet::len)
     }
 
-    /// A new request's id; with `wait`, it is recorded as waiting for its event, else (a retired instance's request
-    /// no connection owns) its answer will be dropped.
-    pub fn start(&self, incarnation: Incarnation, owner: Option<ConnectionId>, wait: bool) -> u64 {
+    /// How many history reads `incarnation` has waiting.
+    pub fn reads(&self, incarnation: Incarnation) -> usize {
+        self.table
+            .borrow()
+            .reads
+            .get(&incarnation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A new request's id, recorded as waiting for its event (`read`: a history read).
+    pub fn start(&self, incarnation: Incarnation, owner: Option<ConnectionId>, read: bool) -> u64 {
         let mut table = self.table.borrow_mut();
         table.last += 1;
         let id = ((self.worker as u64) << 48) | table.last;
-        if wait {
-            table.waiting.insert(id, (incarnation, owner));
-            table
-                .by_incarnation
-                .entry(incarnation)
-                .or_default()
-                .insert(id);
-            if let Some(owner) = owner {
-                table.by_owner.entry(owner).or_default().insert(id);
-            }
+        table.waiting.insert(id, (incarnation, owner, read));
+        table
+            .by_incarnation
+            .entry(incarnation)
+            .or_default()
+            .insert(id);
+        if let Some(owner) = owner {
+            table.by_owner.entry(owner).or_default().insert(id);
+        }
+        if read {
+            *table.reads.entry(incarnation).or_default() += 1;
         }
         id
     }
@@ -89,31 +105,19 @@ impl StorageRequests {
             table.forget(id);
         }
     }
-
-    /// Forgets the requests no connection owns of an incarnation a reload retired: it no longer acts for the route.
-    pub(crate) fn cancel_unowned(&self, incarnation: Incarnation) {
-        let mut table = self.table.borrow_mut();
-        let unowned: Vec<u64> = table
-            .by_incarnation
-            .get(&incarnation)
-            .map(|ids| {
-                ids.iter()
-                    .copied()
-                    .filter(|id| table.waiting.get(id).is_some_and(|(_, o)| o.is_none()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in unowned {
-            table.forget(id);
-        }
-    }
 }
 
 impl Table {
     fn forget(&mut self, id: u64) -> bool {
-        let Some((incarnation, owner)) = self.waiting.remove(&id) else {
+        let Some((incarnation, owner, read)) = self.waiting.remove(&id) else {
             return false;
         };
+        if read && let Some(reads) = self.reads.get_mut(&incarnation) {
+            *reads -= 1;
+            if *reads == 0 {
+                self.reads.remove(&incarnation);
+            }
+        }
         remove_from(&mut self.by_incarnation, incarnation, id);
         if let Some(owner) = owner {
             remove_from(&mut self.by_owner, owner, id);
@@ -139,24 +143,21 @@ mod tests {
     fn each_way_a_request_ends_forgets_it_everywhere() {
         let requests = StorageRequests::new(3);
         let owned = requests.start(7, Some(100), true);
-        let unowned = requests.start(7, None, true);
+        let unowned = requests.start(7, None, false);
         let other = requests.start(8, None, true);
         assert_eq!(owned >> 48, 3);
-        assert_eq!(requests.count(7), 2);
+        assert_eq!((requests.count(7), requests.reads(7)), (2, 1));
         requests.cancel_owned_by(100);
         assert!(!requests.delivered(owned), "cancelled with its owner");
-        assert_eq!(requests.count(7), 1);
-        requests.cancel_unowned(7);
-        assert!(!requests.delivered(unowned));
+        assert_eq!((requests.count(7), requests.reads(7)), (1, 0));
+        assert!(requests.delivered(unowned));
         assert!(requests.delivered(other));
         assert!(!requests.delivered(other), "exactly once");
-        let dropped = requests.start(9, None, false);
-        assert!(!requests.delivered(dropped));
         let late = requests.start(9, Some(5), true);
         requests.cancel_incarnation(9);
         assert!(!requests.delivered(late));
         let table = requests.table.borrow();
         assert!(table.waiting.is_empty() && table.by_owner.is_empty());
-        assert!(table.by_incarnation.is_empty());
+        assert!(table.by_incarnation.is_empty() && table.reads.is_empty());
     }
 }

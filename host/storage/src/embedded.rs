@@ -34,13 +34,37 @@ const BATCH: usize = 1024;
 /// How often expired data is removed, and how much at most per pass (groups looked at, keys removed).
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const SWEEP_GROUPS: usize = 256;
+const SWEEP_ENTRIES: usize = 10_000;
 const SWEEP_KEYS: usize = 4096;
 
-/// One request, with the route it is for and where its answer goes.
+/// Requests queued for the thread at most; past it a request is answered `unavailable` (with the per-instance caps
+/// this is only reached by very many instances at once, or a disk that stopped keeping up).
+const MAX_QUEUED: usize = 65_536;
+
+/// One request, with the route it is for and where its answer goes. A job dropped unanswered (a refused one, or one
+/// whose batch panicked) answers `unavailable`, so every request gets exactly one answer.
 struct Job {
     space: Arc<Namespace>,
     request: Request,
-    reply: Reply,
+    reply: Option<Reply>,
+}
+
+impl Job {
+    fn answer(mut self, answer: Answer) {
+        if let Some(reply) = self.reply.take() {
+            reply(answer);
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            reply(self.request.failed(StoreError::Unavailable(
+                "the store could not take the request".into(),
+            )));
+        }
+    }
 }
 
 /// The single-node store; dropping it serves what is queued, then closes the file.
@@ -48,6 +72,10 @@ pub struct Embedded {
     /// The file, shared with the thread: the admin API reads what routes hold in read transactions of its own.
     db: Arc<Database>,
     jobs: Mutex<Option<Sender<Job>>>,
+    /// Requests queued and not yet taken by the thread.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where refused requests go to be answered, by a thread of their own: never inside `submit`.
+    refused: Sender<Job>,
     thread: Option<JoinHandle<()>>,
     health: Arc<Mutex<Health>>,
 }
@@ -64,8 +92,28 @@ impl Embedded {
                 path.display()
             )
         })?;
+        // The gateway user's own, whatever the umask or a folder made by someone else allowed.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).with_context(
+                || format!("{}: cannot make the data file private", path.display()),
+            )?;
+            let folder = std::fs::metadata(dir).map(|m| m.permissions().mode() & 0o077);
+            if folder.is_ok_and(|others| others != 0) {
+                tracing::warn!(
+                    folder = %dir.display(),
+                    "the data_dir can be read or entered by other users; the data file itself is private (0600)"
+                );
+            }
+        }
         let health = Arc::new(Mutex::new(Health::Ok));
         let (jobs, queue) = channel();
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (refused, refusals) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("wssgate-storage-refusals".into())
+            .spawn(move || refusals.into_iter().for_each(drop))
+            .context("starting the storage refusals thread")?;
         let db = Arc::new(db);
         let worker = Worker {
             db: db.clone(),
@@ -73,6 +121,7 @@ impl Embedded {
             health: health.clone(),
             spaces: HashMap::new(),
             sweep_after: None,
+            queued: queued.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("wssgate-storage".into())
@@ -80,6 +129,8 @@ impl Embedded {
             .context("starting the storage thread")?;
         Ok(Embedded {
             db,
+            queued,
+            refused,
             jobs: Mutex::new(Some(jobs)),
             thread: Some(thread),
             health,
@@ -102,23 +153,29 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 impl Store for Embedded {
     fn submit(&self, space: &Arc<Namespace>, request: Request, reply: Reply) {
+        use std::sync::atomic::Ordering;
         let job = Job {
             space: space.clone(),
             request,
-            reply,
+            reply: Some(reply),
         };
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        let refused = match jobs.as_ref() {
-            Some(jobs) => jobs.send(job).err().map(|e| e.0),
-            None => Some(job),
+        let refused = if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            Some(job)
+        } else {
+            let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match jobs.as_ref() {
+                Some(jobs) => jobs.send(job).err().map(|e| e.0),
+                None => Some(job),
+            }
         };
-        drop(jobs);
-        // The thread is gone (only while the gateway stops): answer on a thread of its own, never inside submit.
-        if let Some(job) = refused {
-            let answer = job
-                .request
-                .failed(StoreError::Unavailable("the store is closed".into()));
-            let _ = std::thread::spawn(move || (job.reply)(answer));
+        // A full queue, or a thread that is gone (only while the gateway stops): the job is answered `unavailable`
+        // when dropped, on the refusals thread, never inside submit. (If even that thread is gone, it is answered
+        // here, the only way left to answer it.)
+        if let Some(job) = refused
+            && let Err(unsent) = self.refused.send(job)
+        {
+            drop(unsent.0);
         }
     }
 
@@ -188,6 +245,8 @@ struct Worker {
     spaces: HashMap<String, Arc<Namespace>>,
     /// Where the history sweep goes on from: the last group it looked at.
     sweep_after: Option<(String, String)>,
+    /// The queue's length, shared with `submit`'s bound.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Worker {
@@ -211,13 +270,34 @@ impl Worker {
                     Err(_) => break,
                 }
             }
+            self.queued
+                .fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
             for job in &batch {
                 self.spaces
                     .insert(job.space.route.clone(), job.space.clone());
             }
-            let answers = self.serve(&batch);
-            for (job, answer) in batch.into_iter().zip(answers) {
-                (job.reply)(answer);
+            // A panic while serving (a bug, or redb's) fails this batch, not the thread: its jobs, dropped
+            // unanswered, answer `unavailable`, and the store says it is degraded until a batch succeeds.
+            let served =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&batch)));
+            match served {
+                Ok(answers) => {
+                    for (job, answer) in batch.into_iter().zip(answers) {
+                        job.answer(answer);
+                    }
+                }
+                Err(_) => {
+                    tracing::error!(file = %self.path.display(), "serving a batch of history and storage requests panicked; they are answered unavailable");
+                    self.set_health(Health::Degraded(format!(
+                        "{}: serving a batch failed",
+                        self.path.display()
+                    )));
+                }
+            }
+            // Under steady load the queue is never empty: sweep between batches when it is due.
+            if Instant::now() >= next_sweep {
+                self.sweep();
+                next_sweep = Instant::now() + SWEEP_EVERY;
             }
         }
     }
@@ -408,8 +488,16 @@ impl Worker {
         if self.spaces.is_empty() {
             return;
         }
-        if let Err(e) = self.sweep_once(now_ms()) {
-            tracing::warn!(file = %self.path.display(), error = %e, "removing expired history and keys failed");
+        let swept =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.sweep_once(now_ms())));
+        match swept {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(file = %self.path.display(), error = %e, "removing expired history and keys failed")
+            }
+            Err(_) => {
+                tracing::error!(file = %self.path.display(), "removing expired history and keys panicked")
+            }
         }
     }
 
@@ -458,6 +546,8 @@ impl Worker {
             self.sweep_after = (names.len() == SWEEP_GROUPS)
                 .then(|| names.last().cloned())
                 .flatten();
+            // Bounded by entries too: a pass never holds the thread (and every route's requests) for long.
+            let mut budget = SWEEP_ENTRIES;
             for (route, group) in &names {
                 let Some(config) = self.spaces.get(route).and_then(|s| s.history.clone()) else {
                     continue;
@@ -468,9 +558,12 @@ impl Worker {
                     (&mut groups, &mut entries),
                     &config,
                     (route, group),
-                    usage,
+                    (usage, &mut budget),
                     now,
                 )?;
+                if budget == 0 {
+                    break;
+                }
             }
             for (route, usage) in &usages {
                 usage_table.insert(route.as_str(), encode(usage).as_slice())?;

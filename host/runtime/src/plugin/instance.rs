@@ -485,7 +485,6 @@ impl PluginInstance {
         }
         self.worker.timers.cancel_unowned(self.incarnation);
         self.worker.requests.detach_unowned(self.incarnation);
-        self.worker.storage.cancel_unowned(self.incarnation);
     }
 
     fn call<R>(

@@ -21,6 +21,11 @@ use wssgate_storage::{Answer, Message, Position, Request, StoreError};
 
 use storage_types::StorageRefusal;
 
+/// History reads one instance may have waiting at once: each answer is a page of up to
+/// [`wssgate_storage::MAX_PAGE_BYTES`], held in the host until the plugin takes it, so the pages one instance can make
+/// the host hold stay within 16 MiB whatever `max_storage_requests_per_instance` says.
+const MAX_READS_PER_INSTANCE: usize = 16;
+
 impl storage_types::Host for HostState {}
 
 impl HostState {
@@ -48,16 +53,17 @@ impl HostState {
         {
             return Err(StorageRefusal::UnknownConnection);
         }
+        let reading = matches!(request, Request::Read { .. });
         if worker.storage.count(self.incarnation)
             >= self.links.limits.max_storage_requests_per_instance
+            || (reading && worker.storage.reads(self.incarnation) >= MAX_READS_PER_INSTANCE)
         {
             self.links.cap_hit(CapHit::StorageRequests);
             return Err(StorageRefusal::TooManyPending);
         }
-        // A retired instance no longer acts for the route: what it asks without an owner gets no answer back (a
-        // write still happens).
-        let wait = !(self.retired && owner.is_none());
-        let id = worker.storage.start(self.incarnation, owner, wait);
+        // Answers go back to the instance that asked, retired by a reload or not: it still serves its connections (a
+        // chat's `say` is published from its answer), and every request it waits for counts against its cap.
+        let id = worker.storage.start(self.incarnation, owner, reading);
         let (address, incarnation) = (self.links.address.clone(), self.incarnation);
         let (metrics, worker_index) = (self.links.metrics.clone(), self.links.worker);
         store.submit(

@@ -30,13 +30,13 @@ fn new_epoch() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes the group's expired entries (and the group itself when nothing is left), keeping `group` and `usage`
-/// in step. Returns the group's record, or `None` when it has no history now.
+/// Removes the group's expired entries, at most `budget` of them (counted down), and the group itself when nothing is
+/// left, keeping `group` and `usage` in step. Returns the group's record, or `None` when it has no history now.
 pub(super) fn trim(
     (groups, entries): (&mut Groups<'_>, &mut Entries<'_>),
     config: &HistoryConfig,
     (route, group): (&str, &str),
-    usage: &mut Usage,
+    (usage, budget): (&mut Usage, &mut usize),
     now: u64,
 ) -> Result<Option<GroupRecord>, redb::Error> {
     let Some(mut record) = groups
@@ -47,7 +47,7 @@ pub(super) fn trim(
         return Ok(None);
     };
     let before = record.first;
-    while record.first < record.next {
+    while record.first < record.next && *budget > 0 {
         let key = (route, group, record.first);
         let Some(at_ms) = entries.get(key)?.and_then(|v| entry_time(v.value())) else {
             record.first += 1;
@@ -56,6 +56,7 @@ pub(super) fn trim(
         if !expired(config, at_ms, now) {
             break;
         }
+        *budget -= 1;
         if let Some(old) = entries.remove(key)? {
             let size = old.value().len().saturating_sub(9) as u64;
             record.bytes = record.bytes.saturating_sub(size);
@@ -85,7 +86,15 @@ pub(super) fn append(
     message: &Message,
     now: u64,
 ) -> Result<Result<Position, StoreError>, redb::Error> {
-    let current = trim((groups, entries), config, (route, group), usage, now)?;
+    // Everything expired in this group goes: at most `size` entries.
+    let mut budget = usize::MAX;
+    let current = trim(
+        (groups, entries),
+        config,
+        (route, group),
+        (usage, &mut budget),
+        now,
+    )?;
     let size = message.body.len() as u64;
     let is_new = current.is_none();
     let mut record = match current {
@@ -178,17 +187,24 @@ pub(super) fn read(
     };
     let end = start.saturating_add(limit).min(record.next);
     let mut page = Vec::new();
-    let mut held = 0;
     if start < end {
-        for item in entries.range((route, group, start)..(route, group, end))? {
+        let range = entries.range((route, group, start)..(route, group, end))?;
+        // Within the page's byte budget (always one): a page since a position is read from its start and ends early;
+        // the latest page is read from its end, so it keeps the newest and never copies more than the budget.
+        let items: Box<dyn Iterator<Item = _>> = if since.is_some() {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let mut held = 0;
+        for item in items {
             let (key, value) = item?;
             let bytes = value.value();
             let (Some(at_ms), Some((binary, body))) = (entry_time(bytes), entry_message(bytes))
             else {
                 continue;
             };
-            // A page since a position ends early at the byte budget; the latest page is cut from the front below.
-            if since.is_some() && !page.is_empty() && held + body.len() > crate::MAX_PAGE_BYTES {
+            if !page.is_empty() && held + body.len() > crate::MAX_PAGE_BYTES {
                 break;
             }
             held += body.len();
@@ -201,13 +217,10 @@ pub(super) fn read(
                 appended_at_ms: at_ms,
             });
         }
+        if since.is_none() {
+            page.reverse();
+        }
     }
-    let mut from = 0;
-    while held > crate::MAX_PAGE_BYTES && page.len() - from > 1 {
-        held -= page[from].message.body.len();
-        from += 1;
-    }
-    page.drain(..from);
     Ok(Page {
         epoch: record.epoch,
         entries: page,

@@ -95,7 +95,7 @@ pub(super) fn write(
         expiry.remove((at, route, key))?;
     }
     if old.is_some() {
-        usage.keys -= 1;
+        usage.keys = usage.keys.saturating_sub(1);
         usage.key_bytes = usage.key_bytes.saturating_sub(old_bytes);
     }
     if let Some((value, expires_at_ms, bytes)) = new {

@@ -104,7 +104,7 @@ fn history_and_keys_survive_closing_and_opening_the_file_again() {
 }
 
 #[test]
-fn the_data_dir_is_created_private_and_a_second_gateway_on_it_is_refused_naming_the_file() {
+fn the_data_dir_and_file_are_private_and_a_second_gateway_on_them_is_refused_naming_the_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = Scratch::new("lock");
     let first = Embedded::open(&dir.0.join("nested")).unwrap();
@@ -113,6 +113,8 @@ fn the_data_dir_is_created_private_and_a_second_gateway_on_it_is_refused_naming_
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
+    let file = std::fs::metadata(dir.0.join("nested").join(FILE_NAME)).unwrap();
+    assert_eq!(file.permissions().mode() & 0o777, 0o600);
     let error = match Embedded::open(&dir.0.join("nested")) {
         Ok(_) => panic!("a second store opened the same file"),
         Err(e) => format!("{e:#}"),

@@ -233,22 +233,9 @@ pub(super) async fn remove(
         if if_revision.is_some_and(|expected| expected != now.revision()) {
             return Err(Attempt::Done(StoreError::Conflict(now.revision())));
         }
-        match now.sequence {
-            Some(sequence) => Ok(delete(broker, names, &subject, sequence).await?),
-            // Nothing to delete: the answer is the bucket's latest revision, as no write was made.
-            None => {
-                let stream = broker
-                    .js
-                    .get_stream_no_info(names.kv_stream())
-                    .await
-                    .map_err(|e| Refusal::Failed(e.to_string()))?;
-                let info = stream
-                    .get_info()
-                    .await
-                    .map_err(|e| Refusal::Failed(format!("bucket info: {e}")))?;
-                Ok(info.state.last_sequence)
-            }
-        }
+        // Like every write, removing a key that does not exist takes a revision of its own: a deletion marker expected
+        // to be the subject's first message (sequence 0), purged at once.
+        Ok(delete(broker, names, &subject, now.sequence.unwrap_or(0)).await?)
     })
     .await
 }

@@ -5,7 +5,7 @@
 //! - `get <key>` → `value <revision> <text>` or `none`;
 //! - `set <key> <value> [ttl=<ms>] [if=<revision>]` and `remove <key> [if=<revision>]` → `written <revision>`;
 //! - `burst <n> <key>`: `n` gets at once, answering only the refusals, as `refused <n> <refusal>` (the cap on waiting
-//!   requests);
+//!   requests); `reads <n> <group>` the same with history reads (their own cap);
 //! - a request the gateway refuses answers `refused <refusal>`; one that fails, `error <error>`.
 //!
 //! Every request is owned by the connection that asked, and its answer goes back to it.
@@ -64,10 +64,13 @@ impl Plugin for Keeper {
                 storage::set(key, value, ttl, option(options, "if"), owner)
             }
             ["remove", key, options @ ..] => storage::remove(key, option(options, "if"), owner),
-            ["burst", n, key] => {
+            [kind @ ("burst" | "reads"), n, name] => {
                 let n: usize = n.parse().unwrap_or(0);
                 let refused: Vec<StorageRefusal> = (0..n)
-                    .filter_map(|_| storage::get(key, owner).err())
+                    .filter_map(|_| match *kind {
+                        "burst" => storage::get(name, owner).err(),
+                        _ => history::read(name, None, 1, owner).err(),
+                    })
                     .collect();
                 if let Some(first) = refused.first() {
                     answer(conn, format!("refused {} {first:?}", refused.len()));

@@ -59,9 +59,9 @@ declare module 'wssgate:plugin/history@1.2.0' {
     /**
      * True when `entries` starts right after the position asked for (or is the latest page, when none was
      * given): nothing between them is missing. False when the position's epoch is not the group's current one
-     * (also when the group has no history at all), when its offset is past the group's last one, or when
-     * retention (`size`, `ttl_secs`) removed messages after it: the page then starts at the oldest message
-     * kept.
+     * (also when the group has no history at all) or when retention (`size`, `ttl_secs`) removed messages after
+     * it — the page then starts at the oldest message kept — and when its offset is past the group's last one
+     * (the page is then empty).
      */
     complete: boolean,
   }

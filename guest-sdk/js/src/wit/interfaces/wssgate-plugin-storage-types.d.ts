@@ -25,7 +25,8 @@ declare module 'wssgate:plugin/storage-types@1.2.0' {
    * `max_value_bytes`.
    * ## `"too-many-pending"`
    * 
-   * The instance already has `max_storage_requests_per_instance` requests waiting for their events.
+   * The instance already has `max_storage_requests_per_instance` requests waiting for their events, or (for a
+   * `read`) 16 history reads: each answer is a page held by the host until the plugin takes it.
    * ## `"unknown-connection"`
    * 
    * The owner is not a connection (open or deferred) of this route served by this instance.

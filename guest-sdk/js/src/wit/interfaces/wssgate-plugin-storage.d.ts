@@ -9,7 +9,8 @@ declare module 'wssgate:plugin/storage@1.2.0' {
   export function get(key: string, owner: ConnectionId | undefined): StorageRequestId;
   /**
    * Writes a key, expiring after `ttl-ms` when given (0: expired at once). An expired key reads as absent at
-   * once, and counts against `max_keys` and `max_bytes` until the gateway removes it (within about a second).
+   * once, and counts against `max_keys` and `max_bytes` until the gateway removes it: on one node within about a
+   * second; with JetStream when it is next read or written.
    * With `if-revision`, only when the key's current revision is
    * that one (0: only when the key does not exist) — compare-and-set; otherwise the event carries `conflict`. One
    * `on-written` follows, once the write is durable.
