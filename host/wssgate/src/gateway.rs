@@ -430,6 +430,18 @@ impl Gateway {
         }
         let remembers =
             |r: &wssgate_config::RouteConfig| r.history.is_some() || r.storage.is_some();
+        if config.cluster.is_some() {
+            for route in &config.routes {
+                let before = old.routes.iter().find(|o| o.path == route.path);
+                if before
+                    .is_some_and(|o| (&o.history, &o.storage) != (&route.history, &route.storage))
+                {
+                    tracing::warn!(route = %route.path,
+                        "the reloaded config changes the route's [route.history] or [route.storage]: in JetStream \
+                         its stream and bucket keep their limits until a restart");
+                }
+            }
+        }
         if self.store.is_none() && config.routes.iter().any(remembers) {
             tracing::warn!(
                 "the reloaded config gives a route [route.history] or [route.storage], but the gateway started \

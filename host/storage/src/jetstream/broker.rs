@@ -126,14 +126,16 @@ impl Broker {
         RouteNames::new(&self.prefix, &space.route)
     }
 
-    /// Makes the route's history stream, or updates its limits when the caps changed (one request per route and
-    /// caps; again after `forget_history`).
+    /// Makes the route's history stream, or sets its limits, once per store (and again after `forget_history`): with
+    /// the caps of the store's first use, which are the config's at start. A reload that changes a route's caps
+    /// applies on restart, so a retired instance's requests (old caps) and a new one's never make the stream's limits
+    /// flip back and forth — each smaller limit would delete history for good.
     pub async fn history_stream(
         &self,
         names: &RouteNames,
         caps: &HistoryConfig,
     ) -> Result<(), Refusal> {
-        if lock(&self.history_streams).get(&names.history_stream) == Some(caps) {
+        if lock(&self.history_streams).contains_key(&names.history_stream) {
             return Ok(());
         }
         let config = Config {
@@ -159,9 +161,9 @@ impl Broker {
         lock(&self.history_streams).remove(&names.history_stream);
     }
 
-    /// Makes the route's key-value bucket, or updates its limits (as `history_stream`).
+    /// Makes the route's key-value bucket, or sets its limits, once per store (as `history_stream`).
     pub async fn kv_stream(&self, names: &RouteNames, caps: &StorageConfig) -> Result<(), Refusal> {
-        if lock(&self.kv_streams).get(&names.bucket) == Some(caps) {
+        if lock(&self.kv_streams).contains_key(&names.bucket) {
             return Ok(());
         }
         // A KV bucket as the KV convention lays it out (so `nats kv` tools read it), with history 1 and

@@ -201,16 +201,17 @@ pub(super) async fn set(
     let subject = names.key_subject(key);
     retrying(broker, names, caps, || async {
         let mut headers = HeaderMap::new();
-        if let Some(expected) = if_revision {
-            let now = current(broker, names, &subject).await?;
-            if now.revision() != expected {
-                return Err(Attempt::Done(StoreError::Conflict(now.revision())));
-            }
-            headers.insert(
-                NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-                now.sequence.unwrap_or(0).to_string(),
-            );
+        let now = current(broker, names, &subject).await?;
+        if if_revision.is_some_and(|expected| now.revision() != expected) {
+            return Err(Attempt::Done(StoreError::Conflict(now.revision())));
         }
+        // Every write names the message it replaces, also without `if_revision` (then a race with another writer is
+        // retried, and the last one wins): a publish the client kept queued while the broker was away, and that
+        // this store already answered `unavailable`, cannot land later over a newer acknowledged write.
+        headers.insert(
+            NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            now.sequence.unwrap_or(0).to_string(),
+        );
         if let Some(ttl) = ttl {
             let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
             headers.insert(EXPIRES, now_ms().saturating_add(ttl_ms).to_string());
