@@ -96,4 +96,9 @@ for target in $targets; do
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$target" "$seconds" "$execs" "$edges" \
         "$map" "$crashes" "$hangs" >>"$here/runs.tsv"
 done
+echo
+echo "so far, from fuzz/runs.tsv:"
+awk -F'\t' 'NR > 1 { s[$2] += $3; e[$2] += $4; if ($5 > m[$2]) m[$2] = $5; c[$2] += $7 + $8 }
+    END { printf "%-20s %8s %12s %10s %8s\n", "target", "seconds", "executions", "max edges", "crashes"
+          for (t in s) printf "%-20s %8d %12d %10d %8d\n", t, s[t], e[t], m[t], c[t] }' "$here/runs.tsv" | sort
 exit $status

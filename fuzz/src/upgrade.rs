@@ -64,7 +64,7 @@ pub fn upgrade(data: &[u8]) {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    match status {
+    match *status {
         101 => {
             let accept = header("sec-websocket-accept").expect("a 101 has Sec-WebSocket-Accept");
             assert_eq!(accept.len(), 28, "a base64 SHA-1");

@@ -105,18 +105,18 @@ const REQUESTS: &[(&str, &[u8])] = &[
 
 fn upgrade(seeds: &mut Seeds) -> std::io::Result<()> {
     for (name, request) in REQUESTS {
-        seeds.write("upgrade", name, &[b"\0", *request].concat())?;
+        seeds.write("upgrade", name, &[&b"\0"[..], *request].concat())?;
     }
     // The same request a byte, and seven bytes, at a time.
     seeds.write(
         "upgrade",
         "chromium-trickled",
-        &[b"\x01", REQUESTS[0].1].concat(),
+        &[&b"\x01"[..], REQUESTS[0].1].concat(),
     )?;
     seeds.write(
         "upgrade",
         "nginx-in-pieces",
-        &[b"\x07", REQUESTS[5].1].concat(),
+        &[&b"\x07"[..], REQUESTS[5].1].concat(),
     )
 }
 
@@ -340,8 +340,8 @@ fn cluster(seeds: &mut Seeds) -> std::io::Result<()> {
         ),
         ("presence", "wssgate.presence", node.heartbeat()),
     ] {
-        let sealed = sealer.seal(subject, &[&body]);
-        let seed = [&[subject.len() as u8], subject.as_bytes(), &sealed].concat();
+        let sealed = sealer.seal(subject, &[body.as_slice()]);
+        let seed = [&[subject.len() as u8][..], subject.as_bytes(), &sealed[..]].concat();
         seeds.write("cluster_envelope", name, &seed)?;
     }
     // Replay records: (tag, sequence number, time offset / 16 ms, 3 bytes of body), in and out of order and window.
@@ -357,8 +357,8 @@ fn cluster(seeds: &mut Seeds) -> std::io::Result<()> {
     .flat_map(|&(tag, seq, offset)| {
         [
             &[tag][..],
-            &seq.to_be_bytes(),
-            &offset.to_be_bytes(),
+            &seq.to_be_bytes()[..],
+            &offset.to_be_bytes()[..],
             b"abc",
         ]
         .concat()
@@ -367,7 +367,7 @@ fn cluster(seeds: &mut Seeds) -> std::io::Result<()> {
     seeds.write(
         "cluster_envelope",
         "replay",
-        &[&[0u8][..], &records].concat(),
+        &[&[0u8][..], &records[..]].concat(),
     )
 }
 
@@ -440,9 +440,9 @@ fn deflate(seeds: &mut Seeds) -> std::io::Result<()> {
     let mut shared = Deflater::new(1, 15, false);
     let mut own = Deflater::new(6, 10, true);
     let hello = frame(0xc1, &shared.deflate(b"hello, hello, hello"));
-    seeds.write("deflate_inflate", "text", &[&[0, 0][..], &hello].concat())?;
+    seeds.write("deflate_inflate", "text", &[&[0, 0][..], &hello[..]].concat())?;
     let bomb = frame(0xc2, &shared.deflate(&[0; 100_000]));
-    seeds.write("deflate_inflate", "bomb", &[&[0, 0][..], &bomb].concat())?;
+    seeds.write("deflate_inflate", "bomb", &[&[0, 0][..], &bomb[..]].concat())?;
     // A context kept across messages, a compressed message in two frames with a ping between, a plain one.
     let first = frame(0xc1, &own.deflate(b"{\"type\":\"chat\",\"text\":\"one\"}"));
     let second = own.deflate(b"{\"type\":\"chat\",\"text\":\"two\"}");
@@ -458,7 +458,7 @@ fn deflate(seeds: &mut Seeds) -> std::io::Result<()> {
     seeds.write(
         "deflate_inflate",
         "takeover-fragments",
-        &[&[5, 7][..], &stream].concat(),
+        &[&[5, 7][..], &stream[..]].concat(),
     )
 }
 

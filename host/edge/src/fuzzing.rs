@@ -27,13 +27,13 @@ pub fn proxy_v1(line: &[u8]) -> Result<Option<SocketAddr>, String> {
     proxy::parse_v1(line)
 }
 
-/// A PROXY v2 header as the reader hands it over: the 16-byte preamble and exactly the address block its length
-/// field names. `None` for bytes the reader would never pass (another signature, or another length).
-pub fn proxy_v2(header: &[u8]) -> Option<Result<Option<SocketAddr>, String>> {
-    let preamble = header.get(..16)?;
-    let len = u16::from_be_bytes([preamble[14], preamble[15]]) as usize;
-    (preamble[..12] == proxy::V2_SIGNATURE && header.len() == 16 + len)
-        .then(|| proxy::parse_v2(header))
+/// What a PROXY v2 listener makes of a connection whose bytes after the 12-byte signature are `rest`: the header
+/// read as the reader reads it (the 16-byte preamble and as many bytes as its length field names), or `None` when
+/// the connection ends before that.
+pub fn proxy_v2(rest: &[u8]) -> Option<Result<Option<SocketAddr>, String>> {
+    let stream = [&proxy::V2_SIGNATURE[..], rest].concat();
+    let len = u16::from_be_bytes([*stream.get(14)?, *stream.get(15)?]) as usize;
+    Some(proxy::parse_v2(stream.get(..16 + len)?))
 }
 
 /// The client's address for a request from `peer` with `headers` (names in lower case).
