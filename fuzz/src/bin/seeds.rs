@@ -204,7 +204,7 @@ fn admin(seeds: &mut Seeds) -> std::io::Result<()> {
         (
             "chunked",
             "\x01POST /api/broadcast HTTP/1.1\r\nAuthorization: Bearer fuzz-admin-token\r\n\
-             Transfer-Encoding: chunked\r\n\r\n10\r\n{\"route\":\"/chat\",\r\n13\r\n\"message\":\"chunks\"}\r\n0\r\n\r\n"
+             Transfer-Encoding: chunked\r\n\r\n11\r\n{\"route\":\"/chat\",\r\n13\r\n\"message\":\"chunks\"}\r\n0\r\n\r\n"
                 .to_owned(),
         ),
     ];

@@ -3,10 +3,12 @@
 //! Hidden from the docs and used by nothing else.
 
 use crate::{AdminApi, ProcessInfo, Served, Tokens, serve_connection};
+use std::cell::Cell;
 use std::collections::HashSet;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,7 +23,8 @@ pub const METRICS_TOKEN: &str = "fuzz-metrics-token";
 pub const ROUTES: [&str; 2] = ["/chat", "/wss"];
 
 /// Serves `input` as what one client sent on a connection from `peer`, to a fresh admin listener's state (so that
-/// one input's token failures do not throttle the next); returns the bytes written back. Needs a tokio runtime with
+/// one input's token failures do not throttle the next), until the server waits for more; returns the bytes written
+/// back. Needs a tokio runtime with
 /// time (hyper's and the body's timeouts).
 pub async fn serve(peer: IpAddr, input: &[u8]) -> Vec<u8> {
     let limits = wssgate_config::limits::Limits::default();
@@ -49,18 +52,42 @@ pub async fn serve(peer: IpAddr, input: &[u8]) -> Vec<u8> {
         },
         failures: Mutex::default(),
     });
+    let (starved, closed) = (Cell::new(false), Cell::new(false));
     let mut stream = Memory {
         input,
         output: Vec::new(),
+        starved: &starved,
+        closed: &closed,
     };
-    serve_connection(&mut stream, peer, served).await;
+    {
+        let mut connection = pin!(serve_connection(&mut stream, peer, served));
+        // The client waits for the answers to all it sent: until the server waits for more.
+        let ended = poll_fn(|cx| match connection.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(true),
+            Poll::Pending if starved.get() => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        // Then it closes the connection, and the server sees it.
+        if !ended {
+            closed.set(true);
+            poll_fn(|cx| {
+                let _ = connection.as_mut().poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+        }
+    }
     stream.output
 }
 
-/// A connection whose client sent `input` and then closed its side; what the server writes is kept.
+/// A connection whose client sent `input`, then waited (`starved` once the server read it all), then closed
+/// (`closed`, set from outside); what the server writes is kept.
 struct Memory<'a> {
     input: &'a [u8],
     output: Vec<u8>,
+    starved: &'a Cell<bool>,
+    closed: &'a Cell<bool>,
 }
 
 impl AsyncRead for Memory<'_> {
@@ -70,6 +97,10 @@ impl AsyncRead for Memory<'_> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.input.is_empty() && !this.closed.get() {
+            this.starved.set(true);
+            return Poll::Pending;
+        }
         let n = this.input.len().min(buf.remaining());
         buf.put_slice(&this.input[..n]);
         this.input = &this.input[n..];
