@@ -30,8 +30,8 @@ if ! cargo afl --version >/dev/null 2>&1; then
     cargo install cargo-afl --locked
 fi
 # cargo-afl builds its AFL++ (afl-fuzz and the runtime) once, from the sources it ships; a C compiler and make do.
-if ! cargo afl config --build >/dev/null 2>&1 && ! ls "${XDG_DATA_HOME:-$HOME/.local/share}"/afl.rs/*/*/afl/bin/afl-fuzz >/dev/null 2>&1; then
-    cargo afl config --build --force
+if ! ls "${XDG_DATA_HOME:-$HOME/.local/share}"/afl.rs/*/*/afl/bin/afl-fuzz >/dev/null 2>&1; then
+    cargo afl config --build
 fi
 (cd "$here/afl" && cargo afl build --release --locked)
 
@@ -98,7 +98,7 @@ for target in $targets; do
 done
 echo
 echo "so far, from fuzz/runs.tsv:"
+printf '%-20s %8s %12s %10s %8s\n' target seconds executions 'max edges' crashes
 awk -F'\t' 'NR > 1 { s[$2] += $3; e[$2] += $4; if ($5 > m[$2]) m[$2] = $5; c[$2] += $7 + $8 }
-    END { printf "%-20s %8s %12s %10s %8s\n", "target", "seconds", "executions", "max edges", "crashes"
-          for (t in s) printf "%-20s %8d %12d %10d %8d\n", t, s[t], e[t], m[t], c[t] }' "$here/runs.tsv" | sort
+    END { for (t in s) printf "%-20s %8d %12d %10d %8d\n", t, s[t], e[t], m[t], c[t] }' "$here/runs.tsv" | sort
 exit $status
