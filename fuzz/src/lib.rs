@@ -20,8 +20,11 @@ pub use deflate::{deflate_inflate, deflate_offer};
 pub use upgrade::{proxy, upgrade};
 pub use webhook::webhook;
 
+/// A fuzz target: it panics on an input that breaks a property.
+pub type Target = fn(&[u8]);
+
 /// Every target by name: the names of `corpus/` and `regressions/`'s folders and of `afl/`'s binaries.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("upgrade", upgrade),
     ("proxy", proxy),
     ("admin", admin),

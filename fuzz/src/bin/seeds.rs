@@ -440,9 +440,17 @@ fn deflate(seeds: &mut Seeds) -> std::io::Result<()> {
     let mut shared = Deflater::new(1, 15, false);
     let mut own = Deflater::new(6, 10, true);
     let hello = frame(0xc1, &shared.deflate(b"hello, hello, hello"));
-    seeds.write("deflate_inflate", "text", &[&[0, 0][..], &hello[..]].concat())?;
+    seeds.write(
+        "deflate_inflate",
+        "text",
+        &[&[0, 0][..], &hello[..]].concat(),
+    )?;
     let bomb = frame(0xc2, &shared.deflate(&[0; 100_000]));
-    seeds.write("deflate_inflate", "bomb", &[&[0, 0][..], &bomb[..]].concat())?;
+    seeds.write(
+        "deflate_inflate",
+        "bomb",
+        &[&[0, 0][..], &bomb[..]].concat(),
+    )?;
     // A context kept across messages, a compressed message in two frames with a ping between, a plain one.
     let first = frame(0xc1, &own.deflate(b"{\"type\":\"chat\",\"text\":\"one\"}"));
     let second = own.deflate(b"{\"type\":\"chat\",\"text\":\"two\"}");
