@@ -12,6 +12,9 @@
 //! hopeless. The tokens are the running config's: a reload replaces them. `/api/status` ([`status`]) is what
 //! `wssgate status` shows.
 
+// For the fuzz targets in `fuzz/` only: the request handling they run (see the module's doc).
+#[doc(hidden)]
+pub mod fuzzing;
 mod status;
 
 pub use status::ProcessInfo;
@@ -203,6 +206,15 @@ async fn connection(
     served: Arc<Served>,
     _slot: OwnedSemaphorePermit,
 ) {
+    serve_connection(WriteTimeout::new(tcp), peer, served).await;
+}
+
+/// Serves the requests that come in on `io` from `peer` (a connection's socket; the fuzz targets' bytes in memory).
+async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: IO,
+    peer: IpAddr,
+    served: Arc<Served>,
+) {
     let service = service_fn(move |request| {
         let served = served.clone();
         async move { Ok::<_, Infallible>(serve(&served, peer, request).await) }
@@ -213,7 +225,7 @@ async fn connection(
         .max_header_size(MAX_HEAD)
         .max_headers(MAX_HEADERS)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(WriteTimeout::new(tcp)), service)
+        .serve_connection(TokioIo::new(io), service)
         .await;
 }
 

@@ -14,3 +14,14 @@ mod wire;
 
 pub use link::ClusterLink;
 pub use state::LinkState;
+
+/// For the fuzz targets (`fuzz/`, crate `wssgate-fuzz`) only: the wire format's private readers — publications,
+/// their reassembly from chunks, presence announcements and the envelope — which are what any NATS client on the
+/// cluster's prefix can send a node. Hidden from the docs; the targets call the real code through it.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::presence::fuzzing::{Held, held, view};
+    pub use crate::presence::{Announcer, Heard, Piece, RemoteView};
+    pub use crate::seal::{Key, Opened, Reject, Replay, Sealer, WINDOW};
+    pub use crate::wire::{Reassembly, ReassemblyBudget, decode, encode, frames};
+}

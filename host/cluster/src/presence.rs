@@ -721,6 +721,9 @@ impl RemoteView {
     }
 }
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

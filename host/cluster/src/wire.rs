@@ -277,7 +277,8 @@ impl Default for ReassemblyBudget {
 }
 
 impl ReassemblyBudget {
-    fn with_limit(limit: usize) -> Self {
+    /// A budget of `limit` bytes (tests and the fuzz targets use small ones).
+    pub fn with_limit(limit: usize) -> Self {
         ReassemblyBudget {
             limit,
             held: AtomicUsize::new(0),
@@ -289,6 +290,11 @@ impl ReassemblyBudget {
     /// The bytes held now, overheads included.
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// The senders with partial publications now.
+    pub fn senders(&self) -> usize {
+        lock(&self.senders).len()
     }
 
     /// Takes `bytes` from the budget; false (and nothing taken) when they do not fit.

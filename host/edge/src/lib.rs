@@ -9,6 +9,9 @@ pub mod acme;
 mod compression;
 pub mod connection;
 pub mod context;
+// For the fuzz targets in `fuzz/` only: the private readers they run (see the module's doc).
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod listener;
 mod private_file;
 pub mod proxy;

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use wssgate_config::{ClientAddress, TrustedProxies};
 
 /// The signature that opens a PROXY protocol v2 header.
-const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+pub(crate) const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v1 header, including its CRLF.
 const V1_MAX: usize = 107;
 
@@ -144,7 +144,7 @@ fn parse_hop(text: &str) -> Option<SocketAddr> {
 }
 
 /// `PROXY TCP4 <src> <dst> <sport> <dport>` or `PROXY UNKNOWN ...`.
-fn parse_v1(line: &[u8]) -> Result<Option<SocketAddr>, String> {
+pub(crate) fn parse_v1(line: &[u8]) -> Result<Option<SocketAddr>, String> {
     let text = std::str::from_utf8(line).map_err(|_| "a PROXY v1 header that is not ASCII")?;
     let parts: Vec<&str> = text.split(' ').collect();
     match parts.as_slice() {
@@ -170,7 +170,7 @@ fn parse_v1(line: &[u8]) -> Result<Option<SocketAddr>, String> {
 }
 
 /// The 16-byte v2 preamble and its address block.
-fn parse_v2(header: &[u8]) -> Result<Option<SocketAddr>, String> {
+pub(crate) fn parse_v2(header: &[u8]) -> Result<Option<SocketAddr>, String> {
     let version_command = header[12];
     if version_command >> 4 != 2 {
         return Err(format!(

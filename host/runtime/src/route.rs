@@ -72,16 +72,27 @@ impl Route {
             instances.push(Rc::new(RefCell::new(instance)));
         }
         Ok(Route {
-            index: template.context.index,
-            path: template.config.path.clone(),
-            subprotocols: template.config.subprotocols.clone(),
-            allowed_origins: template.config.allowed_origins.clone(),
-            accept_timeout: template.config.accept_timeout,
-            max_connections_per_ip: template.config.max_connections_per_ip,
-            compression: template.config.compression,
             instances,
-            next: Cell::new(0),
+            ..Route::without_instances(template.context.index, &template.config)
         })
+    }
+
+    /// The route's settings, with no plugin instance yet: [`Route::instantiate`] adds them. Public (hidden) for the
+    /// fuzz targets (`fuzz/`), which decide upgrades against routes without wasmtime; such a route's connections
+    /// find no instance (503).
+    #[doc(hidden)]
+    pub fn without_instances(index: usize, config: &RouteConfig) -> Route {
+        Route {
+            index,
+            path: config.path.clone(),
+            subprotocols: config.subprotocols.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+            accept_timeout: config.accept_timeout,
+            max_connections_per_ip: config.max_connections_per_ip,
+            compression: config.compression,
+            instances: Vec::new(),
+            next: Cell::new(0),
+        }
     }
 
     /// Stops the route-wide work of every instance: a reload replaced this generation (see
