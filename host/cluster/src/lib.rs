@@ -21,7 +21,7 @@ pub use state::LinkState;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::presence::fuzzing::{Held, held, view};
-    pub use crate::presence::{Announcer, Heard, Piece, RemoteView};
-    pub use crate::seal::{Key, Opened, Reject, Replay, Sealer, WINDOW};
+    pub use crate::presence::{Announcer, Piece, RemoteView};
+    pub use crate::seal::{Key, Opened, Replay, Sealer, WINDOW};
     pub use crate::wire::{Reassembly, ReassemblyBudget, decode, encode, frames};
 }
