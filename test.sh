@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on this machine, installing first what the tests need:
 # the wasm32-wasip2 target, and the system tools the end-to-end tests drive (nginx, Chromium,
-# systemd-socket-activate, pebble, nats-server, lintian, Python `websockets`, the Node packages in tests/interop/node,
-# the npm workspace of the TypeScript SDK and plugins (package.json at the root), the Python venv `.venv` with the
+# systemd-socket-activate, pebble, nats-server, lintian, Python `websockets`, the Node packages in tests/interop/node and
+# bench/node, the npm workspace of the TypeScript SDK and plugins (package.json at the root), the Python venv `.venv` with the
 # Python SDK and componentize-py (guest-sdk/python/requirements.txt), mdbook, which builds the book in docs/, and
 # cargo-deb, which builds the Debian package the package test installs, and Autobahn|Testsuite in .autobahn/).
 # The README's Quick start and .ci/run both call this script.
@@ -103,6 +103,11 @@ install_tools() {
     say "installing the Node packages of tests/interop/node (npm ci)"
     (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error) \
       || say "could not install the Node packages (cd tests/interop/node && npm ci): the tests that need them will fail"
+  fi
+  if ! [ -f bench/node/node_modules/ws/package.json ]; then
+    say "installing the benchmarks' Node client (cd bench/node && npm ci)"
+    (cd bench/node && npm ci --no-audit --no-fund --loglevel=error) \
+      || say "could not install bench/node's packages (cd bench/node && npm ci): the benchmark smoke test will fail"
   fi
 }
 

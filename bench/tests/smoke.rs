@@ -9,6 +9,11 @@ use wssgate_tests::process::{SIGTERM, stop_group};
 
 /// Runs benchrun's `scenarios` once each against the debug gateway; returns its table and JSON report.
 fn run_benchrun(scenarios: &[&str]) -> (String, serde_json::Value) {
+    run_benchrun_with(scenarios, &[])
+}
+
+/// The same, with more arguments for benchrun.
+fn run_benchrun_with(scenarios: &[&str], extra: &[&str]) -> (String, serde_json::Value) {
     let gateway = wssgate_tests::gateway_binary();
     let plugins = wssgate_tests::plugin("echo-ok")
         .parent()
@@ -21,6 +26,8 @@ fn run_benchrun(scenarios: &[&str]) -> (String, serde_json::Value) {
     ));
     // In a group of its own, so that a timeout stops the servers benchrun started along with it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_benchrun"))
+        // From the repository's root, as a person runs it: the node client is found from there.
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .process_group(0)
         .arg("--scenario")
         .args(scenarios)
@@ -31,6 +38,7 @@ fn run_benchrun(scenarios: &[&str]) -> (String, serde_json::Value) {
         .arg(&plugins)
         .arg("--json")
         .arg(&json)
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starting benchrun");
@@ -117,6 +125,47 @@ fn smoke_scenario_runs_both_servers_and_reports() {
                 .as_f64()
                 .is_some_and(|s| s > 0.0 && s < 1.0),
             "the gateway's plugin share comes from its /metrics: {summary}"
+        );
+    }
+}
+
+/// `--baseline-command` starts any server as the baseline (here our own reference server, standing in for
+/// uWebSockets, which is not built in CI), and `--client node` drives both servers with Node's `ws` instead of
+/// loadgen: the two ways BENCHMARKS.md compares the gateway with uWebSockets through an independent client.
+#[test]
+#[ignore = "needs bench/node's ws package (./test.sh installs it)"]
+fn an_external_baseline_driven_by_the_node_client() {
+    wssgate_tests::require_tool(
+        "Node's ws for the benchmarks",
+        std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/node/node_modules/ws/package.json"
+        )),
+        "cd bench/node && npm ci",
+    );
+    let baseline = std::path::Path::new(env!("CARGO_BIN_EXE_benchrun")).with_file_name("baseline");
+    let command = format!(
+        "{} --address {{address}} --cert {{cert}} --key {{key}} --mode ok",
+        baseline.display()
+    );
+    for client in ["loadgen", "node"] {
+        let (table, summary) = run_benchrun_with(
+            &["smoke-external"],
+            &["--baseline-command", &command, "--client", client],
+        );
+        assert!(
+            table.contains("| smoke-external ("),
+            "no row with the {client} client in:\n{table}"
+        );
+        let runs = summary["runs"].as_array().expect("runs");
+        assert_eq!(runs.len(), 2, "{summary}");
+        assert_measured(runs);
+        // The external server is the one measured: its CPU is its own pid's, not a shell's, which would use
+        // almost none.
+        let external = &runs[0]["report"]["server"];
+        assert!(
+            external["cpu_us"].as_f64().unwrap() > 1000.0,
+            "the external server's CPU is measured through exec: {summary}"
         );
     }
 }

@@ -7,6 +7,13 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 mod scenarios;
+
+/// Which program drives the load.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Client {
+    Loadgen,
+    Node,
+}
 mod servers;
 mod summary;
 
@@ -18,10 +25,11 @@ use summary::*;
 #[derive(Parser)]
 #[command(about)]
 pub(crate) struct Args {
-    /// Scenarios to run: a b c d e f g h i n o w x ts py, `all`, or `smoke` and `smoke-paced` (two-second checks that the
-    /// harness works, the second with the paced client and the tuned baseline), and `smoke-webhook` (the webhook
-    /// route against nginx). w, x and smoke-webhook need nginx; n and o need nats-server; ts and py need the
-    /// TypeScript and Python echo plugins (`--ts-echo`, `--py-echo`; `all` leaves them out when they are not built).
+    /// Scenarios to run: a b c d e f g h i n o u1 u8 w x ts py, `all`, or `smoke` and `smoke-paced` (two-second
+    /// checks that the harness works, the second with the paced client and the tuned baseline), `smoke-external`
+    /// (against `--baseline-command`) and `smoke-webhook` (the webhook route against nginx). w, x and smoke-webhook
+    /// need nginx; n and o need nats-server; ts and py need the TypeScript and Python echo plugins (`--ts-echo`,
+    /// `--py-echo`); u1 and u8 need `--baseline-command`. `all` leaves out what it lacks, and says so.
     #[arg(long, num_args = 1.., default_values = ["all"])]
     pub(crate) scenario: Vec<String>,
     /// Runs of each server per scenario (alternating baseline and gateway).
@@ -61,6 +69,20 @@ pub(crate) struct Args {
     /// Core the load generator is pinned to.
     #[arg(long, default_value_t = 1)]
     pub(crate) client_core: usize,
+    /// A server of your own as the baseline of scenarios u1, u8 and smoke-external: a shell command, run with `exec`
+    /// (so that the process measured is the server itself, which must run in one process), pinned to the server
+    /// core, in which `{address}`, `{port}`, `{cert}` and `{key}` are replaced by where to listen (on 127.0.0.1)
+    /// and the run's certificate and key (PEM). For example uWebSockets' `SSLApp` answering `ok`:
+    /// `--baseline-command '/tmp/uws/ok {port} {cert} {key}'`.
+    #[arg(long)]
+    pub(crate) baseline_command: Option<String>,
+    /// The path the external baseline serves its WebSocket at.
+    #[arg(long, default_value = "/")]
+    pub(crate) baseline_path: String,
+    /// The client that drives the echo scenarios: `loadgen` (ours), or `node` (Node's `ws`, bench/node/echo.mjs,
+    /// always paced: an independent witness; `npm ci` in bench/node first). The other modes need loadgen.
+    #[arg(long, value_enum, default_value = "loadgen")]
+    pub(crate) client: Client,
     /// Also write every run's report and the summary as JSON to this file.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
@@ -79,6 +101,23 @@ fn main() -> Result<()> {
     let wanted: Vec<&Scenario> = if args.scenario.iter().any(|s| s == "all") {
         all.iter()
             .filter(|s| !s.name.starts_with("smoke"))
+            .filter(|s| match s.needs_option(&args) {
+                Some(option) => {
+                    eprintln!("== scenario {} left out: it needs {option}", s.name);
+                    false
+                }
+                None => true,
+            })
+            .filter(|s| {
+                let echo = s.is_echo();
+                if !echo && args.client == Client::Node {
+                    eprintln!(
+                        "== scenario {} left out: the node client drives echo only",
+                        s.name
+                    );
+                }
+                echo || args.client == Client::Loadgen
+            })
             .filter(|s| match s.needs_plugin(&args) {
                 Some(missing) if !missing.is_file() => {
                     eprintln!(
@@ -102,6 +141,15 @@ fn main() -> Result<()> {
             .collect::<Result<_>>()?
     };
     for scenario in &wanted {
+        if let Some(option) = scenario.needs_option(&args) {
+            bail!("scenario {} needs {option}", scenario.name);
+        }
+        if args.client == Client::Node && !scenario.is_echo() {
+            bail!(
+                "scenario {}: the node client drives echo loads only",
+                scenario.name
+            );
+        }
         if let Some(plugin) = scenario.needs_plugin(&args)
             && !plugin.is_file()
         {

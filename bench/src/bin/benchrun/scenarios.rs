@@ -51,10 +51,27 @@ pub(crate) enum Baseline {
     Nginx,
     /// The gateway itself on another route: what the scenario's route adds to it.
     Gateway { path: &'static str },
+    /// Any server, started by `--baseline-command` and reached at `--baseline-path`: uWebSockets, say.
+    External,
 }
 
 impl Scenario {
     /// The plugin outside the shipped ones that the scenario's gateway route needs, if any.
+    /// What the scenario needs that this run was not given, if anything: an external baseline's command.
+    pub(crate) fn needs_option(&self, args: &Args) -> Option<&'static str> {
+        (matches!(self.baseline, Baseline::External) && args.baseline_command.is_none())
+            .then_some("--baseline-command")
+    }
+
+    /// True when loadgen runs the scenario in echo mode against WebSocket servers (what the node client can do).
+    pub(crate) fn is_echo(&self) -> bool {
+        self.load
+            .windows(2)
+            .any(|w| w[0] == "--mode" && w[1] == "echo")
+            && !matches!(self.baseline, Baseline::Nginx)
+            && self.nodes != Nodes::Two
+    }
+
     pub(crate) fn needs_plugin<'a>(&self, args: &'a Args) -> Option<&'a std::path::Path> {
         match self.gateway_path {
             "/echo-ts" => Some(&args.ts_echo),
@@ -211,6 +228,24 @@ pub(crate) fn scenarios(args: &Args) -> Vec<Scenario> {
             nodes: Nodes::One,
         },
         Scenario {
+            name: "u1",
+            what: "100 conns x 1 in flight, paced, vs --baseline-command".into(),
+            load: paced(1),
+            gateway_path: "/wss",
+            baseline: Baseline::External,
+            goal: Goal::CpuRatioAtMost(1.0),
+            nodes: Nodes::One,
+        },
+        Scenario {
+            name: "u8",
+            what: "100 conns x 8 in flight, paced, vs --baseline-command".into(),
+            load: paced(8),
+            gateway_path: "/wss",
+            baseline: Baseline::External,
+            goal: Goal::CpuRatioAtMost(1.0),
+            nodes: Nodes::One,
+        },
+        Scenario {
             name: "w",
             what: "100 conns x 1 in flight through plugins/webhook to a local backend, vs the same backend behind nginx proxy_pass".into(),
             load: paced(1),
@@ -279,6 +314,12 @@ pub(crate) fn scenarios(args: &Args) -> Vec<Scenario> {
             &["--paced"],
             true,
         ),
+        Scenario {
+            name: "smoke-external",
+            what: "10 conns x 1 in flight, paced, vs --baseline-command, two seconds".into(),
+            baseline: Baseline::External,
+            ..smoke("smoke-external", "", &["--paced"], false)
+        },
         Scenario {
             name: "smoke-webhook",
             what: "10 conns x 1 in flight through the webhook route, vs nginx proxy_pass, two seconds".into(),

@@ -1,8 +1,8 @@
 //! The processes a run starts and supervises: the gateway (one node or several), the baselines, nginx, hookd and
 //! nats-server, each pinned to its core.
 
-use crate::Args;
 use crate::scenarios::*;
+use crate::{Args, Client};
 use anyhow::{Context, Result, bail};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -19,7 +19,12 @@ pub(crate) struct Tools {
     pub(crate) loadgen: PathBuf,
     /// The webhook scenarios' backend.
     pub(crate) hookd: PathBuf,
+    /// The independent client (`--client node`).
+    pub(crate) node_client: PathBuf,
 }
+
+/// Node's `ws` client, from the runner's working directory (the repository's root).
+const NODE_CLIENT: &str = "bench/node/echo.mjs";
 
 impl Tools {
     pub(crate) fn find(args: &Args) -> Result<Self> {
@@ -32,7 +37,19 @@ impl Tools {
             baseline: here.join("baseline"),
             loadgen: here.join("loadgen"),
             hookd: here.join("hookd"),
+            node_client: std::path::absolute(NODE_CLIENT)?,
         };
+        if args.client == Client::Node
+            && !tools
+                .node_client
+                .with_file_name("node_modules/ws/package.json")
+                .is_file()
+        {
+            bail!(
+                "{} or its ws package is missing: run benchrun from the repository's root after `(cd bench/node && npm ci)`",
+                tools.node_client.display()
+            );
+        }
         for (path, hint) in [
             (&tools.gateway, "cargo build --release -p wssgate"),
             (&tools.baseline, "cargo build --release -p wssgate-bench"),
@@ -62,7 +79,7 @@ pub(crate) struct Server {
     pub(crate) address: SocketAddr,
     /// The gateway's admin listener, for the plugin share.
     pub(crate) admin: Option<SocketAddr>,
-    pub(crate) path: &'static str,
+    pub(crate) path: String,
     /// loadgen arguments for this server only (nginx is driven over HTTP).
     pub(crate) load: Vec<String>,
     /// Programs the server needs (the webhook backend), killed with it.
@@ -299,14 +316,27 @@ impl Server {
                 cluster: cluster.as_deref().map(|url| (url, "first")),
             };
             let command = node.command(tools, args, dir, cert, key, backend)?;
-            (command, Some(admin), route_path)
+            (command, Some(admin), route_path.to_owned())
         } else if let (Baseline::Nginx, Some(backend)) = (scenario.baseline, backend) {
             let config = dir.join("nginx.conf");
             std::fs::write(&config, nginx_config(dir, address, backend, cert, key))?;
             let mut command = pinned(args.server_core, Path::new(NGINX));
             command.arg("-p").arg(dir).arg("-c").arg(&config);
             load = ["--mode", "http"].map(String::from).to_vec();
-            (command, None, "/message")
+            (command, None, "/message".to_owned())
+        } else if let Baseline::External = scenario.baseline {
+            let Some(template) = &args.baseline_command else {
+                bail!("scenario {} needs --baseline-command", scenario.name);
+            };
+            let line = template
+                .replace("{address}", &address.to_string())
+                .replace("{port}", &address.port().to_string())
+                .replace("{cert}", &cert.display().to_string())
+                .replace("{key}", &key.display().to_string());
+            // `exec`, so that the pid loadgen measures is the server's, not the shell's.
+            let mut command = pinned(args.server_core, Path::new("/bin/sh"));
+            command.arg("-c").arg(format!("exec {line}"));
+            (command, None, args.baseline_path.clone())
         } else {
             let Baseline::Stack { mode, tuned } = scenario.baseline else {
                 bail!("scenario {}: no baseline to start", scenario.name);
@@ -324,7 +354,7 @@ impl Server {
             if tuned {
                 command.arg("--tuned");
             }
-            (command, None, "/")
+            (command, None, "/".to_owned())
         };
         let child = command
             .stdin(Stdio::null())
@@ -351,13 +381,20 @@ impl Server {
         cert: &Path,
         scenario: &Scenario,
     ) -> Result<LoadReport> {
-        let mut command = pinned(args.client_core, &tools.loadgen);
+        let mut command = match args.client {
+            Client::Loadgen => pinned(args.client_core, &tools.loadgen),
+            Client::Node => {
+                let mut command = pinned(args.client_core, Path::new("node"));
+                command.arg(&tools.node_client);
+                command
+            }
+        };
         command
             .arg("--json")
             .arg("--address")
             .arg(self.address.to_string())
             .arg("--path")
-            .arg(self.path)
+            .arg(&self.path)
             .arg("--cert")
             .arg(cert)
             .arg("--server-pid")
