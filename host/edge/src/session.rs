@@ -318,7 +318,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .request_close(close_frame(1008, "message rate limit exceeded"));
             return None;
         }
-        let delivered = self.plugin.borrow_mut().on_message(self.id, param);
+        let delivered = self
+            .plugin
+            .borrow_mut()
+            .on_message(self.id, param, &self.outbox);
         if delivered.is_err() {
             self.outbox.force_close(close_frame(1011, "plugin error"));
         }
