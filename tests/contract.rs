@@ -1,5 +1,5 @@
 //! The plugin contract 1.x as a plugin author meets it: what loads (a plugin exporting only the connection events,
-//! plugins built against the frozen 1.0, 1.1, 1.2 and 1.3 WITs, the last answering through `reply-events` by hand), what is refused at load and why (timers, HTTP, history or storage without
+//! plugins built against the frozen 1.0, 1.1 and 1.2 WITs), what is refused at load and why (timers, HTTP, history or storage without
 //! their events, a plugin built for 0.3), `init` refusing its settings in `check`, `serve` and a reload, and deferred upgrades as
 //! the gateway counts them.
 
@@ -61,43 +61,6 @@ async fn a_plugin_built_against_the_frozen_1_2_wit_keeps_history_and_keys() {
     assert_eq!(answers, ["appended 1", "written 1"]);
     assert_eq!(ask(&mut ws, "last").await, "last hello");
     assert_eq!(ask(&mut ws, "notes").await, "notes 1:hello");
-}
-
-/// Contract 1.3's `reply-events` from a plugin that uses it by hand (no SDK): what it returns arrives, `room` is what
-/// the WIT says, and a returned message is treated exactly as a send — past a full queue it closes the connection as
-/// a slow consumer, and after the plugin closed the connection it never arrives. The 1.0 path is never called.
-#[tokio::test]
-async fn a_plugin_built_against_the_frozen_1_3_wit_answers_by_returning_and_a_return_is_a_send() {
-    let gw = TestGateway::start(&route(
-        "/frozen",
-        &plugin("frozen-1-3"),
-        "\n[limits]\nmax_outbound_bytes = 100\n",
-    ));
-    let mut ws = gw.wss("/frozen").await;
-    assert_eq!(ask(&mut ws, "echo hello").await, "hello");
-    assert_eq!(
-        ask(&mut ws, "room").await,
-        format!("room Some({})", u64::MAX),
-        "an empty queue takes any one message"
-    );
-    // 60 bytes sent, then 60 returned: past the 100-byte queue, so the connection is closed with 1008 and the queue
-    // dropped, as a second send would have done.
-    bounded(ws.send(Message::text("overflow 60")))
-        .await
-        .unwrap();
-    assert_eq!(
-        expect_close(&mut ws).await,
-        (1008, "slow consumer".to_owned())
-    );
-
-    let mut ws = gw.wss("/frozen").await;
-    bounded(ws.send(Message::text("close-then-reply")))
-        .await
-        .unwrap();
-    assert_eq!(
-        expect_close(&mut ws).await,
-        (4000, "closed first".to_owned())
-    );
 }
 
 /// The next text message.

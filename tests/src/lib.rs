@@ -72,7 +72,6 @@ const PLUGINS: &[&str] = &[
     "history-without-events",
     "storage-without-events",
     "frozen-1-2",
-    "frozen-1-3",
 ];
 
 /// A `cargo` command as the test's own cargo would run it, without the variables Cargo sets for the test process:

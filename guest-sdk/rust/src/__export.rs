@@ -18,8 +18,7 @@ use std::cell::RefCell;
 // wit-bindgen describes only a world's imports in this crate (unused imports are dropped when the component is
 // made) and its exports in a section that its export macro emits where it is expanded: in the plugin. So each
 // optional event interface has a glue world of its own, and `export_plugin!` expands a world's export macro only
-// when the plugin handles its events — a plugin exports exactly the events it handles, plus what every plugin
-// exports (the base world: the connection events, `reply-events` and `lifecycle`).
+// when the plugin handles its events — a plugin exports exactly the events it handles.
 
 /// The imports, and the exports every plugin has: the connection events, their fast path for messages
 /// (`reply-events`, see [`crate::reply`]) and `init` (a no-op unless the plugin writes one).
@@ -167,7 +166,6 @@ where
     P::State: 'static,
 {
     crate::log::install_bridge();
-    crate::reply::release_on_panic();
     with_runtime::<P, _>(|r| r.init(&Settings::new(settings)))
 }
 
@@ -212,7 +210,7 @@ where
 {
     crate::reply::open(connection, room);
     on_message::<P>(connection, raw);
-    crate::reply::finish()
+    crate::reply::close()
 }
 
 pub fn on_close<P: Exported + 'static>(connection: u64, code: u16, reason: String)

@@ -44,7 +44,7 @@ pub(crate) struct Exports {
     pub http_events: Option<http_events::Guest>,
     pub history_events: Option<history_events::Guest>,
     pub storage_events: Option<storage_events::Guest>,
-    /// The fast path for messages (1.3): when present, the host calls it instead of `connection-events.on-message`.
+    /// The fast path for messages (1.3): when present, the host calls it instead of `connection.on-message`.
     pub reply_events: Option<reply_events::Guest>,
 }
 

@@ -133,9 +133,6 @@ pub struct PluginInstance {
     failures_in_a_row: u32,
     /// Traps over the instance's life, for the log.
     traps_total: u64,
-    /// Answers returned through `reply-events` (contract 1.3) over the instance's life: how tests see that the fast
-    /// path was taken.
-    replies_returned: u64,
     /// While set, the instance is down and is not replaced before this time.
     down_until: Option<Instant>,
     /// A replacement left connections whose upgrade still waits for its answer: their `on-connect` is replayed at
@@ -199,7 +196,6 @@ impl PluginInstance {
             log_budget,
             retired: false,
             failures_in_a_row: 0,
-            replies_returned: 0,
             traps_total: 0,
             down_until: None,
             deferred_replays_due: false,
@@ -426,22 +422,15 @@ impl PluginInstance {
         result
     }
 
-    /// Hands the plugin a message from `conn`, whose outbound queue is `outbox` (the session's own, passed so the
-    /// event needs no lookup). A plugin that exports `reply-events` (1.3) gets it there, told the queue's room, and
-    /// what it returns is queued on `outbox` as its last send of the event.
+    /// Hands the plugin a message from `conn`, whose outbound queue is `outbox`. A plugin that exports
+    /// `reply-events` (1.3) gets it there, told the queue's room, and what it returns is queued on `outbox` as its
+    /// last send of the event.
     pub fn on_message(
         &mut self,
         conn: ConnectionId,
         message: MessageParam<'_>,
         outbox: &Outbox,
     ) -> Result<(), Trapped> {
-        debug_assert!(
-            self.worker
-                .connections
-                .get_on_route(conn, &self.route.path)
-                .is_none_or(|own| std::ptr::eq(&*own, outbox)),
-            "on_message was given another connection's outbox"
-        );
         let Some(client_ip) = self.connections.get(&conn).map(|d| d.client_ip) else {
             // Dropped from this instance (a replay rejected it); its close is under way.
             return Ok(());
@@ -462,7 +451,6 @@ impl PluginInstance {
                 )
                 .map(|reply| {
                     if let Some(reply) = reply {
-                        self.replies_returned += 1;
                         // Exactly what `send` would do for the connection whose event this is: a refusal drops
                         // the message, and a full queue has already asked for the 1008 close.
                         let _ = outbox.push(to_wire(reply));
@@ -494,11 +482,6 @@ impl PluginInstance {
         };
         self.replay_deferred_if_due();
         result
-    }
-
-    /// How many answers the plugin returned through `reply-events` (contract 1.3's fast path) so far.
-    pub fn replies_returned(&self) -> u64 {
-        self.replies_returned
     }
 
     /// Names this instance for the registry (the same across its incarnations).

@@ -113,10 +113,6 @@ impl Plugin for Probe {
                 )
             }
             Some("panic") => panic!("probe was asked to panic"),
-            Some("sendpanic") => {
-                let _ = conn.send("before the panic");
-                panic!("probe was asked to panic after a send")
-            }
             Some("overflow") => format!("{}", hostile::overflow(0)),
             Some(text) if text.starts_with("timerpanic ") => match after(text, Some(conn)) {
                 Ok(timer) => {
