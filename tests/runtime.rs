@@ -68,17 +68,7 @@ impl Bench {
 
     /// Opens a connection from `ip` with `query` and has the plugin accept it.
     fn connect(&mut self, ip: [u8; 4], query: &str) -> (ConnectionId, Rc<Outbox>) {
-        self.connect_with_queue(ip, query, 1 << 20)
-    }
-
-    /// The same, with an outbound queue of `limit` bytes.
-    fn connect_with_queue(
-        &mut self,
-        ip: [u8; 4],
-        query: &str,
-        limit: usize,
-    ) -> (ConnectionId, Rc<Outbox>) {
-        let outbox = Rc::new(Outbox::new(limit));
+        let outbox = Rc::new(Outbox::new(1 << 20));
         let id = self
             .worker
             .connections
@@ -105,8 +95,7 @@ impl Bench {
 
     /// Sends `text` to the plugin as connection `id`'s message; its reply, if the event did not trap.
     fn ask(&mut self, id: ConnectionId, outbox: &Outbox, text: &str) -> Result<String, Trapped> {
-        self.instance
-            .on_message(id, MessageParam::Text(text), outbox)?;
+        self.instance.on_message(id, MessageParam::Text(text))?;
         let reply = outbox.pop().expect("the plugin answered");
         Ok(reply.into_text().unwrap().to_string())
     }
@@ -143,85 +132,6 @@ fn a_trap_costs_only_its_connection_and_the_others_are_replayed_before_their_nex
     assert!(b_out.take_close().is_none(), "b stays open");
 }
 
-/// The queued messages' texts, oldest first.
-fn drain(outbox: &Outbox) -> Vec<String> {
-    std::iter::from_fn(|| outbox.pop())
-        .map(|m| m.into_text().unwrap().to_string())
-        .collect()
-}
-
-/// Contract 1.3's fast path (`reply-events`, which the SDK exports and `probe` therefore has): a send to the sender
-/// that the SDK holds to return it must behave exactly like the send it replaces — in the same order against the
-/// event's other sends, and with the same answer to the plugin, including when the queue has no room for it.
-#[test]
-fn a_reply_returned_on_the_fast_path_keeps_the_order_and_the_answer_of_a_send() {
-    let mut bench = Bench::new();
-    let (me, out) = bench.connect([10, 0, 0, 1], "");
-    let (other, other_out) = bench.connect([10, 0, 0, 2], "");
-    // `tell <me> first` sends `first` to the sender (the event's first call: held), then its own answer (a second
-    // send, which sends the held one first).
-    let say = |bench: &mut Bench, from: ConnectionId, outbox: &Outbox, text: String| {
-        bench
-            .instance
-            .on_message(from, MessageParam::Text(&text), outbox)
-            .expect("no trap")
-    };
-    say(&mut bench, me, &out, format!("tell {me} first"));
-    assert_eq!(drain(&out), ["first", "told Ok(())"]);
-    // A lone reply is the event's return value.
-    say(&mut bench, me, &out, "mygroups".into());
-    assert_eq!(drain(&out), ["groups "]);
-    // Held, then sent before a send to another connection: each gets its own, and the plugin was told Ok.
-    say(&mut bench, me, &out, format!("relay {me} {other} hi"));
-    assert_eq!(drain(&out), ["hi"]);
-    assert_eq!(drain(&other_out), ["relayed Ok(())"]);
-
-    // A queue with room for 2 more bytes: a 5-byte send to the sender is not held, and fails as a send does (the
-    // queue is full: dropped, and the connection closed with 1008), which the plugin is told.
-    let (full, full_out) = bench.connect_with_queue([10, 0, 0, 3], "", 10);
-    full_out.push(tungstenite_text("12345678")).unwrap();
-    say(
-        &mut bench,
-        full,
-        &full_out,
-        format!("relay {full} {me} 12345"),
-    );
-    assert_eq!(drain(&out), ["relayed Err(QueueFull)"]);
-    let close = full_out.take_close().expect("a slow consumer's close");
-    assert_eq!(u16::from(close.code), 1008);
-    assert!(
-        drain(&full_out).is_empty(),
-        "the overflowing queue was dropped"
-    );
-    // With room for exactly the message, it is taken.
-    let (fits, fits_out) = bench.connect_with_queue([10, 0, 0, 4], "", 10);
-    fits_out.push(tungstenite_text("12345")).unwrap();
-    say(
-        &mut bench,
-        fits,
-        &fits_out,
-        format!("relay {fits} {me} 12345"),
-    );
-    assert_eq!(drain(&out), ["relayed Ok(())"]);
-    assert_eq!(drain(&fits_out), ["12345", "12345"]);
-
-    // A connection that is closing takes nothing: the send is neither held nor queued, and fails as `closed`.
-    let (closing, closing_out) = bench.connect([10, 0, 0, 5], "");
-    closing_out.request_close(wssgate_hub::outbound::close_frame(1000, "bye"));
-    say(
-        &mut bench,
-        closing,
-        &closing_out,
-        format!("relay {closing} {me} late"),
-    );
-    assert_eq!(drain(&out), ["relayed Err(Closed)"]);
-    assert!(drain(&closing_out).is_empty());
-}
-
-fn tungstenite_text(text: &str) -> tokio_tungstenite::tungstenite::Message {
-    tokio_tungstenite::tungstenite::Message::Text(text.into())
-}
-
 #[test]
 fn a_replay_that_traps_closes_that_connection_alone() {
     let mut bench = Bench::new();
@@ -236,7 +146,7 @@ fn a_replay_that_traps_closes_that_connection_alone() {
     assert!(
         bench
             .instance
-            .on_message(bad, MessageParam::Text("info"), &bad_out)
+            .on_message(bad, MessageParam::Text("info"))
             .is_ok()
     );
     assert!(bad_out.pop().is_none());

@@ -4,14 +4,14 @@
 // and the u64 counts (offsets, revisions, milliseconds) become numbers, which hold them exactly below 2^53.
 
 /// <reference path="./wit/plugin-full.d.ts" />
-import type * as RawHost from "wssgate:plugin/host@1.3.0";
-import type * as RawTimers from "wssgate:plugin/timers@1.3.0";
-import type * as RawHttp from "wssgate:plugin/http@1.3.0";
-import type * as RawHttpEvents from "wssgate:plugin/http-events@1.3.0";
-import type * as RawTypes from "wssgate:plugin/types@1.3.0";
-import type * as RawStorageTypes from "wssgate:plugin/storage-types@1.3.0";
-import type * as RawHistory from "wssgate:plugin/history@1.3.0";
-import type * as RawStorage from "wssgate:plugin/storage@1.3.0";
+import type * as RawHost from "wssgate:plugin/host@1.2.0";
+import type * as RawTimers from "wssgate:plugin/timers@1.2.0";
+import type * as RawHttp from "wssgate:plugin/http@1.2.0";
+import type * as RawHttpEvents from "wssgate:plugin/http-events@1.2.0";
+import type * as RawTypes from "wssgate:plugin/types@1.2.0";
+import type * as RawStorageTypes from "wssgate:plugin/storage-types@1.2.0";
+import type * as RawHistory from "wssgate:plugin/history@1.2.0";
+import type * as RawStorage from "wssgate:plugin/storage@1.2.0";
 import { Connection } from "./connection.ts";
 import { type AnyRefusal, Refused } from "./errors.ts";
 import type { AppendResult, HistoryResult } from "./history.ts";

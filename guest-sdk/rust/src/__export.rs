@@ -20,21 +20,20 @@ use std::cell::RefCell;
 // optional event interface has a glue world of its own, and `export_plugin!` expands a world's export macro only
 // when the plugin handles its events — a plugin exports exactly the events it handles.
 
-/// The imports, and the exports every plugin has: the connection events, their fast path for messages
-/// (`reply-events`, see [`crate::reply`]) and `init` (a no-op unless the plugin writes one).
+/// The imports, and the exports every plugin has: the connection events and `init` (a no-op unless the plugin writes
+/// one).
 #[allow(unsafe_code, clippy::all, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world base {
-                     include wssgate:plugin/plugin@1.3.0;
-                     import wssgate:plugin/timers@1.3.0;
-                     import wssgate:plugin/http@1.3.0;
-                     import wssgate:plugin/history@1.3.0;
-                     import wssgate:plugin/storage@1.3.0;
-                     export wssgate:plugin/lifecycle@1.3.0;
-                     export wssgate:plugin/reply-events@1.3.0;
+                     include wssgate:plugin/plugin@1.2.0;
+                     import wssgate:plugin/timers@1.2.0;
+                     import wssgate:plugin/http@1.2.0;
+                     import wssgate:plugin/history@1.2.0;
+                     import wssgate:plugin/storage@1.2.0;
+                     export wssgate:plugin/lifecycle@1.2.0;
                  }",
         world: "wssgate-sdk:glue/base",
         generate_all,
@@ -53,7 +52,7 @@ pub mod timer_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world timer-events {
-                     export wssgate:plugin/timer-events@1.3.0;
+                     export wssgate:plugin/timer-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/timer-events",
         generate_all,
@@ -70,7 +69,7 @@ pub mod http_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world http-events {
-                     export wssgate:plugin/http-events@1.3.0;
+                     export wssgate:plugin/http-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/http-events",
         generate_all,
@@ -87,7 +86,7 @@ pub mod history_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world history-events {
-                     export wssgate:plugin/history-events@1.3.0;
+                     export wssgate:plugin/history-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/history-events",
         generate_all,
@@ -104,7 +103,7 @@ pub mod storage_bindings {
         path: "../../wit",
         inline: "package wssgate-sdk:glue;
                  world storage-events {
-                     export wssgate:plugin/storage-events@1.3.0;
+                     export wssgate:plugin/storage-events@1.2.0;
                  }",
         world: "wssgate-sdk:glue/storage-events",
         generate_all,
@@ -117,7 +116,6 @@ pub mod storage_bindings {
 pub use bindings::export_world;
 pub use bindings::exports::wssgate::plugin::connection_events::Guest as ConnectionEvents;
 pub use bindings::exports::wssgate::plugin::lifecycle::Guest as Lifecycle;
-pub use bindings::exports::wssgate::plugin::reply_events::Guest as ReplyEvents;
 pub use bindings::wssgate::plugin::types::{
     MessageResult as RawMessage, Rejection as RawRejection, RequestInfo as RawRequest,
     Verdict as RawVerdict,
@@ -197,20 +195,6 @@ where
         RawMessage::Binary(bytes) => Message::Binary(bytes),
     };
     with_runtime::<P, _>(|r| r.message(connection, message))
-}
-
-/// `reply-events.on-message` (1.3): the same event, with the sender's first send held as its return value.
-pub fn on_message_reply<P: Exported + 'static>(
-    connection: u64,
-    raw: RawMessage,
-    room: Option<u64>,
-) -> Option<RawMessage>
-where
-    P::State: 'static,
-{
-    crate::reply::open(connection, room);
-    on_message::<P>(connection, raw);
-    crate::reply::close()
 }
 
 pub fn on_close<P: Exported + 'static>(connection: u64, code: u16, reason: String)

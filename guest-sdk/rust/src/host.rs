@@ -111,7 +111,6 @@ mod wasm {
         LogLevel, MessageParam as RawMessage, Refusal as RawRefusal, SendError as RawError,
     };
     use crate::__export::bindings::wssgate::plugin::{history, host, http, storage, timers};
-    use crate::reply;
 
     fn raw(message: Payload<'_>) -> RawMessage<'_> {
         match message {
@@ -147,9 +146,6 @@ mod wasm {
 
     impl HostCalls for WasmHost {
         fn send(&mut self, connection: u64, message: Payload<'_>) -> Result<(), SendError> {
-            if reply::hold(connection, message) {
-                return Ok(());
-            }
             host::send(connection, raw(message)).map_err(|e| match e {
                 RawError::Closed => SendError::Closed,
                 RawError::QueueFull => SendError::QueueFull,
@@ -157,22 +153,18 @@ mod wasm {
         }
 
         fn close(&mut self, connection: u64, code: u16, reason: &str) {
-            reply::release();
             host::close(connection, code, reason)
         }
 
         fn accept(&mut self, connection: u64) -> Result<(), Refusal> {
-            reply::release();
             host::accept(connection).map_err(refusal)
         }
 
         fn reject(&mut self, connection: u64, status: u16, body: &str) -> Result<(), Refusal> {
-            reply::release();
             host::reject(connection, status, body).map_err(refusal)
         }
 
         fn log(&mut self, level: Level, message: &str) -> Result<(), Refusal> {
-            reply::release();
             let level = match level {
                 Level::Trace => LogLevel::Trace,
                 Level::Debug => LogLevel::Debug,
@@ -184,87 +176,70 @@ mod wasm {
         }
 
         fn setting(&mut self, key: &str) -> Option<String> {
-            reply::release();
             host::setting(key)
         }
 
         fn settings(&mut self) -> Vec<(String, String)> {
-            reply::release();
             host::settings()
         }
 
         fn join_group(&mut self, connection: u64, group: &str) -> Result<(), Refusal> {
-            reply::release();
             host::join_group(connection, group).map_err(refusal)
         }
 
         fn leave_group(&mut self, connection: u64, group: &str) {
-            reply::release();
             host::leave_group(connection, group)
         }
 
         fn publish(&mut self, group: &str, message: Payload<'_>, exclude: &[u64]) -> u32 {
-            reply::release();
             host::publish(group, raw(message), exclude)
         }
 
         fn group_size(&mut self, group: &str) -> u32 {
-            reply::release();
             host::group_size(group)
         }
 
         fn groups_of(&mut self, connection: u64) -> Vec<String> {
-            reply::release();
             host::groups_of(connection)
         }
 
         fn bind_user(&mut self, connection: u64, uid: &str) -> Result<(), Refusal> {
-            reply::release();
             host::bind_user(connection, uid).map_err(refusal)
         }
 
         fn unbind_user(&mut self, connection: u64) {
-            reply::release();
             host::unbind_user(connection)
         }
 
         fn send_to_user(&mut self, uid: &str, message: Payload<'_>) -> u32 {
-            reply::release();
             host::send_to_user(uid, raw(message))
         }
 
         fn is_user_online(&mut self, uid: &str) -> bool {
-            reply::release();
             host::is_user_online(uid)
         }
 
         fn connections_of_user(&mut self, uid: &str) -> Vec<u64> {
-            reply::release();
             host::connections_of_user(uid)
         }
 
         fn broadcast(&mut self, message: Payload<'_>, exclude: &[u64]) -> u32 {
-            reply::release();
             host::broadcast(raw(message), exclude)
         }
 
         fn session_set(&mut self, connection: u64, key: &str, value: &str) -> Result<(), Refusal> {
-            reply::release();
             host::session_set(connection, key, value).map_err(refusal)
         }
 
         fn session_get(&mut self, connection: u64, key: &str) -> Option<String> {
-            reply::release();
             host::session_get(connection, key)
         }
 
         fn session_remove(&mut self, connection: u64, key: &str) {
-            reply::release();
             host::session_remove(connection, key)
         }
 
         fn connection_info(&mut self, connection: u64) -> Option<ConnectionInfo> {
-            reply::release();
             host::connection_info(connection).map(|d| ConnectionInfo {
                 path: d.path,
                 query: d.query,
@@ -281,17 +256,14 @@ mod wasm {
             repeat: bool,
             owner: Option<u64>,
         ) -> Result<u64, Refusal> {
-            reply::release();
             timers::set_timer(delay_ms, repeat, owner).map_err(refusal)
         }
 
         fn cancel_timer(&mut self, timer: u64) -> bool {
-            reply::release();
             timers::cancel_timer(timer)
         }
 
         fn send_request(&mut self, request: &crate::http::Request) -> Result<u64, RequestRefusal> {
-            reply::release();
             let headers: Vec<(&str, &str)> = request
                 .headers
                 .iter()
@@ -319,7 +291,6 @@ mod wasm {
         }
 
         fn cancel_request(&mut self, request: u64) -> bool {
-            reply::release();
             http::cancel_request(request)
         }
 
@@ -329,7 +300,6 @@ mod wasm {
             message: Payload<'_>,
             owner: Option<u64>,
         ) -> Result<u64, StorageRefusal> {
-            reply::release();
             history::append(group, raw(message), owner).map_err(storage_refusal)
         }
 
@@ -340,7 +310,6 @@ mod wasm {
             limit: u32,
             owner: Option<u64>,
         ) -> Result<u64, StorageRefusal> {
-            reply::release();
             let since = since.map(|p| history::PositionParam {
                 offset: p.offset,
                 epoch: &p.epoch,
@@ -349,7 +318,6 @@ mod wasm {
         }
 
         fn storage_get(&mut self, key: &str, owner: Option<u64>) -> Result<u64, StorageRefusal> {
-            reply::release();
             storage::get(key, owner).map_err(storage_refusal)
         }
 
@@ -361,7 +329,6 @@ mod wasm {
             if_revision: Option<u64>,
             owner: Option<u64>,
         ) -> Result<u64, StorageRefusal> {
-            reply::release();
             storage::set(key, value, ttl_ms, if_revision, owner).map_err(storage_refusal)
         }
 
@@ -371,7 +338,6 @@ mod wasm {
             if_revision: Option<u64>,
             owner: Option<u64>,
         ) -> Result<u64, StorageRefusal> {
-            reply::release();
             storage::remove(key, if_revision, owner).map_err(storage_refusal)
         }
     }

@@ -59,8 +59,6 @@ pub mod log;
 mod memory;
 mod message;
 mod refusal;
-#[cfg(target_arch = "wasm32")]
-mod reply;
 mod runtime;
 pub mod settings;
 pub mod storage;
@@ -610,15 +608,6 @@ macro_rules! __export_connection_events {
                 }
                 fn on_close(connection: u64, code: u16, reason: ::std::string::String) {
                     $crate::__export::on_close::<$plugin>(connection, code, reason)
-                }
-            }
-            impl $crate::__export::ReplyEvents for Export {
-                fn on_message(
-                    connection: u64,
-                    message: $crate::__export::RawMessage,
-                    room: ::std::option::Option<u64>,
-                ) -> ::std::option::Option<$crate::__export::RawMessage> {
-                    $crate::__export::on_message_reply::<$plugin>(connection, message, room)
                 }
             }
             impl $crate::__export::Lifecycle for Export {

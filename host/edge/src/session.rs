@@ -318,10 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .request_close(close_frame(1008, "message rate limit exceeded"));
             return None;
         }
-        let delivered = self
-            .plugin
-            .borrow_mut()
-            .on_message(self.id, param, &self.outbox);
+        let delivered = self.plugin.borrow_mut().on_message(self.id, param);
         if delivered.is_err() {
             self.outbox.force_close(close_frame(1011, "plugin error"));
         }

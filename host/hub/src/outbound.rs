@@ -202,21 +202,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// The largest message, in bytes, that [`Outbox::push`] would queue now: `None` when it would queue none (the
-    /// connection is closing, or its queue is past its limit), any size when the queue is empty (one message alone
-    /// may always be queued). What a plugin's `reply-events.on-message` is told as `room`.
-    #[inline]
-    pub fn room(&self) -> Option<u64> {
-        let queued = self.queued_bytes.get();
-        if self.shut.get() || queued > self.limit {
-            None
-        } else if queued == 0 {
-            Some(u64::MAX)
-        } else {
-            Some((self.limit - queued) as u64)
-        }
-    }
-
     #[inline]
     pub fn pop(&self) -> Option<Message> {
         let message = self.queue.borrow_mut().pop_front()?;

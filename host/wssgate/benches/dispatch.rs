@@ -1,6 +1,5 @@
 //! The cost of one plugin event: the host hands a 3-byte text message to the `echo-ok` plugin's `on-message`, the
-//! plugin answers `ok` (returned from `reply-events.on-message` since contract 1.3, a `send` before), and the host
-//! queues it on the connection's outbound queue — everything the
+//! plugin calls the host's `send`, and the host queues `ok` on the connection's outbound queue — everything the
 //! gateway adds per message between tungstenite's decoded frame and its write, measured without sockets. Beside
 //! it, a bare call (the `chat` plugin's `on-timer` for a timer without an owner, which it returns from at once) as
 //! the reference from the same run.
@@ -50,11 +49,6 @@ fn dispatch(c: &mut Criterion) {
         fuel: None,
         restart_backoff: Duration::from_secs(1),
         fuel_metering: false,
-        memory: Arc::new(wssgate_storage::Namespace {
-            route: "/wss".into(),
-            history: None,
-            storage: None,
-        }),
     });
     let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
     let (events, _due) = tokio::sync::mpsc::unbounded_channel();
@@ -87,10 +81,10 @@ fn dispatch(c: &mut Criterion) {
         instance.on_connect(id, &details),
         Ok(Verdict::Accept)
     ));
-    c.bench_function("on-message with one reply", |b| {
+    c.bench_function("on-message with one send", |b| {
         b.iter(|| {
             instance
-                .on_message(id, MessageParam::Text("tom"), &outbox)
+                .on_message(id, MessageParam::Text("tom"))
                 .expect("no trap");
             outbox.pop().expect("the plugin answered")
         })

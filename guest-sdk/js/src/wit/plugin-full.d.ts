@@ -7,26 +7,24 @@
 /// <reference path="./interfaces/wssgate-plugin-http-events.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-http.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-lifecycle.d.ts" />
-/// <reference path="./interfaces/wssgate-plugin-reply-events.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-storage-events.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-storage-types.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-storage.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-timer-events.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-timers.d.ts" />
 /// <reference path="./interfaces/wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/plugin-full@1.3.0' {
-  export type * as WssgatePluginHistory130 from 'wssgate:plugin/history@1.3.0'; // import wssgate:plugin/history@1.3.0
-  export type * as WssgatePluginHost130 from 'wssgate:plugin/host@1.3.0'; // import wssgate:plugin/host@1.3.0
-  export type * as WssgatePluginHttp130 from 'wssgate:plugin/http@1.3.0'; // import wssgate:plugin/http@1.3.0
-  export type * as WssgatePluginStorageTypes130 from 'wssgate:plugin/storage-types@1.3.0'; // import wssgate:plugin/storage-types@1.3.0
-  export type * as WssgatePluginStorage130 from 'wssgate:plugin/storage@1.3.0'; // import wssgate:plugin/storage@1.3.0
-  export type * as WssgatePluginTimers130 from 'wssgate:plugin/timers@1.3.0'; // import wssgate:plugin/timers@1.3.0
-  export type * as WssgatePluginTypes130 from 'wssgate:plugin/types@1.3.0'; // import wssgate:plugin/types@1.3.0
-  export * as lifecycle from 'wssgate:plugin/lifecycle@1.3.0'; // export wssgate:plugin/lifecycle@1.3.0
-  export * as timerEvents from 'wssgate:plugin/timer-events@1.3.0'; // export wssgate:plugin/timer-events@1.3.0
-  export * as httpEvents from 'wssgate:plugin/http-events@1.3.0'; // export wssgate:plugin/http-events@1.3.0
-  export * as historyEvents from 'wssgate:plugin/history-events@1.3.0'; // export wssgate:plugin/history-events@1.3.0
-  export * as storageEvents from 'wssgate:plugin/storage-events@1.3.0'; // export wssgate:plugin/storage-events@1.3.0
-  export * as replyEvents from 'wssgate:plugin/reply-events@1.3.0'; // export wssgate:plugin/reply-events@1.3.0
-  export * as connectionEvents from 'wssgate:plugin/connection-events@1.3.0'; // export wssgate:plugin/connection-events@1.3.0
+declare module 'wssgate:plugin/plugin-full@1.2.0' {
+  export type * as WssgatePluginHistory120 from 'wssgate:plugin/history@1.2.0'; // import wssgate:plugin/history@1.2.0
+  export type * as WssgatePluginHost120 from 'wssgate:plugin/host@1.2.0'; // import wssgate:plugin/host@1.2.0
+  export type * as WssgatePluginHttp120 from 'wssgate:plugin/http@1.2.0'; // import wssgate:plugin/http@1.2.0
+  export type * as WssgatePluginStorageTypes120 from 'wssgate:plugin/storage-types@1.2.0'; // import wssgate:plugin/storage-types@1.2.0
+  export type * as WssgatePluginStorage120 from 'wssgate:plugin/storage@1.2.0'; // import wssgate:plugin/storage@1.2.0
+  export type * as WssgatePluginTimers120 from 'wssgate:plugin/timers@1.2.0'; // import wssgate:plugin/timers@1.2.0
+  export type * as WssgatePluginTypes120 from 'wssgate:plugin/types@1.2.0'; // import wssgate:plugin/types@1.2.0
+  export * as lifecycle from 'wssgate:plugin/lifecycle@1.2.0'; // export wssgate:plugin/lifecycle@1.2.0
+  export * as timerEvents from 'wssgate:plugin/timer-events@1.2.0'; // export wssgate:plugin/timer-events@1.2.0
+  export * as httpEvents from 'wssgate:plugin/http-events@1.2.0'; // export wssgate:plugin/http-events@1.2.0
+  export * as historyEvents from 'wssgate:plugin/history-events@1.2.0'; // export wssgate:plugin/history-events@1.2.0
+  export * as storageEvents from 'wssgate:plugin/storage-events@1.2.0'; // export wssgate:plugin/storage-events@1.2.0
+  export * as connectionEvents from 'wssgate:plugin/connection-events@1.2.0'; // export wssgate:plugin/connection-events@1.2.0
 }

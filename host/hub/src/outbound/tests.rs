@@ -92,35 +92,3 @@ fn a_close_reason_is_cut_to_a_control_frame_on_a_character_boundary() {
     assert!(cut.len() <= 123);
     assert_eq!(cut.len() % 2, 0, "no half character");
 }
-
-#[test]
-fn room_says_exactly_what_push_would_take() {
-    let outbox = Outbox::new(10);
-    assert_eq!(
-        outbox.room(),
-        Some(u64::MAX),
-        "an empty queue takes any one message"
-    );
-    outbox.push(text("1234")).unwrap();
-    assert_eq!(outbox.room(), Some(6));
-    // Room for six bytes means six are taken and seven would not be.
-    let probe = Outbox::new(10);
-    probe.push(text("1234")).unwrap();
-    assert_eq!(probe.push(text("1234567")), Err(Refused::Full));
-    assert_eq!(outbox.push(text("123456")), Ok(()));
-    assert_eq!(outbox.room(), Some(0));
-    assert_eq!(
-        outbox.push(text("")),
-        Ok(()),
-        "room 0 still takes an empty message"
-    );
-    // A queue past its limit (one large message alone) takes nothing more.
-    let past = Outbox::new(10);
-    past.push(text("longer than ten bytes")).unwrap();
-    assert_eq!(past.room(), None);
-    assert_eq!(past.push(text("")), Err(Refused::Full));
-    // Nor does a closing one.
-    let closing = Outbox::new(10);
-    closing.request_close(close_frame(1000, "bye"));
-    assert_eq!(closing.room(), None);
-}

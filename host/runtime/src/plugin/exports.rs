@@ -1,6 +1,7 @@
 //! What a plugin exports: the one required interface (`connection-events`) and the optional ones (`lifecycle`,
-//! `timer-events`, `http-events` since 1.1, `history-events` and `storage-events` since 1.2, `reply-events` since 1.3,
-//! and whatever later 1.x versions add), probed when the plugin loads so that the host calls only what exists.
+//! `timer-events`, `http-events` since 1.1, `history-events` and `storage-events` since 1.2, and whatever later 1.x
+//! versions add), probed when the plugin loads so that the host calls only
+//! what exists.
 //!
 //! This is what lets the contract grow: a plugin built before an event interface existed simply does not export it,
 //! and still loads. What a plugin imports is checked here too, against what it exports: timers fire through
@@ -9,8 +10,7 @@
 //! events go nowhere.
 
 use super::bindings::exports::wssgate::plugin::{
-    connection_events, history_events, http_events, lifecycle, reply_events, storage_events,
-    timer_events,
+    connection_events, history_events, http_events, lifecycle, storage_events, timer_events,
 };
 use super::host_calls::HostState;
 use anyhow::{Result, anyhow, bail};
@@ -23,7 +23,7 @@ const PACKAGE: &str = "wssgate:plugin/";
 /// The major version of the contract this gateway implements; it loads a plugin built for any minor version of it.
 const MAJOR: &str = "1.";
 /// The version the gateway's bindings are generated from; wasmtime matches a plugin's 1.x names to it.
-const VERSION: &str = "1.3.0";
+const VERSION: &str = "1.2.0";
 
 /// Where each exported interface's functions are, found once per plugin.
 pub(crate) struct ExportIndices {
@@ -33,7 +33,6 @@ pub(crate) struct ExportIndices {
     http_events: Option<http_events::GuestIndices>,
     history_events: Option<history_events::GuestIndices>,
     storage_events: Option<storage_events::GuestIndices>,
-    reply_events: Option<reply_events::GuestIndices>,
 }
 
 /// One instance's exports, ready to call.
@@ -44,8 +43,6 @@ pub(crate) struct Exports {
     pub http_events: Option<http_events::Guest>,
     pub history_events: Option<history_events::Guest>,
     pub storage_events: Option<storage_events::Guest>,
-    /// The fast path for messages (1.3): when present, the host calls it instead of `connection.on-message`.
-    pub reply_events: Option<reply_events::Guest>,
 }
 
 /// The indices of optional interface `name`: `None` when the plugin does not export it, an error when it exports
@@ -127,7 +124,6 @@ impl ExportIndices {
                 storage_events::GuestIndices::new,
                 path,
             )?,
-            reply_events: optional(pre, "reply-events", reply_events::GuestIndices::new, path)?,
         };
         let imports = |interface: &str| {
             let prefix = format!("{PACKAGE}{interface}@");
@@ -209,10 +205,6 @@ impl ExportIndices {
                 None => None,
             },
             storage_events: match &self.storage_events {
-                Some(indices) => Some(indices.load(&mut store, instance)?),
-                None => None,
-            },
-            reply_events: match &self.reply_events {
                 Some(indices) => Some(indices.load(&mut store, instance)?),
                 None => None,
             },

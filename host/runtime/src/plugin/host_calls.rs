@@ -61,7 +61,7 @@ impl WasiView for HostState {
 impl types::Host for HostState {}
 
 /// The plugin's message as a frame payload, without copying it.
-pub(super) fn to_wire(message: types::MessageResult) -> Message {
+fn to_wire(message: types::MessageResult) -> Message {
     match message {
         types::MessageResult::Text(text) => Message::Text(text.into()),
         types::MessageResult::Binary(bytes) => Message::Binary(bytes.into()),

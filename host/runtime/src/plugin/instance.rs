@@ -20,7 +20,7 @@
 
 use super::cpu_budget;
 use super::exports::Exports;
-use super::host_calls::{HostState, to_wire};
+use super::host_calls::HostState;
 use super::links::{HostLinks, RouteContext};
 use super::memory_cap::MemoryCap;
 use super::stdio::LogBudget;
@@ -35,7 +35,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wssgate_hub::ConnectionDetails;
 use wssgate_hub::metrics::CapHit;
-use wssgate_hub::outbound::{Outbox, UpgradeAnswer, close_frame};
+use wssgate_hub::outbound::{UpgradeAnswer, close_frame};
 use wssgate_hub::registry::{ConnectionId, IdMap, IdSet};
 
 /// The longest back-off between replacements of a plugin that cannot run.
@@ -422,40 +422,22 @@ impl PluginInstance {
         result
     }
 
-    /// Hands the plugin a message from `conn`, whose outbound queue is `outbox`. A plugin that exports
-    /// `reply-events` (1.3) gets it there, told the queue's room, and what it returns is queued on `outbox` as its
-    /// last send of the event.
     pub fn on_message(
         &mut self,
         conn: ConnectionId,
         message: MessageParam<'_>,
-        outbox: &Outbox,
     ) -> Result<(), Trapped> {
         let Some(client_ip) = self.connections.get(&conn).map(|d| d.client_ip) else {
             // Dropped from this instance (a replay rejected it); its close is under way.
             return Ok(());
         };
         let result = match self.replay_if_due(conn) {
-            Ok(true) => self
-                .call(
-                    Caller::Connection(conn),
-                    Some(client_ip),
-                    "on-message",
-                    |e, s| match &e.reply_events {
-                        Some(replies) => replies.call_on_message(s, conn, message, outbox.room()),
-                        None => e
-                            .connection
-                            .call_on_message(s, conn, message)
-                            .map(|()| None),
-                    },
-                )
-                .map(|reply| {
-                    if let Some(reply) = reply {
-                        // Exactly what `send` would do for the connection whose event this is: a refusal drops
-                        // the message, and a full queue has already asked for the 1008 close.
-                        let _ = outbox.push(to_wire(reply));
-                    }
-                }),
+            Ok(true) => self.call(
+                Caller::Connection(conn),
+                Some(client_ip),
+                "on-message",
+                |e, s| e.connection.call_on_message(s, conn, message),
+            ),
             Ok(false) => Ok(()),
             Err(Trapped) => Err(Trapped),
         };

@@ -178,7 +178,6 @@ impl Plugin for Probe {
                         format!("told {:?}", Connection::new(id).send(body))
                     })
             }
-            Some(text) if text.starts_with("relay ") => return relay(text),
             Some(text) if text.starts_with("size ") => {
                 format!("size {}", wssgate_sdk::groups::size(&text[5..]))
             }
@@ -235,21 +234,6 @@ impl TimerEvents for Probe {
             }
         }
     }
-}
-
-/// `relay <to> <report> <text>`: sends `text` to connection `to`, then what that send returned to `report` (so the
-/// answer is seen even when `to` can take nothing more).
-fn relay(command: &str) {
-    let mut parts = command.splitn(4, ' ').skip(1);
-    let (Some(Ok(to)), Some(Ok(report)), Some(text)) = (
-        parts.next().map(str::parse::<u64>),
-        parts.next().map(str::parse::<u64>),
-        parts.next(),
-    ) else {
-        return;
-    };
-    let sent = Connection::new(to).send(text);
-    let _ = Connection::new(report).send(format!("relayed {sent:?}"));
 }
 
 /// `flood <id> <count> <size>`: sends `count` binary messages of `size` bytes to connection `id`; answers how many

@@ -1,7 +1,7 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/connection-events@1.3.0' {
+declare module 'wssgate:plugin/connection-events@1.2.0' {
   /**
    * A client asked to upgrade; the answer decides whether the WebSocket opens (see `verdict`).
    */
@@ -17,8 +17,8 @@ declare module 'wssgate:plugin/connection-events@1.3.0' {
    * (the connection is closed with 1011), and a plugin that cannot run is taken down with all its connections.
    */
   export function onClose(connection: ConnectionId, code: number, reason: string): void;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type Message = import('wssgate:plugin/types@1.3.0').Message;
-  export type RequestInfo = import('wssgate:plugin/types@1.3.0').RequestInfo;
-  export type Verdict = import('wssgate:plugin/types@1.3.0').Verdict;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type Message = import('wssgate:plugin/types@1.2.0').Message;
+  export type RequestInfo = import('wssgate:plugin/types@1.2.0').RequestInfo;
+  export type Verdict = import('wssgate:plugin/types@1.2.0').Verdict;
 }

@@ -3,7 +3,7 @@
 /// <reference path="./wssgate-plugin-history.d.ts" />
 /// <reference path="./wssgate-plugin-storage-types.d.ts" />
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/history-events@1.3.0' {
+declare module 'wssgate:plugin/history-events@1.2.0' {
   /**
    * The message of `append` request `request` is durable at `position` (or was not appended).
    */
@@ -12,10 +12,10 @@ declare module 'wssgate:plugin/history-events@1.3.0' {
    * The answer to `read` request `request`.
    */
   export function onHistory(request: StorageRequestId, owner: ConnectionId | undefined, answer: Result<HistoryPage, StorageError>): void;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type StorageRequestId = import('wssgate:plugin/storage-types@1.3.0').StorageRequestId;
-  export type StorageError = import('wssgate:plugin/storage-types@1.3.0').StorageError;
-  export type Position = import('wssgate:plugin/history@1.3.0').Position;
-  export type HistoryPage = import('wssgate:plugin/history@1.3.0').HistoryPage;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type StorageRequestId = import('wssgate:plugin/storage-types@1.2.0').StorageRequestId;
+  export type StorageError = import('wssgate:plugin/storage-types@1.2.0').StorageError;
+  export type Position = import('wssgate:plugin/history@1.2.0').Position;
+  export type HistoryPage = import('wssgate:plugin/history@1.2.0').HistoryPage;
   export type Result<T, E> = { tag: 'ok', val: T } | { tag: 'err', val: E };
 }

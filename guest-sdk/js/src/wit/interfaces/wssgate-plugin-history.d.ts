@@ -2,7 +2,7 @@
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-storage-types.d.ts" />
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/history@1.3.0' {
+declare module 'wssgate:plugin/history@1.2.0' {
   /**
    * Appends `message` to the group's history; exactly one `on-appended` follows with its position. The group need
    * not have members. An `owner` ties the request to that connection (see `storage-types`).
@@ -16,10 +16,10 @@ declare module 'wssgate:plugin/history@1.3.0' {
    * follows.
    */
   export function read(group: string, since: Position | undefined, limit: number, owner: ConnectionId | undefined): StorageRequestId;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type Message = import('wssgate:plugin/types@1.3.0').Message;
-  export type StorageRequestId = import('wssgate:plugin/storage-types@1.3.0').StorageRequestId;
-  export type StorageRefusal = import('wssgate:plugin/storage-types@1.3.0').StorageRefusal;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type Message = import('wssgate:plugin/types@1.2.0').Message;
+  export type StorageRequestId = import('wssgate:plugin/storage-types@1.2.0').StorageRequestId;
+  export type StorageRefusal = import('wssgate:plugin/storage-types@1.2.0').StorageRefusal;
   /**
    * Where a message sits in its group's history.
    */

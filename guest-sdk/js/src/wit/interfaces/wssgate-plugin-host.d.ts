@@ -1,7 +1,7 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/host@1.3.0' {
+declare module 'wssgate:plugin/host@1.2.0' {
   /**
    * Queues `message` for the connection; it is written when the current event returns (for a deferred
    * connection, once it is accepted). Exact. A connection served by another worker gets it through that worker's
@@ -106,10 +106,10 @@ declare module 'wssgate:plugin/host@1.3.0' {
    * The upgrade request and connect time of a connection of this route (open or deferred), or none: exact.
    */
   export function connectionInfo(connection: ConnectionId): ConnectionDetails | undefined;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type Message = import('wssgate:plugin/types@1.3.0').Message;
-  export type LogLevel = import('wssgate:plugin/types@1.3.0').LogLevel;
-  export type SendError = import('wssgate:plugin/types@1.3.0').SendError;
-  export type ConnectionDetails = import('wssgate:plugin/types@1.3.0').ConnectionDetails;
-  export type Refusal = import('wssgate:plugin/types@1.3.0').Refusal;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type Message = import('wssgate:plugin/types@1.2.0').Message;
+  export type LogLevel = import('wssgate:plugin/types@1.2.0').LogLevel;
+  export type SendError = import('wssgate:plugin/types@1.2.0').SendError;
+  export type ConnectionDetails = import('wssgate:plugin/types@1.2.0').ConnectionDetails;
+  export type Refusal = import('wssgate:plugin/types@1.2.0').Refusal;
 }

@@ -1,7 +1,7 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/http@1.3.0' {
+declare module 'wssgate:plugin/http@1.2.0' {
   /**
    * Sends a request; returns at once with its id. Exactly one `on-http-response` follows for every request
    * sent — unless the request is cancelled first, which ends it without an event: by `cancel-request`, when its
@@ -16,7 +16,7 @@ declare module 'wssgate:plugin/http@1.3.0' {
    * not this instance's.
    */
   export function cancelRequest(request: RequestId): boolean;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
   /**
    * Names one outbound request; unique across the gateway.
    */

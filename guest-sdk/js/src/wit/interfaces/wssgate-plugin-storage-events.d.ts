@@ -3,7 +3,7 @@
 /// <reference path="./wssgate-plugin-storage-types.d.ts" />
 /// <reference path="./wssgate-plugin-storage.d.ts" />
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/storage-events@1.3.0' {
+declare module 'wssgate:plugin/storage-events@1.2.0' {
   /**
    * The answer to `get` request `request`.
    */
@@ -12,9 +12,9 @@ declare module 'wssgate:plugin/storage-events@1.3.0' {
    * The answer to `set` or `remove` request `request`: the revision the write made.
    */
   export function onWritten(request: StorageRequestId, owner: ConnectionId | undefined, answer: Result<bigint, StorageError>): void;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type StorageRequestId = import('wssgate:plugin/storage-types@1.3.0').StorageRequestId;
-  export type StorageError = import('wssgate:plugin/storage-types@1.3.0').StorageError;
-  export type StoredValue = import('wssgate:plugin/storage@1.3.0').StoredValue;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type StorageRequestId = import('wssgate:plugin/storage-types@1.2.0').StorageRequestId;
+  export type StorageError = import('wssgate:plugin/storage-types@1.2.0').StorageError;
+  export type StoredValue = import('wssgate:plugin/storage@1.2.0').StoredValue;
   export type Result<T, E> = { tag: 'ok', val: T } | { tag: 'err', val: E };
 }

@@ -1,6 +1,6 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
-declare module 'wssgate:plugin/storage-types@1.3.0' {
+declare module 'wssgate:plugin/storage-types@1.2.0' {
   /**
    * Names one history or storage request; unique across the gateway.
    */

@@ -2,7 +2,7 @@
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-storage-types.d.ts" />
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/storage@1.3.0' {
+declare module 'wssgate:plugin/storage@1.2.0' {
   /**
    * Reads a key; one `on-read` follows (with none when the key does not exist or has expired).
    */
@@ -21,9 +21,9 @@ declare module 'wssgate:plugin/storage@1.3.0' {
    * it takes a new revision. One `on-written` follows, once the deletion is durable.
    */
   export function remove(key: string, ifRevision: bigint | undefined, owner: ConnectionId | undefined): StorageRequestId;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type StorageRequestId = import('wssgate:plugin/storage-types@1.3.0').StorageRequestId;
-  export type StorageRefusal = import('wssgate:plugin/storage-types@1.3.0').StorageRefusal;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type StorageRequestId = import('wssgate:plugin/storage-types@1.2.0').StorageRequestId;
+  export type StorageRefusal = import('wssgate:plugin/storage-types@1.2.0').StorageRefusal;
   /**
    * A key's value, as the last acknowledged write left it.
    */

@@ -1,7 +1,7 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
 /// <reference path="./wssgate-plugin-types.d.ts" />
-declare module 'wssgate:plugin/timers@1.3.0' {
+declare module 'wssgate:plugin/timers@1.2.0' {
   /**
    * Starts a timer that fires `on-timer` after `delay-ms`, and then every `delay-ms` when `repeat` is true (a tick
    * that comes while the last one is still waiting to be handled is skipped). An `owner` must be a connection
@@ -16,7 +16,7 @@ declare module 'wssgate:plugin/timers@1.3.0' {
    * instance's.
    */
   export function cancelTimer(timer: TimerId): boolean;
-  export type ConnectionId = import('wssgate:plugin/types@1.3.0').ConnectionId;
-  export type Refusal = import('wssgate:plugin/types@1.3.0').Refusal;
-  export type TimerId = import('wssgate:plugin/types@1.3.0').TimerId;
+  export type ConnectionId = import('wssgate:plugin/types@1.2.0').ConnectionId;
+  export type Refusal = import('wssgate:plugin/types@1.2.0').Refusal;
+  export type TimerId = import('wssgate:plugin/types@1.2.0').TimerId;
 }

@@ -1,6 +1,6 @@
 // Generated from wit/plugin.wit (world plugin-full) by `jco guest-types` (@bytecodealliance/jco 1.15.1, the
 // version the workspace pins) through guest-sdk/js/scripts/wit-types.sh: do not edit; rerun the script.
-declare module 'wssgate:plugin/types@1.3.0' {
+declare module 'wssgate:plugin/types@1.2.0' {
   /**
    * Names one WebSocket connection for its whole life; unique across the gateway (every worker, and every node
    * of a cluster). A plugin can act only on connections of its own route: every call treats another route's id
