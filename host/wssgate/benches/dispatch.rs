@@ -49,6 +49,11 @@ fn dispatch(c: &mut Criterion) {
         fuel: None,
         restart_backoff: Duration::from_secs(1),
         fuel_metering: false,
+        memory: Arc::new(wssgate_storage::Namespace {
+            route: "/wss".into(),
+            history: None,
+            storage: None,
+        }),
     });
     let metrics = Arc::new(Metrics::new(vec!["/wss".into()], 1));
     let (events, _due) = tokio::sync::mpsc::unbounded_channel();

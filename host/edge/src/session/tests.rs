@@ -22,6 +22,8 @@ use wssgate_runtime::plugin::{HostLinks, PluginRuntime, RouteContext, Verdict};
 use wssgate_runtime::upstream::WorkerUpstreams;
 use wssgate_runtime::worker::Worker;
 
+mod allocations;
+
 const ROUTE: &str = "/probe";
 /// Bounds every wait on the client side, so a session that never answers fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(10);
