@@ -215,7 +215,7 @@ pub(crate) fn scenarios(args: &Args) -> Vec<Scenario> {
             load: paced(1),
             gateway_path: "/wss",
             baseline: Baseline::tuned("ok"),
-            goal: Goal::CpuRatioAtMost(1.10),
+            goal: Goal::CpuRatioAtMost(1.05),
             nodes: Nodes::One,
         },
         Scenario {
@@ -224,7 +224,7 @@ pub(crate) fn scenarios(args: &Args) -> Vec<Scenario> {
             load: paced(8),
             gateway_path: "/wss",
             baseline: Baseline::tuned("ok"),
-            goal: Goal::CpuRatioAtMost(1.10),
+            goal: Goal::CpuRatioAtMost(1.05),
             nodes: Nodes::One,
         },
         Scenario {
