@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wssgate_config::limits::Limits;
@@ -401,6 +402,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let refused = self.deflate.as_ref().and_then(|d| d.report.failure.take());
         let (code, reason) = match (&error, refused) {
             (_, Some(failure)) => (failure.code, failure.reason),
+            // tungstenite reports a peer that hung up without a close frame as a protocol error; RFC 6455 §7.1.5
+            // calls that an abnormal closure (1006), or the code we sent when it came after our close.
+            (WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake), None) => {
+                tracing::debug!(connection = self.id, "connection lost: {error}");
+                return self.peer_gone();
+            }
             (WsError::Capacity(_), None) => (1009, "message too big"),
             (WsError::Utf8(_), None) => (1007, "invalid UTF-8"),
             (WsError::Protocol(_), None) => (1002, "protocol error"),

@@ -556,3 +556,37 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
         }),
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_drops_the_connection_without_a_close_ends_with_1006_or_the_close_already_sent() {
+    let bench = Bench::new(Limits::default());
+    let (a, session_a, mut client_a) = bench.open(1 << 16).await;
+    let (c, session_c, mut client_c) = bench.open(1 << 16).await;
+    let (_, session_b, mut client_b) = bench.open(1 << 16).await;
+    tokio::join!(
+        drive(session_a, async move {
+            client_a.send(TEXT, b"hi").await;
+            assert_eq!(client_a.text().await, "?");
+            // The client goes away mid-conversation (a killed app): its end of the pipe closes, no close frame.
+            drop(client_a);
+        }),
+        drive(session_c, async move {
+            // The plugin closes; the client hangs up instead of answering. The code the gateway sent stands.
+            client_c.send(TEXT, b"close").await;
+            assert_eq!(client_c.close().await, (4002, "closed by plugin".into()));
+            drop(client_c);
+        }),
+        drive(session_b, async move {
+            let mut seen = [client_b.text().await, client_b.text().await];
+            seen.sort();
+            let mut expected = [
+                format!("closed {a} 1006 connection lost"),
+                format!("closed {c} 4002 closed by plugin"),
+            ];
+            expected.sort();
+            assert_eq!(seen, expected);
+            client_b.send(CLOSE, &close_payload(1000, "")).await;
+            client_b.close().await;
+        }),
+    );
+}
