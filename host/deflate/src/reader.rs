@@ -101,6 +101,11 @@ pub struct Inflating<S> {
     failed: bool,
 }
 
+/// Frames waiting for tungstenite past which the reader stops working through the bytes at hand: the frames of at
+/// most one inflated message more than this wait, however many small compressed messages the client packed into
+/// what was read (each can inflate a thousandfold).
+const READY_ENOUGH: usize = 64 * 1024;
+
 fn refuse(code: u16, reason: &'static str) -> Failure {
     Failure { code, reason }
 }
@@ -387,9 +392,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
                 return Poll::Ready(Ok(()));
             }
             // Everything at hand first, so that tungstenite gets whole frames rather than a header and then its
-            // payload.
+            // payload; but no more than fills `READY_ENOUGH`, so memory follows what tungstenite takes.
             let mut moved = false;
-            loop {
+            while this.ready.len() - this.ready_at < READY_ENOUGH {
                 match this.step() {
                     Ok(true) => moved = true,
                     Ok(false) => break,

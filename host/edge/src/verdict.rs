@@ -213,14 +213,43 @@ async fn wait<S: AsyncRead + Unpin>(
             return Waited::TooEager;
         }
         early.reserve(1024);
+        // Read no further than the cap: `read_buf` fills whatever capacity the vector has, which grows by doubling.
+        let mut limited = (&mut *stream).take((MAX_EARLY_BYTES - early.len()) as u64);
         tokio::select! {
             biased;
             _ = outbox.woken() => {}
             _ = &mut deadline => return Waited::TimedOut,
-            read = stream.read_buf(early) => match read {
+            read = limited.read_buf(early) => match read {
                 Ok(0) | Err(_) => return Waited::ClientLeft,
                 Ok(_) => {}
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_client_that_sends_too_much_before_its_answer_is_held_to_the_cap() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        // A deferred upgrade's plugin has not answered yet; the client pours 256 KiB in meanwhile, starting with a
+        // read that ends just short of the cap, when the buffer has to grow for the next one.
+        let outbox = Outbox::new(1 << 20);
+        outbox.defer();
+        let mut early = Vec::new();
+        let client_side = async {
+            client.write_all(&[7u8; 65_000]).await.unwrap();
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            client.write_all(&vec![7u8; 200 * 1024]).await.unwrap();
+        };
+        let server_side = wait(&mut server, &mut early, &outbox, Duration::from_secs(10));
+        let ((), waited) = tokio::join!(client_side, server_side);
+        assert!(matches!(waited, Waited::TooEager));
+        assert_eq!(early.len(), MAX_EARLY_BYTES);
     }
 }

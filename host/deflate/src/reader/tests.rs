@@ -1,7 +1,7 @@
 use super::*;
 use crate::codec::Deflater;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -257,4 +257,27 @@ async fn bytes_read_with_the_upgrade_request_are_read_first() {
         .unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), text("early"));
     assert_eq!(ws.next().await.unwrap().unwrap(), text("later"));
+}
+
+#[tokio::test]
+async fn many_small_bombs_at_hand_are_inflated_one_at_a_time() {
+    // Each message inflates to exactly the limit, so none is refused; 100 of them are 110 KiB on the wire and would
+    // be 25 MiB inflated at once if the reader worked through everything at hand before handing anything over.
+    let bomb = Deflater::new(9, 15, false).deflate(&vec![0u8; LIMITS.max_message_bytes]);
+    let early: Vec<u8> = (0..100).flat_map(|_| frame(FIN | RSV1 | 2, &bomb)).collect();
+    let (_client, server) = tokio::io::duplex(1024);
+    let mut reader = Inflating::new(server, shared(), LIMITS, Rc::default()).with_unread(early);
+    let mut chunk = [0u8; 4096];
+    let mut handed = 0;
+    // Bounded: 100 messages of 256 KiB, 4 KiB per read.
+    while handed < 100 * LIMITS.max_message_bytes {
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        handed += n;
+        let held = reader.ready.len() - reader.ready_at;
+        assert!(
+            held <= READY_ENOUGH + LIMITS.max_message_bytes + 1024,
+            "{held} bytes inflated and waiting"
+        );
+    }
 }
