@@ -381,7 +381,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
                 return Poll::Ready(Ok(()));
             }
             // A refusal is reported once the frames before it are handed over; later reads end the stream.
+            // Only now does the refusal speak for the read that fails: tungstenite may fail on an earlier frame first.
             if let Some(failure) = this.refusal.take() {
+                this.report.failure.set(Some(failure));
                 this.failed = true;
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -399,7 +401,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
                     Ok(true) => moved = true,
                     Ok(false) => break,
                     Err(failure) => {
-                        this.report.failure.set(Some(failure));
                         this.refusal = Some(failure);
                         break;
                     }

@@ -281,3 +281,14 @@ async fn many_small_bombs_at_hand_are_inflated_one_at_a_time() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refusal_does_not_speak_for_an_earlier_frame_that_tungstenite_refuses() {
+    // Invalid UTF-8 in a plain text frame, then a ping with RSV1 set, in one read: tungstenite fails on the text
+    // frame first (1007), and the reader's refusal of the ping, never reached, must not replace that.
+    let mut bytes = frame(FIN | 1, &[0x66, 0xff]);
+    bytes.extend(frame(FIN | RSV1 | 0x9, b""));
+    let (got, failure, errored) = read_all_ending(bytes, shared()).await;
+    assert!(got.is_empty() && errored);
+    assert_eq!(failure, None);
+}
