@@ -185,6 +185,7 @@ impl host::Host for HostState {
                 .metrics
                 .plugin_logged(self.links.worker, slot, error);
         }
+        let message = super::stdio::one_line(&message);
         match level {
             types::LogLevel::Trace => {
                 tracing::trace!(target: "plugin", %route, %plugin, "{message}")

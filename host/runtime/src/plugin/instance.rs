@@ -44,6 +44,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// counts as unable to run, rather than as hurt by one client (one address's connections count once).
 pub(crate) const REPLAY_TRAPS_TO_BACK_OFF: usize = 3;
 
+/// WASI resources (stream and pollable handles) one instance may hold at once: a plugin needs a handful, and each
+/// costs host memory outside the memory cap (wasmtime's default allows a million).
+const MAX_WASI_RESOURCES: usize = 1024;
+
+/// The table of an instance's WASI resources, bounded by [`MAX_WASI_RESOURCES`].
+fn wasi_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_WASI_RESOURCES);
+    table
+}
+
 /// A callback trapped. The reason is already logged and the instance is being replaced.
 #[derive(Debug)]
 pub struct Trapped;
@@ -253,16 +264,8 @@ impl PluginInstance {
         let origin: Arc<str> = format!("{} ({})", self.route.path, self.route.plugin).into();
         let budget = self.log_budget.clone();
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(LogStream {
-                origin: origin.clone(),
-                is_stderr: false,
-                budget: budget.clone(),
-            })
-            .stderr(LogStream {
-                origin,
-                is_stderr: true,
-                budget: budget.clone(),
-            })
+            .stdout(LogStream::new(origin.clone(), false, budget.clone()))
+            .stderr(LogStream::new(origin, true, budget.clone()))
             // No network but the contract's `http` (see `wasi_sockets`); wasmtime-wasi's default, said here.
             .allow_tcp(false)
             .allow_udp(false)
@@ -276,7 +279,7 @@ impl PluginInstance {
         );
         let state = HostState {
             wasi,
-            table: ResourceTable::new(),
+            table: wasi_table(),
             limits,
             route: self.route.clone(),
             current: None,

@@ -120,7 +120,10 @@ mod tests {
         assert!(!cap.memory_growing(0, 2 << 20, None).unwrap());
         // Growing the first memory by the last MiB left still fits; one page more does not.
         assert!(cap.memory_growing(1 << 20, 2 << 20, None).unwrap());
-        assert!(!cap.memory_growing(2 << 20, (2 << 20) + 65536, None).unwrap());
+        assert!(
+            !cap.memory_growing(2 << 20, (2 << 20) + 65536, None)
+                .unwrap()
+        );
         assert_eq!(cap.held, 3 << 20);
     }
 

@@ -1,6 +1,9 @@
 //! A plugin's stdout and stderr: each complete line becomes a log line tagged with the route and plugin, so a
 //! `println!` or a panic message in a plugin is visible and never blocks. Lines from both streams and from the
 //! host `log` call share one per-instance budget, [`LogBudget`], so a plugin cannot flood the gateway's log.
+//!
+//! WASI hands out a new stream each time a plugin asks for stdout or stderr; all of them write into their stream's one
+//! line buffer, so a plugin that keeps many handles with a partial line in each holds one line, not one per handle.
 
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,23 @@ use wssgate_hub::sync;
 
 /// Longest line kept before it is logged in pieces, so a plugin cannot grow the buffer without bound.
 const MAX_LINE: usize = 4096;
+
+/// `text` as one log line of at most about [`MAX_LINE`] bytes: line breaks are written as `\n` and `\r`, so a plugin
+/// cannot forge lines of the gateway's own (an access line, say), and the rest of a longer text is cut, saying so.
+pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_LINE && !text.contains(['\n', '\r']) {
+        return text.into();
+    }
+    let mut cut = MAX_LINE.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut line = text[..cut].replace('\n', "\\n").replace('\r', "\\r");
+    if cut < text.len() {
+        line.push_str(&format!(" [{} more bytes cut]", text.len() - cut));
+    }
+    line.into()
+}
 
 /// How many log lines one plugin instance may still write in the current second.
 pub struct LogBudget {
@@ -59,11 +79,44 @@ impl LogBudget {
 #[derive(Clone)]
 pub struct LogStream {
     /// `route path (plugin file)`, put on every line.
-    pub origin: Arc<str>,
+    origin: Arc<str>,
     /// True for stderr, logged as warnings.
-    pub is_stderr: bool,
+    is_stderr: bool,
     /// Shared with the instance's other stream and its `log` calls.
-    pub budget: Arc<LogBudget>,
+    budget: Arc<LogBudget>,
+    /// The line being written, shared by every handle of this stream.
+    line: Arc<Mutex<Vec<u8>>>,
+}
+
+impl LogStream {
+    pub fn new(origin: Arc<str>, is_stderr: bool, budget: Arc<LogBudget>) -> Self {
+        LogStream {
+            origin,
+            is_stderr,
+            budget,
+            line: Arc::default(),
+        }
+    }
+
+    /// Logs `line` (and empties it), if the budget allows.
+    fn emit(&self, line: &mut Vec<u8>) {
+        if line.is_empty() {
+            return;
+        }
+        if !self.budget.take(&self.origin) {
+            line.clear();
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let text = one_line(text.trim_end_matches(['\r', '\n']));
+        let origin = &*self.origin;
+        if self.is_stderr {
+            tracing::warn!(target: "plugin", plugin = origin, "stderr: {text}");
+        } else {
+            tracing::info!(target: "plugin", plugin = origin, "stdout: {text}");
+        }
+        line.clear();
+    }
 }
 
 impl IsTerminal for LogStream {
@@ -79,39 +132,12 @@ impl StdoutStream for LogStream {
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter {
-            stream: self.clone(),
-            line: Vec::new(),
-        })
+        Box::new(LineWriter(self.clone()))
     }
 }
 
-/// Collects bytes until a newline, then logs the line.
-struct LineWriter {
-    stream: LogStream,
-    line: Vec<u8>,
-}
-
-impl LineWriter {
-    fn emit(&mut self) {
-        if self.line.is_empty() {
-            return;
-        }
-        if !self.stream.budget.take(&self.stream.origin) {
-            self.line.clear();
-            return;
-        }
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        let origin = &*self.stream.origin;
-        if self.stream.is_stderr {
-            tracing::warn!(target: "plugin", plugin = origin, "stderr: {text}");
-        } else {
-            tracing::info!(target: "plugin", plugin = origin, "stdout: {text}");
-        }
-        self.line.clear();
-    }
-}
+/// One handle of a stream: collects bytes into the stream's line until a newline, then logs the line.
+struct LineWriter(LogStream);
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for LineWriter {
@@ -120,10 +146,12 @@ impl Pollable for LineWriter {
 
 impl OutputStream for LineWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let stream = &self.0;
+        let mut line = sync::lock(&stream.line);
         for &b in bytes.iter() {
-            self.line.push(b);
-            if b == b'\n' || self.line.len() >= MAX_LINE {
-                self.emit();
+            line.push(b);
+            if b == b'\n' || line.len() >= MAX_LINE {
+                stream.emit(&mut line);
             }
         }
         Ok(())
@@ -140,6 +168,44 @@ impl OutputStream for LineWriter {
 
 impl Drop for LineWriter {
     fn drop(&mut self) {
-        self.emit();
+        // A handle that ends ends the line it was writing, as when each handle had its own.
+        self.0.emit(&mut sync::lock(&self.0.line));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_handle_of_a_stream_writes_into_its_one_line() {
+        let metrics = Arc::new(Metrics::new(vec!["/r".into()], 1));
+        let budget = Arc::new(LogBudget::new(100, metrics, 0));
+        let stream = LogStream::new("/r (p.wasm)".into(), false, budget);
+        // A plugin that keeps a thousand handles with a partial line in each holds one line of at most MAX_LINE.
+        let mut handles: Vec<_> = (0..1000).map(|_| stream.p2_stream()).collect();
+        for handle in &mut handles {
+            handle.write(Bytes::from(vec![b'x'; 4095])).unwrap();
+        }
+        assert!(sync::lock(&stream.line).len() < MAX_LINE);
+        drop(handles);
+        assert!(sync::lock(&stream.line).is_empty());
+    }
+
+    #[test]
+    fn a_plugins_text_becomes_one_bounded_line() {
+        assert_eq!(one_line("plain"), "plain");
+        assert_eq!(
+            one_line("a\nINFO access: forged\r"),
+            "a\\nINFO access: forged\\r"
+        );
+        let long = "é".repeat(3000);
+        let line = one_line(&long);
+        assert!(line.len() <= MAX_LINE + 40, "{}", line.len());
+        assert!(
+            line.ends_with(" [1904 more bytes cut]"),
+            "{}",
+            &line[line.len() - 30..]
+        );
     }
 }
