@@ -264,7 +264,9 @@ async fn many_small_bombs_at_hand_are_inflated_one_at_a_time() {
     // Each message inflates to exactly the limit, so none is refused; 100 of them are 110 KiB on the wire and would
     // be 25 MiB inflated at once if the reader worked through everything at hand before handing anything over.
     let bomb = Deflater::new(9, 15, false).deflate(&vec![0u8; LIMITS.max_message_bytes]);
-    let early: Vec<u8> = (0..100).flat_map(|_| frame(FIN | RSV1 | 2, &bomb)).collect();
+    let early: Vec<u8> = (0..100)
+        .flat_map(|_| frame(FIN | RSV1 | 2, &bomb))
+        .collect();
     let (_client, server) = tokio::io::duplex(1024);
     let mut reader = Inflating::new(server, shared(), LIMITS, Rc::default()).with_unread(early);
     let mut chunk = [0u8; 4096];

@@ -558,7 +558,8 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_client_that_drops_the_connection_without_a_close_ends_with_1006_or_the_close_already_sent() {
+async fn a_client_that_drops_the_connection_without_a_close_ends_with_1006_or_the_close_already_sent()
+ {
     let bench = Bench::new(Limits::default());
     let (a, session_a, mut client_a) = bench.open(1 << 16).await;
     let (c, session_c, mut client_c) = bench.open(1 << 16).await;
