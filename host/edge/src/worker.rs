@@ -104,11 +104,9 @@ fn run(spec: WorkerSpec, ready: &std::sync::mpsc::Sender<Result<()>>) -> Result<
         tokio::task::spawn_local(async move {
             while let Some(due) = due_events.recv().await {
                 let wanted = match &due.event {
-                    DueEvent::Timer(timer) => {
-                        due_context.local.timers.delivered(*timer);
-                        true
-                    }
-                    // Exactly once: a request cancelled after its answer was queued is dropped here.
+                    // Exactly once: a timer, request or storage answer cancelled (or whose owner ended) after it
+                    // was queued is dropped here.
+                    DueEvent::Timer(timer) => due_context.local.timers.delivered(*timer),
                     DueEvent::Response { request, .. } => {
                         due_context.local.requests.delivered(*request)
                     }

@@ -39,6 +39,9 @@ pub struct Timers {
 struct TimerState {
     /// The timer has fired and the worker has not yet delivered that fire to its plugin.
     fire_pending: bool,
+    /// A one-shot timer stays in the table until its fire is delivered, so that a cancel (or the end of its
+    /// incarnation or owner) between the fire and its delivery still stops it.
+    repeat: bool,
     /// Counts the timer in its route's gauge while it is in the table.
     _live: Live,
 }
@@ -119,9 +122,12 @@ impl Timers {
                 if waiting {
                     continue;
                 }
-                let sent = target.send(incarnation, owner, DueEvent::Timer(id));
-                if !sent || !repeat {
+                if !target.send(incarnation, owner, DueEvent::Timer(id)) {
                     break;
+                }
+                if !repeat {
+                    // Removed when the worker takes the fire (`delivered`), or when it is cancelled first.
+                    return;
                 }
             }
             if let Some(timers) = timers.upgrade() {
@@ -136,6 +142,7 @@ impl Timers {
                 owner,
                 kind: TimerState {
                     fire_pending: false,
+                    repeat,
                     _live: self.metrics.live(self.worker, slot, LiveKind::Timer),
                 },
             },
@@ -143,11 +150,18 @@ impl Timers {
         Ok(id)
     }
 
-    /// The worker took timer `id`'s fire: the timer may send the next one.
-    pub fn delivered(&self, id: TimerId) {
-        if let Some(entry) = self.table.borrow_mut().running.get_mut(id) {
-            entry.kind.fire_pending = false;
+    /// The worker took timer `id`'s fire: whether to deliver it — not when the timer was cancelled or ended after
+    /// it fired. A repeating timer may then send the next fire; a one-shot timer is done.
+    pub fn delivered(&self, id: TimerId) -> bool {
+        let mut table = self.table.borrow_mut();
+        let Some(entry) = table.running.get_mut(id) else {
+            return false;
+        };
+        entry.kind.fire_pending = false;
+        if !entry.kind.repeat {
+            table.running.remove(id);
         }
+        true
     }
 
     /// Cancels timer `id` if `incarnation` started it; false when it had finished or is not that incarnation's.
@@ -246,6 +260,16 @@ mod tests {
                 let due = fired.recv().await.unwrap();
                 assert!(matches!(due.event, DueEvent::Timer(id) if id == short));
                 tokio::task::yield_now().await;
+                assert!(timers.delivered(short));
+                assert_eq!(timers.live(mine), 1);
+                // One cancelled after it fired, before the worker took the fire, is not delivered.
+                let late = timers
+                    .start(&target, 0, mine, Duration::from_millis(5), false, None, 2)
+                    .unwrap();
+                let due = fired.recv().await.unwrap();
+                assert!(matches!(due.event, DueEvent::Timer(id) if id == late));
+                assert!(timers.cancel(late, mine));
+                assert!(!timers.delivered(late));
                 assert_eq!(timers.live(mine), 1);
                 // Resetting a timeout timer many times holds one timer.
                 let mut reset = timers
@@ -287,11 +311,13 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
                 assert_eq!(queued, 1, "fires queued while the first was not handled");
-                timers.delivered(id);
+                assert!(timers.delivered(id));
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let queued = std::iter::from_fn(|| fired.try_recv().ok()).count();
                 assert_eq!(queued, 1, "fires queued after the first was handled");
+                // Ended with a fire queued (a reload retiring it, a replacement): that fire is not delivered.
                 timers.cancel_incarnation(mine);
+                assert!(!timers.delivered(id));
             })
             .await;
     }
