@@ -6,14 +6,63 @@
 //! and its requests keep counting against its cap until they are answered.
 //!
 //! A request, once handed to the store, cannot be taken back — a write may already be on disk — so cancelling one
-//! only forgets it here, and its answer, when it comes, is dropped by [`StorageRequests::delivered`]. That is also
-//! why a cancelled request stops counting against the cap at once: it holds nothing of the plugin's any more (the
-//! store's own queue is bounded by the caps of the instances feeding it).
+//! only forgets it here, and its answer, when it comes, is dropped by [`StorageRequests::delivered`]. The store still
+//! does the work, so the cap also counts, per instance and across its incarnations, the requests the store holds
+//! ([`InStore`]) until it answers them: otherwise a plugin (or a client of it) that asks and then closes its
+//! connection, or traps, could queue unbounded work — and pages of up to 4 MiB — in the store shared by every route.
 
 use crate::owned::Incarnation;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use wssgate_hub::registry::ConnectionId;
+
+/// The requests one plugin instance (all its incarnations) has handed to the store and the store has not answered:
+/// cancelled or not, they are work and memory the store holds for it.
+#[derive(Default)]
+pub struct InStore {
+    requests: AtomicUsize,
+    reads: AtomicUsize,
+}
+
+impl InStore {
+    /// Requests in the store, and how many of them are history reads.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.reads.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts a request handed to the store until the returned token is dropped, which its answer callback does
+    /// when the store answers (or drops the request unanswered).
+    pub fn enter(self: &Arc<Self>, read: bool) -> InStoreToken {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if read {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        InStoreToken {
+            counts: self.clone(),
+            read,
+        }
+    }
+}
+
+/// One request counted in its instance's [`InStore`] while it lives.
+pub struct InStoreToken {
+    counts: Arc<InStore>,
+    read: bool,
+}
+
+impl Drop for InStoreToken {
+    fn drop(&mut self) {
+        self.counts.requests.fetch_sub(1, Ordering::Relaxed);
+        if self.read {
+            self.counts.reads.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// One worker's waiting requests.
 pub struct StorageRequests {
@@ -159,5 +208,24 @@ mod tests {
         let table = requests.table.borrow();
         assert!(table.waiting.is_empty() && table.by_owner.is_empty());
         assert!(table.by_incarnation.is_empty() && table.reads.is_empty());
+    }
+
+    #[test]
+    fn a_request_counts_in_the_store_until_its_token_is_dropped() {
+        let in_store = Arc::new(InStore::default());
+        let read = in_store.enter(true);
+        let write = in_store.enter(false);
+        assert_eq!(in_store.counts(), (2, 1));
+        // Cancelling a request here changes nothing there: only the store's answer (dropping the token) does.
+        let requests = StorageRequests::new(0);
+        let id = requests.start(1, Some(5), true);
+        requests.cancel_owned_by(5);
+        assert!(!requests.delivered(id));
+        assert_eq!(in_store.counts(), (2, 1));
+        let answer = move || drop(read);
+        answer();
+        assert_eq!(in_store.counts(), (1, 0));
+        drop(write);
+        assert_eq!(in_store.counts(), (0, 0));
     }
 }

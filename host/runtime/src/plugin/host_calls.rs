@@ -45,6 +45,8 @@ pub(crate) struct HostState {
     pub(super) in_init: bool,
     /// The instance's `uid`: the owner of a timer or request must be one of its own connections.
     pub(super) instance_uid: u64,
+    /// The instance's requests the store holds, shared by its incarnations.
+    pub(super) in_store: Arc<crate::storage_requests::InStore>,
     /// The worker thread's CPU time when the running callback started, against which its budget is checked.
     pub(super) cpu_at_event_start: Duration,
 }

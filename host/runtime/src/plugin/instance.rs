@@ -138,6 +138,8 @@ pub struct PluginInstance {
     replay_traps_in_a_row: Vec<std::net::IpAddr>,
     /// Shared by every incarnation, so a trap does not refill it.
     log_budget: Arc<LogBudget>,
+    /// The requests the store holds for this instance, whatever incarnation made them.
+    in_store: Arc<crate::storage_requests::InStore>,
     /// A reload retired the instance (see [`PluginInstance::retire`]); its later incarnations stay retired.
     retired: bool,
     /// Times in a row the plugin could not run (each doubles the back-off); reset when it runs again.
@@ -205,6 +207,7 @@ impl PluginInstance {
             worker,
             replay_traps_in_a_row: Vec::new(),
             log_budget,
+            in_store: Arc::default(),
             retired: false,
             failures_in_a_row: 0,
             traps_total: 0,
@@ -289,6 +292,7 @@ impl PluginInstance {
             retired: self.retired,
             in_init: false,
             instance_uid: self.uid,
+            in_store: self.in_store.clone(),
             cpu_at_event_start: Duration::ZERO,
         };
         let mut store = Store::new(self.template.pre.engine(), state);

@@ -54,9 +54,14 @@ impl HostState {
             return Err(StorageRefusal::UnknownConnection);
         }
         let reading = matches!(request, Request::Read { .. });
-        if worker.storage.count(self.incarnation)
-            >= self.links.limits.max_storage_requests_per_instance
-            || (reading && worker.storage.reads(self.incarnation) >= MAX_READS_PER_INSTANCE)
+        // Waiting for their events (this incarnation's, not cancelled), or held by the store (the instance's,
+        // cancelled or not): either way the host holds them.
+        let max = self.links.limits.max_storage_requests_per_instance;
+        let (in_store, reads_in_store) = self.in_store.counts();
+        if worker.storage.count(self.incarnation).max(in_store) >= max
+            || (reading
+                && worker.storage.reads(self.incarnation).max(reads_in_store)
+                    >= MAX_READS_PER_INSTANCE)
         {
             self.links.cap_hit(CapHit::StorageRequests);
             return Err(StorageRefusal::TooManyPending);
@@ -64,12 +69,15 @@ impl HostState {
         // Answers go back to the instance that asked, retired by a reload or not: it still serves its connections (a
         // chat's `say` is published from its answer), and every request it waits for counts against its cap.
         let id = worker.storage.start(self.incarnation, owner, reading);
+        let token = self.in_store.enter(reading);
         let (address, incarnation) = (self.links.address.clone(), self.incarnation);
         let (metrics, worker_index) = (self.links.metrics.clone(), self.links.worker);
         store.submit(
             &self.route.memory,
             request,
             Box::new(move |answer| {
+                // The store is done with it: it no longer counts as held there.
+                drop(token);
                 let quota = matches!(
                     answer,
                     Answer::Appended(Err(StoreError::QuotaExceeded))
