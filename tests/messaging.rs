@@ -67,14 +67,19 @@ async fn spread_logins(gw: &TestGateway, uids: &[&str]) -> Vec<Ws> {
 async fn three_clients_in_a_room_get_each_say_exactly_once_and_leaving_stops_it(chat: &Path) {
     let gw = chat_gateway(chat);
     let mut clients = spread_logins(&gw, &["ann", "bob", "cid"]).await;
-    for ws in clients.iter_mut() {
-        send_json(ws, json!({"type": "join", "room": "lobby"})).await;
-        assert_eq!(next_json(ws).await["type"], "joined");
-    }
-    // Drain presence events: ann saw bob and cid join, bob saw cid.
-    for (ws, expected) in clients.iter_mut().zip([2, 1, 0]) {
-        for _ in 0..expected {
-            assert_eq!(next_json(ws).await["type"], "presence");
+    // One at a time, each join's presence reaching the earlier members before the next join: another worker looks its
+    // members up when it takes a delivery, so a join racing an earlier publish could see that publish too.
+    for i in 0..clients.len() {
+        send_json(&mut clients[i], json!({"type": "join", "room": "lobby"})).await;
+        assert_eq!(next_json(&mut clients[i]).await["type"], "joined");
+        let uid = ["ann", "bob", "cid"][i];
+        for earlier in clients.iter_mut().take(i) {
+            let presence = next_json(earlier).await;
+            assert_eq!(
+                (&presence["type"], &presence["uid"], &presence["event"]),
+                (&json!("presence"), &json!(uid), &json!("join")),
+                "{presence}"
+            );
         }
     }
     send_json(
@@ -169,6 +174,71 @@ async fn a_timer_fires_and_an_interval_can_be_cancelled(chat: &Path) {
     }
     let quiet = tokio::time::timeout(Duration::from_millis(300), next_message(&mut ws)).await;
     assert!(quiet.is_err(), "a tick arrived after stop_ticks: {quiet:?}");
+}
+
+async fn one_client_cannot_fill_the_plugin_with_reminders(chat: &Path) {
+    let gw = chat_gateway(chat);
+    let (mut ann, _) = login(&gw, "ann").await;
+    let (mut bob, _) = login(&gw, "bob").await;
+    // Each reminder is held in the plugin's memory until it fires: a long text or a ninth one is refused.
+    let long = "x".repeat(1025);
+    send_json(
+        &mut ann,
+        json!({"type": "remind", "after_ms": 3_600_000, "text": long}),
+    )
+    .await;
+    let answer = next_json(&mut ann).await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    for _ in 0..8 {
+        let text = "y".repeat(1024);
+        send_json(
+            &mut ann,
+            json!({"type": "remind", "after_ms": 3_600_000, "text": text}),
+        )
+        .await;
+    }
+    send_json(
+        &mut ann,
+        json!({"type": "remind", "after_ms": 3_600_000, "text": "ninth"}),
+    )
+    .await;
+    let answer = next_json(&mut ann).await;
+    assert_eq!(
+        answer,
+        json!({"type": "error", "reason": "at most 8 reminders may wait"})
+    );
+    // The instance is unharmed: another member's reminder still comes.
+    send_json(
+        &mut bob,
+        json!({"type": "remind", "after_ms": 100, "text": "tea"}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut bob).await,
+        json!({"type": "reminder", "text": "tea"})
+    );
+}
+
+async fn presence_names_a_room_whose_name_starts_like_its_group(chat: &Path) {
+    let gw = chat_gateway(chat);
+    let (mut ann, _) = login(&gw, "ann").await;
+    let (mut bob, _) = login(&gw, "bob").await;
+    for ws in [&mut ann, &mut bob] {
+        send_json(ws, json!({"type": "join", "room": "room:x"})).await;
+        let joined = next_json(ws).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+    }
+    let joined = next_json(&mut ann).await;
+    assert_eq!(
+        (&joined["room"], &joined["event"]),
+        (&json!("room:x"), &json!("join"))
+    );
+    drop(bob);
+    let left = next_json(&mut ann).await;
+    assert_eq!(
+        left,
+        json!({"type": "presence", "room": "room:x", "uid": "bob", "event": "leave"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,4 +390,26 @@ async fn rust_chat_a_timer_fires_and_an_interval_can_be_cancelled() {
 #[ignore = "needs npm's packages (./test.sh runs npm ci)"]
 async fn typescript_chat_a_timer_fires_and_an_interval_can_be_cancelled() {
     a_timer_fires_and_an_interval_can_be_cancelled(&ts_plugin("plugins/chat-ts")).await;
+}
+
+#[tokio::test]
+async fn rust_chat_one_client_cannot_fill_the_plugin_with_reminders() {
+    one_client_cannot_fill_the_plugin_with_reminders(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_one_client_cannot_fill_the_plugin_with_reminders() {
+    one_client_cannot_fill_the_plugin_with_reminders(&ts_plugin("plugins/chat-ts")).await;
+}
+
+#[tokio::test]
+async fn rust_chat_presence_names_a_room_whose_name_starts_like_its_group() {
+    presence_names_a_room_whose_name_starts_like_its_group(&plugin("chat")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs npm's packages (./test.sh runs npm ci)"]
+async fn typescript_chat_presence_names_a_room_whose_name_starts_like_its_group() {
+    presence_names_a_room_whose_name_starts_like_its_group(&ts_plugin("plugins/chat-ts")).await;
 }

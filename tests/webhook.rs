@@ -7,7 +7,7 @@ use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use wssgate_tests::admin::{ADMIN, call, metric_until};
+use wssgate_tests::admin::{ADMIN, admin_get, call, metric_until};
 use wssgate_tests::backend::Backend;
 use wssgate_tests::*;
 
@@ -433,4 +433,30 @@ async fn connections_opened_before_a_reload_keep_talking_and_get_their_disconnec
         "{}",
         gw.log()
     );
+}
+
+#[tokio::test]
+async fn messages_still_waiting_when_a_client_closes_are_reported_dropped() {
+    let backend = Backend::start(BACKEND, &[]);
+    let gw = gateway(&backend.url(), "");
+    let warnings = "wssgate_plugin_warnings_total{route=\"/hook\"}";
+    let mut ws = gw.wss("/hook?token=good&uid=ann").await;
+    assert_eq!(next_message(&mut ws).await, Message::text("welcome"));
+    assert_eq!(ask(&mut ws, "tom").await, "ok");
+    // Nothing so far has warned (the series appears once something is counted).
+    let metrics = admin_get(&gw, "/metrics").await.1;
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with(warnings) && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    // The backend holds "slow" for a second; two more wait behind it when the client goes.
+    for text in ["slow", "seq 0", "seq 1"] {
+        bounded(ws.send(Message::text(text))).await.unwrap();
+    }
+    bounded(ws.close(None)).await.unwrap();
+    drop(ws);
+    assert_eq!(disconnects(&backend, 1).await.len(), 1);
+    metric_until(&gw, warnings, |v| v >= 1.0).await;
 }

@@ -8,8 +8,8 @@
 // - `{"type":"dm","to":"bob","text":"hi"}` reaches every connection of user `bob`;
 // - `{"type":"online","uid":"bob"}` answers how many connections user `bob` has;
 // - `{"type":"whoami"}` answers the logged-in user, read back from the session;
-// - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
-//   sends `tick` events until `{"type":"stop_ticks"}`.
+// - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once (at most 8 waiting per connection, of
+//   at most 1024 bytes each); `{"type":"ticks","every_ms":100}` sends `tick` events until `{"type":"stop_ticks"}`.
 //
 // Anything malformed, and anything the gateway refuses (a room or user name past `max_name_bytes`, one room past
 // `max_groups_per_connection`, one timer past `max_timers_per_instance`), is answered with
@@ -30,6 +30,10 @@ export interface Member {
 const group = (room: string): string => `room:${room}`;
 
 const bytes = (text: string): number => new TextEncoder().encode(text).length;
+
+/** Reminders one connection may have waiting, and the longest text of one: the plugin holds them until they fire. */
+const MAX_REMINDERS = 8;
+const MAX_REMINDER_BYTES = 1024;
 
 /** JSON with the keys of every object sorted, as serde_json writes a `json!` value. */
 export function encode(value: unknown): string {
@@ -116,6 +120,8 @@ function handle(conn: Connection, member: Member, command: Command): void {
     case "whoami":
       return send(conn, { type: "whoami", uid });
     case "remind":
+      if (bytes(command.text) > MAX_REMINDER_BYTES) return error(conn, "a reminder's text is at most 1024 bytes");
+      if (member.reminders.size >= MAX_REMINDERS) return error(conn, "at most 8 reminders may wait");
       try {
         member.reminders.set(timers.after(command.after_ms, conn).id, command.text);
       } catch (err) {

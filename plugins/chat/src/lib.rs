@@ -16,8 +16,8 @@
 //! - `{"type":"dm","to":"bob","text":"hi"}` reaches every connection of user `bob`;
 //! - `{"type":"online","uid":"bob"}` answers how many connections user `bob` has (on every gateway node);
 //! - `{"type":"whoami"}` answers the logged-in user, read back from the session;
-//! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once; `{"type":"ticks","every_ms":100}`
-//!   sends `tick` events until `{"type":"stop_ticks"}`.
+//! - `{"type":"remind","after_ms":500,"text":"tea"}` sends a `reminder` once (at most 8 waiting per connection, of
+//!   at most 1024 bytes each); `{"type":"ticks","every_ms":100}` sends `tick` events until `{"type":"stop_ticks"}`.
 //!
 //! Without `[route.history]` a `say` has no `offset` or `epoch` and `history` answers `history is off`; without
 //! `[route.storage]`, `joined` has no `topic` and `topic` answers `topics are off`. Anything malformed, and anything
@@ -64,6 +64,12 @@ struct Since {
 
 /// The most messages one `history` answer carries; a client asks again from the last one for more.
 const HISTORY_PAGE: u32 = 100;
+
+/// Reminders one connection may have waiting, and the longest text of one: the plugin holds them in its memory until
+/// they fire, so without a bound one client could fill the instance's memory cap (and take every other member's
+/// reminders and ticks down with it when the instance traps).
+const MAX_REMINDERS: usize = 8;
+const MAX_REMINDER_BYTES: usize = 1024;
 
 /// What the plugin keeps per connection; the SDK drops it when the connection closes, and the gateway cancels the
 /// timers and requests it names.
@@ -285,6 +291,12 @@ impl Chat {
                 );
             }
             Command::Whoami => send(conn, json!({"type": "whoami", "uid": uid})),
+            Command::Remind { text, .. } if text.len() > MAX_REMINDER_BYTES => {
+                error(conn, "a reminder's text is at most 1024 bytes")
+            }
+            Command::Remind { .. } if member.reminders.len() >= MAX_REMINDERS => {
+                error(conn, "at most 8 reminders may wait")
+            }
             Command::Remind { after_ms, text } => {
                 match timers::after(Duration::from_millis(after_ms), Some(conn)) {
                     Ok(timer) => {
@@ -331,7 +343,7 @@ impl Plugin for Chat {
     fn on_close(&mut self, conn: Connection, _member: Member, _close: CloseFrame) {
         let uid = conn.session_get("uid");
         for room_group in conn.groups() {
-            let room = room_group.trim_start_matches("room:");
+            let room = room_group.strip_prefix("room:").unwrap_or(&room_group);
             let event = json!({"type": "presence", "room": room, "uid": uid, "event": "leave"});
             groups::publish(&room_group, event.to_string(), &[conn]);
         }

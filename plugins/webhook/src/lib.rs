@@ -342,6 +342,21 @@ impl Plugin for Webhook {
         if !client.accepted {
             return;
         }
+        // The connection's call in flight ends with it, and what waited behind it is not sent: say so (a warning
+        // is counted in wssgate_plugin_warnings_total), since the backend will see the disconnect without them.
+        if client.in_flight || !client.queue.is_empty() {
+            log::warn!(
+                "connection {} closed with {} messages ({} bytes) waiting for the backend and a call {}; they were dropped",
+                conn.id(),
+                client.queue.len(),
+                client.queue_bytes,
+                if client.in_flight {
+                    "in flight"
+                } else {
+                    "not yet made"
+                },
+            );
+        }
         let event = wire::Disconnect {
             connection: conn.id().to_string(),
             uid: client.uid.as_deref(),
