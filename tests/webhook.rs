@@ -460,3 +460,45 @@ async fn messages_still_waiting_when_a_client_closes_are_reported_dropped() {
     assert_eq!(disconnects(&backend, 1).await.len(), 1);
     metric_until(&gw, warnings, |v| v >= 1.0).await;
 }
+
+#[tokio::test]
+async fn the_route_wide_bound_closes_the_address_holding_the_most_not_the_next_sender() {
+    let backend = Backend::start(BACKEND, &[]);
+    // One worker, so that all clients share one instance and its bound of 100 bytes waiting.
+    let routes = format!(
+        "{}\n{}",
+        standard_routes(),
+        webhook_routes(
+            &backend.url(),
+            "",
+            "max_queued_bytes_total = 100\nmax_queued_bytes = 80"
+        )
+    );
+    let gw = TestGateway::start_with(&format!("workers = 1\n{ADMIN}"), &routes);
+    let path = "/hook?token=good&uid=ann";
+    let mut heavy = wss_from(gw.wss, "127.0.0.2", &gw.cert, path).await;
+    let mut heavy_too = wss_from(gw.wss, "127.0.0.2", &gw.cert, path).await;
+    let mut light = wss_from(gw.wss, "127.0.0.3", &gw.cert, "/hook?token=good&uid=bob").await;
+    for ws in [&mut heavy, &mut heavy_too, &mut light] {
+        assert_eq!(next_message(ws).await, Message::text("welcome"));
+    }
+    let seq = |size: usize| Message::text(format!("seq 0 {}", "x".repeat(size - 6)));
+    // The backend holds "slow" for a second: 127.0.0.2's 40 + 30 bytes wait behind it.
+    for (ws, size) in [(&mut heavy, 40), (&mut heavy_too, 30)] {
+        bounded(ws.send(Message::text("slow"))).await.unwrap();
+        bounded(ws.send(seq(size))).await.unwrap();
+    }
+    // A round trip of light's through the backend, so that their frames were read before light's next ones.
+    assert_eq!(ask(&mut light, "tom").await, "ok");
+    // 40 bytes of light's that must wait would make 110: the address holding 70 loses its heaviest connection (40
+    // frees enough); light, which would hold 40, is served, and so is 127.0.0.2's other connection.
+    bounded(light.send(Message::text("slow"))).await.unwrap();
+    bounded(light.send(seq(40))).await.unwrap();
+    assert_eq!(expect_close(&mut heavy).await.0, 1008);
+    for ws in [&mut heavy_too, &mut light] {
+        assert_eq!(next_message(ws).await, Message::text("slow"));
+        assert_eq!(next_message(ws).await, Message::text("seq 0"));
+    }
+    assert_eq!(disconnects(&backend, 1).await.len(), 1);
+    assert_eq!(ask(&mut light, "tom").await, "ok");
+}

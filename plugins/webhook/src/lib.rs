@@ -4,20 +4,21 @@
 //! - `POST /connect` before the upgrade is answered (the upgrade is deferred): a 2xx accepts (its optional JSON
 //!   names a `uid`, `groups` to join and a `reply`), a 4xx rejects with that status, anything else fails closed
 //!   (502, or 504 when the backend timed out);
-//! - `POST /message` for each message, one at a time per connection, in order (later ones wait in a queue of
-//!   `max_queued_messages`, default 64, and `max_queued_bytes`, default 2 MiB, per connection, and
-//!   `max_queued_bytes_total`, default 16 MiB, over the instance's connections; past any the client is closed with
-//!   1008): a 2xx's JSON actions apply in order; a failed call or a bad
-//!   answer is logged (and counted in /metrics) and applies nothing;
+//! - `POST /message` for each message, one at a time per connection, in order: later ones wait (see [`waiting`]
+//!   for their bounds, `max_queued_messages`, `max_queued_bytes` and `max_queued_bytes_total`, and whom they close
+//!   with 1008); a 2xx's JSON actions apply in order; a failed call or a bad answer is logged (and counted in
+//!   /metrics) and applies nothing;
 //! - `POST /disconnect` once an accepted connection closes.
 //!
 //! The backend pushes at any time through the gateway's push API (`/api/send`, `/api/close`, …). With the route
 //! setting `secret`, every call is signed (see [`signing`]). The wire protocol is in [`wire`] and the README.
 
 pub mod signing;
+pub mod waiting;
 pub mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use waiting::{Full, Waiting};
 use wssgate_sdk::http::{self, HttpError, Response, Sent};
 use wssgate_sdk::{
     CloseFrame, Connection, Connections, HttpEvents, Message, Plugin, Request, Settings, Verdict,
@@ -38,15 +39,25 @@ const UID_KEY: &str = "webhook.uid";
 /// Set while a `/message` call is in flight, so a replacement instance can say that one was dropped.
 const BUSY_KEY: &str = "webhook.busy";
 
-#[derive(Default)]
 pub struct Webhook {
     upstream: String,
     secret: Option<String>,
-    max_queued: usize,
-    max_queued_bytes: usize,
-    max_queued_bytes_total: usize,
-    /// Bytes of messages waiting in every connection's queue.
-    queued_bytes: usize,
+    /// Every connection's messages waiting behind its call in flight.
+    waiting: Waiting,
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Webhook {
+            upstream: String::new(),
+            secret: None,
+            waiting: Waiting::new(
+                DEFAULT_MAX_QUEUED,
+                DEFAULT_MAX_QUEUED_BYTES,
+                DEFAULT_MAX_QUEUED_BYTES_TOTAL,
+            ),
+        }
+    }
 }
 
 /// What the webhook keeps per connection.
@@ -57,10 +68,8 @@ pub struct Client {
     accepted: bool,
     /// A `/connect` or `/message` call is waiting for its answer.
     in_flight: bool,
-    /// Messages waiting for the call in flight to finish.
-    queue: VecDeque<Message>,
-    /// Their bytes.
-    queue_bytes: usize,
+    /// The client's IP, which its messages waiting count under.
+    address: String,
     /// The session says a `/message` call is under way (set once per busy spell, not per message).
     busy: bool,
 }
@@ -94,45 +103,48 @@ impl Webhook {
         request.body(body).send()
     }
 
-    /// Sends the connection's next message to the backend, if one waits and none is in flight.
+    /// Sends the connection's next messages to the backend while none is in flight.
     fn send_next(&mut self, conn: Connection, client: &mut Client) {
         // Bounded by the queue: each turn takes one message off it.
         while !client.in_flight {
-            let Some(message) = client.queue.pop_front() else {
+            let Some(message) = self.waiting.pop(conn.id()) else {
                 if client.busy {
                     client.busy = false;
                     conn.session_remove(BUSY_KEY);
                 }
                 return;
             };
-            self.queued_bytes -= message.as_bytes().len();
-            client.queue_bytes -= message.as_bytes().len();
-            let event = match &message {
-                Message::Text(text) => wire::MessageEvent {
-                    connection: conn.id().to_string(),
-                    uid: client.uid.as_deref(),
-                    text: Some(text),
-                    binary: None,
-                },
-                Message::Binary(bytes) => wire::MessageEvent {
-                    connection: conn.id().to_string(),
-                    uid: client.uid.as_deref(),
-                    text: None,
-                    binary: Some(wire::base64(bytes)),
-                },
-            };
-            let body = serde_json::to_vec(&event).unwrap_or_default();
-            match self.post("/message", body, Some(conn)) {
-                Ok(_) => {
-                    client.in_flight = true;
-                    if !client.busy {
-                        client.busy = true;
-                        let _ = conn.session_set(BUSY_KEY, "1");
-                    }
+            self.send(conn, client, &message);
+        }
+    }
+
+    /// POSTs one message to the backend as `/message`.
+    fn send(&self, conn: Connection, client: &mut Client, message: &Message) {
+        let event = match message {
+            Message::Text(text) => wire::MessageEvent {
+                connection: conn.id().to_string(),
+                uid: client.uid.as_deref(),
+                text: Some(text),
+                binary: None,
+            },
+            Message::Binary(bytes) => wire::MessageEvent {
+                connection: conn.id().to_string(),
+                uid: client.uid.as_deref(),
+                text: None,
+                binary: Some(wire::base64(bytes)),
+            },
+        };
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        match self.post("/message", body, Some(conn)) {
+            Ok(_) => {
+                client.in_flight = true;
+                if !client.busy {
+                    client.busy = true;
+                    let _ = conn.session_set(BUSY_KEY, "1");
                 }
-                Err(refusal) => {
-                    log::warn!("connection {}: /message not sent: {refusal}", conn.id())
-                }
+            }
+            Err(refusal) => {
+                log::warn!("connection {}: /message not sent: {refusal}", conn.id())
             }
         }
     }
@@ -262,10 +274,11 @@ impl Plugin for Webhook {
                 .filter(|&n: &usize| n > 0)
                 .ok_or(format!("`{key}` must be a whole number of at least 1")),
         };
-        self.max_queued = positive("max_queued_messages", DEFAULT_MAX_QUEUED)?;
-        self.max_queued_bytes = positive("max_queued_bytes", DEFAULT_MAX_QUEUED_BYTES)?;
-        self.max_queued_bytes_total =
-            positive("max_queued_bytes_total", DEFAULT_MAX_QUEUED_BYTES_TOTAL)?;
+        self.waiting = Waiting::new(
+            positive("max_queued_messages", DEFAULT_MAX_QUEUED)?,
+            positive("max_queued_bytes", DEFAULT_MAX_QUEUED_BYTES)?,
+            positive("max_queued_bytes_total", DEFAULT_MAX_QUEUED_BYTES_TOTAL)?,
+        );
         Ok(())
     }
 
@@ -282,6 +295,7 @@ impl Plugin for Webhook {
             return Verdict::Accept(Client {
                 uid: conn.session_get(UID_KEY),
                 accepted: true,
+                address: waiting::client_address(&request.remote_address).to_owned(),
                 ..Client::default()
             });
         }
@@ -306,6 +320,7 @@ impl Plugin for Webhook {
         match self.post("/connect", body, Some(conn)) {
             Ok(_) => Verdict::Defer(Client {
                 in_flight: true,
+                address: waiting::client_address(&request.remote_address).to_owned(),
                 ..Client::default()
             }),
             Err(refusal) => {
@@ -316,40 +331,60 @@ impl Plugin for Webhook {
     }
 
     fn on_message(&mut self, conn: Connection, client: &mut Client, message: Message) {
-        let bytes = message.as_bytes().len();
-        let full = client.queue.len() >= self.max_queued
-            || client.queue_bytes + bytes > self.max_queued_bytes
-            || self.queued_bytes + bytes > self.max_queued_bytes_total;
-        if full {
-            log::warn!(
-                "connection {}: {} messages ({} bytes; {} on the route) wait for the backend; closing it",
-                conn.id(),
-                client.queue.len(),
-                client.queue_bytes,
-                self.queued_bytes
-            );
-            conn.close(1008, "too many messages waiting for the backend");
+        if self.waiting.is_shed(conn.id()) {
+            // Its queue was dropped to make room and its close is on its way (which reports what it dropped).
             return;
         }
-        self.queued_bytes += bytes;
-        client.queue_bytes += bytes;
-        client.queue.push_back(message);
-        self.send_next(conn, client);
+        // Nothing in flight means nothing waits either (send_next sends until a call is in flight): a message the
+        // backend can take at once waits nowhere and meets no queue's bound.
+        if !client.in_flight {
+            self.send(conn, client, &message);
+            return;
+        }
+        let size = message.as_bytes().len();
+        match self.waiting.push(conn.id(), &client.address, message) {
+            Ok(shed) => {
+                for (other, dropped) in shed {
+                    log::warn!(
+                        "connection {other}: its {} messages ({} bytes) waiting for the backend were dropped to make room for connection {}'s ({} bytes on the route); closing it",
+                        dropped.messages,
+                        dropped.bytes,
+                        conn.id(),
+                        self.waiting.bytes()
+                    );
+                    Connection::new(other).close(1008, "too many messages waiting for the backend");
+                }
+            }
+            Err(full) => {
+                let held = self.waiting.held(conn.id());
+                log::warn!(
+                    "connection {}: {} messages ({} bytes) wait for the backend and {size} more would pass {}; closing it",
+                    conn.id(),
+                    held.messages,
+                    held.bytes,
+                    match full {
+                        Full::Connection => "its own bounds",
+                        Full::Route => "the route's, where its address would hold the most",
+                    }
+                );
+                conn.close(1008, "too many messages waiting for the backend");
+            }
+        }
     }
 
     fn on_close(&mut self, conn: Connection, client: Client, close: CloseFrame) {
-        self.queued_bytes -= client.queue_bytes;
+        let dropped = self.waiting.remove(conn.id());
         if !client.accepted {
             return;
         }
         // The connection's call in flight ends with it, and what waited behind it is not sent: say so (a warning
         // is counted in wssgate_plugin_warnings_total), since the backend will see the disconnect without them.
-        if client.in_flight || !client.queue.is_empty() {
+        if client.in_flight || dropped.messages > 0 {
             log::warn!(
                 "connection {} closed with {} messages ({} bytes) waiting for the backend and a call {}; they were dropped",
                 conn.id(),
-                client.queue.len(),
-                client.queue_bytes,
+                dropped.messages,
+                dropped.bytes,
                 if client.in_flight {
                     "in flight"
                 } else {

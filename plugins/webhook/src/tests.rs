@@ -222,3 +222,96 @@ fn queued_bytes_are_capped_over_the_route_and_a_restart_says_what_it_dropped() {
         host.logs()
     );
 }
+
+/// Connects from `ip` and accepts, while other calls may be in flight.
+fn accepted_from(host: &MockHost<Webhook>, ip: &str) -> Connection {
+    let mut request = wssgate_sdk::Request::new("/hook");
+    request.remote_address = format!("{ip}:40000");
+    let conn = host.connect_with(request).deferred();
+    let (sent, _) = host
+        .http_requests()
+        .into_iter()
+        .find(|(_, r)| {
+            r.path == "/connect"
+                && serde_json::from_slice::<Value>(&r.body).unwrap()["connection"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                    == Some(conn.id())
+        })
+        .expect("its /connect was sent");
+    host.respond(sent, json_response(200, json!({})));
+    assert_eq!(host.status(conn), Some(Status::Open));
+    conn
+}
+
+/// The `/message` call waiting whose text is `text`.
+fn message_call(host: &MockHost<Webhook>, text: &str) -> Option<Sent> {
+    host.http_requests()
+        .into_iter()
+        .find(|(_, r)| {
+            r.path == "/message"
+                && serde_json::from_slice::<Value>(&r.body).unwrap()["text"] == text
+        })
+        .map(|(sent, _)| sent)
+}
+
+#[test]
+fn the_route_wide_bound_closes_the_heaviest_address_not_whoever_sends_next() {
+    let host = host()
+        .with_setting("max_queued_bytes_total", "10")
+        .with_setting("max_queued_bytes", "8");
+    // One address holds 8 bytes over two connections, 4 each.
+    let spread = [
+        accepted_from(&host, "10.0.0.9"),
+        accepted_from(&host, "10.0.0.9"),
+    ];
+    for conn in spread {
+        host.message(conn, "tom"); // in flight
+        host.message(conn, "1234"); // waits
+    }
+    let light = accepted_from(&host, "10.0.0.1");
+    // The route holds 8 of its 10 bytes, but a message the backend takes at once waits nowhere, whatever its size.
+    host.message(light, "1234567890");
+    assert_eq!(host.status(light), Some(Status::Open), "{:?}", host.logs());
+    // 3 bytes that must wait would make 11: one connection of the address holding 8 is closed and its queue
+    // dropped, not the sender, which would hold 3.
+    host.message(light, "abc");
+    assert_eq!(host.status(light), Some(Status::Open), "{:?}", host.logs());
+    let closed: Vec<_> = spread
+        .iter()
+        .filter(|&&c| matches!(host.status(c), Some(Status::Closed(f)) if f.code == 1008))
+        .collect();
+    assert_eq!(closed.len(), 1, "{:?}", host.logs());
+    assert!(
+        host.logs()
+            .iter()
+            .any(|(_, line)| line.contains("closed with 1 messages (4 bytes)")),
+        "its dropped message is reported: {:?}",
+        host.logs()
+    );
+    // light's waiting message goes to the backend once its call in flight is answered.
+    let first = message_call(&host, "1234567890").expect("light's first message was sent");
+    host.respond(first, json_response(200, json!({})));
+    assert!(
+        message_call(&host, "abc").is_some(),
+        "{:?}",
+        host.http_requests()
+    );
+
+    // 4 wait now, the spread address's other connection's. A sender whose address would hold the most is closed,
+    // and nobody else: another connection of light's address with 8 to wait (light's "abc" is in flight now).
+    let light_again = accepted_from(&host, "10.0.0.1");
+    host.message(light_again, "x");
+    host.message(light_again, "12345678");
+    assert!(matches!(host.status(light_again), Some(Status::Closed(f)) if f.code == 1008));
+    assert_eq!(
+        spread
+            .iter()
+            .filter(|&&c| host.status(c) == Some(Status::Open))
+            .count(),
+        1,
+        "{:?}",
+        host.logs()
+    );
+    assert_eq!(host.status(light), Some(Status::Open));
+}
