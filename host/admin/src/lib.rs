@@ -66,6 +66,8 @@ const TOKEN_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// Addresses whose failures are remembered at once; past it (after forgetting the expired ones), new addresses
 /// share one record, so a flood from many addresses cannot grow the table.
 const TOKEN_FAILURE_ADDRESSES: usize = 4096;
+/// The record those addresses share (no client has the unspecified address).
+const SHARED_FAILURES: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 /// The back-off between failed accepts (out of file descriptors, say): doubling from the first to the last, so a
 /// listener that cannot accept does not spin a core, and retries within a second once it can again.
 const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
@@ -343,11 +345,20 @@ struct FailureWindow {
 }
 
 impl TokenFailures {
-    /// Whether `peer` has used up its failures in its current window.
+    /// Whether `peer` has used up its failures in its current window — or, when the table is full and has no
+    /// record of `peer`'s, whether the record shared by the addresses it had no room for has: that is where
+    /// [`failed`](Self::failed) counts them, so a flood of addresses cannot get past the table unthrottled.
     fn throttled(&self, peer: IpAddr, now: Instant) -> bool {
-        self.by_address.get(&peer).is_some_and(|w| {
-            now.duration_since(w.started) < TOKEN_FAILURE_WINDOW && w.failures >= MAX_TOKEN_FAILURES
-        })
+        let used_up = |key: &IpAddr| {
+            self.by_address.get(key).is_some_and(|w| {
+                now.duration_since(w.started) < TOKEN_FAILURE_WINDOW
+                    && w.failures >= MAX_TOKEN_FAILURES
+            })
+        };
+        if self.by_address.contains_key(&peer) {
+            return used_up(&peer);
+        }
+        self.by_address.len() >= TOKEN_FAILURE_ADDRESSES && used_up(&SHARED_FAILURES)
     }
 
     /// Counts a failure of `peer`'s.
@@ -358,7 +369,7 @@ impl TokenFailures {
         {
             self.by_address.retain(|_, w| !expired(w));
             if self.by_address.len() >= TOKEN_FAILURE_ADDRESSES {
-                key = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+                key = SHARED_FAILURES;
             }
         }
         let window = self.by_address.entry(key).or_insert(FailureWindow {
@@ -830,6 +841,10 @@ mod tests {
             failures.failed(IpAddr::from(n.to_be_bytes()), start);
         }
         assert_eq!(failures.by_address.len(), TOKEN_FAILURE_ADDRESSES + 1);
+        // and any address the table has no room for is throttled by that record, as it is counted there.
+        let newcomer = IpAddr::from((TOKEN_FAILURE_ADDRESSES as u32 * 3).to_be_bytes());
+        assert!(failures.throttled(newcomer, start));
+        assert!(!failures.throttled(newcomer, start + TOKEN_FAILURE_WINDOW));
         // Once their windows are over, the expired records make room again.
         failures.failed(b, start + TOKEN_FAILURE_WINDOW);
         assert_eq!(failures.by_address.len(), 1);
