@@ -237,6 +237,34 @@ async fn connections_lists_each_connection_with_its_route_user_groups_and_traffi
     );
 }
 
+#[tokio::test]
+async fn a_user_id_with_terminal_escapes_is_printed_escaped() {
+    let port = free_port();
+    let gw = TestGateway::start_with(
+        &format!("[admin]\naddress = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"),
+        &format!(
+            "[[route]]\npath = \"/chat\"\nplugin = \"{}\"\n",
+            plugin("chat").display()
+        ),
+    );
+    let mut chat = gw.ws("/chat").await;
+    // An OSC 52 sequence (set the clipboard) and a screen clear, as a client-chosen user id.
+    let login = r#"{"type":"login","uid":"\u001b]52;c;aGk=\u0007\u001b[2Jeve"}"#;
+    assert!(ask(&mut chat, login).await.contains("login"));
+    let out = connections(gw.config_path(), &["--route", "/chat"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(['\u{1b}', '\u{7}']), "{text:?}");
+    assert!(
+        text.contains(r"\u{1b}]52;c;aGk=\u{7}\u{1b}[2Jeve"),
+        "{text}"
+    );
+}
+
 /// Asks `status --json` until `done` holds for its answer; fails with the last answer after 10 s.
 async fn status_until(
     config: &std::path::Path,

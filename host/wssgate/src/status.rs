@@ -83,6 +83,22 @@ impl Target {
 }
 
 /// Per-second rates between two readings of the same counters, `seconds` apart.
+/// A text the gateway reported, as it is printed: a user id, a route or a remote address may be chosen by a client
+/// or a plugin, so control characters are escaped (`\u{1b}`) rather than written to the operator's terminal, where
+/// they could move the cursor, rewrite the screen or set the clipboard.
+fn printable(text: &Value, missing: &str) -> String {
+    let text = text.as_str().unwrap_or(missing);
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 fn rate(now: &Value, before: &Value, field: &str, seconds: f64) -> f64 {
     let (a, b) = (
         now[field].as_u64().unwrap_or(0),
@@ -111,9 +127,9 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
     let _ = writeln!(
         out,
         "wssgate {}  up {} s  config {}  reloaded {}  memory {}  timers {}  throttled addresses {}",
-        now["version"].as_str().unwrap_or("?"),
+        printable(&now["version"], "?"),
         now["uptime_s"],
-        now["config"].as_str().unwrap_or("?"),
+        printable(&now["config"], "?"),
         reload,
         mib(&now["rss_bytes"]),
         now["timers"],
@@ -182,11 +198,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
             .iter()
             .find(|o| o["route"] == r["route"])
             .unwrap_or(r);
-        let _ = writeln!(
-            out,
-            "{}",
-            row(r["route"].as_str().unwrap_or("?").to_owned(), r, b)
-        );
+        let _ = writeln!(out, "{}", row(printable(&r["route"], "?"), r, b));
     }
     if let Some(cluster) = now["cluster"].as_object() {
         let _ = writeln!(
@@ -205,8 +217,8 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         let _ = writeln!(
             out,
             "store: {} ({})",
-            store["kind"].as_str().unwrap_or("?"),
-            store["health"].as_str().unwrap_or("?")
+            printable(&store["kind"], "?"),
+            printable(&store["health"], "?")
         );
         for r in now["routes"].as_array().unwrap_or(&empty) {
             let stored = &r["stored"];
@@ -214,7 +226,7 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
                 let _ = writeln!(
                     out,
                     "  {}: history {} group(s), {} bytes; storage {} key(s), {} bytes",
-                    r["route"].as_str().unwrap_or("?"),
+                    printable(&r["route"], "?"),
                     stored["history_groups"],
                     stored["history_bytes"],
                     stored["keys"],
@@ -227,8 +239,8 @@ pub fn table(now: &Value, before: &Value, seconds: f64) -> String {
         let _ = writeln!(
             out,
             "certificate: listener {} ({}) expires at {} (Unix time)",
-            c["listener"].as_str().unwrap_or("?"),
-            c["source"].as_str().unwrap_or("?"),
+            printable(&c["listener"], "?"),
+            printable(&c["source"], "?"),
             c["expires_unix"]
         );
     }
@@ -258,17 +270,17 @@ pub fn connection_lines(answer: &Value) -> String {
         let _ = writeln!(
             out,
             "{:<20} {:<14} {:<22} {:<12} {:>6} {:>7} {:>9} {:>10} {:>9} {:>10} {:<7}",
-            c["id"].as_str().unwrap_or("?"),
-            c["route"].as_str().unwrap_or("?"),
-            c["remote_address"].as_str().unwrap_or("?"),
-            c["user"].as_str().unwrap_or("-"),
+            printable(&c["id"], "?"),
+            printable(&c["route"], "?"),
+            printable(&c["remote_address"], "?"),
+            printable(&c["user"], "-"),
             count(&c["groups"]),
             count(&c["age_s"]),
             count(&c["messages_in"]),
             count(&c["bytes_in"]),
             count(&c["messages_out"]),
             count(&c["bytes_out"]),
-            c["state"].as_str().unwrap_or("?"),
+            printable(&c["state"], "?"),
         );
     }
     let total = count(&answer["total"]);
