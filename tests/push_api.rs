@@ -290,6 +290,30 @@ async fn without_the_token_a_body_is_not_waited_for_nor_read() {
 }
 
 #[tokio::test]
+async fn a_request_that_needs_no_token_is_answered_without_waiting_for_its_body() {
+    let gw = gateway();
+    let mut tcp = admin_tcp(&gw, "127.0.0.1").await;
+    // A health check that announces 2 MiB of body (within the size bound), which never comes.
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        2 << 20
+    );
+    bounded(tcp.write_all(head.as_bytes())).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok(),
+        "no answer within 3 s: the listener waited for the body (got {answer:?})"
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn admin_connections_past_the_cap_get_503_and_a_freed_place_serves_again() {
     let gw = TestGateway::start_with(
         &format!(

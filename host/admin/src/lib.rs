@@ -26,7 +26,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -240,7 +240,8 @@ enum Needs {
     Token,
 }
 
-/// Answers one request from `peer`: its token is checked from the head, and its body read only once it passed.
+/// Answers one request from `peer`: its token is checked from the head, and its body read only once it passed, and
+/// only for a push.
 async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let (head, body) = request.into_parts();
     let needs = match (head.method.as_str(), head.uri.path()) {
@@ -250,6 +251,20 @@ async fn serve(served: &Served, peer: IpAddr, request: Request<Incoming>) -> Res
     };
     let (status, reply) = match served.authorize(peer, &head, needs) {
         Err(refused) => refused,
+        Ok(()) if head.method != Method::POST => {
+            // Only a push (a POST) has a body to read. Any other request's is left unread, so that a request needing
+            // no token (/healthz, /metrics without its token) cannot hold the connection reading up to 2 MiB; a
+            // connection whose body was left cannot carry another request.
+            let unread = !body.is_end_stream();
+            let (status, reply) = answer(&served.api, &head, &[]);
+            let mut response = respond(status, reply);
+            if unread {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
         Ok(()) => match read_body(body).await {
             Ok(body) => answer(&served.api, &head, &body),
             Err(status) => {
