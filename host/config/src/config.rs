@@ -597,6 +597,29 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(err.contains("`metrics_token` must be at least 16"), "{err}");
+        for (key, unsendable) in [
+            ("token", "\"0123456789abcdef \""),
+            ("token", "\"\\t0123456789abcdef\""),
+            ("metrics_token", "\"0123456789abcdéf\""),
+            ("metrics_token", "\"0123456789\\nabcdef\""),
+        ] {
+            let (token, metrics) = if key == "token" {
+                (unsendable, "\"fedcba9876543210\"")
+            } else {
+                ("\"fedcba9876543210\"", unsendable)
+            };
+            let err = parse(&format!(
+                "{listener}[admin]\ntoken = {token}\nmetrics_token = {metrics}\n"
+            ))
+            .unwrap_err()
+            .0;
+            assert!(
+                err.contains(&format!("`{key}` could never match")) && err.contains("line 3"),
+                "{unsendable}: {err}"
+            );
+        }
+        let inner_space = format!("{listener}[admin]\ntoken = \"0123456789 abcdef\"\n");
+        assert!(parse(&inner_space).is_ok());
     }
 
     #[test]

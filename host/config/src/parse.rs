@@ -639,7 +639,13 @@ fn limits(src: &Source<'_>, raw: Option<Spanned<Limits>>) -> Result<Limits, Conf
     })
 }
 
-/// `[admin]`: its tokens must be long enough that guessing them is hopeless, and it listens on loopback unless
+/// Whether a client can present `token` as it is: visible ASCII (inner spaces allowed) with no space at either end,
+/// since the gateway trims what follows `Bearer ` and a header value holds nothing else.
+fn sendable_token(token: &str) -> bool {
+    token.trim() == token && token.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}
+
+/// `[admin]`: its tokens must be long enough that guessing them is hopeless and sendable in a header, and it listens on loopback unless
 /// `allow_public` says the operator means otherwise.
 fn admin(
     src: &Source<'_>,
@@ -650,17 +656,27 @@ fn admin(
         Some(spanned) => {
             let span = spanned.span();
             let admin = spanned.into_inner();
-            if admin.token.len() < 16 {
-                return Err(src.at(
-                    span,
-                    "[admin] `token` must be at least 16 characters".into(),
-                ));
-            }
-            if admin.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
-                return Err(src.at(
-                    span,
-                    "[admin] `metrics_token` must be at least 16 characters".into(),
-                ));
+            let tokens = [
+                ("token", Some(&admin.token)),
+                ("metrics_token", admin.metrics_token.as_ref()),
+            ];
+            for (key, token) in tokens {
+                let Some(token) = token else { continue };
+                if token.len() < 16 {
+                    return Err(src.at(
+                        span.clone(),
+                        format!("[admin] `{key}` must be at least 16 characters"),
+                    ));
+                }
+                if !sendable_token(token) {
+                    return Err(src.at(
+                        span.clone(),
+                        format!(
+                            "[admin] `{key}` could never match: a client sends it in an `Authorization: Bearer` header, \
+                             which carries visible ASCII only, and spaces at either end are dropped"
+                        ),
+                    ));
+                }
             }
             if admin.max_connections == 0 {
                 return Err(src.at(span, "[admin] `max_connections` must be at least 1".into()));
