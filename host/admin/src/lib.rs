@@ -327,7 +327,12 @@ impl Served {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110, 11.1): `bearer` is Bearer.
+            .and_then(|v| {
+                v.get(..7)
+                    .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                    .map(|_| &v[7..])
+            })
             .map(|token| token.trim().as_bytes());
         // Every accepted token is compared, in time independent of which (if any) matches.
         let matched = presented.is_some_and(|presented| {
@@ -834,6 +839,18 @@ mod tests {
                 .authorize(other_64, &head("0123456789abcdef"), Needs::Token)
                 .is_ok()
         );
+        for scheme in ["bearer", "BEARER"] {
+            let head = hyper::Request::builder()
+                .header(header::AUTHORIZATION, format!("{scheme} 0123456789abcdef"))
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            assert!(
+                served.authorize(other_64, &head, Needs::Token).is_ok(),
+                "{scheme}"
+            );
+        }
     }
 
     #[test]
