@@ -269,43 +269,39 @@ async fn a_reload_rotates_the_admin_tokens_the_old_one_is_refused_and_the_new_on
     assert_eq!(get_from(&gw, "127.0.0.1", "/healthz", None).await.0, 200);
 }
 
-#[tokio::test]
-async fn without_the_token_a_body_is_not_waited_for_nor_read() {
-    let gw = gateway();
-    let mut tcp = admin_tcp(&gw, "127.0.0.1").await;
-    // A head that announces 2 MiB (within the size bound) and a wrong token; the body never comes.
-    let head = format!(
-        "POST /api/broadcast HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong-token-000000000\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        2 << 20
-    );
+/// Sends `head`, which announces 2 MiB of body that never comes, and returns the whole answer; fails unless the
+/// listener answers (and closes) within 3 s, that is, without waiting for the body.
+async fn answer_without_body(gw: &TestGateway, head: &str) -> String {
+    let mut tcp = admin_tcp(gw, "127.0.0.1").await;
+    let head = format!("{head}Content-Length: {}\r\n\r\n", 2 << 20);
     bounded(tcp.write_all(head.as_bytes())).await.unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut answer)).await;
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
     assert!(
         read.is_ok(),
         "no answer within 3 s: the listener waited for the body (got {answer:?})"
     );
+    answer
+}
+
+#[tokio::test]
+async fn without_the_token_a_body_is_not_waited_for_nor_read() {
+    let gw = gateway();
+    // A head that announces 2 MiB (within the size bound) and a wrong token.
+    let answer = answer_without_body(
+        &gw,
+        "POST /api/broadcast HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong-token-000000000\r\nContent-Type: application/json\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
 }
 
 #[tokio::test]
 async fn a_request_that_needs_no_token_is_answered_without_waiting_for_its_body() {
     let gw = gateway();
-    let mut tcp = admin_tcp(&gw, "127.0.0.1").await;
-    // A health check that announces 2 MiB of body (within the size bound), which never comes.
-    let head = format!(
-        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
-        2 << 20
-    );
-    bounded(tcp.write_all(head.as_bytes())).await.unwrap();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut answer)).await;
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        read.is_ok(),
-        "no answer within 3 s: the listener waited for the body (got {answer:?})"
-    );
+    // A health check that announces 2 MiB of body (within the size bound).
+    let answer = answer_without_body(&gw, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("connection: close"),
